@@ -1,0 +1,48 @@
+# Two commands do everything on a fresh machine (see README): `make demo` and `make test`.
+# Both install only what is missing, so they are safe to run again.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
+
+.PHONY: setup demo local test lint openapi synth bench clean
+
+setup: $(VENV)/.installed node_modules/.installed
+
+# The stamp depends on pyproject.toml, so a changed pin reinstalls.
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "Telehub needs $(PYTHON) on PATH"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null || { echo "Telehub needs Node.js 20+ and npm for the AWS CDK CLI"; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+demo: setup  ## the main job: the embedded mode with the demo scenario (Ctrl-C stops it)
+	$(BIN)/telehub local --demo
+
+local: setup  ## the embedded mode without the demo
+	$(BIN)/telehub local
+
+test: setup  ## lint, OpenAPI freshness, every test tier
+	$(BIN)/ruff check .
+	$(BIN)/python -m scripts.openapi --check
+	$(BIN)/python -m pytest
+
+openapi: setup  ## regenerate docs/openapi.json from the resolvers
+	$(BIN)/python -m scripts.openapi
+
+synth: setup  ## synthesize the CloudFormation template (no AWS account, no docker needed)
+	npx cdk synth --quiet
+
+bench: setup  ## benchmarks: cold-start imports, AWS requests per measurement, CPU per measurement
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out .build

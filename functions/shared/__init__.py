@@ -1,0 +1,1 @@
+"""Code every Telehub feature uses: settings, errors, the API resolver, identifiers, codes."""

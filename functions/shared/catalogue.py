@@ -1,0 +1,99 @@
+"""The measurement catalogue: codes, units, plausible ranges and explicit unit conversions.
+
+Loaded once from data/measurements.csv (copied from the product's reference catalogue).
+The plausible ranges are input validation, not clinical thresholds.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+_DATA = Path(__file__).parent / "data" / "measurements.csv"
+_INTEGER_TYPES = frozenset({"cat_score", "mrc_score", "sit_to_stand"})
+
+LB_IN_KG = 0.45359237
+MMOL_PER_L_PER_MG_PER_DL = 1 / 18.016  # glucose, molar mass 180.16 g/mol
+MMHG_PER_KPA = 7.500617
+
+
+@dataclass(frozen=True)
+class MeasurementType:
+    type: str
+    display: str
+    code_system: str
+    code: str
+    ieee_code: str | None
+    ieee_name: str | None
+    loinc_code: str | None
+    unit: str
+    ucum_unit: str
+    plausible_min: float
+    plausible_max: float
+    integer: bool
+
+
+class UnknownUnit(ValueError):
+    pass
+
+
+def _identity(value: float) -> float:
+    return value
+
+
+# Units a device may send per type, each with the conversion to the catalogue unit. Anything
+# not listed is rejected rather than guessed: a silently wrong unit is a wrong clinical value.
+_CONVERSIONS: dict[str, dict[str, Callable[[float], float]]] = {
+    "spo2": {"%": _identity, "1": lambda fraction: fraction * 100},
+    "pulse": {"/min": _identity},
+    "systolic": {"mmHg": _identity, "mm[Hg]": _identity, "kPa": lambda kpa: kpa * MMHG_PER_KPA},
+    "diastolic": {"mmHg": _identity, "mm[Hg]": _identity, "kPa": lambda kpa: kpa * MMHG_PER_KPA},
+    "weight": {"kg": _identity, "lb": lambda lb: lb * LB_IN_KG, "[lb_av]": lambda lb: lb * LB_IN_KG},
+    "temperature": {"Cel": _identity, "°C": _identity, "[degF]": lambda f: (f - 32) * 5 / 9},
+    "respiration_rate": {"/min": _identity},
+    "fev1": {"L": _identity, "mL": lambda ml: ml / 1000},
+    "fev6": {"L": _identity, "mL": lambda ml: ml / 1000},
+    "fev1_fev6_ratio": {"ratio": _identity, "1": _identity, "%": lambda percent: percent / 100},
+    "cat_score": {"score": _identity, "{score}": _identity},
+    "mrc_score": {"score": _identity, "{score}": _identity},
+    "sit_to_stand": {"count": _identity, "{count}": _identity},
+    "blood_glucose": {"mmol/L": _identity, "mg/dL": lambda mg: mg * MMOL_PER_L_PER_MG_PER_DL},
+}
+
+
+@cache
+def catalogue() -> dict[str, MeasurementType]:
+    with _DATA.open(encoding="utf-8") as source:
+        rows = list(csv.DictReader(source))
+    return {
+        row["type"]: MeasurementType(
+            type=row["type"],
+            display=row["display"],
+            code_system=row["npu_or_medcom_system"],
+            code=row["npu_or_medcom_code"],
+            ieee_code=row["ieee_11073_code"] or None,
+            ieee_name=row["ieee_11073_name"] or None,
+            loinc_code=row["loinc_code"] or None,
+            unit=row["api_unit"],
+            ucum_unit=row["ucum_unit"],
+            plausible_min=float(row["plausible_min"]),
+            plausible_max=float(row["plausible_max"]),
+            integer=row["type"] in _INTEGER_TYPES,
+        )
+        for row in rows
+    }
+
+
+def accepted_units(measurement_type: str) -> tuple[str, ...]:
+    return tuple(_CONVERSIONS[measurement_type])
+
+
+def to_catalogue_unit(measurement_type: str, value: float, unit: str) -> float:
+    """Convert ``value`` in ``unit`` to the catalogue unit of the type, or raise UnknownUnit."""
+    conversion = _CONVERSIONS[measurement_type].get(unit)
+    if conversion is None:
+        raise UnknownUnit(f"unit {unit!r} is not accepted for {measurement_type}; use one of {accepted_units(measurement_type)}")
+    return conversion(value)

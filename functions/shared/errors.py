@@ -1,0 +1,71 @@
+"""Typed domain errors. Each carries its HTTP status; the API layer maps them in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One wrong field: a dotted path into the request (``measurements[3].unit``) and why."""
+
+    field: str
+    message: str
+
+
+@dataclass
+class TelehubError(Exception):
+    message: str
+    problems: list[FieldProblem] = field(default_factory=list)
+
+    status = 500
+    code = "internal_error"
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidInput(TelehubError):
+    status = 422
+    code = "invalid_input"
+
+    @classmethod
+    def for_field(cls, field_path: str, message: str) -> InvalidInput:
+        return cls(f"{field_path}: {message}", [FieldProblem(field_path, message)])
+
+
+class Unauthorized(TelehubError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(TelehubError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(TelehubError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(TelehubError):
+    status = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(TelehubError):
+    status = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(TelehubError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+class ServiceUnavailable(TelehubError):
+    """A dependency (DynamoDB, SQS, KMS) refused or throttled: the client should retry."""
+
+    status = 503
+    code = "service_unavailable"

@@ -1,0 +1,53 @@
+"""Danish identifiers: CPR numbers, SOR codes, municipality and region codes (DESIGN §5)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import date
+
+_CPR = re.compile(r"^(\d{6})-?(\d{4})$")
+_SOR = re.compile(r"^\d{11,18}$")
+
+
+class InvalidIdentifier(ValueError):
+    """The text is not a valid identifier; the message says why without repeating the text."""
+
+
+def normalise_cpr(text: str) -> str:
+    """Return the 10-digit CPR number, or raise InvalidIdentifier.
+
+    Checks the format (DDMMYYSSSS, a dash after the 6th digit allowed) and the birth date, using
+    the 7th digit to choose the century. Never applies the modulus-11 check: numbers without it
+    have been issued since 2007.
+    """
+    match = _CPR.match(text.strip())
+    if not match:
+        raise InvalidIdentifier("must be 10 digits, DDMMYYSSSS, optionally with a dash after the 6th")
+    digits = match.group(1) + match.group(2)
+    day, month, year_in_century = int(digits[0:2]), int(digits[2:4]), int(digits[4:6])
+    century = _century(int(digits[6]), year_in_century)
+    try:
+        date(century + year_in_century, month, day)
+    except ValueError:
+        raise InvalidIdentifier("does not start with a valid birth date (DDMMYY)") from None
+    return digits
+
+
+def _century(seventh_digit: int, year_in_century: int) -> int:
+    if seventh_digit <= 3:
+        return 1900
+    if seventh_digit in (4, 9):
+        return 2000 if year_in_century <= 36 else 1900
+    return 2000 if year_in_century <= 57 else 1800
+
+
+def normalise_sor(text: str) -> str:
+    if not _SOR.match(text):
+        raise InvalidIdentifier("must be a numeric SOR code of at least 11 digits")
+    return text
+
+
+def new_id(prefix: str) -> str:
+    """An opaque, unguessable identifier such as ``dev_3f9c…``; the prefix tells what it names."""
+    return f"{prefix}_{secrets.token_hex(12)}"

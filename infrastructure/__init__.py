@@ -1,0 +1,1 @@
+"""The Telehub CDK app and the resource specification it shares with the embedded mode."""

@@ -1,0 +1,293 @@
+"""One description of Telehub's resources, read by the CDK stack and by the embedded mode.
+
+Pure data, no CDK import: the embedded mode creates the same tables, queues, topics and routes
+with boto3 from this module, and a test proves the synthesized template agrees with it.
+Environment variable names for functions are derived here too, so code and infrastructure
+cannot disagree on them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+AttributeType = Literal["S", "N"]
+
+
+@dataclass(frozen=True)
+class Key:
+    name: str
+    type: AttributeType = "S"
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    name: str
+    partition_key: Key
+    sort_key: Key | None = None
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    id: str
+    partition_key: Key
+    sort_key: Key | None = None
+    indexes: tuple[IndexSpec, ...] = ()
+    stream: Literal["NEW_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY"] | None = None
+    ttl_attribute: str | None = None
+
+    @property
+    def env_name(self) -> str:
+        return f"{self.id.upper()}_TABLE_NAME"
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """A queue and its dead-letter queue; ``visibility_timeout`` follows from the consumer."""
+
+    id: str
+    max_receive_count: int = 5
+    retention_days: int = 14
+
+    @property
+    def dlq_id(self) -> str:
+        return f"{self.id}-dlq"
+
+    @property
+    def env_name(self) -> str:
+        return f"{self.id.upper().replace('-', '_')}_QUEUE_URL"
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    id: str
+
+    @property
+    def env_name(self) -> str:
+        return f"{self.id.upper().replace('-', '_')}_TOPIC_ARN"
+
+
+@dataclass(frozen=True)
+class SubscriptionSpec:
+    """A queue subscribed to a topic, receiving only messages that match ``filter_policy``."""
+
+    topic: str
+    queue: str
+    filter_policy: dict[str, list] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    """A KMS key. ``data`` encrypts tables, queues, topics and logs; the others are used by code."""
+
+    id: str
+    key_spec: Literal["SYMMETRIC_DEFAULT", "RSA_2048", "HMAC_256"]
+    usage: Literal["ENCRYPT_DECRYPT", "SIGN_VERIFY", "GENERATE_VERIFY_MAC"]
+    purpose: str
+
+    @property
+    def env_name(self) -> str:
+        return f"{self.id.upper().replace('-', '_')}_KEY_ID"
+
+
+@dataclass(frozen=True)
+class QueueSource:
+    queue: str
+    batch_size: int = 10
+    max_batching_window_seconds: int = 0
+
+
+@dataclass(frozen=True)
+class StreamSource:
+    """A DynamoDB stream feeding a function; failures after ``retry_attempts`` go to ``on_failure``."""
+
+    table: str
+    on_failure_queue: str
+    event_names: tuple[str, ...] = ("INSERT",)
+    batch_size: int = 100
+    retry_attempts: int = 10
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    id: str
+    handler: str  # dotted path: module.function, inside the functions package
+    description: str
+    timeout_seconds: int = 10
+    memory_mb: int = 512
+    reads_tables: tuple[str, ...] = ()
+    writes_tables: tuple[str, ...] = ()
+    sends_to_queues: tuple[str, ...] = ()
+    publishes_to_topics: tuple[str, ...] = ()
+    signs_with_keys: tuple[str, ...] = ()
+    macs_with_keys: tuple[str, ...] = ()
+    verifies_with_keys: tuple[str, ...] = ()
+    queue_source: QueueSource | None = None
+    stream_source: StreamSource | None = None
+    environment: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def module(self) -> str:
+        return self.handler.rsplit(".", 1)[0]
+
+    @property
+    def function_name(self) -> str:
+        return self.handler.rsplit(".", 1)[1]
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    method: Literal["GET", "POST", "PUT", "DELETE"]
+    path: str  # API Gateway style, {param} for path parameters
+    function: str
+    authorized: bool = True
+
+
+@dataclass(frozen=True)
+class ResourceSpec:
+    tables: tuple[TableSpec, ...]
+    queues: tuple[QueueSpec, ...]
+    topics: tuple[TopicSpec, ...]
+    subscriptions: tuple[SubscriptionSpec, ...]
+    keys: tuple[KeySpec, ...]
+    functions: tuple[FunctionSpec, ...]
+    routes: tuple[RouteSpec, ...]
+    authorizer: str  # the function that authorizes every route with authorized=True
+
+    def table(self, table_id: str) -> TableSpec:
+        return next(t for t in self.tables if t.id == table_id)
+
+    def queue(self, queue_id: str) -> QueueSpec:
+        return next(q for q in self.queues if q.id == queue_id)
+
+    def function(self, function_id: str) -> FunctionSpec:
+        return next(f for f in self.functions if f.id == function_id)
+
+    def key(self, key_id: str) -> KeySpec:
+        return next(k for k in self.keys if k.id == key_id)
+
+    def consumer_of(self, queue_id: str) -> FunctionSpec | None:
+        return next((f for f in self.functions if f.queue_source and f.queue_source.queue == queue_id), None)
+
+    def visibility_timeout_seconds(self, queue_id: str) -> int:
+        """Six times the consumer's timeout (AWS's advice for event source mappings), at least 60 s."""
+        consumer = self.consumer_of(queue_id)
+        return max(60, 6 * consumer.timeout_seconds) if consumer else 60
+
+
+ALARM_TOPIC = "operations-alarms"
+
+SPEC = ResourceSpec(
+    tables=(
+        # Citizens by pseudonym (a KMS HMAC of the CPR number, never the CPR itself) and by
+        # internal patient id: pk CITIZEN#<pseudonym> / PATIENT#<patient_id>.
+        TableSpec(id="citizens", partition_key=Key("pk"), sort_key=Key("sk")),
+        TableSpec(id="devices", partition_key=Key("device_id")),
+        # One item per upload; the item is also the upload's idempotency record and, through the
+        # stream, its outbox: whatever is stored is handed on to the measurements queue.
+        TableSpec(
+            id="uploads",
+            partition_key=Key("device_id"),
+            sort_key=Key("upload_id"),
+            stream="NEW_IMAGE",
+        ),
+    ),
+    queues=(
+        QueueSpec(id="measurements"),
+        QueueSpec(id="upload-outbox-failures"),
+    ),
+    topics=(TopicSpec(id=ALARM_TOPIC),),
+    subscriptions=(),
+    keys=(
+        KeySpec("data", "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", "encrypts tables, queues, topics and logs"),
+        KeySpec("device-credentials", "RSA_2048", "SIGN_VERIFY", "signs the device credentials Telehub issues"),
+        KeySpec("citizen-pseudonym", "HMAC_256", "GENERATE_VERIFY_MAC", "turns a CPR number into a lookup key"),
+    ),
+    functions=(
+        FunctionSpec(
+            id="authorizer",
+            handler="functions.authorizer.handler.handler",
+            description="Verifies bearer JWTs and device credentials; refuses revoked devices",
+            timeout_seconds=5,
+            reads_tables=("devices",),
+            verifies_with_keys=("device-credentials",),
+        ),
+        FunctionSpec(
+            id="devices",
+            handler="functions.devices.handler.handler",
+            description="Registers and revokes a citizen's devices (logistics centre)",
+            reads_tables=("citizens", "devices"),
+            writes_tables=("citizens", "devices"),
+            signs_with_keys=("device-credentials",),
+            macs_with_keys=("citizen-pseudonym",),
+        ),
+        FunctionSpec(
+            id="device-uploads",
+            handler="functions.device_uploads.handler.api_handler",
+            description="Accepts measurement uploads from home collection points",
+            writes_tables=("uploads",),
+        ),
+        FunctionSpec(
+            id="upload-outbox",
+            handler="functions.device_uploads.handler.outbox_handler",
+            description="Hands each stored upload on to the measurements queue (DynamoDB stream)",
+            timeout_seconds=30,
+            sends_to_queues=("measurements",),
+            stream_source=StreamSource(table="uploads", on_failure_queue="upload-outbox-failures"),
+        ),
+    ),
+    routes=(
+        RouteSpec("POST", "/v1/devices", "devices"),
+        RouteSpec("DELETE", "/v1/devices/{device_id}", "devices"),
+        RouteSpec("POST", "/v1/measurements", "device-uploads"),
+    ),
+    authorizer="authorizer",
+)
+
+
+@dataclass(frozen=True)
+class PlatformSettings:
+    """What differs between deployments (a stage's config file, or the embedded mode)."""
+
+    stage: str
+    token_issuer: str  # the identity provider that issues people's and systems' JWTs
+    token_audience: str
+    jwks_uri: str  # where that issuer publishes its public keys
+    device_credential_issuer: str  # Telehub itself, for the device credentials it signs
+    device_credential_ttl_days: int = 365
+    log_level: str = "INFO"
+
+
+@dataclass(frozen=True)
+class ResourceNames:
+    """Physical names of the resources a function reaches (CDK tokens or real values)."""
+
+    tables: dict[str, str]
+    queue_urls: dict[str, str]
+    topic_arns: dict[str, str]
+    key_ids: dict[str, str]
+
+
+def function_environment(function: FunctionSpec, names: ResourceNames, platform: PlatformSettings) -> dict[str, str]:
+    """The environment of one function: the same in the CDK stack and in the embedded mode."""
+    environment = {
+        "POWERTOOLS_SERVICE_NAME": f"telehub-{function.id}",
+        "POWERTOOLS_METRICS_NAMESPACE": "Telehub",
+        "POWERTOOLS_LOG_LEVEL": platform.log_level,
+        "TELEHUB_STAGE": platform.stage,
+        "TOKEN_ISSUER": platform.token_issuer,
+        "TOKEN_AUDIENCE": platform.token_audience,
+        "JWKS_URI": platform.jwks_uri,
+        "DEVICE_CREDENTIAL_ISSUER": platform.device_credential_issuer,
+        "DEVICE_CREDENTIAL_TTL_DAYS": str(platform.device_credential_ttl_days),
+    }
+    for table_id in {*function.reads_tables, *function.writes_tables}:
+        environment[SPEC.table(table_id).env_name] = names.tables[table_id]
+    for queue_id in function.sends_to_queues:
+        environment[SPEC.queue(queue_id).env_name] = names.queue_urls[queue_id]
+    for topic_id in function.publishes_to_topics:
+        environment[TopicSpec(topic_id).env_name] = names.topic_arns[topic_id]
+    for key_id in {*function.signs_with_keys, *function.macs_with_keys, *function.verifies_with_keys}:
+        environment[SPEC.key(key_id).env_name] = names.key_ids[key_id]
+    environment.update(function.environment)
+    return environment
