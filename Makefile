@@ -1,7 +1,7 @@
 # Two commands do everything on a fresh machine (see README): `make demo` and `make test`.
 # Both install only what is missing, so they are safe to run again.
 SHELL := /bin/bash
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
