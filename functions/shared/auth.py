@@ -1,36 +1,16 @@
-"""Who is calling: the principal the Lambda authorizer put into the request context."""
+"""Who is calling: the principal the Lambda authorizer put into the request context, as a route dependency."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from enum import StrEnum
 
 from aws_lambda_powertools.event_handler.request import Request
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from functions.shared.errors import Forbidden, Unauthorized
+from functions.shared.principal import Principal, Role
 
-
-class Role(StrEnum):
-    DEVICE = "device"
-    CLINICIAN = "clinician"
-    LOGISTICS = "logistics"
-    SYSTEM = "system"
-
-
-class Principal(BaseModel):
-    """Authorizer context. Device principals carry device_id and patient_id; people and
-    organisations' systems carry their organisation (a SOR code)."""
-
-    role: Role
-    subject: str
-    device_id: str | None = None
-    patient_id: str | None = None
-    organisation: str | None = None
-
-    def context(self) -> dict[str, str]:
-        """The authorizer context API Gateway passes on: strings only, absent values left out."""
-        return {name: str(value) for name, value in self.model_dump(mode="json").items() if value is not None}
+__all__ = ["Principal", "Role", "principal_of", "requires"]
 
 
 def principal_of(request: Request) -> Principal:

@@ -1,0 +1,34 @@
+"""Who is calling: the roles and the principal the Lambda authorizer hands on to every route.
+
+Kept apart from functions.shared.auth (which needs the Powertools event handler) so the
+authorizer can build a principal without importing the API resolver: its cold start pays for
+what it uses only.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel
+
+
+class Role(StrEnum):
+    DEVICE = "device"
+    CLINICIAN = "clinician"
+    LOGISTICS = "logistics"
+    SYSTEM = "system"
+
+
+class Principal(BaseModel):
+    """Authorizer context. Device principals carry device_id and patient_id; people and
+    organisations' systems carry their organisation (a SOR code)."""
+
+    role: Role
+    subject: str
+    device_id: str | None = None
+    patient_id: str | None = None
+    organisation: str | None = None
+
+    def context(self) -> dict[str, str]:
+        """The authorizer context API Gateway passes on: strings only, absent values left out."""
+        return {name: str(value) for name, value in self.model_dump(mode="json").items() if value is not None}
