@@ -7,11 +7,14 @@ typed errors map to a status once, here, as problem+json naming the wrong fields
 from __future__ import annotations
 
 import base64
+import json
 from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.api_gateway import ResponseBuilder
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
 from functions.shared.errors import FieldProblem, PayloadTooLarge, TelehubError, UnsupportedMediaType
 from functions.shared.observability import logger
@@ -31,7 +34,7 @@ def build_resolver() -> APIGatewayRestResolver:
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(error: RequestValidationError) -> Response:
-        problems = [FieldProblem(field_path(item["loc"]), item["msg"]) for item in error.errors()]
+        problems = [_field_problem(item, app) for item in error.errors()]
         logger.info("request refused", extra={"status": 422, "fields": [p.field for p in problems]})
         return problem(422, "invalid_input", "the request is not valid; see errors", problems)
 
@@ -43,7 +46,10 @@ def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: Any,
     """Refuse oversized bodies and non-JSON media types before anything parses them."""
     refusal = _refuse_body(event, max_body_bytes)
     if refusal is not None:
-        return problem(refusal.status, refusal.code, refusal.message).build_dict()
+        logger.info("request refused", extra={"status": refusal.status, "error_code": refusal.code})
+        return ResponseBuilder(problem(refusal.status, refusal.code, refusal.message)).build(
+            APIGatewayProxyEvent(event)
+        )
     return app.resolve(event, context)
 
 
@@ -57,20 +63,56 @@ def problem(status: int, code: str, detail: str, problems: list[FieldProblem] | 
     }
     if problems:
         body["errors"] = [{"field": p.field, "message": p.message} for p in problems]
-    return Response(status_code=status, content_type=PROBLEM_JSON, body=body)
+    # Serialised here: Powertools only serialises bodies whose media type is application/json.
+    return Response(status_code=status, content_type=PROBLEM_JSON, body=json.dumps(body))
 
 
-def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
-    """('body', 'measurements', 3, 'unit') -> 'measurements[3].unit'."""
+_NO_BODY = object()
+
+
+def field_path(loc: tuple[Any, ...] | list[Any], body: Any = _NO_BODY, *, missing: bool = False) -> str:
+    """('body', 'measurements', 3, 'unit') -> 'measurements[3].unit'.
+
+    Pydantic puts labels into a location that name no field: the tag of a discriminated union
+    (('body', 'measurements', 1, 'blood_pressure', 'diastolic')) or a plain union's member
+    ('int'). Given the received ``body``, a part of a body location that names nothing in it is
+    such a label and is left out, except the last part of a ``missing`` error (the absent field).
+    """
     parts = list(loc)
-    if parts and parts[0] in ("body", "query", "path", "header"):
-        location = parts.pop(0)
-        if not parts:
-            return location
+    location = parts.pop(0) if parts and parts[0] in ("body", "query", "path", "header") else None
+    if location == "body" and body is not _NO_BODY:
+        parts = _fields_only(parts, body, missing)
+    if not parts:
+        return location or ""
     path = ""
     for part in parts:
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
     return path
+
+
+def _fields_only(parts: list[Any], body: Any, missing: bool) -> list[Any]:
+    fields, node = [], body
+    for position, part in enumerate(parts):
+        if _names_a_child(node, part):
+            fields.append(part)
+            node = node[part]
+        elif missing and position == len(parts) - 1 and isinstance(node, dict):
+            fields.append(part)
+    return fields
+
+
+def _names_a_child(node: Any, part: Any) -> bool:
+    if isinstance(node, dict):
+        return isinstance(part, str) and part in node
+    return isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+
+
+def _field_problem(error: dict[str, Any], app: APIGatewayRestResolver) -> FieldProblem:
+    if error["type"] == "json_invalid":  # the location is a character position, not a field
+        return FieldProblem("body", "is not valid JSON")
+    body = app.current_event.json_body if error["loc"][:1] == ("body",) else _NO_BODY
+    return FieldProblem(field_path(error["loc"], body, missing=error["type"] == "missing"),
+                        error["msg"].removeprefix("Value error, "))
 
 
 def _refuse_body(event: dict[str, Any], max_body_bytes: int) -> TelehubError | None:

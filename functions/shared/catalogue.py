@@ -9,15 +9,21 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 
 _DATA = Path(__file__).parent / "data" / "measurements.csv"
 _INTEGER_TYPES = frozenset({"cat_score", "mrc_score", "sit_to_stand"})
 
-LB_IN_KG = 0.45359237
-MMOL_PER_L_PER_MG_PER_DL = 1 / 18.016  # glucose, molar mass 180.16 g/mol
-MMHG_PER_KPA = 7.500617
+# Conversions run in Decimal: in binary floating point 0.57 * 100 is 56.99999999999999, and a
+# stored clinical value should read as what was measured. Results of a conversion keep at most
+# CONVERTED_DECIMALS decimals (far below any device's resolution) so that non-terminating ones
+# (mg/dL, degrees Fahrenheit) are stored finitely.
+LB_IN_KG = Decimal("0.45359237")
+MG_PER_DL_PER_MMOL_PER_L = Decimal("18.016")  # glucose, molar mass 180.16 g/mol
+MMHG_PER_KPA = Decimal("7.500617")
+CONVERTED_DECIMALS = 6
 
 
 @dataclass(frozen=True)
@@ -40,13 +46,13 @@ class UnknownUnit(ValueError):
     pass
 
 
-def _identity(value: float) -> float:
+def _identity(value: Decimal) -> Decimal:
     return value
 
 
 # Units a device may send per type, each with the conversion to the catalogue unit. Anything
 # not listed is rejected rather than guessed: a silently wrong unit is a wrong clinical value.
-_CONVERSIONS: dict[str, dict[str, Callable[[float], float]]] = {
+_CONVERSIONS: dict[str, dict[str, Callable[[Decimal], Decimal]]] = {
     "spo2": {"%": _identity, "1": lambda fraction: fraction * 100},
     "pulse": {"/min": _identity},
     "systolic": {"mmHg": _identity, "mm[Hg]": _identity, "kPa": lambda kpa: kpa * MMHG_PER_KPA},
@@ -60,7 +66,7 @@ _CONVERSIONS: dict[str, dict[str, Callable[[float], float]]] = {
     "cat_score": {"score": _identity, "{score}": _identity},
     "mrc_score": {"score": _identity, "{score}": _identity},
     "sit_to_stand": {"count": _identity, "{count}": _identity},
-    "blood_glucose": {"mmol/L": _identity, "mg/dL": lambda mg: mg * MMOL_PER_L_PER_MG_PER_DL},
+    "blood_glucose": {"mmol/L": _identity, "mg/dL": lambda mg: mg / MG_PER_DL_PER_MMOL_PER_L},
 }
 
 
@@ -91,9 +97,21 @@ def accepted_units(measurement_type: str) -> tuple[str, ...]:
     return tuple(_CONVERSIONS[measurement_type])
 
 
-def to_catalogue_unit(measurement_type: str, value: float, unit: str) -> float:
-    """Convert ``value`` in ``unit`` to the catalogue unit of the type, or raise UnknownUnit."""
+def to_catalogue_unit(measurement_type: str, value: Decimal | float | int, unit: str) -> Decimal:
+    """Convert ``value`` in ``unit`` to the catalogue unit of the type, or raise UnknownUnit.
+
+    A float is taken as the decimal it prints as (96.5 -> Decimal("96.5")), as JSON sent it.
+    """
     conversion = _CONVERSIONS[measurement_type].get(unit)
     if conversion is None:
-        raise UnknownUnit(f"unit {unit!r} is not accepted for {measurement_type}; use one of {accepted_units(measurement_type)}")
-    return conversion(value)
+        accepted = ", ".join(accepted_units(measurement_type))
+        raise UnknownUnit(f"unit is not accepted for {measurement_type}; use one of: {accepted}")
+    exact = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    if conversion is _identity:
+        return exact
+    return _without_trailing_zeros(round(conversion(exact), CONVERTED_DECIMALS))
+
+
+def _without_trailing_zeros(value: Decimal) -> Decimal:
+    """96.000000 -> 96 and 45.359237 stays, without normalize()'s exponent form (1E+2)."""
+    return value.quantize(Decimal(1)) if value == value.to_integral_value() else value.normalize()
