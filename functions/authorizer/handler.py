@@ -1,0 +1,52 @@
+"""API Gateway TOKEN authorizer: a verified bearer token becomes an Allow policy with the principal.
+
+Any refusal raises ``Exception("Unauthorized")``, which API Gateway answers with 401. Failures of
+a dependency (JWKS endpoint, KMS, DynamoDB) propagate instead: API Gateway answers 500, so a
+client retries rather than concluding that its credential is bad.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from functions.authorizer.keys import JwksIdentityProviderKeys, KmsDeviceCredentialKey
+from functions.authorizer.logic import Authenticator
+from functions.authorizer.models import AuthorizerSettings, NotAuthenticated, TrustSettings, allow_whole_api
+from functions.authorizer.repository import DynamoDeviceDirectory
+from functions.shared.observability import logger, metrics
+
+
+@cache
+def _authenticator() -> Authenticator:
+    settings = AuthorizerSettings.from_environment()
+    trust = TrustSettings(
+        token_issuer=settings.token_issuer,
+        token_audience=settings.token_audience,
+        device_credential_issuer=settings.device_credential_issuer,
+        device_credentials_key_id=settings.device_credentials_key_id,
+    )
+    return Authenticator(
+        trust,
+        JwksIdentityProviderKeys(settings.jwks_uri),
+        KmsDeviceCredentialKey(settings.device_credentials_key_id),
+        DynamoDeviceDirectory(settings.devices_table_name),
+    )
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    try:
+        principal = _authenticator().authenticate(event.get("authorizationToken"))
+        policy = allow_whole_api(principal, event.get("methodArn", ""))
+    except NotAuthenticated as refusal:
+        logger.info("token refused", extra={"reason": refusal.reason})
+        metrics.add_metric(name="TokensRefused", unit=MetricUnit.Count, value=1)
+        raise Exception("Unauthorized") from None  # the exact message API Gateway turns into 401
+    logger.info("token accepted", extra={"role": principal.role.value, "device_id": principal.device_id,
+                                         "organisation": principal.organisation})
+    metrics.add_metric(name="TokensAccepted", unit=MetricUnit.Count, value=1)
+    return policy

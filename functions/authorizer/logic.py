@@ -1,0 +1,165 @@
+"""Who is calling: verify a bearer JWT from one of the two issuers Telehub trusts.
+
+People and organisations' systems carry JWTs from the identity provider (keys from its JWKS);
+devices carry the credentials Telehub signed with its KMS key when they were registered. The
+unverified ``iss`` only chooses which key to verify with; everything is then verified in full:
+signature with a pinned algorithm list (never ``none``, never HMAC), issuer, audience, expiry and
+the required claims. A device must also still be registered and active.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Protocol
+
+import jwt
+
+from functions.authorizer.models import DeviceStanding, NotAuthenticated, TrustSettings
+from functions.shared.identifiers import InvalidIdentifier, normalise_sor
+from functions.shared.principal import Principal, Role
+
+# The scheme is case-insensitive (RFC 9110); the token is three base64url segments.
+_BEARER = re.compile(r"^bearer +([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$", re.IGNORECASE)
+MAX_TOKEN_CHARS = 8192  # far above any real token; refuses junk before any parsing
+LEEWAY_SECONDS = 30  # clock skew tolerated on exp, iat and nbf
+IDENTITY_ALGORITHMS = ("RS256", "ES256")
+DEVICE_ALGORITHMS = ("RS256",)  # KMS RSASSA_PKCS1_V1_5_SHA_256
+REQUIRED_CLAIMS = ("iss", "aud", "exp", "iat", "sub", "telehub_role")
+IDENTITY_PROVIDER_ROLES = frozenset({Role.CLINICIAN, Role.LOGISTICS, Role.SYSTEM})
+ROLES_WITH_ORGANISATION = frozenset({Role.CLINICIAN, Role.LOGISTICS})
+
+# Most specific first: the first class the error is an instance of names the reason.
+_REFUSAL_REASONS: tuple[tuple[type[Exception], str], ...] = (
+    (jwt.ExpiredSignatureError, "expired"),
+    (jwt.InvalidAudienceError, "wrong_audience"),
+    (jwt.InvalidIssuerError, "wrong_issuer"),
+    (jwt.InvalidAlgorithmError, "algorithm_not_allowed"),
+    (jwt.InvalidSignatureError, "bad_signature"),
+    (jwt.MissingRequiredClaimError, "missing_claim"),
+    (jwt.ImmatureSignatureError, "not_yet_valid"),
+    (jwt.DecodeError, "malformed"),
+)
+
+
+class IdentityProviderKeys(Protocol):
+    def signing_key(self, token: str) -> Any | None:
+        """The identity provider's public key named by the token's ``kid``, or None if it has none."""
+
+
+class DeviceCredentialKey(Protocol):
+    def public_key(self) -> Any:
+        """The public half of the KMS key that signs device credentials."""
+
+
+class DeviceDirectory(Protocol):
+    def standing(self, device_id: str) -> DeviceStanding | None:
+        """The device's status and patient, read consistently, or None if it was never registered."""
+
+
+class Authenticator:
+    def __init__(self, trust: TrustSettings, identity_keys: IdentityProviderKeys,
+                 device_key: DeviceCredentialKey, devices: DeviceDirectory) -> None:
+        self._trust = trust
+        self._identity_keys = identity_keys
+        self._device_key = device_key
+        self._devices = devices
+
+    def authenticate(self, authorization: str | None) -> Principal:
+        token = _bearer_token(authorization)
+        issuer = _unverified_issuer(token)
+        if issuer == self._trust.device_credential_issuer:
+            return self._device(token)
+        if issuer == self._trust.token_issuer:
+            return self._person_or_system(token)
+        raise NotAuthenticated("unknown_issuer")
+
+    def _person_or_system(self, token: str) -> Principal:
+        key = self._identity_keys.signing_key(token)
+        if key is None:
+            raise NotAuthenticated("unknown_key")
+        claims = self._verified_claims(
+            token, key, IDENTITY_ALGORITHMS, self._trust.token_issuer, REQUIRED_CLAIMS
+        )
+        role = _role(claims["telehub_role"])
+        if role not in IDENTITY_PROVIDER_ROLES:
+            raise NotAuthenticated("role_not_issued_by_identity_provider")
+        organisation = claims.get("telehub_org")
+        if organisation is None and role in ROLES_WITH_ORGANISATION:
+            raise NotAuthenticated("missing_organisation")
+        if organisation is not None:
+            organisation = _organisation(organisation)
+        return Principal(role=role, subject=claims["sub"], organisation=organisation)
+
+    def _device(self, token: str) -> Principal:
+        if jwt.get_unverified_header(token).get("kid") != self._trust.device_credentials_key_id:
+            raise NotAuthenticated("unknown_key")
+        claims = self._verified_claims(
+            token, self._device_key.public_key(), DEVICE_ALGORITHMS, self._trust.device_credential_issuer,
+            (*REQUIRED_CLAIMS, "telehub_device"),
+        )
+        device_id = claims["sub"]
+        if claims["telehub_role"] != Role.DEVICE.value or claims["telehub_device"] != device_id:
+            raise NotAuthenticated("not_a_device_credential")
+        standing = self._devices.standing(device_id)
+        if standing is None:
+            raise NotAuthenticated("unknown_device")
+        if not standing.active:
+            raise NotAuthenticated("revoked_device")
+        return Principal(
+            role=Role.DEVICE, subject=device_id, device_id=device_id, patient_id=standing.patient_id
+        )
+
+    def _verified_claims(self, token: str, key: Any, algorithms: tuple[str, ...], issuer: str,
+                         required: tuple[str, ...]) -> dict[str, Any]:
+        try:
+            claims = jwt.decode(
+                token, key, algorithms=list(algorithms), audience=self._trust.token_audience, issuer=issuer,
+                leeway=LEEWAY_SECONDS, options={"require": list(required)},
+            )
+        except jwt.PyJWTError as error:
+            raise NotAuthenticated(_refusal_reason(error)) from None
+        if not claims["sub"]:  # PyJWT checks that sub is a string, not that it names anyone
+            raise NotAuthenticated("missing_claim")
+        return claims
+
+
+def _refusal_reason(error: jwt.PyJWTError) -> str:
+    return next((reason for kind, reason in _REFUSAL_REASONS if isinstance(error, kind)), "invalid_token")
+
+
+def _bearer_token(authorization: str | None) -> str:
+    if not authorization:
+        raise NotAuthenticated("missing_token")
+    if len(authorization) > MAX_TOKEN_CHARS:
+        raise NotAuthenticated("malformed")
+    match = _BEARER.match(authorization)
+    if not match:
+        raise NotAuthenticated("malformed")
+    return match.group(1)
+
+
+def _unverified_issuer(token: str) -> str:
+    """Read ``iss`` before verifying, only to choose the key; nothing else is trusted yet."""
+    try:
+        issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
+    except jwt.PyJWTError:
+        raise NotAuthenticated("malformed") from None
+    if not isinstance(issuer, str):
+        raise NotAuthenticated("unknown_issuer")
+    return issuer
+
+
+def _role(value: Any) -> Role:
+    try:
+        return Role(value)
+    except ValueError:
+        raise NotAuthenticated("unknown_role") from None
+
+
+def _organisation(value: Any) -> str:
+    if not isinstance(value, str):
+        raise NotAuthenticated("invalid_organisation")
+    try:
+        return normalise_sor(value)
+    except InvalidIdentifier:
+        raise NotAuthenticated("invalid_organisation") from None

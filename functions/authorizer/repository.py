@@ -1,0 +1,24 @@
+"""The authorizer's one read: whether a device is still active, and for which patient."""
+
+from __future__ import annotations
+
+from functions.authorizer.models import DeviceStanding
+from functions.shared import aws
+
+
+class DynamoDeviceDirectory:
+    def __init__(self, table_name: str) -> None:
+        self._table_name = table_name
+
+    def standing(self, device_id: str) -> DeviceStanding | None:
+        # Consistent read: a revocation a moment ago must already refuse the credential.
+        item = aws.client("dynamodb").get_item(
+            TableName=self._table_name,
+            Key={"device_id": {"S": device_id}},
+            ConsistentRead=True,
+            ProjectionExpression="#status, patient_id",
+            ExpressionAttributeNames={"#status": "status"},
+        ).get("Item")
+        if item is None:
+            return None
+        return DeviceStanding(status=item["status"]["S"], patient_id=item["patient_id"]["S"])

@@ -1,0 +1,354 @@
+"""The authorizer's rules with in-memory keys and devices: who is let in, and every way to be refused."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from functions.authorizer.logic import LEEWAY_SECONDS, MAX_TOKEN_CHARS, Authenticator
+from functions.authorizer.models import DeviceStanding, NotAuthenticated, TrustSettings, allow_whole_api
+from functions.shared.principal import Principal, Role
+
+IDP = "https://idp.example.dk/"
+DEVICE_ISSUER = "https://telehub.example.dk/device-credentials"
+AUDIENCE = "telehub-unit"
+DEVICE_KEY_ID = "kms-key-1"
+SOR = "123456789012345"
+DEVICE_ID = "dev_0123456789abcdef01234567"
+PATIENT_ID = "pat_76543210fedcba9876543210"
+TRUST = TrustSettings(IDP, AUDIENCE, DEVICE_ISSUER, DEVICE_KEY_ID)
+METHOD_ARN = "arn:aws:execute-api:eu-west-1:123456789012:a1b2c3d4e5/prod/DELETE/v1/devices/dev_1"
+
+
+@pytest.fixture(scope="module")
+def keys() -> dict[str, Any]:
+    return {
+        "idp-rsa": rsa.generate_private_key(public_exponent=65537, key_size=2048),
+        "idp-ec": ec.generate_private_key(ec.SECP256R1()),
+        "device": rsa.generate_private_key(public_exponent=65537, key_size=2048),
+        "stranger": rsa.generate_private_key(public_exponent=65537, key_size=2048),
+    }
+
+
+class FakeIdentityProviderKeys:
+    def __init__(self, published: dict[str, Any]) -> None:
+        self.published = published
+
+    def signing_key(self, token: str) -> Any | None:
+        return self.published.get(jwt.get_unverified_header(token).get("kid"))
+
+
+class FakeDeviceKey:
+    def __init__(self, key: Any) -> None:
+        self.key = key
+
+    def public_key(self) -> Any:
+        return self.key
+
+
+class FakeDevices:
+    def __init__(self, devices: dict[str, DeviceStanding]) -> None:
+        self.devices = devices
+        self.reads: list[str] = []
+
+    def standing(self, device_id: str) -> DeviceStanding | None:
+        self.reads.append(device_id)
+        return self.devices.get(device_id)
+
+
+@pytest.fixture
+def devices() -> FakeDevices:
+    return FakeDevices({DEVICE_ID: DeviceStanding("active", PATIENT_ID)})
+
+
+@pytest.fixture
+def authenticator(keys, devices) -> Authenticator:
+    published = {"rsa-1": keys["idp-rsa"].public_key(), "ec-1": keys["idp-ec"].public_key()}
+    device_key = FakeDeviceKey(keys["device"].public_key())
+    return Authenticator(TRUST, FakeIdentityProviderKeys(published), device_key, devices)
+
+
+def person_token(keys, kid: str = "rsa-1", key: str = "idp-rsa", algorithm: str = "RS256",
+                 **overrides: Any) -> str:
+    now = int(time.time())
+    claims = {"iss": IDP, "aud": AUDIENCE, "iat": now, "exp": now + 600, "sub": "user-17",
+              "telehub_role": "logistics", "telehub_org": SOR, **overrides}
+    claims = {name: value for name, value in claims.items() if value is not None}
+    return jwt.encode(claims, keys[key], algorithm=algorithm, headers={"kid": kid})
+
+
+def device_token(keys, kid: str = DEVICE_KEY_ID, key: str = "device", **overrides: Any) -> str:
+    now = int(time.time())
+    claims = {"iss": DEVICE_ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + 86400, "sub": DEVICE_ID,
+              "telehub_role": "device", "telehub_device": DEVICE_ID, **overrides}
+    claims = {name: value for name, value in claims.items() if value is not None}
+    return jwt.encode(claims, keys[key], algorithm="RS256", headers={"kid": kid})
+
+
+def refusal(authenticator: Authenticator, authorization: str | None) -> str:
+    with pytest.raises(NotAuthenticated) as refused:
+        authenticator.authenticate(authorization)
+    return refused.value.reason
+
+
+def unsigned(header: dict[str, Any], claims: dict[str, Any], signature: bytes = b"") -> str:
+    def segment(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    parts = [json.dumps(header).encode(), json.dumps(claims).encode(), signature]
+    return ".".join(segment(part) for part in parts)
+
+
+# --- accepted ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ["clinician", "logistics"])
+def test_a_person_of_an_organisation_is_let_in_with_role_and_organisation(authenticator, keys, role):
+    # Given a valid identity-provider token for a clinician or logistics user of an organisation
+    token = person_token(keys, telehub_role=role)
+    # When it is authenticated
+    principal = authenticator.authenticate(f"Bearer {token}")
+    # Then the principal carries the role, the subject and the organisation, and no device
+    assert principal == Principal(role=Role(role), subject="user-17", organisation=SOR)
+
+
+def test_a_system_needs_no_organisation(authenticator, keys):
+    # Given a system token without telehub_org
+    token = person_token(keys, telehub_role="system", telehub_org=None, sub="svc-region")
+    # When it is authenticated, Then it is let in as a system
+    assert authenticator.authenticate(f"Bearer {token}") == Principal(role=Role.SYSTEM, subject="svc-region")
+
+
+def test_an_es256_token_from_the_identity_provider_is_accepted(authenticator, keys):
+    # Given a token signed with the provider's P-256 key
+    token = person_token(keys, kid="ec-1", key="idp-ec", algorithm="ES256")
+    # When it is authenticated, Then it is let in
+    assert authenticator.authenticate(f"Bearer {token}").organisation == SOR
+
+
+def test_the_bearer_scheme_is_case_insensitive(authenticator, keys):
+    assert authenticator.authenticate(f"bearer {person_token(keys)}").role is Role.LOGISTICS
+
+
+def test_an_active_device_is_let_in_with_its_patient_from_the_device_item(authenticator, keys, devices):
+    # Given a device credential of an active device
+    # When it is authenticated
+    principal = authenticator.authenticate(f"Bearer {device_token(keys)}")
+    # Then the principal is the device, with the patient read from the device item (not the token)
+    assert principal == Principal(
+        role=Role.DEVICE, subject=DEVICE_ID, device_id=DEVICE_ID, patient_id=PATIENT_ID
+    )
+    assert devices.reads == [DEVICE_ID]
+
+
+def test_expiry_within_the_leeway_is_tolerated(authenticator, keys):
+    # Given a token that expired a little less than the leeway ago (clock skew)
+    token = person_token(keys, exp=int(time.time()) - LEEWAY_SECONDS + 5)
+    # When it is authenticated, Then it is still let in
+    assert authenticator.authenticate(f"Bearer {token}").subject == "user-17"
+
+
+# --- refused: the token itself ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("authorization", "reason"),
+    [
+        (None, "missing_token"),
+        ("", "missing_token"),
+        ("Basic dXNlcjpwYXNz", "malformed"),
+        ("Bearer", "malformed"),
+        ("Bearer not-a-jwt", "malformed"),
+        ("Bearer a.b.c", "malformed"),
+        ("Bearer " + "a" * MAX_TOKEN_CHARS + ".b.c", "malformed"),
+    ],
+)
+def test_a_missing_or_malformed_authorization_is_refused(authenticator, authorization, reason):
+    # Given no token, another scheme, or text that is no JWT
+    # When it is authenticated, Then it is refused for that reason
+    assert refusal(authenticator, authorization) == reason
+
+
+def test_an_expired_token_is_refused(authenticator, keys):
+    token = person_token(keys, iat=int(time.time()) - 3600, exp=int(time.time()) - LEEWAY_SECONDS - 5)
+    assert refusal(authenticator, f"Bearer {token}") == "expired"
+
+
+def test_a_token_issued_in_the_future_is_refused(authenticator, keys):
+    token = person_token(keys, iat=int(time.time()) + 600)
+    assert refusal(authenticator, f"Bearer {token}") == "not_yet_valid"
+
+
+def test_a_token_for_another_audience_is_refused(authenticator, keys):
+    assert refusal(authenticator, f"Bearer {person_token(keys, aud='another-api')}") == "wrong_audience"
+
+
+def test_a_token_from_an_unknown_issuer_is_refused(authenticator, keys):
+    token = person_token(keys, iss="https://evil.example/")
+    assert refusal(authenticator, f"Bearer {token}") == "unknown_issuer"
+
+
+def test_a_token_without_an_issuer_is_refused(authenticator, keys):
+    assert refusal(authenticator, f"Bearer {person_token(keys, iss=None)}") == "unknown_issuer"
+
+
+def test_a_token_signed_by_another_key_under_a_published_kid_is_refused(authenticator, keys):
+    # Given a token that names the provider's key id but was signed with a stranger's key
+    token = person_token(keys, key="stranger")
+    # When it is authenticated, Then the signature does not verify
+    assert refusal(authenticator, f"Bearer {token}") == "bad_signature"
+
+
+def test_a_token_naming_an_unpublished_key_is_refused(authenticator, keys):
+    token = person_token(keys, kid="rsa-9", key="stranger")
+    assert refusal(authenticator, f"Bearer {token}") == "unknown_key"
+
+
+@pytest.mark.parametrize(("signature", "reason"), [(b"", "malformed"), (b"junk", "algorithm_not_allowed")])
+def test_an_alg_none_token_is_refused(authenticator, signature, reason):
+    # Given a token with alg "none" naming a published key: unsigned as the spec has it, or with junk
+    now = int(time.time())
+    claims = {"iss": IDP, "aud": AUDIENCE, "iat": now, "exp": now + 600, "sub": "x", "telehub_role": "system"}
+    token = unsigned({"alg": "none", "typ": "JWT", "kid": "rsa-1"}, claims, signature)
+    # When it is authenticated, Then it is refused: no signature at all, or an algorithm not allowed
+    assert refusal(authenticator, f"Bearer {token}") == reason
+
+
+def test_an_hmac_token_keyed_with_the_public_key_is_refused(authenticator, keys):
+    # Given the classic confusion attack: HS256 "signed" with the provider's public key as the secret
+    public_pem = keys["idp-rsa"].public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    now = int(time.time())
+    claims = {"iss": IDP, "aud": AUDIENCE, "iat": now, "exp": now + 600, "sub": "x", "telehub_role": "system"}
+    header = {"alg": "HS256", "typ": "JWT", "kid": "rsa-1"}
+    signing_input = ".".join(unsigned(header, claims).split(".")[:2])
+    mac = hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
+    forged = f"{signing_input}.{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}"
+    # When it is authenticated, Then HS256 is not among the allowed algorithms
+    assert refusal(authenticator, f"Bearer {forged}") == "algorithm_not_allowed"
+
+
+@pytest.mark.parametrize("claim", ["exp", "iat", "sub", "telehub_role", "aud"])
+def test_a_token_missing_a_required_claim_is_refused(authenticator, keys, claim):
+    assert refusal(authenticator, f"Bearer {person_token(keys, **{claim: None})}") == "missing_claim"
+
+
+def test_a_token_with_an_empty_subject_is_refused(authenticator, keys):
+    assert refusal(authenticator, f"Bearer {person_token(keys, sub='')}") == "missing_claim"
+
+
+# --- refused: who the token says the caller is -------------------------------------------------
+
+
+def test_an_unknown_role_is_refused(authenticator, keys):
+    assert refusal(authenticator, f"Bearer {person_token(keys, telehub_role='admin')}") == "unknown_role"
+
+
+def test_the_identity_provider_cannot_make_a_device(authenticator, keys):
+    # Given a provider token claiming the device role (only Telehub issues device credentials)
+    token = person_token(keys, telehub_role="device", telehub_device=DEVICE_ID)
+    # When it is authenticated, Then it is refused
+    assert refusal(authenticator, f"Bearer {token}") == "role_not_issued_by_identity_provider"
+
+
+@pytest.mark.parametrize("role", ["clinician", "logistics"])
+def test_a_person_without_an_organisation_is_refused(authenticator, keys, role):
+    token = person_token(keys, telehub_role=role, telehub_org=None)
+    assert refusal(authenticator, f"Bearer {token}") == "missing_organisation"
+
+
+@pytest.mark.parametrize("organisation", ["1234", "ABC45678901", 12345678901234])
+def test_an_organisation_that_is_no_sor_code_is_refused(authenticator, keys, organisation):
+    token = person_token(keys, telehub_org=organisation)
+    assert refusal(authenticator, f"Bearer {token}") == "invalid_organisation"
+
+
+# --- refused: device credentials ---------------------------------------------------------------
+
+
+def test_a_device_credential_naming_another_key_is_refused(authenticator, keys, devices):
+    assert refusal(authenticator, f"Bearer {device_token(keys, kid='another-key')}") == "unknown_key"
+    assert devices.reads == []
+
+
+def test_a_device_credential_not_signed_by_telehub_is_refused(authenticator, keys, devices):
+    # Given a credential with Telehub's issuer and key id but signed by someone else's key
+    token = device_token(keys, key="stranger")
+    # When it is authenticated, Then the signature fails and the device is never looked up
+    assert refusal(authenticator, f"Bearer {token}") == "bad_signature"
+    assert devices.reads == []
+
+
+def test_an_identity_provider_token_cannot_pose_as_a_device_credential(authenticator, keys):
+    # Given a token signed by the provider's key that claims Telehub's device issuer
+    token = device_token(keys, key="idp-rsa")
+    # When it is authenticated, Then it does not verify with Telehub's key
+    assert refusal(authenticator, f"Bearer {token}") == "bad_signature"
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"telehub_role": "logistics"}, {"telehub_device": "dev_ffffffffffffffffffffffff"}],
+)
+def test_a_device_credential_must_name_the_device_role_and_its_own_subject(authenticator, keys, overrides):
+    assert refusal(authenticator, f"Bearer {device_token(keys, **overrides)}") == "not_a_device_credential"
+
+
+def test_a_device_credential_without_the_device_claim_is_refused(authenticator, keys):
+    assert refusal(authenticator, f"Bearer {device_token(keys, telehub_device=None)}") == "missing_claim"
+
+
+def test_an_expired_device_credential_is_refused(authenticator, keys, devices):
+    token = device_token(keys, iat=int(time.time()) - 7200, exp=int(time.time()) - 3600)
+    assert refusal(authenticator, f"Bearer {token}") == "expired"
+    assert devices.reads == []
+
+
+def test_the_credential_of_an_unknown_device_is_refused(authenticator, keys, devices):
+    devices.devices.clear()
+    assert refusal(authenticator, f"Bearer {device_token(keys)}") == "unknown_device"
+
+
+def test_the_credential_of_a_revoked_device_is_refused(authenticator, keys, devices):
+    # Given a well-signed, unexpired credential of a device that has since been revoked
+    devices.devices[DEVICE_ID] = DeviceStanding("revoked", PATIENT_ID)
+    # When it is authenticated, Then it is refused
+    assert refusal(authenticator, f"Bearer {device_token(keys)}") == "revoked_device"
+
+
+# --- the policy ---------------------------------------------------------------------------------
+
+
+def test_the_policy_allows_the_whole_stage_and_carries_the_principal_as_strings():
+    # Given a device principal and the ARN of the method being called
+    principal = Principal(role=Role.DEVICE, subject=DEVICE_ID, device_id=DEVICE_ID, patient_id=PATIENT_ID)
+    # When the policy is built
+    policy = allow_whole_api(principal, METHOD_ARN)
+    # Then it allows every method and path of the stage, so one result serves all routes
+    assert policy["principalId"] == DEVICE_ID
+    assert policy["policyDocument"]["Statement"] == [{
+        "Action": "execute-api:Invoke", "Effect": "Allow",
+        "Resource": "arn:aws:execute-api:eu-west-1:123456789012:a1b2c3d4e5/prod/*/*",
+    }]
+    # And the context holds the principal's present fields, all strings
+    assert policy["context"] == {"role": "device", "subject": DEVICE_ID, "device_id": DEVICE_ID,
+                                 "patient_id": PATIENT_ID}
+
+
+@pytest.mark.parametrize(
+    "method_arn", ["", "arn:aws:lambda:eu-west-1:123456789012:function:x", "a1b2c3/prod/GET/"]
+)
+def test_a_method_arn_that_is_no_execute_api_arn_is_refused(method_arn):
+    principal = Principal(role=Role.SYSTEM, subject="svc")
+    with pytest.raises(NotAuthenticated):
+        allow_whole_api(principal, method_arn)
