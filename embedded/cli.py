@@ -1,0 +1,228 @@
+"""The ``telehub`` command: the embedded mode, dev tokens and DLQ replay.
+
+telehub local [--demo] [--exit-after-demo] [--port 8080] [--moto-port 5055] [--state-dir .telehub]
+telehub token --role logistics|clinician|system [--org SOR] [--subject ...] [--ttl-minutes 60]
+telehub redrive <queue-id>
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from embedded.demo import MEASUREMENTS_QUEUE, Demo
+from embedded.dev_issuer import AUDIENCE, MINTABLE_ROLES, DevIssuer, issuer_url
+from embedded.local import DUMMY_CREDENTIALS, HOST, LocalOptions, LocalSystem, PortInUse, RunningState
+from embedded.redrive import redrive
+from infrastructure.resource_spec import SPEC
+
+DEFAULT_STATE_DIR = Path(".telehub")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    arguments = parser.parse_args(argv)
+    if getattr(arguments, "exit_after_demo", False) and not arguments.demo:
+        parser.error("--exit-after-demo needs --demo")
+    return arguments.run(arguments)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="telehub", description="Telehub on a laptop: the embedded mode.")
+    commands = parser.add_subparsers(required=True, metavar="command")
+
+    local = commands.add_parser("local", help="run the whole system locally against a moto server")
+    local.add_argument("--demo", action="store_true", help="run the demo scenario once the system is up")
+    local.add_argument(
+        "--exit-after-demo",
+        action="store_true",
+        help="stop after the demo; the exit status says whether every step behaved as expected",
+    )
+    local.add_argument(
+        "--port", type=int, default=8080, help="API gateway port (default 8080; 0: any free port)"
+    )
+    local.add_argument(
+        "--moto-port", type=int, default=5055, help="moto server port (default 5055; 0: any free port)"
+    )
+    local.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        default="WARNING",
+        type=str.upper,
+        help="log level of the in-process functions' JSON logs (default WARNING)",
+    )
+    _state_dir_option(local)
+    local.set_defaults(run=run_local)
+
+    token = commands.add_parser("token", help="mint a JWT from the embedded mode's dev issuer")
+    token.add_argument("--role", required=True, choices=[role.value for role in MINTABLE_ROLES])
+    token.add_argument("--org", help="the organisation's SOR code (required for logistics and clinician)")
+    token.add_argument("--subject", help="the sub claim (default dev-<role>)")
+    token.add_argument("--ttl-minutes", type=int, default=60, help="lifetime in minutes (default 60)")
+    _state_dir_option(token)
+    token.set_defaults(run=run_token)
+
+    redrive_command = commands.add_parser("redrive", help="move a queue's DLQ messages back to the queue")
+    redrive_command.add_argument(
+        "queue_id", metavar="queue-id", help=f"a queue of the spec: {', '.join(q.id for q in SPEC.queues)}"
+    )
+    _state_dir_option(redrive_command)
+    redrive_command.set_defaults(run=run_redrive)
+    return parser
+
+
+def _state_dir_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=DEFAULT_STATE_DIR,
+        help="where the dev issuer's key and the running system's state live (default .telehub)",
+    )
+
+
+# --- telehub local -----------------------------------------------------------------------------
+
+
+def run_local(arguments: argparse.Namespace) -> int:
+    # Telehub's own lines (gateway requests, pollers, function failures); moto's and botocore's only
+    # when something is wrong.
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s", datefmt="%X"
+    )
+    logging.getLogger("telehub").setLevel(logging.INFO)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    signal.signal(signal.SIGTERM, _interrupt)
+    system = LocalSystem(
+        LocalOptions(
+            port=arguments.port,
+            moto_port=arguments.moto_port,
+            state_dir=arguments.state_dir,
+            function_log_level=arguments.log_level,
+        )
+    )
+    try:
+        try:
+            system.start()
+        except PortInUse as error:
+            print(f"telehub local: {error}", file=sys.stderr)
+            return 1
+        print(banner(system), flush=True)
+        if arguments.demo:
+            succeeded = demo_for(system).run()
+            if arguments.exit_after_demo:
+                return 0 if succeeded else 1
+        print("\nRunning. Press Ctrl-C to stop.", flush=True)
+        stop = threading.Event()
+        while not stop.wait(1):
+            pass  # signals arrive in the main thread while it waits
+    except KeyboardInterrupt:
+        print("\nStopping...", flush=True)
+    finally:
+        system.stop()
+    print("Stopped.", flush=True)
+    return 0
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def demo_for(system: LocalSystem) -> Demo:
+    assert system.issuer is not None and system.names is not None
+    return Demo(
+        api_url=system.gateway_url,
+        issuer=system.issuer,
+        sqs=boto3.Session().client("sqs"),  # the environment points at the moto server
+        measurements_queue_url=system.names.queue_urls[MEASUREMENTS_QUEUE],
+    )
+
+
+def banner(system: LocalSystem) -> str:
+    assert system.names is not None
+    url = system.gateway_url
+    routes = "\n".join(f"    {r.method:6} {url}{r.path}  -> {r.function}" for r in SPEC.routes)
+    pollers = "\n".join(f"    {poller.name}" for poller in system.pollers) or "    (none)"
+    queues = "\n".join(
+        f"    {queue_id:28} {queue_url}" for queue_id, queue_url in system.names.queue_urls.items()
+    )
+    state_option = "" if system.state_dir == DEFAULT_STATE_DIR else f" --state-dir {system.state_dir}"
+    return f"""
+Telehub embedded mode is running (stage local, started in {system.started_in_seconds:.1f} s)
+
+  API gateway   {url}   (API Gateway REST proxy events; the authorizer runs first)
+{routes}
+  Dev issuer    {url}  (JWKS at {url}/.well-known/jwks.json)
+  moto server   {system.moto_url}  (AWS_ENDPOINT_URL for the aws CLI and boto3)
+  Pollers
+{pollers}
+  Queues
+{queues}
+
+Mint a token and register a device:
+    TOKEN=$(telehub token --role logistics --org 265161000016009{state_option})
+    curl -s -X POST {url}/v1/devices -H "Authorization: Bearer $TOKEN" \\
+      -H 'Content-Type: application/json' \\
+      -d '{{"cpr": "2512489996", "vendor": "Nonin", "model": "3230", "serial": "502012345",
+           "measurement_types": ["spo2", "pulse"]}}'
+Replay a dead-letter queue:  telehub redrive measurements{state_option}
+State (dev issuer key, running ports): {system.state_dir}/"""
+
+
+# --- telehub token -----------------------------------------------------------------------------
+
+
+def run_token(arguments: argparse.Namespace) -> int:
+    state = RunningState.load(arguments.state_dir)
+    if state is None:
+        issuer, audience = issuer_url(f"http://{HOST}:8080"), AUDIENCE
+        print(
+            f"telehub token: no running `telehub local` found in {arguments.state_dir}; "
+            f"minting for issuer {issuer} (the default port)",
+            file=sys.stderr,
+        )
+    else:
+        issuer, audience = state.token_issuer, state.token_audience
+    try:
+        token = DevIssuer(arguments.state_dir, issuer, audience).mint(
+            arguments.role,
+            organisation=arguments.org,
+            subject=arguments.subject,
+            ttl_minutes=arguments.ttl_minutes,
+        )
+    except ValueError as error:
+        print(f"telehub token: {error}", file=sys.stderr)
+        return 2
+    print(token)
+    return 0
+
+
+# --- telehub redrive ---------------------------------------------------------------------------
+
+
+def run_redrive(arguments: argparse.Namespace) -> int:
+    state = RunningState.load(arguments.state_dir)
+    if state is None:
+        print(f"telehub redrive: no running `telehub local` found in {arguments.state_dir}", file=sys.stderr)
+        return 1
+    queue_id = arguments.queue_id
+    dlq_id = f"{queue_id}-dlq"
+    if queue_id not in state.queue_urls or dlq_id not in state.queue_urls:
+        known = ", ".join(q.id for q in SPEC.queues)
+        print(
+            f"telehub redrive: {queue_id!r} is not a queue with a DLQ; choose one of {known}", file=sys.stderr
+        )
+        return 2
+    sqs = boto3.Session(
+        aws_access_key_id=DUMMY_CREDENTIALS, aws_secret_access_key=DUMMY_CREDENTIALS, region_name=state.region
+    ).client("sqs", endpoint_url=state.moto_url)
+    moved = redrive(sqs, state.queue_urls[dlq_id], state.queue_urls[queue_id])
+    print(f"moved {moved} message(s) from {dlq_id} back to {queue_id}")
+    return 0

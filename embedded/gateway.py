@@ -1,0 +1,417 @@
+"""A local stand-in for API Gateway (REST API, Lambda proxy integration, TOKEN authorizer).
+
+Turns HTTP requests into the proxy events API Gateway would send, runs the authorizer first for
+authorized routes and answers the way API Gateway does when it refuses a request itself:
+unknown route 403 "Missing Authentication Token", no or bad token 401, an explicit Deny 403, a
+failing integration 502. It also serves the dev issuer's JWKS, which the authorizer fetches.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from embedded.lambda_runtime import ACCOUNT_ID, describe_failure
+from infrastructure.resource_spec import RouteSpec
+
+MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+JWKS_PATH = "/.well-known/jwks.json"
+API_ID = "telehublocal"
+
+log = logging.getLogger("telehub.gateway")
+
+InvokeFunction = Callable[[str, dict[str, Any]], Any]
+
+
+class GatewayRefusal(Exception):
+    """API Gateway answers the request itself, with its own status, message and error type."""
+
+    def __init__(self, status: int, message: str | None, error_type: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.error_type = error_type
+
+
+MISSING_TOKEN = GatewayRefusal(403, "Missing Authentication Token", "MissingAuthenticationTokenException")
+UNAUTHORIZED = GatewayRefusal(401, "Unauthorized", "UnauthorizedException")
+ACCESS_DENIED = GatewayRefusal(403, "User is not authorized to access this resource", "AccessDeniedException")
+AUTHORIZER_FAILED = GatewayRefusal(500, None, "AuthorizerConfigurationException")
+INTEGRATION_FAILED = GatewayRefusal(502, "Internal server error", "InternalServerErrorException")
+TOO_LARGE = GatewayRefusal(413, "Request Too Long", "RequestTooLongException")
+
+
+@dataclass(frozen=True)
+class Route:
+    spec: RouteSpec
+    pattern: re.Pattern[str]
+
+    @classmethod
+    def of(cls, spec: RouteSpec) -> Route:
+        """'/v1/devices/{device_id}' matches one non-empty path segment; '{proxy+}' matches the rest."""
+        regex = ""
+        for segment in spec.path.strip("/").split("/"):
+            parameter = re.fullmatch(r"\{(\w+)(\+?)\}", segment)
+            if parameter:
+                regex += f"/(?P<{parameter[1]}>{'.+' if parameter[2] else '[^/]+'})"
+            else:
+                regex += "/" + re.escape(segment)
+        return cls(spec, re.compile(regex or "/"))
+
+    def match(self, method: str, path: str) -> dict[str, str] | None:
+        if method != self.spec.method:
+            return None
+        found = self.pattern.fullmatch(path)
+        return None if found is None else {name: unquote(value) for name, value in found.groupdict().items()}
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str  # without the query string, as sent
+    query: str
+    headers: Sequence[tuple[str, str]]  # in the order sent, repeats kept
+    body: bytes
+    source_ip: str
+
+
+def find_route(routes: Iterable[Route], method: str, path: str) -> tuple[Route, dict[str, str]]:
+    for route in routes:
+        parameters = route.match(method, path)
+        if parameters is not None:
+            return route, parameters
+    raise MISSING_TOKEN
+
+
+def method_arn(region: str, stage: str, method: str, path: str) -> str:
+    return f"arn:aws:execute-api:{region}:{ACCOUNT_ID}:{API_ID}/{stage}/{method}{path}"
+
+
+def proxy_event(
+    route: Route,
+    path_parameters: dict[str, str],
+    request: Request,
+    *,
+    stage: str,
+    request_id: str,
+    authorizer: dict[str, Any] | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """The event API Gateway's Lambda proxy integration sends for ``request`` (REST API, payload 1.0)."""
+    headers: dict[str, str] = {}
+    multi_headers: dict[str, list[str]] = {}
+    for name, value in request.headers:
+        headers[name] = value
+        multi_headers.setdefault(name, []).append(value)
+    query: dict[str, str] = {}
+    multi_query: dict[str, list[str]] = {}
+    for name, value in parse_qsl(request.query, keep_blank_values=True):
+        query[name] = value
+        multi_query.setdefault(name, []).append(value)
+    body, is_base64 = _event_body(request.body)
+    host = headers.get("Host") or headers.get("host") or ""
+    return {
+        "resource": route.spec.path,
+        "path": unquote(request.path),
+        "httpMethod": request.method,
+        "headers": headers or None,
+        "multiValueHeaders": multi_headers or None,
+        "queryStringParameters": query or None,
+        "multiValueQueryStringParameters": multi_query or None,
+        "pathParameters": path_parameters or None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourceId": route.spec.function,
+            "resourcePath": route.spec.path,
+            "httpMethod": request.method,
+            "extendedRequestId": request_id,
+            "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "path": f"/{stage}{request.path}",
+            "accountId": ACCOUNT_ID,
+            "protocol": "HTTP/1.1",
+            "stage": stage,
+            "domainPrefix": host.split(".")[0].split(":")[0],
+            "requestTimeEpoch": int(now.timestamp() * 1000),
+            "requestId": request_id,
+            "identity": {
+                "cognitoIdentityPoolId": None,
+                "accountId": None,
+                "cognitoIdentityId": None,
+                "caller": None,
+                "sourceIp": request.source_ip,
+                "principalOrgId": None,
+                "accessKey": None,
+                "cognitoAuthenticationType": None,
+                "cognitoAuthenticationProvider": None,
+                "userArn": None,
+                "userAgent": headers.get("User-Agent") or headers.get("user-agent"),
+                "user": None,
+            },
+            "domainName": host,
+            "apiId": API_ID,
+            **({"authorizer": authorizer} if authorizer is not None else {}),
+        },
+        "body": body,
+        "isBase64Encoded": is_base64,
+    }
+
+
+def _event_body(body: bytes) -> tuple[str | None, bool]:
+    """Text bodies pass as they are; bytes that are not UTF-8 pass base64-encoded (binary media type)."""
+    if not body:
+        return None, False
+    try:
+        return body.decode("utf-8"), False
+    except UnicodeDecodeError:
+        return base64.b64encode(body).decode("ascii"), True
+
+
+def authorizer_context(result: Any, arn: str) -> dict[str, Any]:
+    """requestContext.authorizer from a TOKEN authorizer's result, if its policy allows ``arn``."""
+    if not isinstance(result, dict) or not isinstance(result.get("principalId"), str):
+        raise AUTHORIZER_FAILED
+    statements = (result.get("policyDocument") or {}).get("Statement")
+    if isinstance(statements, dict):
+        statements = [statements]
+    if not isinstance(statements, list) or not all(isinstance(s, dict) for s in statements):
+        raise AUTHORIZER_FAILED
+    applicable = [
+        s
+        for s in statements
+        if _matches(s.get("Action"), "execute-api:Invoke", case_sensitive=False)
+        and _matches(s.get("Resource"), arn, case_sensitive=True)
+    ]
+    if any(s.get("Effect") == "Deny" for s in applicable) or not any(
+        s.get("Effect") == "Allow" for s in applicable
+    ):
+        raise ACCESS_DENIED
+    context = result.get("context") or {}
+    if not isinstance(context, dict) or not all(
+        isinstance(v, str | int | float | bool) for v in context.values()
+    ):
+        raise AUTHORIZER_FAILED  # API Gateway accepts strings, numbers and booleans only
+    # REST APIs pass the context on as strings, next to the principal id.
+    passed_on: dict[str, Any] = {name: _as_string(value) for name, value in context.items()}
+    return {**passed_on, "principalId": result["principalId"], "integrationLatency": 0}
+
+
+def _as_string(value: str | int | float | bool) -> str:
+    return json.dumps(value) if isinstance(value, bool) else str(value)
+
+
+def _matches(patterns: Any, value: str, case_sensitive: bool) -> bool:
+    """IAM wildcard matching: '*' any run of characters, '?' one character."""
+    for pattern in [patterns] if isinstance(patterns, str) else (patterns or []):
+        regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in str(pattern))
+        if re.fullmatch(regex, value, 0 if case_sensitive else re.IGNORECASE):
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+def integration_reply(result: Any) -> Reply:
+    """The HTTP reply for a proxy integration's result; anything malformed is API Gateway's 502."""
+    if not isinstance(result, dict) or not isinstance(result.get("statusCode"), int):
+        raise INTEGRATION_FAILED
+    headers = dict(result.get("headers") or {})
+    multi_headers = dict(result.get("multiValueHeaders") or {})
+    merged = [(name, str(value)) for name, value in headers.items() if name not in multi_headers]
+    merged += [(name, str(value)) for name, values in multi_headers.items() for value in values]
+    if not any(name.lower() == "content-type" for name, _ in merged):
+        merged.append(("Content-Type", "application/json"))
+    body = result.get("body") or ""
+    if not isinstance(body, str):
+        raise INTEGRATION_FAILED
+    payload = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode("utf-8")
+    return Reply(result["statusCode"], merged, payload)
+
+
+def refusal_reply(refusal: GatewayRefusal) -> Reply:
+    return Reply(
+        refusal.status,
+        [("Content-Type", "application/json"), ("x-amzn-ErrorType", refusal.error_type)],
+        json.dumps({"message": refusal.message}).encode(),
+    )
+
+
+class Gateway:
+    """Binds at construction (so a taken port fails at once), serves after ``start``."""
+
+    def __init__(
+        self,
+        routes: Sequence[RouteSpec],
+        invoke: InvokeFunction,
+        authorizer: str | None,
+        jwks: Callable[[], dict[str, Any]],
+        *,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        stage: str = "local",
+        region: str = "eu-west-1",
+        max_body_bytes: int = MAX_BODY_BYTES,
+    ) -> None:
+        self.routes = [Route.of(route) for route in routes]
+        self.invoke = invoke
+        self.authorizer = authorizer
+        self.jwks = jwks
+        self.stage = stage
+        self.region = region
+        self.max_body_bytes = max_body_bytes
+        self._server = ThreadingHTTPServer((host, port), _RequestHandler)
+        self._server.daemon_threads = True
+        self._server.gateway = self  # type: ignore[attr-defined]
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.2},
+            name="telehub-gateway",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join()
+        self._server.server_close()
+
+    def handle(self, request: Request) -> Reply:
+        if request.method == "GET" and request.path == JWKS_PATH:
+            return Reply(200, [("Content-Type", "application/json")], json.dumps(self.jwks()).encode())
+        request_id = str(uuid.uuid4())
+        try:
+            route, parameters = find_route(self.routes, request.method, request.path)
+            if len(request.body) > self.max_body_bytes:
+                raise TOO_LARGE
+            context = self._authorize(request) if route.spec.authorized and self.authorizer else None
+            event = proxy_event(
+                route,
+                parameters,
+                request,
+                stage=self.stage,
+                request_id=request_id,
+                authorizer=context,
+                now=datetime.now(UTC),
+            )
+            reply = integration_reply(self._invoke(route.spec.function, event))
+        except GatewayRefusal as refusal:
+            reply = refusal_reply(refusal)
+        return Reply(reply.status, [*reply.headers, ("x-amzn-RequestId", request_id)], reply.body)
+
+    def _authorize(self, request: Request) -> dict[str, Any]:
+        token = next((value for name, value in request.headers if name.lower() == "authorization"), "")
+        if not token:
+            raise UNAUTHORIZED
+        arn = method_arn(self.region, self.stage, request.method, request.path)
+        try:
+            result = self.invoke(
+                self.authorizer, {"type": "TOKEN", "authorizationToken": token, "methodArn": arn}
+            )
+        except Exception as error:
+            if str(error) == "Unauthorized":
+                raise UNAUTHORIZED from None
+            log.error("authorizer failed: %s", describe_failure(error))
+            raise AUTHORIZER_FAILED from None
+        return authorizer_context(result, arn)
+
+    def _invoke(self, function: str, event: dict[str, Any]) -> Any:
+        try:
+            return self.invoke(function, event)
+        except Exception as error:
+            log.error("function %s failed: %s", function, describe_failure(error))
+            raise INTEGRATION_FAILED from None
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "TelehubGateway"
+    timeout = 30  # an idle keep-alive connection does not hold a thread for ever
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_GET
+
+    def _serve(self) -> None:
+        started = time.monotonic()
+        gateway: Gateway = self.server.gateway  # type: ignore[attr-defined]
+        target = urlsplit(self.path)
+        body = self._read_body(gateway.max_body_bytes)
+        if body is None:
+            reply = refusal_reply(TOO_LARGE)
+            self.close_connection = True  # the unread body cannot be skipped
+        else:
+            request = Request(
+                self.command,
+                target.path,
+                target.query,
+                list(self.headers.items()),
+                body,
+                self.client_address[0],
+            )
+            reply = gateway.handle(request)
+        self.send_response(reply.status)
+        for name, value in reply.headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(reply.body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(reply.body)
+        # One line per request: no query string, no body, no token.
+        log.info(
+            "%s %s -> %d in %.0f ms",
+            self.command,
+            target.path,
+            reply.status,
+            (time.monotonic() - started) * 1000,
+        )
+
+    def _read_body(self, limit: int) -> bytes | None:
+        """The request body, or None if it is larger than ``limit``."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked(limit)
+        length = int(self.headers.get("Content-Length") or 0)
+        return None if length > limit else self.rfile.read(length)
+
+    def _read_chunked(self, limit: int) -> bytes | None:
+        body = b""
+        while True:
+            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return body
+            if len(body) + size > limit:
+                return None
+            body += self.rfile.read(size)
+            self.rfile.readline()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's signature
+        log.warning("%s: %s", self.client_address[0], format % args)
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass  # _serve logs one line per request, without the query string

@@ -1,0 +1,124 @@
+"""Runs Telehub's Lambda handlers in this process, the way the Lambda service would call them.
+
+Handlers are imported lazily by the dotted path in the resource spec, so the embedded mode starts
+even when a function's module is broken (the error then shows on its first invocation). Every
+invocation gets a small stand-in for Lambda's context object.
+
+All in-process functions share one Python process, so they share one environment and Powertools'
+module-level logger and metrics. Invocations therefore run one at a time, like one warm container
+that every function shares; that is plenty for a laptop and keeps handler state consistent.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from infrastructure.resource_spec import FunctionSpec
+
+ACCOUNT_ID = "123456789012"  # moto's default account
+
+Handler = Callable[[dict[str, Any], Any], Any]
+Invoke = Callable[[dict[str, Any]], Any]
+
+log = logging.getLogger("telehub.functions")
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of Lambda's context object that handlers and Powertools read."""
+
+    function_name: str
+    memory_limit_in_mb: int
+    invoked_function_arn: str
+    timeout_seconds: int
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = "embedded"
+    _deadline: float = field(default=0.0, repr=False)
+
+    def __post_init__(self) -> None:
+        self.log_group_name = self.log_group_name or f"/aws/lambda/{self.function_name}"
+        self._deadline = time.monotonic() + self.timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def load_handler(dotted_path: str) -> Handler:
+    module_name, function_name = dotted_path.rsplit(".", 1)
+    return getattr(importlib.import_module(module_name), function_name)
+
+
+def function_arn(function_name: str, region: str) -> str:
+    return f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{function_name}"
+
+
+class FunctionRuntime:
+    """Invokes the spec's functions in-process, one invocation at a time."""
+
+    def __init__(self, stage: str, region: str) -> None:
+        self._stage = stage
+        self._region = region
+        self._lock = threading.Lock()
+
+    def physical_name(self, function: FunctionSpec) -> str:
+        return f"telehub-{self._stage}-{function.id}"
+
+    def arn(self, function: FunctionSpec) -> str:
+        return function_arn(self.physical_name(function), self._region)
+
+    def invoke(self, function: FunctionSpec, event: dict[str, Any]) -> Any:
+        """Call the function's handler; its exception propagates (Lambda's function error) for the
+        caller, which knows how the event source treats it, to log and handle."""
+        context = LambdaContext(
+            function_name=self.physical_name(function),
+            memory_limit_in_mb=function.memory_mb,
+            invoked_function_arn=self.arn(function),
+            timeout_seconds=function.timeout_seconds,
+        )
+        with self._lock:
+            started = time.monotonic()
+            try:
+                return load_handler(function.handler)(event, context)
+            finally:
+                elapsed = time.monotonic() - started
+                if elapsed > function.timeout_seconds:
+                    log.warning(
+                        "function %s ran %.1f s, longer than its %d s timeout (Lambda would stop it)",
+                        function.id,
+                        elapsed,
+                        function.timeout_seconds,
+                    )
+
+    def invoker(self, function: FunctionSpec) -> Invoke:
+        return lambda event: self.invoke(function, event)
+
+
+def describe_failure(error: BaseException) -> str:
+    """The error's type and stack, not its message: a message may quote a request's data."""
+    frames = "".join(traceback.format_tb(error.__traceback__)).rstrip()
+    return f"{type(error).__name__}\n{frames}" if frames else type(error).__name__
+
+
+def forget_warm_state() -> None:
+    """Make every in-process function start cold, as a new Lambda container would.
+
+    Telehub's functions build settings, clients and services in ``functools.cache``d factories at
+    first use; clearing those caches makes them read the (new) environment again.
+    """
+    for name, module in list(sys.modules.items()):
+        if not (name == "functions" or name.startswith("functions.")) or module is None:
+            continue
+        for value in list(vars(module).values()):
+            if callable(getattr(value, "cache_clear", None)) and getattr(value, "__module__", None) == name:
+                value.cache_clear()

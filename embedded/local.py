@@ -1,0 +1,256 @@
+"""The embedded mode: the whole of Telehub in one process on a laptop.
+
+A moto server stands in for AWS; the resources come from the resource spec; a local gateway turns
+HTTP requests into API Gateway events; pollers feed queues and streams to their functions. The
+``telehub local`` command and the end-to-end tests start and stop it through ``LocalSystem``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from embedded.dev_issuer import AUDIENCE, DevIssuer, issuer_url, jwks_url
+from embedded.gateway import Gateway
+from embedded.lambda_runtime import FunctionRuntime, forget_warm_state
+from embedded.pollers import Poller, spec_pollers
+from embedded.resources import create_resources
+from functions.shared import aws
+from infrastructure.resource_spec import SPEC, PlatformSettings, ResourceNames, function_environment
+
+STAGE = "local"
+REGION = "eu-west-1"
+HOST = "127.0.0.1"
+STATE_FILE = "local.json"
+DUMMY_CREDENTIALS = "telehub-local"
+
+
+class PortInUse(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class LocalOptions:
+    port: int = 8080  # the API gateway; 0 picks a free port
+    moto_port: int = 5055  # the moto server; 0 picks a free port
+    state_dir: Path = Path(".telehub")
+    function_log_level: str = "WARNING"  # Powertools log level of the in-process functions
+    retry_visibility_seconds: int = 2  # how soon a failed SQS message is delivered again
+
+
+@dataclass(frozen=True)
+class RunningState:
+    """What commands other than ``telehub local`` need to reach a running system (the state file)."""
+
+    pid: int
+    gateway_url: str
+    moto_url: str
+    region: str
+    token_issuer: str
+    token_audience: str
+    queue_urls: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, state_dir: Path) -> RunningState | None:
+        path = Path(state_dir) / STATE_FILE
+        return cls(**json.loads(path.read_text())) if path.exists() else None
+
+
+class _MotoServer(ThreadedMotoServer):
+    """moto's threaded server, except that a port it cannot bind is an error, not a wait for ever."""
+
+    startup_error: OSError | None = None
+
+    def _server_entry(self) -> None:
+        try:
+            super()._server_entry()
+        except OSError as error:
+            self.startup_error = error
+            self._server_ready_event.set()
+
+
+class LocalSystem:
+    def __init__(self, options: LocalOptions | None = None) -> None:
+        self.options = options or LocalOptions()
+        self.names: ResourceNames | None = None
+        self.issuer: DevIssuer | None = None
+        self.pollers: list[Poller] = []
+        self.started_in_seconds: float | None = None
+        self._moto: _MotoServer | None = None
+        self._gateway: Gateway | None = None
+        self._saved_environment: dict[str, str | None] = {}
+
+    def __enter__(self) -> LocalSystem:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()
+
+    @property
+    def gateway_url(self) -> str:
+        assert self._gateway is not None, "start() first"
+        return self._gateway.url
+
+    @property
+    def moto_url(self) -> str:
+        assert self._moto is not None, "start() first"
+        host, port = self._moto.get_host_and_port()
+        return f"http://{host}:{port}"
+
+    @property
+    def state_dir(self) -> Path:
+        return Path(self.options.state_dir)
+
+    def start(self) -> None:
+        started = time.monotonic()
+        try:
+            self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._start_moto()
+            runtime = FunctionRuntime(STAGE, REGION)
+            self._gateway = _bind(
+                "API gateway",
+                "--port",
+                self.options.port,
+                lambda: Gateway(
+                    SPEC.routes,
+                    lambda function_id, event: runtime.invoke(SPEC.function(function_id), event),
+                    SPEC.authorizer,
+                    jwks=lambda: self._issuer().jwks(),
+                    port=self.options.port,
+                    host=HOST,
+                    stage=STAGE,
+                    region=REGION,
+                ),
+            )
+            self._point_aws_at_moto()
+            session = boto3.Session()
+            self.names = create_resources(session, stage=STAGE)
+            platform = self.platform_settings()
+            self._set_function_environment(platform)
+            self.issuer = DevIssuer(self.state_dir, platform.token_issuer, platform.token_audience)
+            self.issuer.jwks()  # creates the signing key on first use, before anyone asks for a token
+            self.pollers = spec_pollers(
+                SPEC,
+                self.names,
+                runtime,
+                session,
+                REGION,
+                retry_visibility_seconds=self.options.retry_visibility_seconds,
+            )
+            for poller in self.pollers:
+                poller.start()
+            self._gateway.start()
+            self._write_state(platform)
+        except BaseException:
+            self.stop()
+            raise
+        self.started_in_seconds = time.monotonic() - started
+
+    def stop(self) -> None:
+        """Stop taking requests, let the pollers finish their batch, then stop moto. Safe to repeat."""
+        if self._gateway is not None:
+            self._gateway.stop()
+            self._gateway = None
+        for poller in self.pollers:
+            poller.stop()
+        self.pollers = []
+        if self._moto is not None:
+            if self._moto.startup_error is None:
+                self._moto.stop()
+            self._moto = None
+        (self.state_dir / STATE_FILE).unlink(missing_ok=True)
+        self._restore_environment()
+
+    def platform_settings(self) -> PlatformSettings:
+        return PlatformSettings(
+            stage=STAGE,
+            token_issuer=issuer_url(self.gateway_url),
+            token_audience=AUDIENCE,
+            jwks_uri=jwks_url(self.gateway_url),
+            device_credential_issuer=f"{self.gateway_url}/device-credentials",
+            log_level=self.options.function_log_level,
+        )
+
+    def _issuer(self) -> DevIssuer:
+        assert self.issuer is not None, "the issuer is created during start()"
+        return self.issuer
+
+    def _start_moto(self) -> None:
+        self._moto = _MotoServer(HOST, self.options.moto_port, verbose=False)
+        self._moto.start()
+        if self._moto.startup_error is not None:
+            raise _port_in_use("moto server", "--moto-port", self.options.moto_port, self._moto.startup_error)
+
+    def _point_aws_at_moto(self) -> None:
+        for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+            self._set_environment(name, None)
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+            self._set_environment(name, DUMMY_CREDENTIALS)
+        self._set_environment("AWS_DEFAULT_REGION", REGION)
+        self._set_environment("AWS_REGION", REGION)
+        self._set_environment("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
+        self._set_environment("AWS_ENDPOINT_URL", self.moto_url)
+        aws.reset()
+        forget_warm_state()
+
+    def _set_function_environment(self, platform: PlatformSettings) -> None:
+        """The union of every function's environment: in one process they share one."""
+        assert self.names is not None
+        for function in SPEC.functions:
+            for name, value in function_environment(function, self.names, platform).items():
+                self._set_environment(name, value)
+        self._set_environment("POWERTOOLS_SERVICE_NAME", f"telehub-{STAGE}")  # one name for all of them
+        self._set_environment("POWERTOOLS_METRICS_DISABLED", "true")  # no EMF documents on the console
+
+    def _set_environment(self, name: str, value: str | None) -> None:
+        self._saved_environment.setdefault(name, os.environ.get(name))
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+    def _restore_environment(self) -> None:
+        for name, value in self._saved_environment.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_environment = {}
+        aws.reset()
+        forget_warm_state()
+
+    def _write_state(self, platform: PlatformSettings) -> None:
+        assert self.names is not None
+        state = RunningState(
+            pid=os.getpid(),
+            gateway_url=self.gateway_url,
+            moto_url=self.moto_url,
+            region=REGION,
+            token_issuer=platform.token_issuer,
+            token_audience=platform.token_audience,
+            queue_urls=self.names.queue_urls,
+        )
+        path = self.state_dir / STATE_FILE
+        path.write_text(json.dumps(state.__dict__, indent=2))
+
+
+def _bind(what: str, option: str, port: int, bind: Any) -> Any:
+    try:
+        return bind()
+    except OSError as error:
+        raise _port_in_use(what, option, port, error) from None
+
+
+def _port_in_use(what: str, option: str, port: int, error: OSError) -> PortInUse:
+    return PortInUse(
+        f"the {what} cannot listen on {HOST}:{port} ({error.strerror or error}); "
+        f"is another `telehub local` running? Choose another port with {option}."
+    )
