@@ -1,0 +1,1 @@
+"""Developer tooling: generated documents (``python -m scripts.openapi``)."""
