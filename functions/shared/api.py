@@ -70,18 +70,18 @@ def problem(status: int, code: str, detail: str, problems: list[FieldProblem] | 
 _NO_BODY = object()
 
 
-def field_path(loc: tuple[Any, ...] | list[Any], body: Any = _NO_BODY, *, missing: bool = False) -> str:
+def field_path(loc: tuple[Any, ...] | list[Any], received: Any = _NO_BODY, *, missing: bool = False) -> str:
     """('body', 'measurements', 3, 'unit') -> 'measurements[3].unit'.
 
     Pydantic puts labels into a location that name no field: the tag of a discriminated union
     (('body', 'measurements', 1, 'blood_pressure', 'diastolic')) or a plain union's member
-    ('int'). Given the received ``body``, a part of a body location that names nothing in it is
+    ('int'). Given what was ``received`` (the parsed body), a part that names nothing in it is
     such a label and is left out, except the last part of a ``missing`` error (the absent field).
     """
     parts = list(loc)
     location = parts.pop(0) if parts and parts[0] in ("body", "query", "path", "header") else None
-    if location == "body" and body is not _NO_BODY:
-        parts = _fields_only(parts, body, missing)
+    if received is not _NO_BODY:
+        parts = _fields_only(parts, received, missing)
     if not parts:
         return location or ""
     path = ""

@@ -107,9 +107,8 @@ def to_catalogue_unit(measurement_type: str, value: Decimal | float | int, unit:
         accepted = ", ".join(accepted_units(measurement_type))
         raise UnknownUnit(f"unit is not accepted for {measurement_type}; use one of: {accepted}")
     exact = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
-    if conversion is _identity:
-        return exact
-    return _without_trailing_zeros(round(conversion(exact), CONVERTED_DECIMALS))
+    converted = exact if conversion is _identity else round(conversion(exact), CONVERTED_DECIMALS)
+    return _without_trailing_zeros(converted)
 
 
 def _without_trailing_zeros(value: Decimal) -> Decimal:

@@ -1,0 +1,98 @@
+"""Entry points: the upload API (``api_handler``) and the upload outbox (``outbox_handler``)."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.depends import Depends
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.logging import correlation_paths
+
+from functions.device_uploads.logic import UploadRelay, UploadService
+from functions.device_uploads.models import UploadReceipt, UploadRequest
+from functions.device_uploads.publisher import SqsUploadPublisher
+from functions.device_uploads.repository import DynamoDbUploadRepository
+from functions.device_uploads.settings import OutboxSettings, UploadApiSettings
+from functions.shared.api import build_resolver, resolve
+from functions.shared.auth import Principal, Role, requires
+from functions.shared.clock import utc_now
+from functions.shared.errors import Forbidden
+from functions.shared.observability import logger, metrics
+
+# 200 measurements, pretty-printed, are about 50 KiB; far bigger is not a home collection point.
+MAX_UPLOAD_BYTES = 128 * 1024
+
+app = build_resolver()
+
+
+@app.post(
+    "/v1/measurements",
+    summary="Upload measurements (device)",
+    description="A home collection point uploads 1 to 200 measurements for its citizen. The device "
+    "credential decides the citizen. Retrying with the same upload_id and body returns the same 202; "
+    "the same upload_id with a different body is a 409.",
+    responses={202: {"description": "Accepted and stored; handed on to the measurements queue",
+                     "content": {"application/json": {"model": UploadReceipt}}}},
+    tags=["device uploads"],
+)
+def post_measurements(
+    upload: Annotated[UploadRequest, Body()],
+    device: Annotated[Principal, Depends(requires(Role.DEVICE))],
+) -> Response[UploadReceipt]:
+    if not (device.device_id and device.patient_id):
+        raise Forbidden("the device credential names no device or citizen")
+    receipt = _upload_service().accept(device.device_id, device.patient_id, upload)
+    return Response(202, content_type="application/json", body=receipt.model_dump(mode="json"))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@metrics.log_metrics
+def api_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return resolve(app, event, context, max_body_bytes=MAX_UPLOAD_BYTES)
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def outbox_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Relay each INSERT of the uploads stream as one message; report what was not relayed."""
+    # Only the outbox function needs the batch utilities; the API function's cold start skips them.
+    from aws_lambda_powertools.utilities.batch import process_partial_response
+    from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
+        DynamoDBRecord,
+        DynamoDBRecordEventName,
+    )
+
+    records = [DynamoDBRecord(raw) for raw in event["Records"]]
+    outcome = _upload_relay().relay([
+        (record.dynamodb.sequence_number, record.dynamodb.new_image)
+        for record in records
+        if record.event_name is DynamoDBRecordEventName.INSERT
+    ])
+    return process_partial_response(
+        event=event,
+        record_handler=lambda record: outcome.confirm(record.dynamodb.sequence_number),
+        processor=_stream_processor(),
+        context=context,
+    )
+
+
+@cache
+def _upload_service() -> UploadService:
+    settings = UploadApiSettings.from_environment()
+    return UploadService(DynamoDbUploadRepository(settings.uploads_table_name), metrics, clock=utc_now)
+
+
+@cache
+def _upload_relay() -> UploadRelay:
+    settings = OutboxSettings.from_environment()
+    return UploadRelay(SqsUploadPublisher(settings.measurements_queue_url), metrics)
+
+
+@cache
+def _stream_processor() -> Any:
+    """Every unrelayed record is reported, even when that is all of them (no exception)."""
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+
+    return BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)

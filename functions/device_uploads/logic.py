@@ -1,0 +1,252 @@
+"""Accepting an upload once, and handing each stored upload on as one queue message.
+
+No event shapes and no boto3 here: the repository, the publisher, the clock and the metrics
+recorder are injected, so the rules are tested with in-memory fakes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, Protocol
+
+from functions.device_uploads.models import (
+    BLOOD_PRESSURE,
+    BloodPressureMeasurement,
+    SingleValueMeasurement,
+    StoredUpload,
+    UploadReceipt,
+    UploadRequest,
+    iso_utc,
+)
+from functions.shared.catalogue import catalogue, to_catalogue_unit
+from functions.shared.clock import Clock, utc_now
+from functions.shared.errors import Conflict, FieldProblem, InvalidInput
+from functions.shared.observability import logger
+
+# A tablet uploads within minutes of measuring. A reading more than a day old was held back
+# (the tablet was offline), so the daily missed-measurement check may already have raised a
+# BLUE alarm for it and any alarm it raises now is stale: consumers show it as late.
+LATE_AFTER = timedelta(hours=24)
+# The backlog a tablet may upload after being offline; anything older is refused.
+MAX_AGE = timedelta(days=30)
+# Device clocks drift; beyond this a measurement from the future is a wrong clock, not drift.
+MAX_AHEAD = timedelta(minutes=10)
+
+MESSAGE_TYPE = "telehub.upload.accepted"
+SCHEMA_VERSION = 1
+SQS_BATCH_LIMIT = 10
+
+COUNT = "Count"
+
+
+class UploadRepository(Protocol):
+    def put_new(self, upload: StoredUpload) -> StoredUpload | None:
+        """Store ``upload`` unless one with its key exists; return that existing one (then
+        nothing was written), or None when ``upload`` was stored."""
+
+    def get(self, device_id: str, upload_id: str) -> StoredUpload | None: ...
+
+
+class MessagePublisher(Protocol):
+    def publish(self, messages: Sequence[OutboundMessage]) -> set[int]:
+        """Send up to SQS_BATCH_LIMIT messages in one request; return the positions not sent."""
+
+
+class MetricsRecorder(Protocol):
+    def add_metric(self, name: str, unit: str, value: float) -> None: ...
+
+
+# --- accepting an upload ----------------------------------------------------------------------
+
+
+class UploadService:
+    def __init__(self, repository: UploadRepository, metrics: MetricsRecorder, clock: Clock = utc_now):
+        self._repository = repository
+        self._metrics = metrics
+        self._clock = clock
+
+    def accept(self, device_id: str, patient_id: str, request: UploadRequest) -> UploadReceipt:
+        """Store the upload with one conditional write, or recognise a retry of a stored one.
+
+        Same key and same body: the stored upload's receipt, nothing written. Same key with a
+        different body: 409. The citizen is the device's, never named by the body.
+        """
+        received_at = self._clock()
+        body_hash = canonical_hash(request)
+        problems = time_problems(request, received_at)
+        if problems:
+            # A retry of an upload accepted earlier gets its reply even if its measurements have
+            # aged past MAX_AGE since; anything else with a time problem is refused.
+            existing = self._repository.get(device_id, request.upload_id)
+            if existing is not None and existing.body_hash == body_hash:
+                return self._duplicate(existing)
+            raise InvalidInput("a measured_at is outside the accepted window; see errors", problems)
+        upload = StoredUpload(
+            device_id=device_id,
+            upload_id=request.upload_id,
+            patient_id=patient_id,
+            received_at=iso_utc(received_at),
+            body_hash=body_hash,
+            accepted=len(request.measurements),
+            measurements=[normalise(measurement, received_at) for measurement in request.measurements],
+        )
+        existing = self._repository.put_new(upload)
+        if existing is None:
+            late = sum(1 for measurement in upload.measurements if measurement["late"])
+            self._metrics.add_metric("UploadsAccepted", COUNT, 1)
+            self._metrics.add_metric("MeasurementsAccepted", COUNT, upload.accepted)
+            self._metrics.add_metric("LateMeasurementsAccepted", COUNT, late)
+            logger.info(
+                "upload accepted",
+                extra={"upload_id": upload.upload_id, "device_id": device_id, "accepted": upload.accepted,
+                       "late": late},
+            )
+            return upload.receipt()
+        if existing.body_hash == body_hash:
+            return self._duplicate(existing)
+        self._metrics.add_metric("UploadConflicts", COUNT, 1)
+        logger.info("upload conflict", extra={"upload_id": request.upload_id, "device_id": device_id})
+        raise Conflict(f"upload {request.upload_id} was already received with a different body; "
+                       "use a new upload_id for new measurements")
+
+    def _duplicate(self, existing: StoredUpload) -> UploadReceipt:
+        self._metrics.add_metric("UploadDuplicates", COUNT, 1)
+        logger.info("upload retried",
+                    extra={"upload_id": existing.upload_id, "device_id": existing.device_id})
+        return existing.receipt()
+
+
+def canonical_hash(request: UploadRequest) -> str:
+    """sha256 of the validated request as canonical JSON: key order, whitespace, 96 vs 96.0 and
+    the UTC offset of measured_at do not make a retry look like a different body."""
+    canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def time_problems(request: UploadRequest, received_at: datetime) -> list[FieldProblem]:
+    problems = []
+    for index, measurement in enumerate(request.measurements):
+        age = received_at - measurement.measured_at
+        if age > MAX_AGE:
+            problems.append(FieldProblem(f"measurements[{index}].measured_at",
+                                         f"is more than {MAX_AGE.days} days old"))
+        elif -age > MAX_AHEAD:
+            problems.append(FieldProblem(f"measurements[{index}].measured_at",
+                                         f"is more than {MAX_AHEAD.seconds // 60} minutes in the future"))
+    return problems
+
+
+def normalise(measurement: SingleValueMeasurement | BloodPressureMeasurement, received_at: datetime
+              ) -> dict[str, Any]:
+    """The stored and relayed form: values as Decimal in the catalogue unit, UTC time, late flag."""
+    values = [
+        {"type": kind, "value": to_catalogue_unit(kind, value, unit), "unit": catalogue()[kind].unit}
+        for kind, value, unit in measurement.components()
+    ]
+    if measurement.type == BLOOD_PRESSURE:
+        shape: dict[str, Any] = {"components": values}
+    else:
+        shape = {"value": values[0]["value"], "unit": values[0]["unit"]}
+    return {
+        "type": measurement.type,
+        **shape,
+        "measured_at": iso_utc(measurement.measured_at),
+        "method": measurement.method,
+        "late": received_at - measurement.measured_at > LATE_AFTER,
+    }
+
+
+# --- the outbox: stored upload -> one message ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    dedupe_key: str
+    body: str
+    attributes: dict[str, str | int]
+
+
+def dedupe_key(device_id: str, upload_id: str) -> str:
+    """Unique per upload ('/' is not allowed in an upload_id): consumers skip a key they have seen."""
+    return f"{device_id}/{upload_id}"
+
+
+def upload_message(upload: StoredUpload) -> OutboundMessage:
+    key = dedupe_key(upload.device_id, upload.upload_id)
+    body = {
+        "message_type": MESSAGE_TYPE,
+        "schema_version": SCHEMA_VERSION,
+        "dedupe_key": key,
+        "upload_id": upload.upload_id,
+        "device_id": upload.device_id,
+        "patient_id": upload.patient_id,
+        "received_at": upload.received_at,
+        "measurements": upload.measurements,
+    }
+    return OutboundMessage(
+        dedupe_key=key,
+        body=json.dumps(body, default=_json_number, separators=(",", ":")),
+        attributes={"message_type": MESSAGE_TYPE, "schema_version": SCHEMA_VERSION, "dedupe_key": key},
+    )
+
+
+def _json_number(value: Any) -> int | float:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+class UploadNotRelayed(Exception):
+    """The stream record's upload did not reach the queue in this run; the stream retries it."""
+
+
+@dataclass
+class RelayOutcome:
+    relayed: set[str] = field(default_factory=set)
+    not_relayed: set[str] = field(default_factory=set)
+
+    def confirm(self, record_id: str) -> None:
+        if record_id in self.not_relayed:
+            raise UploadNotRelayed(f"stream record {record_id} was not relayed")
+
+
+class UploadRelay:
+    """Turns the stream's new upload items into messages, sent ten per request.
+
+    A record whose item cannot become a message fails alone. A failed send stops the run: the
+    stream retries from the first failed record anyway, so sending later records now would only
+    send them twice. Records are named by an id the caller chooses (the stream sequence number).
+    """
+
+    def __init__(self, publisher: MessagePublisher, metrics: MetricsRecorder):
+        self._publisher = publisher
+        self._metrics = metrics
+
+    def relay(self, inserted: Sequence[tuple[str, dict[str, Any]]]) -> RelayOutcome:
+        outcome = RelayOutcome()
+        pending: list[tuple[str, OutboundMessage]] = []
+        for record_id, item in inserted:
+            try:
+                pending.append((record_id, upload_message(StoredUpload.from_item(item))))
+            except (KeyError, TypeError, ValueError) as error:
+                logger.error("upload item cannot become a message",
+                             extra={"record_id": record_id, "error": type(error).__name__})
+                outcome.not_relayed.add(record_id)
+        for start in range(0, len(pending), SQS_BATCH_LIMIT):
+            chunk = pending[start:start + SQS_BATCH_LIMIT]
+            failed = self._publisher.publish([message for _, message in chunk])
+            for position, (record_id, _) in enumerate(chunk):
+                (outcome.not_relayed if position in failed else outcome.relayed).add(record_id)
+            if failed:
+                outcome.not_relayed.update(record_id for record_id, _ in pending[start + SQS_BATCH_LIMIT:])
+                break
+        self._metrics.add_metric("UploadsRelayed", COUNT, len(outcome.relayed))
+        self._metrics.add_metric("UploadsNotRelayed", COUNT, len(outcome.not_relayed))
+        logger.info("uploads relayed", extra={"relayed": len(outcome.relayed),
+                                              "not_relayed": len(outcome.not_relayed)})
+        return outcome

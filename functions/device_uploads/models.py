@@ -1,0 +1,225 @@
+"""The upload a home collection point posts, the receipt it gets, and the upload as stored.
+
+The request models check everything that needs no clock: catalogue types, units (converted to
+the catalogue unit before the plausible range is checked), integer scores, the blood-pressure
+pair. Time rules need the injected clock and live in logic.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_serializer,
+    field_validator,
+)
+
+from functions.shared.catalogue import UnknownUnit, catalogue, to_catalogue_unit
+
+BLOOD_PRESSURE = "blood_pressure"
+# Systolic and diastolic only ever arrive together, as one blood-pressure reading; the pulse a
+# cuff measures travels with them. The catalogue keeps one entry (codes, range) per component.
+BLOOD_PRESSURE_COMPONENTS = ("systolic", "diastolic", "pulse")
+SINGLE_VALUE_TYPES = tuple(name for name in catalogue() if name not in ("systolic", "diastolic"))
+MAX_MEASUREMENTS = 200
+PULSE_UNIT = "/min"
+
+SingleValueType = Literal[SINGLE_VALUE_TYPES]  # the catalogue decides which types exist
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(lambda moment: moment.astimezone(UTC))]
+Unit = Annotated[str, Field(min_length=1, max_length=16)]
+
+
+def catalogue_value(measurement_type: str, value: float, unit: str) -> Decimal:
+    """``value`` in the catalogue unit, or ValueError naming the rule it breaks (never the value)."""
+    entry = catalogue()[measurement_type]
+    converted = to_catalogue_unit(measurement_type, value, unit)
+    if not entry.plausible_min <= converted <= entry.plausible_max:
+        raise ValueError(
+            f"must be between {entry.plausible_min:g} and {entry.plausible_max:g} {entry.unit}"
+            f" ({measurement_type}) after conversion from {unit}"
+        )
+    if entry.integer and converted != converted.to_integral_value():
+        raise ValueError(f"must be a whole number ({measurement_type})")
+    return converted
+
+
+def _accepted_unit(measurement_type: str, unit: str) -> str:
+    try:
+        to_catalogue_unit(measurement_type, 0, unit)
+    except UnknownUnit as unknown:
+        raise ValueError(str(unknown)) from None
+    return unit
+
+
+class _Reading(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    measured_at: UtcDatetime = Field(description="When it was measured, with a UTC offset (ISO 8601)")
+    method: Literal["automatic", "typed"] = Field(
+        description="automatic: the device sent it; typed: the citizen keyed it in"
+    )
+
+
+class SingleValueMeasurement(_Reading):
+    """One value of a catalogue type, in one of the units accepted for it."""
+
+    type: SingleValueType = Field(description="A measurement type of the catalogue")
+    unit: Unit = Field(description="The unit the device used; converted to the catalogue unit")
+    value: Number = Field(description="Within the type's plausible range once converted; whole for scores")
+
+    @field_validator("unit")
+    @classmethod
+    def _unit_of_type(cls, unit: str, info: ValidationInfo) -> str:
+        if "type" not in info.data:
+            return unit  # the type is wrong already; that error says enough
+        return _accepted_unit(info.data["type"], unit)
+
+    @field_validator("value")
+    @classmethod
+    def _plausible(cls, value: float, info: ValidationInfo) -> float:
+        if "type" in info.data and "unit" in info.data:
+            catalogue_value(info.data["type"], value, info.data["unit"])
+        return value
+
+    def components(self) -> list[tuple[str, float, str]]:
+        return [(self.type, self.value, self.unit)]
+
+
+class BloodPressureMeasurement(_Reading):
+    """One blood-pressure reading: systolic and diastolic in ``unit``, the pulse in /min."""
+
+    type: Literal["blood_pressure"]
+    unit: Unit = Field(description="Unit of systolic and diastolic: mmHg, mm[Hg] or kPa")
+    systolic: Number
+    diastolic: Number = Field(description="Below systolic")
+    pulse: Number | None = Field(default=None, description="Pulse rate in /min, if the cuff measured it")
+
+    @field_validator("unit")
+    @classmethod
+    def _pressure_unit(cls, unit: str) -> str:
+        return _accepted_unit("systolic", unit)
+
+    @field_validator("systolic", "diastolic")
+    @classmethod
+    def _plausible_pressure(cls, value: float, info: ValidationInfo) -> float:
+        if "unit" not in info.data:
+            return value
+        catalogue_value(info.field_name, value, info.data["unit"])
+        # Both are in the same unit, so the sent values compare as the converted ones would.
+        if info.field_name == "diastolic" and "systolic" in info.data and value >= info.data["systolic"]:
+            raise ValueError("must be below systolic")
+        return value
+
+    @field_validator("pulse")
+    @classmethod
+    def _plausible_pulse(cls, pulse: float | None) -> float | None:
+        if pulse is not None:
+            catalogue_value("pulse", pulse, PULSE_UNIT)
+        return pulse
+
+    def components(self) -> list[tuple[str, float, str]]:
+        pressures = [("systolic", self.systolic, self.unit), ("diastolic", self.diastolic, self.unit)]
+        return pressures + ([("pulse", self.pulse, PULSE_UNIT)] if self.pulse is not None else [])
+
+
+def _measurement_kind(measurement: Any) -> str:
+    """Route a blood-pressure reading to its model and everything else to the single-value one,
+    so an unknown type is reported on the ``type`` field rather than on the whole item."""
+    kind = measurement.get("type") if isinstance(measurement, dict) else getattr(measurement, "type", None)
+    return BLOOD_PRESSURE if kind == BLOOD_PRESSURE else "single_value"
+
+
+Measurement = Annotated[
+    Annotated[SingleValueMeasurement, Tag("single_value")]
+    | Annotated[BloodPressureMeasurement, Tag(BLOOD_PRESSURE)],
+    Discriminator(_measurement_kind),
+]
+
+
+class UploadRequest(BaseModel):
+    """What a home collection point posts: a batch of measurements under its own idempotency key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    upload_id: str = Field(
+        min_length=8,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
+        description="The device's idempotency key for this upload (a UUID is a good choice); "
+        "a retry with the same key and body gets the same reply",
+        examples=["0b9f7c1e-5d2a-4a57-9d0e-3c1f2b8a6e41"],
+    )
+    measurements: list[Measurement] = Field(min_length=1, max_length=MAX_MEASUREMENTS)
+
+
+class UploadReceipt(BaseModel):
+    """The reply to an accepted upload; a retry of the same upload gets this same reply."""
+
+    upload_id: str
+    accepted: int = Field(description="How many measurements were accepted (all of them)")
+    received_at: AwareDatetime = Field(description="When Telehub first accepted this upload (UTC)")
+
+    @field_serializer("received_at")
+    def _milliseconds(self, received_at: datetime) -> str:
+        return iso_utc(received_at)
+
+
+def iso_utc(moment: datetime) -> str:
+    """2024-05-01T08:00:00.120Z: the one text form of an instant Telehub stores and returns."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class StoredUpload:
+    """One upload as stored: the uploads table item, its idempotency record and, through the
+    table's stream, its outbox entry. ``measurements`` are normalised (see logic.normalise)."""
+
+    device_id: str
+    upload_id: str
+    patient_id: str
+    received_at: str  # ISO 8601 UTC with milliseconds, as first accepted
+    body_hash: str  # sha256 of the canonical JSON of the validated request
+    accepted: int
+    measurements: list[dict[str, Any]]
+
+    def item(self) -> dict[str, Any]:
+        return {
+            "device_id": self.device_id,
+            "upload_id": self.upload_id,
+            "patient_id": self.patient_id,
+            "received_at": self.received_at,
+            "body_hash": self.body_hash,
+            "accepted": self.accepted,
+            "measurements": self.measurements,
+        }
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> StoredUpload:
+        return cls(
+            device_id=item["device_id"],
+            upload_id=item["upload_id"],
+            patient_id=item["patient_id"],
+            received_at=item["received_at"],
+            body_hash=item["body_hash"],
+            accepted=int(item["accepted"]),
+            measurements=list(item["measurements"]),
+        )
+
+    def receipt(self) -> UploadReceipt:
+        return UploadReceipt(
+            upload_id=self.upload_id,
+            accepted=self.accepted,
+            received_at=datetime.fromisoformat(self.received_at),
+        )

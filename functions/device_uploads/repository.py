@@ -1,0 +1,75 @@
+"""The uploads table: one item per upload, written once with a conditional PutItem."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+from functions.device_uploads.models import StoredUpload
+from functions.shared import aws
+from functions.shared.errors import ServiceUnavailable
+
+# DynamoDB's answers that mean "try again later", not "this request is wrong".
+_TRANSIENT_CODES = frozenset({
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+})
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+class DynamoDbUploadRepository:
+    def __init__(self, table_name: str):
+        self._table_name = table_name
+
+    def put_new(self, upload: StoredUpload) -> StoredUpload | None:
+        """One conditional PutItem: the item is the upload, its idempotency record and (through
+        the stream) its outbox entry, so it is stored whole or not at all. If the key exists,
+        DynamoDB returns the stored item with the refusal, so a retry costs no second read."""
+        try:
+            aws.client("dynamodb").put_item(
+                TableName=self._table_name,
+                Item=_serialise(upload.item()),
+                ConditionExpression="attribute_not_exists(upload_id)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return StoredUpload.from_item(_deserialise(error.response["Item"]))
+            raise _unavailable_or(error) from error
+        except (ConnectionError, HTTPClientError) as error:
+            raise ServiceUnavailable("the upload store is unreachable; retry the upload") from error
+        return None
+
+    def get(self, device_id: str, upload_id: str) -> StoredUpload | None:
+        try:
+            response = aws.client("dynamodb").get_item(
+                TableName=self._table_name,
+                Key=_serialise({"device_id": device_id, "upload_id": upload_id}),
+                ConsistentRead=True,
+            )
+        except ClientError as error:
+            raise _unavailable_or(error) from error
+        except (ConnectionError, HTTPClientError) as error:
+            raise ServiceUnavailable("the upload store is unreachable; retry the upload") from error
+        item = response.get("Item")
+        return StoredUpload.from_item(_deserialise(item)) if item else None
+
+
+def _unavailable_or(error: ClientError) -> Exception:
+    if error.response["Error"]["Code"] in _TRANSIENT_CODES:
+        return ServiceUnavailable("the upload store is busy; retry the upload")
+    return error
+
+
+def _serialise(item: dict[str, Any]) -> dict[str, Any]:
+    return {name: _serializer.serialize(value) for name, value in item.items()}
+
+
+def _deserialise(item: dict[str, Any]) -> dict[str, Any]:
+    return {name: _deserializer.deserialize(value) for name, value in item.items()}

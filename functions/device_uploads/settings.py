@@ -1,0 +1,16 @@
+"""Each function of the feature reads only the resources it is granted (see the resource spec).
+
+Read once, by the cached service factories in handler.py, at first use.
+"""
+
+from __future__ import annotations
+
+from functions.shared.settings import EnvironmentSettings
+
+
+class UploadApiSettings(EnvironmentSettings):
+    uploads_table_name: str
+
+
+class OutboxSettings(EnvironmentSettings):
+    measurements_queue_url: str

@@ -1,0 +1,128 @@
+"""functions.shared.api: problem+json responses, body refusals and field paths."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Literal
+
+import pytest
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from pydantic import BaseModel, ConfigDict, Field
+
+from functions.shared.api import build_resolver, field_path, resolve
+from functions.shared.errors import Conflict
+
+
+class _Cat(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["cat"]
+    lives: int
+
+
+class _Dog(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["dog"]
+    name: str
+
+
+class _Shelter(BaseModel):
+    animals: list[Annotated[_Cat | _Dog, Field(discriminator="kind")]]
+    size: int | str = 1
+
+
+_app = build_resolver()
+
+
+@_app.post("/shelters")
+def _post_shelter(shelter: Annotated[_Shelter, Body()]) -> dict:
+    if shelter.size == "taken":
+        raise Conflict("that shelter exists")
+    return {"animals": len(shelter.animals)}
+
+
+def _event(body: str, content_type: str = "application/json") -> dict:
+    return {
+        "resource": "/shelters", "path": "/shelters", "httpMethod": "POST", "body": body,
+        "headers": {"Content-Type": content_type}, "multiValueHeaders": {"Content-Type": [content_type]},
+        "requestContext": {"resourcePath": "/shelters", "httpMethod": "POST", "stage": "test"},
+        "isBase64Encoded": False,
+    }
+
+
+def _problem(response: dict) -> dict:
+    assert response["multiValueHeaders"]["Content-Type"] == ["application/problem+json"]
+    return json.loads(response["body"])
+
+
+def test_a_plain_location_becomes_a_dotted_path():
+    assert field_path(("body", "measurements", 3, "unit")) == "measurements[3].unit"
+    assert field_path(("body",)) == "body"
+    assert field_path(("query", "limit")) == "limit"
+
+
+def test_the_tag_of_a_discriminated_union_is_left_out_of_the_path():
+    # Given pydantic's location for a field of a tagged union member, and the body it came from
+    body = {"measurements": [{"type": "spo2"}, {"type": "blood_pressure", "systolic": 120}]}
+    loc = ("body", "measurements", 1, "blood_pressure", "diastolic")
+    # When it is turned into a path, knowing the field is missing
+    path = field_path(loc, body, missing=True)
+    # Then the tag is gone and the absent field is named
+    assert path == "measurements[1].diastolic"
+
+
+def test_a_union_members_label_is_left_out_even_at_the_end():
+    # Given an item that is not an object at all, reported under the member's tag
+    body = {"measurements": [{"type": "spo2"}, 5]}
+    # Then the path names the item, and a plain union's member label is dropped too
+    assert field_path(("body", "measurements", 1, "single_value"), body) == "measurements[1]"
+    assert field_path(("body", "size", "int"), {"size": [1]}) == "size"
+
+
+def test_without_the_body_the_location_is_rendered_as_given():
+    assert field_path(("body", "measurements", 1, "blood_pressure", "unit")) == (
+        "measurements[1].blood_pressure.unit"
+    )
+
+
+def test_validation_errors_name_the_field_inside_a_union_member():
+    # Given a body whose second animal (a dog) lacks its name and whose first has a wrong field type
+    body = {"animals": [{"kind": "cat", "lives": "many"}, {"kind": "dog"}]}
+    # When the resolver validates it
+    response = resolve(_app, _event(json.dumps(body)), None)
+    # Then the 422 problem names both fields by their path in the body
+    assert response["statusCode"] == 422
+    assert [e["field"] for e in _problem(response)["errors"]] == ["animals[0].lives", "animals[1].name"]
+
+
+def test_malformed_json_is_a_422_naming_the_body():
+    response = resolve(_app, _event('{"animals": ['), None)
+    assert response["statusCode"] == 422
+    assert _problem(response)["errors"] == [{"field": "body", "message": "is not valid JSON"}]
+
+
+def test_a_domain_error_is_a_problem_json_string_body():
+    # Given a route that raises a typed error
+    response = resolve(_app, _event(json.dumps({"animals": [], "size": "taken"})), None)
+    # Then API Gateway gets a serialised problem+json body with the error's status and code
+    assert response["statusCode"] == 409
+    assert isinstance(response["body"], str)
+    assert _problem(response)["code"] == "conflict"
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "code"),
+    [
+        ("x" * 2049, "application/json", 413, "payload_too_large"),
+        ('{"animals": []}', "text/plain", 415, "unsupported_media_type"),
+        ('{"animals": []}', "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
+    ],
+)
+def test_oversized_bodies_and_other_media_types_are_refused_before_parsing(body, content_type, status, code):
+    response = resolve(_app, _event(body, content_type), None, max_body_bytes=2048)
+    assert response["statusCode"] == status
+    assert _problem(response)["code"] == code
+
+
+def test_a_json_media_type_with_a_charset_is_accepted():
+    response = resolve(_app, _event('{"animals": []}', "application/json; charset=utf-8"), None)
+    assert response["statusCode"] == 200

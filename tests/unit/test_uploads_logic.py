@@ -1,0 +1,310 @@
+"""Accepting uploads (time rules, late flag, idempotency) and relaying them (logic.py), with fakes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+from functions.device_uploads.logic import (
+    LATE_AFTER,
+    MAX_AGE,
+    MAX_AHEAD,
+    MESSAGE_TYPE,
+    OutboundMessage,
+    UploadNotRelayed,
+    UploadRelay,
+    UploadService,
+    canonical_hash,
+    upload_message,
+)
+from functions.device_uploads.models import StoredUpload, UploadRequest
+from functions.shared.errors import Conflict, InvalidInput
+
+NOW = datetime(2024, 5, 1, 8, 5, tzinfo=UTC)
+DEVICE, PATIENT = "dev_5f0c2a9e41b7d3c8a6e1f042", "pat_9a3e7c1d5b2f8e4a6c0d1b37"
+
+
+class InMemoryUploads:
+    def __init__(self):
+        self.items: dict[tuple[str, str], StoredUpload] = {}
+        self.writes = 0
+
+    def put_new(self, upload: StoredUpload) -> StoredUpload | None:
+        key = (upload.device_id, upload.upload_id)
+        if key in self.items:
+            return self.items[key]
+        self.items[key] = upload
+        self.writes += 1
+        return None
+
+    def get(self, device_id: str, upload_id: str) -> StoredUpload | None:
+        return self.items.get((device_id, upload_id))
+
+
+class RecordedMetrics:
+    def __init__(self):
+        self.values: dict[str, float] = {}
+
+    def add_metric(self, name: str, unit: str, value: float) -> None:
+        self.values[name] = self.values.get(name, 0) + value
+
+
+class Clock:
+    def __init__(self, now: datetime = NOW):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def _measurement(measured_at: datetime, **overrides) -> dict:
+    return {"type": "spo2", "value": 94, "unit": "%", "measured_at": measured_at.isoformat(),
+            "method": "automatic", **overrides}
+
+
+def _request(*measured_at: datetime, upload_id: str = "upload-0001", **overrides) -> UploadRequest:
+    return UploadRequest.model_validate(
+        {"upload_id": upload_id, "measurements": [_measurement(m, **overrides) for m in measured_at]}
+    )
+
+
+@pytest.fixture
+def uploads() -> InMemoryUploads:
+    return InMemoryUploads()
+
+
+@pytest.fixture
+def metrics() -> RecordedMetrics:
+    return RecordedMetrics()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def service(uploads, metrics, clock) -> UploadService:
+    return UploadService(uploads, metrics, clock=clock)
+
+
+# --- time rules and the late flag ----------------------------------------------------------------
+
+
+def test_the_time_window_is_inclusive_at_both_ends(service, uploads):
+    # Given measurements exactly MAX_AGE old and exactly MAX_AHEAD in the future
+    request = _request(NOW - MAX_AGE, NOW + MAX_AHEAD)
+    # When accepted
+    receipt = service.accept(DEVICE, PATIENT, request)
+    # Then both are stored
+    assert receipt.accepted == 2 and uploads.writes == 1
+
+
+@pytest.mark.parametrize(
+    ("measured_at", "message"),
+    [
+        (NOW - MAX_AGE - timedelta(seconds=1), "is more than 30 days old"),
+        (NOW + MAX_AHEAD + timedelta(seconds=1), "is more than 10 minutes in the future"),
+    ],
+)
+def test_a_measurement_outside_the_window_is_refused_naming_it(service, uploads, measured_at, message):
+    # Given an upload whose second measurement is just outside the window
+    request = _request(NOW, measured_at)
+    # When accepted
+    with pytest.raises(InvalidInput) as refusal:
+        service.accept(DEVICE, PATIENT, request)
+    # Then the refusal names that measurement's measured_at, and nothing is stored
+    problems = [(problem.field, problem.message) for problem in refusal.value.problems]
+    assert problems == [("measurements[1].measured_at", message)]
+    assert uploads.items == {}
+
+
+def test_late_is_measured_more_than_the_threshold_before_receipt(service, uploads):
+    # Given one measurement exactly LATE_AFTER old and one a second older
+    request = _request(NOW - LATE_AFTER, NOW - LATE_AFTER - timedelta(seconds=1))
+    # When accepted
+    service.accept(DEVICE, PATIENT, request)
+    # Then only the older one is flagged late
+    stored = uploads.get(DEVICE, "upload-0001")
+    assert [m["late"] for m in stored.measurements] == [False, True]
+
+
+# --- what is stored ------------------------------------------------------------------------------
+
+
+def test_the_stored_upload_has_the_devices_citizen_and_normalised_values(service, uploads, metrics):
+    # Given a weight in pounds, an SpO2 fraction and a blood-pressure reading in kPa
+    request = UploadRequest.model_validate({
+        "upload_id": "upload-0001",
+        "measurements": [
+            _measurement(NOW, type="weight", value=154.3, unit="lb"),
+            _measurement(NOW, type="spo2", value=0.96, unit="1"),
+            {"type": "blood_pressure", "systolic": 16, "diastolic": 10, "unit": "kPa",
+             "measured_at": "2024-05-01T10:00:00+02:00", "method": "typed"},
+        ],
+    })
+    # When accepted
+    receipt = service.accept(DEVICE, PATIENT, request)
+    # Then the item holds the device's citizen, the catalogue units as Decimal, and UTC times
+    stored = uploads.get(DEVICE, "upload-0001")
+    assert stored.patient_id == PATIENT and stored.accepted == 3 == receipt.accepted
+    assert stored.received_at == "2024-05-01T08:05:00.000Z"
+    weight, spo2, pressure = stored.measurements
+    assert weight == {"type": "weight", "value": Decimal("69.989303"), "unit": "kg",
+                      "measured_at": "2024-05-01T08:05:00.000Z", "method": "automatic", "late": False}
+    assert (spo2["value"], spo2["unit"]) == (Decimal("96"), "%")
+    assert pressure == {
+        "type": "blood_pressure",
+        "components": [
+            {"type": "systolic", "value": Decimal("120.009872"), "unit": "mmHg"},
+            {"type": "diastolic", "value": Decimal("75.00617"), "unit": "mmHg"},
+        ],
+        "measured_at": "2024-05-01T08:00:00.000Z", "method": "typed", "late": False,
+    }
+    assert metrics.values == {"UploadsAccepted": 1, "MeasurementsAccepted": 3, "LateMeasurementsAccepted": 0}
+
+
+# --- idempotency -------------------------------------------------------------------------------
+
+
+def test_an_identical_retry_gets_the_first_reply_and_writes_nothing(service, uploads, metrics, clock):
+    # Given an accepted upload
+    first = service.accept(DEVICE, PATIENT, _request(NOW))
+    # When the same upload is retried an hour later
+    clock.now = NOW + timedelta(hours=1)
+    again = service.accept(DEVICE, PATIENT, _request(NOW))
+    # Then the reply is the same, received_at included, and nothing more was written
+    assert again == first
+    assert uploads.writes == 1
+    assert metrics.values["UploadDuplicates"] == 1 and metrics.values["UploadsAccepted"] == 1
+
+
+def test_a_retry_is_recognised_even_after_its_measurements_aged_out(service, uploads, clock):
+    # Given an upload accepted with a 29-day-old measurement
+    first = service.accept(DEVICE, PATIENT, _request(NOW - timedelta(days=29)))
+    # When the tablet retries it three days later (now 32 days old)
+    clock.now = NOW + timedelta(days=3)
+    again = service.accept(DEVICE, PATIENT, _request(NOW - timedelta(days=29)))
+    # Then it gets its original reply rather than a 422
+    assert again == first and uploads.writes == 1
+
+
+def test_the_same_upload_id_with_a_different_body_is_a_conflict(service, uploads, metrics):
+    # Given an accepted upload
+    service.accept(DEVICE, PATIENT, _request(NOW))
+    stored = uploads.get(DEVICE, "upload-0001")
+    # When another body arrives under the same upload_id
+    with pytest.raises(Conflict):
+        service.accept(DEVICE, PATIENT, _request(NOW, value=95))
+    # Then the stored upload is unchanged
+    assert uploads.get(DEVICE, "upload-0001") == stored and uploads.writes == 1
+    assert metrics.values["UploadConflicts"] == 1
+
+
+def test_the_same_upload_id_from_another_device_is_another_upload(service, uploads):
+    service.accept(DEVICE, PATIENT, _request(NOW))
+    service.accept("dev_other", "pat_other", _request(NOW, value=95))
+    assert uploads.writes == 2
+
+
+def test_the_canonical_hash_ignores_form_but_not_content():
+    # Given the same measurement written with another offset and 94.0 for 94
+    same = _request(NOW.astimezone(timezone(timedelta(hours=2))), value=94.0)
+    # Then the hash is the same; a different value changes it
+    assert canonical_hash(same) == canonical_hash(_request(NOW))
+    assert canonical_hash(_request(NOW, value=95)) != canonical_hash(_request(NOW))
+
+
+# --- the outbox ----------------------------------------------------------------------------------
+
+
+def _stored(upload_id: str) -> StoredUpload:
+    return StoredUpload(
+        device_id=DEVICE, upload_id=upload_id, patient_id=PATIENT, received_at="2024-05-01T08:05:00.000Z",
+        body_hash="0" * 64, accepted=1,
+        measurements=[{"type": "weight", "value": Decimal("69.989303"), "unit": "kg",
+                       "measured_at": "2024-05-01T08:00:00.000Z", "method": "automatic", "late": False}],
+    )
+
+
+class FakeQueue:
+    """Takes messages; the positions in ``refuse`` of the call numbered ``on_call`` fail."""
+
+    def __init__(self, refuse: Sequence[int] = (), on_call: int | None = None):
+        self.sent: list[OutboundMessage] = []
+        self.calls = 0
+        self.refuse, self.on_call = set(refuse), on_call
+
+    def publish(self, messages: Sequence[OutboundMessage]) -> set[int]:
+        assert len(messages) <= 10
+        self.calls += 1
+        failed = self.refuse if self.calls == self.on_call else set()
+        self.sent += [m for position, m in enumerate(messages) if position not in failed]
+        return {position for position in failed if position < len(messages)}
+
+
+def _inserted(count: int) -> list[tuple[str, dict]]:
+    return [(str(100 + n), _stored(f"upload-{n:04d}").item()) for n in range(count)]
+
+
+def test_the_message_carries_the_upload_its_type_version_and_dedupe_key():
+    # When a stored upload becomes a message
+    message = upload_message(_stored("upload-0001"))
+    body = json.loads(message.body)
+    # Then it is self-describing, names the citizen by patient id and keeps numbers as numbers
+    assert body["message_type"] == MESSAGE_TYPE == message.attributes["message_type"]
+    assert body["schema_version"] == 1 == message.attributes["schema_version"]
+    assert body["dedupe_key"] == f"{DEVICE}/upload-0001" == message.dedupe_key
+    assert body["patient_id"] == PATIENT and body["received_at"] == "2024-05-01T08:05:00.000Z"
+    assert body["measurements"][0]["value"] == 69.989303
+    assert "body_hash" not in body
+
+
+def test_uploads_are_relayed_ten_per_request(metrics):
+    # Given 23 stored uploads
+    queue = FakeQueue()
+    # When relayed
+    outcome = UploadRelay(queue, metrics).relay(_inserted(23))
+    # Then three requests carried one message each, and every record is confirmed
+    assert queue.calls == 3 and len(queue.sent) == 23
+    assert len({m.dedupe_key for m in queue.sent}) == 23
+    for record_id, _ in _inserted(23):
+        outcome.confirm(record_id)
+
+
+def test_a_refused_request_stops_the_run_and_everything_unsent_fails(metrics):
+    # Given 23 uploads and a queue that refuses the whole second request
+    queue = FakeQueue(refuse=range(10), on_call=2)
+    # When relayed
+    outcome = UploadRelay(queue, metrics).relay(_inserted(23))
+    # Then the first ten went, and the other 13 are reported, the third request never made
+    assert queue.calls == 2 and len(queue.sent) == 10
+    assert outcome.not_relayed == {str(100 + n) for n in range(10, 23)}
+    with pytest.raises(UploadNotRelayed):
+        outcome.confirm("110")
+    assert metrics.values == {"UploadsRelayed": 10, "UploadsNotRelayed": 13}
+
+
+def test_an_entry_the_queue_refuses_fails_but_its_sent_neighbours_do_not(metrics):
+    # Given a queue that refuses the fourth message of the first request
+    queue = FakeQueue(refuse=[3], on_call=1)
+    # When 12 uploads are relayed
+    outcome = UploadRelay(queue, metrics).relay(_inserted(12))
+    # Then that record fails, its sent neighbours do not, and the second request is not made
+    assert outcome.not_relayed == {"103", "110", "111"}
+    assert queue.calls == 1 and len(queue.sent) == 9
+
+
+def test_an_item_that_cannot_become_a_message_fails_alone(metrics):
+    # Given three stored uploads, the second of them damaged
+    inserted = _inserted(3)
+    del inserted[1][1]["patient_id"]
+    queue = FakeQueue()
+    # When relayed
+    outcome = UploadRelay(queue, metrics).relay(inserted)
+    # Then the others are sent and only the damaged one is reported
+    assert outcome.not_relayed == {"101"} and len(queue.sent) == 2
