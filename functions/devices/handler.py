@@ -1,0 +1,102 @@
+"""The devices API: a logistics centre registers a citizen's devices and revokes them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import cache
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.depends import Depends
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+
+from functions.devices.keys import KmsCitizenPseudonyms, KmsCredentialSigner
+from functions.devices.logic import CredentialIssuer, DeviceService
+from functions.devices.models import DEVICE_ID_PATTERN, DeviceRegistration, DevicesSettings, RegisteredDevice
+from functions.devices.repository import DynamoDeviceRegistry
+from functions.shared.api import build_resolver, resolve
+from functions.shared.auth import Principal, Role, requires
+from functions.shared.clock import utc_now
+from functions.shared.observability import logger, metrics
+
+app = build_resolver()
+Logistics = Annotated[Principal, Depends(requires(Role.LOGISTICS))]
+_REGISTERED = {"content": {"application/json": {"model": RegisteredDevice}}}
+
+
+@cache
+def _service() -> DeviceService:
+    settings = DevicesSettings.from_environment()
+    credentials = CredentialIssuer(
+        KmsCredentialSigner(settings.device_credentials_key_id),
+        issuer=settings.device_credential_issuer,
+        audience=settings.token_audience,
+        lifetime=timedelta(days=settings.device_credential_ttl_days),
+        clock=utc_now,
+    )
+    registry = DynamoDeviceRegistry(settings.citizens_table_name, settings.devices_table_name)
+    pseudonyms = KmsCitizenPseudonyms(settings.citizen_pseudonym_key_id)
+    return DeviceService(registry, pseudonyms, credentials, utc_now)
+
+
+@app.post(
+    "/v1/devices",
+    summary="Register a citizen's device",
+    description=(
+        "The logistics centre registers a device it delivered to a citizen and gets the credential the "
+        "home collection point uploads with. Sending the same vendor and serial for the same citizen again "
+        "(a retry) registers nothing new: the reply is 200 with the same device and a fresh credential. "
+        "A serial that is active for another citizen is a 409 until it is revoked."
+    ),
+    tags=["devices"],
+    responses={
+        201: {**_REGISTERED, "description": "Registered: the new device and its credential"},
+        200: {**_REGISTERED, "description": "Registered before (a retry): the device and a fresh credential"},
+        409: {"description": "The serial is registered to another citizen or by another organisation"},
+    },
+)
+def register_device(registration: DeviceRegistration, principal: Logistics) -> Response[RegisteredDevice]:
+    outcome = _service().register(registration, principal)
+    device = outcome.device
+    metric = "DevicesRegistered" if outcome.created else "DeviceRegistrationsRepeated"
+    metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
+    logger.info("device registered", extra={"device_id": device.device_id, "patient_id": device.patient_id,
+                                            "new_device": outcome.created})
+    reply = RegisteredDevice(
+        device_id=device.device_id,
+        patient_id=device.patient_id,
+        status=device.status,
+        measurement_types=list(device.measurement_types),
+        credential=outcome.credential.token,
+        credential_expires_at=outcome.credential.expires_at,
+    )
+    return Response(status_code=201 if outcome.created else 200, content_type="application/json", body=reply)
+
+
+@app.delete(
+    "/v1/devices/<device_id>",
+    summary="Revoke a device",
+    description=(
+        "Revokes the device at once: its credentials are refused from the next request. Only the "
+        "organisation that registered the device may revoke it; revoking a revoked device is a 204 again."
+    ),
+    tags=["devices"],
+    responses={
+        204: {"description": "Revoked (now or before)"},
+        404: {"description": "There is no such device"},
+    },
+)
+def revoke_device(device_id: Annotated[str, Path(pattern=DEVICE_ID_PATTERN)],
+                  principal: Logistics) -> Response[None]:
+    _service().revoke(device_id, principal)
+    metrics.add_metric(name="DevicesRevoked", unit=MetricUnit.Count, value=1)
+    logger.info("device revoked", extra={"device_id": device_id})
+    return Response(status_code=204)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return resolve(app, event, context)

@@ -1,0 +1,178 @@
+"""Registering and revoking a citizen's devices, and issuing the credentials devices upload with.
+
+The citizen is found by a pseudonym (a keyed MAC of the CPR number, computed by KMS), never by
+the CPR itself. Both "get or create" steps here, the citizen's patient id and the device for a
+vendor's serial, are races between concurrent requests: the repository's writes are conditional,
+and a lost race is resolved by reading what the winner wrote.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from functions.devices.models import ACTIVE, REVOKED, Credential, Device, DeviceRegistration
+from functions.shared.clock import Clock
+from functions.shared.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
+from functions.shared.identifiers import new_id
+from functions.shared.principal import Principal
+
+ATTEMPTS = 3  # a lost race is settled on the next read; more attempts mean the store is struggling
+
+
+class CitizenPseudonyms(Protocol):
+    def pseudonym(self, cpr: str) -> str:
+        """A stable, keyed pseudonym of the CPR number (hex), the same for every call."""
+
+
+class CredentialSigner(Protocol):
+    @property
+    def key_id(self) -> str: ...
+
+    def sign(self, message: bytes) -> bytes:
+        """An RSASSA-PKCS1-v1_5 SHA-256 signature of ``message``."""
+
+
+class DeviceRegistry(Protocol):
+    def find_patient(self, pseudonym: str) -> str | None: ...
+
+    def add_patient(self, pseudonym: str, patient_id: str, cpr: str) -> bool:
+        """Store the citizen under ``patient_id``; False if the pseudonym already has a patient
+        (or another request is storing one at this moment): nothing is then written."""
+
+    def device_with_serial(self, vendor: str, serial: str) -> Device | None:
+        """The active device holding this vendor's serial, if any."""
+
+    def add_device(self, device: Device) -> bool:
+        """Store the device and claim its serial; False, writing nothing, if the serial is claimed."""
+
+    def find_device(self, device_id: str) -> Device | None: ...
+
+    def revoke_device(self, device: Device, revoked_at: datetime) -> bool:
+        """Mark the active device revoked and release its serial; False if it was not active."""
+
+
+@dataclass(frozen=True)
+class Registration:
+    device: Device
+    credential: Credential
+    created: bool  # False when an earlier request registered it (a retry): the reply is 200, not 201
+
+
+class CredentialIssuer:
+    """Device credentials: RS256 JWTs signed by KMS, which the authorizer verifies with the public key."""
+
+    def __init__(self, signer: CredentialSigner, issuer: str, audience: str, lifetime: timedelta,
+                 clock: Clock) -> None:
+        self._signer = signer
+        self._issuer = issuer
+        self._audience = audience
+        self._lifetime = lifetime
+        self._clock = clock
+
+    def issue(self, device_id: str) -> Credential:
+        issued_at = int(self._clock().timestamp())
+        expires_at = issued_at + int(self._lifetime.total_seconds())
+        header = {"alg": "RS256", "typ": "JWT", "kid": self._signer.key_id}
+        claims = {
+            "iss": self._issuer,
+            "aud": self._audience,
+            "sub": device_id,
+            "iat": issued_at,
+            "exp": expires_at,
+            "telehub_role": "device",
+            "telehub_device": device_id,
+        }
+        signing_input = f"{_segment(header)}.{_segment(claims)}"
+        signature = _base64url(self._signer.sign(signing_input.encode("ascii")))
+        return Credential(f"{signing_input}.{signature}", datetime.fromtimestamp(expires_at, UTC))
+
+
+class DeviceService:
+    def __init__(self, registry: DeviceRegistry, pseudonyms: CitizenPseudonyms, credentials: CredentialIssuer,
+                 clock: Clock) -> None:
+        self._registry = registry
+        self._pseudonyms = pseudonyms
+        self._credentials = credentials
+        self._clock = clock
+
+    def register(self, registration: DeviceRegistration, principal: Principal) -> Registration:
+        """Register the device for the citizen, or, for a retry, return the device registered before.
+
+        A retry is the same vendor and serial for the same citizen from the same organisation while
+        the device is active; it gets a fresh credential. The serial held for anyone else is a 409.
+        """
+        organisation = _organisation_of(principal)
+        patient_id = self._patient_for(registration.cpr)
+        for _ in range(ATTEMPTS):
+            existing = self._registry.device_with_serial(registration.vendor, registration.serial)
+            if existing is not None:
+                _check_is_retry(existing, patient_id, organisation)
+                return Registration(existing, self._credentials.issue(existing.device_id), created=False)
+            device = Device(
+                device_id=new_id("dev"),
+                patient_id=patient_id,
+                status=ACTIVE,
+                vendor=registration.vendor,
+                model=registration.model,
+                serial=registration.serial,
+                measurement_types=registration.catalogue_types(),
+                medcom_instrument_code=registration.medcom_instrument_code,
+                registered_by=organisation,
+                registered_at=self._clock(),
+            )
+            if self._registry.add_device(device):
+                return Registration(device, self._credentials.issue(device.device_id), created=True)
+        raise ServiceUnavailable("the device could not be registered now; retry the same request")
+
+    def revoke(self, device_id: str, principal: Principal) -> None:
+        """Revoke the device: its credential is refused from now on. Revoking twice is harmless."""
+        organisation = _organisation_of(principal)
+        device = self._registry.find_device(device_id)
+        if device is None:
+            raise NotFound(f"there is no device {device_id}")
+        if device.registered_by != organisation:
+            raise Forbidden("only the organisation that registered the device may revoke it")
+        if device.status == REVOKED:
+            return
+        if self._registry.revoke_device(device, self._clock()):
+            return
+        current = self._registry.find_device(device_id)  # lost a race: revoked by a concurrent request?
+        if current is None or current.status != REVOKED:
+            raise ServiceUnavailable("the device could not be revoked now; retry the same request")
+
+    def _patient_for(self, cpr: str) -> str:
+        pseudonym = self._pseudonyms.pseudonym(cpr)
+        for _ in range(ATTEMPTS):
+            patient_id = self._registry.find_patient(pseudonym)
+            if patient_id is not None:
+                return patient_id
+            patient_id = new_id("pat")
+            if self._registry.add_patient(pseudonym, patient_id, cpr):
+                return patient_id
+        raise ServiceUnavailable("the citizen could not be registered now; retry the same request")
+
+
+def _organisation_of(principal: Principal) -> str:
+    if not principal.organisation:
+        raise Forbidden("the token names no organisation")
+    return principal.organisation
+
+
+def _check_is_retry(existing: Device, patient_id: str, organisation: str) -> None:
+    if existing.patient_id != patient_id:
+        raise Conflict("a device with this vendor and serial is registered to another citizen; "
+                       "the registering organisation must revoke it first")
+    if existing.registered_by != organisation:
+        raise Conflict("this device is registered to the citizen by another organisation")
+
+
+def _segment(value: dict[str, object]) -> str:
+    return _base64url(json.dumps(value, separators=(",", ":")).encode("utf-8"))
+
+
+def _base64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")

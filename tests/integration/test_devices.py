@@ -1,0 +1,298 @@
+"""The devices API under moto: real KMS MAC and signing, DynamoDB, and the real authorizer handler."""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import jwt
+import pytest
+
+from functions.authorizer import handler as authorizer
+from functions.devices import handler as devices
+from functions.devices.models import DeviceRegistration
+from tests.integration.conftest import PLATFORM
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+CENTRE = "123456789012345"
+CPR = "2512489996"
+OTHER_CPR = "0101011235"
+
+
+@dataclass
+class LambdaContext:
+    function_name: str = "telehub-test-devices"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:telehub-test-devices"
+    aws_request_id: str = "c0ffee00-0000-4000-8000-000000000000"
+
+
+def load_event(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / name).read_text(encoding="utf-8"))
+
+
+SAMPLE_BODY = json.loads(load_event("devices/register_device.json")["body"])
+
+
+@pytest.fixture(autouse=True)
+def cold_functions(resources):
+    """Each test starts cold: settings, clients and keys are read again for this test's moto account."""
+    devices._service.cache_clear()
+    authorizer._authenticator.cache_clear()
+    yield
+    devices._service.cache_clear()
+    authorizer._authenticator.cache_clear()
+
+
+def principal_context(role: str = "logistics", organisation: str | None = CENTRE) -> dict[str, Any]:
+    context = {"principalId": "user-17", "role": role, "subject": "user-17"}
+    if organisation:
+        context["organisation"] = organisation
+    return context
+
+
+def register(body: Any = None, raw_body: str | None = None, authorizer_context: dict | None = None,
+             content_type: str = "application/json") -> tuple[int, Any]:
+    event = load_event("devices/register_device.json")
+    event["body"] = raw_body if raw_body is not None else json.dumps(SAMPLE_BODY if body is None else body)
+    event["headers"]["Content-Type"] = content_type
+    event["multiValueHeaders"]["Content-Type"] = [content_type]
+    return _call(event, authorizer_context)
+
+
+def revoke(device_id: str, authorizer_context: dict | None = None) -> tuple[int, Any]:
+    event = load_event("devices/revoke_device.json")
+    event["path"] = f"/v1/devices/{device_id}"
+    event["pathParameters"] = {"device_id": device_id}
+    return _call(event, authorizer_context)
+
+
+def _call(event: dict[str, Any], authorizer_context: dict | None) -> tuple[int, Any]:
+    event["requestContext"]["authorizer"] = principal_context() if authorizer_context is None else (
+        authorizer_context
+    )
+    reply = devices.handler(event, LambdaContext())
+    return reply["statusCode"], json.loads(reply["body"]) if reply.get("body") else None
+
+
+def authorize(credential: str) -> dict[str, Any]:
+    event = load_event("authorizer/token.json")
+    event["authorizationToken"] = f"Bearer {credential}"
+    return authorizer.handler(event, LambdaContext(function_name="telehub-test-authorizer"))
+
+
+def items(resources, table: str) -> list[dict[str, Any]]:
+    return boto3.Session().client("dynamodb").scan(TableName=resources.tables[table])["Items"]
+
+
+def body_with(**changes: Any) -> dict[str, Any]:
+    body = copy.deepcopy(SAMPLE_BODY)
+    for name, value in changes.items():
+        if value is ...:
+            body.pop(name)
+        else:
+            body[name] = value
+    return body
+
+
+# --- register, authorize, revoke -----------------------------------------------------------------
+
+
+def test_a_registered_device_is_let_in_by_the_authorizer_until_it_is_revoked(resources):
+    # Given a logistics centre registers a device for a citizen (the canonical sample event)
+    status, reply = register()
+    assert status == 201
+    assert reply["status"] == "active"
+    assert reply["measurement_types"] == ["pulse", "spo2"]
+    # When the tablet presents the credential, Then the real authorizer lets it in as that device and patient
+    policy = authorize(reply["credential"])
+    assert policy["principalId"] == reply["device_id"]
+    device_id = reply["device_id"]
+    assert policy["context"] == {
+        "role": "device", "subject": device_id, "device_id": device_id, "patient_id": reply["patient_id"]
+    }
+    # When the centre revokes the device
+    status, _ = revoke(reply["device_id"])
+    assert status == 204
+    # Then the same credential is refused at once
+    with pytest.raises(Exception, match="^Unauthorized$"):
+        authorize(reply["credential"])
+
+
+def test_the_stored_items_follow_the_contract_and_no_key_holds_the_cpr(resources):
+    # Given a registered device
+    _, reply = register()
+    # Then the device item has the contract's fields
+    [device] = items(resources, "devices")
+    assert device["device_id"]["S"] == reply["device_id"]
+    assert device["patient_id"]["S"] == reply["patient_id"]
+    assert device["status"]["S"] == "active"
+    assert device["registered_by"]["S"] == CENTRE
+    assert device["medcom_instrument_code"]["S"] == SAMPLE_BODY["medcom_instrument_code"]
+    assert [kind["S"] for kind in device["measurement_types"]["L"]] == ["pulse", "spo2"]
+    # And the citizen is found by the KMS MAC of the CPR, never by the CPR itself
+    mac = boto3.Session().client("kms").generate_mac(
+        KeyId=resources.key_ids["citizen-pseudonym"], MacAlgorithm="HMAC_SHA_256", Message=CPR.encode()
+    )["Mac"].hex()
+    citizens = {(item["pk"]["S"], item["sk"]["S"]): item for item in items(resources, "citizens")}
+    assert citizens[(f"CITIZEN#{mac}", "IDENTITY")]["patient_id"]["S"] == reply["patient_id"]
+    assert citizens[(f"PATIENT#{reply['patient_id']}", "PROFILE")]["cpr"]["S"] == CPR
+    assert all(CPR not in pk and CPR not in sk for pk, sk in citizens)
+
+
+def test_the_credential_has_the_contracts_claims_and_key_id(resources):
+    _, reply = register()
+    header = jwt.get_unverified_header(reply["credential"])
+    claims = jwt.decode(reply["credential"], options={"verify_signature": False})
+    assert header == {"alg": "RS256", "typ": "JWT", "kid": resources.key_ids["device-credentials"]}
+    assert claims["iss"] == PLATFORM.device_credential_issuer and claims["aud"] == PLATFORM.token_audience
+    assert claims["telehub_role"] == "device"
+    assert claims["telehub_device"] == claims["sub"] == reply["device_id"]
+    assert claims["exp"] - claims["iat"] == PLATFORM.device_credential_ttl_days * 86400
+
+
+def test_a_retried_registration_returns_the_same_device_with_a_working_credential(resources):
+    # Given a registered device
+    _, first = register()
+    # When the identical request is sent again
+    status, retry = register()
+    # Then the reply is 200 with the same device, and no second device exists
+    assert status == 200
+    assert (retry["device_id"], retry["patient_id"]) == (first["device_id"], first["patient_id"])
+    assert len(items(resources, "devices")) == 1
+    # And the fresh credential works
+    assert authorize(retry["credential"])["context"]["device_id"] == first["device_id"]
+
+
+def test_a_second_device_of_the_citizen_shares_the_patient_id(resources):
+    _, first = register()
+    status, second = register(body_with(serial="SCALE-1", measurement_types=["weight"], cpr="251248-9996"))
+    assert status == 201
+    assert second["device_id"] != first["device_id"] and second["patient_id"] == first["patient_id"]
+    assert len([item for item in items(resources, "citizens") if item["sk"]["S"] == "IDENTITY"]) == 1
+
+
+def test_the_same_serial_for_another_citizen_is_a_conflict_that_writes_no_device(resources):
+    # Given the serial is active for one citizen
+    register()
+    # When it is registered for another citizen
+    status, reply = register(body_with(cpr=OTHER_CPR))
+    # Then 409, and there is still one device
+    assert status == 409
+    assert reply["code"] == "conflict"
+    assert len(items(resources, "devices")) == 1
+
+
+def test_after_revocation_the_serial_can_be_registered_again(resources):
+    _, first = register()
+    revoke(first["device_id"])
+    status, again = register(body_with(cpr=OTHER_CPR))
+    assert status == 201 and again["device_id"] != first["device_id"]
+
+
+# --- refused requests write nothing -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (body_with(cpr="321248-9996"), "cpr"),
+        (body_with(cpr="290200-1234"), "cpr"),
+        (body_with(measurement_types=["spo2", "heart_sound"]), "measurement_types[1]"),
+        (body_with(measurement_types=[]), "measurement_types"),
+        (body_with(serial=...), "serial"),
+        (body_with(serial=502012345), "serial"),
+        (body_with(colour="blue"), "colour"),
+        pytest.param(
+            [SAMPLE_BODY], "body",
+            marks=pytest.mark.xfail(strict=True, reason=(
+                "Powertools unwraps a JSON array body to its first item for a model parameter; "
+                "functions.shared.api must refuse bodies that are not JSON objects"
+            )),
+        ),
+    ],
+)
+def test_bad_input_is_a_422_naming_the_field_and_writes_nothing(resources, body, field):
+    # Given a body with a bad CPR, an unknown measurement type, a missing, mistyped or extra field
+    # When it is posted
+    status, reply = register(body)
+    # Then 422 names the field, never repeats a CPR, and nothing is stored
+    assert status == 422
+    assert field in [error["field"] for error in reply["errors"]]
+    assert "9996" not in json.dumps(reply) and "1234" not in json.dumps(reply)
+    assert items(resources, "citizens") == [] and items(resources, "devices") == []
+
+
+def test_a_body_that_is_not_json_is_a_422(resources):
+    status, reply = register(raw_body='{"cpr": "2512489996", "vendor": ')
+    assert status == 422
+    assert reply["errors"][0]["field"] == "body"
+    assert items(resources, "citizens") == []
+
+
+def test_a_body_that_is_not_sent_as_json_is_a_415(resources):
+    status, _ = register(content_type="text/plain")
+    assert status == 415
+    assert items(resources, "citizens") == []
+
+
+@pytest.mark.parametrize("role", ["clinician", "system", "device"])
+def test_a_caller_with_another_role_is_forbidden_and_writes_nothing(resources, role):
+    status, reply = register(authorizer_context=principal_context(role=role))
+    assert status == 403 and reply["code"] == "forbidden"
+    assert items(resources, "citizens") == [] and items(resources, "devices") == []
+
+
+def test_a_request_without_a_principal_is_unauthorized(resources):
+    status, _ = register(authorizer_context={})
+    assert status == 401
+    assert items(resources, "citizens") == []
+
+
+# --- revocation rules ---------------------------------------------------------------------------
+
+
+def test_revoking_twice_is_a_204_both_times_and_records_when(resources):
+    _, reply = register()
+    assert revoke(reply["device_id"])[0] == 204
+    [device] = items(resources, "devices")
+    assert revoke(reply["device_id"])[0] == 204
+    assert items(resources, "devices") == [device]
+    assert device["status"]["S"] == "revoked" and device["revoked_at"]["S"]
+
+
+def test_revoking_an_unknown_device_is_a_404(resources):
+    status, reply = revoke("dev_000000000000000000000000")
+    assert status == 404 and reply["code"] == "not_found"
+
+
+def test_revoking_a_malformed_device_id_is_a_422_naming_it(resources):
+    status, reply = revoke("not-a-device")
+    assert status == 422 and reply["errors"][0]["field"] == "device_id"
+
+
+def test_another_organisation_may_not_revoke_and_the_credential_keeps_working(resources):
+    # Given a device registered by one centre
+    _, reply = register()
+    # When another centre revokes it
+    status, _ = revoke(reply["device_id"], principal_context(organisation="543210987654321"))
+    # Then 403, and the device still gets in
+    assert status == 403
+    assert authorize(reply["credential"])["context"]["device_id"] == reply["device_id"]
+
+
+def test_a_clinician_may_not_revoke(resources):
+    _, reply = register()
+    assert revoke(reply["device_id"], principal_context(role="clinician"))[0] == 403
+
+
+# --- the sample event ---------------------------------------------------------------------------
+
+
+def test_the_sample_registration_event_is_a_valid_registration():
+    body = load_event("devices/register_device.json")["body"]
+    assert DeviceRegistration.model_validate_json(body).cpr == CPR
