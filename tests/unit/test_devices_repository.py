@@ -1,0 +1,49 @@
+"""Repository errors: throttling is a 503, a cancelled transaction a lost race, the rest propagates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from functions.devices import repository
+from functions.devices.repository import DynamoDeviceRegistry
+from functions.shared.errors import ServiceUnavailable
+
+
+class RefusingClient:
+    def __init__(self, code: str) -> None:
+        self.code = code
+
+    def __getattr__(self, operation: str) -> Any:
+        def refuse(**_: Any) -> None:
+            raise ClientError({"Error": {"Code": self.code, "Message": "refused"}}, operation)
+
+        return refuse
+
+
+@pytest.fixture
+def refusing(monkeypatch):
+    def install(code: str) -> None:
+        monkeypatch.setattr(repository.aws, "client", lambda _service: RefusingClient(code))
+
+    return install
+
+
+@pytest.mark.parametrize("code", ["ProvisionedThroughputExceededException", "ThrottlingException"])
+def test_a_throttled_read_is_service_unavailable(refusing, code):
+    refusing(code)
+    with pytest.raises(ServiceUnavailable):
+        DynamoDeviceRegistry("citizens", "devices").find_patient("ps1")
+
+
+def test_a_cancelled_transaction_is_reported_as_not_written(refusing):
+    refusing("TransactionCanceledException")
+    assert DynamoDeviceRegistry("citizens", "devices").add_patient("ps1", "pat_1", "2512489996") is False
+
+
+def test_any_other_error_propagates_unchanged(refusing):
+    refusing("ResourceNotFoundException")
+    with pytest.raises(ClientError):
+        DynamoDeviceRegistry("citizens", "devices").find_patient("ps1")
