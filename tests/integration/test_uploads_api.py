@@ -1,0 +1,168 @@
+"""POST /v1/measurements under moto: the API function against the uploads table of the spec."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from decimal import Decimal
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from functions.device_uploads import handler
+from functions.shared import aws
+from tests.integration.uploads_support import (
+    NOW,
+    post,
+    refused_fields,
+    reply,
+    sample_body,
+    sample_event,
+    stored_uploads,
+    use_handler_at,
+)
+
+DEVICE = sample_event("post_measurements.json")["requestContext"]["authorizer"]
+
+
+@pytest.fixture
+def uploads_table(resources, monkeypatch) -> str:
+    use_handler_at(monkeypatch)
+    return resources.tables["uploads"]
+
+
+def test_an_upload_is_accepted_and_stored_as_one_item(uploads_table):
+    # Given the sample upload of a device (SpO2, blood pressure, a weight in lb, a CAT score two days old)
+    # When the device posts it
+    response = post(sample_body())
+    # Then 202 with the receipt
+    assert response["statusCode"] == 202
+    assert reply(response) == {
+        "upload_id": "0b9f7c1e-5d2a-4a57-9d0e-3c1f2b8a6e41",
+        "accepted": 4,
+        "received_at": "2024-05-01T08:05:00.000Z",
+    }
+    # And one item holds the upload for the device's citizen, normalised, the old score flagged late
+    [item] = stored_uploads(uploads_table)
+    assert (item["device_id"], item["patient_id"]) == (DEVICE["device_id"], DEVICE["patient_id"])
+    assert item["accepted"] == 4 and len(item["body_hash"]) == 64
+    spo2, pressure, weight, score = item["measurements"]
+    assert (weight["value"], weight["unit"]) == (Decimal("69.989303"), "kg")
+    assert [c["type"] for c in pressure["components"]] == ["systolic", "diastolic", "pulse"]
+    assert [m["late"] for m in item["measurements"]] == [False, False, False, True]
+
+
+def test_an_identical_retry_gets_the_same_reply_and_stores_nothing_new(uploads_table, monkeypatch):
+    # Given an accepted upload
+    first = post(sample_body())
+    # When the tablet retries it later, the same body serialised differently
+    use_handler_at(monkeypatch, lambda: NOW + timedelta(minutes=7))
+    retried = post(json.dumps(sample_body(), indent=2, sort_keys=True))
+    # Then the reply is identical, received_at included, and there is still one item
+    assert retried["statusCode"] == 202 and retried["body"] == first["body"]
+    assert len(stored_uploads(uploads_table)) == 1
+
+
+def test_the_same_upload_id_with_another_body_is_a_409_and_changes_nothing(uploads_table):
+    # Given an accepted upload
+    post(sample_body())
+    before = stored_uploads(uploads_table)
+    # When a different body arrives with the same upload_id
+    body = sample_body()
+    body["measurements"][0]["value"] = 95
+    response = post(body)
+    # Then 409, and the stored upload is unchanged
+    assert response["statusCode"] == 409 and reply(response)["code"] == "conflict"
+    assert stored_uploads(uploads_table) == before
+
+
+@pytest.mark.parametrize(
+    ("index", "name", "value", "field"),
+    [
+        (0, "type", "mood", "measurements[0].type"),  # not in the catalogue
+        (2, "unit", "stone", "measurements[2].unit"),  # not an accepted unit
+        (0, "value", 49, "measurements[0].value"),  # outside the plausible range
+        (0, "measured_at", "2024-05-01T10:02:00", "measurements[0].measured_at"),  # no UTC offset
+        (0, "measured_at", "2024-05-01T08:15:01Z", "measurements[0].measured_at"),  # > 10 min ahead
+        (0, "measured_at", "2024-04-01T08:04:59Z", "measurements[0].measured_at"),  # > 30 days old
+        (1, "diastolic", 132, "measurements[1].diastolic"),  # not below systolic
+        (3, "value", 18.5, "measurements[3].value"),  # a score is a whole number
+        (3, "method", "guessed", "measurements[3].method"),
+        (3, "note", "tired", "measurements[3].note"),  # unknown field
+        (None, "patient_id", "pat_someone_else", "patient_id"),  # the body never names the citizen
+        (None, "upload_id", "a/b", "upload_id"),
+        (None, "measurements", [], "measurements"),
+        (None, "measurements", [sample_body()["measurements"][0]] * 201, "measurements"),
+    ],
+)
+def test_each_bad_field_is_a_422_naming_it_and_nothing_is_stored(uploads_table, index, name, value, field):
+    # Given the sample upload with one field made wrong
+    body = sample_body()
+    (body if index is None else body["measurements"][index])[name] = value
+    # When posted
+    response = post(body)
+    # Then 422 names that field, and the table is empty
+    assert response["statusCode"] == 422
+    assert refused_fields(response) == [field]
+    assert stored_uploads(uploads_table) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "field"),
+    [
+        ('{"upload_id": "0b9f7c1e", "measurements": [', "application/json", 422, "body"),
+        ("[]", "application/json", 422, "body"),
+        (json.dumps(sample_body()), "text/plain", 415, None),
+        ("{" + " " * (handler.MAX_UPLOAD_BYTES - 1) + "}", "application/json", 413, None),
+    ],
+)
+def test_malformed_oversized_and_non_json_bodies_are_refused(uploads_table, body, content_type, status,
+                                                             field):
+    response = post(body, content_type=content_type)
+    assert response["statusCode"] == status
+    assert response["multiValueHeaders"]["Content-Type"] == ["application/problem+json"]
+    assert refused_fields(response) == ([field] if field else [])
+    assert stored_uploads(uploads_table) == []
+
+
+def test_a_body_just_under_the_limit_is_not_refused_for_its_size(uploads_table):
+    text = json.dumps(sample_body())
+    padded = text[:-1] + " " * (handler.MAX_UPLOAD_BYTES - len(text)) + "}"
+    assert post(padded)["statusCode"] == 202
+
+
+@pytest.mark.parametrize("role", ["logistics", "clinician", "system"])
+def test_only_a_device_may_upload(uploads_table, role):
+    response = post(sample_body(), role=role)
+    assert response["statusCode"] == 403
+    assert stored_uploads(uploads_table) == []
+
+
+@pytest.mark.parametrize("code", ["ProvisionedThroughputExceededException", "ThrottlingException",
+                                  "InternalServerError"])
+def test_a_throttled_or_failing_table_is_a_503_the_client_may_retry(uploads_table, monkeypatch, code):
+    # Given DynamoDB refusing the next write
+    table_client = aws.client("dynamodb")
+    write, refusals = table_client.put_item, []
+
+    def refuse_once(**request):
+        if not refusals:
+            refusals.append(code)
+            raise ClientError({"Error": {"Code": code, "Message": "try later"}}, "PutItem")
+        return write(**request)
+
+    monkeypatch.setattr(table_client, "put_item", refuse_once)
+    # When the device posts
+    response = post(sample_body())
+    # Then 503 with a problem body, nothing stored; the client's retry is accepted
+    assert response["statusCode"] == 503 and reply(response)["code"] == "service_unavailable"
+    assert stored_uploads(uploads_table) == []
+    assert post(sample_body())["statusCode"] == 202
+
+
+def test_the_table_holds_no_cpr_and_no_body(uploads_table):
+    post(sample_body())
+    [item] = boto3.Session().client("dynamodb").scan(TableName=uploads_table)["Items"]
+    assert set(item) == {"device_id", "upload_id", "patient_id", "received_at", "body_hash", "accepted",
+                         "measurements"}

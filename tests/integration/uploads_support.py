@@ -1,0 +1,107 @@
+"""Helpers for the device-upload integration tests: API events from the sample event, the
+uploads table's real (moto) stream records as a Lambda stream event, and the queue's messages."""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from functions.device_uploads import handler
+
+EVENTS = Path(__file__).resolve().parents[2] / "events" / "device_uploads"
+# The instant the sample event was received; every test runs the handlers at it.
+NOW = datetime(2024, 5, 1, 8, 5, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class LambdaContext:
+    function_name: str = "telehub-test-device-uploads"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:telehub-test-device-uploads"
+    aws_request_id: str = "4b5d4c5e-0c8f-4a0e-9a5e-1f3c2d1b0a99"
+
+
+def sample_event(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / name).read_text(encoding="utf-8"))
+
+
+def sample_body() -> dict[str, Any]:
+    return json.loads(sample_event("post_measurements.json")["body"])
+
+
+def use_handler_at(monkeypatch: pytest.MonkeyPatch, clock: Any = lambda: NOW) -> None:
+    """Fresh services (settings and clients of this test's moto account) on a fixed clock."""
+    monkeypatch.setattr(handler, "utc_now", clock)
+    handler._upload_service.cache_clear()
+    handler._upload_relay.cache_clear()
+
+
+def post(body: Any, *, role: str = "device", content_type: str = "application/json") -> dict[str, Any]:
+    """Call the API function as API Gateway would, after the authorizer allowed the request."""
+    event = copy.deepcopy(sample_event("post_measurements.json"))
+    event["body"] = body if isinstance(body, str) else json.dumps(body)
+    event["headers"]["Content-Type"] = content_type
+    event["multiValueHeaders"]["Content-Type"] = [content_type]
+    if role != "device":
+        event["requestContext"]["authorizer"] = {
+            "principalId": "user-7", "role": role, "subject": "user-7", "organisation": "123456789012345",
+        }
+    return handler.api_handler(event, LambdaContext())
+
+
+def reply(response: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(response["body"])
+
+
+def refused_fields(response: dict[str, Any]) -> list[str]:
+    return [error["field"] for error in reply(response).get("errors", [])]
+
+
+def stored_uploads(table_name: str) -> list[dict[str, Any]]:
+    return boto3.Session().resource("dynamodb").Table(table_name).scan(ConsistentRead=True)["Items"]
+
+
+def stream_event(table_name: str, after_sequence_number: str | None = None) -> dict[str, Any]:
+    """The uploads stream's records as Lambda delivers them (Records[].dynamodb in DynamoDB JSON),
+    read from moto's real stream; optionally only those after a sequence number."""
+    dynamodb, streams = boto3.Session().client("dynamodb"), boto3.Session().client("dynamodbstreams")
+    stream_arn = dynamodb.describe_table(TableName=table_name)["Table"]["LatestStreamArn"]
+    shard_id = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    position = (
+        {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": after_sequence_number}
+        if after_sequence_number
+        else {"ShardIteratorType": "TRIM_HORIZON"}
+    )
+    iterator = streams.get_shard_iterator(StreamArn=stream_arn, ShardId=shard_id, **position)["ShardIterator"]
+    records = streams.get_records(ShardIterator=iterator)["Records"]
+    for record in records:
+        record["eventSourceARN"] = stream_arn
+        record["awsRegion"] = "eu-west-1"
+        created = record["dynamodb"]["ApproximateCreationDateTime"]
+        record["dynamodb"]["ApproximateCreationDateTime"] = int(created.timestamp())
+    return {"Records": records}
+
+
+def retry_from(event: dict[str, Any], response: dict[str, Any]) -> dict[str, Any]:
+    """The batch Lambda delivers next: from the lowest failed sequence number on (its checkpoint)."""
+    failed = {int(failure["itemIdentifier"]) for failure in response["batchItemFailures"]}
+    checkpoint = min(failed)
+    return {"Records": [r for r in event["Records"] if int(r["dynamodb"]["SequenceNumber"]) >= checkpoint]}
+
+
+def queued_messages(queue_url: str) -> list[dict[str, Any]]:
+    """Every message on the queue (received once, so each is seen once), body parsed."""
+    sqs = boto3.Session().client("sqs")
+    messages = []
+    while batch := sqs.receive_message(
+        QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    ).get("Messages", []):
+        messages += [{"body": json.loads(m["Body"]), "attributes": m["MessageAttributes"]} for m in batch]
+    return messages
