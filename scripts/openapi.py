@@ -42,8 +42,8 @@ SERVERS = [
         "description": "A deployed stage (the stack's ApiUrl output)",
         "variables": {
             "api_id": {"default": "api-id", "description": "the REST API id"},
-            "region": {"default": "eu-central-1", "description": "the stack's region"},
-            "stage": {"default": "dev", "description": "the API Gateway stage"},
+            "region": {"default": "eu-north-1", "description": "the stage's region (config/<stage>.json)"},
+            "stage": {"default": "dev", "description": "the stage, also the API Gateway stage name"},
         },
     },
 ]
@@ -102,13 +102,8 @@ FIELD_PROBLEM_SCHEMA = {
 }
 
 # status -> (component name, code, description); codes match functions.shared.errors.
+# 401 is not among them: API Gateway answers it itself (see UNAUTHORIZED).
 PROBLEMS: dict[int, tuple[str, str, str]] = {
-    401: (
-        "Unauthorized",
-        "unauthorized",
-        "No valid bearer token: missing, badly signed, wrong issuer or audience, expired, or the "
-        "credential of a revoked or unknown device. In AWS, API Gateway answers this one itself.",
-    ),
     403: ("Forbidden", "forbidden", "The token is valid but its role may not call this endpoint."),
     404: ("NotFound", "not_found", "The resource named in the path does not exist."),
     409: ("Conflict", "conflict", "The request conflicts with what is stored."),
@@ -120,6 +115,29 @@ PROBLEMS: dict[int, tuple[str, str, str]] = {
         "service_unavailable",
         "A dependency refused or throttled the request; nothing was half-written, retry later.",
     ),
+}
+
+
+GATEWAY_MESSAGE_SCHEMA = {
+    "title": "GatewayMessage",
+    "description": "API Gateway's own error body, for requests it refuses before any function runs.",
+    "type": "object",
+    "required": ["message"],
+    "properties": {"message": {"type": "string", "examples": ["Unauthorized"]}},
+}
+
+UNAUTHORIZED = {
+    "description": (
+        "No valid bearer token: missing, malformed, badly signed, wrong issuer or audience, expired, or "
+        "the credential of a revoked or unknown device. API Gateway answers this itself when the "
+        "authorizer refuses, so the body is its own JSON, not problem+json."
+    ),
+    "content": {
+        "application/json": {
+            "schema": {"$ref": "#/components/schemas/GatewayMessage"},
+            "example": {"message": "Unauthorized"},
+        }
+    },
 }
 
 
@@ -173,8 +191,13 @@ def build_document(spec: ResourceSpec = SPEC) -> dict[str, Any]:
         "servers": SERVERS,
         "paths": paths,
         "components": {
-            "schemas": {**schemas, "Problem": PROBLEM_SCHEMA, "FieldProblem": FIELD_PROBLEM_SCHEMA},
-            "responses": _problem_responses(),
+            "schemas": {
+                **schemas,
+                "Problem": PROBLEM_SCHEMA,
+                "FieldProblem": FIELD_PROBLEM_SCHEMA,
+                "GatewayMessage": GATEWAY_MESSAGE_SCHEMA,
+            },
+            "responses": _error_responses(),
             "securitySchemes": SECURITY_SCHEMES,
         },
     }
@@ -218,13 +241,14 @@ def _operations(path_item: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]
 
 
 def _document_errors(operation: dict[str, Any], method: str, authorized: bool) -> None:
-    """Every 4xx/5xx is problem+json; add the refusals every route can give."""
+    """Every error a function returns is problem+json (401 is API Gateway's own); add the refusals
+    every route can give."""
     responses = operation.setdefault("responses", {})
     if "204" in responses:
         responses["204"].pop("content", None)  # Powertools gives it the route's `None` return type
     for status in [code for code in responses if int(code) >= 400]:
-        if int(status) in PROBLEMS:
-            responses[status] = _problem_ref(int(status))
+        if int(status) in PROBLEMS or int(status) == 401:  # the route declared a standard error
+            responses[status] = _error_ref(int(status))
         else:
             responses[status] = {
                 "description": responses[status].get("description", ""),
@@ -239,15 +263,16 @@ def _document_errors(operation: dict[str, Any], method: str, authorized: bool) -
     if method in _BODY_METHODS:
         standard += [413, 415]
     for status in standard:
-        responses[str(status)] = _problem_ref(status)
+        responses[str(status)] = _error_ref(status)
 
 
-def _problem_ref(status: int) -> dict[str, str]:
-    return {"$ref": f"#/components/responses/{PROBLEMS[status][0]}"}
+def _error_ref(status: int) -> dict[str, str]:
+    name = "Unauthorized" if status == 401 else PROBLEMS[status][0]
+    return {"$ref": f"#/components/responses/{name}"}
 
 
-def _problem_responses() -> dict[str, Any]:
-    return {
+def _error_responses() -> dict[str, Any]:
+    return {"Unauthorized": UNAUTHORIZED} | {
         name: {
             "description": description,
             "content": {
