@@ -33,8 +33,11 @@ app = build_resolver()
     description="A home collection point uploads 1 to 200 measurements for its citizen. The device "
     "credential decides the citizen. Retrying with the same upload_id and body returns the same 202; "
     "the same upload_id with a different body is a 409.",
-    responses={202: {"description": "Accepted and stored; handed on to the measurements queue",
-                     "content": {"application/json": {"model": UploadReceipt}}}},
+    responses={
+        202: {"description": "Accepted and stored (or a retry of a stored upload: the same reply)",
+              "content": {"application/json": {"model": UploadReceipt}}},
+        409: {"description": "This upload_id was already received with a different body"},
+    },
     tags=["device uploads"],
 )
 def post_measurements(
