@@ -8,9 +8,9 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.depends import Depends
-from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import StringConstraints
 
 from functions.devices.keys import KmsCitizenPseudonyms, KmsCredentialSigner
 from functions.devices.logic import CredentialIssuer, DeviceService
@@ -88,7 +88,7 @@ def register_device(registration: DeviceRegistration, principal: Logistics) -> R
         404: {"description": "There is no such device"},
     },
 )
-def revoke_device(device_id: Annotated[str, Path(pattern=DEVICE_ID_PATTERN)],
+def revoke_device(device_id: Annotated[str, StringConstraints(pattern=DEVICE_ID_PATTERN)],
                   principal: Logistics) -> Response[None]:
     _service().revoke(device_id, principal)
     metrics.add_metric(name="DevicesRevoked", unit=MetricUnit.Count, value=1)
