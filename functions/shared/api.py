@@ -16,7 +16,13 @@ from aws_lambda_powertools.event_handler.api_gateway import ResponseBuilder
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
-from functions.shared.errors import FieldProblem, PayloadTooLarge, TelehubError, UnsupportedMediaType
+from functions.shared.errors import (
+    FieldProblem,
+    InvalidInput,
+    PayloadTooLarge,
+    TelehubError,
+    UnsupportedMediaType,
+)
 from functions.shared.observability import logger
 
 PROBLEM_JSON = "application/problem+json"
@@ -43,13 +49,13 @@ def build_resolver() -> APIGatewayRestResolver:
 
 def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: Any,
             max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> dict[str, Any]:
-    """Refuse oversized bodies and non-JSON media types before anything parses them."""
+    """Refuse oversized bodies, non-JSON media types and bodies that are no JSON object before
+    anything parses them."""
     refusal = _refuse_body(event, max_body_bytes)
     if refusal is not None:
         logger.info("request refused", extra={"status": refusal.status, "error_code": refusal.code})
-        return ResponseBuilder(problem(refusal.status, refusal.code, refusal.message)).build(
-            APIGatewayProxyEvent(event)
-        )
+        response = problem(refusal.status, refusal.code, refusal.message, refusal.problems)
+        return ResponseBuilder(response).build(APIGatewayProxyEvent(event))
     return app.resolve(event, context)
 
 
@@ -119,11 +125,15 @@ def _refuse_body(event: dict[str, Any], max_body_bytes: int) -> TelehubError | N
     if event.get("httpMethod") not in _BODY_METHODS or not event.get("body"):
         return None
     body = event["body"]
-    size = len(base64.b64decode(body)) if event.get("isBase64Encoded") else len(body.encode("utf-8"))
+    raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode("utf-8")
+    size = len(raw)
     if size > max_body_bytes:
         return PayloadTooLarge(f"the body is {size} bytes; at most {max_body_bytes} are accepted")
     headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
     media_type = headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json":
         return UnsupportedMediaType("send the body as application/json")
+    # Powertools gives a model parameter the first item of a JSON array body; every body here is an object.
+    if not raw.lstrip().startswith(b"{"):
+        return InvalidInput.for_field("body", "must be a JSON object")
     return None

@@ -207,13 +207,7 @@ def test_after_revocation_the_serial_can_be_registered_again(resources):
         (body_with(serial=...), "serial"),
         (body_with(serial=502012345), "serial"),
         (body_with(colour="blue"), "colour"),
-        pytest.param(
-            [SAMPLE_BODY], "body",
-            marks=pytest.mark.xfail(strict=True, reason=(
-                "Powertools unwraps a JSON array body to its first item for a model parameter; "
-                "functions.shared.api must refuse bodies that are not JSON objects"
-            )),
-        ),
+        ([SAMPLE_BODY], "body"),
     ],
 )
 def test_bad_input_is_a_422_naming_the_field_and_writes_nothing(resources, body, field):
