@@ -99,7 +99,7 @@ def run_local(arguments: argparse.Namespace) -> int:
     )
     logging.getLogger("telehub").setLevel(logging.INFO)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    signal.signal(signal.SIGTERM, _interrupt)
+    previous_sigterm_handler = signal.signal(signal.SIGTERM, _interrupt)
     system = LocalSystem(
         LocalOptions(
             port=arguments.port,
@@ -127,6 +127,7 @@ def run_local(arguments: argparse.Namespace) -> int:
         print("\nStopping...", flush=True)
     finally:
         system.stop()
+        signal.signal(signal.SIGTERM, previous_sigterm_handler)
     print("Stopped.", flush=True)
     return 0
 
@@ -226,3 +227,7 @@ def run_redrive(arguments: argparse.Namespace) -> int:
     moved = redrive(sqs, state.queue_urls[dlq_id], state.queue_urls[queue_id])
     print(f"moved {moved} message(s) from {dlq_id} back to {queue_id}")
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -236,7 +236,8 @@ def integration_reply(result: Any) -> Reply:
     merged += [(name, str(value)) for name, values in multi_headers.items() for value in values]
     if not any(name.lower() == "content-type" for name, _ in merged):
         merged.append(("Content-Type", "application/json"))
-    body = result.get("body") or ""
+    body = result.get("body")
+    body = "" if body is None else body
     if not isinstance(body, str):
         raise INTEGRATION_FAILED
     payload = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode("utf-8")

@@ -64,15 +64,20 @@ class RunningState:
 
 
 class _MotoServer(ThreadedMotoServer):
-    """moto's threaded server, except that a port it cannot bind is an error, not a wait for ever."""
+    """moto's threaded server, except that a port it cannot bind is an error, not a wait for ever.
 
-    startup_error: OSError | None = None
+    (werkzeug reports a taken port by printing it and calling sys.exit in the server's thread.)
+    """
+
+    startup_failed = False
 
     def _server_entry(self) -> None:
         try:
             super()._server_entry()
-        except OSError as error:
-            self.startup_error = error
+        except (OSError, SystemExit):
+            if self._server_ready_event.is_set():
+                raise  # it failed while serving, not while starting
+            self.startup_failed = True
             self._server_ready_event.set()
 
 
@@ -163,7 +168,7 @@ class LocalSystem:
             poller.stop()
         self.pollers = []
         if self._moto is not None:
-            if self._moto.startup_error is None:
+            if not self._moto.startup_failed:
                 self._moto.stop()
             self._moto = None
         (self.state_dir / STATE_FILE).unlink(missing_ok=True)
@@ -186,8 +191,8 @@ class LocalSystem:
     def _start_moto(self) -> None:
         self._moto = _MotoServer(HOST, self.options.moto_port, verbose=False)
         self._moto.start()
-        if self._moto.startup_error is not None:
-            raise _port_in_use("moto server", "--moto-port", self.options.moto_port, self._moto.startup_error)
+        if self._moto.startup_failed:
+            raise _port_in_use("moto server", "--moto-port", self.options.moto_port)
 
     def _point_aws_at_moto(self) -> None:
         for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
@@ -246,11 +251,11 @@ def _bind(what: str, option: str, port: int, bind: Any) -> Any:
     try:
         return bind()
     except OSError as error:
-        raise _port_in_use(what, option, port, error) from None
+        raise _port_in_use(what, option, port, error.strerror or str(error)) from None
 
 
-def _port_in_use(what: str, option: str, port: int, error: OSError) -> PortInUse:
+def _port_in_use(what: str, option: str, port: int, reason: str = "the port is taken") -> PortInUse:
     return PortInUse(
-        f"the {what} cannot listen on {HOST}:{port} ({error.strerror or error}); "
+        f"the {what} cannot listen on {HOST}:{port} ({reason}); "
         f"is another `telehub local` running? Choose another port with {option}."
     )

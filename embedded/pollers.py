@@ -29,15 +29,22 @@ log = logging.getLogger("telehub.pollers")
 SQS_RECEIVE_LIMIT = 10  # per ReceiveMessage call
 
 
-class Poller(threading.Thread):
+class Poller:
     """A stoppable polling thread that sleeps briefly whenever a poll found nothing to do."""
 
     def __init__(self, name: str, idle_seconds: float) -> None:
-        super().__init__(name=name, daemon=True)
+        self.name = name
         self.idle_seconds = idle_seconds
         self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
-    def run(self) -> None:
+    def start(self) -> None:
+        self._thread.start()
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
         while not self._stopping.is_set():
             try:
                 worked = self.poll_once()
@@ -53,8 +60,8 @@ class Poller(threading.Thread):
 
     def stop(self, timeout: float = 10) -> None:
         self._stopping.set()
-        if self.is_alive():
-            self.join(timeout)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
 
     @property
     def stopping(self) -> bool:
@@ -163,8 +170,8 @@ class SqsPoller(Poller):
             return False
         event = {"Records": [sqs_record(message, self.queue_arn, self.region) for message in messages]}
         failed = _invoke_batch(self.name, self.invoke, event, [m["MessageId"] for m in messages])
-        self._delete([m for m in messages if m["MessageId"] not in failed])
-        self._release([m for m in messages if m["MessageId"] in failed])
+        self._delete_succeeded([m for m in messages if m["MessageId"] not in failed])
+        self._release_failed([m for m in messages if m["MessageId"] in failed])
         return True
 
     def _receive_batch(self) -> list[dict[str, Any]]:
@@ -189,7 +196,7 @@ class SqsPoller(Poller):
                 self._stopping.wait(0.05)
         return messages
 
-    def _delete(self, messages: list[dict[str, Any]]) -> None:
+    def _delete_succeeded(self, messages: list[dict[str, Any]]) -> None:
         for chunk in _chunks(messages, SQS_RECEIVE_LIMIT):
             self.sqs.delete_message_batch(
                 QueueUrl=self.queue_url,
@@ -198,7 +205,7 @@ class SqsPoller(Poller):
                 ],
             )
 
-    def _release(self, messages: list[dict[str, Any]]) -> None:
+    def _release_failed(self, messages: list[dict[str, Any]]) -> None:
         for chunk in _chunks(messages, SQS_RECEIVE_LIMIT):
             self.sqs.change_message_visibility_batch(
                 QueueUrl=self.queue_url,

@@ -1,0 +1,26 @@
+"""End-to-end tier: the embedded mode, started in this process the way `telehub local` starts it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import boto3
+import pytest
+
+from embedded.local import LocalOptions, LocalSystem
+
+
+@pytest.fixture(scope="module")
+def local_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
+    """The whole system on free ports, once per test module: moto, resources, gateway, pollers."""
+    options = LocalOptions(
+        port=0, moto_port=0, state_dir=tmp_path_factory.mktemp("telehub-state"), function_log_level="INFO"
+    )
+    with LocalSystem(options) as system:
+        yield system
+
+
+@pytest.fixture(scope="module")
+def sqs(local_system: LocalSystem):
+    """A client of the running system's moto server (the environment points at it while it runs)."""
+    return boto3.Session().client("sqs")

@@ -1,0 +1,196 @@
+"""The embedded mode end to end, over real HTTP: registration, upload, the queue, revocation, the demo."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from embedded.api_client import ApiReply, call
+from embedded.local import LocalSystem
+from embedded.simulator import COPD_KIT_TYPES, HomeTablet
+
+pytestmark = pytest.mark.e2e
+
+TEST_CPR = "2512489996"
+SOR = "265161000016009"
+SETTLE_SECONDS = 1.0  # four polls of the stream: long enough for a duplicate message to show
+
+
+def telehub_command() -> list[str]:
+    script = Path(sys.executable).with_name("telehub")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "embedded.cli"]
+
+
+def logistics_token(system: LocalSystem) -> str:
+    assert system.issuer is not None
+    return system.issuer.mint("logistics", organisation=SOR)
+
+
+def register_tablet(system: LocalSystem) -> tuple[dict[str, Any], HomeTablet]:
+    registration = {
+        "cpr": TEST_CPR,
+        "vendor": "Telehub Test",
+        "model": "Tablet",
+        "serial": uuid.uuid4().hex[:12],
+        "measurement_types": list(COPD_KIT_TYPES),
+    }
+    reply = call("POST", f"{system.gateway_url}/v1/devices", logistics_token(system), registration)
+    assert reply.status == 201, reply.body
+    return reply.body, HomeTablet(system.gateway_url, reply.body["credential"])
+
+
+def take_messages(sqs, system: LocalSystem, upload_id: str, timeout: float = 10) -> list[dict[str, Any]]:
+    """Consume the measurements queue's messages for ``upload_id``: wait for the first, then settle."""
+    assert system.names is not None
+    queue_url = system.names.queue_urls["measurements"]
+    taken: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    settled_at: float | None = None
+    while time.monotonic() < deadline and (settled_at is None or time.monotonic() < settled_at):
+        for message in sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0, MessageAttributeNames=["All"]
+        ).get("Messages", []):
+            body = json.loads(message["Body"])
+            if body.get("upload_id") == upload_id:
+                taken.append({"body": body, "attributes": message.get("MessageAttributes", {})})
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+            else:  # another test's message: leave it
+                sqs.change_message_visibility(
+                    QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                )
+        if taken and settled_at is None:
+            settled_at = time.monotonic() + SETTLE_SECONDS
+        time.sleep(0.1)
+    return taken
+
+
+def upload_now(tablet: HomeTablet) -> tuple[dict[str, Any], ApiReply]:
+    upload = tablet.new_upload(tablet.morning_readings(datetime.now(UTC)))
+    return upload, tablet.send(upload)
+
+
+def test_a_registered_device_uploads_and_exactly_one_message_reaches_the_queue(local_system, sqs):
+    # Given a logistics centre registered a tablet for the test citizen
+    registered, tablet = register_tablet(local_system)
+    assert registered["device_id"].startswith("dev_") and registered["patient_id"].startswith("pat_")
+    # When the tablet uploads this morning's measurements
+    upload, reply = upload_now(tablet)
+    # Then the upload is accepted
+    assert reply.status == 202, reply.body
+    assert reply.body["upload_id"] == upload["upload_id"] and reply.body["accepted"] == 6
+    # And exactly one message for it reaches the measurements queue, for the device's citizen
+    messages = take_messages(sqs, local_system, upload["upload_id"])
+    assert len(messages) == 1
+    assert messages[0]["body"]["device_id"] == registered["device_id"]
+    assert messages[0]["body"]["patient_id"] == registered["patient_id"]
+    assert TEST_CPR not in json.dumps(messages[0]["body"])
+
+
+def test_a_retried_upload_gets_the_same_reply_and_sends_no_second_message(local_system, sqs):
+    # Given an accepted upload
+    _, tablet = register_tablet(local_system)
+    upload, first = upload_now(tablet)
+    assert first.status == 202
+    # When the tablet sends it again (its first reply was lost)
+    retry = tablet.send(upload)
+    # Then the reply is the same and the queue still gets one message for it
+    assert (retry.status, retry.body) == (first.status, first.body)
+    assert len(take_messages(sqs, local_system, upload["upload_id"])) == 1
+
+
+def test_a_revoked_device_is_refused_with_401(local_system):
+    # Given a registered tablet that has uploaded
+    registered, tablet = register_tablet(local_system)
+    assert upload_now(tablet)[1].status == 202
+    # When the logistics centre revokes the device
+    revoked = call(
+        "DELETE",
+        f"{local_system.gateway_url}/v1/devices/{registered['device_id']}",
+        logistics_token(local_system),
+    )
+    assert revoked.status in (200, 204)
+    # Then the tablet's next upload is refused at once
+    assert upload_now(tablet)[1].status == 401
+
+
+def test_the_gateway_refuses_missing_tokens_wrong_roles_and_unknown_routes(local_system):
+    _, tablet = register_tablet(local_system)
+    url = local_system.gateway_url
+    # No token: 401; a device calling the logistics centre's endpoint: 403; no such route: 403
+    assert call("POST", f"{url}/v1/measurements", None, {"upload_id": "x"}).status == 401
+    registration = {
+        "cpr": TEST_CPR,
+        "vendor": "V",
+        "model": "M",
+        "serial": "S1",
+        "measurement_types": ["spo2"],
+    }
+    assert call("POST", f"{url}/v1/devices", tablet.credential, registration).status == 403
+    unknown = call("GET", f"{url}/v1/nothing", logistics_token(local_system))
+    assert (unknown.status, unknown.body) == (403, {"message": "Missing Authentication Token"})
+
+
+def test_the_demo_runs_every_step_and_exits_0(tmp_path):
+    # Given a fresh state directory and free ports
+    # When `telehub local --demo --exit-after-demo` runs as a newcomer would run it
+    finished = subprocess.run(
+        [
+            *telehub_command(),
+            "local",
+            "--demo",
+            "--exit-after-demo",
+            "--port",
+            "0",
+            "--moto-port",
+            "0",
+            "--state-dir",
+            str(tmp_path / "state"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    # Then it exits 0 and the output shows each step behaving as expected
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    output = finished.stdout.split("\nDemo:", 1)[-1]
+    for number in range(1, 11):
+        assert f"[{number:2}/10]" in output
+    assert output.count("        ok") == 10
+    assert "Demo finished: all 10 steps behaved as expected" in output
+    assert "-> 422 naming the field measurements[3].unit" in output
+    assert "-> 401" in output and "-> 409" in output
+    assert "2 message(s) for 2 accepted upload(s)" in output
+    # And the demo printed no credential or token in full, nor the CPR number
+    assert "not shown" in output and TEST_CPR not in output
+    assert not (tmp_path / "state" / "local.json").exists()  # the running state was cleaned up
+
+
+@pytest.mark.parametrize("option", ["--port", "--moto-port"])
+def test_a_taken_port_fails_with_a_clear_message(tmp_path, option):
+    # Given a port another process listens on
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        other = "--moto-port" if option == "--port" else "--port"
+        # When telehub local is asked to use it
+        finished = subprocess.run(
+            [*telehub_command(), "local", option, str(port), other, "0", "--state-dir", str(tmp_path)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    # Then it exits 1 naming the port and the option to change it
+    assert finished.returncode == 1
+    assert f"127.0.0.1:{port}" in finished.stderr and option in finished.stderr

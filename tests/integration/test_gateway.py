@@ -1,0 +1,210 @@
+"""The local gateway over real HTTP, with a fake authorizer and fake functions."""
+
+from __future__ import annotations
+
+import http.client
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from embedded.gateway import Gateway
+from infrastructure.resource_spec import RouteSpec
+
+ROUTES = (
+    RouteSpec("POST", "/v1/things/{thing_id}", "things"),
+    RouteSpec("POST", "/v1/explode", "explode"),
+    RouteSpec("GET", "/v1/open", "open", authorized=False),
+)
+JWKS = {"keys": [{"kty": "RSA", "kid": "k1", "n": "AQAB", "e": "AQAB"}]}
+
+
+@dataclass
+class FakeFunctions:
+    """An authorizer that decides by the token's text, and functions that record their events."""
+
+    events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def __call__(self, function_id: str, event: dict[str, Any]) -> Any:
+        self.events.setdefault(function_id, []).append(event)
+        return getattr(self, function_id)(event)
+
+    def authorizer(self, event: dict[str, Any]) -> dict[str, Any]:
+        token = event["authorizationToken"].removeprefix("Bearer ")
+        if token == "broken":
+            raise RuntimeError("the JWKS endpoint is down")
+        if token not in ("allow", "deny"):
+            raise Exception("Unauthorized")
+        arn_prefix = event["methodArn"].split("/")[0]
+        return {
+            "principalId": "user-1",
+            "policyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Action": "execute-api:Invoke",
+                        "Effect": "Allow" if token == "allow" else "Deny",
+                        "Resource": f"{arn_prefix}/local/*/*",
+                    }
+                ],
+            },
+            "context": {"role": "logistics", "subject": "user-1", "organisation": "265161000016009"},
+        }
+
+    def things(self, event: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "statusCode": 201,
+            "headers": {"X-Thing": event["pathParameters"]["thing_id"]},
+            "body": json.dumps({"received": event["body"]}),
+        }
+
+    def explode(self, event: dict[str, Any]) -> dict[str, Any]:
+        raise ValueError("a bug")
+
+    def open(self, event: dict[str, Any]) -> dict[str, Any]:
+        return {"statusCode": 200, "body": "{}"}
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: http.client.HTTPMessage
+    body: Any
+
+
+@pytest.fixture
+def functions() -> FakeFunctions:
+    return FakeFunctions()
+
+
+@pytest.fixture
+def gateway(functions: FakeFunctions) -> Iterator[Gateway]:
+    gateway = Gateway(ROUTES, functions, "authorizer", jwks=lambda: JWKS, port=0, max_body_bytes=1024)
+    gateway.start()
+    yield gateway
+    gateway.stop()
+
+
+def send(
+    gateway: Gateway,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    token: str | None = None,
+    headers: dict[str, str] | None = None,
+    chunked: bool = False,
+) -> Reply:
+    address = urlsplit(gateway.url)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=10)
+    all_headers = {"Content-Type": "application/json", **(headers or {})}
+    if token:
+        all_headers["Authorization"] = f"Bearer {token}"
+    try:
+        if chunked:
+            connection.request(
+                method, path, body=iter([body or b""]), headers=all_headers, encode_chunked=True
+            )
+        else:
+            connection.request(method, path, body=body, headers=all_headers)
+        response = connection.getresponse()
+        payload = response.read()
+        return Reply(response.status, response.headers, json.loads(payload) if payload else None)
+    finally:
+        connection.close()
+
+
+def test_an_authorized_request_reaches_its_function_as_a_proxy_event(gateway, functions):
+    # Given an authorizer that allows the token
+    # When a request with a path parameter, a query and a body arrives
+    reply = send(
+        gateway,
+        "POST",
+        "/v1/things/t%2D1?colour=red&colour=blue",
+        b'{"a": 1}',
+        token="allow",
+        headers={"X-Trace": "abc"},
+    )
+    # Then the function got API Gateway's event, with the authorizer's context and principal
+    assert reply.status == 201 and reply.headers["X-Thing"] == "t-1" and reply.headers["x-amzn-RequestId"]
+    assert reply.body == {"received": '{"a": 1}'}
+    event = functions.events["things"][0]
+    assert event["resource"] == "/v1/things/{thing_id}" and event["pathParameters"] == {"thing_id": "t-1"}
+    assert event["queryStringParameters"] == {"colour": "blue"}
+    assert event["multiValueQueryStringParameters"] == {"colour": ["red", "blue"]}
+    assert event["headers"]["X-Trace"] == "abc" and event["headers"]["Authorization"] == "Bearer allow"
+    assert event["requestContext"]["authorizer"] == {
+        "role": "logistics",
+        "subject": "user-1",
+        "organisation": "265161000016009",
+        "principalId": "user-1",
+        "integrationLatency": 0,
+    }
+    # And the authorizer got a TOKEN event for this method and path
+    authorizer_event = functions.events["authorizer"][0]
+    assert authorizer_event["type"] == "TOKEN" and authorizer_event["authorizationToken"] == "Bearer allow"
+    assert authorizer_event["methodArn"].endswith("/local/POST/v1/things/t%2D1")
+
+
+def test_without_a_token_the_answer_is_401_and_the_authorizer_is_not_called(gateway, functions):
+    reply = send(gateway, "POST", "/v1/things/t1", b"{}")
+    assert (reply.status, reply.body) == (401, {"message": "Unauthorized"})
+    assert "authorizer" not in functions.events and "things" not in functions.events
+
+
+def test_a_token_the_authorizer_refuses_is_401(gateway, functions):
+    reply = send(gateway, "POST", "/v1/things/t1", b"{}", token="expired")
+    assert (reply.status, reply.body) == (401, {"message": "Unauthorized"})
+    assert reply.headers["x-amzn-ErrorType"] == "UnauthorizedException"
+    assert "things" not in functions.events
+
+
+def test_an_explicit_deny_is_403(gateway, functions):
+    reply = send(gateway, "POST", "/v1/things/t1", b"{}", token="deny")
+    assert (reply.status, reply.body) == (403, {"message": "User is not authorized to access this resource"})
+    assert "things" not in functions.events
+
+
+def test_a_failing_authorizer_is_500_so_the_client_retries(gateway):
+    reply = send(gateway, "POST", "/v1/things/t1", b"{}", token="broken")
+    assert (reply.status, reply.body) == (500, {"message": None})
+
+
+def test_an_unknown_route_or_method_is_403_missing_authentication_token(gateway, functions):
+    for method, path in [("GET", "/v1/nothing"), ("GET", "/v1/things/t1"), ("POST", "/v1/things")]:
+        reply = send(gateway, method, path, token="allow")
+        assert (reply.status, reply.body) == (403, {"message": "Missing Authentication Token"}), (
+            method,
+            path,
+        )
+    assert functions.events == {}
+
+
+def test_a_failing_function_is_502(gateway):
+    reply = send(gateway, "POST", "/v1/explode", b"{}", token="allow")
+    assert (reply.status, reply.body) == (502, {"message": "Internal server error"})
+
+
+def test_a_body_over_the_limit_is_413_before_any_function_runs(gateway, functions):
+    reply = send(gateway, "POST", "/v1/things/t1", b"x" * 2048, token="allow")
+    assert (reply.status, reply.body) == (413, {"message": "Request Too Long"})
+    assert functions.events == {}
+
+
+def test_a_chunked_body_is_read_whole(gateway, functions):
+    reply = send(gateway, "POST", "/v1/things/t1", b'{"chunked": true}', token="allow", chunked=True)
+    assert reply.status == 201 and reply.body == {"received": '{"chunked": true}'}
+
+
+def test_an_open_route_skips_the_authorizer(gateway, functions):
+    reply = send(gateway, "GET", "/v1/open")
+    assert reply.status == 200
+    assert "authorizer" not in functions.events
+    assert "authorizer" not in functions.events["open"][0]["requestContext"]
+
+
+def test_the_dev_issuers_jwks_is_served(gateway):
+    reply = send(gateway, "GET", "/.well-known/jwks.json")
+    assert (reply.status, reply.body) == (200, JWKS)

@@ -1,0 +1,70 @@
+"""The telehub command's arguments, token minting and refusals (no servers started here)."""
+
+from __future__ import annotations
+
+import json
+
+import jwt
+import pytest
+
+from embedded.cli import main
+from embedded.local import STATE_FILE
+
+
+def write_running_state(state_dir, **overrides) -> None:
+    state = {
+        "pid": 1,
+        "gateway_url": "http://127.0.0.1:9999",
+        "moto_url": "http://127.0.0.1:9998",
+        "region": "eu-west-1",
+        "token_issuer": "http://127.0.0.1:9999",
+        "token_audience": "telehub-local",
+        "queue_urls": {"measurements": "http://q", "measurements-dlq": "http://dlq"},
+        **overrides,
+    }
+    state_dir.mkdir(exist_ok=True)
+    (state_dir / STATE_FILE).write_text(json.dumps(state))
+
+
+def test_exit_after_demo_needs_the_demo(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["local", "--exit-after-demo"])
+    assert exited.value.code == 2
+    assert "--exit-after-demo needs --demo" in capsys.readouterr().err
+
+
+def test_a_token_is_minted_for_the_running_systems_issuer(tmp_path, capsys):
+    # Given a running system recorded in the state directory, on a non-default port
+    write_running_state(tmp_path, token_issuer="http://127.0.0.1:9999")
+    # When a clinician token is minted
+    assert (
+        main(["token", "--role", "clinician", "--org", "265161000016009", "--state-dir", str(tmp_path)]) == 0
+    )
+    # Then stdout is just the token, issued by that system's issuer
+    token = capsys.readouterr().out.strip()
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["iss"] == "http://127.0.0.1:9999" and claims["telehub_role"] == "clinician"
+    assert claims["telehub_org"] == "265161000016009" and claims["sub"] == "dev-clinician"
+
+
+def test_without_a_running_system_the_token_is_for_the_default_port(tmp_path, capsys):
+    assert main(["token", "--role", "system", "--ttl-minutes", "5", "--state-dir", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    assert "no running `telehub local`" in captured.err
+    assert (
+        jwt.decode(captured.out.strip(), options={"verify_signature": False})["iss"]
+        == "http://127.0.0.1:8080"
+    )
+
+
+def test_a_logistics_token_without_an_organisation_is_refused_with_a_reason(tmp_path, capsys):
+    assert main(["token", "--role", "logistics", "--state-dir", str(tmp_path)]) == 2
+    assert "needs an organisation" in capsys.readouterr().err
+
+
+def test_redrive_needs_a_running_system_and_a_queue_with_a_dlq(tmp_path, capsys):
+    assert main(["redrive", "measurements", "--state-dir", str(tmp_path)]) == 1
+    assert "no running `telehub local`" in capsys.readouterr().err
+    write_running_state(tmp_path)
+    assert main(["redrive", "nonsense", "--state-dir", str(tmp_path)]) == 2
+    assert "is not a queue with a DLQ" in capsys.readouterr().err

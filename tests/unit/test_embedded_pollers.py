@@ -1,0 +1,94 @@
+"""The pollers' pure parts: reading a partial batch response, and the records Lambda would build."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+
+import pytest
+
+from embedded.pollers import failed_identifiers, sqs_record, stream_record
+
+BATCH = ["m1", "m2", "m3"]
+
+
+@pytest.mark.parametrize(
+    ("result", "failed"),
+    [
+        (None, set()),
+        ({}, set()),
+        ({"batchItemFailures": []}, set()),
+        ({"batchItemFailures": None}, set()),
+        ({"batchItemFailures": [{"itemIdentifier": "m2"}]}, {"m2"}),
+        ({"batchItemFailures": [{"itemIdentifier": "m1"}, {"itemIdentifier": "m3"}]}, {"m1", "m3"}),
+        # What Lambda reads as the whole batch failing:
+        ({"batchItemFailures": [{"itemIdentifier": "unknown"}]}, set(BATCH)),
+        ({"batchItemFailures": [{"itemIdentifier": ""}]}, set(BATCH)),
+        ({"batchItemFailures": [{"itemIdentifier": None}]}, set(BATCH)),
+        ({"batchItemFailures": [{"id": "m1"}]}, set(BATCH)),
+        ({"batchItemFailures": "m1"}, set(BATCH)),
+        ("not json", set(BATCH)),
+    ],
+)
+def test_a_partial_batch_response_is_read_as_lambda_reads_it(result, failed):
+    assert failed_identifiers(result, BATCH) == failed
+
+
+def test_an_sqs_record_has_lambdas_shape():
+    # Given a message as ReceiveMessage returns it, with a string and a binary attribute
+    message = {
+        "MessageId": "m1",
+        "ReceiptHandle": "rh",
+        "MD5OfBody": "md5",
+        "MD5OfMessageAttributes": "md5a",
+        "Body": '{"upload_id": "u1"}',
+        "Attributes": {"ApproximateReceiveCount": "2", "SentTimestamp": "1700000000000"},
+        "MessageAttributes": {
+            "accepted": {"DataType": "Number", "StringValue": "6"},
+            "blob": {"DataType": "Binary", "BinaryValue": b"\x01\x02"},
+        },
+    }
+    # When it becomes a record of the event
+    record = sqs_record(message, "arn:aws:sqs:eu-west-1:123456789012:q", "eu-west-1")
+    # Then it reads as Lambda's SQS record
+    assert (
+        record["messageId"] == "m1" and record["receiptHandle"] == "rh" and record["body"] == message["Body"]
+    )
+    assert record["attributes"]["ApproximateReceiveCount"] == "2"
+    assert record["messageAttributes"]["accepted"] == {
+        "stringValue": "6",
+        "stringListValues": [],
+        "binaryListValues": [],
+        "dataType": "Number",
+    }
+    assert record["messageAttributes"]["blob"]["binaryValue"] == base64.b64encode(b"\x01\x02").decode()
+    assert record["md5OfBody"] == "md5" and record["md5OfMessageAttributes"] == "md5a"
+    assert record["eventSource"] == "aws:sqs"
+    assert record["eventSourceARN"] == "arn:aws:sqs:eu-west-1:123456789012:q"
+    assert record["awsRegion"] == "eu-west-1"
+
+
+def test_a_stream_record_is_json_ready_and_names_its_stream():
+    # Given a record as boto3 parses GetRecords (timestamps as datetimes, binary as bytes)
+    created = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    record = {
+        "eventID": "e1",
+        "eventName": "INSERT",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1",
+        "dynamodb": {
+            "ApproximateCreationDateTime": created,
+            "Keys": {"device_id": {"S": "dev_1"}},
+            "NewImage": {"device_id": {"S": "dev_1"}, "blob": {"B": b"\x00"}, "tags": {"BS": [b"\x01"]}},
+            "SequenceNumber": "100",
+            "StreamViewType": "NEW_IMAGE",
+        },
+    }
+    # When it becomes a record of Lambda's event
+    converted = stream_record(record, "arn:aws:dynamodb:eu-west-1:123456789012:table/t/stream/x", "eu-west-1")
+    # Then it is what the wire carries, with the stream's ARN and the real region
+    assert converted["dynamodb"]["ApproximateCreationDateTime"] == int(created.timestamp())
+    assert converted["dynamodb"]["NewImage"]["blob"] == {"B": "AA=="}
+    assert converted["dynamodb"]["NewImage"]["tags"] == {"BS": ["AQ=="]}
+    assert converted["eventSourceARN"].endswith("/stream/x")
+    assert converted["awsRegion"] == "eu-west-1"
