@@ -25,7 +25,7 @@ from functions.device_uploads.models import (
 )
 from functions.shared.catalogue import catalogue, to_catalogue_unit
 from functions.shared.clock import Clock, utc_now
-from functions.shared.errors import Conflict, FieldProblem, InvalidInput
+from functions.shared.errors import Conflict, FieldProblem, InvalidInput, ServiceUnavailable
 from functions.shared.observability import logger
 
 # A tablet uploads within minutes of measuring. A reading more than a day old was held back
@@ -82,7 +82,7 @@ class UploadService:
         if problems:
             # A retry of an upload accepted earlier gets its reply even if its measurements have
             # aged past MAX_AGE since; anything else with a time problem is refused.
-            existing = self._repository.get(device_id, request.upload_id)
+            existing = self._stored_or_none(device_id, request.upload_id)
             if existing is not None and existing.body_hash == body_hash:
                 return self._duplicate(existing)
             raise InvalidInput("a measured_at is outside the accepted window; see errors", problems)
@@ -113,6 +113,14 @@ class UploadService:
         logger.info("upload conflict", extra={"upload_id": request.upload_id, "device_id": device_id})
         raise Conflict(f"upload {request.upload_id} was already received with a different body; "
                        "use a new upload_id for new measurements")
+
+    def _stored_or_none(self, device_id: str, upload_id: str) -> StoredUpload | None:
+        try:
+            return self._repository.get(device_id, upload_id)
+        except ServiceUnavailable:
+            # Refusing the input is right either way (if it was stored, nothing is lost), and bad
+            # input must never get a 5xx.
+            return None
 
     def _duplicate(self, existing: StoredUpload) -> UploadReceipt:
         self._metrics.add_metric("UploadDuplicates", COUNT, 1)

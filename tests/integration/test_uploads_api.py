@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import timedelta
 from decimal import Decimal
@@ -12,8 +13,10 @@ from botocore.exceptions import ClientError
 
 from functions.device_uploads import handler
 from functions.shared import aws
+from functions.shared.observability import logger
 from tests.integration.uploads_support import (
     NOW,
+    LambdaContext,
     post,
     refused_fields,
     reply,
@@ -113,6 +116,7 @@ def test_each_bad_field_is_a_422_naming_it_and_nothing_is_stored(uploads_table, 
     [
         ('{"upload_id": "0b9f7c1e", "measurements": [', "application/json", 422, "body"),
         ("[]", "application/json", 422, "body"),
+        (json.dumps([sample_body()]), "application/json", 422, "body"),  # an array is no upload
         (json.dumps(sample_body()), "text/plain", 415, None),
         ("{" + " " * (handler.MAX_UPLOAD_BYTES - 1) + "}", "application/json", 413, None),
     ],
@@ -135,6 +139,17 @@ def test_a_body_just_under_the_limit_is_not_refused_for_its_size(uploads_table):
 @pytest.mark.parametrize("role", ["logistics", "clinician", "system"])
 def test_only_a_device_may_upload(uploads_table, role):
     response = post(sample_body(), role=role)
+    assert response["statusCode"] == 403
+    assert stored_uploads(uploads_table) == []
+
+
+def test_a_device_principal_without_its_citizen_is_refused(uploads_table):
+    # Given an authorizer context for a device that names no citizen
+    event = sample_event("post_measurements.json")
+    del event["requestContext"]["authorizer"]["patient_id"]
+    # When it posts the sample upload
+    response = handler.api_handler(event, LambdaContext())
+    # Then 403, nothing stored
     assert response["statusCode"] == 403
     assert stored_uploads(uploads_table) == []
 
@@ -166,3 +181,28 @@ def test_the_table_holds_no_cpr_and_no_body(uploads_table):
     [item] = boto3.Session().client("dynamodb").scan(TableName=uploads_table)["Items"]
     assert set(item) == {"device_id", "upload_id", "patient_id", "received_at", "body_hash", "accepted",
                          "measurements"}
+
+
+def test_logs_and_metrics_carry_ids_and_counts_but_no_measured_value(uploads_table, capsys):
+    # Given the function's log stream captured, an upload with distinctive values, and a refused
+    # one with a distinctive wrong value
+    log = io.StringIO()
+    previous = logger.registered_handler.setStream(log)
+    body = sample_body()
+    body["measurements"][0]["value"] = 93.7
+    refused = sample_body()
+    refused["upload_id"] = "refused-upload-0001"
+    refused["measurements"][0]["value"] = 47.3
+    # When both are posted
+    try:
+        assert post(body)["statusCode"] == 202
+        assert post(refused)["statusCode"] == 422
+    finally:
+        logger.registered_handler.setStream(previous)
+    # Then the logs and the EMF metrics name the upload, the refused field and the counts
+    output = log.getvalue() + capsys.readouterr().out
+    assert body["upload_id"] in output and "measurements[0].value" in output
+    assert '"MeasurementsAccepted":[4.0]' in output
+    # And hold no value, neither as sent nor as stored
+    for value in ("93.7", "154.3", "69.989303", "47.3"):
+        assert value not in output

@@ -22,7 +22,7 @@ from functions.device_uploads.logic import (
     upload_message,
 )
 from functions.device_uploads.models import StoredUpload, UploadRequest
-from functions.shared.errors import Conflict, InvalidInput
+from functions.shared.errors import Conflict, InvalidInput, ServiceUnavailable
 
 NOW = datetime(2024, 5, 1, 8, 5, tzinfo=UTC)
 DEVICE, PATIENT = "dev_5f0c2a9e41b7d3c8a6e1f042", "pat_9a3e7c1d5b2f8e4a6c0d1b37"
@@ -191,6 +191,19 @@ def test_a_retry_is_recognised_even_after_its_measurements_aged_out(service, upl
     again = service.accept(DEVICE, PATIENT, _request(NOW - timedelta(days=29)))
     # Then it gets its original reply rather than a 422
     assert again == first and uploads.writes == 1
+
+
+def test_a_time_problem_is_a_422_even_when_the_store_cannot_be_asked_about_retries(metrics, clock):
+    # Given a store that is throttled
+    class ThrottledUploads(InMemoryUploads):
+        def get(self, device_id, upload_id):
+            raise ServiceUnavailable("throttled")
+
+    service = UploadService(ThrottledUploads(), metrics, clock=clock)
+    # When an upload with a too-old measurement arrives
+    # Then it is refused as bad input, not as a server problem
+    with pytest.raises(InvalidInput):
+        service.accept(DEVICE, PATIENT, _request(NOW - MAX_AGE - timedelta(days=1)))
 
 
 def test_the_same_upload_id_with_a_different_body_is_a_conflict(service, uploads, metrics):
