@@ -31,8 +31,10 @@ app = build_resolver()
     "/v1/measurements",
     summary="Upload measurements (device)",
     description="A home collection point uploads 1 to 200 measurements for its citizen. The device "
-    "credential decides the citizen. Retrying with the same upload_id and body returns the same 202; "
-    "the same upload_id with a different body is a 409.",
+    "credential decides the citizen. Retrying with the same upload_id and body returns the same 202, "
+    "however long the tablet was offline (uploads are kept, not expired); the same upload_id with a "
+    "different body is a 409. Measurements may be up to 30 days old (over 24 hours: flagged late) and "
+    "at most 10 minutes in the future.",
     responses={
         202: {"description": "Accepted and stored (or a retry of a stored upload: the same reply)",
               "content": {"application/json": {"model": UploadReceipt}}},
