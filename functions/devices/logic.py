@@ -106,12 +106,15 @@ class DeviceService:
         the device is active; it gets a fresh credential. The serial held for anyone else is a 409.
         """
         organisation = _organisation_of(principal)
-        patient_id = self._patient_for(registration.cpr)
+        pseudonym = self._pseudonyms.pseudonym(registration.cpr)
+        patient_id = self._registry.find_patient(pseudonym)
         for _ in range(ATTEMPTS):
             existing = self._registry.device_with_serial(registration.vendor, registration.serial)
             if existing is not None:
                 _check_is_retry(existing, patient_id, organisation)
                 return Registration(existing, self._credentials.issue(existing.device_id), created=False)
+            # Created only now, so a refused registration (409) writes nothing, not even the citizen.
+            patient_id = patient_id or self._create_patient(pseudonym, registration.cpr)
             device = Device(
                 device_id=new_id("dev"),
                 patient_id=patient_id,
@@ -144,15 +147,15 @@ class DeviceService:
         if current is None or current.status != REVOKED:
             raise ServiceUnavailable("the device could not be revoked now; retry the same request")
 
-    def _patient_for(self, cpr: str) -> str:
-        pseudonym = self._pseudonyms.pseudonym(cpr)
+    def _create_patient(self, pseudonym: str, cpr: str) -> str:
+        """A new patient id for the citizen, or the one a concurrent request created first."""
         for _ in range(ATTEMPTS):
-            patient_id = self._registry.find_patient(pseudonym)
-            if patient_id is not None:
-                return patient_id
             patient_id = new_id("pat")
             if self._registry.add_patient(pseudonym, patient_id, cpr):
                 return patient_id
+            winner = self._registry.find_patient(pseudonym)
+            if winner is not None:
+                return winner
         raise ServiceUnavailable("the citizen could not be registered now; retry the same request")
 
 
@@ -162,7 +165,7 @@ def _organisation_of(principal: Principal) -> str:
     return principal.organisation
 
 
-def _check_is_retry(existing: Device, patient_id: str, organisation: str) -> None:
+def _check_is_retry(existing: Device, patient_id: str | None, organisation: str) -> None:
     if existing.patient_id != patient_id:
         raise Conflict("a device with this vendor and serial is registered to another citizen; "
                        "the registering organisation must revoke it first")

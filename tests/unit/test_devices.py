@@ -194,13 +194,13 @@ def test_a_retry_matches_vendor_and_serial_without_regard_to_case(service, regis
 def test_a_serial_active_for_another_citizen_is_a_conflict_and_writes_nothing(service, registry):
     # Given the serial is active for one citizen
     service.register(registration(), LOGISTICS)
-    devices_before = dict(registry.devices)
+    patients_before, devices_before = dict(registry.patients), dict(registry.devices)
     # When the same vendor and serial are registered for another citizen
     # Then it is a conflict
     with pytest.raises(Conflict, match="another citizen"):
         service.register(registration(cpr=OTHER_CITIZEN), LOGISTICS)
-    # And no device was written (the other citizen's patient id may exist: it is theirs either way)
-    assert registry.devices == devices_before
+    # And nothing was written: no device, and not the other citizen either
+    assert (registry.patients, registry.devices) == (patients_before, devices_before)
 
 
 def test_the_same_device_from_another_organisation_is_a_conflict(service):
