@@ -99,7 +99,9 @@ def run_local(arguments: argparse.Namespace) -> int:
     )
     logging.getLogger("telehub").setLevel(logging.INFO)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    previous_sigterm_handler = signal.signal(signal.SIGTERM, _interrupt)
+    # Both stop the system the same way, even when started with SIGINT ignored (a background job).
+    stop_signals = (signal.SIGINT, signal.SIGTERM)
+    previous_handlers = {signum: signal.signal(signum, _interrupt) for signum in stop_signals}
     system = LocalSystem(
         LocalOptions(
             port=arguments.port,
@@ -127,7 +129,8 @@ def run_local(arguments: argparse.Namespace) -> int:
         print("\nStopping...", flush=True)
     finally:
         system.stop()
-        signal.signal(signal.SIGTERM, previous_sigterm_handler)
+        for signum, handler in previous_handlers.items():
+            signal.signal(signum, handler)
     print("Stopped.", flush=True)
     return 0
 

@@ -28,6 +28,9 @@ from infrastructure.resource_spec import RouteSpec
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 JWKS_PATH = "/.well-known/jwks.json"
 API_ID = "telehublocal"
+# The TOKEN authorizer's identity validation expression, as the stack configures it
+# (infrastructure/api.py; a test keeps the two equal): anything else is a 401 without the authorizer.
+BEARER_TOKEN = r"^Bearer [A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$"
 
 log = logging.getLogger("telehub.gateway")
 
@@ -267,8 +270,10 @@ class Gateway:
         stage: str = "local",
         region: str = "eu-west-1",
         max_body_bytes: int = MAX_BODY_BYTES,
+        token_pattern: str | None = None,
     ) -> None:
         self.routes = [Route.of(route) for route in routes]
+        self.token_pattern = re.compile(token_pattern) if token_pattern else None
         self.invoke = invoke
         self.authorizer = authorizer
         self.jwks = jwks
@@ -325,7 +330,7 @@ class Gateway:
 
     def _authorize(self, request: Request) -> dict[str, Any]:
         token = next((value for name, value in request.headers if name.lower() == "authorization"), "")
-        if not token:
+        if not token or (self.token_pattern and not self.token_pattern.fullmatch(token)):
             raise UNAUTHORIZED
         arn = method_arn(self.region, self.stage, request.method, request.path)
         try:

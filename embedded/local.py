@@ -18,7 +18,7 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from embedded.dev_issuer import AUDIENCE, DevIssuer, issuer_url, jwks_url
-from embedded.gateway import Gateway
+from embedded.gateway import BEARER_TOKEN, Gateway
 from embedded.lambda_runtime import FunctionRuntime, forget_warm_state
 from embedded.pollers import Poller, spec_pollers
 from embedded.resources import create_resources
@@ -133,6 +133,7 @@ class LocalSystem:
                     host=HOST,
                     stage=STAGE,
                     region=REGION,
+                    token_pattern=BEARER_TOKEN,
                 ),
             )
             self._point_aws_at_moto()

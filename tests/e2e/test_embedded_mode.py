@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 
 from embedded.api_client import ApiReply, call
+from embedded.cli import main
 from embedded.local import LocalSystem
 from embedded.simulator import COPD_KIT_TYPES, HomeTablet
 
@@ -176,21 +178,83 @@ def test_the_demo_runs_every_step_and_exits_0(tmp_path):
 
 
 @pytest.mark.parametrize("option", ["--port", "--moto-port"])
-def test_a_taken_port_fails_with_a_clear_message(tmp_path, option):
-    # Given a port another process listens on
+def test_a_taken_port_fails_with_a_clear_message(tmp_path, capsys, option):
+    # Given a port another program listens on
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         other = "--moto-port" if option == "--port" else "--port"
         # When telehub local is asked to use it
-        finished = subprocess.run(
-            [*telehub_command(), "local", option, str(port), other, "0", "--state-dir", str(tmp_path)],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+        status = main(["local", option, str(port), other, "0", "--state-dir", str(tmp_path)])
     # Then it exits 1 naming the port and the option to change it
-    assert finished.returncode == 1
-    assert f"127.0.0.1:{port}" in finished.stderr and option in finished.stderr
+    assert status == 1
+    message = capsys.readouterr().err
+    assert f"127.0.0.1:{port}" in message and option in message
+
+
+def test_telehub_token_and_redrive_work_against_the_running_system(local_system, sqs, capsys):
+    state_dir = str(local_system.state_dir)
+    # Given a token minted by the command line for the running system
+    assert main(["token", "--role", "logistics", "--org", SOR, "--state-dir", state_dir]) == 0
+    token = capsys.readouterr().out.strip()
+    # When it is used to register a device
+    registration = {
+        "cpr": TEST_CPR,
+        "vendor": "V",
+        "model": "M",
+        "serial": uuid.uuid4().hex[:12],
+        "measurement_types": ["spo2"],
+    }
+    # Then the authorizer accepts it
+    assert call("POST", f"{local_system.gateway_url}/v1/devices", token, registration).status == 201
+
+    # Given a message in a dead-letter queue
+    queue_urls = local_system.names.queue_urls
+    sqs.send_message(QueueUrl=queue_urls["upload-outbox-failures-dlq"], MessageBody='{"replay": "me"}')
+    # When the DLQ is replayed from the command line
+    assert main(["redrive", "upload-outbox-failures", "--state-dir", state_dir]) == 0
+    # Then the message is back on its queue and the DLQ is empty
+    assert "moved 1 message(s) from upload-outbox-failures-dlq back to upload-outbox-failures" in (
+        capsys.readouterr().out
+    )
+    messages = sqs.receive_message(QueueUrl=queue_urls["upload-outbox-failures"]).get("Messages", [])
+    assert [m["Body"] for m in messages] == ['{"replay": "me"}']
+    assert sqs.receive_message(QueueUrl=queue_urls["upload-outbox-failures-dlq"]).get("Messages", []) == []
+
+
+def test_ctrl_c_stops_everything_cleanly(tmp_path):
+    # Given `telehub local` running
+    state_file = tmp_path / "state" / "local.json"
+    running = subprocess.Popen(
+        [
+            *telehub_command(),
+            "local",
+            "--port",
+            "0",
+            "--moto-port",
+            "0",
+            "--state-dir",
+            str(tmp_path / "state"),
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not state_file.exists() and running.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        gateway_url = json.loads(state_file.read_text())["gateway_url"]
+        assert call("GET", f"{gateway_url}/.well-known/jwks.json").status == 200
+        # When it gets Ctrl-C (SIGTERM takes the same path)
+        running.send_signal(signal.SIGINT)
+        stdout, _ = running.communicate(timeout=30)
+    finally:
+        if running.poll() is None:
+            running.kill()
+    # Then it stopped with status 0, said so, and left no running state behind
+    assert running.returncode == 0
+    assert "Stopping..." in stdout and "Stopped." in stdout
+    assert not state_file.exists()

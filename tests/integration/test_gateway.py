@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from embedded.gateway import Gateway
+from embedded.gateway import BEARER_TOKEN, Gateway
 from infrastructure.resource_spec import RouteSpec
 
 ROUTES = (
@@ -208,3 +208,23 @@ def test_an_open_route_skips_the_authorizer(gateway, functions):
 def test_the_dev_issuers_jwks_is_served(gateway):
     reply = send(gateway, "GET", "/.well-known/jwks.json")
     assert (reply.status, reply.body) == (200, JWKS)
+
+
+def test_a_token_not_shaped_like_the_stacks_validation_expression_never_reaches_the_authorizer(functions):
+    # Given a gateway with the TOKEN authorizer's identity validation expression
+    gateway = Gateway(ROUTES, functions, "authorizer", jwks=lambda: JWKS, port=0, token_pattern=BEARER_TOKEN)
+    gateway.start()
+    try:
+        # When a token that is not "Bearer <jwt>" arrives
+        reply = send(gateway, "POST", "/v1/things/t1", b"{}", token="allow")
+    finally:
+        gateway.stop()
+    # Then API Gateway's 401 comes back and the authorizer was not invoked
+    assert (reply.status, reply.body) == (401, {"message": "Unauthorized"})
+    assert functions.events == {}
+
+
+def test_the_validation_expression_is_the_one_the_stack_gives_the_authorizer():
+    from infrastructure.api import BEARER_TOKEN as STACK_BEARER_TOKEN  # imports the CDK: only here
+
+    assert BEARER_TOKEN == STACK_BEARER_TOKEN
