@@ -19,7 +19,9 @@ def physical_name(stage: str, resource_id: str) -> str:
     return f"telehub-{stage}-{resource_id}"
 
 
-def create_resources(session: boto3.Session, stage: str = "local", spec: ResourceSpec = SPEC) -> ResourceNames:
+def create_resources(
+    session: boto3.Session, stage: str = "local", spec: ResourceSpec = SPEC
+) -> ResourceNames:
     dynamodb, sqs, sns, kms = (session.client(name) for name in ("dynamodb", "sqs", "sns", "kms"))
     tables = {}
     for table in spec.tables:
@@ -28,17 +30,22 @@ def create_resources(session: boto3.Session, stage: str = "local", spec: Resourc
     queue_urls = {}
     for queue in spec.queues:
         dlq_url = sqs.create_queue(QueueName=physical_name(stage, queue.dlq_id))["QueueUrl"]
-        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        dlq_attributes = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])
+        dlq_arn = dlq_attributes["Attributes"]["QueueArn"]
         queue_urls[queue.dlq_id] = dlq_url
         queue_urls[queue.id] = sqs.create_queue(
             QueueName=physical_name(stage, queue.id),
             Attributes={
                 "VisibilityTimeout": str(spec.visibility_timeout_seconds(queue.id)),
                 "MessageRetentionPeriod": str(queue.retention_days * 86400),
-                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": queue.max_receive_count}),
+                "RedrivePolicy": json.dumps(
+                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": queue.max_receive_count}
+                ),
             },
         )["QueueUrl"]
-    topic_arns = {topic.id: sns.create_topic(Name=physical_name(stage, topic.id))["TopicArn"] for topic in spec.topics}
+    topic_arns = {
+        topic.id: sns.create_topic(Name=physical_name(stage, topic.id))["TopicArn"] for topic in spec.topics
+    }
     for subscription in spec.subscriptions:
         queue_arn = sqs.get_queue_attributes(
             QueueUrl=queue_urls[subscription.queue], AttributeNames=["QueueArn"]
@@ -50,7 +57,8 @@ def create_resources(session: boto3.Session, stage: str = "local", spec: Resourc
             TopicArn=topic_arns[subscription.topic], Protocol="sqs", Endpoint=queue_arn, Attributes=attributes
         )
     key_ids = {
-        key.id: kms.create_key(KeySpec=key.key_spec, KeyUsage=key.usage, Description=key.purpose)["KeyMetadata"]["KeyId"]
+        key.id: kms.create_key(KeySpec=key.key_spec, KeyUsage=key.usage, Description=key.purpose)
+        ["KeyMetadata"]["KeyId"]
         for key in spec.keys
     }
     return ResourceNames(tables=tables, queue_urls=queue_urls, topic_arns=topic_arns, key_ids=key_ids)
@@ -64,7 +72,8 @@ def table_definition(table: TableSpec) -> dict[str, Any]:
     definition: dict[str, Any] = {
         "KeySchema": _key_schema(table.partition_key, table.sort_key),
         "AttributeDefinitions": [
-            {"AttributeName": name, "AttributeType": kind} for name, kind in {k.name: k.type for k in keys}.items()
+            {"AttributeName": name, "AttributeType": kind}
+            for name, kind in {k.name: k.type for k in keys}.items()
         ],
         "BillingMode": "PAY_PER_REQUEST",
     }
