@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections import Counter
@@ -10,9 +11,10 @@ from typing import Any
 import boto3
 import pytest
 
-from embedded.pollers import SqsPoller, StreamPoller
+from embedded.lambda_runtime import FunctionRuntime
+from embedded.pollers import SqsPoller, StreamPoller, spec_pollers
 from embedded.redrive import redrive
-from infrastructure.resource_spec import SPEC
+from infrastructure.resource_spec import SPEC, FunctionSpec, QueueSource
 
 QUEUE = "measurements"
 MAX_RECEIVES = SPEC.queue(QUEUE).max_receive_count
@@ -254,3 +256,42 @@ def test_the_stream_poller_passes_only_the_event_names_of_its_filter(resources):
     drain(stream_poller(resources, consumer))
     # Then only the insert was delivered, as a Lambda DynamoDB record
     assert consumer.batches == [["u1"]]
+
+
+# --- from the spec -----------------------------------------------------------------------------
+
+CONSUMED: list[tuple[dict[str, Any], Any]] = []
+
+
+def measurement_consumer(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """A consumer as later issues will add one; the poller finds it by its dotted path."""
+    CONSUMED.append((event, context))
+    return {"batchItemFailures": []}
+
+
+def test_every_function_with_a_queue_or_stream_source_gets_a_poller(resources, sqs):
+    # Given the spec with a consumer of the measurements queue added
+    consumer = FunctionSpec(
+        id="measurement-consumer",
+        handler=f"{__name__}.measurement_consumer",
+        description="test",
+        queue_source=QueueSource(queue=QUEUE),
+    )
+    spec = dataclasses.replace(SPEC, functions=(*SPEC.functions, consumer))
+    # When the embedded mode builds its pollers
+    pollers = spec_pollers(
+        spec, resources, FunctionRuntime("test", "eu-west-1"), boto3.Session(), "eu-west-1"
+    )
+    # Then there is one for the outbox's stream and one for the new queue consumer
+    assert sorted(p.name for p in pollers) == [
+        "measurement-consumer<-sqs:measurements",
+        "upload-outbox<-stream:uploads",
+    ]
+    # And the queue's poller invokes the consumer with a batch and a Lambda context
+    send(sqs, resources.queue_urls[QUEUE], "m1")
+    queue_poller = next(p for p in pollers if isinstance(p, SqsPoller))
+    assert queue_poller.poll_once()
+    event, context = CONSUMED[-1]
+    assert [json.loads(r["body"])["key"] for r in event["Records"]] == ["m1"]
+    assert context.function_name == "telehub-test-measurement-consumer"
+    assert bodies(sqs, resources.queue_urls[QUEUE]) == []
