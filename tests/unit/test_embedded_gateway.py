@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -205,3 +207,22 @@ def test_a_malformed_integration_result_is_a_502(result):
     with pytest.raises(type(INTEGRATION_FAILED)) as refused:
         integration_reply(result)
     assert refused.value.status == 502 and refused.value.message == "Internal server error"
+
+
+def test_the_event_has_every_field_of_the_sample_events_the_handler_tests_use():
+    # Given the sample API Gateway event of a revocation (events/devices/), which handler tests load
+    sample = json.loads((Path(__file__).parents[2] / "events" / "devices" / "revoke_device.json").read_text())
+    # When the local gateway builds the event for the same request
+    event = proxy_event(
+        DEVICE_ROUTE,
+        {"device_id": "dev_1"},
+        request(headers=[("Host", "127.0.0.1:8080")]),
+        stage="local",
+        request_id="r",
+        authorizer={"principalId": "p", "integrationLatency": 0},
+        now=datetime.now(UTC),
+    )
+    # Then it has every field the sample has, at the top, in the request context and its identity
+    assert set(sample) <= set(event)
+    assert set(sample["requestContext"]) <= set(event["requestContext"])
+    assert set(sample["requestContext"]["identity"]) <= set(event["requestContext"]["identity"])
