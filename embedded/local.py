@@ -91,6 +91,7 @@ class LocalSystem:
         self._moto: _MotoServer | None = None
         self._gateway: Gateway | None = None
         self._saved_environment: dict[str, str | None] = {}
+        self._wrote_state = False
 
     def __enter__(self) -> LocalSystem:
         self.start()
@@ -120,22 +121,7 @@ class LocalSystem:
             self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             self._start_moto()
             runtime = FunctionRuntime(STAGE, REGION)
-            self._gateway = _bind(
-                "API gateway",
-                "--port",
-                self.options.port,
-                lambda: Gateway(
-                    SPEC.routes,
-                    lambda function_id, event: runtime.invoke(SPEC.function(function_id), event),
-                    SPEC.authorizer,
-                    jwks=lambda: self._issuer().jwks(),
-                    port=self.options.port,
-                    host=HOST,
-                    stage=STAGE,
-                    region=REGION,
-                    token_pattern=BEARER_TOKEN,
-                ),
-            )
+            self._bind_gateway(runtime)
             self._point_aws_at_moto()
             session = boto3.Session()
             self.names = create_resources(session, stage=STAGE)
@@ -172,7 +158,9 @@ class LocalSystem:
             if not self._moto.startup_failed:
                 self._moto.stop()
             self._moto = None
-        (self.state_dir / STATE_FILE).unlink(missing_ok=True)
+        if self._wrote_state:  # never another running system's
+            (self.state_dir / STATE_FILE).unlink(missing_ok=True)
+            self._wrote_state = False
         self._restore_environment()
 
     def platform_settings(self) -> PlatformSettings:
@@ -188,6 +176,25 @@ class LocalSystem:
     def _issuer(self) -> DevIssuer:
         assert self.issuer is not None, "the issuer is created during start()"
         return self.issuer
+
+    def _bind_gateway(self, runtime: FunctionRuntime) -> None:
+        """Bound now, serving once everything else runs: the issuer's URL is the gateway's."""
+        try:
+            self._gateway = Gateway(
+                SPEC.routes,
+                lambda function_id, event: runtime.invoke(SPEC.function(function_id), event),
+                SPEC.authorizer,
+                jwks=lambda: self._issuer().jwks(),
+                port=self.options.port,
+                host=HOST,
+                stage=STAGE,
+                region=REGION,
+                token_pattern=BEARER_TOKEN,
+            )
+        except OSError as error:
+            raise _port_in_use(
+                "API gateway", "--port", self.options.port, error.strerror or str(error)
+            ) from None
 
     def _start_moto(self) -> None:
         self._moto = _MotoServer(HOST, self.options.moto_port, verbose=False)
@@ -244,15 +251,8 @@ class LocalSystem:
             token_audience=platform.token_audience,
             queue_urls=self.names.queue_urls,
         )
-        path = self.state_dir / STATE_FILE
-        path.write_text(json.dumps(state.__dict__, indent=2))
-
-
-def _bind(what: str, option: str, port: int, bind: Any) -> Any:
-    try:
-        return bind()
-    except OSError as error:
-        raise _port_in_use(what, option, port, error.strerror or str(error)) from None
+        (self.state_dir / STATE_FILE).write_text(json.dumps(state.__dict__, indent=2))
+        self._wrote_state = True
 
 
 def _port_in_use(what: str, option: str, port: int, reason: str = "the port is taken") -> PortInUse:

@@ -12,6 +12,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -258,3 +259,17 @@ def test_ctrl_c_stops_everything_cleanly(tmp_path):
     assert running.returncode == 0
     assert "Stopping..." in stdout and "Stopped." in stdout
     assert not state_file.exists()
+
+
+def test_a_second_telehub_local_on_the_same_ports_leaves_the_running_one_alone(local_system, capsys):
+    # Given a running system
+    state_file = local_system.state_dir / "local.json"
+    port = urlsplit(local_system.gateway_url).port
+    # When a second one is started with the same state directory and gateway port
+    status = main(
+        ["local", "--port", str(port), "--moto-port", "0", "--state-dir", str(local_system.state_dir)]
+    )
+    # Then it refuses, and the running one keeps its state file and keeps answering
+    assert status == 1 and "is another `telehub local` running?" in capsys.readouterr().err
+    assert state_file.exists()
+    assert call("GET", f"{local_system.gateway_url}/.well-known/jwks.json").status == 200
