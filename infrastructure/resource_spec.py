@@ -200,8 +200,12 @@ SPEC = ResourceSpec(
     subscriptions=(),
     keys=(
         KeySpec("data", "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", "encrypts tables, queues, topics and logs"),
-        KeySpec("device-credentials", "RSA_2048", "SIGN_VERIFY", "signs the device credentials Telehub issues"),
-        KeySpec("citizen-pseudonym", "HMAC_256", "GENERATE_VERIFY_MAC", "turns a CPR number into a lookup key"),
+        KeySpec(
+            "device-credentials", "RSA_2048", "SIGN_VERIFY", "signs the device credentials Telehub issues",
+        ),
+        KeySpec(
+            "citizen-pseudonym", "HMAC_256", "GENERATE_VERIFY_MAC", "turns a CPR number into a lookup key",
+        ),
     ),
     functions=(
         FunctionSpec(
@@ -225,6 +229,9 @@ SPEC = ResourceSpec(
             id="device-uploads",
             handler="functions.device_uploads.handler.api_handler",
             description="Accepts measurement uploads from home collection points",
+            # Reads too: a retry of an upload whose measurements have aged past the accepted
+            # window is recognised by reading the stored upload.
+            reads_tables=("uploads",),
             writes_tables=("uploads",),
         ),
         FunctionSpec(
@@ -268,7 +275,9 @@ class ResourceNames:
     key_ids: dict[str, str]
 
 
-def function_environment(function: FunctionSpec, names: ResourceNames, platform: PlatformSettings) -> dict[str, str]:
+def function_environment(
+    function: FunctionSpec, names: ResourceNames, platform: PlatformSettings
+) -> dict[str, str]:
     """The environment of one function: the same in the CDK stack and in the embedded mode."""
     environment = {
         "POWERTOOLS_SERVICE_NAME": f"telehub-{function.id}",

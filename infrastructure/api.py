@@ -1,0 +1,258 @@
+"""The REST API: the spec's routes behind a TOKEN authorizer, request validation, access and
+execution logs, stage throttling, X-Ray, and a web ACL in front."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_apigateway as apigateway
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_wafv2 as wafv2
+from constructs import Construct
+
+from infrastructure.compliance import acknowledge
+from infrastructure.config import LOG_RETENTION_DAYS, StageConfig
+from infrastructure.resource_spec import ResourceSpec
+
+# What an access log line holds: who called what, the outcome and timings. Never a body, never
+# the Authorization header; the principal is an opaque id (device id or the IdP's subject).
+ACCESS_LOG_FIELDS = {
+    "requestId": "$context.requestId",
+    "extendedRequestId": "$context.extendedRequestId",
+    "requestTime": "$context.requestTime",
+    "sourceIp": "$context.identity.sourceIp",
+    "userAgent": "$context.identity.userAgent",
+    "httpMethod": "$context.httpMethod",
+    "resourcePath": "$context.resourcePath",
+    "status": "$context.status",
+    "responseLength": "$context.responseLength",
+    "responseLatency": "$context.responseLatency",
+    "integrationStatus": "$context.integration.status",
+    "integrationLatency": "$context.integration.latency",
+    "authorizerStatus": "$context.authorizer.status",
+    "authorizerError": "$context.authorizer.error",
+    "principalId": "$context.authorizer.principalId",
+    "role": "$context.authorizer.role",
+    "wafStatus": "$context.waf.status",
+    "errorType": "$context.error.responseType",
+}
+# A bearer JWT (three base64url parts); anything else is refused by API Gateway with a 401
+# without invoking the authorizer.
+BEARER_TOKEN = r"^Bearer [A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$"
+_PATH_PARAMETER = re.compile(r"{(\w+)}")
+_NOT_COGNITO = (
+    "Callers are authorised by the TOKEN Lambda authorizer: people's and systems' JWTs come from the "
+    "region's own OpenID provider (configured issuer, audience and JWKS) and home collection points hold "
+    "device credentials Telehub signs with KMS and revokes per device. A Cognito user pool authorizer "
+    "can verify neither."
+)
+
+
+class Api(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        spec: ResourceSpec,
+        functions: dict[str, lambda_.IFunction],
+        config: StageConfig,
+        key: kms.IKey,
+    ):
+        super().__init__(scope, construct_id)
+        self._config = config
+        self._key = key
+        self._removal = RemovalPolicy.RETAIN if config.retains_data else RemovalPolicy.DESTROY
+        access_logs = self._log_group("AccessLogs")
+        self.rest_api = apigateway.RestApi(
+            self,
+            "RestApi",
+            rest_api_name=f"telehub-{config.stage}",
+            description=f"Telehub {config.stage}: device registration and measurement uploads",
+            endpoint_types=[apigateway.EndpointType.REGIONAL],
+            cloud_watch_role=True,
+            cloud_watch_role_removal_policy=self._removal,
+            deploy_options=apigateway.StageOptions(
+                stage_name=config.stage,
+                throttling_rate_limit=config.api_throttling.rate_limit,
+                throttling_burst_limit=config.api_throttling.burst_limit,
+                access_log_destination=apigateway.LogGroupLogDestination(access_logs),
+                access_log_format=apigateway.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FIELDS)),
+                # Execution logs carry errors only; data tracing would log request and response
+                # bodies, i.e. health data.
+                logging_level=apigateway.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,
+                metrics_enabled=True,
+                tracing_enabled=True,
+            ),
+        )
+        self.stage = self.rest_api.deployment_stage
+        self._execution_log_group()
+        self.authorizer = apigateway.TokenAuthorizer(
+            self,
+            "Authorizer",
+            handler=functions[spec.authorizer],
+            validation_regex=BEARER_TOKEN,
+            # A revoked device must stop at once: no cached policy may outlive the revocation.
+            results_cache_ttl=Duration.seconds(0),
+        )
+        validator = self.rest_api.add_request_validator(
+            "RequestValidator",
+            validate_request_body=True,
+            validate_request_parameters=True,
+        )
+        integrations = {
+            function_id: apigateway.LambdaIntegration(function) for function_id, function in functions.items()
+        }
+        for route in spec.routes:
+            resource = self.rest_api.root.resource_for_path(route.path)
+            method = resource.add_method(
+                route.method,
+                integrations[route.function],
+                authorizer=self.authorizer if route.authorized else None,
+                authorization_type=apigateway.AuthorizationType.CUSTOM if route.authorized else None,
+                request_validator=validator,
+                request_parameters={
+                    f"method.request.path.{name}": True for name in _PATH_PARAMETER.findall(route.path)
+                }
+                or None,
+            )
+            if route.authorized:
+                acknowledge(method, "AwsSolutions-COG4", _NOT_COGNITO)
+        self._web_acl()
+        self._acknowledge_design_choices()
+
+    def _log_group(self, construct_id: str, name: str | None = None) -> logs.LogGroup:
+        return logs.LogGroup(
+            self,
+            construct_id,
+            log_group_name=name,
+            retention=logs.RetentionDays[LOG_RETENTION_DAYS[self._config.log_retention_days]],
+            encryption_key=self._key,
+            removal_policy=self._removal,
+        )
+
+    def _execution_log_group(self) -> None:
+        """API Gateway would create the execution log group itself, unencrypted and kept forever;
+        created here first, it is encrypted and expires like every other log."""
+        self._log_group(
+            "ExecutionLogs",
+            f"API-Gateway-Execution-Logs_{self.rest_api.rest_api_id}/{self._config.stage}",
+        )
+
+    def _web_acl(self) -> None:
+        """AWS managed rules and a per-address rate limit in front of the stage, logged (without the
+        Authorization header) to an encrypted log group."""
+
+        def managed(priority: int, name: str, overrides: list[str] = ()) -> wafv2.CfnWebACL.RuleProperty:
+            return wafv2.CfnWebACL.RuleProperty(
+                name=name,
+                priority=priority,
+                override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
+                statement=wafv2.CfnWebACL.StatementProperty(
+                    managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
+                        vendor_name="AWS",
+                        name=name,
+                        rule_action_overrides=[
+                            wafv2.CfnWebACL.RuleActionOverrideProperty(
+                                name=rule,
+                                action_to_use=wafv2.CfnWebACL.RuleActionProperty(count={}),
+                            )
+                            for rule in overrides
+                        ]
+                        or None,
+                    ),
+                ),
+                visibility_config=_visibility(name),
+            )
+
+        rate_limit = wafv2.CfnWebACL.RuleProperty(
+            name="RequestsPerAddress",
+            priority=0,
+            action=wafv2.CfnWebACL.RuleActionProperty(block={}),
+            statement=wafv2.CfnWebACL.StatementProperty(
+                rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
+                    limit=self._config.waf_requests_per_5_minutes,
+                    aggregate_key_type="IP",
+                ),
+            ),
+            visibility_config=_visibility("RequestsPerAddress"),
+        )
+        web_acl = wafv2.CfnWebACL(
+            self,
+            "WebAcl",
+            scope="REGIONAL",
+            default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
+            visibility_config=_visibility(f"telehub-{self._config.stage}"),
+            rules=[
+                rate_limit,
+                managed(1, "AWSManagedRulesAmazonIpReputationList"),
+                managed(2, "AWSManagedRulesKnownBadInputsRuleSet"),
+                # An upload of 200 measurements is larger than this rule set's 8 KB body limit; the
+                # functions enforce Telehub's own limit with a 413.
+                managed(3, "AWSManagedRulesCommonRuleSet", overrides=["SizeRestrictions_BODY"]),
+            ],
+        )
+        wafv2.CfnWebACLAssociation(
+            self,
+            "WebAclAssociation",
+            resource_arn=self.stage.stage_arn,
+            web_acl_arn=web_acl.attr_arn,
+        )
+        waf_logs = self._log_group("WebAclLogs", f"aws-waf-logs-telehub-{self._config.stage}")
+        wafv2.CfnLoggingConfiguration(
+            self,
+            "WebAclLogging",
+            resource_arn=web_acl.attr_arn,
+            # WAF wants the log group's ARN without the ":*" CloudFormation's Arn attribute ends with.
+            log_destination_configs=[
+                Stack.of(self).format_arn(
+                    service="logs",
+                    resource="log-group",
+                    resource_name=waf_logs.log_group_name,
+                    arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                )
+            ],
+            redacted_fields=[
+                wafv2.CfnLoggingConfiguration.FieldToMatchProperty(
+                    single_header={"Name": "authorization"},
+                )
+            ],
+        )
+
+    def _acknowledge_design_choices(self) -> None:
+        acknowledge(
+            self.rest_api.node.find_child("CloudWatchRole"),
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AmazonAPIGatewayPushToCloudWatchLogs]",
+            "API Gateway's account-level role for writing execution and access logs (assumable by "
+            "apigateway.amazonaws.com only). The account setting serves every API in the region, so the "
+            "AWS-maintained policy for that purpose is used rather than one scoped to Telehub's log groups.",
+        )
+        acknowledge(
+            self.stage,
+            "HIPAA.Security-APIGWCacheEnabledAndEncrypted",
+            "Caching is deliberately off: every route is a write (POST, DELETE) whose response must not be "
+            "replayed, and a cache would hold device credentials and health data outside the encrypted "
+            "tables.",
+        )
+        acknowledge(
+            self.stage,
+            "HIPAA.Security-APIGWSSLEnabled",
+            "A client certificate authenticates API Gateway to HTTP backends; every integration here is a "
+            "Lambda proxy integration, invoked by API Gateway with its IAM service principal under a "
+            "resource policy scoped to this API, so there is no HTTP backend to present it to.",
+        )
+
+
+def _visibility(metric_name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
+    # No sampled requests: WAF keeps them with all headers, the bearer token included.
+    return wafv2.CfnWebACL.VisibilityConfigProperty(
+        cloud_watch_metrics_enabled=True,
+        metric_name=metric_name,
+        sampled_requests_enabled=False,
+    )

@@ -1,0 +1,104 @@
+"""A stage's configuration: ``config/<stage>.json``, validated before anything is synthesized.
+
+Everything that differs between dev and prod lives in that file; the stack reads nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from infrastructure.resource_spec import PlatformSettings
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+
+# The retention periods CloudWatch Logs accepts, by the name aws_logs.RetentionDays gives them.
+LOG_RETENTION_DAYS = {
+    1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS", 30: "ONE_MONTH",
+    60: "TWO_MONTHS", 90: "THREE_MONTHS", 120: "FOUR_MONTHS", 150: "FIVE_MONTHS", 180: "SIX_MONTHS",
+    365: "ONE_YEAR", 400: "THIRTEEN_MONTHS", 545: "EIGHTEEN_MONTHS", 731: "TWO_YEARS", 1096: "THREE_YEARS",
+    1827: "FIVE_YEARS", 2192: "SIX_YEARS", 2557: "SEVEN_YEARS", 2922: "EIGHT_YEARS", 3288: "NINE_YEARS",
+    3653: "TEN_YEARS",
+}
+_HTTPS_URL = r"^https://[^\s/]+(/\S*)?$"
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ApiThrottling(_Settings):
+    """The REST API stage's limits for all clients together (API Gateway token bucket)."""
+
+    rate_limit: float = Field(gt=0, description="steady-state requests per second")
+    burst_limit: int = Field(gt=0, description="requests allowed in a burst above the rate")
+
+
+class IdentityProvider(_Settings):
+    """The OpenID provider that issues people's and systems' JWTs."""
+
+    issuer: str = Field(pattern=_HTTPS_URL)
+    audience: str = Field(min_length=1)
+    jwks_uri: str = Field(pattern=_HTTPS_URL)
+
+
+class DeviceCredentials(_Settings):
+    """The JWTs Telehub itself signs (KMS key ``device-credentials``) for home collection points."""
+
+    issuer: str = Field(min_length=1)
+    ttl_days: int = Field(ge=1, le=730)
+
+
+class StageConfig(_Settings):
+    stage: str = Field(pattern=r"^[a-z][a-z0-9]{1,15}$")
+    region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    account: str | None = Field(default=None, pattern=r"^\d{12}$")
+    removal_policy: Literal["RETAIN", "DESTROY"]
+    log_retention_days: int
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    api_throttling: ApiThrottling
+    # Per client address and 5-minute window, enforced by the web ACL in front of the API.
+    waf_requests_per_5_minutes: int = Field(ge=10, le=2_000_000_000)
+    identity_provider: IdentityProvider
+    device_credentials: DeviceCredentials
+    # AWS Backup copies of the tables (daily, kept 35 days) on top of point-in-time recovery.
+    backup_plan: bool
+    alarm_email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+    @model_validator(mode="after")
+    def _checked(self) -> StageConfig:
+        if self.log_retention_days not in LOG_RETENTION_DAYS:
+            raise ValueError(f"log_retention_days must be one of {sorted(LOG_RETENTION_DAYS)}")
+        if self.stage == "prod" and (self.removal_policy != "RETAIN" or not self.backup_plan):
+            raise ValueError("prod keeps its data: removal_policy RETAIN and backup_plan true")
+        return self
+
+    @property
+    def retains_data(self) -> bool:
+        return self.removal_policy == "RETAIN"
+
+    def platform_settings(self) -> PlatformSettings:
+        return PlatformSettings(
+            stage=self.stage,
+            token_issuer=self.identity_provider.issuer,
+            token_audience=self.identity_provider.audience,
+            jwks_uri=self.identity_provider.jwks_uri,
+            device_credential_issuer=self.device_credentials.issuer,
+            device_credential_ttl_days=self.device_credentials.ttl_days,
+            log_level=self.log_level,
+        )
+
+
+def available_stages(directory: Path = CONFIG_DIR) -> list[str]:
+    return sorted(path.stem for path in directory.glob("*.json"))
+
+
+def load_stage_config(stage: str, directory: Path = CONFIG_DIR) -> StageConfig:
+    """The stage's settings from ``<directory>/<stage>.json``; the file name is the stage."""
+    path = directory / f"{stage}.json"
+    if not path.is_file():
+        raise ValueError(f"no configuration for stage {stage!r}; choose one of {available_stages(directory)}")
+    return StageConfig.model_validate({**json.loads(path.read_text()), "stage": stage})

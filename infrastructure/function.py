@@ -1,0 +1,211 @@
+"""One Lambda function of the resource spec: its log group, its role with exactly the grants the
+spec names, and its event source."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infrastructure.compliance import acknowledge
+from infrastructure.config import LOG_RETENTION_DAYS, StageConfig
+from infrastructure.naming import tag_from_spec
+from infrastructure.packaging import LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME
+from infrastructure.resource_spec import FunctionSpec, ResourceSpec
+
+# Item-level actions only: no Scan, no table management. ConditionCheckItem belongs to writes
+# because it is the condition part of a TransactWriteItems.
+TABLE_READ_ACTIONS = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query")
+TABLE_WRITE_ACTIONS = (
+    "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem",
+    "dynamodb:ConditionCheckItem",
+)
+# What Lambda's event source mappings do with the function's role.
+STREAM_READ_ACTIONS = ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator")
+QUEUE_CONSUME_ACTIONS = (
+    "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes",
+)
+FAILURE_DESTINATION_ACTIONS = ("sqs:SendMessage", "sqs:GetQueueAttributes")
+# DynamoDB, SQS and SNS call KMS with the caller's credentials for resources encrypted with the
+# data key: reading decrypts, writing also encrypts under a new data key.
+DATA_KEY_READ_ACTIONS = ("kms:Decrypt",)
+DATA_KEY_WRITE_ACTIONS = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey")
+
+
+@dataclass(frozen=True)
+class PlatformResources:
+    """What a function's grants and environment can name, by spec id."""
+
+    tables: dict[str, dynamodb.Table]
+    queues: dict[str, sqs.Queue]
+    topics: dict[str, sns.Topic]
+    keys: dict[str, kms.Key]
+    data_key: kms.Key
+
+
+class TelehubFunction(Construct):
+    """The permissions are one customer-managed policy written from the spec. The function sees its
+    role as immutable, so nothing CDK would grant implicitly (event sources, failure destinations)
+    slips in beside it; the policy states those grants explicitly instead."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *,
+        spec: FunctionSpec, resource_spec: ResourceSpec, resources: PlatformResources,
+        environment: dict[str, str], code: lambda_.Code, layer: lambda_.ILayerVersion, config: StageConfig,
+    ):
+        super().__init__(scope, construct_id)
+        self.spec = spec
+        self._resource_spec = resource_spec
+        self._resources = resources
+        self.log_group = logs.LogGroup(
+            self, "Logs",
+            retention=logs.RetentionDays[LOG_RETENTION_DAYS[config.log_retention_days]],
+            encryption_key=resources.data_key,
+            removal_policy=RemovalPolicy.RETAIN if config.retains_data else RemovalPolicy.DESTROY,
+        )
+        self.role = iam.Role(
+            self, "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Telehub {config.stage} {spec.id}: {spec.description}",
+        )
+        self.policy = iam.ManagedPolicy(
+            self, "Policy", roles=[self.role],
+            description=f"Telehub {config.stage} {spec.id}: exactly what the resource spec grants it",
+        )
+        self._data_key_actions: set[str] = set()
+        self.function = lambda_.Function(
+            self, "Function",
+            description=spec.description,
+            runtime=LAMBDA_RUNTIME,
+            architecture=LAMBDA_ARCHITECTURE,
+            handler=spec.handler,
+            code=code,
+            layers=[layer],
+            memory_size=spec.memory_mb,
+            timeout=Duration.seconds(spec.timeout_seconds),
+            environment=environment,
+            role=self.role.without_policy_updates(),
+            log_group=self.log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+        )
+        # The function and its event source mappings exist only once the policy is attached
+        # (Lambda checks a mapping's permissions when it is created).
+        self.function.node.add_dependency(self.policy)
+        tag_from_spec(self.function, "function", spec.id)
+        self._allow(("logs:CreateLogStream", "logs:PutLogEvents"), [self.log_group.log_group_arn])
+        self._grant_spec_access()
+        self._add_event_sources()
+        self._allow(sorted(self._data_key_actions), [resources.data_key.key_arn])
+        self._acknowledge_platform_choices()
+
+    def _grant_spec_access(self) -> None:
+        spec, resources = self.spec, self._resources
+        self._allow(TABLE_READ_ACTIONS, [arn for t in spec.reads_tables for arn in self._table_arns(t)])
+        self._allow(TABLE_WRITE_ACTIONS, [arn for t in spec.writes_tables for arn in self._table_arns(t)])
+        self._allow(("sqs:SendMessage",), [resources.queues[q].queue_arn for q in spec.sends_to_queues])
+        self._allow(("sns:Publish",), [resources.topics[t].topic_arn for t in spec.publishes_to_topics])
+        keys = resources.keys
+        self._allow(("kms:Sign", "kms:GetPublicKey"), [keys[k].key_arn for k in spec.signs_with_keys])
+        self._allow(("kms:GenerateMac",), [keys[k].key_arn for k in spec.macs_with_keys])
+        self._allow(("kms:GetPublicKey",), [keys[k].key_arn for k in spec.verifies_with_keys])
+        if spec.reads_tables:
+            self._data_key_actions.update(DATA_KEY_READ_ACTIONS)
+        if spec.writes_tables or spec.sends_to_queues or spec.publishes_to_topics:
+            self._data_key_actions.update(DATA_KEY_WRITE_ACTIONS)
+
+    def _table_arns(self, table_id: str) -> list[str]:
+        table = self._resources.tables[table_id]
+        if not self._resource_spec.table(table_id).indexes:
+            return [table.table_arn]
+        acknowledge(
+            self.policy, f"AwsSolutions-IAM5[Resource::<{_logical_id(table)}.Arn>/index/*]",
+            f"The secondary indexes of table {table_id} only (its own ARN followed by /index/): queries by "
+            "a secondary key need them, and no other table's indexes match.",
+        )
+        return [table.table_arn, f"{table.table_arn}/index/*"]
+
+    def _allow(self, actions, resources: list[str]) -> None:
+        if actions and resources:
+            self.policy.add_statements(iam.PolicyStatement(actions=list(actions), resources=resources))
+
+    def _add_event_sources(self) -> None:
+        resources = self._resources
+        if self.spec.queue_source:
+            source = self.spec.queue_source
+            queue = resources.queues[source.queue]
+            self.function.add_event_source(event_sources.SqsEventSource(
+                queue,
+                batch_size=source.batch_size,
+                max_batching_window=(
+                    Duration.seconds(source.max_batching_window_seconds) if source.max_batching_window_seconds
+                    else None
+                ),
+                report_batch_item_failures=True,
+            ))
+            self._allow(QUEUE_CONSUME_ACTIONS, [queue.queue_arn])
+            self._data_key_actions.update(DATA_KEY_READ_ACTIONS)
+        if self.spec.stream_source:
+            source = self.spec.stream_source
+            table, failures = resources.tables[source.table], resources.queues[source.on_failure_queue]
+            self.function.add_event_source(event_sources.DynamoEventSource(
+                table,
+                starting_position=lambda_.StartingPosition.TRIM_HORIZON,
+                batch_size=source.batch_size,
+                bisect_batch_on_error=True,
+                retry_attempts=source.retry_attempts,
+                report_batch_item_failures=True,
+                on_failure=event_sources.SqsDlq(failures),
+                filters=[lambda_.FilterCriteria.filter({
+                    "eventName": lambda_.FilterRule.or_(*source.event_names),
+                })],
+            ))
+            self._allow(STREAM_READ_ACTIONS, [table.table_stream_arn])
+            self._allow(("dynamodb:ListStreams",), ["*"])
+            acknowledge(
+                self.policy, "AwsSolutions-IAM5[Resource::*]",
+                "dynamodb:ListStreams only: it has no resource-level permissions, so IAM accepts it only on "
+                "'*'. It lists stream ARNs, no items; Lambda's DynamoDB event source mapping needs it. "
+                "Reading records is granted on this table's stream ARN alone.",
+            )
+            self._allow(FAILURE_DESTINATION_ACTIONS, [failures.queue_arn])
+            self._data_key_actions.update(DATA_KEY_WRITE_ACTIONS)
+
+    def _acknowledge_platform_choices(self) -> None:
+        acknowledge(
+            self.function, "AwsSolutions-L1",
+            "Pinned to python3.12 on purpose: the asset ships bytecode compiled by CPython 3.12 and wheels "
+            "resolved for cp312 (infrastructure/packaging.py). python3.12 is supported by Lambda; moving "
+            "to a newer runtime means changing LAMBDA_RUNTIME and the build interpreter together.",
+        )
+        acknowledge(
+            self.function, "HIPAA.Security-LambdaInsideVPC",
+            "The function reaches only AWS regional APIs (DynamoDB, SQS, SNS, KMS) over TLS with IAM-signed "
+            "requests, and no VPC resource exists; access is governed by IAM and the KMS key policy. A VPC "
+            "would add NAT or interface endpoints and ENI cold starts without adding an isolation boundary.",
+        )
+        acknowledge(
+            self.function, "HIPAA.Security-LambdaDLQ",
+            "Telehub never invokes functions asynchronously, the only case a function DLQ applies to: API "
+            "functions are invoked synchronously by API Gateway (the client gets the error), SQS consumers "
+            "redrive to their queue's DLQ and stream consumers send failed records to an on-failure queue; "
+            "each of those queues has an alarm.",
+        )
+        acknowledge(
+            self.function, "HIPAA.Security-LambdaConcurrency",
+            "Concurrency is bounded upstream: the API stage throttles all clients (rate and burst from the "
+            "stage config) and the WAF limits each address; stream consumers run one batch per shard. "
+            "Reserving concurrency would cap legitimate load and fails on accounts at the default quota.",
+        )
+
+
+def _logical_id(table: dynamodb.Table) -> str:
+    return table.stack.resolve(table.node.default_child.logical_id)

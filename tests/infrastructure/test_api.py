@@ -1,0 +1,105 @@
+"""The REST API: TOKEN authorizer without caching, validation, logs without bodies or tokens,
+throttling from the stage config, X-Ray, and the web ACL."""
+
+from __future__ import annotations
+
+import json
+
+from infrastructure.resource_spec import SPEC
+from tests.infrastructure.helpers import logical_id_of, references, resources, tagged
+
+
+def _stage(template) -> dict:
+    (stage,) = resources(template, "AWS::ApiGateway::Stage").values()
+    return stage["Properties"]
+
+
+def test_the_authorizer_is_the_spec_function_and_never_caches(stage):
+    # Given the API's authorizer
+    (authorizer,) = resources(stage.template, "AWS::ApiGateway::Authorizer").values()
+    properties = authorizer["Properties"]
+    function, _ = tagged(stage.template, "AWS::Lambda::Function", "function")[SPEC.authorizer]
+    # Then it is a TOKEN authorizer on the Authorization header, run by the spec's authorizer function
+    assert properties["Type"] == "TOKEN"
+    assert properties["IdentitySource"] == "method.request.header.Authorization"
+    assert function in references(properties["AuthorizerUri"])
+    # And its decisions are never cached, so a revoked device is refused on its next request
+    assert properties["AuthorizerResultTtlInSeconds"] == 0
+
+
+def test_stage_throttling_comes_from_the_stage_config(stage):
+    # Given the stage's method settings, Then all routes share the configured rate and burst
+    (settings,) = _stage(stage.template)["MethodSettings"]
+    assert (settings["HttpMethod"], settings["ResourcePath"]) == ("*", "/*")
+    assert settings["ThrottlingRateLimit"] == stage.config.api_throttling.rate_limit
+    assert settings["ThrottlingBurstLimit"] == stage.config.api_throttling.burst_limit
+
+
+def test_access_logs_are_json_without_bodies_or_tokens_in_an_encrypted_log_group(stage):
+    # Given the stage's access log setting
+    properties = _stage(stage.template)
+    log_format = properties["AccessLogSetting"]["Format"]
+    fields = json.loads(log_format)
+    # Then each line is JSON with who, what and the outcome
+    assert {"requestId", "httpMethod", "resourcePath", "status", "principalId", "authorizerError"} <= set(
+        fields
+    )
+    # And never a body or the Authorization header
+    for forbidden in ("body", "requestBody", "Authorization", "authorization", "$input"):
+        assert forbidden not in log_format
+    # And execution logs hold errors only, with data tracing (bodies) off, while X-Ray traces requests
+    (settings,) = properties["MethodSettings"]
+    assert settings["LoggingLevel"] == "ERROR"
+    assert settings["DataTraceEnabled"] is False
+    assert properties["TracingEnabled"] is True
+    # And the destination log group expires and is encrypted
+    destination = references(properties["AccessLogSetting"]["DestinationArn"])
+    (log_group,) = [resources(stage.template, "AWS::Logs::LogGroup")[lid] for lid in destination]
+    assert log_group["Properties"]["RetentionInDays"] == stage.config.log_retention_days
+    assert "KmsKeyId" in log_group["Properties"]
+
+
+def test_every_method_is_validated_and_requires_its_path_parameters(dev):
+    # Given the API's methods and its request validator
+    ((validator_id, validator),) = resources(dev.template, "AWS::ApiGateway::RequestValidator").items()
+    assert validator["Properties"]["ValidateRequestBody"] is True
+    assert validator["Properties"]["ValidateRequestParameters"] is True
+    for method in resources(dev.template, "AWS::ApiGateway::Method").values():
+        properties = method["Properties"]
+        # Then each uses the validator
+        assert logical_id_of(properties["RequestValidatorId"]) == validator_id
+    # And DELETE /v1/devices/{device_id} requires its path parameter
+    deletes = [
+        m["Properties"]
+        for m in resources(dev.template, "AWS::ApiGateway::Method").values()
+        if m["Properties"]["HttpMethod"] == "DELETE"
+    ]
+    assert [d.get("RequestParameters") for d in deletes] == [{"method.request.path.device_id": True}]
+
+
+def test_the_execution_log_group_is_created_encrypted_before_api_gateway_makes_its_own(stage):
+    # Given the log groups, Then the one API Gateway writes execution logs to is Telehub's
+    names = [
+        json.dumps(g["Properties"].get("LogGroupName"))
+        for g in resources(stage.template, "AWS::Logs::LogGroup").values()
+    ]
+    assert any("API-Gateway-Execution-Logs_" in name and stage.config.stage in name for name in names)
+
+
+def test_a_web_acl_guards_the_stage_and_logs_without_the_authorization_header(stage):
+    # Given the web ACL, its association and its logging
+    ((acl_id, acl),) = resources(stage.template, "AWS::WAFv2::WebACL").items()
+    (association,) = resources(stage.template, "AWS::WAFv2::WebACLAssociation").values()
+    (logging,) = resources(stage.template, "AWS::WAFv2::LoggingConfiguration").values()
+    stage_id, _ = next(iter(resources(stage.template, "AWS::ApiGateway::Stage").items()))
+    # Then it is attached to the API stage
+    assert logical_id_of(association["Properties"]["WebACLArn"]) == acl_id
+    assert stage_id in references(association["Properties"]["ResourceArn"])
+    # And limits each address to the configured rate and applies AWS's managed rule groups
+    rules = {rule["Name"]: rule for rule in acl["Properties"]["Rules"]}
+    assert rules["RequestsPerAddress"]["Statement"]["RateBasedStatement"]["Limit"] == (
+        stage.config.waf_requests_per_5_minutes
+    )
+    assert {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"} <= set(rules)
+    # And its logs leave out the bearer token
+    assert logging["Properties"]["RedactedFields"] == [{"SingleHeader": {"Name": "authorization"}}]

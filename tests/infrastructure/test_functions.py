@@ -1,0 +1,149 @@
+"""Lambda functions: arm64, Python 3.12+, JSON logs into encrypted log groups that expire, and
+least-privilege roles derived from the spec."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from infrastructure.resource_spec import SPEC
+from tests.infrastructure.conftest import VARIANT_SPEC
+from tests.infrastructure.helpers import (
+    as_list,
+    logical_id_of,
+    policy_statements,
+    references,
+    render,
+    resources,
+    tagged,
+)
+
+TABLE_WRITES = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
+
+
+def _grants(template, function_id: str) -> dict[str, set[str]]:
+    """One function's grants: each action its role allows -> the resources (logical ids) it may touch."""
+    _, function = tagged(template, "AWS::Lambda::Function", "function")[function_id]
+    role = logical_id_of(function["Properties"]["Role"])
+    grants: dict[str, set[str]] = {}
+    for statement in policy_statements(template, role):
+        assert statement["Effect"] == "Allow"
+        targets = {render(resource) for resource in as_list(statement["Resource"])}
+        for action in as_list(statement["Action"]):
+            grants.setdefault(action, set()).update(targets)
+    return grants
+
+
+def test_functions_run_python_3_12_or_newer_on_arm64_with_json_logs(stage):
+    # Given every function of a stage
+    log_groups = resources(stage.template, "AWS::Logs::LogGroup")
+    for function_id, (_, function) in tagged(stage.template, "AWS::Lambda::Function", "function").items():
+        properties = function["Properties"]
+        # Then it runs on Graviton with a current Python
+        assert properties["Architectures"] == ["arm64"], function_id
+        version = re.fullmatch(r"python3\.(\d+)", properties["Runtime"])
+        assert version and int(version.group(1)) >= 12, function_id
+        # And logs JSON into its own log group, which expires and is encrypted
+        assert properties["LoggingConfig"]["LogFormat"] == "JSON", function_id
+        log_group = log_groups[logical_id_of(properties["LoggingConfig"]["LogGroup"])]["Properties"]
+        assert log_group["RetentionInDays"] == stage.config.log_retention_days, function_id
+        assert "KmsKeyId" in log_group, function_id
+
+
+def test_function_environment_names_the_resources_of_the_spec(dev):
+    # Given the devices function
+    _, function = tagged(dev.template, "AWS::Lambda::Function", "function")["devices"]
+    variables = function["Properties"]["Environment"]["Variables"]
+    tables = tagged(dev.template, "AWS::DynamoDB::Table", "table")
+    keys = tagged(dev.template, "AWS::KMS::Key", "key")
+    # Then its environment points at its tables and keys, and carries the stage's identity settings
+    assert logical_id_of(variables["DEVICES_TABLE_NAME"]) == tables["devices"][0]
+    assert logical_id_of(variables["CITIZENS_TABLE_NAME"]) == tables["citizens"][0]
+    assert logical_id_of(variables["DEVICE_CREDENTIALS_KEY_ID"]) == keys["device-credentials"][0]
+    assert logical_id_of(variables["CITIZEN_PSEUDONYM_KEY_ID"]) == keys["citizen-pseudonym"][0]
+    assert variables["TOKEN_ISSUER"] == dev.config.identity_provider.issuer
+    assert variables["DEVICE_CREDENTIAL_TTL_DAYS"] == str(dev.config.device_credentials.ttl_days)
+    assert "UPLOADS_TABLE_NAME" not in variables
+
+
+def test_the_upload_function_cannot_touch_devices_or_citizens(dev):
+    # Given the device-uploads function's grants
+    grants = _grants(dev.template, "device-uploads")
+    tables = tagged(dev.template, "AWS::DynamoDB::Table", "table")
+    touched = set().union(*(targets for action, targets in grants.items() if action.startswith("dynamodb:")))
+    # Then it reaches the uploads table and no other
+    assert touched == {tables["uploads"][0]}
+    # And it cannot sign, MAC or send anything
+    assert not {"kms:Sign", "kms:GenerateMac", "sqs:SendMessage", "sns:Publish"} & set(grants)
+
+
+def test_the_authorizer_only_reads_devices_and_the_public_key(dev):
+    # Given the authorizer's grants
+    grants = _grants(dev.template, "authorizer")
+    tables = tagged(dev.template, "AWS::DynamoDB::Table", "table")
+    keys = tagged(dev.template, "AWS::KMS::Key", "key")
+    # Then it writes nothing and only reads the devices table and the signing key's public half
+    assert not TABLE_WRITES & set(grants)
+    assert grants["dynamodb:GetItem"] == {tables["devices"][0]}
+    assert grants["kms:GetPublicKey"] == {keys["device-credentials"][0]}
+    assert "kms:Sign" not in grants
+
+
+def test_only_the_devices_function_signs_credentials_and_pseudonymises_cprs(dev):
+    # Given every function's grants, Then kms:Sign and kms:GenerateMac belong to the devices function alone
+    signers = {f.id for f in SPEC.functions if "kms:Sign" in _grants(dev.template, f.id)}
+    maccers = {f.id for f in SPEC.functions if "kms:GenerateMac" in _grants(dev.template, f.id)}
+    assert signers == maccers == {"devices"}
+
+
+@pytest.mark.parametrize("spec_and_fixture", [(SPEC, "dev"), (SPEC, "prod"), (VARIANT_SPEC, "variant")])
+def test_every_grant_is_derived_from_the_spec(spec_and_fixture, request):
+    # Given a synthesized spec
+    spec, fixture = spec_and_fixture
+    template = request.getfixturevalue(fixture).template
+    tables = {lid: tid for tid, (lid, _) in tagged(template, "AWS::DynamoDB::Table", "table").items()}
+    queues = {lid: qid for qid, (lid, _) in tagged(template, "AWS::SQS::Queue", "queue").items()}
+    for function in spec.functions:
+        grants = _grants(template, function.id)
+        # Then no action is a wildcard, and '*' as a resource is only dynamodb:ListStreams
+        assert not [action for action in grants if "*" in action], function.id
+        assert {action for action, targets in grants.items() if "*" in targets} <= {"dynamodb:ListStreams"}
+
+        # And tables written and read (or their indexes) are exactly those the spec names
+        def table_ids(actions, grants=grants):
+            return {
+                tables[target.split("/index/")[0]] for action in actions for target in grants.get(action, ())
+            }
+
+        assert table_ids(TABLE_WRITES) == set(function.writes_tables), function.id
+        assert table_ids({"dynamodb:GetItem", "dynamodb:Query"}) == set(function.reads_tables), function.id
+        # And messages go only to the queues the spec names (plus a stream's failure destination)
+        sent = {queues[q] for q in grants.get("sqs:SendMessage", set())}
+        failure = {function.stream_source.on_failure_queue} if function.stream_source else set()
+        assert sent == set(function.sends_to_queues) | failure, function.id
+
+
+def test_the_outbox_reads_its_stream_and_hands_failures_to_its_failure_queue(dev):
+    # Given the upload-outbox function and its event source mapping
+    grants = _grants(dev.template, "upload-outbox")
+    uploads, _ = tagged(dev.template, "AWS::DynamoDB::Table", "table")["uploads"]
+    failures, _ = tagged(dev.template, "AWS::SQS::Queue", "queue")["upload-outbox-failures"]
+    # Then it may read the uploads stream (and nothing else's) and send to its failure queue
+    assert grants["dynamodb:GetRecords"] == {uploads}
+    assert failures in grants["sqs:SendMessage"]
+    # And the function is created only after its policy, as Lambda checks a mapping's permissions
+    logical_id, function = tagged(dev.template, "AWS::Lambda::Function", "function")["upload-outbox"]
+    policy = next(
+        lid
+        for lid, p in resources(dev.template, "AWS::IAM::ManagedPolicy").items()
+        if logical_id_of(function["Properties"]["Role"]) in references(p["Properties"]["Roles"])
+    )
+    assert policy in function["DependsOn"]
+
+
+def test_no_role_has_an_inline_policy(stage):
+    # Given the stage's IAM, Then permissions live in customer-managed policies (HIPAA IAMNoInlinePolicy)
+    assert resources(stage.template, "AWS::IAM::Policy") == {}
+    for role in resources(stage.template, "AWS::IAM::Role").values():
+        assert "Policies" not in role["Properties"]
