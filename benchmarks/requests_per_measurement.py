@@ -31,7 +31,7 @@ from embedded.lambda_runtime import FunctionRuntime, forget_warm_state
 from embedded.pollers import stream_record
 from embedded.resources import create_resources
 from functions.shared import aws
-from functions.shared.observability import metrics
+from functions.shared.observability import logger, metrics
 from functions.shared.principal import Principal, Role
 from infrastructure.resource_spec import SPEC, PlatformSettings, ResourceNames, function_environment
 
@@ -251,6 +251,7 @@ def run() -> list[Figure]:
     counter = RequestCounter()
     figures = []
     forget_warm_state()  # the first upload meets cold functions, as after a deployment
+    logger.setLevel(PLATFORM.log_level)  # the shared logger read POWERTOOLS_LOG_LEVEL when it was imported
     with _environment(ISOLATED_AWS), mock_aws():
         aws.reset()
         aws.session().events.register("before-call", counter)  # before any client: all clients inherit it
