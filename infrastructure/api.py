@@ -75,7 +75,9 @@ class Api(Construct):
             description=f"Telehub {config.stage}: device registration and measurement uploads",
             endpoint_types=[apigateway.EndpointType.REGIONAL],
             cloud_watch_role=True,
-            cloud_watch_role_removal_policy=self._removal,
+            # The role is the account's API Gateway setting, shared by every stage in the region:
+            # deleting a dev stack must not take prod's execution logging with it.
+            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
             deploy_options=apigateway.StageOptions(
                 stage_name=config.stage,
                 throttling_rate_limit=config.api_throttling.rate_limit,

@@ -132,14 +132,20 @@ def test_the_outbox_reads_its_stream_and_hands_failures_to_its_failure_queue(dev
     # Then it may read the uploads stream (and nothing else's) and send to its failure queue
     assert grants["dynamodb:GetRecords"] == {uploads}
     assert failures in grants["sqs:SendMessage"]
-    # And the function is created only after its policy, as Lambda checks a mapping's permissions
+    # And the function and its stream mapping are created only after its policy, as Lambda checks
+    # a mapping's permissions when it creates it
     logical_id, function = tagged(dev.template, "AWS::Lambda::Function", "function")["upload-outbox"]
     policy = next(
         lid
         for lid, p in resources(dev.template, "AWS::IAM::ManagedPolicy").items()
         if logical_id_of(function["Properties"]["Role"]) in references(p["Properties"]["Roles"])
     )
+    (mapping,) = [
+        m for m in resources(dev.template, "AWS::Lambda::EventSourceMapping").values()
+        if logical_id_of(m["Properties"]["FunctionName"]) == logical_id
+    ]
     assert policy in function["DependsOn"]
+    assert policy in mapping["DependsOn"]
 
 
 def test_no_role_has_an_inline_policy(stage):
