@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from functions.shared.observability import metrics
 from infrastructure.resource_spec import FunctionSpec
 
 ACCOUNT_ID = "123456789012"  # moto's default account
@@ -91,6 +92,8 @@ class FunctionRuntime:
             try:
                 return load_handler(function.handler)(event, context)
             finally:
+                # Metrics are off here, and Powertools then never flushes (so never clears) them.
+                metrics.clear_metrics()
                 elapsed = time.monotonic() - started
                 if elapsed > function.timeout_seconds:
                     log.warning(
