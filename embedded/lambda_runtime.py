@@ -22,7 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from functions.shared.observability import metrics
 from infrastructure.resource_spec import FunctionSpec
 
 ACCOUNT_ID = "123456789012"  # moto's default account
@@ -93,6 +92,9 @@ class FunctionRuntime:
                 return load_handler(function.handler)(event, context)
             finally:
                 # Metrics are off here, and Powertools then never flushes (so never clears) them.
+                # Imported here: the functions' modules must first see the environment set up.
+                from functions.shared.observability import metrics
+
                 metrics.clear_metrics()
                 elapsed = time.monotonic() - started
                 if elapsed > function.timeout_seconds:

@@ -23,7 +23,7 @@ from functions.shared.errors import (
     TelehubError,
     UnsupportedMediaType,
 )
-from functions.shared.observability import logger
+from functions.shared.observability import logger, metrics
 
 PROBLEM_JSON = "application/problem+json"
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
@@ -35,13 +35,13 @@ def build_resolver() -> APIGatewayRestResolver:
 
     @app.exception_handler(TelehubError)
     def domain_error(error: TelehubError) -> Response:
-        logger.info("request refused", extra={"status": error.status, "error_code": error.code})
+        _count_refusal(error.status, error_code=error.code)
         return problem(error.status, error.code, error.message, error.problems)
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(error: RequestValidationError) -> Response:
         problems = [_field_problem(item, app) for item in error.errors()]
-        logger.info("request refused", extra={"status": 422, "fields": [p.field for p in problems]})
+        _count_refusal(422, fields=[p.field for p in problems])
         return problem(422, "invalid_input", "the request is not valid; see errors", problems)
 
     return app
@@ -53,10 +53,16 @@ def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: Any,
     anything parses them."""
     refusal = _refuse_body(event, max_body_bytes)
     if refusal is not None:
-        logger.info("request refused", extra={"status": refusal.status, "error_code": refusal.code})
+        _count_refusal(refusal.status, error_code=refusal.code)
         response = problem(refusal.status, refusal.code, refusal.message, refusal.problems)
         return ResponseBuilder(response).build(APIGatewayProxyEvent(event))
     return app.resolve(event, context)
+
+
+def _count_refusal(status: int, **details: Any) -> None:
+    """Refusals are logged by field name and code only (never a value) and counted per status."""
+    logger.info("request refused", extra={"status": status, **details})
+    metrics.add_metric(name=f"Refused{status}", unit="Count", value=1)
 
 
 def problem(status: int, code: str, detail: str, problems: list[FieldProblem] | None = None) -> Response:
