@@ -39,6 +39,8 @@ LAMBDA_ARCHITECTURE = lambda_.Architecture.ARM_64
 LAMBDA_PYTHON_VERSION = "3.12"
 # Lambda's python3.12 runtime is Amazon Linux 2023 (glibc 2.34) on Graviton.
 WHEEL_PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_28_aarch64")
+# The transitive pins too, so the layer holds exactly what the tests ran with.
+CONSTRAINTS = PROJECT_ROOT / "constraints.txt"
 # Modules the Lambda Python runtime already provides.
 PROVIDED_BY_RUNTIME = frozenset({"boto3", "botocore"})
 # Never used: local bundling either succeeds or raises, so docker is never needed. CDK's
@@ -94,7 +96,8 @@ def code_hash(source: Path = FUNCTIONS_DIR) -> str:
 
 
 def dependencies_hash(requirements: tuple[str, ...]) -> str:
-    return _digest(sorted(requirements), WHEEL_PLATFORMS, LAMBDA_PYTHON_VERSION, _bytecode_tag())
+    return _digest(sorted(requirements), CONSTRAINTS.read_text(), WHEEL_PLATFORMS, LAMBDA_PYTHON_VERSION,
+                   _bytecode_tag())
 
 
 def _shipped_files(source: Path) -> list[Path]:
@@ -175,7 +178,7 @@ def build_dependencies(requirements: tuple[str, ...], build_dir: Path = BUILD_DI
         subprocess.run(
             [sys.executable, "-m", "pip", "install", "--quiet", "--quiet", "--disable-pip-version-check",
              "--no-compile", *platforms, "--implementation", "cp", "--python-version", LAMBDA_PYTHON_VERSION,
-             "--only-binary=:all:", "--target", str(target), *requirements],
+             "--only-binary=:all:", "--constraint", str(CONSTRAINTS), "--target", str(target), *requirements],
             check=True,
         )
         shutil.rmtree(target / "bin", ignore_errors=True)  # console scripts: nothing runs them in Lambda
