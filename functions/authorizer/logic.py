@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import jwt
 
 from functions.authorizer.models import DeviceStanding, NotAuthenticated, TrustSettings
-from functions.shared.identifiers import InvalidIdentifier, normalise_sor
+from functions.shared.identifiers import InvalidIdentifier, normalise_organisation
 from functions.shared.principal import Principal, Role
 
 # The scheme is case-insensitive (RFC 9110); the token is three base64url segments.
@@ -160,6 +160,6 @@ def _organisation(value: Any) -> str:
     if not isinstance(value, str):
         raise NotAuthenticated("invalid_organisation")
     try:
-        return normalise_sor(value)
+        return normalise_organisation(value)
     except InvalidIdentifier:
         raise NotAuthenticated("invalid_organisation") from None

@@ -1,4 +1,4 @@
-"""Danish identifiers: CPR numbers, SOR codes, municipality and region codes (DESIGN §5)."""
+"""Danish identifiers: CPR numbers, SOR codes, GP ydernumre, municipality and region codes (DESIGN §5)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from datetime import date
 
 _CPR = re.compile(r"^(\d{6})-?(\d{4})$")
 _SOR = re.compile(r"^\d{11,18}$")
+_YDERNUMMER = re.compile(r"^\d{6}$")
 
 
 class InvalidIdentifier(ValueError):
@@ -45,6 +46,14 @@ def _century(seventh_digit: int, year_in_century: int) -> int:
 def normalise_sor(text: str) -> str:
     if not _SOR.match(text):
         raise InvalidIdentifier("must be a numeric SOR code of at least 11 digits")
+    return text
+
+
+def normalise_organisation(text: str) -> str:
+    """An organisation: a SOR code, or a general practice's ydernummer (6 digits, the practice's
+    number with the regions), which is how GPs are known where no SOR code is used."""
+    if not (_SOR.match(text) or _YDERNUMMER.match(text)):
+        raise InvalidIdentifier("must be a SOR code (at least 11 digits) or a GP ydernummer (6 digits)")
     return text
 
 

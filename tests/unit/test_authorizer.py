@@ -267,7 +267,14 @@ def test_a_person_without_an_organisation_is_refused(authenticator, keys, role):
     assert refusal(authenticator, f"Bearer {token}") == "missing_organisation"
 
 
-@pytest.mark.parametrize("organisation", ["1234", "ABC45678901", 12345678901234])
+def test_a_general_practice_is_let_in_with_its_ydernummer(authenticator, keys):
+    # Given a clinician of a general practice known by its 6-digit ydernummer, not a SOR code
+    token = person_token(keys, telehub_role="clinician", telehub_org="012345")
+    # When it is authenticated, Then the principal carries the ydernummer as its organisation
+    assert authenticator.authenticate(f"Bearer {token}").organisation == "012345"
+
+
+@pytest.mark.parametrize("organisation", ["1234", "12345", "1234567", "ABC45678901", 12345678901234])
 def test_an_organisation_that_is_no_sor_code_is_refused(authenticator, keys, organisation):
     token = person_token(keys, telehub_org=organisation)
     assert refusal(authenticator, f"Bearer {token}") == "invalid_organisation"

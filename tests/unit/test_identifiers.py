@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from functions.shared.identifiers import InvalidIdentifier, new_id, normalise_cpr, normalise_sor
+from functions.shared.identifiers import (
+    InvalidIdentifier,
+    new_id,
+    normalise_cpr,
+    normalise_organisation,
+    normalise_sor,
+)
 
 MODULUS_11_WEIGHTS = (4, 3, 2, 7, 6, 5, 4, 3, 2, 1)
 
@@ -116,3 +122,16 @@ def test_new_ids_carry_their_prefix_and_are_unguessable():
     # Then both carry the prefix and 24 hex digits, and they differ
     assert first.startswith("dev_") and len(first) == 28 and int(first[4:], 16) >= 0
     assert first != second
+
+
+@pytest.mark.parametrize("organisation", ["123456789012345", "12345678901", "012345"])
+def test_an_organisation_is_a_sor_code_or_a_gp_ydernummer(organisation):
+    # Given a SOR code (11+ digits) or a GP ydernummer (6 digits), When normalised, Then it is kept
+    assert normalise_organisation(organisation) == organisation
+
+
+@pytest.mark.parametrize("bad", ["12345", "1234567", "1234567890", "01234a", "", "0123456789012345678"])
+def test_anything_else_is_no_organisation(bad):
+    # Given neither a ydernummer nor a SOR code, When normalised, Then it is refused
+    with pytest.raises(InvalidIdentifier, match="ydernummer"):
+        normalise_organisation(bad)
