@@ -267,6 +267,7 @@ class StreamPoller(Poller):
         on_failure_queue_url: str,
         function_arn: str,
         event_names: Sequence[str] = ("INSERT",),
+        key_prefix: tuple[str, str] | None = None,
         batch_size: int = 100,
         retry_attempts: int = 10,
         retry_delay_seconds: float = 0.2,
@@ -281,6 +282,7 @@ class StreamPoller(Poller):
         self.on_failure_queue_url = on_failure_queue_url
         self.function_arn = function_arn
         self.event_names = frozenset(event_names)
+        self.key_prefix = key_prefix
         self.batch_size = batch_size
         self.retry_attempts = retry_attempts
         self.retry_delay_seconds = retry_delay_seconds
@@ -312,7 +314,7 @@ class StreamPoller(Poller):
         position = self._shards[shard_id]
         response = self.streams.get_records(ShardIterator=position.iterator, Limit=self.batch_size)
         records, next_iterator = response["Records"], response.get("NextShardIterator")
-        batch = [record for record in records if record["eventName"] in self.event_names]
+        batch = [record for record in records if self._matches(record)]
         if batch:
             failed = _invoke_batch(
                 self.name,
@@ -332,6 +334,15 @@ class StreamPoller(Poller):
         else:
             position.iterator = next_iterator
         return bool(records)
+
+    def _matches(self, record: dict[str, Any]) -> bool:
+        """The mapping's filter: the event name, and the key prefix if the spec gives one."""
+        if record["eventName"] not in self.event_names:
+            return False
+        if self.key_prefix is None:
+            return True
+        attribute, prefix = self.key_prefix
+        return record["dynamodb"]["Keys"].get(attribute, {}).get("S", "").startswith(prefix)
 
     def _retry(self, shard_id: str, position: _ShardPosition, failed_batch: list[dict[str, Any]]) -> bool:
         """Re-read the shard from the first failed record; False once the retries are used up."""
@@ -427,6 +438,7 @@ def spec_pollers(
                     on_failure_queue_url=names.queue_urls[source.on_failure_queue],
                     function_arn=runtime.arn(function),
                     event_names=source.event_names,
+                    key_prefix=source.key_prefix,
                     batch_size=source.batch_size,
                     retry_attempts=source.retry_attempts,
                     region=region,

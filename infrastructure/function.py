@@ -20,7 +20,7 @@ from infrastructure.compliance import acknowledge
 from infrastructure.config import LOG_RETENTION_DAYS, StageConfig
 from infrastructure.naming import tag_from_spec
 from infrastructure.packaging import LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME
-from infrastructure.resource_spec import FunctionSpec, ResourceSpec
+from infrastructure.resource_spec import FunctionSpec, ResourceSpec, StreamSource
 
 # Item-level actions only: no Scan, no table management. ConditionCheckItem belongs to writes
 # because it is the condition part of a TransactWriteItems.
@@ -164,9 +164,7 @@ class TelehubFunction(Construct):
                 retry_attempts=source.retry_attempts,
                 report_batch_item_failures=True,
                 on_failure=event_sources.SqsDlq(failures),
-                filters=[lambda_.FilterCriteria.filter({
-                    "eventName": lambda_.FilterRule.or_(*source.event_names),
-                })],
+                filters=[lambda_.FilterCriteria.filter(stream_filter_pattern(source))],
             ))
             self._allow(STREAM_READ_ACTIONS, [table.table_stream_arn])
             self._allow(("dynamodb:ListStreams",), ["*"])
@@ -205,6 +203,16 @@ class TelehubFunction(Construct):
             "stage config) and the WAF limits each address; stream consumers run one batch per shard. "
             "Reserving concurrency would cap legitimate load and fails on accounts at the default quota.",
         )
+
+
+def stream_filter_pattern(source: StreamSource) -> dict:
+    """The event names, and the key prefix where the spec gives one (Lambda drops what does not match,
+    before any invocation is paid for)."""
+    pattern: dict = {"eventName": lambda_.FilterRule.or_(*source.event_names)}
+    if source.key_prefix:
+        attribute, prefix = source.key_prefix
+        pattern["dynamodb"] = {"Keys": {attribute: {"S": lambda_.FilterRule.begins_with(prefix)}}}
+    return pattern
 
 
 def _logical_id(table: dynamodb.Table) -> str:

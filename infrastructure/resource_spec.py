@@ -38,7 +38,7 @@ class TableSpec:
 
     @property
     def env_name(self) -> str:
-        return f"{self.id.upper()}_TABLE_NAME"
+        return f"{self.id.upper().replace('-', '_')}_TABLE_NAME"
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,9 @@ class StreamSource:
     event_names: tuple[str, ...] = ("INSERT",)
     batch_size: int = 100
     retry_attempts: int = 10
+    # (key attribute, prefix): only records whose key attribute starts with the prefix reach the
+    # function, for a single-table design whose stream carries more than the function relays.
+    key_prefix: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -191,10 +194,20 @@ SPEC = ResourceSpec(
             sort_key=Key("upload_id"),
             stream="NEW_IMAGE",
         ),
+        # Episodes of care, single-table (pk, sk), no CPR in any key (functions.shared.episode_links):
+        # EPISODE#<id> / META, THRESHOLDS#v0001.., ORDER#<order id>; PATIENT#<patient_id> / OPEN#<area>
+        # (at most one open episode per area) and LOGISTICS (the citizen's one logistics centre);
+        # REFERRAL#<referral_id> / REFERRAL (idempotency). The stream is the outbox of the ORDER items.
+        TableSpec(id="episodes", partition_key=Key("pk"), sort_key=Key("sk"), stream="NEW_IMAGE"),
+        # Who read a citizen's data, when and what: written before the data is returned.
+        TableSpec(id="access-log", partition_key=Key("patient_id"), sort_key=Key("access_id")),
     ),
     queues=(
         QueueSpec(id="measurements"),
         QueueSpec(id="upload-outbox-failures"),
+        # Orders for the logistics centres (deliver or collect a monitoring package); docs/messages.md.
+        QueueSpec(id="logistics-orders"),
+        QueueSpec(id="episode-outbox-failures"),
     ),
     topics=(TopicSpec(id=ALARM_TOPIC),),
     subscriptions=(),
@@ -220,8 +233,9 @@ SPEC = ResourceSpec(
             id="devices",
             handler="functions.devices.handler.handler",
             description="Registers and revokes a citizen's devices (logistics centre)",
-            reads_tables=("citizens", "devices"),
-            writes_tables=("citizens", "devices"),
+            # Episodes too: a device registered for a citizen with an open episode is linked to it.
+            reads_tables=("citizens", "devices", "episodes"),
+            writes_tables=("citizens", "devices", "episodes"),
             signs_with_keys=("device-credentials",),
             macs_with_keys=("citizen-pseudonym",),
         ),
@@ -242,11 +256,38 @@ SPEC = ResourceSpec(
             sends_to_queues=("measurements",),
             stream_source=StreamSource(table="uploads", on_failure_queue="upload-outbox-failures"),
         ),
+        FunctionSpec(
+            id="referral-intake",
+            handler="functions.referral_intake.handler.handler",
+            description="Referrals, episodes of care, thresholds, handover and ending an episode",
+            # Devices and citizens are written when an episode ends: its devices are revoked and their
+            # serial claims released.
+            reads_tables=("citizens", "episodes", "devices"),
+            writes_tables=("citizens", "episodes", "devices", "access-log"),
+            macs_with_keys=("citizen-pseudonym",),
+        ),
+        FunctionSpec(
+            id="episode-outbox",
+            handler="functions.referral_intake.handler.outbox_handler",
+            description="Hands each logistics order stored with an episode on to the logistics-orders queue",
+            timeout_seconds=30,
+            sends_to_queues=("logistics-orders",),
+            stream_source=StreamSource(
+                table="episodes", on_failure_queue="episode-outbox-failures", key_prefix=("sk", "ORDER#"),
+            ),
+        ),
     ),
     routes=(
         RouteSpec("POST", "/v1/devices", "devices"),
         RouteSpec("DELETE", "/v1/devices/{device_id}", "devices"),
         RouteSpec("POST", "/v1/measurements", "device-uploads"),
+        RouteSpec("POST", "/v1/referrals", "referral-intake"),
+        RouteSpec("GET", "/v1/episodes/{episode_id}", "referral-intake"),
+        RouteSpec("PUT", "/v1/episodes/{episode_id}/thresholds", "referral-intake"),
+        RouteSpec("POST", "/v1/episodes/{episode_id}/handover", "referral-intake"),
+        RouteSpec("POST", "/v1/episodes/{episode_id}/handover/accept", "referral-intake"),
+        RouteSpec("POST", "/v1/episodes/{episode_id}/handover/decline", "referral-intake"),
+        RouteSpec("POST", "/v1/episodes/{episode_id}/end", "referral-intake"),
     ),
     authorizer="authorizer",
 )

@@ -12,12 +12,13 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import StringConstraints
 
-from functions.devices.keys import KmsCitizenPseudonyms, KmsCredentialSigner
+from functions.devices.keys import KmsCredentialSigner
 from functions.devices.logic import CredentialIssuer, DeviceService
 from functions.devices.models import DEVICE_ID_PATTERN, DeviceRegistration, DevicesSettings, RegisteredDevice
 from functions.devices.repository import DynamoDeviceRegistry
 from functions.shared.api import build_resolver, resolve
 from functions.shared.auth import Principal, Role, requires
+from functions.shared.citizen_store import KmsCitizenPseudonyms
 from functions.shared.clock import utc_now
 from functions.shared.observability import logger, metrics
 
@@ -36,7 +37,8 @@ def _service() -> DeviceService:
         lifetime=timedelta(days=settings.device_credential_ttl_days),
         clock=utc_now,
     )
-    registry = DynamoDeviceRegistry(settings.citizens_table_name, settings.devices_table_name)
+    registry = DynamoDeviceRegistry(settings.citizens_table_name, settings.devices_table_name,
+                                    settings.episodes_table_name)
     pseudonyms = KmsCitizenPseudonyms(settings.citizen_pseudonym_key_id)
     return DeviceService(registry, pseudonyms, credentials, utc_now)
 

@@ -1,26 +1,12 @@
-"""The two KMS keys device registration uses: a MAC key for citizen pseudonyms, a signing key
-for device credentials. The key material never leaves KMS."""
+"""The KMS key that signs device credentials (the citizen pseudonym key is in
+functions.shared.citizen_store). The key material never leaves KMS."""
 
 from __future__ import annotations
 
-from functions.devices.repository import unavailable_when_throttled
 from functions.shared import aws
+from functions.shared.dynamo import unavailable_when_throttled
 
 SIGNING_ALGORITHM = "RSASSA_PKCS1_V1_5_SHA_256"  # JWT RS256
-
-
-class KmsCitizenPseudonyms:
-    """HMAC-SHA-256 of the CPR number under a KMS key: stable, and useless without the key."""
-
-    def __init__(self, key_id: str) -> None:
-        self._key_id = key_id
-
-    @unavailable_when_throttled
-    def pseudonym(self, cpr: str) -> str:
-        mac = aws.client("kms").generate_mac(
-            KeyId=self._key_id, MacAlgorithm="HMAC_SHA_256", Message=cpr.encode("ascii")
-        )
-        return mac["Mac"].hex()
 
 
 class KmsCredentialSigner:

@@ -1,9 +1,10 @@
 """Registering and revoking a citizen's devices, and issuing the credentials devices upload with.
 
 The citizen is found by a pseudonym (a keyed MAC of the CPR number, computed by KMS), never by
-the CPR itself. Both "get or create" steps here, the citizen's patient id and the device for a
-vendor's serial, are races between concurrent requests: the repository's writes are conditional,
-and a lost race is resolved by reading what the winner wrote.
+the CPR itself, through the get-or-create every feature shares (functions.shared.citizens). Both
+"get or create" steps here, the citizen's patient id and the device for a vendor's serial, are
+races between concurrent requests: the repository's writes are conditional, and a lost race is
+resolved by reading what the winner wrote.
 """
 
 from __future__ import annotations
@@ -15,17 +16,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from functions.devices.models import ACTIVE, REVOKED, Credential, Device, DeviceRegistration
+from functions.shared.citizens import ATTEMPTS, CitizenPseudonyms, CitizenStore, get_or_create_patient
 from functions.shared.clock import Clock
 from functions.shared.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
 from functions.shared.identifiers import new_id
 from functions.shared.principal import Principal
-
-ATTEMPTS = 3  # a lost race is settled on the next read; more attempts mean the store is struggling
-
-
-class CitizenPseudonyms(Protocol):
-    def pseudonym(self, cpr: str) -> str:
-        """A stable, keyed pseudonym of the CPR number (hex), the same for every call."""
 
 
 class CredentialSigner(Protocol):
@@ -36,12 +31,9 @@ class CredentialSigner(Protocol):
         """An RSASSA-PKCS1-v1_5 SHA-256 signature of ``message``."""
 
 
-class DeviceRegistry(Protocol):
-    def find_patient(self, pseudonym: str) -> str | None: ...
-
-    def add_patient(self, pseudonym: str, patient_id: str, cpr: str) -> bool:
-        """Store the citizen under ``patient_id``; False if the pseudonym already has a patient
-        (or another request is storing one at this moment): nothing is then written."""
+class DeviceRegistry(CitizenStore, Protocol):
+    def open_episodes(self, patient_id: str) -> list[tuple[str, str]]:
+        """(episode_id, logistics_centre) of each open episode of care of the citizen."""
 
     def device_with_serial(self, vendor: str, serial: str) -> Device | None:
         """The active device holding this vendor's serial, if any."""
@@ -113,8 +105,9 @@ class DeviceService:
             if existing is not None:
                 _check_is_retry(existing, patient_id, organisation)
                 return Registration(existing, self._credentials.issue(existing.device_id), created=False)
+            episode_ids = self._episodes_to_link(patient_id, organisation)
             # Created only now, so a refused registration (409) writes nothing, not even the citizen.
-            patient_id = patient_id or self._create_patient(pseudonym, registration.cpr)
+            patient_id = patient_id or get_or_create_patient(self._registry, pseudonym, registration.cpr)
             device = Device(
                 device_id=new_id("dev"),
                 patient_id=patient_id,
@@ -126,10 +119,19 @@ class DeviceService:
                 medcom_instrument_code=registration.medcom_instrument_code,
                 registered_by=organisation,
                 registered_at=self._clock(),
+                episode_ids=episode_ids,
             )
             if self._registry.add_device(device):
                 return Registration(device, self._credentials.issue(device.device_id), created=True)
         raise ServiceUnavailable("the device could not be registered now; retry the same request")
+
+    def _episodes_to_link(self, patient_id: str | None, organisation: str) -> tuple[str, ...]:
+        """The citizen's open episodes, which the device joins; only the citizen's logistics centre
+        may register devices for a citizen with an open episode."""
+        episodes = self._registry.open_episodes(patient_id) if patient_id else []
+        if any(centre != organisation for _, centre in episodes):
+            raise Forbidden("only the citizen's logistics centre may register devices for the citizen")
+        return tuple(sorted(episode_id for episode_id, _ in episodes))
 
     def revoke(self, device_id: str, principal: Principal) -> None:
         """Revoke the device: its credential is refused from now on. Revoking twice is harmless."""
@@ -146,17 +148,6 @@ class DeviceService:
         current = self._registry.find_device(device_id)  # lost a race: revoked by a concurrent request?
         if current is None or current.status != REVOKED:
             raise ServiceUnavailable("the device could not be revoked now; retry the same request")
-
-    def _create_patient(self, pseudonym: str, cpr: str) -> str:
-        """A new patient id for the citizen, or the one a concurrent request created first."""
-        for _ in range(ATTEMPTS):
-            patient_id = new_id("pat")
-            if self._registry.add_patient(pseudonym, patient_id, cpr):
-                return patient_id
-            winner = self._registry.find_patient(pseudonym)
-            if winner is not None:
-                return winner
-        raise ServiceUnavailable("the citizen could not be registered now; retry the same request")
 
 
 def _organisation_of(principal: Principal) -> str:

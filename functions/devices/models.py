@@ -113,6 +113,7 @@ class Device:
     registered_at: datetime
     medcom_instrument_code: str | None = None
     revoked_at: datetime | None = None
+    episode_ids: tuple[str, ...] = ()  # the citizen's open episodes when it was registered
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,7 @@ class Credential:
 class DevicesSettings(EnvironmentSettings):
     citizens_table_name: str
     devices_table_name: str
+    episodes_table_name: str
     citizen_pseudonym_key_id: str
     device_credentials_key_id: str
     device_credential_issuer: str

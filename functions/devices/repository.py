@@ -1,13 +1,12 @@
-"""Citizens and devices in DynamoDB.
+"""Devices in DynamoDB, and the serial claims in the citizens table.
 
-Citizens table (pk, sk):
-- ``CITIZEN#<pseudonym>`` / ``IDENTITY``: patient_id. The pseudonym is a KMS MAC of the CPR number.
-- ``PATIENT#<patient_id>`` / ``PROFILE``: cpr, kept for later standard exchange (the table is
-  encrypted with the data key). The CPR number is an attribute, never a key.
+Citizens table (pk, sk), beside the citizen items of functions.shared.citizen_store:
 - ``DEVICE_SERIAL#<vendor>#<serial>`` / ``CLAIM``: device_id of the active device with that serial
   (vendor and serial case-folded). It makes "one active device per serial" a conditional write.
 
-Devices table (device_id): the device items of the contract.
+Devices table (device_id): the device items of the contract, with episode_ids: the citizen's open
+episodes of care at registration, each of which is linked to the device (and made active) in the
+same transaction (functions.shared.episode_links).
 
 Every "create" is a transaction of conditional puts, so two concurrent requests cannot both
 create: the loser's transaction is cancelled, writes nothing, and the caller reads the winner's.
@@ -15,50 +14,15 @@ create: the loser's transaction is cancelled, writes nothing, and the caller rea
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from datetime import datetime
-from typing import Any, ParamSpec, TypeVar
-
-from botocore.exceptions import ClientError
+from typing import Any
 
 from functions.devices.models import ACTIVE, REVOKED, Device
-from functions.shared import aws
-from functions.shared.errors import ServiceUnavailable
+from functions.shared.citizen_store import DynamoCitizenStore
+from functions.shared.dynamo import get_item, transact, unavailable_when_throttled
+from functions.shared.episode_links import link_device_items, open_episodes
 
-IDENTITY = "IDENTITY"
-PROFILE = "PROFILE"
 CLAIM = "CLAIM"
-_THROTTLED = frozenset({
-    "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
-    "InternalServerError", "KMSInternalException", "DependencyTimeoutException", "LimitExceededException",
-})
-
-Parameters = ParamSpec("Parameters")
-Result = TypeVar("Result")
-
-
-def unavailable_when_throttled(call: Callable[Parameters, Result]) -> Callable[Parameters, Result]:
-    """A dependency that is still throttled after botocore's retries is a 503 (retry later), not a 500."""
-
-    @functools.wraps(call)
-    def guarded(*args: Parameters.args, **kwargs: Parameters.kwargs) -> Result:
-        try:
-            return call(*args, **kwargs)
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in _THROTTLED:
-                raise ServiceUnavailable("a storage or key service is busy; retry the request") from error
-            raise
-
-    return guarded
-
-
-def citizen_key(pseudonym: str) -> dict[str, Any]:
-    return {"pk": {"S": f"CITIZEN#{pseudonym}"}, "sk": {"S": IDENTITY}}
-
-
-def profile_key(patient_id: str) -> dict[str, Any]:
-    return {"pk": {"S": f"PATIENT#{patient_id}"}, "sk": {"S": PROFILE}}
 
 
 def serial_claim_key(vendor: str, serial: str) -> dict[str, Any]:
@@ -66,39 +30,24 @@ def serial_claim_key(vendor: str, serial: str) -> dict[str, Any]:
     return {"pk": {"S": f"DEVICE_SERIAL#{vendor.casefold()}#{serial.casefold()}"}, "sk": {"S": CLAIM}}
 
 
-class DynamoDeviceRegistry:
-    def __init__(self, citizens_table: str, devices_table: str) -> None:
+class DynamoDeviceRegistry(DynamoCitizenStore):
+    def __init__(self, citizens_table: str, devices_table: str, episodes_table: str) -> None:
+        super().__init__(citizens_table)
         self._citizens = citizens_table
         self._devices = devices_table
+        self._episodes = episodes_table
 
-    @unavailable_when_throttled
-    def find_patient(self, pseudonym: str) -> str | None:
-        item = self._get(self._citizens, citizen_key(pseudonym), "patient_id")
-        return item["patient_id"]["S"] if item else None
-
-    @unavailable_when_throttled
-    def add_patient(self, pseudonym: str, patient_id: str, cpr: str) -> bool:
-        return self._transact([
-            {"Put": {
-                "TableName": self._citizens,
-                "Item": {**citizen_key(pseudonym), "patient_id": {"S": patient_id}},
-                "ConditionExpression": "attribute_not_exists(pk)",
-            }},
-            {"Put": {
-                "TableName": self._citizens,
-                "Item": {**profile_key(patient_id), "patient_id": {"S": patient_id}, "cpr": {"S": cpr}},
-                "ConditionExpression": "attribute_not_exists(pk)",
-            }},
-        ])
+    def open_episodes(self, patient_id: str) -> list[tuple[str, str]]:
+        return open_episodes(self._episodes, patient_id)
 
     @unavailable_when_throttled
     def device_with_serial(self, vendor: str, serial: str) -> Device | None:
-        claim = self._get(self._citizens, serial_claim_key(vendor, serial), "device_id")
+        claim = get_item(self._citizens, serial_claim_key(vendor, serial), "device_id")
         return self.find_device(claim["device_id"]["S"]) if claim else None
 
     @unavailable_when_throttled
     def add_device(self, device: Device) -> bool:
-        return self._transact([
+        return transact([
             {"Put": {
                 "TableName": self._citizens,
                 "Item": {
@@ -111,16 +60,18 @@ class DynamoDeviceRegistry:
                 "Item": device_item(device),
                 "ConditionExpression": "attribute_not_exists(device_id)",
             }},
+            # Linked in the same transaction: an episode that ended meanwhile cancels the registration.
+            *link_device_items(self._episodes, device.device_id, list(device.episode_ids)),
         ])
 
     @unavailable_when_throttled
     def find_device(self, device_id: str) -> Device | None:
-        item = self._get(self._devices, {"device_id": {"S": device_id}})
+        item = get_item(self._devices, {"device_id": {"S": device_id}})
         return device_from_item(item) if item else None
 
     @unavailable_when_throttled
     def revoke_device(self, device: Device, revoked_at: datetime) -> bool:
-        return self._transact([
+        return transact([
             {"Update": {
                 "TableName": self._devices,
                 "Key": {"device_id": {"S": device.device_id}},
@@ -142,23 +93,6 @@ class DynamoDeviceRegistry:
             }},
         ])
 
-    def _get(self, table: str, key: dict[str, Any], *attributes: str) -> dict[str, Any] | None:
-        request: dict[str, Any] = {"TableName": table, "Key": key, "ConsistentRead": True}
-        if attributes:
-            request["ProjectionExpression"] = ", ".join(attributes)
-        return aws.client("dynamodb").get_item(**request).get("Item")
-
-    def _transact(self, items: list[dict[str, Any]]) -> bool:
-        """True if every conditional write happened; False if the transaction was cancelled because a
-        condition failed or a concurrent transaction touched the same item (nothing is then written)."""
-        try:
-            aws.client("dynamodb").transact_write_items(TransactItems=items)
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "TransactionCanceledException":
-                return False
-            raise
-        return True
-
 
 def device_item(device: Device) -> dict[str, Any]:
     item: dict[str, Any] = {
@@ -176,6 +110,8 @@ def device_item(device: Device) -> dict[str, Any]:
         item["medcom_instrument_code"] = {"S": device.medcom_instrument_code}
     if device.revoked_at:
         item["revoked_at"] = {"S": device.revoked_at.isoformat()}
+    if device.episode_ids:
+        item["episode_ids"] = {"SS": list(device.episode_ids)}
     return item
 
 
@@ -196,4 +132,5 @@ def device_from_item(item: dict[str, Any]) -> Device:
         registered_by=item["registered_by"]["S"],
         registered_at=datetime.fromisoformat(item["registered_at"]["S"]),
         revoked_at=datetime.fromisoformat(revoked_at) if revoked_at else None,
+        episode_ids=tuple(sorted(item.get("episode_ids", {}).get("SS", []))),
     )

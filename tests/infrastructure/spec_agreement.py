@@ -234,7 +234,7 @@ def _event_sources(template: dict[str, Any], spec: ResourceSpec) -> list[str]:
                 "bisect on error": True,
                 "starting position": "TRIM_HORIZON",
                 "failure destination": source.on_failure_queue,
-                "filter": [{"eventName": list(source.event_names)}],
+                "filter": [_stream_filter(source)],
             }
             problems += [
                 f"event source {key}: {name} {actual[name]!r}, spec says {wanted[name]!r}"
@@ -242,6 +242,14 @@ def _event_sources(template: dict[str, Any], spec: ResourceSpec) -> list[str]:
                 if actual[name] != wanted[name]
             ]
     return problems
+
+
+def _stream_filter(source) -> dict[str, Any]:
+    pattern: dict[str, Any] = {"eventName": list(source.event_names)}
+    if source.key_prefix:
+        attribute, prefix = source.key_prefix
+        pattern["dynamodb"] = {"Keys": {attribute: {"S": [{"prefix": prefix}]}}}
+    return pattern
 
 
 def _routes(template: dict[str, Any], spec: ResourceSpec) -> list[str]:

@@ -9,7 +9,8 @@ import boto3
 import pytest
 
 from functions.devices.models import ACTIVE, REVOKED, Device
-from functions.devices.repository import DynamoDeviceRegistry, citizen_key, profile_key, serial_claim_key
+from functions.devices.repository import DynamoDeviceRegistry, serial_claim_key
+from functions.shared.citizen_store import citizen_key, profile_key
 
 REGISTERED_AT = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
 DEVICE = Device(
@@ -27,7 +28,8 @@ DEVICE = Device(
 
 @pytest.fixture
 def registry(resources) -> DynamoDeviceRegistry:
-    return DynamoDeviceRegistry(resources.tables["citizens"], resources.tables["devices"])
+    tables = resources.tables
+    return DynamoDeviceRegistry(tables["citizens"], tables["devices"], tables["episodes"])
 
 
 def get(resources, table: str, key: dict) -> dict | None:

@@ -56,12 +56,16 @@ class InMemoryRegistry:
         self.profiles: dict[str, str] = {}
         self.claims: dict[tuple[str, str], str] = {}
         self.devices: dict[str, Device] = {}
+        self.episodes: dict[str, list[tuple[str, str]]] = {}
         self.before_add_patient = lambda: None
         self.before_add_device = lambda: None
         self.refuse_writes = False
 
     def find_patient(self, pseudonym: str) -> str | None:
         return self.patients.get(pseudonym)
+
+    def open_episodes(self, patient_id: str) -> list[tuple[str, str]]:
+        return self.episodes.get(patient_id, [])
 
     def add_patient(self, pseudonym: str, patient_id: str, cpr: str) -> bool:
         self.before_add_patient()

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from functions.devices import repository
 from functions.devices.repository import DynamoDeviceRegistry
+from functions.shared import aws
 from functions.shared.errors import ServiceUnavailable
 
 
@@ -26,7 +26,7 @@ class RefusingClient:
 @pytest.fixture
 def refusing(monkeypatch):
     def install(code: str) -> None:
-        monkeypatch.setattr(repository.aws, "client", lambda _service: RefusingClient(code))
+        monkeypatch.setattr(aws, "client", lambda _service: RefusingClient(code))
 
     return install
 
@@ -35,15 +35,16 @@ def refusing(monkeypatch):
 def test_a_throttled_read_is_service_unavailable(refusing, code):
     refusing(code)
     with pytest.raises(ServiceUnavailable):
-        DynamoDeviceRegistry("citizens", "devices").find_patient("ps1")
+        DynamoDeviceRegistry("citizens", "devices", "episodes").find_patient("ps1")
 
 
 def test_a_cancelled_transaction_is_reported_as_not_written(refusing):
     refusing("TransactionCanceledException")
-    assert DynamoDeviceRegistry("citizens", "devices").add_patient("ps1", "pat_1", "2512489996") is False
+    registry = DynamoDeviceRegistry("citizens", "devices", "episodes")
+    assert registry.add_patient("ps1", "pat_1", "2512489996") is False
 
 
 def test_any_other_error_propagates_unchanged(refusing):
     refusing("ResourceNotFoundException")
     with pytest.raises(ClientError):
-        DynamoDeviceRegistry("citizens", "devices").find_patient("ps1")
+        DynamoDeviceRegistry("citizens", "devices", "episodes").find_patient("ps1")

@@ -1,0 +1,220 @@
+"""Entry points: the referral and episode API (``handler``) and the order outbox (``outbox_handler``)."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.depends import Depends
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import StringConstraints
+
+from functions.referral_intake.logic import EpisodeService, OrderNotRelayed, relay_orders
+from functions.referral_intake.models import (
+    EPISODE_ID_PATTERN,
+    EpisodeOutboxSettings,
+    EpisodeView,
+    HandoverOffer,
+    Referral,
+    ReferralAccepted,
+    ReferralIntakeSettings,
+    ThresholdChange,
+    ThresholdVersionView,
+)
+from functions.referral_intake.publisher import SqsOrderPublisher
+from functions.referral_intake.repository import DynamoAccessLog, DynamoEpisodeStore
+from functions.shared.api import build_resolver, resolve
+from functions.shared.auth import Principal, Role, requires
+from functions.shared.citizen_store import DynamoCitizenStore, KmsCitizenPseudonyms
+from functions.shared.clock import utc_now
+from functions.shared.observability import logger, metrics
+
+app = build_resolver()
+Clinician = Annotated[Principal, Depends(requires(Role.CLINICIAN))]
+EpisodeId = Annotated[str, StringConstraints(pattern=EPISODE_ID_PATTERN)]
+_EPISODE = {"content": {"application/json": {"model": EpisodeView}}}
+_FORBIDDEN = {403: {"description": "The caller's organisation may not do this"},
+              404: {"description": "There is no such episode"}}
+
+
+@cache
+def _service() -> EpisodeService:
+    settings = ReferralIntakeSettings.from_environment()
+    citizens = DynamoCitizenStore(settings.citizens_table_name)
+    store = DynamoEpisodeStore(settings.episodes_table_name, settings.devices_table_name, citizens)
+    return EpisodeService(store, citizens, KmsCitizenPseudonyms(settings.citizen_pseudonym_key_id),
+                          DynamoAccessLog(settings.access_log_table_name), utc_now)
+
+
+def _json(status: int, body: Any) -> Response:
+    return Response(status_code=status, content_type="application/json", body=body)
+
+
+@app.post(
+    "/v1/referrals",
+    summary="Refer a citizen to monitoring",
+    description="A clinician of the treating organisation refers a citizen: Telehub creates an episode of "
+    "care (status planned until a device is registered) with threshold version 1 (the disease area's "
+    "defaults with the referral's overrides) and orders the monitoring package from the citizen's "
+    "logistics centre. "
+    "Retrying with the same referral_id and body returns the same 201; the same referral_id with another "
+    "body is a 409. A citizen has at most one open episode per disease area and exactly one logistics "
+    "centre (409 naming the open episode or `logistics_centre`).",
+    tags=["referrals"],
+    responses={201: {"description": "Accepted (or a retry: the same reply)",
+                     "content": {"application/json": {"model": ReferralAccepted}}},
+               403: {"description": "The caller is not of the treating organisation"},
+               409: {"description": "An open episode, another logistics centre, or a reused referral_id"}},
+)
+def post_referral(referral: Annotated[Referral, Body()], principal: Clinician) -> Response[ReferralAccepted]:
+    reply, created = _service().accept_referral(referral, principal)
+    metric = "ReferralsAccepted" if created else "ReferralsRepeated"
+    metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
+    logger.info("referral accepted", extra={"episode_id": reply.episode_id, "new_episode": created})
+    return _json(201, reply)
+
+
+@app.get(
+    "/v1/episodes/<episode_id>",
+    summary="Read an episode of care",
+    description="The episode, the threshold version valid now and every version. For the treating and the "
+    "monitoring organisation, and the organisation offered a handover. Every read is written to the access "
+    "log before the reply.",
+    tags=["episodes"],
+    responses={200: {**_EPISODE, "description": "The episode"}, **_FORBIDDEN},
+)
+def get_episode(episode_id: EpisodeId, principal: Clinician) -> Response[EpisodeView]:
+    view = _service().read(episode_id, principal)
+    metrics.add_metric(name="EpisodesRead", unit=MetricUnit.Count, value=1)
+    logger.info("episode read", extra={"episode_id": episode_id})
+    return _json(200, view)
+
+
+@app.put(
+    "/v1/episodes/<episode_id>/thresholds",
+    summary="Change the alarm thresholds",
+    description="The treating organisation makes a new threshold version: the current one with the changes "
+    "(a limit given replaces, null removes, left out keeps), valid from `valid_from` (default now; not "
+    "before the current version's). Measurements are judged by the version valid when they were taken.",
+    tags=["episodes"],
+    responses={200: {"description": "The new version (or the current one, for a retry of the same change)",
+                     "content": {"application/json": {"model": ThresholdVersionView}}},
+               409: {"description": "The episode has ended"}, **_FORBIDDEN},
+)
+def put_thresholds(episode_id: EpisodeId, change: Annotated[ThresholdChange, Body()],
+                   principal: Clinician) -> Response[ThresholdVersionView]:
+    version = _service().change_thresholds(episode_id, change, principal)
+    metrics.add_metric(name="ThresholdVersionsCreated", unit=MetricUnit.Count, value=1)
+    logger.info("thresholds changed", extra={"episode_id": episode_id, "version": version.version})
+    return _json(200, ThresholdVersionView.model_validate(version.as_dict()))
+
+
+@app.post(
+    "/v1/episodes/<episode_id>/handover",
+    summary="Offer monitoring responsibility to another organisation",
+    description="The organisation holding monitoring responsibility offers it; it keeps it until the "
+    "receiver accepts. One offer at a time (repeating the same offer is harmless).",
+    tags=["episodes"],
+    responses={200: {**_EPISODE, "description": "The episode with the pending offer"},
+               409: {"description": "Another offer is pending, or the episode has ended"}, **_FORBIDDEN},
+)
+def offer_handover(episode_id: EpisodeId, offer: Annotated[HandoverOffer, Body()],
+                   principal: Clinician) -> Response[EpisodeView]:
+    _service().offer_handover(episode_id, offer.to_organisation, principal)
+    metrics.add_metric(name="HandoversOffered", unit=MetricUnit.Count, value=1)
+    logger.info("handover offered", extra={"episode_id": episode_id})
+    return _json(200, _service().read(episode_id, principal))
+
+
+@app.post(
+    "/v1/episodes/<episode_id>/handover/accept",
+    summary="Accept monitoring responsibility",
+    description="The organisation offered the handover takes over monitoring responsibility. Devices, "
+    "credentials and history stay with the citizen.",
+    tags=["episodes"],
+    responses={200: {**_EPISODE, "description": "The episode, now monitored by the caller"},
+               409: {"description": "The offer changed meanwhile"}, **_FORBIDDEN},
+)
+def accept_handover(episode_id: EpisodeId, principal: Clinician) -> Response[EpisodeView]:
+    _service().accept_handover(episode_id, principal)
+    metrics.add_metric(name="HandoversAccepted", unit=MetricUnit.Count, value=1)
+    logger.info("handover accepted", extra={"episode_id": episode_id})
+    return _json(200, _service().read(episode_id, principal))
+
+
+@app.post(
+    "/v1/episodes/<episode_id>/handover/decline",
+    summary="Decline monitoring responsibility",
+    description="The organisation offered the handover declines; the offering organisation keeps it.",
+    tags=["episodes"],
+    responses={204: {"description": "Declined"}, 409: {"description": "The offer changed meanwhile"},
+               **_FORBIDDEN},
+)
+def decline_handover(episode_id: EpisodeId, principal: Clinician) -> Response[None]:
+    _service().decline_handover(episode_id, principal)
+    metrics.add_metric(name="HandoversDeclined", unit=MetricUnit.Count, value=1)
+    logger.info("handover declined", extra={"episode_id": episode_id})
+    return Response(status_code=204)
+
+
+@app.post(
+    "/v1/episodes/<episode_id>/end",
+    summary="End an episode of care",
+    description="The treating organisation ends the episode: its devices are revoked (their credentials are "
+    "refused from the next upload) and the logistics centre is sent an order to collect them. Ending an "
+    "ended episode is a 204 again.",
+    tags=["episodes"],
+    responses={204: {"description": "Ended (now or before)"}, **_FORBIDDEN},
+)
+def end_episode(episode_id: EpisodeId, principal: Clinician) -> Response[None]:
+    _service().end(episode_id, principal)
+    metrics.add_metric(name="EpisodesEnded", unit=MetricUnit.Count, value=1)
+    logger.info("episode ended", extra={"episode_id": episode_id})
+    return Response(status_code=204)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return resolve(app, event, context)
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def outbox_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Relay each ORDER item inserted into the episodes table; report the records not relayed."""
+    from aws_lambda_powertools.utilities.batch import process_partial_response
+    from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
+        DynamoDBRecord,
+        DynamoDBRecordEventName,
+    )
+
+    records = [DynamoDBRecord(raw) for raw in event["Records"]]
+    not_relayed = relay_orders(_publisher(), [
+        (record.dynamodb.sequence_number, record.dynamodb.new_image)
+        for record in records
+        if record.event_name is DynamoDBRecordEventName.INSERT
+    ])
+    metrics.add_metric(name="OrdersNotRelayed", unit=MetricUnit.Count, value=len(not_relayed))
+
+    def confirm(record: Any) -> None:
+        if record.dynamodb.sequence_number in not_relayed:
+            raise OrderNotRelayed(f"stream record {record.dynamodb.sequence_number} was not relayed")
+
+    return process_partial_response(event=event, record_handler=confirm, processor=_stream_processor(),
+                                    context=context)
+
+
+@cache
+def _publisher() -> SqsOrderPublisher:
+    return SqsOrderPublisher(EpisodeOutboxSettings.from_environment().logistics_orders_queue_url)
+
+
+@cache
+def _stream_processor() -> Any:
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+
+    return BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)

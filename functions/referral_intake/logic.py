@@ -1,0 +1,426 @@
+"""Referral intake and the episode of care: who may do what, thresholds, handover, ending.
+
+No event shapes and no boto3 here: the episode store, the citizens, the pseudonyms, the access log
+and the clock are injected, so the rules are tested with in-memory fakes. Every change is one
+conditional write (or transaction) in the store; a lost race is settled by reading the winner's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any, Protocol
+
+from functions.referral_intake.models import (
+    COLLECT,
+    DELIVER,
+    ENDED,
+    PLANNED,
+    Episode,
+    EpisodeView,
+    Handover,
+    HandoverView,
+    NewEpisode,
+    Order,
+    Referral,
+    ReferralAccepted,
+    StoredReferral,
+    ThresholdChange,
+    ThresholdVersionView,
+    package_of,
+)
+from functions.shared.citizens import ATTEMPTS, CitizenPseudonyms, CitizenStore, get_or_create_patient
+from functions.shared.clock import Clock
+from functions.shared.disease_areas import DiseaseArea, disease_area
+from functions.shared.errors import (
+    Conflict,
+    FieldProblem,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    ServiceUnavailable,
+)
+from functions.shared.identifiers import new_id
+from functions.shared.observability import logger
+from functions.shared.principal import Principal
+from functions.shared.thresholds import (
+    Thresholds,
+    ThresholdVersion,
+    merge,
+    problems,
+    thresholds_at,
+)
+
+ORDER_MESSAGE_TYPE = "telehub.logistics.order"
+ORDER_SCHEMA_VERSION = 1
+
+
+class EpisodeStore(Protocol):
+    def find_referral(self, referral_id: str) -> StoredReferral | None: ...
+
+    def open_episode_id(self, patient_id: str, disease_area: str) -> str | None: ...
+
+    def logistics_centre(self, patient_id: str) -> str | None:
+        """The citizen's logistics centre while the citizen has an open episode, else None."""
+
+    def create(self, new: NewEpisode) -> bool:
+        """Write the episode, its first thresholds, its order, the open guard, the logistics centre,
+        the referral record and the contact details at once; False (nothing written) if the referral
+        id, the open guard or another logistics centre is in the way."""
+
+    def episode(self, episode_id: str) -> Episode | None: ...
+
+    def threshold_versions(self, episode_id: str) -> list[ThresholdVersion]: ...
+
+    def add_threshold_version(self, episode: Episode, version: ThresholdVersion) -> bool:
+        """Store the version if the episode's current version is still ``episode.threshold_version``."""
+
+    def offer_handover(self, episode: Episode, handover: Handover) -> bool:
+        """Record the offer if the offering organisation still holds responsibility and none is pending."""
+
+    def accept_handover(self, episode: Episode, organisation: str) -> bool:
+        """Move responsibility to ``organisation`` if its offer is still pending."""
+
+    def decline_handover(self, episode: Episode, organisation: str) -> bool:
+        """Drop the offer to ``organisation`` if it is still pending."""
+
+    def end(self, episode: Episode, ended_at: datetime, order: Order) -> bool:
+        """End the open episode, release its guard, revoke its devices and store the collect order."""
+
+
+class ContactDetails(Protocol):
+    def profile(self, patient_id: str) -> dict[str, str] | None:
+        """The citizen's cpr, name and phone, for the logistics centre's order."""
+
+
+class AccessLog(Protocol):
+    def record(self, patient_id: str, principal: Principal, action: str, episode_id: str,
+               at: datetime) -> None:
+        """Store who read what, before the data is returned (raise if it cannot be stored)."""
+
+
+class Citizens(CitizenStore, ContactDetails, Protocol):
+    pass
+
+
+class EpisodeService:
+    def __init__(self, store: EpisodeStore, citizens: Citizens, pseudonyms: CitizenPseudonyms,
+                 access_log: AccessLog, clock: Clock) -> None:
+        self._store = store
+        self._citizens = citizens
+        self._pseudonyms = pseudonyms
+        self._access_log = access_log
+        self._clock = clock
+
+    # --- referral intake ---------------------------------------------------------------------
+
+    def accept_referral(self, referral: Referral, principal: Principal) -> tuple[ReferralAccepted, bool]:
+        """Create the episode (status planned) with threshold version 1 and a delivery order, or return
+        the reply of the same referral received before. Returns the reply and whether it is new."""
+        if referral.treating_organisation != _organisation_of(principal):
+            raise Forbidden("only a clinician of the treating organisation may refer")
+        area = disease_area(referral.disease_area)
+        thresholds = _checked(merge(area.thresholds, referral.thresholds), area, "thresholds")
+        pseudonym = self._pseudonyms.pseudonym(referral.citizen.cpr)
+        body_hash = referral_hash(referral, pseudonym)
+        stored = self._store.find_referral(referral.referral_id)
+        if stored is not None:
+            return _repeat(stored, body_hash), False
+        patient_id = get_or_create_patient(self._citizens, pseudonym, referral.citizen.cpr)
+        for _ in range(ATTEMPTS):
+            self._check_nothing_open(patient_id, referral)
+            new = self._new_episode(referral, area, thresholds, patient_id, body_hash)
+            if self._store.create(new):
+                return ReferralAccepted.model_validate(new.referral.reply), True
+            stored = self._store.find_referral(referral.referral_id)
+            if stored is not None:
+                return _repeat(stored, body_hash), False
+        raise ServiceUnavailable("the referral could not be stored now; retry the same request")
+
+    def _check_nothing_open(self, patient_id: str, referral: Referral) -> None:
+        open_id = self._store.open_episode_id(patient_id, referral.disease_area)
+        if open_id is not None:
+            raise Conflict(f"the citizen has an open {referral.disease_area} episode: {open_id}",
+                           [FieldProblem("disease_area", f"open episode {open_id}")])
+        centre = self._store.logistics_centre(patient_id)
+        if centre is not None and centre != referral.logistics_centre:
+            raise Conflict("the citizen has another logistics centre while an episode is open",
+                           [FieldProblem("logistics_centre", "the citizen has exactly one logistics centre")])
+
+    def _new_episode(self, referral: Referral, area: DiseaseArea, thresholds: Thresholds, patient_id: str,
+                     body_hash: str) -> NewEpisode:
+        now = self._clock()
+        schedule = {**area.schedule.model_dump(),
+                    **(referral.schedule.model_dump(exclude_none=True) if referral.schedule else {})}
+        episode = Episode(
+            episode_id=new_id("epi"),
+            patient_id=patient_id,
+            disease_area=area.code,
+            status=PLANNED,
+            treating_organisation=referral.treating_organisation,
+            monitoring_organisation=referral.monitoring_organisation,
+            logistics_centre=referral.logistics_centre,
+            referral_id=referral.referral_id,
+            schedule=schedule,
+            created_at=now,
+            threshold_version=1,
+            note=referral.note,
+        )
+        citizen = referral.citizen.model_dump()
+        order = order_for(DELIVER, episode, citizen, now, package=package_of(area.package))
+        reply = ReferralAccepted(episode_id=episode.episode_id, patient_id=patient_id, disease_area=area.code,
+                                 status=PLANNED, threshold_version=1, order_id=order.order_id)
+        return NewEpisode(
+            episode=episode,
+            thresholds=ThresholdVersion(1, now, thresholds, referral.treating_organisation, now),
+            order=order,
+            referral=StoredReferral(referral.referral_id, body_hash, reply.model_dump(mode="json")),
+            citizen_name=referral.citizen.name,
+            citizen_phone=referral.citizen.phone,
+        )
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    def read(self, episode_id: str, principal: Principal) -> EpisodeView:
+        """The episode for its treating or monitoring organisation or the offered receiver; the read is
+        logged before anything is returned."""
+        episode = self._episode(episode_id)
+        organisation = _organisation_of(principal)
+        receiver = episode.handover.to_organisation if episode.handover else None
+        if organisation not in (episode.treating_organisation, episode.monitoring_organisation, receiver):
+            raise Forbidden("only the treating or monitoring organisation (or one offered it) may read it")
+        versions = self._store.threshold_versions(episode_id)
+        now = self._clock()
+        self._access_log.record(episode.patient_id, principal, "read_episode", episode_id, now)
+        current = thresholds_at(versions, now) or versions[0]
+        return episode_view(episode, current, versions)
+
+    # --- thresholds ------------------------------------------------------------------------------
+
+    def change_thresholds(self, episode_id: str, change: ThresholdChange,
+                          principal: Principal) -> ThresholdVersion:
+        """A new version: the latest version with the changes, valid from ``valid_from`` (default now)."""
+        episode = self._episode(episode_id)
+        organisation = _organisation_of(principal)
+        if organisation != episode.treating_organisation:
+            raise Forbidden("only the treating organisation may change the thresholds")
+        _require_open(episode)
+        area = disease_area(episode.disease_area)
+        now = self._clock()
+        for _ in range(ATTEMPTS):
+            versions = self._store.threshold_versions(episode_id)
+            latest = max(versions, key=lambda v: v.version)
+            thresholds = _checked(merge(latest.thresholds, change.thresholds), area, "thresholds")
+            valid_from = change.valid_from or now
+            if valid_from < latest.valid_from:
+                raise InvalidInput.for_field("valid_from", "must not be before the current version's "
+                                             f"({latest.valid_from.isoformat()})")
+            if change.valid_from is None and thresholds == latest.thresholds:
+                return latest  # a retry of the same change: nothing new
+            version = ThresholdVersion(latest.version + 1, valid_from, thresholds, organisation, now)
+            if self._store.add_threshold_version(replace(episode, threshold_version=latest.version), version):
+                return version
+        raise ServiceUnavailable("the thresholds could not be changed now; retry the request")
+
+    # --- handover --------------------------------------------------------------------------------
+
+    def offer_handover(self, episode_id: str, to_organisation: str, principal: Principal) -> Episode:
+        episode = self._episode(episode_id)
+        organisation = _organisation_of(principal)
+        if organisation != episode.monitoring_organisation:
+            raise Forbidden("only the organisation holding monitoring responsibility may offer a handover")
+        _require_open(episode)
+        if to_organisation == organisation:
+            raise InvalidInput.for_field("to_organisation", "already holds monitoring responsibility")
+        if episode.handover is not None:
+            if episode.handover.to_organisation == to_organisation:
+                return episode  # a retry of the same offer
+            raise Conflict(f"a handover to {episode.handover.to_organisation} is pending; it must be "
+                           "accepted or declined first")
+        handover = Handover(to_organisation, organisation, self._clock())
+        if self._store.offer_handover(episode, handover):
+            return replace(episode, handover=handover)
+        return self._settled(episode_id, lambda e: e.handover is not None
+                             and e.handover.to_organisation == to_organisation)
+
+    def accept_handover(self, episode_id: str, principal: Principal) -> Episode:
+        episode = self._episode(episode_id)
+        organisation = _organisation_of(principal)
+        if episode.handover is None or episode.handover.to_organisation != organisation:
+            if episode.monitoring_organisation == organisation and episode.handover is None:
+                return episode  # accepted before: a retry
+            raise Forbidden("only the organisation offered the handover may accept it")
+        if self._store.accept_handover(episode, organisation):
+            return replace(episode, monitoring_organisation=organisation, handover=None)
+        return self._settled(episode_id, lambda e: e.monitoring_organisation == organisation)
+
+    def decline_handover(self, episode_id: str, principal: Principal) -> Episode:
+        episode = self._episode(episode_id)
+        organisation = _organisation_of(principal)
+        if episode.handover is None or episode.handover.to_organisation != organisation:
+            raise Forbidden("only the organisation offered a pending handover may decline it")
+        if self._store.decline_handover(episode, organisation):
+            return replace(episode, handover=None)
+        return self._settled(episode_id, lambda e: e.handover is None
+                             and e.monitoring_organisation != organisation)
+
+    def _settled(self, episode_id: str, as_wanted: Any) -> Episode:
+        """After a lost conditional write: the request's outcome if a concurrent one produced it, else 409."""
+        current = self._episode(episode_id)
+        if as_wanted(current):
+            return current
+        raise Conflict("the handover changed meanwhile; read the episode and decide again")
+
+    # --- ending ----------------------------------------------------------------------------------
+
+    def end(self, episode_id: str, principal: Principal) -> Episode:
+        """End the episode: its guard released, its devices revoked, a collect order sent. Ending an ended
+        episode changes nothing."""
+        episode = self._episode(episode_id)
+        if _organisation_of(principal) != episode.treating_organisation:
+            raise Forbidden("only the treating organisation may end the episode")
+        for _ in range(ATTEMPTS):
+            if episode.status == ENDED:
+                return episode
+            now = self._clock()
+            citizen = self._citizens.profile(episode.patient_id) or {}
+            order = order_for(COLLECT, episode, citizen, now, device_ids=list(episode.device_ids))
+            if self._store.end(episode, now, order):
+                return replace(episode, status=ENDED, ended_at=now, handover=None)
+            episode = self._episode(episode_id)
+        raise ServiceUnavailable("the episode could not be ended now; retry the request")
+
+    def _episode(self, episode_id: str) -> Episode:
+        episode = self._store.episode(episode_id)
+        if episode is None:
+            raise NotFound(f"there is no episode {episode_id}")
+        return episode
+
+
+def _organisation_of(principal: Principal) -> str:
+    if not principal.organisation:
+        raise Forbidden("the token names no organisation")
+    return principal.organisation
+
+
+def _require_open(episode: Episode) -> None:
+    if not episode.is_open:
+        raise Conflict(f"episode {episode.episode_id} has ended")
+
+
+def _checked(thresholds: Thresholds, area: DiseaseArea, prefix: str) -> Thresholds:
+    """The merged set, or a 422 naming each broken rule and each type the area does not measure."""
+    found = problems(thresholds, prefix)
+    measured = set(area.measurement_types)
+    for kind in ("absolute", "relative"):
+        found += [FieldProblem(f"{prefix}.{kind}.{measurement_type}",
+                               f"the {area.code} area does not measure {measurement_type}")
+                  for measurement_type in getattr(thresholds, kind) if measurement_type not in measured]
+    if found:
+        raise InvalidInput("the thresholds are not valid; see errors", found)
+    return thresholds
+
+
+def referral_hash(referral: Referral, pseudonym: str) -> str:
+    """sha256 of the validated referral as canonical JSON, the CPR number replaced by its pseudonym (the
+    stored hash is then no function of the CPR alone)."""
+    body = referral.model_dump(mode="json")
+    body["citizen"]["cpr"] = pseudonym
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _repeat(stored: StoredReferral, body_hash: str) -> ReferralAccepted:
+    if stored.body_hash != body_hash:
+        raise Conflict(f"referral {stored.referral_id} was received before with a different body",
+                       [FieldProblem("referral_id", "was used for another referral")])
+    return ReferralAccepted.model_validate(stored.reply)
+
+
+def order_for(kind: str, episode: Episode, citizen: dict[str, Any], ordered_at: datetime, *,
+              package: list[dict[str, Any]] | None = None, device_ids: list[str] | None = None) -> Order:
+    """The logistics centre's order: deliver the area's package, or collect the episode's devices."""
+    order_id = new_id("ord")
+    body: dict[str, Any] = {
+        "message_type": ORDER_MESSAGE_TYPE,
+        "schema_version": ORDER_SCHEMA_VERSION,
+        "order_id": order_id,
+        "kind": kind,
+        "episode_id": episode.episode_id,
+        "patient_id": episode.patient_id,
+        "disease_area": episode.disease_area,
+        "logistics_centre": episode.logistics_centre,
+        "treating_organisation": episode.treating_organisation,
+        "monitoring_organisation": episode.monitoring_organisation,
+        "ordered_at": ordered_at.isoformat(),
+        "citizen": {name: citizen[name] for name in ("cpr", "name", "phone") if name in citizen},
+    }
+    if kind == DELIVER:
+        body["package"] = package or []
+    else:
+        body["device_ids"] = device_ids or []
+    return Order(order_id, kind, episode.episode_id, episode.logistics_centre, body)
+
+
+def episode_view(episode: Episode, current: ThresholdVersion,
+                 versions: list[ThresholdVersion]) -> EpisodeView:
+    def version_view(version: ThresholdVersion) -> ThresholdVersionView:
+        return ThresholdVersionView.model_validate(version.as_dict())
+
+    return EpisodeView(
+        episode_id=episode.episode_id,
+        patient_id=episode.patient_id,
+        disease_area=episode.disease_area,
+        status=episode.status,
+        treating_organisation=episode.treating_organisation,
+        monitoring_organisation=episode.monitoring_organisation,
+        logistics_centre=episode.logistics_centre,
+        schedule=episode.schedule,
+        note=episode.note,
+        created_at=episode.created_at,
+        ended_at=episode.ended_at,
+        device_ids=list(episode.device_ids),
+        handover=HandoverView(**vars(episode.handover)) if episode.handover else None,
+        thresholds=version_view(current),
+        threshold_history=[version_view(v) for v in sorted(versions, key=lambda v: v.version)],
+    )
+
+
+
+# --- the outbox: ORDER items from the episodes stream to the logistics-orders queue ------------------
+
+
+class OrderPublisher(Protocol):
+    def publish(self, orders: Sequence[dict[str, Any]]) -> set[int]:
+        """Send up to ten order items' messages in one request; return the positions not sent."""
+
+
+class OrderNotRelayed(Exception):
+    """The stream record's order did not reach the queue in this run; the stream retries it."""
+
+
+def relay_orders(publisher: OrderPublisher, inserted: Sequence[tuple[str, dict[str, Any]]]) -> set[str]:
+    """Send each inserted ORDER item's message, ten per request; return the record ids not relayed.
+
+    A failed send stops the run: the stream retries from the first failed record anyway, so sending
+    later records now would only send them twice.
+    """
+    not_relayed: set[str] = set()
+    pending = []
+    for record_id, item in inserted:
+        if not {"message", "order_id", "logistics_centre", "kind"} <= set(item):
+            logger.error("order item cannot become a message", extra={"record_id": record_id})
+            not_relayed.add(record_id)
+        else:
+            pending.append((record_id, item))
+    for start in range(0, len(pending), 10):
+        chunk = pending[start:start + 10]
+        failed = publisher.publish([item for _, item in chunk])
+        not_relayed.update(record_id for position, (record_id, _) in enumerate(chunk) if position in failed)
+        if failed:
+            not_relayed.update(record_id for record_id, _ in pending[start + 10:])
+            break
+    return not_relayed

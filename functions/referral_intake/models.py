@@ -1,0 +1,216 @@
+"""Referrals and episodes of care: the API's requests and replies, the stored episode, the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from functions.shared.disease_areas import PackageItem, disease_areas
+from functions.shared.identifiers import normalise_cpr, normalise_organisation
+from functions.shared.settings import EnvironmentSettings
+from functions.shared.thresholds import ThresholdOverrides, ThresholdVersion
+
+PLANNED, ACTIVE, ENDED = "planned", "active", "ended"
+OPEN_STATUSES = (PLANNED, ACTIVE)
+EpisodeStatus = Literal["planned", "active", "ended"]
+EPISODE_ID_PATTERN = r"^epi_[0-9a-f]{24}$"
+DELIVER, COLLECT = "deliver", "collect"
+
+Organisation = Annotated[
+    str,
+    AfterValidator(normalise_organisation),
+    Field(description="A SOR code (11+ digits) or a GP ydernummer (6 digits).", examples=["123456789012345"]),
+]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+def _known_area(code: str) -> str:
+    if code not in disease_areas():
+        raise ValueError(f"is not a known disease area; known: {', '.join(sorted(disease_areas()))}")
+    return code
+
+
+DiseaseAreaCode = Annotated[
+    str, AfterValidator(_known_area),
+    Field(description="A disease-area template: `copd` (ICD-10 J44, SKS DJ44) or `heart_failure` "
+          "(I50, DI50).", examples=["copd"]),
+]
+
+
+class Citizen(BaseModel):
+    """The citizen referred. Name and phone go to the logistics centre's order; none of it is a key
+    or logged."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cpr: Annotated[str, AfterValidator(normalise_cpr), Field(
+        repr=False, description="DDMMYYSSSS or DDMMYY-SSSS.", examples=["251248-9996"])]
+    name: Annotated[Text, Field(repr=False, examples=["Karen Jensen"])]
+    phone: Annotated[str, StringConstraints(pattern=r"^\+?[0-9][0-9 ]{6,18}[0-9]$"), Field(
+        repr=False, description="A phone number the logistics centre can call.",
+        examples=["+45 20 30 40 50"])]
+
+
+class ScheduleChoice(BaseModel):
+    """The measurement schedule; a field left out keeps the disease area's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    per_week: Annotated[int, Field(ge=1, le=70)] | None = None
+    missed_after_hours: Annotated[int, Field(ge=1, le=24 * 31)] | None = None
+
+
+class Referral(BaseModel):
+    """A treating doctor's referral of a citizen to telemedical monitoring."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    referral_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"), Field(
+        description="The sender's id of the referral: retrying with the same id and body is safe.",
+        examples=["ref-2025-000123"])]
+    citizen: Citizen
+    disease_area: DiseaseAreaCode
+    treating_organisation: Organisation
+    monitoring_organisation: Organisation
+    logistics_centre: Organisation
+    thresholds: Annotated[ThresholdOverrides | None, Field(
+        description="Overrides of the area's default thresholds: a limit given replaces the default, a "
+        "limit given as null removes it, a limit left out keeps it.")] = None
+    schedule: ScheduleChoice | None = None
+    note: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+class ThresholdChange(BaseModel):
+    """A new threshold version: changes to the current version, from ``valid_from`` (default now)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    thresholds: ThresholdOverrides
+    valid_from: AwareDatetime | None = None
+
+
+class HandoverOffer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to_organisation: Organisation
+
+
+class ReferralAccepted(BaseModel):
+    episode_id: str
+    patient_id: str
+    disease_area: str
+    status: EpisodeStatus
+    threshold_version: int
+    order_id: str
+
+
+class ThresholdVersionView(BaseModel):
+    version: int
+    valid_from: datetime
+    thresholds: dict[str, Any]
+    set_by: str
+    set_at: datetime
+
+
+class HandoverView(BaseModel):
+    to_organisation: str
+    offered_by: str
+    offered_at: datetime
+
+
+class EpisodeView(BaseModel):
+    episode_id: str
+    patient_id: str
+    disease_area: str
+    status: EpisodeStatus
+    treating_organisation: str
+    monitoring_organisation: str
+    logistics_centre: str
+    schedule: dict[str, int]
+    note: str | None
+    created_at: datetime
+    ended_at: datetime | None
+    device_ids: list[str]
+    handover: HandoverView | None
+    thresholds: Annotated[ThresholdVersionView, Field(description="The version valid now.")]
+    threshold_history: Annotated[list[ThresholdVersionView],
+                                 Field(description="Every version, oldest first.")]
+
+
+@dataclass(frozen=True)
+class Handover:
+    to_organisation: str
+    offered_by: str
+    offered_at: datetime
+
+
+@dataclass(frozen=True)
+class Episode:
+    episode_id: str
+    patient_id: str
+    disease_area: str
+    status: str
+    treating_organisation: str
+    monitoring_organisation: str
+    logistics_centre: str
+    referral_id: str
+    schedule: dict[str, int]
+    created_at: datetime
+    threshold_version: int
+    note: str | None = None
+    handover: Handover | None = None
+    device_ids: tuple[str, ...] = ()
+    ended_at: datetime | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+@dataclass(frozen=True)
+class Order:
+    """A message for the logistics centre, stored with the episode and relayed by the outbox."""
+
+    order_id: str
+    kind: str  # DELIVER or COLLECT
+    episode_id: str
+    logistics_centre: str
+    body: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoredReferral:
+    referral_id: str
+    body_hash: str
+    reply: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class NewEpisode:
+    """Everything an accepted referral writes, in one transaction."""
+
+    episode: Episode
+    thresholds: ThresholdVersion
+    order: Order
+    referral: StoredReferral
+    citizen_name: str
+    citizen_phone: str
+
+
+def package_of(items: list[PackageItem]) -> list[dict[str, Any]]:
+    return [item.model_dump(mode="json") for item in items]
+
+
+class ReferralIntakeSettings(EnvironmentSettings):
+    citizens_table_name: str
+    episodes_table_name: str
+    devices_table_name: str
+    access_log_table_name: str
+    citizen_pseudonym_key_id: str
+
+
+class EpisodeOutboxSettings(EnvironmentSettings):
+    logistics_orders_queue_url: str

@@ -1,0 +1,43 @@
+"""The logistics-orders queue: order messages sent ten per SendMessageBatch request."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from functions.shared import aws
+from functions.shared.observability import logger
+
+
+class SqsOrderPublisher:
+    def __init__(self, queue_url: str) -> None:
+        self._queue_url = queue_url
+
+    def publish(self, orders: Sequence[dict[str, Any]]) -> set[int]:
+        """Send the orders' messages in one request; return the positions SQS did not take. The
+        attributes let a logistics centre's consumer (or a later fan-out) filter without parsing."""
+        entries = [
+            {
+                "Id": str(position),
+                "MessageBody": order["message"],
+                "MessageAttributes": {
+                    "message_type": {"DataType": "String", "StringValue": "telehub.logistics.order"},
+                    "order_id": {"DataType": "String", "StringValue": order["order_id"]},
+                    "kind": {"DataType": "String", "StringValue": order["kind"]},
+                    "logistics_centre": {"DataType": "String", "StringValue": order["logistics_centre"]},
+                },
+            }
+            for position, order in enumerate(orders)
+        ]
+        try:
+            response = aws.client("sqs").send_message_batch(QueueUrl=self._queue_url, Entries=entries)
+        except (ClientError, BotoCoreError) as error:
+            code = error.response["Error"]["Code"] if isinstance(error, ClientError) else type(error).__name__
+            logger.warning("order messages not sent", extra={"messages": len(entries), "error_code": code})
+            return set(range(len(entries)))
+        failed = response.get("Failed", [])
+        if failed:
+            logger.warning("some order messages not sent", extra={"messages": len(failed)})
+        return {int(entry["Id"]) for entry in failed}

@@ -1,0 +1,324 @@
+"""Episodes, their thresholds, orders and guards in DynamoDB (keys: functions.shared.episode_links),
+and the access log.
+
+Every change is one conditional write or one transaction, so a refused or lost request writes
+nothing: the referral's seven writes (episode, thresholds v1, order, open guard, logistics centre,
+referral record, contact details) happen together or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import datetime
+from typing import Any
+
+from functions.referral_intake.models import (
+    ACTIVE,
+    ENDED,
+    PLANNED,
+    Episode,
+    Handover,
+    NewEpisode,
+    Order,
+    StoredReferral,
+)
+from functions.shared import aws
+from functions.shared.citizen_store import DynamoCitizenStore
+from functions.shared.dynamo import get_item, transact, unavailable_when_throttled
+from functions.shared.episode_links import (
+    ORDER_PREFIX,
+    episode_key,
+    logistics_key,
+    open_guard_key,
+)
+from functions.shared.principal import Principal
+from functions.shared.thresholds import Thresholds, ThresholdVersion
+
+THRESHOLDS_PREFIX = "THRESHOLDS#v"
+_OPEN = {":planned": {"S": PLANNED}, ":active": {"S": ACTIVE}}
+
+
+def _s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def referral_key(referral_id: str) -> dict[str, Any]:
+    return {"pk": _s(f"REFERRAL#{referral_id}"), "sk": _s("REFERRAL")}
+
+
+def thresholds_key(episode_id: str, version: int) -> dict[str, Any]:
+    return {"pk": _s(f"EPISODE#{episode_id}"), "sk": _s(f"{THRESHOLDS_PREFIX}{version:04d}")}
+
+
+def order_key(episode_id: str, order_id: str) -> dict[str, Any]:
+    return {"pk": _s(f"EPISODE#{episode_id}"), "sk": _s(f"{ORDER_PREFIX}{order_id}")}
+
+
+class DynamoEpisodeStore:
+    def __init__(self, episodes_table: str, devices_table: str, citizens: DynamoCitizenStore) -> None:
+        self._table = episodes_table
+        self._devices = devices_table
+        self._citizens = citizens
+
+    @unavailable_when_throttled
+    def find_referral(self, referral_id: str) -> StoredReferral | None:
+        item = get_item(self._table, referral_key(referral_id))
+        if item is None:
+            return None
+        return StoredReferral(referral_id, item["body_hash"]["S"], json.loads(item["reply"]["S"]))
+
+    @unavailable_when_throttled
+    def open_episode_id(self, patient_id: str, disease_area: str) -> str | None:
+        item = get_item(self._table, open_guard_key(patient_id, disease_area), "episode_id")
+        return item["episode_id"]["S"] if item else None
+
+    @unavailable_when_throttled
+    def logistics_centre(self, patient_id: str) -> str | None:
+        item = get_item(self._table, logistics_key(patient_id))
+        return item["logistics_centre"]["S"] if item and "open_episodes" in item else None
+
+    @unavailable_when_throttled
+    def create(self, new: NewEpisode) -> bool:
+        episode = new.episode
+        return transact([
+            self._put(episode_item(episode), "attribute_not_exists(pk)"),
+            self._put(thresholds_item(episode.episode_id, new.thresholds), "attribute_not_exists(pk)"),
+            self._put(order_item(new.order), "attribute_not_exists(pk)"),
+            self._put({**open_guard_key(episode.patient_id, episode.disease_area),
+                       "episode_id": _s(episode.episode_id),
+                       "logistics_centre": _s(episode.logistics_centre)}, "attribute_not_exists(pk)"),
+            {"Update": {
+                "TableName": self._table,
+                "Key": logistics_key(episode.patient_id),
+                "UpdateExpression": "SET logistics_centre = :centre ADD open_episodes :episode",
+                # One logistics centre per citizen: another only when no episode is open.
+                "ConditionExpression": "attribute_not_exists(open_episodes) OR logistics_centre = :centre",
+                "ExpressionAttributeValues": {
+                    ":centre": _s(episode.logistics_centre), ":episode": {"SS": [episode.episode_id]},
+                },
+            }},
+            self._put({**referral_key(new.referral.referral_id), "episode_id": _s(episode.episode_id),
+                       "body_hash": _s(new.referral.body_hash), "reply": _s(json.dumps(new.referral.reply))},
+                      "attribute_not_exists(pk)"),
+            self._citizens.contact_update(episode.patient_id, new.citizen_name, new.citizen_phone),
+        ])
+
+    @unavailable_when_throttled
+    def episode(self, episode_id: str) -> Episode | None:
+        item = get_item(self._table, episode_key(episode_id))
+        return episode_from_item(item) if item else None
+
+    @unavailable_when_throttled
+    def threshold_versions(self, episode_id: str) -> list[ThresholdVersion]:
+        response = aws.client("dynamodb").query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": _s(f"EPISODE#{episode_id}"), ":prefix": _s(THRESHOLDS_PREFIX)},
+            ConsistentRead=True,
+        )
+        return [thresholds_from_item(item) for item in response["Items"]]
+
+    @unavailable_when_throttled
+    def add_threshold_version(self, episode: Episode, version: ThresholdVersion) -> bool:
+        return transact([
+            self._put(thresholds_item(episode.episode_id, version), "attribute_not_exists(pk)"),
+            self._update(episode, "SET threshold_version = :new",
+                         "threshold_version = :current AND #status IN (:planned, :active)",
+                         {":new": {"N": str(version.version)},
+                          ":current": {"N": str(episode.threshold_version)}, **_OPEN}),
+        ])
+
+    @unavailable_when_throttled
+    def offer_handover(self, episode: Episode, handover: Handover) -> bool:
+        return transact([self._update(
+            episode,
+            "SET handover_to = :to, handover_by = :by, handover_at = :at",
+            "monitoring_organisation = :by AND attribute_not_exists(handover_to) "
+            "AND #status IN (:planned, :active)",
+            {":to": _s(handover.to_organisation), ":by": _s(handover.offered_by),
+             ":at": _s(handover.offered_at.isoformat()), **_OPEN},
+        )])
+
+    @unavailable_when_throttled
+    def accept_handover(self, episode: Episode, organisation: str) -> bool:
+        return transact([self._update(
+            episode, "SET monitoring_organisation = :to REMOVE handover_to, handover_by, handover_at",
+            "handover_to = :to AND #status IN (:planned, :active)", {":to": _s(organisation), **_OPEN},
+        )])
+
+    @unavailable_when_throttled
+    def decline_handover(self, episode: Episode, organisation: str) -> bool:
+        return transact([self._update(
+            episode, "REMOVE handover_to, handover_by, handover_at", "handover_to = :to",
+            {":to": _s(organisation)},
+        )])
+
+    @unavailable_when_throttled
+    def end(self, episode: Episode, ended_at: datetime, order: Order) -> bool:
+        """One transaction: the episode ended, its guard released, its devices revoked (and their serial
+        claims released), the collect order stored."""
+        items = [
+            self._update(episode, "SET #status = :ended, ended_at = :at REMOVE handover_to, handover_by, "
+                         "handover_at", "#status IN (:planned, :active)",
+                         {":ended": _s(ENDED), ":at": _s(ended_at.isoformat()), **_OPEN}),
+            {"Delete": {
+                "TableName": self._table,
+                "Key": open_guard_key(episode.patient_id, episode.disease_area),
+                "ConditionExpression": "attribute_not_exists(pk) OR episode_id = :episode",
+                "ExpressionAttributeValues": {":episode": _s(episode.episode_id)},
+            }},
+            {"Update": {
+                "TableName": self._table,
+                "Key": logistics_key(episode.patient_id),
+                "UpdateExpression": "DELETE open_episodes :episode",
+                "ExpressionAttributeValues": {":episode": {"SS": [episode.episode_id]}},
+            }},
+            self._put(order_item(order), "attribute_not_exists(pk)"),
+        ]
+        for device_id in episode.device_ids:
+            items += self._revocation(device_id, ended_at)
+        return transact(items)
+
+    def _revocation(self, device_id: str, revoked_at: datetime) -> list[dict[str, Any]]:
+        """The device revoked (its credential refused from now on) and its serial claim released."""
+        device = get_item(self._devices, {"device_id": _s(device_id)})
+        if device is None or device["status"]["S"] != "active":
+            return []
+        claim = f"DEVICE_SERIAL#{device['vendor']['S'].casefold()}#{device['serial']['S'].casefold()}"
+        return [
+            {"Update": {
+                "TableName": self._devices,
+                "Key": {"device_id": _s(device_id)},
+                "UpdateExpression": "SET #status = :revoked, revoked_at = :at",
+                "ConditionExpression": "#status = :active",
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": {":revoked": _s("revoked"), ":active": _s("active"),
+                                              ":at": _s(revoked_at.isoformat())},
+            }},
+            {"Delete": {
+                "TableName": self._citizens.table_name,
+                "Key": {"pk": _s(claim), "sk": _s("CLAIM")},
+                "ConditionExpression": "attribute_not_exists(pk) OR device_id = :device",
+                "ExpressionAttributeValues": {":device": _s(device_id)},
+            }},
+        ]
+
+    def _put(self, item: dict[str, Any], condition: str) -> dict[str, Any]:
+        return {"Put": {"TableName": self._table, "Item": item, "ConditionExpression": condition}}
+
+    def _update(self, episode: Episode, expression: str, condition: str,
+                values: dict[str, Any]) -> dict[str, Any]:
+        names = {"#status": "status"} if "#status" in expression + condition else {}
+        update: dict[str, Any] = {
+            "TableName": self._table, "Key": episode_key(episode.episode_id), "UpdateExpression": expression,
+            "ConditionExpression": condition, "ExpressionAttributeValues": values,
+        }
+        if names:
+            update["ExpressionAttributeNames"] = names
+        return {"Update": update}
+
+
+class DynamoAccessLog:
+    """One item per read: who (role, subject, organisation), what, when. No CPR, no health data."""
+
+    def __init__(self, table: str) -> None:
+        self._table = table
+
+    @unavailable_when_throttled
+    def record(self, patient_id: str, principal: Principal, action: str, episode_id: str,
+               at: datetime) -> None:
+        aws.client("dynamodb").put_item(TableName=self._table, Item={
+            "patient_id": _s(patient_id),
+            "access_id": _s(f"{at.isoformat()}#{secrets.token_hex(6)}"),
+            "accessed_at": _s(at.isoformat()),
+            "action": _s(action),
+            "episode_id": _s(episode_id),
+            "role": _s(principal.role.value),
+            "subject": _s(principal.subject),
+            "organisation": _s(principal.organisation or ""),
+        })
+
+
+# --- items -----------------------------------------------------------------------------------------
+
+
+def episode_item(episode: Episode) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        **episode_key(episode.episode_id),
+        "episode_id": _s(episode.episode_id),
+        "patient_id": _s(episode.patient_id),
+        "disease_area": _s(episode.disease_area),
+        "status": _s(episode.status),
+        "treating_organisation": _s(episode.treating_organisation),
+        "monitoring_organisation": _s(episode.monitoring_organisation),
+        "logistics_centre": _s(episode.logistics_centre),
+        "referral_id": _s(episode.referral_id),
+        "schedule": {"M": {name: {"N": str(value)} for name, value in episode.schedule.items()}},
+        "created_at": _s(episode.created_at.isoformat()),
+        "threshold_version": {"N": str(episode.threshold_version)},
+    }
+    if episode.note:
+        item["note"] = _s(episode.note)
+    return item
+
+
+def episode_from_item(item: dict[str, Any]) -> Episode:
+    def optional(name: str) -> str | None:
+        return item[name]["S"] if name in item else None
+
+    handover = None
+    if "handover_to" in item:
+        handover = Handover(item["handover_to"]["S"], item["handover_by"]["S"],
+                            datetime.fromisoformat(item["handover_at"]["S"]))
+    ended_at = optional("ended_at")
+    return Episode(
+        episode_id=item["episode_id"]["S"],
+        patient_id=item["patient_id"]["S"],
+        disease_area=item["disease_area"]["S"],
+        status=item["status"]["S"],
+        treating_organisation=item["treating_organisation"]["S"],
+        monitoring_organisation=item["monitoring_organisation"]["S"],
+        logistics_centre=item["logistics_centre"]["S"],
+        referral_id=item["referral_id"]["S"],
+        schedule={name: int(value["N"]) for name, value in item["schedule"]["M"].items()},
+        created_at=datetime.fromisoformat(item["created_at"]["S"]),
+        threshold_version=int(item["threshold_version"]["N"]),
+        note=optional("note"),
+        handover=handover,
+        device_ids=tuple(sorted(item.get("device_ids", {}).get("SS", []))),
+        ended_at=datetime.fromisoformat(ended_at) if ended_at else None,
+    )
+
+
+def thresholds_item(episode_id: str, version: ThresholdVersion) -> dict[str, Any]:
+    return {
+        **thresholds_key(episode_id, version.version),
+        "version": {"N": str(version.version)},
+        "valid_from": _s(version.valid_from.isoformat()),
+        "thresholds": _s(version.thresholds.model_dump_json(exclude_none=True)),
+        "set_by": _s(version.set_by),
+        "set_at": _s(version.set_at.isoformat()),
+    }
+
+
+def thresholds_from_item(item: dict[str, Any]) -> ThresholdVersion:
+    return ThresholdVersion(
+        version=int(item["version"]["N"]),
+        valid_from=datetime.fromisoformat(item["valid_from"]["S"]),
+        thresholds=Thresholds.model_validate_json(item["thresholds"]["S"]),
+        set_by=item["set_by"]["S"],
+        set_at=datetime.fromisoformat(item["set_at"]["S"]),
+    )
+
+
+def order_item(order: Order) -> dict[str, Any]:
+    return {
+        **order_key(order.episode_id, order.order_id),
+        "order_id": _s(order.order_id),
+        "kind": _s(order.kind),
+        "episode_id": _s(order.episode_id),
+        "logistics_centre": _s(order.logistics_centre),
+        "message": _s(json.dumps(order.body, separators=(",", ":"))),
+    }
+

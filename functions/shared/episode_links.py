@@ -1,0 +1,64 @@
+"""The episodes table's keys, and what device registration does with it: find the citizen's open
+episodes and link a device to them (which makes a planned episode active).
+
+Episodes table (pk, sk), no CPR in any key:
+- ``EPISODE#<id>`` / ``META``: the episode; ``THRESHOLDS#v0001``..: its threshold versions;
+  ``ORDER#<order id>``: a logistics order (the stream relays it to the logistics-orders queue).
+- ``PATIENT#<patient_id>`` / ``OPEN#<disease area>``: episode_id and logistics_centre of the open
+  episode (at most one per citizen and area); ``LOGISTICS``: the citizen's one logistics centre while
+  any episode is open (open_episodes, a string set).
+- ``REFERRAL#<referral_id>`` / ``REFERRAL``: the referral's body hash and reply (idempotency).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from functions.shared import aws
+from functions.shared.dynamo import unavailable_when_throttled
+
+META = "META"
+OPEN_PREFIX = "OPEN#"
+ORDER_PREFIX = "ORDER#"
+OPEN_STATUSES = ("planned", "active")
+
+
+def episode_key(episode_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"EPISODE#{episode_id}"}, "sk": {"S": META}}
+
+
+def open_guard_key(patient_id: str, disease_area: str) -> dict[str, Any]:
+    return {"pk": {"S": f"PATIENT#{patient_id}"}, "sk": {"S": f"{OPEN_PREFIX}{disease_area}"}}
+
+
+def logistics_key(patient_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"PATIENT#{patient_id}"}, "sk": {"S": "LOGISTICS"}}
+
+
+@unavailable_when_throttled
+def open_episodes(episodes_table: str, patient_id: str) -> list[tuple[str, str]]:
+    """(episode_id, logistics_centre) of every open episode of the citizen."""
+    response = aws.client("dynamodb").query(
+        TableName=episodes_table,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :open)",
+        ExpressionAttributeValues={":pk": {"S": f"PATIENT#{patient_id}"}, ":open": {"S": OPEN_PREFIX}},
+        ConsistentRead=True,
+    )
+    return [(item["episode_id"]["S"], item["logistics_centre"]["S"]) for item in response["Items"]]
+
+
+def link_device_items(episodes_table: str, device_id: str, episode_ids: list[str]) -> list[dict[str, Any]]:
+    """Transaction items that add the device to each open episode and make a planned one active."""
+    return [
+        {"Update": {
+            "TableName": episodes_table,
+            "Key": episode_key(episode_id),
+            "UpdateExpression": "SET #status = :active ADD device_ids :device",
+            "ConditionExpression": "#status IN (:planned, :active)",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {
+                ":active": {"S": "active"}, ":planned": {"S": "planned"}, ":device": {"SS": [device_id]},
+            },
+        }}
+        for episode_id in episode_ids
+    ]

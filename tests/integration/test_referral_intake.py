@@ -1,0 +1,435 @@
+"""Referrals and episodes under moto: the API handler, the episode outbox, device linking and revocation."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from functions.authorizer import handler as authorizer
+from functions.devices import handler as devices
+from functions.referral_intake import handler as referrals
+from tests.integration.test_devices import LambdaContext, authorize, principal_context
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+TREATING, MONITORING, CENTRE = "123456789012345", "234567890123456", "345678901234567"
+HOSPITAL, OTHER = "456789012345678", "567890123456789"
+CPR = "2512489996"
+
+
+def load_event(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / name).read_text(encoding="utf-8"))
+
+
+SAMPLE = json.loads(load_event("referral_intake/post_referral.json")["body"])
+
+
+@pytest.fixture(autouse=True)
+def cold_functions(resources):
+    for cached in (referrals._service, referrals._publisher, devices._service, authorizer._authenticator):
+        cached.cache_clear()
+    yield
+    for cached in (referrals._service, referrals._publisher, devices._service, authorizer._authenticator):
+        cached.cache_clear()
+
+
+def clinician(organisation: str = TREATING, role: str = "clinician") -> dict[str, Any]:
+    return {"principalId": "doc-1", "role": role, "subject": "doc-1", "organisation": organisation}
+
+
+def call(method: str, path: str, body: Any = None, who: dict | None = None) -> tuple[int, Any]:
+    sample = "post_referral" if body is not None else "get_episode"
+    event = load_event(f"referral_intake/{sample}.json")
+    event["httpMethod"] = event["requestContext"]["httpMethod"] = method
+    event["path"] = path
+    parts = path.split("/")
+    event["pathParameters"] = {"episode_id": parts[3]} if len(parts) > 3 else None
+    event["body"] = json.dumps(body) if body is not None else None
+    event["requestContext"]["authorizer"] = who or clinician()
+    reply = referrals.handler(event, LambdaContext(function_name="telehub-test-referral-intake"))
+    return reply["statusCode"], json.loads(reply["body"]) if reply.get("body") else None
+
+
+def refer(body: dict | None = None, who: dict | None = None) -> tuple[int, Any]:
+    return call("POST", "/v1/referrals", SAMPLE if body is None else body, who)
+
+
+def referral_with(**changes: Any) -> dict[str, Any]:
+    body = copy.deepcopy(SAMPLE)
+    for name, value in changes.items():
+        body[name] = value
+    return body
+
+
+def items(resources, table: str) -> list[dict[str, Any]]:
+    return boto3.Session().client("dynamodb").scan(TableName=resources.tables[table])["Items"]
+
+
+def relay_orders(resources) -> list[dict[str, Any]]:
+    """Play the episodes stream's ORDER inserts to the outbox, and read the logistics queue."""
+    records = [
+        {"eventID": str(n), "eventName": "INSERT", "eventSource": "aws:dynamodb", "eventVersion": "1.1",
+         "dynamodb": {"Keys": {"pk": item["pk"], "sk": item["sk"]}, "NewImage": item,
+                      "SequenceNumber": str(100 + n), "StreamViewType": "NEW_IMAGE"}}
+        for n, item in enumerate(items(resources, "episodes")) if item["sk"]["S"].startswith("ORDER#")
+    ]
+    reply = referrals.outbox_handler({"Records": records}, LambdaContext(function_name="episode-outbox"))
+    assert reply == {"batchItemFailures": []}
+    sqs = boto3.Session().client("sqs")
+    messages = sqs.receive_message(QueueUrl=resources.queue_urls["logistics-orders"], MaxNumberOfMessages=10,
+                                   MessageAttributeNames=["All"])["Messages"]
+    return [json.loads(m["Body"]) | {"_attributes": m["MessageAttributes"]} for m in messages]
+
+
+def register_device(organisation: str = CENTRE, serial: str = "502012345") -> tuple[int, Any]:
+    event = load_event("devices/register_device.json")
+    body = json.loads(event["body"]) | {"cpr": CPR, "serial": serial}
+    event["body"] = json.dumps(body)
+    event["requestContext"]["authorizer"] = principal_context(organisation=organisation)
+    reply = devices.handler(event, LambdaContext())
+    return reply["statusCode"], json.loads(reply["body"])
+
+
+# --- referral intake ------------------------------------------------------------------------------
+
+
+def test_a_referral_creates_a_planned_episode_with_thresholds_and_an_order(resources):
+    # Given the sample referral from the treating organisation's clinician
+    status, reply = refer()
+    # Then an episode is planned with threshold version 1
+    assert status == 201
+    assert reply["status"] == "planned" and reply["threshold_version"] == 1
+    assert reply["episode_id"].startswith("epi_") and reply["patient_id"].startswith("pat_")
+    # And no key of any table holds the CPR number, nor does any episode item
+    for table in ("episodes", "citizens"):
+        for item in items(resources, table):
+            assert CPR not in json.dumps({k: item[k] for k in ("pk", "sk")})
+    not_orders = [i for i in items(resources, "episodes") if not i["sk"]["S"].startswith("ORDER#")]
+    assert CPR not in json.dumps(not_orders)
+    # And the citizen's profile holds the contact details
+    profile = next(i for i in items(resources, "citizens") if i["sk"]["S"] == "PROFILE")
+    assert (profile["name"]["S"], profile["phone"]["S"]) == ("Karen Jensen", "+45 20 30 40 50")
+
+
+def test_the_order_reaches_the_logistics_queue_with_the_package_and_contact_details(resources):
+    # Given an accepted referral
+    _, reply = refer()
+    # When the episodes stream's order is relayed
+    (order,) = relay_orders(resources)
+    # Then the logistics centre gets a delivery order with the package and the citizen's details
+    assert order["message_type"] == "telehub.logistics.order"
+    assert (order["kind"], order["order_id"], order["episode_id"]) == ("deliver", reply["order_id"],
+                                                                       reply["episode_id"])
+    assert order["logistics_centre"] == CENTRE
+    assert order["citizen"] == {"cpr": CPR, "name": "Karen Jensen", "phone": "+45 20 30 40 50"}
+    oximeter = {"device": "pulse oximeter", "measurement_types": ["spo2", "pulse"], "quantity": 1}
+    assert oximeter in order["package"]
+    assert order["_attributes"]["logistics_centre"]["StringValue"] == CENTRE
+
+
+def test_the_outbox_relays_only_order_items(resources):
+    # Given a stream batch with an episode's META insert only
+    refer()
+    meta = next(i for i in items(resources, "episodes") if i["sk"]["S"] == "META")
+    record = {"eventID": "1", "eventName": "INSERT", "eventSource": "aws:dynamodb",
+              "dynamodb": {"Keys": {"pk": meta["pk"], "sk": meta["sk"]}, "NewImage": meta,
+                           "SequenceNumber": "1", "StreamViewType": "NEW_IMAGE"}}
+    # When the outbox gets it (as if no filter stood before it), Then it is reported as not relayed
+    reply = referrals.outbox_handler({"Records": [record]}, LambdaContext(function_name="episode-outbox"))
+    assert reply == {"batchItemFailures": [{"itemIdentifier": "1"}]}
+
+
+def test_an_identical_retry_gets_the_same_reply_and_writes_nothing(resources):
+    _, first = refer()
+    before = items(resources, "episodes")
+    status, second = refer()
+    assert (status, second) == (201, first)
+    assert items(resources, "episodes") == before
+
+
+def test_the_same_referral_id_with_another_body_is_a_409(resources):
+    refer()
+    before = items(resources, "episodes")
+    status, problem = refer(referral_with(note="another note"))
+    assert status == 409 and problem["errors"][0]["field"] == "referral_id"
+    assert items(resources, "episodes") == before
+
+
+def test_a_second_referral_for_an_open_area_is_a_409_naming_the_open_episode(resources):
+    _, first = refer()
+    before = items(resources, "episodes")
+    status, problem = refer(referral_with(referral_id="ref-2"))
+    assert status == 409 and first["episode_id"] in problem["detail"]
+    assert items(resources, "episodes") == before
+
+
+def test_another_area_for_the_same_citizen_shares_the_patient_id_and_the_logistics_centre(resources):
+    _, copd = refer()
+    status, hf = refer(referral_with(referral_id="ref-hf", disease_area="heart_failure", thresholds=None))
+    assert status == 201 and hf["patient_id"] == copd["patient_id"]
+
+
+def test_another_logistics_centre_while_an_episode_is_open_is_a_409_naming_it(resources):
+    refer()
+    before = items(resources, "episodes")
+    status, problem = refer(referral_with(referral_id="ref-hf", disease_area="heart_failure",
+                                          thresholds=None, logistics_centre=OTHER))
+    assert status == 409 and problem["errors"][0]["field"] == "logistics_centre"
+    assert items(resources, "episodes") == before
+
+
+def test_a_clinician_of_another_organisation_may_not_refer(resources):
+    status, _ = refer(who=clinician(OTHER))
+    assert status == 403
+    assert items(resources, "episodes") == [] and items(resources, "citizens") == []
+
+
+@pytest.mark.parametrize("role", ["logistics", "device", "system"])
+def test_other_roles_may_not_refer(resources, role):
+    status, _ = refer(who=clinician(role=role))
+    assert status == 403 and items(resources, "episodes") == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"citizen": {"cpr": "3213489996", "name": "K", "phone": "+4520304050"}}, "citizen.cpr"),
+        ({"citizen": {"cpr": CPR, "name": "K", "phone": "call me"}}, "citizen.phone"),
+        ({"disease_area": "diabetes_type_9"}, "disease_area"),
+        ({"treating_organisation": "12345"}, "treating_organisation"),
+        ({"logistics_centre": "ABC"}, "logistics_centre"),
+        ({"referral_id": "has space"}, "referral_id"),
+        ({"thresholds": {"absolute": {"spo2": {"red_low": 93}}}}, "thresholds.absolute.spo2.yellow_low"),
+        ({"thresholds": {"absolute": {"blood_glucose": {"red_high": 20}}}},
+         "thresholds.absolute.blood_glucose"),
+        ({"thresholds": {"relative": {"weight": {"baseline": "window", "window_days": None}}}},
+         "thresholds.relative.weight.window_days"),
+        ({"thresholds": {"absolute": {"spo2": {"orange": 1}}}}, "thresholds.absolute.spo2.orange"),
+        ({"schedule": {"per_week": 0}}, "schedule.per_week"),
+        ({"unexpected": 1}, "unexpected"),
+    ],
+)
+def test_bad_input_is_a_422_naming_the_field_and_writes_nothing(resources, changes, field):
+    status, problem = refer(referral_with(**changes))
+    assert status == 422, problem
+    assert field in [e["field"] for e in problem["errors"]]
+    assert items(resources, "episodes") == [] and items(resources, "citizens") == []
+
+
+def test_a_missing_citizen_is_a_422_naming_it(resources):
+    body = copy.deepcopy(SAMPLE)
+    del body["citizen"]
+    status, problem = refer(body)
+    assert status == 422 and problem["errors"][0]["field"] == "citizen"
+
+
+# --- reading, with the access log ----------------------------------------------------------------
+
+
+def test_the_treating_and_monitoring_organisations_read_the_episode_and_each_read_is_logged(resources):
+    _, accepted = refer()
+    path = f"/v1/episodes/{accepted['episode_id']}"
+    for organisation in (TREATING, MONITORING):
+        status, episode = call("GET", path, who=clinician(organisation))
+        assert status == 200
+        assert episode["thresholds"]["version"] == 1
+        assert episode["thresholds"]["thresholds"]["absolute"]["spo2"] == {"red_low": 86, "yellow_low": 90}
+        assert episode["schedule"] == {"per_week": 3, "missed_after_hours": 96}
+    log = items(resources, "access-log")
+    assert sorted(entry["organisation"]["S"] for entry in log) == [TREATING, MONITORING]
+    assert all(entry["patient_id"]["S"] == accepted["patient_id"] for entry in log)
+    assert CPR not in json.dumps(log)
+
+
+def test_another_organisation_may_not_read_and_nothing_is_logged(resources):
+    _, accepted = refer()
+    status, _ = call("GET", f"/v1/episodes/{accepted['episode_id']}", who=clinician(OTHER))
+    assert status == 403 and items(resources, "access-log") == []
+
+
+def test_an_unknown_episode_is_a_404_and_a_malformed_id_a_422(resources):
+    assert call("GET", "/v1/episodes/epi_000000000000000000000000")[0] == 404
+    status, problem = call("GET", "/v1/episodes/nope")
+    assert status == 422 and problem["errors"][0]["field"] == "episode_id"
+
+
+# --- thresholds ---------------------------------------------------------------------------------
+
+
+def test_the_treating_organisation_makes_a_new_threshold_version(resources):
+    _, accepted = refer()
+    path = f"/v1/episodes/{accepted['episode_id']}"
+    change = {"thresholds": {"absolute": {"spo2": {"red_low": 85}}}}
+    status, version = call("PUT", f"{path}/thresholds", change)
+    assert status == 200 and version["version"] == 2
+    assert version["thresholds"]["absolute"]["spo2"] == {"red_low": 85, "yellow_low": 90}
+    _, episode = call("GET", path)
+    assert episode["thresholds"]["version"] == 2
+    assert [v["version"] for v in episode["threshold_history"]] == [1, 2]
+
+
+@pytest.mark.parametrize("organisation", [MONITORING, OTHER])
+def test_only_the_treating_organisation_changes_thresholds(resources, organisation):
+    _, accepted = refer()
+    before = items(resources, "episodes")
+    status, _ = call("PUT", f"/v1/episodes/{accepted['episode_id']}/thresholds",
+                     {"thresholds": {"absolute": {"spo2": {"red_low": 85}}}}, who=clinician(organisation))
+    assert status == 403 and items(resources, "episodes") == before
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"thresholds": {"absolute": {"pulse": {"red_high": 90}}}}, "thresholds.absolute.pulse.red_high"),
+        ({"thresholds": {}, "valid_from": "2020-01-01T00:00:00Z"}, "valid_from"),
+        ({"thresholds": {}, "valid_from": "2030-01-01T00:00:00"}, "valid_from"),
+        ({}, "thresholds"),
+    ],
+)
+def test_a_bad_threshold_change_is_a_422_naming_the_field_and_writes_nothing(resources, body, field):
+    _, accepted = refer()
+    before = items(resources, "episodes")
+    status, problem = call("PUT", f"/v1/episodes/{accepted['episode_id']}/thresholds", body)
+    assert status == 422, problem
+    assert field in [e["field"] for e in problem["errors"]]
+    assert items(resources, "episodes") == before
+
+
+# --- devices join the episode ---------------------------------------------------------------------
+
+
+def test_registering_a_device_links_it_and_activates_the_episode(resources):
+    _, accepted = refer()
+    status, device = register_device()
+    assert status == 201 and device["patient_id"] == accepted["patient_id"]
+    _, episode = call("GET", f"/v1/episodes/{accepted['episode_id']}")
+    assert episode["status"] == "active" and episode["device_ids"] == [device["device_id"]]
+
+
+def test_another_logistics_centre_may_not_register_devices_for_a_referred_citizen(resources):
+    refer()
+    before = items(resources, "devices")
+    status, _ = register_device(organisation=OTHER)
+    assert status == 403 and items(resources, "devices") == before
+
+
+# --- handover -------------------------------------------------------------------------------------
+
+
+def handover(episode_id: str, action: str = "", body: Any = None, who: str = MONITORING) -> tuple[int, Any]:
+    suffix = f"/{action}" if action else ""
+    return call("POST", f"/v1/episodes/{episode_id}/handover{suffix}", body if body is not None else {},
+                who=clinician(who))
+
+
+def test_a_handover_moves_responsibility_only_on_accept_and_the_device_keeps_uploading(resources):
+    _, accepted = refer()
+    episode_id = accepted["episode_id"]
+    _, device = register_device()
+    assert authorize(device["credential"])["principalId"] == device["device_id"]
+    # When the monitoring organisation offers the episode to the hospital
+    status, offered = handover(episode_id, body={"to_organisation": HOSPITAL})
+    assert status == 200 and offered["handover"]["to_organisation"] == HOSPITAL
+    assert offered["monitoring_organisation"] == MONITORING
+    # Then the hospital may read it, and on accepting holds the responsibility
+    assert call("GET", f"/v1/episodes/{episode_id}", who=clinician(HOSPITAL))[0] == 200
+    status, taken = handover(episode_id, "accept", who=HOSPITAL)
+    assert status == 200 and taken["monitoring_organisation"] == HOSPITAL and taken["handover"] is None
+    # And the device credential still works, the device still linked
+    assert authorize(device["credential"])["principalId"] == device["device_id"]
+    assert taken["device_ids"] == [device["device_id"]]
+    # And the former monitoring organisation may no longer read it
+    assert call("GET", f"/v1/episodes/{episode_id}", who=clinician(MONITORING))[0] == 403
+
+
+def test_a_declined_handover_leaves_responsibility_where_it_was(resources):
+    _, accepted = refer()
+    episode_id = accepted["episode_id"]
+    handover(episode_id, body={"to_organisation": HOSPITAL})
+    assert handover(episode_id, "decline", who=HOSPITAL)[0] == 204
+    _, episode = call("GET", f"/v1/episodes/{episode_id}", who=clinician(MONITORING))
+    assert episode["monitoring_organisation"] == MONITORING and episode["handover"] is None
+    # And after a decline an accept is refused
+    assert handover(episode_id, "accept", who=HOSPITAL)[0] == 403
+
+
+def test_one_pending_offer_at_a_time(resources):
+    _, accepted = refer()
+    episode_id = accepted["episode_id"]
+    handover(episode_id, body={"to_organisation": HOSPITAL})
+    assert handover(episode_id, body={"to_organisation": HOSPITAL})[0] == 200  # the same offer again
+    assert handover(episode_id, body={"to_organisation": OTHER})[0] == 409
+
+
+@pytest.mark.parametrize("who", [TREATING, OTHER, HOSPITAL])
+def test_only_the_monitoring_organisation_offers(resources, who):
+    _, accepted = refer()
+    before = items(resources, "episodes")
+    assert handover(accepted["episode_id"], body={"to_organisation": HOSPITAL}, who=who)[0] == 403
+    assert items(resources, "episodes") == before
+
+
+@pytest.mark.parametrize("action", ["accept", "decline"])
+@pytest.mark.parametrize("who", [TREATING, MONITORING, OTHER])
+def test_only_the_named_receiver_accepts_or_declines(resources, action, who):
+    _, accepted = refer()
+    handover(accepted["episode_id"], body={"to_organisation": HOSPITAL})
+    before = items(resources, "episodes")
+    assert handover(accepted["episode_id"], action, who=who)[0] == 403
+    assert items(resources, "episodes") == before
+
+
+@pytest.mark.parametrize(("body", "field"), [({"to_organisation": "1"}, "to_organisation"),
+                                             ({"to_organisation": MONITORING}, "to_organisation"),
+                                             ({}, "to_organisation")])
+def test_a_bad_offer_is_a_422_naming_the_field(resources, body, field):
+    _, accepted = refer()
+    status, problem = handover(accepted["episode_id"], body=body)
+    assert status == 422 and problem["errors"][0]["field"] == field
+
+
+# --- ending ---------------------------------------------------------------------------------------
+
+
+def test_ending_revokes_the_devices_orders_collection_and_frees_the_area(resources):
+    _, accepted = refer()
+    episode_id = accepted["episode_id"]
+    _, device = register_device()
+    relay_orders(resources)  # the delivery order
+    # When the treating organisation ends the episode (twice: a retry)
+    assert call("POST", f"/v1/episodes/{episode_id}/end", {})[0] == 204
+    assert call("POST", f"/v1/episodes/{episode_id}/end", {})[0] == 204
+    # Then the device credential is refused
+    with pytest.raises(Exception, match="Unauthorized"):
+        authorize(device["credential"])
+    # And a collect order for the device goes to the logistics centre
+    orders = [o for o in relay_orders(resources) if o["kind"] == "collect"]
+    assert len(orders) == 1 and orders[0]["device_ids"] == [device["device_id"]]
+    assert orders[0]["citizen"]["cpr"] == CPR
+    # And the episode reads as ended, and a new referral for the area is accepted
+    _, episode = call("GET", f"/v1/episodes/{episode_id}")
+    assert episode["status"] == "ended" and episode["ended_at"]
+    status, again = refer(referral_with(referral_id="ref-new"))
+    assert status == 201 and again["episode_id"] != episode_id
+    # And the serial may be registered again
+    assert register_device()[0] == 201
+
+
+@pytest.mark.parametrize("who", [MONITORING, OTHER])
+def test_only_the_treating_organisation_ends_the_episode(resources, who):
+    _, accepted = refer()
+    before = items(resources, "episodes")
+    assert call("POST", f"/v1/episodes/{accepted['episode_id']}/end", {}, who=clinician(who))[0] == 403
+    assert items(resources, "episodes") == before
+
+
+def test_an_ended_episode_takes_no_threshold_change_or_handover(resources):
+    _, accepted = refer()
+    episode_id = accepted["episode_id"]
+    call("POST", f"/v1/episodes/{episode_id}/end", {})
+    assert call("PUT", f"/v1/episodes/{episode_id}/thresholds", {"thresholds": {}})[0] == 409
+    assert handover(episode_id, body={"to_organisation": HOSPITAL})[0] == 409

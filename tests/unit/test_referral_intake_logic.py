@@ -1,0 +1,312 @@
+"""Episode rules with in-memory fakes: who may act, one open episode per area, one logistics centre,
+idempotent referrals, threshold versions, handover races, ending, and the order relay."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from functions.referral_intake.logic import EpisodeService, relay_orders
+from functions.referral_intake.models import ENDED, Referral, ThresholdChange
+from functions.shared.errors import Conflict, Forbidden, InvalidInput, NotFound
+from functions.shared.principal import Principal, Role
+from functions.shared.thresholds import ThresholdOverrides
+
+NOW = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
+TREATING, MONITORING, CENTRE, HOSPITAL, OTHER = ("123456789012345", "234567890123456", "345678901234567",
+                                                 "456789012345678", "567890123456789")
+
+
+def doctor(organisation: str = TREATING) -> Principal:
+    return Principal(role=Role.CLINICIAN, subject="doc-1", organisation=organisation)
+
+
+class FakeStore:
+    """The store's contract in memory; ``before_write`` plays a concurrent request winning a race."""
+
+    def __init__(self) -> None:
+        self.referrals, self.guards, self.centres, self.episodes = {}, {}, {}, {}
+        self.versions, self.orders = {}, []
+        self.before_write = lambda: None
+
+    def find_referral(self, referral_id):
+        return self.referrals.get(referral_id)
+
+    def open_episode_id(self, patient_id, area):
+        return self.guards.get((patient_id, area))
+
+    def logistics_centre(self, patient_id):
+        centre, open_ids = self.centres.get(patient_id, (None, set()))
+        return centre if open_ids else None
+
+    def create(self, new):
+        episode = new.episode
+        key = (episode.patient_id, episode.disease_area)
+        if key in self.guards or new.referral.referral_id in self.referrals:
+            return False
+        self.guards[key] = episode.episode_id
+        _, open_ids = self.centres.setdefault(episode.patient_id, (episode.logistics_centre, set()))
+        open_ids.add(episode.episode_id)
+        self.referrals[new.referral.referral_id] = new.referral
+        self.episodes[episode.episode_id] = episode
+        self.versions[episode.episode_id] = [new.thresholds]
+        self.orders.append(new.order)
+        return True
+
+    def episode(self, episode_id):
+        return self.episodes.get(episode_id)
+
+    def threshold_versions(self, episode_id):
+        return list(self.versions[episode_id])
+
+    def add_threshold_version(self, episode, version):
+        self.before_write()
+        if self.episodes[episode.episode_id].threshold_version != episode.threshold_version:
+            return False
+        self.versions[episode.episode_id].append(version)
+        self.episodes[episode.episode_id] = replace(episode, threshold_version=version.version)
+        return True
+
+    def _change(self, episode_id, condition, **changes):
+        self.before_write()
+        current = self.episodes[episode_id]
+        if not condition(current):
+            return False
+        self.episodes[episode_id] = replace(current, **changes)
+        return True
+
+    def offer_handover(self, episode, handover):
+        return self._change(episode.episode_id, lambda e: e.handover is None, handover=handover)
+
+    def accept_handover(self, episode, organisation):
+        return self._change(episode.episode_id,
+                            lambda e: e.handover is not None and e.handover.to_organisation == organisation,
+                            monitoring_organisation=organisation, handover=None)
+
+    def decline_handover(self, episode, organisation):
+        return self._change(episode.episode_id,
+                            lambda e: e.handover is not None and e.handover.to_organisation == organisation,
+                            handover=None)
+
+    def end(self, episode, ended_at, order):
+        if not self._change(episode.episode_id, lambda e: e.is_open, status=ENDED, ended_at=ended_at):
+            return False
+        del self.guards[(episode.patient_id, episode.disease_area)]
+        self.centres[episode.patient_id][1].discard(episode.episode_id)
+        self.orders.append(order)
+        return True
+
+
+class FakeCitizens:
+    def __init__(self) -> None:
+        self.patients = {}
+
+    def find_patient(self, pseudonym):
+        return self.patients.get(pseudonym)
+
+    def add_patient(self, pseudonym, patient_id, cpr):
+        self.patients.setdefault(pseudonym, patient_id)
+        return self.patients[pseudonym] == patient_id
+
+    def profile(self, patient_id):
+        return {"cpr": "2512489996", "name": "Karen Jensen", "phone": "+45 20 30 40 50"}
+
+
+class FakePseudonyms:
+    def pseudonym(self, cpr):
+        return hashlib.sha256(b"k" + cpr.encode()).hexdigest()
+
+
+class FakeAccessLog:
+    def __init__(self) -> None:
+        self.entries = []
+
+    def record(self, patient_id, principal, action, episode_id, at):
+        self.entries.append((patient_id, principal.organisation, action, episode_id))
+
+
+@pytest.fixture
+def store():
+    return FakeStore()
+
+
+@pytest.fixture
+def access_log():
+    return FakeAccessLog()
+
+
+@pytest.fixture
+def service(store, access_log):
+    return EpisodeService(store, FakeCitizens(), FakePseudonyms(), access_log, clock=lambda: NOW)
+
+
+def referral(**changes) -> Referral:
+    body = {"referral_id": "ref-1", "citizen": {"cpr": "2512489996", "name": "Karen Jensen",
+                                                "phone": "+45 20 30 40 50"},
+            "disease_area": "copd", "treating_organisation": TREATING, "monitoring_organisation": MONITORING,
+            "logistics_centre": CENTRE}
+    return Referral.model_validate(body | changes)
+
+
+def test_a_referral_opens_a_planned_episode_with_the_merged_thresholds_and_a_delivery_order(service, store):
+    reply, created = service.accept_referral(
+        referral(thresholds={"absolute": {"spo2": {"red_low": 86}}}), doctor())
+    assert created and reply.status == "planned" and reply.threshold_version == 1
+    (version,) = store.versions[reply.episode_id]
+    assert version.thresholds.absolute["spo2"].given() == [("red_low", 86), ("yellow_low", 92)]
+    (order,) = store.orders
+    assert order.kind == "deliver" and order.logistics_centre == CENTRE and order.body["package"]
+
+
+def test_only_the_treating_organisation_refers(service, store):
+    with pytest.raises(Forbidden):
+        service.accept_referral(referral(), doctor(OTHER))
+    assert store.episodes == {}
+
+
+def test_an_identical_retry_is_the_same_reply_and_another_body_a_conflict(service, store):
+    first, _ = service.accept_referral(referral(), doctor())
+    again, created = service.accept_referral(referral(), doctor())
+    assert (again, created) == (first, False)
+    with pytest.raises(Conflict, match="different body"):
+        service.accept_referral(referral(note="changed"), doctor())
+    assert len(store.episodes) == 1
+
+
+def test_one_open_episode_per_area_and_one_logistics_centre(service):
+    first, _ = service.accept_referral(referral(), doctor())
+    with pytest.raises(Conflict, match=first.episode_id):
+        service.accept_referral(referral(referral_id="ref-2"), doctor())
+    with pytest.raises(Conflict) as refused:
+        service.accept_referral(referral(referral_id="ref-3", disease_area="heart_failure",
+                                         logistics_centre=OTHER), doctor())
+    assert refused.value.problems[0].field == "logistics_centre"
+    hf_referral = referral(referral_id="ref-4", disease_area="heart_failure")
+    hf, created = service.accept_referral(hf_referral, doctor())
+    assert created and hf.patient_id == first.patient_id
+
+
+def test_thresholds_for_a_type_the_area_does_not_measure_are_refused(service):
+    with pytest.raises(InvalidInput) as refused:
+        thresholds = {"absolute": {"temperature": {"red_high": 39}}}
+        service.accept_referral(referral(disease_area="heart_failure", thresholds=thresholds), doctor())
+    assert refused.value.problems[0].field == "thresholds.absolute.temperature"
+
+
+def test_reading_is_logged_first_and_only_for_the_organisations_of_the_episode(service, access_log):
+    reply, _ = service.accept_referral(referral(), doctor())
+    with pytest.raises(Forbidden):
+        service.read(reply.episode_id, doctor(OTHER))
+    assert access_log.entries == []
+    view = service.read(reply.episode_id, doctor(MONITORING))
+    assert view.thresholds.version == 1
+    assert access_log.entries == [(reply.patient_id, MONITORING, "read_episode", reply.episode_id)]
+    with pytest.raises(NotFound):
+        service.read("epi_000000000000000000000000", doctor())
+
+
+def change(valid_from=None, **absolute) -> ThresholdChange:
+    return ThresholdChange(thresholds=ThresholdOverrides.model_validate({"absolute": absolute}),
+                           valid_from=valid_from)
+
+
+def test_a_threshold_change_is_a_new_version_and_a_retry_adds_none(service, store):
+    reply, _ = service.accept_referral(referral(), doctor())
+    version = service.change_thresholds(reply.episode_id, change(spo2={"red_low": 85}), doctor())
+    assert version.version == 2
+    assert service.change_thresholds(reply.episode_id, change(spo2={"red_low": 85}), doctor()).version == 2
+    assert len(store.versions[reply.episode_id]) == 2
+
+
+def test_a_threshold_change_may_not_start_before_the_current_version(service):
+    reply, _ = service.accept_referral(referral(), doctor())
+    with pytest.raises(InvalidInput) as refused:
+        service.change_thresholds(reply.episode_id, change(NOW - timedelta(days=1)), doctor())
+    assert refused.value.problems[0].field == "valid_from"
+
+
+def test_a_concurrent_threshold_change_is_built_on_not_overwritten(service, store):
+    reply, _ = service.accept_referral(referral(), doctor())
+    concurrent = service.change_thresholds(reply.episode_id, change(pulse={"red_high": 130}), doctor())
+    store.episodes[reply.episode_id] = replace(store.episodes[reply.episode_id], threshold_version=1)
+    store.before_write = lambda: setattr(store, "before_write", lambda: None) or store.episodes.__setitem__(
+        reply.episode_id, replace(store.episodes[reply.episode_id], threshold_version=concurrent.version))
+    version = service.change_thresholds(reply.episode_id, change(spo2={"red_low": 85}), doctor())
+    assert version.version == 3
+    assert version.thresholds.absolute["pulse"].red_high == 130
+
+
+@pytest.mark.parametrize(("who", "allowed"), [(TREATING, True), (MONITORING, False), (OTHER, False)])
+def test_only_the_treating_organisation_changes_thresholds_and_ends(service, who, allowed):
+    reply, _ = service.accept_referral(referral(), doctor())
+    if allowed:
+        assert service.end(reply.episode_id, doctor(who)).status == ENDED
+        return
+    with pytest.raises(Forbidden):
+        service.change_thresholds(reply.episode_id, change(spo2={"red_low": 85}), doctor(who))
+    with pytest.raises(Forbidden):
+        service.end(reply.episode_id, doctor(who))
+
+
+def test_a_handover_moves_responsibility_only_on_accept(service):
+    reply, _ = service.accept_referral(referral(), doctor())
+    with pytest.raises(Forbidden):
+        service.offer_handover(reply.episode_id, HOSPITAL, doctor(TREATING))
+    offered = service.offer_handover(reply.episode_id, HOSPITAL, doctor(MONITORING))
+    assert offered.monitoring_organisation == MONITORING
+    with pytest.raises(Forbidden):
+        service.accept_handover(reply.episode_id, doctor(OTHER))
+    assert service.accept_handover(reply.episode_id, doctor(HOSPITAL)).monitoring_organisation == HOSPITAL
+    assert service.accept_handover(reply.episode_id, doctor(HOSPITAL)).monitoring_organisation == HOSPITAL
+
+
+def test_a_decline_that_loses_to_a_concurrent_accept_is_a_conflict(service, store):
+    reply, _ = service.accept_referral(referral(), doctor())
+    service.offer_handover(reply.episode_id, HOSPITAL, doctor(MONITORING))
+
+    def concurrent_accept():
+        store.before_write = lambda: None
+        store.accept_handover(store.episodes[reply.episode_id], HOSPITAL)
+
+    store.before_write = concurrent_accept
+    with pytest.raises(Conflict):
+        service.decline_handover(reply.episode_id, doctor(HOSPITAL))
+    assert store.episodes[reply.episode_id].monitoring_organisation == HOSPITAL
+
+
+def test_ending_is_idempotent_and_orders_collection_once(service, store):
+    reply, _ = service.accept_referral(referral(), doctor())
+    service.end(reply.episode_id, doctor())
+    service.end(reply.episode_id, doctor())
+    assert [order.kind for order in store.orders] == ["deliver", "collect"]
+    assert store.orders[1].body["citizen"]["name"] == "Karen Jensen"
+
+
+class FakePublisher:
+    def __init__(self, failing: set[int] = frozenset()) -> None:
+        self.failing = failing
+        self.sent = []
+
+    def publish(self, orders):
+        self.sent.append([o["order_id"] for o in orders])
+        return set(self.failing)
+
+
+def order_item(n: int) -> dict:
+    return {"order_id": f"ord_{n}", "message": "{}", "logistics_centre": CENTRE, "kind": "deliver"}
+
+
+def test_the_relay_sends_ten_per_request_and_reports_what_it_did_not_send():
+    publisher = FakePublisher()
+    inserted = [(str(n), order_item(n)) for n in range(12)] + [("x", {"pk": "META"})]
+    assert relay_orders(publisher, inserted) == {"x"}
+    assert [len(batch) for batch in publisher.sent] == [10, 2]
+
+
+def test_a_failed_send_stops_the_run_and_reports_the_rest():
+    publisher = FakePublisher(failing={3})
+    not_relayed = relay_orders(publisher, [(str(n), order_item(n)) for n in range(12)])
+    assert not_relayed == {"3", "10", "11"} and len(publisher.sent) == 1
