@@ -258,6 +258,23 @@ def test_the_stream_poller_passes_only_the_event_names_of_its_filter(resources):
     assert consumer.batches == [["u1"]]
 
 
+def test_the_stream_poller_passes_only_keys_with_the_prefix_of_its_filter(resources):
+    # Given three inserts, one of which has a key outside the prefix (as an episode's META beside its ORDERs)
+    put_uploads(resources.tables["uploads"], "order-1", "meta", "order-2")
+    consumer = StreamConsumer()
+    session = boto3.Session()
+    poller = StreamPoller(
+        session.client("dynamodb"), session.client("dynamodbstreams"), session.client("sqs"),
+        resources.tables["uploads"], consumer,
+        on_failure_queue_url=resources.queue_urls["upload-outbox-failures"],
+        function_arn="arn:aws:lambda:eu-west-1:123456789012:function:telehub-test-outbox",
+        key_prefix=("upload_id", "order-"), retry_delay_seconds=0,
+    )
+    # When the poller reads the stream, Then only the keys with the prefix were delivered
+    drain(poller)
+    assert consumer.batches == [["order-1", "order-2"]]
+
+
 # --- from the spec -----------------------------------------------------------------------------
 
 CONSUMED: list[tuple[dict[str, Any], Any]] = []
