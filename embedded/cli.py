@@ -1,7 +1,7 @@
 """The ``telehub`` command: the embedded mode, dev tokens and DLQ replay.
 
 telehub local [--demo] [--exit-after-demo] [--port 8080] [--moto-port 5055] [--state-dir .telehub]
-telehub token --role logistics|clinician|system [--org SOR] [--subject ...] [--ttl-minutes 60]
+telehub token --role logistics|clinician|system [--org SOR|YDERNUMMER] [--subject ...] [--ttl-minutes 60]
 telehub redrive <queue-id>
 """
 
@@ -64,7 +64,10 @@ def _parser() -> argparse.ArgumentParser:
 
     token = commands.add_parser("token", help="mint a JWT from the embedded mode's dev issuer")
     token.add_argument("--role", required=True, choices=[role.value for role in MINTABLE_ROLES])
-    token.add_argument("--org", help="the organisation's SOR code (required for logistics and clinician)")
+    token.add_argument(
+        "--org",
+        help="the organisation's SOR code or a GP's 6-digit ydernummer (for logistics and clinician)",
+    )
     token.add_argument("--subject", help="the sub claim (default dev-<role>)")
     token.add_argument("--ttl-minutes", type=int, default=60, help="lifetime in minutes (default 60)")
     _state_dir_option(token)

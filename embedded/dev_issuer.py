@@ -3,7 +3,7 @@
 In AWS the token issuer is configuration (a real identity provider). Locally Telehub is its own:
 an RSA key generated once and kept in the state directory (readable by its owner only), published
 as a JWKS by the local gateway, and used by ``telehub token`` to mint tokens with the claims of the
-token contract (iss, aud, exp, iat, sub, telehub_role, telehub_org).
+token contract (iss, aud, exp, iat, sub, telehub_role, telehub_org: a SOR code or a GP ydernummer).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from functions.shared.auth import Role
-from functions.shared.identifiers import normalise_sor
+from functions.shared.identifiers import normalise_organisation
 
 KEY_FILE = "dev-issuer-key.pem"
 AUDIENCE = "telehub-local"
@@ -81,7 +81,7 @@ class DevIssuer:
         if role not in MINTABLE_ROLES:
             raise ValueError(f"the dev issuer mints {', '.join(r.value for r in MINTABLE_ROLES)} tokens only")
         if role in ROLES_WITH_ORGANISATION and not organisation:
-            raise ValueError(f"a {role.value} token needs an organisation (SOR code)")
+            raise ValueError(f"a {role.value} token needs an organisation (SOR code or GP ydernummer)")
         if ttl_minutes <= 0:
             raise ValueError("the time to live must be at least one minute")
         now = int(time.time())
@@ -94,7 +94,7 @@ class DevIssuer:
             "telehub_role": role.value,
         }
         if organisation:
-            claims["telehub_org"] = normalise_sor(organisation)
+            claims["telehub_org"] = normalise_organisation(organisation)
         return jwt.encode(claims, self._private_key, algorithm="RS256", headers={"kid": self.kid})
 
 

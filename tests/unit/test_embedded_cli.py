@@ -47,6 +47,14 @@ def test_a_token_is_minted_for_the_running_systems_issuer(tmp_path, capsys):
     assert claims["telehub_org"] == "265161000016009" and claims["sub"] == "dev-clinician"
 
 
+def test_a_gp_token_names_the_practice_by_its_ydernummer(tmp_path, capsys):
+    # Given no running system; When a token is minted for a GP practice by its 6-digit ydernummer
+    assert main(["token", "--role", "clinician", "--org", "123456", "--state-dir", str(tmp_path)]) == 0
+    # Then the token names the practice
+    token = capsys.readouterr().out.strip()
+    assert jwt.decode(token, options={"verify_signature": False})["telehub_org"] == "123456"
+
+
 def test_without_a_running_system_the_token_is_for_the_default_port(tmp_path, capsys):
     assert main(["token", "--role", "system", "--ttl-minutes", "5", "--state-dir", str(tmp_path)]) == 0
     captured = capsys.readouterr()

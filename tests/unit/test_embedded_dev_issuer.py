@@ -44,6 +44,16 @@ def test_a_minted_token_carries_the_claims_of_the_token_contract(tmp_path):
     assert claims["exp"] - claims["iat"] == 300
 
 
+@pytest.mark.parametrize("organisation", [SOR, "123456"])
+def test_a_clinician_token_names_a_sor_code_or_a_gp_ydernummer(tmp_path, organisation):
+    # Given the dev issuer
+    issuer = DevIssuer(tmp_path, ISSUER)
+    # When a GP (known by a 6-digit ydernummer) or a hospital department (a SOR code) gets a token
+    token = issuer.mint("clinician", organisation=organisation)
+    # Then the token names that organisation
+    assert verify(token, issuer)["telehub_org"] == organisation
+
+
 def test_the_jwks_is_where_the_gateway_serves_it():
     assert jwks_url("http://127.0.0.1:8080") == "http://127.0.0.1:8080/.well-known/jwks.json"
 
@@ -53,6 +63,7 @@ def test_the_jwks_is_where_the_gateway_serves_it():
     [
         ("clinician", None, 60),
         ("logistics", "12", 60),
+        ("clinician", "1234567", 60),
         ("device", None, 60),
         ("system", None, 0),
         ("admin", None, 60),
