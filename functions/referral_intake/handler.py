@@ -164,8 +164,9 @@ def decline_handover(episode_id: EpisodeId, principal: Clinician) -> Response[No
     "/v1/episodes/<episode_id>/end",
     summary="End an episode of care",
     description="The treating organisation ends the episode: its devices are revoked (their credentials are "
-    "refused from the next upload) and the logistics centre is sent an order to collect them. Ending an "
-    "ended episode is a 204 again.",
+    "refused from the next upload) and the logistics centre is sent an order to collect them. A device "
+    "another open episode of the citizen still uses (a scale shared by COPD and heart failure) is not "
+    "revoked or collected, only unlinked from this episode. Ending an ended episode is a 204 again.",
     tags=["episodes"],
     responses={204: {"description": "Ended (now or before)"}, **_FORBIDDEN},
 )

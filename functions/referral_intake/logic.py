@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
@@ -87,8 +87,14 @@ class EpisodeStore(Protocol):
     def decline_handover(self, episode: Episode, organisation: str) -> bool:
         """Drop the offer to ``organisation`` if it is still pending."""
 
-    def end(self, episode: Episode, ended_at: datetime, order: Order) -> bool:
-        """End the open episode, release its guard, revoke its devices and store the collect order."""
+    def device_links(self, device_id: str) -> tuple[str, ...] | None:
+        """The episodes an active device is linked to; None if the device is unknown or revoked."""
+
+    def end(self, episode: Episode, ended_at: datetime, order: Order, revoked: Sequence[str],
+            kept: Mapping[str, Sequence[str]]) -> bool:
+        """End the open episode, release its guard, store the collect order, revoke the ``revoked``
+        devices and unlink each ``kept`` device from it, on condition that the open episodes keeping it
+        are still open."""
 
 
 class ContactDetails(Protocol):
@@ -277,8 +283,9 @@ class EpisodeService:
     # --- ending ----------------------------------------------------------------------------------
 
     def end(self, episode_id: str, principal: Principal) -> Episode:
-        """End the episode: its guard released, its devices revoked, a collect order sent. Ending an ended
-        episode changes nothing."""
+        """End the episode: its guard released, a collect order sent for its devices that no other open
+        episode of the citizen uses (those are revoked; the others stay, unlinked from this one). Ending
+        an ended episode changes nothing."""
         episode = self._episode(episode_id)
         if _organisation_of(principal) != episode.treating_organisation:
             raise Forbidden("only the treating organisation may end the episode")
@@ -286,12 +293,34 @@ class EpisodeService:
             if episode.status == ENDED:
                 return episode
             now = self._clock()
+            revoked, kept = self._devices_after(episode)
             citizen = self._citizens.profile(episode.patient_id) or {}
-            order = order_for(COLLECT, episode, citizen, now, device_ids=list(episode.device_ids))
-            if self._store.end(episode, now, order):
+            order = order_for(COLLECT, episode, citizen, now, device_ids=revoked)
+            if self._store.end(episode, now, order, revoked, kept):
                 return replace(episode, status=ENDED, ended_at=now, handover=None)
             episode = self._episode(episode_id)
         raise ServiceUnavailable("the episode could not be ended now; retry the request")
+
+    def _devices_after(self, episode: Episode) -> tuple[list[str], dict[str, list[str]]]:
+        """The episode's active devices split: those to revoke (every episode they serve has ended or is
+        this one) and those kept, each with the other open episodes it still serves (e.g. a scale shared
+        by COPD and heart failure)."""
+        revoked: list[str] = []
+        kept: dict[str, list[str]] = {}
+        for device_id in episode.device_ids:
+            links = self._store.device_links(device_id)
+            if links is None:
+                continue  # revoked already (by its logistics centre or an earlier ending)
+            still_open = [other for other in links if other != episode.episode_id and self._is_open(other)]
+            if still_open:
+                kept[device_id] = still_open
+            else:
+                revoked.append(device_id)
+        return revoked, kept
+
+    def _is_open(self, episode_id: str) -> bool:
+        episode = self._store.episode(episode_id)
+        return episode is not None and episode.is_open
 
     def _episode(self, episode_id: str) -> Episode:
         episode = self._store.episode(episode_id)

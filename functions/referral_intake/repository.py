@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -155,9 +156,18 @@ class DynamoEpisodeStore:
         )])
 
     @unavailable_when_throttled
-    def end(self, episode: Episode, ended_at: datetime, order: Order) -> bool:
-        """One transaction: the episode ended, its guard released, its devices revoked (and their serial
-        claims released), the collect order stored."""
+    def device_links(self, device_id: str) -> tuple[str, ...] | None:
+        device = get_item(self._devices, {"device_id": _s(device_id)})
+        if device is None or device["status"]["S"] != "active":
+            return None
+        return tuple(sorted(device.get("episode_ids", {}).get("SS", [])))
+
+    @unavailable_when_throttled
+    def end(self, episode: Episode, ended_at: datetime, order: Order, revoked: Sequence[str],
+            kept: Mapping[str, Sequence[str]]) -> bool:
+        """One transaction: the episode ended, its guard released, the collect order stored, the revoked
+        devices revoked (and their serial claims released), the kept ones unlinked from the episode while
+        the episodes keeping them are still open (an episode ending concurrently cancels it)."""
         items = [
             self._update(episode, "SET #status = :ended, ended_at = :at REMOVE handover_to, handover_by, "
                          "handover_at", "#status IN (:planned, :active)",
@@ -176,9 +186,28 @@ class DynamoEpisodeStore:
             }},
             self._put(order_item(order), "attribute_not_exists(pk)"),
         ]
-        for device_id in episode.device_ids:
+        for device_id in revoked:
             items += self._revocation(device_id, ended_at)
+        for device_id in kept:
+            items.append(self._unlink(device_id, episode.episode_id))
+        for other_id in sorted({other for others in kept.values() for other in others}):
+            items.append({"ConditionCheck": {
+                "TableName": self._table, "Key": episode_key(other_id),
+                "ConditionExpression": "#status IN (:planned, :active)",
+                "ExpressionAttributeNames": {"#status": "status"}, "ExpressionAttributeValues": _OPEN,
+            }})
         return transact(items)
+
+    def _unlink(self, device_id: str, episode_id: str) -> dict[str, Any]:
+        """The active device no longer serves the episode; it keeps uploading for the others."""
+        return {"Update": {
+            "TableName": self._devices,
+            "Key": {"device_id": _s(device_id)},
+            "UpdateExpression": "DELETE episode_ids :episode",
+            "ConditionExpression": "#status = :active",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {":episode": {"SS": [episode_id]}, ":active": _s("active")},
+        }}
 
     def _revocation(self, device_id: str, revoked_at: datetime) -> list[dict[str, Any]]:
         """The device revoked (its credential refused from now on) and its serial claim released."""

@@ -419,6 +419,30 @@ def test_ending_revokes_the_devices_orders_collection_and_frees_the_area(resourc
     assert register_device()[0] == 201
 
 
+def test_ending_one_episode_keeps_a_device_another_open_episode_uses(resources):
+    # Given open COPD and heart-failure episodes, and a device registered for both (a shared scale)
+    _, copd = refer()
+    _, heart = refer(referral_with(referral_id="ref-hf", disease_area="heart_failure", thresholds=None))
+    _, device = register_device()
+    relay_orders(resources)  # the delivery orders
+    # When the COPD episode ends
+    assert call("POST", f"/v1/episodes/{copd['episode_id']}/end", {})[0] == 204
+    # Then the device keeps uploading for heart failure, unlinked from COPD
+    assert authorize(device["credential"])["principalId"] == device["device_id"]
+    (stored,) = items(resources, "devices")
+    assert stored["status"]["S"] == "active" and stored["episode_ids"]["SS"] == [heart["episode_id"]]
+    # And the collect order asks for nothing the citizen still needs
+    (collect,) = [o for o in relay_orders(resources) if o["kind"] == "collect"]
+    assert collect["episode_id"] == copd["episode_id"] and collect["device_ids"] == []
+    # When heart failure ends too, the device is revoked and collected
+    assert call("POST", f"/v1/episodes/{heart['episode_id']}/end", {})[0] == 204
+    with pytest.raises(Exception, match="Unauthorized"):
+        authorize(device["credential"])
+    (collect,) = [o for o in relay_orders(resources)
+                  if o["kind"] == "collect" and o["episode_id"] == heart["episode_id"]]
+    assert collect["device_ids"] == [device["device_id"]]
+
+
 @pytest.mark.parametrize("who", [MONITORING, OTHER])
 def test_only_the_treating_organisation_ends_the_episode(resources, who):
     _, accepted = refer()

@@ -30,6 +30,7 @@ class FakeStore:
     def __init__(self) -> None:
         self.referrals, self.guards, self.centres, self.episodes = {}, {}, {}, {}
         self.versions, self.orders = {}, []
+        self.devices = {}  # device_id -> (status, linked episode ids)
         self.before_write = lambda: None
 
     def find_referral(self, referral_id):
@@ -91,9 +92,28 @@ class FakeStore:
                             lambda e: e.handover is not None and e.handover.to_organisation == organisation,
                             handover=None)
 
-    def end(self, episode, ended_at, order):
+    def link(self, device_id, *episode_ids):
+        """A device registered while these episodes were open."""
+        self.devices[device_id] = ("active", set(episode_ids))
+        for episode_id in episode_ids:
+            current = self.episodes[episode_id]
+            self.episodes[episode_id] = replace(current, status="active",
+                                                device_ids=(*current.device_ids, device_id))
+
+    def device_links(self, device_id):
+        status, links = self.devices.get(device_id, ("revoked", set()))
+        return tuple(sorted(links)) if status == "active" else None
+
+    def end(self, episode, ended_at, order, revoked, kept):
+        self.before_write()
+        if any(not self.episodes[other].is_open for others in kept.values() for other in others):
+            return False
         if not self._change(episode.episode_id, lambda e: e.is_open, status=ENDED, ended_at=ended_at):
             return False
+        for device_id in revoked:
+            self.devices[device_id] = ("revoked", self.devices[device_id][1])
+        for device_id in kept:
+            self.devices[device_id][1].discard(episode.episode_id)
         del self.guards[(episode.patient_id, episode.disease_area)]
         self.centres[episode.patient_id][1].discard(episode.episode_id)
         self.orders.append(order)
@@ -283,6 +303,43 @@ def test_ending_is_idempotent_and_orders_collection_once(service, store):
     service.end(reply.episode_id, doctor())
     assert [order.kind for order in store.orders] == ["deliver", "collect"]
     assert store.orders[1].body["citizen"]["name"] == "Karen Jensen"
+
+
+def test_ending_revokes_a_device_only_when_no_other_open_episode_uses_it(service, store):
+    # Given a citizen with open COPD and heart-failure episodes sharing a scale, and a COPD-only oximeter
+    copd, _ = service.accept_referral(referral(), doctor())
+    heart, _ = service.accept_referral(referral(referral_id="ref-2", disease_area="heart_failure"), doctor())
+    store.link("dev_scale", copd.episode_id, heart.episode_id)
+    store.link("dev_oximeter", copd.episode_id)
+    # When the COPD episode ends
+    service.end(copd.episode_id, doctor())
+    # Then only the oximeter is revoked and collected; the scale stays, serving heart failure alone
+    assert store.devices["dev_oximeter"][0] == "revoked"
+    assert store.devices["dev_scale"] == ("active", {heart.episode_id})
+    assert store.orders[-1].body["device_ids"] == ["dev_oximeter"]
+    # And when heart failure ends too, the scale is revoked and collected
+    service.end(heart.episode_id, doctor())
+    assert store.devices["dev_scale"][0] == "revoked"
+    assert store.orders[-1].body["device_ids"] == ["dev_scale"]
+
+
+def test_ending_decides_again_when_the_other_episode_ends_meanwhile(service, store):
+    # Given two open episodes sharing a scale
+    copd, _ = service.accept_referral(referral(), doctor())
+    heart, _ = service.accept_referral(referral(referral_id="ref-2", disease_area="heart_failure"), doctor())
+    store.link("dev_scale", copd.episode_id, heart.episode_id)
+    ending_heart_failure = replace(store.episodes[heart.episode_id], status=ENDED)
+
+    def heart_failure_ends_concurrently():
+        store.before_write = lambda: None
+        store.episodes[heart.episode_id] = ending_heart_failure
+
+    # When heart failure ends while COPD's ending is being decided
+    store.before_write = heart_failure_ends_concurrently
+    service.end(copd.episode_id, doctor())
+    # Then COPD's ending sees it on its retry and revokes the scale (nobody uses it any more)
+    assert store.devices["dev_scale"][0] == "revoked"
+    assert store.orders[-1].body["device_ids"] == ["dev_scale"]
 
 
 class FakePublisher:
