@@ -17,7 +17,7 @@ from typing import Any
 
 import boto3
 
-from embedded.demo import MEASUREMENTS_QUEUE, Demo
+from embedded.demo import ACCESS_LOG_TABLE, Demo
 from embedded.dev_issuer import AUDIENCE, MINTABLE_ROLES, DevIssuer, issuer_url
 from embedded.local import DUMMY_CREDENTIALS, HOST, LocalOptions, LocalSystem, PortInUse, RunningState
 from embedded.redrive import redrive
@@ -148,7 +148,9 @@ def demo_for(system: LocalSystem) -> Demo:
         api_url=system.gateway_url,
         issuer=system.issuer,
         sqs=boto3.Session().client("sqs"),  # the environment points at the moto server
-        measurements_queue_url=system.names.queue_urls[MEASUREMENTS_QUEUE],
+        queue_urls=system.names.queue_urls,
+        dynamodb=boto3.Session().client("dynamodb"),
+        access_log_table=system.names.tables[ACCESS_LOG_TABLE],
     )
 
 

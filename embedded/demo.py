@@ -1,8 +1,11 @@
 """The demo: a scripted scenario against the running embedded system, over real HTTP.
 
-A logistics centre registers a COPD kit for a test citizen; the citizen's tablet (the simulator)
-uploads, retries, catches up on a backlog, sends a bad unit and reuses an upload id; the uploads
-arrive on the measurements queue; the device is revoked and its tablet is locked out. Each step
+A GP refers a COPD test citizen to monitoring; the monitoring-package order reaches the logistics
+centre's queue; the centre registers the devices, which makes the episode active; the citizen's
+tablet (the simulator) uploads, retries, catches up on a backlog, sends a bad unit and reuses an
+upload id; the uploads arrive on the measurements queue; the GP adjusts a threshold; monitoring
+responsibility moves from the municipality to the hospital while the tablet keeps its credential;
+the GP ends the episode, the devices are ordered collected and the tablet is locked out. Each step
 says what it expected and whether that is what happened.
 """
 
@@ -20,9 +23,16 @@ from embedded.dev_issuer import DevIssuer
 from embedded.simulator import COPD_KIT_TYPES, HomeTablet
 
 TEST_CITIZEN_CPR = "2512489996"  # a test CPR number (DESIGN §5): no real person
+TEST_CITIZEN_PHONE = "+45 20 30 40 50"
+GP_YDERNUMMER = "123456"  # the treating GP practice, known by its ydernummer
+MUNICIPALITY_SOR = "380431000016007"  # the municipality's home care: monitoring responsibility at first
+HOSPITAL_SOR = "615171000016009"  # the hospital's lung clinic: takes over monitoring
 LOGISTICS_CENTRE_SOR = "265161000016009"
 QUEUE_WAIT_SECONDS = 15
+SETTLE_SECONDS = 0.5  # two polls of a stream: long enough for a duplicate message to show
 MEASUREMENTS_QUEUE = "measurements"
+LOGISTICS_ORDERS_QUEUE = "logistics-orders"
+ACCESS_LOG_TABLE = "access-log"
 
 
 class StepFailed(Exception):
@@ -42,16 +52,34 @@ def masked(secret: str) -> str:
     return f"{secret[:10]}... ({len(secret)} characters, not shown)"
 
 
+def masked_cpr(cpr: str) -> str:
+    return f"{cpr[:6]}-****"
+
+
+def masked_phone(phone: str) -> str:
+    """The first three and last two characters; the digits between starred."""
+    middle = "".join("*" if character.isdigit() else character for character in phone[3:-2])
+    return f"{phone[:3]}{middle}{phone[-2:]}"
+
+
+def initials(name: str) -> str:
+    return " ".join(f"{part[0]}." for part in name.split())
+
+
 @dataclass
 class Demo:
     api_url: str
     issuer: DevIssuer
     sqs: Any  # a boto3 SQS client of the running system's moto server
-    measurements_queue_url: str
+    queue_urls: dict[str, str]
+    dynamodb: Any  # a boto3 DynamoDB client of the same server, to show the access log
+    access_log_table: str
     say: Callable[[str], None] = print
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
     # What the steps learn and hand on to later ones.
-    token: str = ""
+    tokens: dict[str, str] = field(default_factory=dict)
+    episode_id: str = ""
+    patient_id: str = ""
     device_id: str = ""
     tablet: HomeTablet | None = None
     upload_ids: list[str] = field(default_factory=list)
@@ -62,16 +90,23 @@ class Demo:
     def run(self) -> bool:
         """Run every step in order, stopping at the first that does not behave as expected."""
         steps = [
-            ("Mint a logistics token from the dev issuer", self.mint_token),
-            ("Register a COPD device set for the test citizen", self.register_device),
+            ("Mint tokens: the GP, the municipality, the hospital, the logistics centre", self.mint_tokens),
+            ("The GP refers the test citizen to COPD monitoring", self.refer),
+            ("The monitoring-package order reaches the logistics-orders queue", self.read_delivery_order),
+            ("The logistics centre registers the devices", self.register_device),
+            ("The GP reads the episode: active, the read written to the access log", self.read_episode),
             ("The tablet uploads this morning's measurements", self.upload),
             ("The tablet retries the same upload (a lost reply)", self.retry_upload),
             ("The tablet catches up on a backlog from 3 days ago", self.upload_backlog),
             ("The tablet sends a weight in an unknown unit", self.upload_bad_unit),
             ("The tablet reuses an upload id for a different body", self.reuse_upload_id),
-            ("The uploads arrive on the measurements queue", self.read_queue),
-            ("The logistics centre revokes the device", self.revoke_device),
-            ("The revoked tablet tries to upload", self.upload_after_revocation),
+            ("The uploads arrive on the measurements queue", self.read_measurements),
+            ("The GP adjusts a threshold", self.adjust_thresholds),
+            ("The municipality hands monitoring over to the hospital, which accepts", self.hand_over),
+            ("The tablet uploads again with the same credential", self.upload_after_handover),
+            ("The GP ends the episode", self.end_episode),
+            ("A collect-devices order reaches the logistics-orders queue", self.read_collect_order),
+            ("The tablet of the ended episode tries to upload", self.upload_after_end),
         ]
         started = time.monotonic()
         self.say(f"\nDemo: {len(steps)} steps against {self.api_url}")
@@ -90,12 +125,49 @@ class Demo:
         self.say(f"\nDemo finished: all {len(steps)} steps behaved as expected in {elapsed:.1f} s.")
         return True
 
-    def mint_token(self) -> list[str]:
-        self.token = self.issuer.mint(
-            "logistics", organisation=LOGISTICS_CENTRE_SOR, subject="demo-logistics"
-        )
+    def mint_tokens(self) -> list[str]:
+        organisations = {"gp": ("clinician", GP_YDERNUMMER), "municipality": ("clinician", MUNICIPALITY_SOR),
+                         "hospital": ("clinician", HOSPITAL_SOR),
+                         "logistics": ("logistics", LOGISTICS_CENTRE_SOR)}
+        lines = []
+        for who, (role, organisation) in organisations.items():
+            self.tokens[who] = self.issuer.mint(role, organisation=organisation, subject=f"demo-{who}")
+            lines.append(f"{who}: role {role}, organisation {organisation}: {masked(self.tokens[who])}")
+        return lines
+
+    def refer(self) -> list[str]:
+        referral = {
+            "referral_id": f"demo-{int(self.now().timestamp())}",
+            "citizen": {"cpr": TEST_CITIZEN_CPR, "name": "Karen Jensen", "phone": TEST_CITIZEN_PHONE},
+            "disease_area": "copd",
+            "treating_organisation": GP_YDERNUMMER,
+            "monitoring_organisation": MUNICIPALITY_SOR,
+            "logistics_centre": LOGISTICS_CENTRE_SOR,
+            "thresholds": {"absolute": {"spo2": {"red_low": 86}}},  # the default is 88
+            "schedule": {"per_week": 3},
+            "note": "Known COPD GOLD 3; habitual SpO2 around 91 %.",
+        }
+        reply = expect(self._call("POST", "/v1/referrals", "gp", referral), 201, "referral").body
+        if reply["status"] != "planned" or reply["threshold_version"] != 1:
+            raise StepFailed(f"expected a planned episode at threshold version 1, got {reply}")
+        self.episode_id, self.patient_id = reply["episode_id"], reply["patient_id"]
         return [
-            f"role logistics, organisation {LOGISTICS_CENTRE_SOR}, valid 60 minutes: {masked(self.token)}"
+            f"citizen {masked_cpr(TEST_CITIZEN_CPR)}: patient id {self.patient_id}",
+            f"POST /v1/referrals -> 201: episode {self.episode_id}, status planned, thresholds version 1 "
+            "(COPD defaults, SpO2 red below 86 instead of 88), 3 measurements a week",
+        ]
+
+    def read_delivery_order(self) -> list[str]:
+        order = self._order("deliver")
+        citizen = order["citizen"]
+        if citizen.get("cpr") != TEST_CITIZEN_CPR or order["logistics_centre"] != LOGISTICS_CENTRE_SOR:
+            raise StepFailed("the order is not for the test citizen's logistics centre")
+        return [
+            f"order {order['order_id']}: deliver to citizen {masked_cpr(citizen['cpr'])} "
+            f"({initials(citizen['name'])}, phone {masked_phone(citizen['phone'])}), "
+            f"from logistics centre {order['logistics_centre']}:",
+            *(f"  {item['quantity']} x {item['device']} ({', '.join(item['measurement_types'])})"
+              for item in order["package"]),
         ]
 
     def register_device(self) -> list[str]:
@@ -106,16 +178,33 @@ class Demo:
             "serial": f"DEMO-{int(self.now().timestamp())}",
             "measurement_types": list(COPD_KIT_TYPES),
         }
-        reply = expect(
-            call("POST", f"{self.api_url}/v1/devices", self.token, registration), 201, "registration"
-        )
-        body = reply.body
+        body = expect(self._call("POST", "/v1/devices", "logistics", registration), 201, "registration").body
+        if body["patient_id"] != self.patient_id:
+            raise StepFailed("the device was registered to another patient id than the referral's")
         self.device_id = body["device_id"]
         self.tablet = HomeTablet(self.api_url, body["credential"])
         return [
-            f"citizen {TEST_CITIZEN_CPR[:6]}-****: patient id {body['patient_id']}",
-            f"device id {self.device_id}, measures {', '.join(body['measurement_types'])}",
+            f"device id {self.device_id}, same patient id, measures {', '.join(body['measurement_types'])}",
             f"credential for the tablet: {masked(body['credential'])}",
+        ]
+
+    def read_episode(self) -> list[str]:
+        episode = expect(self._call("GET", f"/v1/episodes/{self.episode_id}", "gp"), 200, "read").body
+        if episode["status"] != "active" or episode["device_ids"] != [self.device_id]:
+            raise StepFailed(f"expected the episode active with the device, got {episode['status']}, "
+                             f"devices {episode['device_ids']}")
+        reads = self.dynamodb.query(
+            TableName=self.access_log_table, KeyConditionExpression="patient_id = :patient",
+            ExpressionAttributeValues={":patient": {"S": self.patient_id}}, ConsistentRead=True,
+        )["Items"]
+        mine = [entry for entry in reads if entry["episode_id"]["S"] == self.episode_id
+                and entry["organisation"]["S"] == GP_YDERNUMMER and entry["action"]["S"] == "read_episode"]
+        if not mine:
+            raise StepFailed("the GP's read is not in the access log")
+        return [
+            f"GET /v1/episodes/{self.episode_id} -> 200: status active, device {self.device_id}, "
+            f"monitored by {episode['monitoring_organisation']}",
+            f"access log: read_episode by demo-gp of {GP_YDERNUMMER} at {mine[-1]['accessed_at']['S']}",
         ]
 
     def upload(self) -> list[str]:
@@ -160,12 +249,12 @@ class Demo:
             f"-> 409 ({reply.body.get('code', '')}): upload {different['upload_id']} already holds other data"
         ]
 
-    def read_queue(self) -> list[str]:
+    def read_measurements(self) -> list[str]:
         """Read (and put back) this run's messages; no consumer takes them yet."""
-        messages = self._wait_for_messages(len(self.upload_ids))
+        messages = self._peek(MEASUREMENTS_QUEUE, lambda body: body.get("upload_id") in self.upload_ids,
+                              len(self.upload_ids), key="upload_id")
         lines = [f"{len(messages)} message(s) for {len(self.upload_ids)} accepted upload(s), one each:"]
-        for message in messages:
-            body = json.loads(message["Body"])
+        for body in messages:
             measurements = body.get("measurements", [])
             late = sum(1 for m in measurements if m.get("late"))
             expected_late = len(measurements) if body["upload_id"] == self.backlog_upload_id else 0
@@ -177,52 +266,101 @@ class Demo:
             )
         return lines
 
-    def revoke_device(self) -> list[str]:
-        reply = call("DELETE", f"{self.api_url}/v1/devices/{self.device_id}", self.token)
-        if reply.status not in (200, 204):
-            raise StepFailed(f"revocation: expected HTTP 200 or 204, got {reply.status}")
-        return [f"DELETE /v1/devices/{self.device_id} -> {reply.status}"]
+    def adjust_thresholds(self) -> list[str]:
+        change = {"thresholds": {"absolute": {"spo2": {"yellow_low": 90}}}}  # yellow below 90, not 92
+        path = f"/v1/episodes/{self.episode_id}/thresholds"
+        version = expect(self._call("PUT", path, "gp", change), 200, "threshold change").body
+        spo2 = version["thresholds"]["absolute"]["spo2"]
+        if version["version"] != 2 or spo2 != {"red_low": 86, "yellow_low": 90}:
+            raise StepFailed(f"expected version 2 with SpO2 red below 86, yellow below 90; got {version}")
+        forbidden = expect(self._call("PUT", path, "municipality", change), 403, "the municipality's change")
+        return [
+            f"PUT {path} -> 200: version 2 valid from {version['valid_from']}, SpO2 yellow below 90 "
+            "(version 1 kept for measurements taken before)",
+            f"the same change by the municipality -> {forbidden.status}: only the treating GP changes them",
+        ]
 
-    def upload_after_revocation(self) -> list[str]:
+    def hand_over(self) -> list[str]:
+        path = f"/v1/episodes/{self.episode_id}/handover"
+        offered = expect(self._call("POST", path, "municipality", {"to_organisation": HOSPITAL_SOR}), 200,
+                         "handover offer").body
+        if offered["monitoring_organisation"] != MUNICIPALITY_SOR:
+            raise StepFailed("responsibility moved before the hospital accepted")
+        taken = expect(self._call("POST", f"{path}/accept", "hospital"), 200, "handover accept").body
+        if taken["monitoring_organisation"] != HOSPITAL_SOR or taken["device_ids"] != [self.device_id]:
+            raise StepFailed("the hospital does not hold monitoring responsibility with the same device")
+        return [
+            f"POST {path} -> 200: offered to {HOSPITAL_SOR}; the municipality keeps it until accepted",
+            f"POST {path}/accept -> 200: monitored by {HOSPITAL_SOR}, same device {self.device_id}",
+        ]
+
+    def upload_after_handover(self) -> list[str]:
         upload = self._tablet().new_upload(self._tablet().morning_readings(self.now()))
-        expect(self._tablet().send(upload), 401, "upload with a revoked credential")
+        reply = expect(self._tablet().send(upload), 202, "upload after the handover")
+        return [f"-> 202: {reply.body['accepted']} accepted; the citizen kept the device and its credential"]
+
+    def end_episode(self) -> list[str]:
+        expect(self._call("POST", f"/v1/episodes/{self.episode_id}/end", "gp", {}), 204, "ending")
+        return [f"POST /v1/episodes/{self.episode_id}/end -> 204: ended, and the device's upload rights"]
+
+    def read_collect_order(self) -> list[str]:
+        order = self._order("collect")
+        if order["device_ids"] != [self.device_id]:
+            raise StepFailed(f"expected the order to collect {self.device_id}, got {order['device_ids']}")
+        return [
+            f"order {order['order_id']}: collect device {self.device_id} from citizen "
+            f"{masked_cpr(order['citizen']['cpr'])} (phone {masked_phone(order['citizen']['phone'])}), "
+            f"by logistics centre {order['logistics_centre']}"
+        ]
+
+    def upload_after_end(self) -> list[str]:
+        upload = self._tablet().new_upload(self._tablet().morning_readings(self.now()))
+        expect(self._tablet().send(upload), 401, "upload after the episode ended")
         return ["-> 401: the credential stopped working at once"]
+
+    def _call(self, method: str, path: str, who: str, body: Any = None) -> ApiReply:
+        return call(method, f"{self.api_url}{path}", self.tokens[who], body)
 
     def _tablet(self) -> HomeTablet:
         if self.tablet is None:
             raise StepFailed("no device was registered")
         return self.tablet
 
-    def _wait_for_messages(self, expected: int) -> list[dict[str, Any]]:
-        """This run's messages; the outbox hands uploads on asynchronously, so wait a little."""
+    def _order(self, kind: str) -> dict[str, Any]:
+        (order,) = self._peek(
+            LOGISTICS_ORDERS_QUEUE,
+            lambda body: body.get("episode_id") == self.episode_id and body.get("kind") == kind,
+            1,
+            key="order_id",
+        )
+        return order
+
+    def _peek(self, queue: str, mine: Callable[[dict[str, Any]], bool], expected: int,
+              key: str) -> list[dict[str, Any]]:
+        """The bodies of this run's messages on the queue, read and put back (no consumer takes them
+        yet). The outboxes hand messages on asynchronously, so wait a little, then settle briefly so that
+        a duplicate would show."""
+        queue_url = self.queue_urls[queue]
         found: dict[str, dict[str, Any]] = {}
-        mine: list[dict[str, Any]] = []
-        complete = False
+        bodies: list[dict[str, Any]] = []
         deadline = time.monotonic() + QUEUE_WAIT_SECONDS
+        settle_until: float | None = None
         try:
-            while time.monotonic() < deadline:
+            while time.monotonic() < (settle_until or deadline):
                 for message in self.sqs.receive_message(
-                    QueueUrl=self.measurements_queue_url,
-                    MaxNumberOfMessages=10,
-                    WaitTimeSeconds=1,
+                    QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
                     VisibilityTimeout=QUEUE_WAIT_SECONDS + 5,
                 ).get("Messages", []):
                     found[message["MessageId"]] = message
-                mine = [
-                    m for m in found.values() if json.loads(m["Body"]).get("upload_id") in self.upload_ids
-                ]
-                if complete:
-                    break  # one more receive after the last expected message: a duplicate would show
-                complete = len(mine) >= expected
+                bodies = [body for body in (json.loads(m["Body"]) for m in found.values()) if mine(body)]
+                if settle_until is None and len(bodies) >= expected:
+                    settle_until = time.monotonic() + SETTLE_SECONDS
+                time.sleep(0.05)
         finally:
             for message in found.values():  # visible again for the consumers later issues add
                 self.sqs.change_message_visibility(
-                    QueueUrl=self.measurements_queue_url,
-                    ReceiptHandle=message["ReceiptHandle"],
-                    VisibilityTimeout=0,
+                    QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
                 )
-        if len(mine) != expected or len({json.loads(m["Body"])["upload_id"] for m in mine}) != expected:
-            raise StepFailed(
-                f"expected exactly one message for each of the {expected} uploads, found {len(mine)}"
-            )
-        return mine
+        if len(bodies) != expected or len({body[key] for body in bodies}) != expected:
+            raise StepFailed(f"expected exactly {expected} message(s) on {queue}, found {len(bodies)}")
+        return bodies

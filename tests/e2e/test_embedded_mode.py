@@ -166,15 +166,21 @@ def test_the_demo_runs_every_step_and_exits_0(tmp_path):
     # Then it exits 0 and the output shows each step behaving as expected
     assert finished.returncode == 0, finished.stdout + finished.stderr
     output = finished.stdout.split("\nDemo:", 1)[-1]
-    for number in range(1, 11):
-        assert f"[{number:2}/10]" in output
-    assert output.count("        ok") == 10
-    assert "Demo finished: all 10 steps behaved as expected" in output
+    for number in range(1, 18):
+        assert f"[{number:2}/17]" in output
+    assert output.count("        ok") == 17
+    assert "Demo finished: all 17 steps behaved as expected" in output
+    assert "POST /v1/referrals -> 201" in output and "status planned" in output
+    assert "deliver to citizen 251248-****" in output and "1 x pulse oximeter" in output
+    assert "status active" in output and "access log: read_episode" in output
     assert "-> 422 naming the field measurements[3].unit" in output
     assert "-> 401" in output and "-> 409" in output
     assert "2 message(s) for 2 accepted upload(s)" in output
-    # And the demo printed no credential or token in full, nor the CPR number
-    assert "not shown" in output and TEST_CPR not in output
+    assert "version 2" in output and "municipality -> 403" in output
+    assert "/handover/accept -> 200" in output and "collect device dev_" in output
+    # And the demo printed no credential or token in full, nor the CPR number or the phone number
+    assert "not shown" in output and TEST_CPR not in output and "251248-9996" not in output
+    assert "20 30 40" not in output
     assert not (tmp_path / "state" / "local.json").exists()  # the running state was cleaned up
 
 
