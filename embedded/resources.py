@@ -82,7 +82,7 @@ def table_definition(table: TableSpec) -> dict[str, Any]:
             {
                 "IndexName": index.name,
                 "KeySchema": _key_schema(index.partition_key, index.sort_key),
-                "Projection": {"ProjectionType": "ALL"},
+                "Projection": {"ProjectionType": index.projection},
             }
             for index in table.indexes
         ]

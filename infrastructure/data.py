@@ -109,7 +109,7 @@ class Data(Construct):
                 index_name=index.name,
                 partition_key=_attribute(index.partition_key),
                 sort_key=_attribute(index.sort_key) if index.sort_key else None,
-                projection_type=dynamodb.ProjectionType.ALL,
+                projection_type=dynamodb.ProjectionType[index.projection],
             )
         tag_from_spec(table, "table", spec.id)
         return table

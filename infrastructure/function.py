@@ -31,6 +31,7 @@ TABLE_WRITE_ACTIONS = (
 )
 # What Lambda's event source mappings do with the function's role.
 STREAM_READ_ACTIONS = ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator")
+STREAM_POSITION_READ_ACTIONS = ("dynamodb:GetShardIterator", "dynamodb:GetRecords")
 QUEUE_CONSUME_ACTIONS = (
     "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes",
 )
@@ -117,7 +118,11 @@ class TelehubFunction(Construct):
         self._allow(("kms:Sign", "kms:GetPublicKey"), [keys[k].key_arn for k in spec.signs_with_keys])
         self._allow(("kms:GenerateMac",), [keys[k].key_arn for k in spec.macs_with_keys])
         self._allow(("kms:GetPublicKey",), [keys[k].key_arn for k in spec.verifies_with_keys])
-        if spec.reads_tables:
+        # A function reading a stream by position itself (no mapping); it knows the stream's ARN
+        # from what it handles, so it needs no ListStreams or DescribeStream.
+        streams = [resources.tables[t].table_stream_arn for t in spec.reads_streams]
+        self._allow(STREAM_POSITION_READ_ACTIONS, streams)
+        if spec.reads_tables or spec.reads_streams:
             self._data_key_actions.update(DATA_KEY_READ_ACTIONS)
         if spec.writes_tables or spec.sends_to_queues or spec.publishes_to_topics:
             self._data_key_actions.update(DATA_KEY_WRITE_ACTIONS)

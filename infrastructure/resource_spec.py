@@ -25,6 +25,7 @@ class IndexSpec:
     name: str
     partition_key: Key
     sort_key: Key | None = None
+    projection: Literal["ALL", "KEYS_ONLY"] = "ALL"
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,7 @@ class FunctionSpec:
     verifies_with_keys: tuple[str, ...] = ()
     queue_source: QueueSource | None = None
     stream_source: StreamSource | None = None
+    reads_streams: tuple[str, ...] = ()  # tables whose stream it reads itself (no stream_source)
     environment: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -193,6 +195,9 @@ SPEC = ResourceSpec(
             partition_key=Key("device_id"),
             sort_key=Key("upload_id"),
             stream="NEW_IMAGE",
+            # Uploads by arrival, for re-relaying a failed outbox batch the stream no longer holds
+            # (records live 24 hours). Keys only: one small index write per upload, whatever its size.
+            indexes=(IndexSpec("by-received-hour", Key("received_hour"), Key("received_at"), "KEYS_ONLY"),),
         ),
         # Episodes of care, single-table (pk, sk), no CPR in any key (functions.shared.episode_links):
         # EPISODE#<id> / META, THRESHOLDS#v0001.., ORDER#<order id>; PATIENT#<patient_id> / OPEN#<area>
@@ -255,6 +260,16 @@ SPEC = ResourceSpec(
             timeout_seconds=30,
             sends_to_queues=("measurements",),
             stream_source=StreamSource(table="uploads", on_failure_queue="upload-outbox-failures"),
+        ),
+        FunctionSpec(
+            id="upload-outbox-recovery",
+            handler="functions.device_uploads.handler.outbox_recovery_handler",
+            description="Hands on the uploads of stream batches the outbox gave up on (its on-failure queue)",
+            timeout_seconds=60,
+            reads_tables=("uploads",),
+            reads_streams=("uploads",),
+            sends_to_queues=("measurements",),
+            queue_source=QueueSource(queue="upload-outbox-failures"),
         ),
         FunctionSpec(
             id="referral-intake",

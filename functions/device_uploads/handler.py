@@ -1,4 +1,5 @@
-"""Entry points: the upload API (``api_handler``) and the upload outbox (``outbox_handler``)."""
+"""Entry points: the upload API (``api_handler``), the upload outbox (``outbox_handler``) and the
+recovery of the stream batches the outbox gave up on (``outbox_recovery_handler``)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
+from pydantic import ValidationError
 
-from functions.device_uploads.logic import UploadRelay, UploadService
-from functions.device_uploads.models import UploadReceipt, UploadRequest
+from functions.device_uploads.logic import OutboxRecovery, UploadRelay, UploadService
+from functions.device_uploads.models import StreamBatchFailure, UploadReceipt, UploadRequest
 from functions.device_uploads.publisher import SqsUploadPublisher
-from functions.device_uploads.repository import DynamoDbUploadRepository
-from functions.device_uploads.settings import OutboxSettings, UploadApiSettings
+from functions.device_uploads.repository import DynamoDbStreamShards, DynamoDbUploadRepository
+from functions.device_uploads.settings import OutboxRecoverySettings, OutboxSettings, UploadApiSettings
 from functions.shared.api import build_resolver, resolve
 from functions.shared.auth import Principal, Role, requires
 from functions.shared.clock import utc_now
@@ -83,6 +85,32 @@ def outbox_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     )
 
 
+@logger.inject_lambda_context
+@metrics.log_metrics
+def outbox_recovery_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Relay again the uploads of each stream batch named by an on-failure record (SQS message);
+    report the messages whose batch was not (yet) fully relayed, for SQS to redeliver."""
+    from aws_lambda_powertools.utilities.batch import process_partial_response
+
+    return process_partial_response(
+        event=event, record_handler=_recover, processor=_queue_processor(), context=context,
+    )
+
+
+def _recover(record: Any) -> None:
+    """One on-failure record, carried by one SQS message (Powertools passes it as ``record``)."""
+    try:
+        _outbox_recovery().recover(StreamBatchFailure.model_validate_json(record.body))
+    except Exception as error:
+        # The type and, for an unreadable record, where it is wrong: never a message's content.
+        invalid = error.errors() if isinstance(error, ValidationError) else []
+        where = [".".join(map(str, problem["loc"])) for problem in invalid]
+        logger.warning("on-failure record not recovered", extra={
+            "message_id": record.message_id, "error": type(error).__name__, "problems": where,
+        })
+        raise
+
+
 @cache
 def _upload_service() -> UploadService:
     settings = UploadApiSettings.from_environment()
@@ -96,8 +124,28 @@ def _upload_relay() -> UploadRelay:
 
 
 @cache
+def _outbox_recovery() -> OutboxRecovery:
+    settings = OutboxRecoverySettings.from_environment()
+    return OutboxRecovery(
+        DynamoDbStreamShards(),
+        DynamoDbUploadRepository(settings.uploads_table_name),
+        _upload_relay(),
+        metrics,
+        uploads_table_name=settings.uploads_table_name,
+    )
+
+
+@cache
 def _stream_processor() -> Any:
     """Every unrelayed record is reported, even when that is all of them (no exception)."""
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 
     return BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
+
+
+@cache
+def _queue_processor() -> Any:
+    """Every failed message is reported, even when that is all of them (no exception)."""
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+
+    return BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

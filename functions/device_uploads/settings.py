@@ -14,3 +14,7 @@ class UploadApiSettings(EnvironmentSettings):
 
 class OutboxSettings(EnvironmentSettings):
     measurements_queue_url: str
+
+
+class OutboxRecoverySettings(EnvironmentSettings):
+    uploads_table_name: str  # the table whose stream failures it recovers, and its fallback source

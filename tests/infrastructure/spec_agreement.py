@@ -67,10 +67,12 @@ def _tables(template: dict[str, Any], spec: ResourceSpec) -> list[str]:
         if stream != table.stream:
             problems.append(f"table {table.id}: stream {stream}, spec says {table.stream}")
         indexes = {
-            index["IndexName"]: index["KeySchema"] for index in properties.get("GlobalSecondaryIndexes", [])
+            index["IndexName"]: (index["KeySchema"], index["Projection"]["ProjectionType"])
+            for index in properties.get("GlobalSecondaryIndexes", [])
         }
         expected_indexes = {
-            index.name: _key_schema(index.partition_key, index.sort_key) for index in table.indexes
+            index.name: (_key_schema(index.partition_key, index.sort_key), index.projection)
+            for index in table.indexes
         }
         if indexes != expected_indexes:
             problems.append(f"table {table.id}: indexes {indexes}")

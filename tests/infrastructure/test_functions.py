@@ -72,8 +72,8 @@ def test_the_upload_function_cannot_touch_devices_or_citizens(dev):
     grants = _grants(dev.template, "device-uploads")
     tables = tagged(dev.template, "AWS::DynamoDB::Table", "table")
     touched = set().union(*(targets for action, targets in grants.items() if action.startswith("dynamodb:")))
-    # Then it reaches the uploads table and no other
-    assert touched == {tables["uploads"][0]}
+    # Then it reaches the uploads table (and its index) and no other
+    assert {target.split("/index/")[0] for target in touched} == {tables["uploads"][0]}
     # And it cannot sign, MAC or send anything
     assert not {"kms:Sign", "kms:GenerateMac", "sqs:SendMessage", "sns:Publish"} & set(grants)
 
@@ -148,6 +148,22 @@ def test_the_outbox_reads_its_stream_and_hands_failures_to_its_failure_queue(dev
     ]
     assert policy in function["DependsOn"]
     assert policy in mapping["DependsOn"]
+
+
+def test_the_outbox_recovery_reads_the_uploads_stream_and_table_and_sends_only_to_measurements(dev):
+    # Given the upload-outbox-recovery function's grants
+    grants = _grants(dev.template, "upload-outbox-recovery")
+    uploads, _ = tagged(dev.template, "AWS::DynamoDB::Table", "table")["uploads"]
+    queues = {qid: lid for qid, (lid, _) in tagged(dev.template, "AWS::SQS::Queue", "queue").items()}
+    # Then it reads the uploads stream by position, on that stream's ARN alone, without listing streams
+    assert grants["dynamodb:GetShardIterator"] == grants["dynamodb:GetRecords"] == {uploads}
+    assert not {"dynamodb:ListStreams", "dynamodb:DescribeStream"} & set(grants)
+    # And reads the uploads table and its arrival index, writing nothing
+    assert grants["dynamodb:Query"] == {uploads, f"{uploads}/index/*"}
+    assert not TABLE_WRITES & set(grants)
+    # And consumes the outbox's failure queue and sends to the measurements queue only
+    assert grants["sqs:ReceiveMessage"] == {queues["upload-outbox-failures"]}
+    assert grants["sqs:SendMessage"] == {queues["measurements"]}
 
 
 def test_no_role_has_an_inline_policy(stage):

@@ -299,15 +299,17 @@ def test_every_function_with_a_queue_or_stream_source_gets_a_poller(resources, s
     pollers = spec_pollers(
         spec, resources, FunctionRuntime("test", "eu-west-1"), boto3.Session(), "eu-west-1"
     )
-    # Then there is one for each outbox's stream and one for the new queue consumer
+    # Then there is one for each outbox's stream, one for the upload outbox's on-failure queue's
+    # recovery and one for the new queue consumer
     assert sorted(p.name for p in pollers) == [
         "episode-outbox<-stream:episodes",
         "measurement-consumer<-sqs:measurements",
+        "upload-outbox-recovery<-sqs:upload-outbox-failures",
         "upload-outbox<-stream:uploads",
     ]
     # And the queue's poller invokes the consumer with a batch and a Lambda context
     send(sqs, resources.queue_urls[QUEUE], "m1")
-    queue_poller = next(p for p in pollers if isinstance(p, SqsPoller))
+    queue_poller = next(p for p in pollers if p.name == "measurement-consumer<-sqs:measurements")
     assert queue_poller.poll_once()
     event, context = CONSUMED[-1]
     assert [json.loads(r["body"])["key"] for r in event["Records"]] == ["m1"]

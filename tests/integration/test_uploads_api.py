@@ -180,7 +180,8 @@ def test_the_table_holds_no_cpr_and_no_body(uploads_table):
     post(sample_body())
     [item] = boto3.Session().client("dynamodb").scan(TableName=uploads_table)["Items"]
     assert set(item) == {"device_id", "upload_id", "patient_id", "received_at", "body_hash", "accepted",
-                         "measurements"}
+                         "measurements", "received_hour"}
+    assert item["received_hour"] == {"S": "2024-05-01T08"}
 
 
 def test_logs_and_metrics_carry_ids_and_counts_but_no_measured_value(uploads_table, capsys):

@@ -41,6 +41,7 @@ def use_handler_at(monkeypatch: pytest.MonkeyPatch, clock: Any = lambda: NOW) ->
     monkeypatch.setattr(handler, "utc_now", clock)
     handler._upload_service.cache_clear()
     handler._upload_relay.cache_clear()
+    handler._outbox_recovery.cache_clear()
 
 
 def post(body: Any, *, role: str = "device", content_type: str = "application/json") -> dict[str, Any]:
