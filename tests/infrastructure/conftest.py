@@ -19,8 +19,9 @@ from infrastructure.resource_spec import (
 )
 from tests.infrastructure.helpers import Synthesized, synthesize_spec, synthesize_stage
 
-# SPEC has no queue consumer, subscription or index yet; later issues add them. This variant has
-# one of each, so the code paths that build them are synthesized, checked by cdk-nag and compared
+# SPEC has no subscription yet, and only one queue consumer and one (keys-only) index; later
+# issues add more. This variant has a subscription, a batching queue consumer and an index with
+# every attribute projected, so those code paths are synthesized, checked by cdk-nag and compared
 # with their spec today.
 VARIANT_SPEC: ResourceSpec = replace(
     SPEC,
