@@ -10,11 +10,11 @@ import pytest
 from embedded.local import LocalOptions, LocalSystem
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def local_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
     """The whole system on free ports, once for the tier: moto, resources, gateway, pollers. (Once, not
     per module: moto's backends are global to the process, so a second system would find the first's
-    resources.)"""
+    resources; and stopped when the tier ends, so its environment never reaches the other tiers.)"""
     options = LocalOptions(
         port=0, moto_port=0, state_dir=tmp_path_factory.mktemp("telehub-state"), function_log_level="INFO"
     )
@@ -22,7 +22,7 @@ def local_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSyst
         yield system
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def sqs(local_system: LocalSystem):
     """A client of the running system's moto server (the environment points at it while it runs)."""
     return boto3.Session().client("sqs")
