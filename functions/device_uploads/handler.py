@@ -10,18 +10,19 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
-from pydantic import ValidationError
 
-from functions.device_uploads.logic import OutboxRecovery, UploadRelay, UploadService
-from functions.device_uploads.models import StreamBatchFailure, UploadReceipt, UploadRequest
+from functions.device_uploads.logic import UploadRelay, UploadService, upload_outbox
+from functions.device_uploads.models import UploadReceipt, UploadRequest
 from functions.device_uploads.publisher import SqsUploadPublisher
-from functions.device_uploads.repository import DynamoDbStreamShards, DynamoDbUploadRepository
+from functions.device_uploads.repository import DynamoDbUploadRepository
 from functions.device_uploads.settings import OutboxRecoverySettings, OutboxSettings, UploadApiSettings
 from functions.shared.api import build_resolver, resolve
 from functions.shared.auth import Principal, Role, requires
 from functions.shared.clock import utc_now
 from functions.shared.errors import Forbidden
 from functions.shared.observability import logger, metrics
+from functions.shared.stream_recovery import StreamBatchRecovery, recover_each
+from functions.shared.stream_shards import DynamoDbStreamShards
 
 # 200 measurements, pretty-printed, are about 50 KiB; far bigger is not a home collection point.
 MAX_UPLOAD_BYTES = 128 * 1024
@@ -90,25 +91,7 @@ def outbox_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def outbox_recovery_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Relay again the uploads of each stream batch named by an on-failure record (SQS message);
     report the messages whose batch was not (yet) fully relayed, for SQS to redeliver."""
-    from aws_lambda_powertools.utilities.batch import process_partial_response
-
-    return process_partial_response(
-        event=event, record_handler=_recover, processor=_queue_processor(), context=context,
-    )
-
-
-def _recover(record: Any) -> None:
-    """One on-failure record, carried by one SQS message (Powertools passes it as ``record``)."""
-    try:
-        _outbox_recovery().recover(StreamBatchFailure.model_validate_json(record.body))
-    except Exception as error:
-        # The type and, for an unreadable record, where it is wrong: never a message's content.
-        invalid = error.errors() if isinstance(error, ValidationError) else []
-        where = [".".join(map(str, problem["loc"])) for problem in invalid]
-        logger.warning("on-failure record not recovered", extra={
-            "message_id": record.message_id, "error": type(error).__name__, "problems": where,
-        })
-        raise
+    return recover_each(event, context, _outbox_recovery())
 
 
 @cache
@@ -124,14 +107,11 @@ def _upload_relay() -> UploadRelay:
 
 
 @cache
-def _outbox_recovery() -> OutboxRecovery:
+def _outbox_recovery() -> StreamBatchRecovery:
     settings = OutboxRecoverySettings.from_environment()
-    return OutboxRecovery(
-        DynamoDbStreamShards(),
-        DynamoDbUploadRepository(settings.uploads_table_name),
-        _upload_relay(),
-        metrics,
-        uploads_table_name=settings.uploads_table_name,
+    uploads = DynamoDbUploadRepository(settings.uploads_table_name)
+    return StreamBatchRecovery(
+        DynamoDbStreamShards(), upload_outbox(_upload_relay(), uploads, settings.uploads_table_name), metrics,
     )
 
 
@@ -141,11 +121,3 @@ def _stream_processor() -> Any:
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 
     return BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
-
-
-@cache
-def _queue_processor() -> Any:
-    """Every failed message is reported, even when that is all of them (no exception)."""
-    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
-
-    return BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

@@ -10,7 +10,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -19,17 +19,14 @@ from functions.device_uploads.models import (
     BloodPressureMeasurement,
     SingleValueMeasurement,
     StoredUpload,
-    StreamBatchFailure,
-    StreamBatchInfo,
     UploadReceipt,
     UploadRequest,
-    iso_utc,
-    received_hour,
 )
 from functions.shared.catalogue import catalogue, to_catalogue_unit
-from functions.shared.clock import Clock, utc_now
+from functions.shared.clock import Clock, iso_utc, utc_now
 from functions.shared.errors import Conflict, FieldProblem, InvalidInput, ServiceUnavailable
 from functions.shared.observability import logger
+from functions.shared.stream_recovery import OutboxOfTable, hours_between
 
 # A tablet uploads within minutes of measuring. A reading more than a day old was held back
 # (the tablet was offline), so the daily missed-measurement check may already have raised a
@@ -263,44 +260,7 @@ class UploadRelay:
         return outcome
 
 
-# --- recovery: the stream batches the outbox gave up on -------------------------------------------
-
-# received_at is taken before the upload's PutItem, so at most the API function's timeout (10 s)
-# before its stream record, whose time Lambda reports to the second; a minute either side also
-# covers clock drift. Uploads the margin catches were relayed already and go again: harmless.
-RECEIVED_AT_MARGIN = timedelta(minutes=1)
-# One batch's records arrive within the minutes Lambda spends retrying it; a record claiming a far
-# wider window is not one Lambda wrote, and would make the fallback read hours of uploads.
-MAX_ARRIVAL_WINDOW = timedelta(hours=48)
-# GetRecords pages (up to 1,000 records each) read before giving up on reaching the range's end.
-MAX_STREAM_PAGES = 20
-
-
-@dataclass(frozen=True)
-class StreamRecord:
-    sequence_number: str
-    event_name: str  # INSERT, MODIFY or REMOVE
-    new_image: dict[str, Any] | None  # the item as written (NEW_IMAGE), deserialised
-
-
-class StreamRecordsGone(Exception):
-    """The stream no longer holds the range: trimmed (records live 24 hours) or the shard is gone."""
-
-
-class UnrecoverableFailureRecord(Exception):
-    """A failure record this function must not act on; it goes to the DLQ for a person to read."""
-
-
-class UploadsNotRecovered(Exception):
-    """Some uploads of the batch did not reach the queue in this run; the message is retried."""
-
-
-class StreamShards(Protocol):
-    def iterator_at(self, stream_arn: str, shard_id: str, sequence_number: str) -> str:
-        """A position at ``sequence_number``; StreamRecordsGone if the stream no longer has it."""
-
-    def records(self, iterator: str) -> tuple[list[StreamRecord], str | None]:
-        """The next page of records and the position after it (None: the shard is closed and read)."""
+# --- recovery: the stream batches the outbox gave up on (functions.shared.stream_recovery) -------------
 
 
 class UploadsByArrival(Protocol):
@@ -308,93 +268,20 @@ class UploadsByArrival(Protocol):
         """Upload items received in ``hour`` (``received_hour`` form) between two ``iso_utc`` instants."""
 
 
-def inserted_in_range(shards: StreamShards, batch: StreamBatchInfo) -> list[tuple[str, dict[str, Any]]]:
-    """The items INSERTed in the batch's shard from its start to its end sequence number, each
-    named by its sequence number; StreamRecordsGone if the stream cannot give the whole range."""
-    start, end = int(batch.start_sequence_number), int(batch.end_sequence_number)
-    iterator: str | None = shards.iterator_at(batch.stream_arn, batch.shard_id, batch.start_sequence_number)
-    inserted = []
-    for _ in range(MAX_STREAM_PAGES):
-        if iterator is None:
-            raise StreamRecordsGone("the shard ends before the range does")
-        records, iterator = shards.records(iterator)
-        for record in records:
-            number = int(record.sequence_number)
-            if number > end:
-                return inserted
-            if number >= start and record.event_name == "INSERT" and record.new_image is not None:
-                inserted.append((record.sequence_number, record.new_image))
-            if number == end:
-                return inserted
-    raise StreamRecordsGone(f"the range's end was not reached in {MAX_STREAM_PAGES} pages")
+def upload_outbox(relay: UploadRelay, uploads: UploadsByArrival, uploads_table_name: str) -> OutboxOfTable:
+    """The uploads outbox as the shared recovery sees it: every upload item is relayed through the
+    outbox's own UploadRelay; once the stream is trimmed, the uploads table's arrival index
+    (``by-received-hour``) gives the uploads received during the batch, named by their dedupe key."""
 
-
-def arrival_window(batch: StreamBatchInfo) -> tuple[datetime, datetime]:
-    """From when to when the batch's uploads were received (with the margin)."""
-    first, last = batch.approximate_arrival_of_first_record, batch.approximate_arrival_of_last_record
-    if last - first > MAX_ARRIVAL_WINDOW:
-        raise UnrecoverableFailureRecord(f"the batch's arrivals span more than {MAX_ARRIVAL_WINDOW}")
-    return first - RECEIVED_AT_MARGIN, last + RECEIVED_AT_MARGIN
-
-
-def hours_between(since: datetime, until: datetime) -> list[str]:
-    """Every ``received_hour`` from since's to until's, both included."""
-    hour = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    hours = []
-    while hour <= until:
-        hours.append(received_hour(iso_utc(hour)))
-        hour += timedelta(hours=1)
-    return hours
-
-
-class OutboxRecovery:
-    """Hands on again the uploads of a stream batch the outbox gave up on, named by Lambda's
-    on-failure record: read back from the stream while it holds them, else from the uploads
-    table by when they arrived. Sent through the outbox's own UploadRelay, so each is one
-    message with its dedupe key; uploads sent before are sent again, which consumers skip.
-    """
-
-    def __init__(
-        self,
-        shards: StreamShards,
-        uploads: UploadsByArrival,
-        relay: UploadRelay,
-        metrics: MetricsRecorder,
-        uploads_table_name: str,
-    ):
-        self._shards = shards
-        self._uploads = uploads
-        self._relay = relay
-        self._metrics = metrics
-        self._uploads_table_name = uploads_table_name
-
-    def recover(self, failure: StreamBatchFailure) -> None:
-        batch = failure.batch
-        if batch.table_name != self._uploads_table_name:
-            raise UnrecoverableFailureRecord("the failure record names another table's stream")
-        try:
-            inserted, source = inserted_in_range(self._shards, batch), "stream"
-        except StreamRecordsGone as gone:
-            logger.warning("outbox batch no longer in the stream; reading the uploads table",
-                           extra={"shard_id": batch.shard_id, "reason": str(gone)})
-            inserted, source = self._received_during(batch), "table"
-        outcome = self._relay.relay(inserted)
-        log = {"shard_id": batch.shard_id, "start_sequence_number": batch.start_sequence_number,
-               "end_sequence_number": batch.end_sequence_number,
-               "condition": failure.request_context.condition, "source": source,
-               "uploads": len(inserted), "not_relayed": len(outcome.not_relayed)}
-        if outcome.not_relayed:
-            logger.warning("outbox batch not recovered", extra=log)
-            raise UploadsNotRecovered(f"{len(outcome.not_relayed)} of {len(inserted)} uploads not relayed")
-        self._metrics.add_metric("OutboxBatchesRecovered", COUNT, 1)
-        if source == "table":
-            self._metrics.add_metric("OutboxBatchesRecoveredFromTable", COUNT, 1)
-        logger.info("outbox batch recovered", extra=log)
-
-    def _received_during(self, batch: StreamBatchInfo) -> list[tuple[str, dict[str, Any]]]:
-        since, until = arrival_window(batch)
+    def received_between(since: datetime, until: datetime) -> list[tuple[str, dict[str, Any]]]:
         return [
             (dedupe_key(item["device_id"], item["upload_id"]), item)
             for hour in hours_between(since, until)
-            for item in self._uploads.received_in_hour(hour, iso_utc(since), iso_utc(until))
+            for item in uploads.received_in_hour(hour, iso_utc(since), iso_utc(until))
         ]
+
+    return OutboxOfTable(
+        table_name=uploads_table_name,
+        relay=lambda inserted: relay.relay(inserted).not_relayed,
+        written_between=received_between,
+    )

@@ -23,11 +23,10 @@ from pydantic import (
     ValidationInfo,
     field_serializer,
     field_validator,
-    model_validator,
 )
-from pydantic.alias_generators import to_camel
 
 from functions.shared.catalogue import UnknownUnit, catalogue, to_catalogue_unit
+from functions.shared.clock import iso_utc
 
 BLOOD_PRESSURE = "blood_pressure"
 # Systolic and diastolic only ever arrive together, as one blood-pressure reading; the pulse a
@@ -178,11 +177,6 @@ class UploadReceipt(BaseModel):
         return iso_utc(received_at)
 
 
-def iso_utc(moment: datetime) -> str:
-    """2024-05-01T08:00:00.120Z: the one text form of an instant Telehub stores and returns."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def received_hour(received_at: str) -> str:
     """2024-05-01T08: the hour an upload was received (from its ``iso_utc`` text), the partition key
     of the uploads index that finds uploads by when they arrived."""
@@ -233,69 +227,3 @@ class StoredUpload:
             accepted=self.accepted,
             received_at=datetime.fromisoformat(self.received_at),
         )
-
-
-# --- the outbox's on-failure record -------------------------------------------------------------
-
-SequenceNumber = Annotated[str, Field(pattern=r"^[0-9]{1,40}$")]
-# arn:aws:dynamodb:<region>:<account>:table/<table name>/stream/<label>
-STREAM_ARN_PATTERN = (
-    r"^arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:[0-9]{12}:table/[A-Za-z0-9_.-]{3,255}/stream/[^/]+$"
-)
-
-
-class _OnFailureRecordPart(BaseModel):
-    # Lambda's names are camelCase; fields AWS may add later are ignored, not refused.
-    model_config = ConfigDict(alias_generator=to_camel, frozen=True, extra="ignore")
-
-
-class StreamBatchInfo(_OnFailureRecordPart):
-    """Where in the stream the batch is: one shard, a range of sequence numbers. Not the records."""
-
-    shard_id: str = Field(min_length=1)
-    start_sequence_number: SequenceNumber
-    end_sequence_number: SequenceNumber
-    approximate_arrival_of_first_record: AwareDatetime
-    approximate_arrival_of_last_record: AwareDatetime
-    batch_size: int = Field(ge=1)
-    stream_arn: str = Field(pattern=STREAM_ARN_PATTERN)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> StreamBatchInfo:
-        if int(self.start_sequence_number) > int(self.end_sequence_number):
-            raise ValueError("startSequenceNumber is after endSequenceNumber")
-        if self.approximate_arrival_of_first_record > self.approximate_arrival_of_last_record:
-            raise ValueError("approximateArrivalOfFirstRecord is after approximateArrivalOfLastRecord")
-        return self
-
-    @property
-    def table_name(self) -> str:
-        return self.stream_arn.split(":table/", 1)[1].split("/stream/", 1)[0]
-
-
-class FailedRequest(_OnFailureRecordPart):
-    request_id: str
-    function_arn: str
-    condition: str = Field(description="Why Lambda gave up: RetryAttemptsExhausted, RecordAgeExceeded, ...")
-    approximate_invoke_count: int = Field(ge=0)
-
-
-class FailedResponse(_OnFailureRecordPart):
-    status_code: int
-    executed_version: str
-    function_error: str | None = None
-
-
-class StreamBatchFailure(_OnFailureRecordPart):
-    """The invocation record Lambda sends to a DynamoDB stream mapping's on-failure destination
-    when it gives up on a batch (the uploads outbox's: the ``upload-outbox-failures`` queue).
-
-    Its own model rather than Powertools' parser model: importing Powertools' parser models costs
-    the recovery function's cold start about 0.2 s, and this one also checks the range is ordered.
-    """
-
-    request_context: FailedRequest
-    response_context: FailedResponse
-    version: str
-    timestamp: AwareDatetime
-    batch: StreamBatchInfo = Field(alias="DDBStreamBatchInfo")

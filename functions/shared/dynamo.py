@@ -53,3 +53,24 @@ def get_item(table: str, key: dict[str, Any], *attributes: str) -> dict[str, Any
     if attributes:
         request["ProjectionExpression"] = ", ".join(attributes)
     return aws.client("dynamodb").get_item(**request).get("Item")
+
+
+BATCH_GET_LIMIT = 100
+BATCH_GET_ATTEMPTS = 5
+
+
+def batch_get(table: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The items of ``keys`` (serialised form), 100 per BatchGetItem, asking again for the keys
+    DynamoDB left unprocessed; ServiceUnavailable (retry later) if some stay unread."""
+    items: list[dict[str, Any]] = []
+    for start in range(0, len(keys), BATCH_GET_LIMIT):
+        pending = keys[start:start + BATCH_GET_LIMIT]
+        for _ in range(BATCH_GET_ATTEMPTS):
+            response = aws.client("dynamodb").batch_get_item(RequestItems={table: {"Keys": pending}})
+            items += response["Responses"].get(table, [])
+            pending = response.get("UnprocessedKeys", {}).get(table, {}).get("Keys", [])
+            if not pending:
+                break
+        else:
+            raise ServiceUnavailable(f"{table} left keys unread; retry")
+    return items

@@ -1,48 +1,29 @@
-"""Recovering the stream batches the outbox gave up on: the on-failure record (models.py), reading
-its range from the stream, the fallback to the uploads table, and the relay it shares with the
-outbox (logic.py), with fakes."""
+"""Recovering the stream batches the uploads outbox gave up on: the shared recovery
+(functions.shared.stream_recovery) with the uploads outbox's parts (logic.upload_outbox): its relay
+and the fallback to the uploads table by arrival, with fakes."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
 
-from functions.device_uploads.logic import (
-    MAX_ARRIVAL_WINDOW,
-    MAX_STREAM_PAGES,
-    RECEIVED_AT_MARGIN,
-    OutboundMessage,
-    OutboxRecovery,
+from functions.device_uploads.logic import OutboundMessage, UploadRelay, upload_message, upload_outbox
+from functions.device_uploads.models import StoredUpload
+from functions.shared.stream_recovery import (
+    BatchNotRecovered,
+    StreamBatchFailure,
+    StreamBatchRecovery,
     StreamRecord,
-    StreamRecordsGone,
     UnrecoverableFailureRecord,
-    UploadRelay,
-    UploadsNotRecovered,
-    arrival_window,
-    hours_between,
-    inserted_in_range,
-    upload_message,
 )
-from functions.device_uploads.models import StoredUpload, StreamBatchFailure
+from tests.unit.stream_support import FIRST, FakeShards, RecordedMetrics, sample_record
 
-EVENTS = Path(__file__).resolve().parents[2] / "events" / "device_uploads"
 TABLE = "telehub-dev-uploads"
 DEVICE, PATIENT = "dev_5f0c2a9e41b7d3c8a6e1f042", "pat_9a3e7c1d5b2f8e4a6c0d1b37"
-FIRST = 4421584500000000017450439091  # the sample record's startSequenceNumber
-
-
-def sample_record() -> dict[str, Any]:
-    event = json.loads((EVENTS / "outbox_failure_sqs.json").read_text(encoding="utf-8"))
-    return json.loads(event["Records"][0]["body"])
-
-
 def failure(**batch_changes: Any) -> StreamBatchFailure:
     record = sample_record()
     record["DDBStreamBatchInfo"].update(batch_changes)
@@ -60,36 +41,6 @@ def item(upload_id: str, received_at: str = "2024-05-01T08:05:00.000Z") -> dict[
 
 def insert(offset: int, upload_id: str | None = None, event_name: str = "INSERT") -> StreamRecord:
     return StreamRecord(str(FIRST + offset), event_name, item(upload_id or f"upload-{offset:04d}"))
-
-
-class FakeShards:
-    """A shard as GetShardIterator + GetRecords serve it: pages of records from a position on."""
-
-    def __init__(self, records: Sequence[StreamRecord], page_size: int = 2, closed: bool = False,
-                 gone: bool = False, empty_pages: int = 0):
-        self.stream, self.page_size, self.closed, self.gone = list(records), page_size, closed, gone
-        self.empty_pages = empty_pages  # pages with nothing, first, as DynamoDB Streams may serve
-        self.asked: list[tuple[str, str, str]] = []
-        self.pages_read = 0
-
-    def iterator_at(self, stream_arn: str, shard_id: str, sequence_number: str) -> str:
-        self.asked.append((stream_arn, shard_id, sequence_number))
-        if self.gone:
-            raise StreamRecordsGone("TrimmedDataAccessException")
-        wanted = int(sequence_number)
-        return str(next(i for i, r in enumerate(self.stream) if int(r.sequence_number) >= wanted))
-
-    def records(self, iterator: str) -> tuple[list[StreamRecord], str | None]:
-        self.pages_read += 1
-        if self.empty_pages:
-            self.empty_pages -= 1
-            return [], iterator
-        position = int(iterator)
-        page = self.stream[position:position + self.page_size]
-        following = position + len(page)
-        if following >= len(self.stream) and self.closed:
-            return page, None
-        return page, str(following)
 
 
 class FakeArrivals:
@@ -120,161 +71,15 @@ class FakeQueue:
         return set()
 
 
-class RecordedMetrics:
-    def __init__(self):
-        self.values: dict[str, float] = {}
-
-    def add_metric(self, name: str, unit: str, value: float) -> None:
-        self.values[name] = self.values.get(name, 0) + value
-
-
 def recovery(shards: FakeShards, queue: FakeQueue, arrivals: FakeArrivals | None = None,
-             metrics: RecordedMetrics | None = None) -> OutboxRecovery:
+             metrics: RecordedMetrics | None = None) -> StreamBatchRecovery:
     metrics = metrics or RecordedMetrics()
-    return OutboxRecovery(shards, arrivals or FakeArrivals([]), UploadRelay(queue, metrics), metrics,
-                          uploads_table_name=TABLE)
+    outbox = upload_outbox(UploadRelay(queue, metrics), arrivals or FakeArrivals([]), TABLE)
+    return StreamBatchRecovery(shards, outbox, metrics)
 
 
 def upload_ids(queue: FakeQueue) -> list[str]:
     return [json.loads(message.body)["upload_id"] for message in queue.sent]
-
-
-# --- the on-failure record ----------------------------------------------------------------------
-
-
-def test_the_sample_on_failure_record_parses_into_the_batch_position():
-    # When the sample record (as Lambda sends it for a DynamoDB stream) is parsed
-    parsed = StreamBatchFailure.model_validate(sample_record())
-    # Then the batch's position, times and origin are there, typed
-    batch = parsed.batch
-    assert (batch.shard_id, batch.start_sequence_number, batch.end_sequence_number, batch.batch_size) == (
-        "shardId-00000001714550400000-3b5f4c1a", str(FIRST), str(FIRST + 2), 3,
-    )
-    assert batch.approximate_arrival_of_first_record == datetime(2024, 5, 1, 8, 5, 1, tzinfo=UTC)
-    assert batch.table_name == TABLE
-    assert parsed.request_context.condition == "RetryAttemptsExhausted"
-    assert parsed.request_context.approximate_invoke_count == 11
-    assert parsed.response_context.function_error is None and parsed.version == "1.0"
-
-
-def test_fields_lambda_may_add_later_are_ignored():
-    record = sample_record()
-    record["DDBStreamBatchInfo"]["somethingNew"] = 1
-    record["newSection"] = {}
-    assert StreamBatchFailure.model_validate(record).batch.batch_size == 3
-
-
-@pytest.mark.parametrize(
-    ("change", "field"),
-    [
-        (lambda r: r.pop("DDBStreamBatchInfo"), "DDBStreamBatchInfo"),
-        (lambda r: r["DDBStreamBatchInfo"].pop("shardId"), "shardId"),
-        (lambda r: r["DDBStreamBatchInfo"].update(startSequenceNumber="12ab"), "startSequenceNumber"),
-        (lambda r: r["DDBStreamBatchInfo"].update(endSequenceNumber=str(FIRST - 1)), "DDBStreamBatchInfo"),
-        (lambda r: r["DDBStreamBatchInfo"].update(approximateArrivalOfLastRecord="2024-05-01T08:00:00Z"),
-         "DDBStreamBatchInfo"),
-        (lambda r: r["DDBStreamBatchInfo"].update(approximateArrivalOfFirstRecord="2024-05-01T08:05:01"),
-         "approximateArrivalOfFirstRecord"),
-        (lambda r: r["DDBStreamBatchInfo"].update(streamArn="arn:aws:sqs:eu-central-1:123456789012:x"),
-         "streamArn"),
-        (lambda r: r["DDBStreamBatchInfo"].update(batchSize=0), "batchSize"),
-        (lambda r: r["requestContext"].pop("condition"), "condition"),
-    ],
-)
-def test_a_record_that_is_not_a_stream_batch_failure_is_refused_naming_the_field(change, field):
-    # Given the sample record with one thing wrong
-    record = sample_record()
-    change(record)
-    # When parsed, Then it is refused, and the error names where
-    with pytest.raises(ValidationError) as refused:
-        StreamBatchFailure.model_validate(record)
-    assert any(field in map(str, error["loc"]) for error in refused.value.errors())
-
-
-def test_a_body_that_is_no_json_is_refused():
-    with pytest.raises(ValidationError):
-        StreamBatchFailure.model_validate_json("the outbox gave up")
-
-
-# --- reading the range from the stream ------------------------------------------------------------
-
-
-def test_the_range_is_read_across_pages_and_ends_at_its_end_sequence_number():
-    # Given a shard with six inserts, served two per page, and a failure naming the 2nd to the 5th
-    shards = FakeShards([insert(n) for n in range(6)])
-    batch = failure(startSequenceNumber=str(FIRST + 1), endSequenceNumber=str(FIRST + 4)).batch
-    # When the range is read
-    inserted = inserted_in_range(shards, batch)
-    # Then exactly those four items, named by sequence number, from the batch's own shard
-    assert [record_id for record_id, _ in inserted] == [str(FIRST + n) for n in range(1, 5)]
-    assert [i["upload_id"] for _, i in inserted] == [f"upload-{n:04d}" for n in range(1, 5)]
-    assert shards.asked == [(batch.stream_arn, batch.shard_id, str(FIRST + 1))]
-    # And it stopped reading at the end: no page after the one holding it
-    assert shards.pages_read == 2
-
-
-def test_records_that_are_not_inserts_are_skipped_and_empty_pages_are_read_past():
-    # Given a range with an insert, a modification and another insert, after two empty pages
-    shards = FakeShards([insert(0), insert(1, event_name="MODIFY"), insert(2)], empty_pages=2)
-    # When read
-    inserted = inserted_in_range(shards, failure().batch)
-    # Then only the inserts are relayed
-    assert [record_id for record_id, _ in inserted] == [str(FIRST), str(FIRST + 2)]
-
-
-def test_a_range_whose_end_is_past_the_stream_sequence_numbers_stops_at_the_first_later_record():
-    # Given the end record itself is missing (filtered out by the mapping, say) but a later one exists
-    shards = FakeShards([insert(0), insert(1), insert(5)])
-    # When the range FIRST..FIRST+2 is read, Then it ends at the later record without taking it
-    assert len(inserted_in_range(shards, failure().batch)) == 2
-
-
-def test_a_trimmed_range_is_reported_gone():
-    with pytest.raises(StreamRecordsGone):
-        inserted_in_range(FakeShards([insert(0)], gone=True), failure().batch)
-
-
-def test_a_shard_that_closes_before_the_range_ends_is_reported_gone():
-    # Given a closed shard whose last record comes before the range's end
-    shards = FakeShards([insert(0), insert(1)], closed=True)
-    # Then the range cannot be read from it
-    with pytest.raises(StreamRecordsGone, match="ends before"):
-        inserted_in_range(shards, failure().batch)
-
-
-def test_a_range_whose_end_never_comes_is_given_up_after_the_page_limit():
-    # Given an open shard that has nothing after the range's first record (its tip serves empty pages)
-    shards = FakeShards([insert(0)])
-    # Then reading gives up after MAX_STREAM_PAGES pages rather than polling the tip for ever
-    with pytest.raises(StreamRecordsGone, match="not reached"):
-        inserted_in_range(shards, failure().batch)
-    assert shards.pages_read == MAX_STREAM_PAGES
-
-
-# --- the window the fallback reads -------------------------------------------------------------------
-
-
-def test_the_arrival_window_widens_the_batch_by_the_margin_and_covers_each_hour():
-    # Given a batch whose records arrived 08:59:30 to 09:00:10
-    batch = failure(approximateArrivalOfFirstRecord="2024-05-01T08:59:30Z",
-                    approximateArrivalOfLastRecord="2024-05-01T09:00:10Z").batch
-    # When its window is computed
-    since, until = arrival_window(batch)
-    # Then it starts a margin earlier and ends a margin later, and spans two received_hours
-    assert since == datetime(2024, 5, 1, 8, 59, 30, tzinfo=UTC) - RECEIVED_AT_MARGIN
-    assert until == datetime(2024, 5, 1, 9, 0, 10, tzinfo=UTC) + RECEIVED_AT_MARGIN
-    assert hours_between(since, until) == ["2024-05-01T08", "2024-05-01T09"]
-
-
-def test_a_window_wider_than_any_batch_is_not_read():
-    # Given a record whose arrivals are further apart than any batch's
-    first = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
-    last = first + MAX_ARRIVAL_WINDOW + timedelta(seconds=1)
-    batch = failure(approximateArrivalOfFirstRecord=first.isoformat(),
-                    approximateArrivalOfLastRecord=last.isoformat()).batch
-    # Then the fallback refuses to read its window
-    with pytest.raises(UnrecoverableFailureRecord):
-        arrival_window(batch)
 
 
 # --- recovering a batch --------------------------------------------------------------------------------
@@ -327,7 +132,7 @@ def test_a_refused_send_fails_the_recovery_and_running_it_again_completes_it():
     queue = FakeQueue(refuse_call=2)
     batch = failure(endSequenceNumber=str(FIRST + 11))
     # When recovered, Then the recovery fails, so the on-failure message is retried
-    with pytest.raises(UploadsNotRecovered, match="2 of 12"):
+    with pytest.raises(BatchNotRecovered, match="2 of 12"):
         recovery(FakeShards(records), queue).recover(batch)
     assert len(queue.sent) == 10
     # When SQS redelivers the message and the recovery runs again
@@ -345,7 +150,7 @@ def test_an_item_that_cannot_become_a_message_fails_the_recovery():
     del broken.new_image["patient_id"]
     queue = FakeQueue()
     # When recovered, Then the others are sent but the record fails (for the DLQ and a person)
-    with pytest.raises(UploadsNotRecovered, match="1 of 3"):
+    with pytest.raises(BatchNotRecovered, match="1 of 3"):
         recovery(FakeShards([insert(0), broken, insert(2)]), queue).recover(failure())
     assert upload_ids(queue) == ["upload-0000", "upload-0002"]
 

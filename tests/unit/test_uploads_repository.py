@@ -1,5 +1,5 @@
-"""The uploads table's adapters (repository.py) as the outbox recovery uses them: the stream read by
-position, and uploads found by arrival, with fake boto3 clients."""
+"""The uploads table's adapter (repository.py) as the outbox recovery uses it: uploads found by
+arrival, with fake boto3 clients."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from functions.device_uploads import repository as repository_module
-from functions.device_uploads.logic import StreamRecord, StreamRecordsGone
-from functions.device_uploads.repository import ARRIVAL_INDEX, DynamoDbStreamShards, DynamoDbUploadRepository
+from functions.device_uploads.repository import ARRIVAL_INDEX, DynamoDbUploadRepository
 from functions.shared.errors import ServiceUnavailable
 from infrastructure.resource_spec import SPEC, Key
 
@@ -20,30 +19,6 @@ TABLE = "telehub-dev-uploads"
 
 def _refusal(code: str, operation: str) -> ClientError:
     return ClientError({"Error": {"Code": code, "Message": "refused"}}, operation)
-
-
-class FakeStreams:
-    def __init__(self, error: ClientError | None = None):
-        self.error = error
-        self.requests: list[dict[str, Any]] = []
-
-    def get_shard_iterator(self, **request):
-        self.requests.append(request)
-        if self.error:
-            raise self.error
-        return {"ShardIterator": "iterator-1"}
-
-    def get_records(self, **request):
-        self.requests.append(request)
-        return {
-            "Records": [
-                {"eventName": "INSERT", "dynamodb": {
-                    "SequenceNumber": "100", "NewImage": {"upload_id": {"S": "u1"}, "accepted": {"N": "2"}},
-                }},
-                {"eventName": "REMOVE", "dynamodb": {"SequenceNumber": "101"}},
-            ],
-            "NextShardIterator": "iterator-2",
-        }
 
 
 class FakeDynamoDb:
@@ -80,36 +55,6 @@ def clients(monkeypatch):
     installed: dict[str, Any] = {}
     monkeypatch.setattr(repository_module.aws, "client", lambda service: installed[service])
     return installed
-
-
-def test_the_stream_is_read_at_the_batch_position_and_its_items_deserialised(clients):
-    # Given the stream
-    clients["dynamodbstreams"] = streams = FakeStreams()
-    shards = DynamoDbStreamShards()
-    # When a position is asked for and its page read
-    iterator = shards.iterator_at(STREAM_ARN, "shardId-1", "100")
-    records, following = shards.records(iterator)
-    # Then the position is AT the sequence number, and the records come typed, images as Python values
-    assert streams.requests[0] == {"StreamArn": STREAM_ARN, "ShardId": "shardId-1",
-                                   "ShardIteratorType": "AT_SEQUENCE_NUMBER", "SequenceNumber": "100"}
-    assert records == [StreamRecord("100", "INSERT", {"upload_id": "u1", "accepted": 2}),
-                       StreamRecord("101", "REMOVE", None)]
-    assert following == "iterator-2"
-
-
-@pytest.mark.parametrize("code", ["TrimmedDataAccessException", "ResourceNotFoundException",
-                                  "ExpiredIteratorException"])
-def test_a_position_the_stream_no_longer_has_is_reported_gone(clients, code):
-    clients["dynamodbstreams"] = FakeStreams(_refusal(code, "GetShardIterator"))
-    with pytest.raises(StreamRecordsGone, match=code):
-        DynamoDbStreamShards().iterator_at(STREAM_ARN, "shardId-1", "100")
-
-
-@pytest.mark.parametrize("code", ["LimitExceededException", "InternalServerError", "AccessDeniedException"])
-def test_any_other_refusal_is_raised_as_it_is_so_the_message_is_retried(clients, code):
-    clients["dynamodbstreams"] = FakeStreams(_refusal(code, "GetShardIterator"))
-    with pytest.raises(ClientError, match=code):
-        DynamoDbStreamShards().iterator_at(STREAM_ARN, "shardId-1", "100")
 
 
 def test_uploads_of_an_hour_are_found_by_the_arrival_index_and_read_whole(clients):

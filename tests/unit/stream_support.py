@@ -1,0 +1,57 @@
+"""Fakes shared by the unit tests of the stream recovery and of each outbox's use of it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from functions.shared.stream_recovery import StreamRecord, StreamRecordsGone
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+FIRST = 4421584500000000017450439091  # the sample records' startSequenceNumber
+
+
+def sample_record(feature: str = "device_uploads") -> dict[str, Any]:
+    """The on-failure record Lambda sent for an outbox's stream, as carried by its SQS message."""
+    event = json.loads((EVENTS / feature / "outbox_failure_sqs.json").read_text(encoding="utf-8"))
+    return json.loads(event["Records"][0]["body"])
+
+
+class FakeShards:
+    """A shard as GetShardIterator + GetRecords serve it: pages of records from a position on."""
+
+    def __init__(self, records: Sequence[StreamRecord], page_size: int = 2, closed: bool = False,
+                 gone: bool = False, empty_pages: int = 0):
+        self.stream, self.page_size, self.closed, self.gone = list(records), page_size, closed, gone
+        self.empty_pages = empty_pages  # pages with nothing, first, as DynamoDB Streams may serve
+        self.asked: list[tuple[str, str, str]] = []
+        self.pages_read = 0
+
+    def iterator_at(self, stream_arn: str, shard_id: str, sequence_number: str) -> str:
+        self.asked.append((stream_arn, shard_id, sequence_number))
+        if self.gone:
+            raise StreamRecordsGone("TrimmedDataAccessException")
+        wanted = int(sequence_number)
+        return str(next(i for i, r in enumerate(self.stream) if int(r.sequence_number) >= wanted))
+
+    def records(self, iterator: str) -> tuple[list[StreamRecord], str | None]:
+        self.pages_read += 1
+        if self.empty_pages:
+            self.empty_pages -= 1
+            return [], iterator
+        position = int(iterator)
+        page = self.stream[position:position + self.page_size]
+        following = position + len(page)
+        if following >= len(self.stream) and self.closed:
+            return page, None
+        return page, str(following)
+
+
+class RecordedMetrics:
+    def __init__(self):
+        self.values: dict[str, float] = {}
+
+    def add_metric(self, name: str, unit: str, value: float) -> None:
+        self.values[name] = self.values.get(name, 0) + value
