@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -41,7 +42,7 @@ def build_resolver() -> APIGatewayRestResolver:
     @app.exception_handler(RequestValidationError)
     def invalid_request(error: RequestValidationError) -> Response:
         problems = [_field_problem(item, app) for item in error.errors()]
-        _count_refusal(422, fields=[p.field for p in problems])
+        _count_refusal(422, fields=[loggable_field(p.field) for p in problems])
         return problem(422, "invalid_input", "the request is not valid; see errors", problems)
 
     return app
@@ -57,6 +58,19 @@ def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: Any,
         response = problem(refusal.status, refusal.code, refusal.message, refusal.problems)
         return ResponseBuilder(response).build(APIGatewayProxyEvent(event))
     return app.resolve(event, context)
+
+
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PATH_PART = re.compile(r"\[[0-9]+\]|[^.\[\]]+")
+
+
+def loggable_field(path: str) -> str:
+    """The field path with every part that is no plain name replaced by '*': dict keys come from
+    the body, and a client may put anything there, a CPR number included."""
+    parts = [part if part.startswith("[") or _FIELD_NAME.fullmatch(part) else "*"
+             for part in _PATH_PART.findall(path)]
+    return "".join(part if part.startswith("[") or index == 0 else f".{part}"
+                   for index, part in enumerate(parts))
 
 
 def _count_refusal(status: int, **details: Any) -> None:
@@ -139,7 +153,13 @@ def _refuse_body(event: dict[str, Any], max_body_bytes: int) -> TelehubError | N
     media_type = headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json":
         return UnsupportedMediaType("send the body as application/json")
+    # Parsed here once as well: Powertools turns only JSONDecodeError into a 422, not the
+    # ValueError of a number past Python's digit limit or the RecursionError of deep nesting.
+    try:
+        parsed = json.loads(raw)
+    except (ValueError, RecursionError):
+        return InvalidInput.for_field("body", "is not valid JSON")
     # Powertools gives a model parameter the first item of a JSON array body; every body here is an object.
-    if not raw.lstrip().startswith(b"{"):
+    if not isinstance(parsed, dict):
         return InvalidInput.for_field("body", "must be a JSON object")
     return None

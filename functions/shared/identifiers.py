@@ -6,9 +6,10 @@ import re
 import secrets
 from datetime import date
 
-_CPR = re.compile(r"^(\d{6})-?(\d{4})$")
-_SOR = re.compile(r"^\d{11,18}$")
-_YDERNUMMER = re.compile(r"^\d{6}$")
+# [0-9], never \d: \d also matches other scripts' digits, which are no Danish identifier.
+_CPR = re.compile(r"([0-9]{6})-?([0-9]{4})")
+_SOR = re.compile(r"[0-9]{11,18}")
+_YDERNUMMER = re.compile(r"[0-9]{6}")
 
 
 class InvalidIdentifier(ValueError):
@@ -22,7 +23,7 @@ def normalise_cpr(text: str) -> str:
     the 7th digit to choose the century. Never applies the modulus-11 check: numbers without it
     have been issued since 2007.
     """
-    match = _CPR.match(text.strip())
+    match = _CPR.fullmatch(text.strip())
     if not match:
         raise InvalidIdentifier("must be 10 digits, DDMMYYSSSS, optionally with a dash after the 6th")
     digits = match.group(1) + match.group(2)
@@ -44,7 +45,7 @@ def _century(seventh_digit: int, year_in_century: int) -> int:
 
 
 def normalise_sor(text: str) -> str:
-    if not _SOR.match(text):
+    if not _SOR.fullmatch(text):
         raise InvalidIdentifier("must be a numeric SOR code of at least 11 digits")
     return text
 
@@ -52,7 +53,7 @@ def normalise_sor(text: str) -> str:
 def normalise_organisation(text: str) -> str:
     """An organisation: a SOR code, or a general practice's ydernummer (6 digits, the practice's
     number with the regions), which is how GPs are known where no SOR code is used."""
-    if not (_SOR.match(text) or _YDERNUMMER.match(text)):
+    if not (_SOR.fullmatch(text) or _YDERNUMMER.fullmatch(text)):
         raise InvalidIdentifier("must be a SOR code (at least 11 digits) or a GP ydernummer (6 digits)")
     return text
 

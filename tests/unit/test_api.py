@@ -9,7 +9,7 @@ import pytest
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.shared.api import build_resolver, field_path, resolve
+from functions.shared.api import build_resolver, field_path, loggable_field, resolve
 from functions.shared.errors import Conflict
 
 
@@ -126,3 +126,29 @@ def test_oversized_bodies_and_other_media_types_are_refused_before_parsing(body,
 def test_a_json_media_type_with_a_charset_is_accepted():
     response = resolve(_app, _event('{"animals": []}', "application/json; charset=utf-8"), None)
     assert response["statusCode"] == 200
+
+
+@pytest.mark.parametrize(
+    "body",
+    ['{"size": ' + "9" * 5000 + "}", "[" * 50_000 + "]" * 50_000],
+    ids=["number-past-the-digit-limit", "nesting-past-the-recursion-limit"],
+)
+def test_json_python_cannot_decode_is_a_422_naming_the_body_not_a_5xx(body):
+    # Given JSON that is well-formed but beyond what Python's decoder takes
+    response = resolve(_app, _event(body), None, max_body_bytes=1_000_000)
+    # Then it is refused as input, naming the body
+    assert response["statusCode"] == 422
+    assert _problem(response)["errors"] == [{"field": "body", "message": "is not valid JSON"}]
+
+
+@pytest.mark.parametrize(
+    ("path", "logged"),
+    [
+        ("measurements[3].unit", "measurements[3].unit"),
+        ("thresholds.absolute.2512489996.red_low", "thresholds.absolute.*.red_low"),
+        ("citizen.name with spaces", "citizen.*"),
+        ("body", "body"),
+    ],
+)
+def test_a_logged_field_path_keeps_names_and_indexes_but_never_a_key_the_client_made_up(path, logged):
+    assert loggable_field(path) == logged

@@ -96,6 +96,8 @@ def test_a_leap_day_is_valid_only_in_a_leap_year(leap_day, valid):
         ("0013489996", "birth date"),
         ("0012489996", "birth date"),
         ("3104489996", "birth date"),
+        ("\u0662\u0665\u0661\u0662\u0664\u0668\u0669\u0669\u0669\u0666", "10 digits"),  # Arabic-Indic digits
+        ("\uff12\uff15\uff11\uff12\uff14\uff18\uff19\uff19\uff19\uff16", "10 digits"),  # full-width digits
     ],
 )
 def test_malformed_numbers_and_impossible_dates_are_refused_without_echoing_the_number(text, message):
@@ -130,7 +132,11 @@ def test_an_organisation_is_a_sor_code_or_a_gp_ydernummer(organisation):
     assert normalise_organisation(organisation) == organisation
 
 
-@pytest.mark.parametrize("bad", ["12345", "1234567", "1234567890", "01234a", "", "0123456789012345678"])
+@pytest.mark.parametrize(
+    "bad",
+    ["12345", "1234567", "1234567890", "01234a", "", "0123456789012345678",
+     "123456789012\n", "012345\n", "\uff10\uff11\uff12\uff13\uff14\uff15"],
+)
 def test_anything_else_is_no_organisation(bad):
     # Given neither a ydernummer nor a SOR code, When normalised, Then it is refused
     with pytest.raises(InvalidIdentifier, match="ydernummer"):
