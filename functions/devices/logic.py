@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -42,6 +42,10 @@ class DeviceRegistry(CitizenStore, Protocol):
         """Store the device and claim its serial; False, writing nothing, if the serial is claimed."""
 
     def find_device(self, device_id: str) -> Device | None: ...
+
+    def link_device(self, device: Device, episode_ids: tuple[str, ...]) -> bool:
+        """Link the active device to more open episodes (activating them); False, writing nothing, if
+        the device is no longer active or an episode is no longer open."""
 
     def revoke_device(self, device: Device, revoked_at: datetime) -> bool:
         """Mark the active device revoked and release its serial; False if it was not active."""
@@ -95,7 +99,8 @@ class DeviceService:
         """Register the device for the citizen, or, for a retry, return the device registered before.
 
         A retry is the same vendor and serial for the same citizen from the same organisation while
-        the device is active; it gets a fresh credential. The serial held for anyone else is a 409.
+        the device is active; it gets a fresh credential, and the device is linked to the citizen's open
+        episodes it does not serve yet. The serial held for anyone else is a 409.
         """
         organisation = _organisation_of(principal)
         pseudonym = self._pseudonyms.pseudonym(registration.cpr)
@@ -104,7 +109,14 @@ class DeviceService:
             existing = self._registry.device_with_serial(registration.vendor, registration.serial)
             if existing is not None:
                 _check_is_retry(existing, patient_id, organisation)
-                return Registration(existing, self._credentials.issue(existing.device_id), created=False)
+                # A retry may come for an episode opened since (a scale shared by COPD and heart failure):
+                # the device joins the open episodes it is not linked to yet.
+                missing = tuple(episode_id for episode_id in self._episodes_to_link(patient_id, organisation)
+                                if episode_id not in existing.episode_ids)
+                if missing and not self._registry.link_device(existing, missing):
+                    continue  # revoked or an episode ended meanwhile: decide again on what is stored now
+                linked = replace(existing, episode_ids=tuple(sorted({*existing.episode_ids, *missing})))
+                return Registration(linked, self._credentials.issue(existing.device_id), created=False)
             episode_ids = self._episodes_to_link(patient_id, organisation)
             # Created only now, so a refused registration (409) writes nothing, not even the citizen.
             patient_id = patient_id or get_or_create_patient(self._registry, pseudonym, registration.cpr)

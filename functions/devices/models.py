@@ -113,7 +113,7 @@ class Device:
     registered_at: datetime
     medcom_instrument_code: str | None = None
     revoked_at: datetime | None = None
-    episode_ids: tuple[str, ...] = ()  # the citizen's open episodes when it was registered
+    episode_ids: tuple[str, ...] = ()  # the citizen's open episodes the device serves
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ Citizens table (pk, sk), beside the citizen items of functions.shared.citizen_st
   (vendor and serial case-folded). It makes "one active device per serial" a conditional write.
 
 Devices table (device_id): the device items of the contract, with episode_ids: the citizen's open
-episodes of care at registration, each of which is linked to the device (and made active) in the
-same transaction (functions.shared.episode_links).
+episodes of care at registration (and at a retried registration, for episodes opened since), each of
+which is linked to the device (and made active) in the same transaction (functions.shared.episode_links).
 
 Every "create" is a transaction of conditional puts, so two concurrent requests cannot both
 create: the loser's transaction is cancelled, writes nothing, and the caller reads the winner's.
@@ -62,6 +62,22 @@ class DynamoDeviceRegistry(DynamoCitizenStore):
             }},
             # Linked in the same transaction: an episode that ended meanwhile cancels the registration.
             *link_device_items(self._episodes, device.device_id, list(device.episode_ids)),
+        ])
+
+    @unavailable_when_throttled
+    def link_device(self, device: Device, episode_ids: tuple[str, ...]) -> bool:
+        return transact([
+            {"Update": {
+                "TableName": self._devices,
+                "Key": {"device_id": {"S": device.device_id}},
+                "UpdateExpression": "ADD episode_ids :episodes",
+                "ConditionExpression": "#status = :active",
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": {
+                    ":episodes": {"SS": list(episode_ids)}, ":active": {"S": ACTIVE},
+                },
+            }},
+            *link_device_items(self._episodes, device.device_id, list(episode_ids)),
         ])
 
     @unavailable_when_throttled

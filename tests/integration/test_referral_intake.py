@@ -443,6 +443,23 @@ def test_ending_one_episode_keeps_a_device_another_open_episode_uses(resources):
     assert collect["device_ids"] == [device["device_id"]]
 
 
+def test_registering_a_shared_scale_again_links_it_to_an_episode_opened_since(resources):
+    # Given a COPD episode with a scale, then a heart-failure referral for the same citizen
+    _, copd = refer()
+    _, device = register_device()
+    _, heart = refer(referral_with(referral_id="ref-hf", disease_area="heart_failure", thresholds=None))
+    # When the logistics centre registers the same scale again for heart failure (a retry: 200)
+    status, again = register_device()
+    assert status == 200 and again["device_id"] == device["device_id"]
+    # Then the heart-failure episode is active with the scale
+    _, episode = call("GET", f"/v1/episodes/{heart['episode_id']}")
+    assert episode["status"] == "active" and episode["device_ids"] == [device["device_id"]]
+    # And ending COPD keeps the scale, which heart failure still uses
+    assert call("POST", f"/v1/episodes/{copd['episode_id']}/end", {})[0] == 204
+    (stored,) = items(resources, "devices")
+    assert stored["status"]["S"] == "active" and stored["episode_ids"]["SS"] == [heart["episode_id"]]
+
+
 @pytest.mark.parametrize("who", [MONITORING, OTHER])
 def test_only_the_treating_organisation_ends_the_episode(resources, who):
     _, accepted = refer()

@@ -59,6 +59,7 @@ class InMemoryRegistry:
         self.episodes: dict[str, list[tuple[str, str]]] = {}
         self.before_add_patient = lambda: None
         self.before_add_device = lambda: None
+        self.before_link_device = lambda: None
         self.refuse_writes = False
 
     def find_patient(self, pseudonym: str) -> str | None:
@@ -90,6 +91,16 @@ class InMemoryRegistry:
 
     def find_device(self, device_id: str) -> Device | None:
         return self.devices.get(device_id)
+
+    def link_device(self, device: Device, episode_ids: tuple[str, ...]) -> bool:
+        self.before_link_device()
+        current = self.devices[device.device_id]
+        open_ids = {episode_id for episodes in self.episodes.values() for episode_id, _ in episodes}
+        if self.refuse_writes or current.status != ACTIVE or not set(episode_ids) <= open_ids:
+            return False
+        self.devices[device.device_id] = replace(
+            current, episode_ids=tuple(sorted({*current.episode_ids, *episode_ids})))
+        return True
 
     def revoke_device(self, device: Device, revoked_at: datetime) -> bool:
         if self.refuse_writes or self.devices[device.device_id].status != ACTIVE:
@@ -187,6 +198,33 @@ def test_a_retried_registration_returns_the_same_device_with_a_fresh_credential(
     assert retry.device == first.device
     assert retry.credential.token
     assert len(registry.devices) == 1
+
+
+def test_a_retry_links_the_device_to_an_episode_opened_since(service, registry):
+    # Given a device registered while the citizen had one open episode (COPD)
+    first = service.register(registration(), LOGISTICS).device
+    registry.episodes[first.patient_id] = [("epi_copd", CENTRE)]
+    first = service.register(registration(), LOGISTICS).device
+    assert first.episode_ids == ("epi_copd",)
+    # When a heart-failure episode opens and the centre registers the same scale again for it
+    registry.episodes[first.patient_id] = [("epi_copd", CENTRE), ("epi_hf", CENTRE)]
+    retry = service.register(registration(), LOGISTICS)
+    # Then the same device now serves both episodes, in the reply and in the store
+    assert not retry.created and retry.device.device_id == first.device_id
+    assert retry.device.episode_ids == ("epi_copd", "epi_hf")
+    assert registry.devices[first.device_id].episode_ids == ("epi_copd", "epi_hf")
+
+
+def test_a_retry_whose_device_is_revoked_meanwhile_registers_a_new_device(service, registry):
+    # Given a registered device, and an episode of the citizen opened since
+    first = service.register(registration(), LOGISTICS).device
+    registry.episodes[first.patient_id] = [("epi_hf", CENTRE)]
+    # When the device is revoked between the retry's read and its link
+    registry.before_link_device = lambda: service.revoke(first.device_id, LOGISTICS)
+    retry = service.register(registration(), LOGISTICS)
+    # Then the retry decides again: a new device, linked to the episode
+    assert retry.created and retry.device.device_id != first.device_id
+    assert retry.device.episode_ids == ("epi_hf",)
 
 
 def test_a_retry_matches_vendor_and_serial_without_regard_to_case(service, registry):
