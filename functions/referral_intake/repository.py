@@ -167,11 +167,18 @@ class DynamoEpisodeStore:
             kept: Mapping[str, Sequence[str]]) -> bool:
         """One transaction: the episode ended, its guard released, the collect order stored, the revoked
         devices revoked (and their serial claims released), the kept ones unlinked from the episode while
-        the episodes keeping them are still open (an episode ending concurrently cancels it)."""
+        the episodes keeping them are still open (an episode ending concurrently cancels it), on condition
+        that the episode's devices are still those read (a device registered concurrently cancels it)."""
+        # The devices decided on are pinned: a device linked since the read cancels it (and is decided on
+        # in the caller's next attempt) instead of staying active on an ended episode, never collected.
+        # device_ids only grows, so its size names the set read.
+        devices_as_read = ("attribute_not_exists(device_ids)" if not episode.device_ids
+                           else "size(device_ids) = :devices")
+        pinned = {":devices": {"N": str(len(episode.device_ids))}} if episode.device_ids else {}
         items = [
             self._update(episode, "SET #status = :ended, ended_at = :at REMOVE handover_to, handover_by, "
-                         "handover_at", "#status IN (:planned, :active)",
-                         {":ended": _s(ENDED), ":at": _s(ended_at.isoformat()), **_OPEN}),
+                         "handover_at", f"#status IN (:planned, :active) AND {devices_as_read}",
+                         {":ended": _s(ENDED), ":at": _s(ended_at.isoformat()), **_OPEN, **pinned}),
             {"Delete": {
                 "TableName": self._table,
                 "Key": open_guard_key(episode.patient_id, episode.disease_area),

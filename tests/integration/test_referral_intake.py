@@ -13,6 +13,7 @@ import pytest
 from functions.authorizer import handler as authorizer
 from functions.devices import handler as devices
 from functions.referral_intake import handler as referrals
+from functions.referral_intake.repository import DynamoEpisodeStore
 from tests.integration.test_devices import LambdaContext, authorize, principal_context
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -458,6 +459,27 @@ def test_registering_a_shared_scale_again_links_it_to_an_episode_opened_since(re
     assert call("POST", f"/v1/episodes/{copd['episode_id']}/end", {})[0] == 204
     (stored,) = items(resources, "devices")
     assert stored["status"]["S"] == "active" and stored["episode_ids"]["SS"] == [heart["episode_id"]]
+
+
+def test_a_device_registered_while_the_episode_ends_is_revoked_and_collected(resources, monkeypatch):
+    # Given a planned episode, and a device registration that lands between the ending's read and its write
+    _, accepted = refer()
+    episode_id = accepted["episode_id"]
+    store_end = DynamoEpisodeStore.end
+    registered = []
+
+    def end_after_a_concurrent_registration(self, *args, **kwargs):
+        registered.append(register_device()[1]["device_id"])
+        return store_end(self, *args, **kwargs)
+
+    monkeypatch.setattr(DynamoEpisodeStore, "end", end_after_a_concurrent_registration)
+    # When the episode is ended
+    assert call("POST", f"/v1/episodes/{episode_id}/end", {})[0] == 204
+    # Then the device that joined meanwhile is revoked and collected, not left active on an ended episode
+    (stored,) = items(resources, "devices")
+    assert stored["status"]["S"] == "revoked"
+    (collect,) = [o for o in relay_orders(resources) if o["kind"] == "collect"]
+    assert collect["device_ids"] == [registered[0]]
 
 
 @pytest.mark.parametrize("who", [MONITORING, OTHER])
