@@ -100,9 +100,10 @@ def get_episode(episode_id: EpisodeId, principal: Clinician) -> Response[Episode
     "(a limit given replaces, null removes, left out keeps), valid from `valid_from` (default now; not "
     "before the current version's). Measurements are judged by the version valid when they were taken.",
     tags=["episodes"],
-    responses={200: {"description": "The new version (or the current one, for a retry of the same change)",
+    responses={200: {"description": "The new version (or the latest one, for a retry of the same change)",
                      "content": {"application/json": {"model": ThresholdVersionView}}},
-               409: {"description": "The episode has ended"}, **_FORBIDDEN},
+               409: {"description": "The episode has ended, or a change from now comes before the latest "
+                     "version's valid_from"}, **_FORBIDDEN},
 )
 def put_thresholds(episode_id: EpisodeId, change: Annotated[ThresholdChange, Body()],
                    principal: Clinician) -> Response[ThresholdVersionView]:

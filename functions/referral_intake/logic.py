@@ -220,12 +220,16 @@ class EpisodeService:
             versions = self._store.threshold_versions(episode_id)
             latest = max(versions, key=lambda v: v.version)
             thresholds = _checked(merge(latest.thresholds, change.thresholds), area, "thresholds")
+            if thresholds == latest.thresholds and change.valid_from in (None, latest.valid_from):
+                return latest  # a retry of the same change: nothing new
             valid_from = change.valid_from or now
             if valid_from < latest.valid_from:
-                raise InvalidInput.for_field("valid_from", "must not be before the current version's "
+                if change.valid_from is None:
+                    scheduled = latest.valid_from.isoformat()
+                    raise Conflict(f"version {latest.version} takes effect at {scheduled}; a change from now "
+                                   "would come before it: send valid_from at or after that")
+                raise InvalidInput.for_field("valid_from", "must not be before the latest version's "
                                              f"({latest.valid_from.isoformat()})")
-            if change.valid_from is None and thresholds == latest.thresholds:
-                return latest  # a retry of the same change: nothing new
             version = ThresholdVersion(latest.version + 1, valid_from, thresholds, organisation, now)
             if self._store.add_threshold_version(replace(episode, threshold_version=latest.version), version):
                 return version

@@ -300,6 +300,19 @@ def test_a_bad_threshold_change_is_a_422_naming_the_field_and_writes_nothing(res
     assert items(resources, "episodes") == before
 
 
+def test_a_retried_threshold_change_with_valid_from_adds_no_version(resources):
+    # Given an episode, and a change scheduled from 2030
+    _, accepted = refer()
+    path = f"/v1/episodes/{accepted['episode_id']}/thresholds"
+    change = {"thresholds": {"absolute": {"spo2": {"red_low": 85}}}, "valid_from": "2030-01-01T00:00:00Z"}
+    # When it is sent three times (retries)
+    versions = [call("PUT", path, change)[1]["version"] for _ in range(3)]
+    # Then one version was made and every reply names it
+    assert versions == [2, 2, 2]
+    _, episode = call("GET", f"/v1/episodes/{accepted['episode_id']}")
+    assert [v["version"] for v in episode["threshold_history"]] == [1, 2]
+
+
 # --- devices join the episode ---------------------------------------------------------------------
 
 

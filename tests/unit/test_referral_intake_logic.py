@@ -248,6 +248,28 @@ def test_a_threshold_change_may_not_start_before_the_current_version(service):
     assert refused.value.problems[0].field == "valid_from"
 
 
+def test_a_retried_change_with_valid_from_returns_the_version_it_made(service, store):
+    # Given a change scheduled from a future instant
+    reply, _ = service.accept_referral(referral(), doctor())
+    later = NOW + timedelta(days=2)
+    first = service.change_thresholds(reply.episode_id, change(later, spo2={"red_low": 85}), doctor())
+    # When the same request is retried (the reply was lost)
+    retry = service.change_thresholds(reply.episode_id, change(later, spo2={"red_low": 85}), doctor())
+    # Then the retry gets the same version and no new one is stored
+    assert retry == first and len(store.versions[reply.episode_id]) == 2
+
+
+def test_a_change_from_now_while_a_later_version_is_scheduled_is_a_conflict_not_a_field_error(service):
+    # Given a version scheduled from a future instant
+    reply, _ = service.accept_referral(referral(), doctor())
+    scheduled = change(NOW + timedelta(days=2), spo2={"red_low": 85})
+    service.change_thresholds(reply.episode_id, scheduled, doctor())
+    # When a change without valid_from (from now) arrives
+    # Then it is a 409 explaining the scheduled version, not a 422 naming a field the client did not send
+    with pytest.raises(Conflict, match="valid_from at or after"):
+        service.change_thresholds(reply.episode_id, change(spo2={"red_low": 84}), doctor())
+
+
 def test_a_concurrent_threshold_change_is_built_on_not_overwritten(service, store):
     reply, _ = service.accept_referral(referral(), doctor())
     concurrent = service.change_thresholds(reply.episode_id, change(pulse={"red_high": 130}), doctor())
