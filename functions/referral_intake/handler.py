@@ -98,7 +98,8 @@ def get_episode(episode_id: EpisodeId, principal: Clinician) -> Response[Episode
     summary="Change the alarm thresholds",
     description="The treating organisation makes a new threshold version: the current one with the changes "
     "(a limit given replaces, null removes, left out keeps), valid from `valid_from` (default now; not "
-    "before the current version's). Measurements are judged by the version valid when they were taken.",
+    "before the latest version's, nor more than 5 minutes in the past). Measurements are judged by the "
+    "version valid when they were taken.",
     tags=["episodes"],
     responses={200: {"description": "The new version (or the latest one, for a retry of the same change)",
                      "content": {"application/json": {"model": ThresholdVersionView}}},

@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from functions.referral_intake.models import (
@@ -54,6 +54,9 @@ from functions.shared.thresholds import (
     thresholds_at,
 )
 
+# How far in the past a threshold change may say it starts: the clinician's clock may run behind ours.
+# More would change which thresholds were valid when measurements already triaged were taken.
+VALID_FROM_CLOCK_SKEW = timedelta(minutes=5)
 ORDER_MESSAGE_TYPE = "telehub.logistics.order"
 ORDER_SCHEMA_VERSION = 1
 
@@ -222,6 +225,9 @@ class EpisodeService:
             thresholds = _checked(merge(latest.thresholds, change.thresholds), area, "thresholds")
             if thresholds == latest.thresholds and change.valid_from in (None, latest.valid_from):
                 return latest  # a retry of the same change: nothing new
+            if change.valid_from is not None and change.valid_from < now - VALID_FROM_CLOCK_SKEW:
+                raise InvalidInput.for_field("valid_from", "must not be in the past (5 minutes of clock skew "
+                                             "allowed): measurements already judged keep their thresholds")
             valid_from = change.valid_from or now
             if valid_from < latest.valid_from:
                 if change.valid_from is None:

@@ -270,6 +270,24 @@ def test_a_change_from_now_while_a_later_version_is_scheduled_is_a_conflict_not_
         service.change_thresholds(reply.episode_id, change(spo2={"red_low": 84}), doctor())
 
 
+@pytest.mark.parametrize(("age", "refused"), [(timedelta(minutes=6), True), (timedelta(minutes=4), False)])
+def test_a_back_dated_threshold_change_is_refused_beyond_the_clock_skew(service, store, age, refused):
+    # Given an episode whose first version started ten days ago
+    reply, _ = service.accept_referral(referral(), doctor())
+    first = store.versions[reply.episode_id][0]
+    store.versions[reply.episode_id][0] = replace(first, valid_from=NOW - timedelta(days=10))
+    # When a change says it started `age` ago
+    attempt = change(NOW - age, spo2={"red_low": 80})
+    # Then more than the 5 minutes of clock skew is a 422 naming valid_from, and nothing is written
+    if refused:
+        with pytest.raises(InvalidInput) as refusal:
+            service.change_thresholds(reply.episode_id, attempt, doctor())
+        assert refusal.value.problems[0].field == "valid_from"
+        assert len(store.versions[reply.episode_id]) == 1
+    else:
+        assert service.change_thresholds(reply.episode_id, attempt, doctor()).version == 2
+
+
 def test_a_concurrent_threshold_change_is_built_on_not_overwritten(service, store):
     reply, _ = service.accept_referral(referral(), doctor())
     concurrent = service.change_thresholds(reply.episode_id, change(pulse={"red_high": 130}), doctor())
