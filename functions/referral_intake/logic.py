@@ -87,8 +87,8 @@ class EpisodeStore(Protocol):
     def accept_handover(self, episode: Episode, organisation: str) -> bool:
         """Move responsibility to ``organisation`` if its offer is still pending."""
 
-    def decline_handover(self, episode: Episode, organisation: str) -> bool:
-        """Drop the offer to ``organisation`` if it is still pending."""
+    def decline_handover(self, episode: Episode, organisation: str, declined_at: datetime) -> bool:
+        """Drop the offer to ``organisation`` if it is still pending, recording who declined it when."""
 
     def device_links(self, device_id: str) -> tuple[str, ...] | None:
         """The episodes an active device is linked to; None if the device is unknown or revoked."""
@@ -277,11 +277,13 @@ class EpisodeService:
         episode = self._episode(episode_id)
         organisation = _organisation_of(principal)
         if episode.handover is None or episode.handover.to_organisation != organisation:
+            if _declined_by(episode, organisation):
+                return episode  # declined before: a retry
             raise Forbidden("only the organisation offered a pending handover may decline it")
-        if self._store.decline_handover(episode, organisation):
-            return replace(episode, handover=None)
-        return self._settled(episode_id, lambda e: e.handover is None
-                             and e.monitoring_organisation != organisation)
+        declined_at = self._clock()
+        if self._store.decline_handover(episode, organisation, declined_at):
+            return replace(episode, handover=None, declined_by=organisation, declined_at=declined_at)
+        return self._settled(episode_id, lambda e: _declined_by(e, organisation))
 
     def _settled(self, episode_id: str, as_wanted: Any) -> Episode:
         """After a lost conditional write: the request's outcome if a concurrent one produced it, else 409."""
@@ -343,6 +345,12 @@ def _organisation_of(principal: Principal) -> str:
     if not principal.organisation:
         raise Forbidden("the token names no organisation")
     return principal.organisation
+
+
+def _declined_by(episode: Episode, organisation: str) -> bool:
+    """The last offer was declined by ``organisation``, and no offer to it is pending."""
+    pending_to_it = episode.handover is not None and episode.handover.to_organisation == organisation
+    return episode.declined_by == organisation and not pending_to_it
 
 
 def _require_open(episode: Episode) -> None:

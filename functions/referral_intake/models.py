@@ -164,6 +164,8 @@ class Episode:
     handover: Handover | None = None
     device_ids: tuple[str, ...] = ()
     ended_at: datetime | None = None
+    declined_by: str | None = None  # the organisation that declined the last offer (a retry is a 204)
+    declined_at: datetime | None = None
 
     @property
     def is_open(self) -> bool:

@@ -149,10 +149,10 @@ class DynamoEpisodeStore:
         )])
 
     @unavailable_when_throttled
-    def decline_handover(self, episode: Episode, organisation: str) -> bool:
+    def decline_handover(self, episode: Episode, organisation: str, declined_at: datetime) -> bool:
         return transact([self._update(
-            episode, "REMOVE handover_to, handover_by, handover_at", "handover_to = :to",
-            {":to": _s(organisation)},
+            episode, "SET declined_by = :to, declined_at = :at REMOVE handover_to, handover_by, handover_at",
+            "handover_to = :to", {":to": _s(organisation), ":at": _s(declined_at.isoformat())},
         )])
 
     @unavailable_when_throttled
@@ -308,6 +308,7 @@ def episode_from_item(item: dict[str, Any]) -> Episode:
         handover = Handover(item["handover_to"]["S"], item["handover_by"]["S"],
                             datetime.fromisoformat(item["handover_at"]["S"]))
     ended_at = optional("ended_at")
+    declined_at = optional("declined_at")
     return Episode(
         episode_id=item["episode_id"]["S"],
         patient_id=item["patient_id"]["S"],
@@ -324,6 +325,8 @@ def episode_from_item(item: dict[str, Any]) -> Episode:
         handover=handover,
         device_ids=tuple(sorted(item.get("device_ids", {}).get("SS", []))),
         ended_at=datetime.fromisoformat(ended_at) if ended_at else None,
+        declined_by=optional("declined_by"),
+        declined_at=datetime.fromisoformat(declined_at) if declined_at else None,
     )
 
 

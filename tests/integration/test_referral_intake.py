@@ -371,6 +371,22 @@ def test_a_declined_handover_leaves_responsibility_where_it_was(resources):
     assert handover(episode_id, "accept", who=HOSPITAL)[0] == 403
 
 
+def test_a_retried_decline_is_the_same_204_and_records_who_declined(resources):
+    # Given an offer to the hospital, which declines it
+    _, accepted = refer()
+    episode_id = accepted["episode_id"]
+    handover(episode_id, body={"to_organisation": HOSPITAL})
+    assert handover(episode_id, "decline", who=HOSPITAL)[0] == 204
+    # When the decline is retried (the reply was lost)
+    # Then it gets the same 204, and responsibility stays where it was
+    assert handover(episode_id, "decline", who=HOSPITAL)[0] == 204
+    meta = next(i for i in items(resources, "episodes") if i["sk"]["S"] == "META")
+    assert meta["declined_by"]["S"] == HOSPITAL and meta["declined_at"]["S"]
+    assert meta["monitoring_organisation"]["S"] == MONITORING and "handover_to" not in meta
+    # But another organisation's decline is still refused
+    assert handover(episode_id, "decline", who=OTHER)[0] == 403
+
+
 def test_one_pending_offer_at_a_time(resources):
     _, accepted = refer()
     episode_id = accepted["episode_id"]

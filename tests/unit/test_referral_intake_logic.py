@@ -87,10 +87,10 @@ class FakeStore:
                             lambda e: e.handover is not None and e.handover.to_organisation == organisation,
                             monitoring_organisation=organisation, handover=None)
 
-    def decline_handover(self, episode, organisation):
+    def decline_handover(self, episode, organisation, declined_at):
         return self._change(episode.episode_id,
                             lambda e: e.handover is not None and e.handover.to_organisation == organisation,
-                            handover=None)
+                            handover=None, declined_by=organisation, declined_at=declined_at)
 
     def link(self, device_id, *episode_ids):
         """A device registered while these episodes were open."""
