@@ -62,7 +62,8 @@ ORDER_SCHEMA_VERSION = 1
 
 
 class EpisodeStore(Protocol):
-    def find_referral(self, referral_id: str) -> StoredReferral | None: ...
+    def find_referral(self, organisation: str, referral_id: str) -> StoredReferral | None:
+        """The referral the organisation sent with this id (each referrer names its own referrals)."""
 
     def open_episode_id(self, patient_id: str, disease_area: str) -> str | None: ...
 
@@ -135,7 +136,7 @@ class EpisodeService:
         thresholds = _checked(merge(area.thresholds, referral.thresholds), area, "thresholds")
         pseudonym = self._pseudonyms.pseudonym(referral.citizen.cpr)
         body_hash = referral_hash(referral, pseudonym)
-        stored = self._store.find_referral(referral.referral_id)
+        stored = self._store.find_referral(referral.treating_organisation, referral.referral_id)
         if stored is not None:
             return _repeat(stored, body_hash), False
         patient_id = get_or_create_patient(self._citizens, pseudonym, referral.citizen.cpr)
@@ -144,7 +145,7 @@ class EpisodeService:
             new = self._new_episode(referral, area, thresholds, patient_id, body_hash)
             if self._store.create(new):
                 return ReferralAccepted.model_validate(new.referral.reply), True
-            stored = self._store.find_referral(referral.referral_id)
+            stored = self._store.find_referral(referral.treating_organisation, referral.referral_id)
             if stored is not None:
                 return _repeat(stored, body_hash), False
         raise ServiceUnavailable("the referral could not be stored now; retry the same request")

@@ -44,8 +44,9 @@ def _s(value: str) -> dict[str, str]:
     return {"S": value}
 
 
-def referral_key(referral_id: str) -> dict[str, Any]:
-    return {"pk": _s(f"REFERRAL#{referral_id}"), "sk": _s("REFERRAL")}
+def referral_key(organisation: str, referral_id: str) -> dict[str, Any]:
+    """Each referring organisation names its own referrals, so the id is unique only within it."""
+    return {"pk": _s(f"REFERRAL#{organisation}#{referral_id}"), "sk": _s("REFERRAL")}
 
 
 def thresholds_key(episode_id: str, version: int) -> dict[str, Any]:
@@ -63,8 +64,8 @@ class DynamoEpisodeStore:
         self._citizens = citizens
 
     @unavailable_when_throttled
-    def find_referral(self, referral_id: str) -> StoredReferral | None:
-        item = get_item(self._table, referral_key(referral_id))
+    def find_referral(self, organisation: str, referral_id: str) -> StoredReferral | None:
+        item = get_item(self._table, referral_key(organisation, referral_id))
         if item is None:
             return None
         return StoredReferral(referral_id, item["body_hash"]["S"], json.loads(item["reply"]["S"]))
@@ -99,7 +100,8 @@ class DynamoEpisodeStore:
                     ":centre": _s(episode.logistics_centre), ":episode": {"SS": [episode.episode_id]},
                 },
             }},
-            self._put({**referral_key(new.referral.referral_id), "episode_id": _s(episode.episode_id),
+            self._put({**referral_key(episode.treating_organisation, new.referral.referral_id),
+                       "episode_id": _s(episode.episode_id),
                        "body_hash": _s(new.referral.body_hash), "reply": _s(json.dumps(new.referral.reply))},
                       "attribute_not_exists(pk)"),
             self._citizens.contact_update(episode.patient_id, new.citizen_name, new.citizen_phone),

@@ -7,7 +7,8 @@ Episodes table (pk, sk), no CPR in any key:
 - ``PATIENT#<patient_id>`` / ``OPEN#<disease area>``: episode_id and logistics_centre of the open
   episode (at most one per citizen and area); ``LOGISTICS``: the citizen's one logistics centre while
   any episode is open (open_episodes, a string set).
-- ``REFERRAL#<referral_id>`` / ``REFERRAL``: the referral's body hash and reply (idempotency).
+- ``REFERRAL#<treating organisation>#<referral_id>`` / ``REFERRAL``: the referral's body hash and reply
+  (idempotency; a referral id is the referring organisation's own, unique only within it).
 """
 
 from __future__ import annotations

@@ -160,6 +160,17 @@ def test_the_same_referral_id_with_another_body_is_a_409(resources):
     assert items(resources, "episodes") == before
 
 
+def test_the_same_referral_id_from_another_organisation_is_another_referral(resources):
+    # Given a referral accepted from the treating organisation
+    _, first = refer()
+    # When another organisation's clinician refers another citizen with the same referral_id
+    body = referral_with(treating_organisation=HOSPITAL)
+    body["citizen"] = {"cpr": "0101011235", "name": "Other", "phone": "+4511111111"}
+    status, second = refer(body, who=clinician(HOSPITAL))
+    # Then it is a new episode, not a conflict with the first organisation's referral
+    assert status == 201 and second["episode_id"] != first["episode_id"]
+
+
 def test_a_second_referral_for_an_open_area_is_a_409_naming_the_open_episode(resources):
     _, first = refer()
     before = items(resources, "episodes")

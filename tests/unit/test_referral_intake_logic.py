@@ -33,8 +33,8 @@ class FakeStore:
         self.devices = {}  # device_id -> (status, linked episode ids)
         self.before_write = lambda: None
 
-    def find_referral(self, referral_id):
-        return self.referrals.get(referral_id)
+    def find_referral(self, organisation, referral_id):
+        return self.referrals.get((organisation, referral_id))
 
     def open_episode_id(self, patient_id, area):
         return self.guards.get((patient_id, area))
@@ -46,12 +46,13 @@ class FakeStore:
     def create(self, new):
         episode = new.episode
         key = (episode.patient_id, episode.disease_area)
-        if key in self.guards or new.referral.referral_id in self.referrals:
+        referral_key = (episode.treating_organisation, new.referral.referral_id)
+        if key in self.guards or referral_key in self.referrals:
             return False
         self.guards[key] = episode.episode_id
         _, open_ids = self.centres.setdefault(episode.patient_id, (episode.logistics_centre, set()))
         open_ids.add(episode.episode_id)
-        self.referrals[new.referral.referral_id] = new.referral
+        self.referrals[referral_key] = new.referral
         self.episodes[episode.episode_id] = episode
         self.versions[episode.episode_id] = [new.thresholds]
         self.orders.append(new.order)
