@@ -203,7 +203,15 @@ SPEC = ResourceSpec(
         # EPISODE#<id> / META, THRESHOLDS#v0001.., ORDER#<order id>; PATIENT#<patient_id> / OPEN#<area>
         # (at most one open episode per area) and LOGISTICS (the citizen's one logistics centre);
         # REFERRAL#<referral_id> / REFERRAL (idempotency). The stream is the outbox of the ORDER items.
-        TableSpec(id="episodes", partition_key=Key("pk"), sort_key=Key("sk"), stream="NEW_IMAGE"),
+        TableSpec(
+            id="episodes",
+            partition_key=Key("pk"),
+            sort_key=Key("sk"),
+            stream="NEW_IMAGE",
+            # ORDER items by when they were ordered (only they carry ordered_hour: a sparse index), for
+            # re-relaying a failed outbox batch the stream no longer holds. Keys only, as the uploads'.
+            indexes=(IndexSpec("by-ordered-hour", Key("ordered_hour"), Key("ordered_at"), "KEYS_ONLY"),),
+        ),
         # Who read a citizen's data, when and what: written before the data is returned.
         TableSpec(id="access-log", partition_key=Key("patient_id"), sort_key=Key("access_id")),
     ),
@@ -290,6 +298,16 @@ SPEC = ResourceSpec(
             stream_source=StreamSource(
                 table="episodes", on_failure_queue="episode-outbox-failures", key_prefix=("sk", "ORDER#"),
             ),
+        ),
+        FunctionSpec(
+            id="episode-outbox-recovery",
+            handler="functions.referral_intake.handler.outbox_recovery_handler",
+            description="Hands on the orders of stream batches the episode outbox gave up on",
+            timeout_seconds=60,
+            reads_tables=("episodes",),
+            reads_streams=("episodes",),
+            sends_to_queues=("logistics-orders",),
+            queue_source=QueueSource(queue="episode-outbox-failures"),
         ),
     ),
     routes=(

@@ -1,4 +1,5 @@
-"""Entry points: the referral and episode API (``handler``) and the order outbox (``outbox_handler``)."""
+"""Entry points: the referral and episode API (``handler``), the order outbox (``outbox_handler``) and
+the recovery of the stream batches the outbox gave up on (``outbox_recovery_handler``)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import StringConstraints
 
-from functions.referral_intake.logic import EpisodeService, OrderNotRelayed, relay_orders
+from functions.referral_intake.logic import EpisodeService, OrderNotRelayed, order_outbox, relay_orders
 from functions.referral_intake.models import (
     EPISODE_ID_PATTERN,
+    EpisodeOutboxRecoverySettings,
     EpisodeOutboxSettings,
     EpisodeView,
     HandoverOffer,
@@ -25,12 +27,14 @@ from functions.referral_intake.models import (
     ThresholdVersionView,
 )
 from functions.referral_intake.publisher import SqsOrderPublisher
-from functions.referral_intake.repository import DynamoAccessLog, DynamoEpisodeStore
+from functions.referral_intake.repository import DynamoAccessLog, DynamoEpisodeStore, DynamoOrdersByHour
 from functions.shared.api import build_resolver, resolve
 from functions.shared.auth import Principal, Role, requires
 from functions.shared.citizen_store import DynamoCitizenStore, KmsCitizenPseudonyms
 from functions.shared.clock import utc_now
 from functions.shared.observability import logger, metrics
+from functions.shared.stream_recovery import StreamBatchRecovery, recover_each
+from functions.shared.stream_shards import DynamoDbStreamShards
 
 app = build_resolver()
 Clinician = Annotated[Principal, Depends(requires(Role.CLINICIAN))]
@@ -211,9 +215,24 @@ def outbox_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                                     context=context)
 
 
+@logger.inject_lambda_context
+@metrics.log_metrics
+def outbox_recovery_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Relay again the orders of each stream batch named by an on-failure record (SQS message);
+    report the messages whose batch was not (yet) fully relayed, for SQS to redeliver."""
+    return recover_each(event, context, _outbox_recovery())
+
+
 @cache
 def _publisher() -> SqsOrderPublisher:
     return SqsOrderPublisher(EpisodeOutboxSettings.from_environment().logistics_orders_queue_url)
+
+
+@cache
+def _outbox_recovery() -> StreamBatchRecovery:
+    table = EpisodeOutboxRecoverySettings.from_environment().episodes_table_name
+    outbox = order_outbox(_publisher(), DynamoOrdersByHour(table), table)
+    return StreamBatchRecovery(DynamoDbStreamShards(), outbox, metrics)
 
 
 @cache

@@ -33,8 +33,9 @@ from functions.referral_intake.models import (
     package_of,
 )
 from functions.shared.citizens import ATTEMPTS, CitizenPseudonyms, CitizenStore, get_or_create_patient
-from functions.shared.clock import Clock
+from functions.shared.clock import Clock, iso_utc
 from functions.shared.disease_areas import DiseaseArea, disease_area
+from functions.shared.episode_links import ORDER_PREFIX
 from functions.shared.errors import (
     Conflict,
     FieldProblem,
@@ -46,6 +47,7 @@ from functions.shared.errors import (
 from functions.shared.identifiers import new_id
 from functions.shared.observability import logger
 from functions.shared.principal import Principal
+from functions.shared.stream_recovery import OutboxOfTable, hours_between
 from functions.shared.thresholds import (
     Thresholds,
     ThresholdVersion,
@@ -374,8 +376,9 @@ def _checked(thresholds: Thresholds, area: DiseaseArea, prefix: str) -> Threshol
 
 def referral_hash(referral: Referral, pseudonym: str) -> str:
     """sha256 of the validated referral as canonical JSON, the CPR number replaced by its pseudonym (the
-    stored hash is then no function of the CPR alone)."""
-    body = referral.model_dump(mode="json")
+    stored hash is then no function of the CPR alone). Only the fields sent count, so an explicit null
+    (a threshold limit removed) differs from a field left out (the default kept)."""
+    body = referral.model_dump(mode="json", exclude_unset=True)
     body["citizen"]["cpr"] = pseudonym
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
@@ -472,3 +475,32 @@ def relay_orders(publisher: OrderPublisher, inserted: Sequence[tuple[str, dict[s
             not_relayed.update(record_id for record_id, _ in pending[start + 10:])
             break
     return not_relayed
+
+
+# --- recovery: the stream batches the outbox gave up on (functions.shared.stream_recovery) -------------
+
+
+class OrdersByHour(Protocol):
+    def ordered_in_hour(self, hour: str, since: str, until: str) -> list[dict[str, Any]]:
+        """ORDER items of ``hour`` (``hour_of`` form) ordered between two ``iso_utc`` instants."""
+
+
+def order_outbox(publisher: OrderPublisher, orders: OrdersByHour, episodes_table_name: str) -> OutboxOfTable:
+    """The episode outbox as the shared recovery sees it: of the range's inserts only the ORDER items
+    (the stream carries every item of the table), relayed by ``relay_orders`` as the outbox does; once
+    the stream is trimmed, the episodes table's index by ordered hour gives them, named by order id."""
+
+    def ordered_between(since: datetime, until: datetime) -> list[tuple[str, dict[str, Any]]]:
+        return [
+            (item["order_id"], item)
+            for hour in hours_between(since, until)
+            for item in orders.ordered_in_hour(hour, iso_utc(since), iso_utc(until))
+        ]
+
+    return OutboxOfTable(
+        table_name=episodes_table_name,
+        relay=lambda inserted: relay_orders(publisher, inserted),
+        written_between=ordered_between,
+        relays_item=lambda item: str(item.get("sk", "")).startswith(ORDER_PREFIX),
+        metric_prefix="OrderOutbox",
+    )

@@ -216,3 +216,7 @@ class ReferralIntakeSettings(EnvironmentSettings):
 
 class EpisodeOutboxSettings(EnvironmentSettings):
     logistics_orders_queue_url: str
+
+
+class EpisodeOutboxRecoverySettings(EnvironmentSettings):
+    episodes_table_name: str  # the table whose stream failures it recovers, and its fallback source

@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from boto3.dynamodb.types import TypeDeserializer
+
 from functions.referral_intake.models import (
     ACTIVE,
     ENDED,
@@ -26,7 +28,8 @@ from functions.referral_intake.models import (
 )
 from functions.shared import aws
 from functions.shared.citizen_store import DynamoCitizenStore
-from functions.shared.dynamo import get_item, transact, unavailable_when_throttled
+from functions.shared.clock import hour_of, iso_utc
+from functions.shared.dynamo import batch_get, get_item, transact, unavailable_when_throttled
 from functions.shared.episode_links import (
     ORDER_PREFIX,
     episode_key,
@@ -37,6 +40,10 @@ from functions.shared.principal import Principal
 from functions.shared.thresholds import Thresholds, ThresholdVersion
 
 THRESHOLDS_PREFIX = "THRESHOLDS#v"
+# The ORDER items by when they were ordered: partition ordered_hour, sort ordered_at, keys only
+# (resource spec); only ORDER items carry these attributes, so the index holds nothing else.
+ORDERED_HOUR_INDEX = "by-ordered-hour"
+_deserializer = TypeDeserializer()
 _OPEN = {":planned": {"S": PLANNED}, ":active": {"S": ACTIVE}}
 
 
@@ -354,6 +361,7 @@ def thresholds_from_item(item: dict[str, Any]) -> ThresholdVersion:
 
 
 def order_item(order: Order) -> dict[str, Any]:
+    ordered_at = datetime.fromisoformat(order.body["ordered_at"])
     return {
         **order_key(order.episode_id, order.order_id),
         "order_id": _s(order.order_id),
@@ -361,5 +369,30 @@ def order_item(order: Order) -> dict[str, Any]:
         "episode_id": _s(order.episode_id),
         "logistics_centre": _s(order.logistics_centre),
         "message": _s(json.dumps(order.body, separators=(",", ":"))),
+        # Only for the episodes table's sparse index by ordered hour (the outbox recovery's fallback).
+        "ordered_at": _s(iso_utc(ordered_at)),
+        "ordered_hour": _s(hour_of(ordered_at)),
     }
 
+
+class DynamoOrdersByHour:
+    """The episodes table's ORDER items found by when they were ordered, for the outbox recovery."""
+
+    def __init__(self, episodes_table: str) -> None:
+        self._table = episodes_table
+
+    def ordered_in_hour(self, hour: str, since: str, until: str) -> list[dict[str, Any]]:
+        """The ORDER items of ``hour`` (``hour_of`` form) ordered between two ``iso_utc`` instants:
+        their keys from the index, then the items, deserialised as a stream's NEW_IMAGE is."""
+        keys = [
+            {"pk": key["pk"], "sk": key["sk"]}
+            for page in aws.client("dynamodb").get_paginator("query").paginate(
+                TableName=self._table,
+                IndexName=ORDERED_HOUR_INDEX,
+                KeyConditionExpression="ordered_hour = :hour AND ordered_at BETWEEN :since AND :until",
+                ExpressionAttributeValues={":hour": _s(hour), ":since": _s(since), ":until": _s(until)},
+            )
+            for key in page["Items"]
+        ]
+        return [{name: _deserializer.deserialize(value) for name, value in item.items()}
+                for item in batch_get(self._table, keys)]

@@ -299,9 +299,10 @@ def test_every_function_with_a_queue_or_stream_source_gets_a_poller(resources, s
     pollers = spec_pollers(
         spec, resources, FunctionRuntime("test", "eu-west-1"), boto3.Session(), "eu-west-1"
     )
-    # Then there is one for each outbox's stream, one for the upload outbox's on-failure queue's
-    # recovery and one for the new queue consumer
+    # Then there is one for each outbox's stream, one for each outbox's on-failure queue's recovery
+    # and one for the new queue consumer
     assert sorted(p.name for p in pollers) == [
+        "episode-outbox-recovery<-sqs:episode-outbox-failures",
         "episode-outbox<-stream:episodes",
         "measurement-consumer<-sqs:measurements",
         "upload-outbox-recovery<-sqs:upload-outbox-failures",

@@ -1,0 +1,140 @@
+"""The episode outbox's failure path under moto: a stored referral's delivery order whose stream
+batch the outbox gave up on is handed on to the logistics-orders queue by the episode-outbox-recovery
+function, from the episodes stream or, once trimmed, from the episodes table by ordered hour."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from functions.referral_intake import handler as referrals
+from functions.shared import aws
+from tests.integration.test_devices import LambdaContext
+from tests.integration.test_outbox_recovery import Throttle
+from tests.integration.test_referral_intake import EVENTS, refer
+from tests.integration.uploads_support import queued_messages
+
+POISON = '{"DDBStreamBatchInfo": "truncated'
+
+
+@pytest.fixture(autouse=True)
+def cold_functions(resources):
+    for cached in (referrals._service, referrals._publisher, referrals._outbox_recovery):
+        cached.cache_clear()
+    yield
+    for cached in (referrals._service, referrals._publisher, referrals._outbox_recovery):
+        cached.cache_clear()
+
+
+def _sample_sqs_event() -> dict[str, Any]:
+    return json.loads((EVENTS / "referral_intake" / "outbox_failure_sqs.json").read_text(encoding="utf-8"))
+
+
+def _failure_record(table_name: str) -> str:
+    """Lambda's on-failure record for every record of the episodes stream so far (the referral's
+    transaction: the episode, its thresholds, guards and its ORDER item), with moto's real positions."""
+    dynamodb, streams = boto3.Session().client("dynamodb"), boto3.Session().client("dynamodbstreams")
+    stream_arn = dynamodb.describe_table(TableName=table_name)["Table"]["LatestStreamArn"]
+    [shard] = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]
+    iterator = streams.get_shard_iterator(
+        StreamArn=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    records = streams.get_records(ShardIterator=iterator)["Records"]
+    numbers = [record["dynamodb"]["SequenceNumber"] for record in records]
+    arrival = datetime.now(UTC).isoformat()
+    record = json.loads(_sample_sqs_event()["Records"][0]["body"])
+    record["DDBStreamBatchInfo"].update(
+        streamArn=stream_arn, shardId=shard["ShardId"], startSequenceNumber=numbers[0],
+        endSequenceNumber=numbers[-1], batchSize=len(numbers),
+        approximateArrivalOfFirstRecord=arrival, approximateArrivalOfLastRecord=arrival,
+    )
+    return json.dumps(record)
+
+
+def _sqs_event(*bodies: str) -> dict[str, Any]:
+    template = _sample_sqs_event()["Records"][0]
+    return {"Records": [{**copy.deepcopy(template), "messageId": f"message-{n}", "body": body}
+                        for n, body in enumerate(bodies)]}
+
+
+def _recover(event: dict[str, Any]) -> dict[str, Any]:
+    return referrals.outbox_recovery_handler(event, LambdaContext(function_name="episode-outbox-recovery"))
+
+
+def _orders(resources) -> Counter[str]:
+    """How often each order is on the logistics-orders queue."""
+    messages = queued_messages(resources.queue_urls["logistics-orders"])
+    return Counter(message["body"]["order_id"] for message in messages)
+
+
+def _stored_order_id(resources) -> str:
+    items = boto3.Session().client("dynamodb").scan(TableName=resources.tables["episodes"])["Items"]
+    [order_id] = [item["order_id"]["S"] for item in items if item["sk"]["S"].startswith("ORDER#")]
+    return order_id
+
+
+def test_a_stored_referrals_order_is_relayed_once_from_the_stream_range(resources):
+    # Given a stored referral (its delivery order never sent) and the on-failure record of its batch
+    assert refer()[0] == 201
+    event = _sqs_event(_failure_record(resources.tables["episodes"]))
+    # When the recovery function handles it
+    response = _recover(event)
+    # Then it succeeded, and of the range's inserts only the ORDER item became a message, exactly once
+    assert response == {"batchItemFailures": []}
+    assert _orders(resources) == Counter({_stored_order_id(resources): 1})
+
+
+def test_a_range_the_stream_no_longer_holds_is_found_by_the_ordered_hour_index(resources, monkeypatch):
+    # Given a stored referral, its on-failure record, and the stream trimmed (moto never trims)
+    assert refer()[0] == 201
+    record = _failure_record(resources.tables["episodes"])
+
+    def trimmed(**request):
+        raise ClientError({"Error": {"Code": "TrimmedDataAccessException", "Message": "trimmed"}},
+                          "GetShardIterator")
+
+    monkeypatch.setattr(aws.client("dynamodbstreams"), "get_shard_iterator", trimmed)
+    # When the recovery function handles the record
+    response = _recover(_sqs_event(record))
+    # Then the order is read from the episodes table by its ordered hour and relayed once
+    assert response == {"batchItemFailures": []}
+    assert _orders(resources) == Counter({_stored_order_id(resources): 1})
+
+
+def test_a_throttled_send_fails_the_message_and_its_redelivery_sends_the_order(resources, monkeypatch):
+    # Given a stored referral's on-failure record, and SQS throttling the first send
+    assert refer()[0] == 201
+    event = _sqs_event(_failure_record(resources.tables["episodes"]))
+    throttle = Throttle(monkeypatch, failing_calls={1})
+    # When the recovery function handles it, Then the message is a batch item failure (SQS redelivers it)
+    assert _recover(event) == {"batchItemFailures": [{"itemIdentifier": "message-0"}]}
+    assert _orders(resources) == Counter()
+    # When SQS redelivers it, Then the order is on the queue once
+    assert _recover(event) == {"batchItemFailures": []}
+    assert throttle.calls == [1, 1]
+    assert _orders(resources) == Counter({_stored_order_id(resources): 1})
+
+
+def test_a_poison_record_fails_alone_and_the_good_one_beside_it_is_recovered(resources):
+    # Given an unreadable message beside a good on-failure record
+    assert refer()[0] == 201
+    event = _sqs_event(POISON, _failure_record(resources.tables["episodes"]))
+    # When handled, Then only the poison message fails (for the DLQ and a person), the order is sent
+    assert _recover(event) == {"batchItemFailures": [{"itemIdentifier": "message-0"}]}
+    assert _orders(resources) == Counter({_stored_order_id(resources): 1})
+
+
+def test_a_record_for_another_tables_stream_fails_and_nothing_is_sent(resources):
+    # Given the sample record, which names the dev stage's episodes table, not this one
+    # When handled, Then it fails, and nothing was relayed
+    assert _recover(_sample_sqs_event()) == {
+        "batchItemFailures": [{"itemIdentifier": "7a1c5e3b-9d2f-4b6a-8e0c-3f5d1b7a9c24"}]
+    }
+    assert _orders(resources) == Counter()
