@@ -197,6 +197,16 @@ def test_an_identical_retry_is_the_same_reply_and_another_body_a_conflict(servic
     assert len(store.episodes) == 1
 
 
+def test_a_referral_removing_a_limit_is_not_a_retry_of_one_keeping_it(service):
+    # Given a referral that keeps the area's default spo2 limits
+    service.accept_referral(referral(thresholds={"absolute": {"spo2": {"red_low": 86}}}), doctor())
+    # When the same referral_id comes with a body that removes a limit (explicit null)
+    removing = referral(thresholds={"absolute": {"spo2": {"red_low": 86, "yellow_low": None}}})
+    # Then it is another body, a 409, not a retry answered with the first reply
+    with pytest.raises(Conflict):
+        service.accept_referral(removing, doctor())
+
+
 def test_one_open_episode_per_area_and_one_logistics_centre(service):
     first, _ = service.accept_referral(referral(), doctor())
     with pytest.raises(Conflict, match=first.episode_id):
