@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
+from botocore.exceptions import ClientError
 
 from functions.referral_intake.models import (
     ACTIVE,
@@ -139,30 +140,32 @@ class DynamoEpisodeStore:
                           ":current": {"N": str(episode.threshold_version)}, **_OPEN}),
         ])
 
+    # The handover changes are single-item conditional updates, not transactions: a transaction would be
+    # cancelled (a false 409) by any concurrent write to the episode, e.g. a threshold change.
     @unavailable_when_throttled
     def offer_handover(self, episode: Episode, handover: Handover) -> bool:
-        return transact([self._update(
+        return _update_if(self._update(
             episode,
             "SET handover_to = :to, handover_by = :by, handover_at = :at",
             "monitoring_organisation = :by AND attribute_not_exists(handover_to) "
             "AND #status IN (:planned, :active)",
             {":to": _s(handover.to_organisation), ":by": _s(handover.offered_by),
              ":at": _s(handover.offered_at.isoformat()), **_OPEN},
-        )])
+        ))
 
     @unavailable_when_throttled
     def accept_handover(self, episode: Episode, organisation: str) -> bool:
-        return transact([self._update(
+        return _update_if(self._update(
             episode, "SET monitoring_organisation = :to REMOVE handover_to, handover_by, handover_at",
             "handover_to = :to AND #status IN (:planned, :active)", {":to": _s(organisation), **_OPEN},
-        )])
+        ))
 
     @unavailable_when_throttled
     def decline_handover(self, episode: Episode, organisation: str, declined_at: datetime) -> bool:
-        return transact([self._update(
+        return _update_if(self._update(
             episode, "SET declined_by = :to, declined_at = :at REMOVE handover_to, handover_by, handover_at",
             "handover_to = :to", {":to": _s(organisation), ":at": _s(declined_at.isoformat())},
-        )])
+        ))
 
     @unavailable_when_throttled
     def device_links(self, device_id: str) -> tuple[str, ...] | None:
@@ -262,6 +265,17 @@ class DynamoEpisodeStore:
         if names:
             update["ExpressionAttributeNames"] = names
         return {"Update": update}
+
+
+def _update_if(update: dict[str, Any]) -> bool:
+    """One conditional UpdateItem (an ``_update`` transaction item): False if its condition failed."""
+    try:
+        aws.client("dynamodb").update_item(**update["Update"])
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
 
 
 class DynamoAccessLog:

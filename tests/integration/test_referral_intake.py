@@ -9,11 +9,13 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from functions.authorizer import handler as authorizer
 from functions.devices import handler as devices
 from functions.referral_intake import handler as referrals
 from functions.referral_intake.repository import DynamoEpisodeStore
+from functions.shared import aws
 from tests.integration.test_devices import LambdaContext, authorize, principal_context
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -396,6 +398,27 @@ def test_a_retried_decline_is_the_same_204_and_records_who_declined(resources):
     assert meta["monitoring_organisation"]["S"] == MONITORING and "handover_to" not in meta
     # But another organisation's decline is still refused
     assert handover(episode_id, "decline", who=OTHER)[0] == 403
+
+
+def test_a_handover_is_not_refused_for_a_concurrent_write_to_another_part_of_the_episode(resources,
+                                                                                         monkeypatch):
+    # Given an episode, and DynamoDB cancelling every transaction as if a concurrent request (a threshold
+    # change) were writing the episode item at the same moment
+    _, accepted = refer()
+    episode_id = accepted["episode_id"]
+    dynamodb = aws.client("dynamodb")
+
+    def conflicting_transaction(**_):
+        raise ClientError({"Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
+                           "CancellationReasons": [{"Code": "TransactionConflict"}]}, "TransactWriteItems")
+
+    monkeypatch.setattr(dynamodb, "transact_write_items", conflicting_transaction)
+    # When the handover is offered and accepted
+    # Then neither is a false 409: each is a single conditional update of the episode
+    assert handover(episode_id, body={"to_organisation": HOSPITAL})[0] == 200
+    assert handover(episode_id, "accept", who=HOSPITAL)[0] == 200
+    _, episode = call("GET", f"/v1/episodes/{episode_id}", who=clinician(HOSPITAL))
+    assert episode["monitoring_organisation"] == HOSPITAL
 
 
 def test_one_pending_offer_at_a_time(resources):
