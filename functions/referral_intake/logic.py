@@ -227,6 +227,7 @@ class EpisodeService:
             latest = max(versions, key=lambda v: v.version)
             thresholds = _checked(merge(latest.thresholds, change.thresholds), area, "thresholds")
             if thresholds == latest.thresholds and change.valid_from in (None, latest.valid_from):
+                self._log_threshold_reply(episode, principal)
                 return latest  # a retry of the same change: nothing new
             if change.valid_from is not None and change.valid_from < now - VALID_FROM_CLOCK_SKEW:
                 raise InvalidInput.for_field("valid_from", "must not be in the past (5 minutes of clock skew "
@@ -241,8 +242,14 @@ class EpisodeService:
                                              f"({latest.valid_from.isoformat()})")
             version = ThresholdVersion(latest.version + 1, valid_from, thresholds, organisation, now)
             if self._store.add_threshold_version(replace(episode, threshold_version=latest.version), version):
+                self._log_threshold_reply(episode, principal)
                 return version
         raise ServiceUnavailable("the thresholds could not be changed now; retry the request")
+
+    def _log_threshold_reply(self, episode: Episode, principal: Principal) -> None:
+        """The reply holds the episode's thresholds, so it is access-logged as a read is, before it leaves."""
+        self._access_log.record(episode.patient_id, principal, "change_thresholds", episode.episode_id,
+                                self._clock())
 
     # --- handover --------------------------------------------------------------------------------
 

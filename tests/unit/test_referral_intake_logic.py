@@ -259,6 +259,16 @@ def test_a_threshold_change_may_not_start_before_the_current_version(service):
     assert refused.value.problems[0].field == "valid_from"
 
 
+def test_a_threshold_reply_is_access_logged_like_a_read(service, access_log):
+    # Given an episode
+    reply, _ = service.accept_referral(referral(), doctor())
+    # When its thresholds are changed, and the change is retried
+    service.change_thresholds(reply.episode_id, change(spo2={"red_low": 85}), doctor())
+    service.change_thresholds(reply.episode_id, change(spo2={"red_low": 85}), doctor())
+    # Then each reply, which holds the thresholds, was logged
+    assert access_log.entries == [(reply.patient_id, TREATING, "change_thresholds", reply.episode_id)] * 2
+
+
 def test_a_retried_change_with_valid_from_returns_the_version_it_made(service, store):
     # Given a change scheduled from a future instant
     reply, _ = service.accept_referral(referral(), doctor())
