@@ -142,7 +142,7 @@ def offer_handover(episode_id: EpisodeId, offer: Annotated[HandoverOffer, Body()
     "credentials and history stay with the citizen.",
     tags=["episodes"],
     responses={200: {**_EPISODE, "description": "The episode, now monitored by the caller"},
-               409: {"description": "The offer changed meanwhile"}, **_FORBIDDEN},
+               409: {"description": "The offer changed meanwhile, or the episode has ended"}, **_FORBIDDEN},
 )
 def accept_handover(episode_id: EpisodeId, principal: Clinician) -> Response[EpisodeView]:
     _service().accept_handover(episode_id, principal)
@@ -156,8 +156,8 @@ def accept_handover(episode_id: EpisodeId, principal: Clinician) -> Response[Epi
     summary="Decline monitoring responsibility",
     description="The organisation offered the handover declines; the offering organisation keeps it.",
     tags=["episodes"],
-    responses={204: {"description": "Declined"}, 409: {"description": "The offer changed meanwhile"},
-               **_FORBIDDEN},
+    responses={204: {"description": "Declined"},
+               409: {"description": "The offer changed meanwhile, or the episode has ended"}, **_FORBIDDEN},
 )
 def decline_handover(episode_id: EpisodeId, principal: Clinician) -> Response[None]:
     _service().decline_handover(episode_id, principal)

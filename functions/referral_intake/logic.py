@@ -278,6 +278,7 @@ class EpisodeService:
         if episode.handover is None or episode.handover.to_organisation != organisation:
             if episode.monitoring_organisation == organisation and episode.handover is None:
                 return episode  # accepted before: a retry
+            _require_open(episode)  # ending withdrew any offer: a 409, not a 403
             raise Forbidden("only the organisation offered the handover may accept it")
         if self._store.accept_handover(episode, organisation):
             return replace(episode, monitoring_organisation=organisation, handover=None)
@@ -289,6 +290,7 @@ class EpisodeService:
         if episode.handover is None or episode.handover.to_organisation != organisation:
             if _declined_by(episode, organisation):
                 return episode  # declined before: a retry
+            _require_open(episode)
             raise Forbidden("only the organisation offered a pending handover may decline it")
         declined_at = self._clock()
         if self._store.decline_handover(episode, organisation, declined_at):

@@ -421,6 +421,18 @@ def test_a_handover_is_not_refused_for_a_concurrent_write_to_another_part_of_the
     assert episode["monitoring_organisation"] == HOSPITAL
 
 
+@pytest.mark.parametrize("action", ["accept", "decline"])
+def test_answering_an_offer_after_the_episode_ended_is_a_409(resources, action):
+    # Given an offer to the hospital, and then the episode ended (which withdraws the offer)
+    _, accepted = refer()
+    episode_id = accepted["episode_id"]
+    handover(episode_id, body={"to_organisation": HOSPITAL})
+    assert call("POST", f"/v1/episodes/{episode_id}/end", {})[0] == 204
+    # When the hospital answers the offer
+    # Then it is a conflict with the episode's state, not a refusal of the hospital
+    assert handover(episode_id, action, who=HOSPITAL)[0] == 409
+
+
 def test_one_pending_offer_at_a_time(resources):
     _, accepted = refer()
     episode_id = accepted["episode_id"]
