@@ -318,6 +318,7 @@ SPEC = ResourceSpec(
         RouteSpec("GET", "/v1/episodes/{episode_id}", "referral-intake"),
         RouteSpec("PUT", "/v1/episodes/{episode_id}/thresholds", "referral-intake"),
         RouteSpec("POST", "/v1/episodes/{episode_id}/handover", "referral-intake"),
+        RouteSpec("DELETE", "/v1/episodes/{episode_id}/handover", "referral-intake"),
         RouteSpec("POST", "/v1/episodes/{episode_id}/handover/accept", "referral-intake"),
         RouteSpec("POST", "/v1/episodes/{episode_id}/handover/decline", "referral-intake"),
         RouteSpec("POST", "/v1/episodes/{episode_id}/end", "referral-intake"),

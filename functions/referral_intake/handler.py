@@ -135,6 +135,22 @@ def offer_handover(episode_id: EpisodeId, offer: Annotated[HandoverOffer, Body()
     return _json(200, _service().read(episode_id, principal))
 
 
+@app.delete(
+    "/v1/episodes/<episode_id>/handover",
+    summary="Withdraw a handover offer",
+    description="The organisation holding monitoring responsibility takes its pending offer back (to "
+    "offer it to another organisation). Withdrawing with no offer pending changes nothing.",
+    tags=["episodes"],
+    responses={204: {"description": "No offer is pending"},
+               409: {"description": "The offer was accepted meanwhile"}, **_FORBIDDEN},
+)
+def withdraw_handover(episode_id: EpisodeId, principal: Clinician) -> Response[None]:
+    _service().withdraw_handover(episode_id, principal)
+    metrics.add_metric(name="HandoversWithdrawn", unit=MetricUnit.Count, value=1)
+    logger.info("handover withdrawn", extra={"episode_id": episode_id})
+    return Response(status_code=204)
+
+
 @app.post(
     "/v1/episodes/<episode_id>/handover/accept",
     summary="Accept monitoring responsibility",

@@ -90,6 +90,9 @@ class EpisodeStore(Protocol):
     def accept_handover(self, episode: Episode, organisation: str) -> bool:
         """Move responsibility to ``organisation`` if its offer is still pending."""
 
+    def withdraw_handover(self, episode: Episode, handover: Handover) -> bool:
+        """Drop the offer if it is still the pending one."""
+
     def decline_handover(self, episode: Episode, organisation: str, declined_at: datetime) -> bool:
         """Drop the offer to ``organisation`` if it is still pending, recording who declined it when."""
 
@@ -283,6 +286,20 @@ class EpisodeService:
         if self._store.accept_handover(episode, organisation):
             return replace(episode, monitoring_organisation=organisation, handover=None)
         return self._settled(episode_id, lambda e: e.monitoring_organisation == organisation)
+
+    def withdraw_handover(self, episode_id: str, principal: Principal) -> Episode:
+        """The offering organisation takes its pending offer back; with none pending (a retry, or the
+        episode ended) nothing changes."""
+        episode = self._episode(episode_id)
+        organisation = _organisation_of(principal)
+        if organisation != episode.monitoring_organisation:
+            raise Forbidden("only the organisation holding monitoring responsibility may withdraw its offer")
+        if episode.handover is None:
+            return episode
+        if self._store.withdraw_handover(episode, episode.handover):
+            return replace(episode, handover=None)
+        return self._settled(episode_id, lambda e: e.handover is None
+                             and e.monitoring_organisation == organisation)
 
     def decline_handover(self, episode_id: str, principal: Principal) -> Episode:
         episode = self._episode(episode_id)

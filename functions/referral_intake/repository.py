@@ -161,6 +161,14 @@ class DynamoEpisodeStore:
         ))
 
     @unavailable_when_throttled
+    def withdraw_handover(self, episode: Episode, handover: Handover) -> bool:
+        return _update_if(self._update(
+            episode, "REMOVE handover_to, handover_by, handover_at",
+            "handover_to = :to AND handover_by = :by",
+            {":to": _s(handover.to_organisation), ":by": _s(handover.offered_by)},
+        ))
+
+    @unavailable_when_throttled
     def decline_handover(self, episode: Episode, organisation: str, declined_at: datetime) -> bool:
         return _update_if(self._update(
             episode, "SET declined_by = :to, declined_at = :at REMOVE handover_to, handover_by, handover_at",

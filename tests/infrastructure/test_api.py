@@ -68,13 +68,16 @@ def test_every_method_is_validated_and_requires_its_path_parameters(dev):
         properties = method["Properties"]
         # Then each uses the validator
         assert logical_id_of(properties["RequestValidatorId"]) == validator_id
-    # And DELETE /v1/devices/{device_id} requires its path parameter
+    # And each DELETE (a device, a handover offer) requires its path parameter
     deletes = [
         m["Properties"]
         for m in resources(dev.template, "AWS::ApiGateway::Method").values()
         if m["Properties"]["HttpMethod"] == "DELETE"
     ]
-    assert [d.get("RequestParameters") for d in deletes] == [{"method.request.path.device_id": True}]
+    assert sorted(json.dumps(d.get("RequestParameters")) for d in deletes) == [
+        json.dumps({"method.request.path.device_id": True}),
+        json.dumps({"method.request.path.episode_id": True}),
+    ]
 
 
 def test_the_execution_log_group_is_created_encrypted_before_api_gateway_makes_its_own(stage):

@@ -433,6 +433,24 @@ def test_answering_an_offer_after_the_episode_ended_is_a_409(resources, action):
     assert handover(episode_id, action, who=HOSPITAL)[0] == 409
 
 
+def test_the_offering_organisation_withdraws_its_offer_and_may_offer_another(resources):
+    # Given an offer to the hospital
+    _, accepted = refer()
+    episode_id = accepted["episode_id"]
+    path = f"/v1/episodes/{episode_id}/handover"
+    handover(episode_id, body={"to_organisation": HOSPITAL})
+    # When someone other than the offering organisation tries to withdraw it, it is refused
+    assert call("DELETE", path, who=clinician(HOSPITAL))[0] == 403
+    # When the offering organisation withdraws it (twice: a retry)
+    assert call("DELETE", path, who=clinician(MONITORING))[0] == 204
+    assert call("DELETE", path, who=clinician(MONITORING))[0] == 204
+    # Then the hospital can no longer accept, and another offer may be made
+    assert handover(episode_id, "accept", who=HOSPITAL)[0] == 403
+    assert handover(episode_id, body={"to_organisation": OTHER})[0] == 200
+    _, episode = call("GET", f"/v1/episodes/{episode_id}", who=clinician(MONITORING))
+    assert episode["handover"]["to_organisation"] == OTHER
+
+
 def test_one_pending_offer_at_a_time(resources):
     _, accepted = refer()
     episode_id = accepted["episode_id"]

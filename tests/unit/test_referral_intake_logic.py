@@ -88,6 +88,9 @@ class FakeStore:
                             lambda e: e.handover is not None and e.handover.to_organisation == organisation,
                             monitoring_organisation=organisation, handover=None)
 
+    def withdraw_handover(self, episode, handover):
+        return self._change(episode.episode_id, lambda e: e.handover == handover, handover=None)
+
     def decline_handover(self, episode, organisation, declined_at):
         return self._change(episode.episode_id,
                             lambda e: e.handover is not None and e.handover.to_organisation == organisation,
@@ -342,6 +345,19 @@ def test_a_handover_moves_responsibility_only_on_accept(service):
         service.accept_handover(reply.episode_id, doctor(OTHER))
     assert service.accept_handover(reply.episode_id, doctor(HOSPITAL)).monitoring_organisation == HOSPITAL
     assert service.accept_handover(reply.episode_id, doctor(HOSPITAL)).monitoring_organisation == HOSPITAL
+
+
+def test_a_withdrawal_that_loses_to_a_concurrent_accept_is_a_conflict(service, store):
+    # Given a pending offer to the hospital
+    reply, _ = service.accept_referral(referral(), doctor())
+    service.offer_handover(reply.episode_id, HOSPITAL, doctor(MONITORING))
+    # When the hospital accepts between the withdrawal's read and its write
+    store.before_write = lambda: setattr(store, "before_write", lambda: None) or service.accept_handover(
+        reply.episode_id, doctor(HOSPITAL))
+    # Then the withdrawal is a conflict and the hospital holds responsibility
+    with pytest.raises(Conflict):
+        service.withdraw_handover(reply.episode_id, doctor(MONITORING))
+    assert store.episodes[reply.episode_id].monitoring_organisation == HOSPITAL
 
 
 def test_a_decline_that_loses_to_a_concurrent_accept_is_a_conflict(service, store):
