@@ -202,7 +202,8 @@ SPEC = ResourceSpec(
         # Episodes of care, single-table (pk, sk), no CPR in any key (functions.shared.episode_links):
         # EPISODE#<id> / META, THRESHOLDS#v0001.., ORDER#<order id>; PATIENT#<patient_id> / OPEN#<area>
         # (at most one open episode per area) and LOGISTICS (the citizen's one logistics centre);
-        # REFERRAL#<referral_id> / REFERRAL (idempotency). The stream is the outbox of the ORDER items.
+        # REFERRAL#<organisation>#<referral_id> / REFERRAL (idempotency). The stream is the outbox of the
+        # ORDER items.
         TableSpec(
             id="episodes",
             partition_key=Key("pk"),
