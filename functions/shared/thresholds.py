@@ -89,6 +89,12 @@ def problems(thresholds: Thresholds, prefix: str = "thresholds") -> list[FieldPr
         given = limits.given()
         if not given:
             found.append(FieldProblem(path, "give at least one limit"))
+        entry = catalogue()[measurement_type]
+        for name, value in given:
+            # A limit no measurement can reach never alarms: most likely a unit slip (0.88 for 88 %).
+            if not entry.plausible_min <= value <= entry.plausible_max:
+                found.append(FieldProblem(f"{path}.{name}", f"must be within {entry.plausible_min:g} to "
+                                          f"{entry.plausible_max:g} {entry.unit}, the plausible range"))
         for (lower_name, lower), (name, value) in zip(given, given[1:], strict=False):
             if value <= lower:
                 found.append(FieldProblem(f"{path}.{name}", f"must be above {lower_name} ({lower:g})"))

@@ -60,6 +60,22 @@ def test_blood_pressure_is_two_separate_sets_each_checked():
     assert fields(thresholds) == ["thresholds.absolute.diastolic.red_high"]
 
 
+@pytest.mark.parametrize(
+    ("measurement_type", "limits", "field"),
+    [
+        ("spo2", {"red_low": 0.86, "yellow_low": 92}, "red_low"),  # a fraction where percent is meant
+        ("temperature", {"yellow_high": 100.4}, "yellow_high"),  # Fahrenheit where Celsius is meant
+        ("pulse", {"red_high": 400}, "red_high"),
+    ],
+)
+def test_a_limit_outside_the_plausible_range_is_named(measurement_type, limits, field):
+    # Given a limit no measurement of the type can reach (it would never alarm)
+    # When checked, Then that limit is named
+    assert fields({"absolute": {measurement_type: limits}}) == [
+        f"thresholds.absolute.{measurement_type}.{field}"
+    ]
+
+
 def test_an_empty_limit_set_is_named():
     assert fields({"absolute": {"spo2": {}}}) == ["thresholds.absolute.spo2"]
 
