@@ -21,6 +21,7 @@ from functions.shared.auth import Principal, Role, requires
 from functions.shared.clock import utc_now
 from functions.shared.errors import Forbidden
 from functions.shared.observability import logger, metrics
+from functions.shared.outbox import relay_stream_inserts
 from functions.shared.stream_recovery import StreamBatchRecovery, recover_each
 from functions.shared.stream_shards import DynamoDbStreamShards
 
@@ -65,25 +66,7 @@ def api_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @metrics.log_metrics
 def outbox_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Relay each INSERT of the uploads stream as one message; report what was not relayed."""
-    # Only the outbox function needs the batch utilities; the API function's cold start skips them.
-    from aws_lambda_powertools.utilities.batch import process_partial_response
-    from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
-        DynamoDBRecord,
-        DynamoDBRecordEventName,
-    )
-
-    records = [DynamoDBRecord(raw) for raw in event["Records"]]
-    outcome = _upload_relay().relay([
-        (record.dynamodb.sequence_number, record.dynamodb.new_image)
-        for record in records
-        if record.event_name is DynamoDBRecordEventName.INSERT
-    ])
-    return process_partial_response(
-        event=event,
-        record_handler=lambda record: outcome.confirm(record.dynamodb.sequence_number),
-        processor=_stream_processor(),
-        context=context,
-    )
+    return relay_stream_inserts(event, context, _upload_relay().relay)
 
 
 @logger.inject_lambda_context
@@ -113,11 +96,3 @@ def _outbox_recovery() -> StreamBatchRecovery:
     return StreamBatchRecovery(
         DynamoDbStreamShards(), upload_outbox(_upload_relay(), uploads, settings.uploads_table_name), metrics,
     )
-
-
-@cache
-def _stream_processor() -> Any:
-    """Every unrelayed record is reported, even when that is all of them (no exception)."""
-    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
-
-    return BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)

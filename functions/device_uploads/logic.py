@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
@@ -26,6 +26,7 @@ from functions.shared.catalogue import catalogue, to_catalogue_unit
 from functions.shared.clock import Clock, iso_utc, utc_now
 from functions.shared.errors import Conflict, FieldProblem, InvalidInput, ServiceUnavailable
 from functions.shared.observability import logger
+from functions.shared.outbox import Inserted, publish_in_batches
 from functions.shared.stream_recovery import OutboxOfTable, hours_between
 
 # A tablet uploads within minutes of measuring. A reading more than a day old was held back
@@ -39,7 +40,6 @@ MAX_AHEAD = timedelta(minutes=10)
 
 MESSAGE_TYPE = "telehub.upload.accepted"
 SCHEMA_VERSION = 1
-SQS_BATCH_LIMIT = 10
 
 COUNT = "Count"
 
@@ -54,7 +54,7 @@ class UploadRepository(Protocol):
 
 class MessagePublisher(Protocol):
     def publish(self, messages: Sequence[OutboundMessage]) -> set[int]:
-        """Send up to SQS_BATCH_LIMIT messages in one request; return the positions not sent."""
+        """Send up to ten messages in one request; return the positions not sent."""
 
 
 class MetricsRecorder(Protocol):
@@ -209,20 +209,6 @@ def _json_number(value: Any) -> int | float:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-class UploadNotRelayed(Exception):
-    """The stream record's upload did not reach the queue in this run; the stream retries it."""
-
-
-@dataclass
-class RelayOutcome:
-    relayed: set[str] = field(default_factory=set)
-    not_relayed: set[str] = field(default_factory=set)
-
-    def confirm(self, record_id: str) -> None:
-        if record_id in self.not_relayed:
-            raise UploadNotRelayed(f"stream record {record_id} was not relayed")
-
-
 class UploadRelay:
     """Turns the stream's new upload items into messages, sent ten per request.
 
@@ -235,8 +221,9 @@ class UploadRelay:
         self._publisher = publisher
         self._metrics = metrics
 
-    def relay(self, inserted: Sequence[tuple[str, dict[str, Any]]]) -> RelayOutcome:
-        outcome = RelayOutcome()
+    def relay(self, inserted: Inserted) -> set[str]:
+        """Return the ids of the records not relayed."""
+        not_relayed: set[str] = set()
         pending: list[tuple[str, OutboundMessage]] = []
         for record_id, item in inserted:
             try:
@@ -244,20 +231,13 @@ class UploadRelay:
             except (KeyError, TypeError, ValueError) as error:
                 logger.error("upload item cannot become a message",
                              extra={"record_id": record_id, "error": type(error).__name__})
-                outcome.not_relayed.add(record_id)
-        for start in range(0, len(pending), SQS_BATCH_LIMIT):
-            chunk = pending[start:start + SQS_BATCH_LIMIT]
-            failed = self._publisher.publish([message for _, message in chunk])
-            for position, (record_id, _) in enumerate(chunk):
-                (outcome.not_relayed if position in failed else outcome.relayed).add(record_id)
-            if failed:
-                outcome.not_relayed.update(record_id for record_id, _ in pending[start + SQS_BATCH_LIMIT:])
-                break
-        self._metrics.add_metric("UploadsRelayed", COUNT, len(outcome.relayed))
-        self._metrics.add_metric("UploadsNotRelayed", COUNT, len(outcome.not_relayed))
-        logger.info("uploads relayed", extra={"relayed": len(outcome.relayed),
-                                              "not_relayed": len(outcome.not_relayed)})
-        return outcome
+                not_relayed.add(record_id)
+        not_relayed |= publish_in_batches(pending, self._publisher.publish)
+        relayed = len(inserted) - len(not_relayed)
+        self._metrics.add_metric("UploadsRelayed", COUNT, relayed)
+        self._metrics.add_metric("UploadsNotRelayed", COUNT, len(not_relayed))
+        logger.info("uploads relayed", extra={"relayed": relayed, "not_relayed": len(not_relayed)})
+        return not_relayed
 
 
 # --- recovery: the stream batches the outbox gave up on (functions.shared.stream_recovery) -------------
@@ -282,6 +262,6 @@ def upload_outbox(relay: UploadRelay, uploads: UploadsByArrival, uploads_table_n
 
     return OutboxOfTable(
         table_name=uploads_table_name,
-        relay=lambda inserted: relay.relay(inserted).not_relayed,
+        relay=relay.relay,
         written_between=received_between,
     )

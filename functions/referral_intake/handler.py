@@ -13,7 +13,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import StringConstraints
 
-from functions.referral_intake.logic import EpisodeService, OrderNotRelayed, order_outbox, relay_orders
+from functions.referral_intake.logic import EpisodeService, order_outbox, relay_orders
 from functions.referral_intake.models import (
     EPISODE_ID_PATTERN,
     EpisodeOutboxRecoverySettings,
@@ -33,6 +33,7 @@ from functions.shared.auth import Principal, Role, requires
 from functions.shared.citizen_store import DynamoCitizenStore, KmsCitizenPseudonyms
 from functions.shared.clock import utc_now
 from functions.shared.observability import logger, metrics
+from functions.shared.outbox import Inserted, relay_stream_inserts
 from functions.shared.stream_recovery import StreamBatchRecovery, recover_each
 from functions.shared.stream_shards import DynamoDbStreamShards
 
@@ -209,26 +210,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @metrics.log_metrics
 def outbox_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Relay each ORDER item inserted into the episodes table; report the records not relayed."""
-    from aws_lambda_powertools.utilities.batch import process_partial_response
-    from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
-        DynamoDBRecord,
-        DynamoDBRecordEventName,
-    )
+    return relay_stream_inserts(event, context, _relay_orders)
 
-    records = [DynamoDBRecord(raw) for raw in event["Records"]]
-    not_relayed = relay_orders(_publisher(), [
-        (record.dynamodb.sequence_number, record.dynamodb.new_image)
-        for record in records
-        if record.event_name is DynamoDBRecordEventName.INSERT
-    ])
+
+def _relay_orders(inserted: Inserted) -> set[str]:
+    not_relayed = relay_orders(_publisher(), inserted)
     metrics.add_metric(name="OrdersNotRelayed", unit=MetricUnit.Count, value=len(not_relayed))
-
-    def confirm(record: Any) -> None:
-        if record.dynamodb.sequence_number in not_relayed:
-            raise OrderNotRelayed(f"stream record {record.dynamodb.sequence_number} was not relayed")
-
-    return process_partial_response(event=event, record_handler=confirm, processor=_stream_processor(),
-                                    context=context)
+    return not_relayed
 
 
 @logger.inject_lambda_context
@@ -249,10 +237,3 @@ def _outbox_recovery() -> StreamBatchRecovery:
     table = EpisodeOutboxRecoverySettings.from_environment().episodes_table_name
     outbox = order_outbox(_publisher(), DynamoOrdersByHour(table), table)
     return StreamBatchRecovery(DynamoDbStreamShards(), outbox, metrics)
-
-
-@cache
-def _stream_processor() -> Any:
-    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
-
-    return BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)

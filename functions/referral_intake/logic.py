@@ -46,6 +46,7 @@ from functions.shared.errors import (
 )
 from functions.shared.identifiers import new_id
 from functions.shared.observability import logger
+from functions.shared.outbox import publish_in_batches
 from functions.shared.principal import Principal
 from functions.shared.stream_recovery import OutboxOfTable, hours_between
 from functions.shared.thresholds import (
@@ -475,10 +476,6 @@ class OrderPublisher(Protocol):
         """Send up to ten order items' messages in one request; return the positions not sent."""
 
 
-class OrderNotRelayed(Exception):
-    """The stream record's order did not reach the queue in this run; the stream retries it."""
-
-
 def relay_orders(publisher: OrderPublisher, inserted: Sequence[tuple[str, dict[str, Any]]]) -> set[str]:
     """Send each inserted ORDER item's message, ten per request; return the record ids not relayed.
 
@@ -493,14 +490,7 @@ def relay_orders(publisher: OrderPublisher, inserted: Sequence[tuple[str, dict[s
             not_relayed.add(record_id)
         else:
             pending.append((record_id, item))
-    for start in range(0, len(pending), 10):
-        chunk = pending[start:start + 10]
-        failed = publisher.publish([item for _, item in chunk])
-        not_relayed.update(record_id for position, (record_id, _) in enumerate(chunk) if position in failed)
-        if failed:
-            not_relayed.update(record_id for record_id, _ in pending[start + 10:])
-            break
-    return not_relayed
+    return not_relayed | publish_in_batches(pending, publisher.publish)
 
 
 # --- recovery: the stream batches the outbox gave up on (functions.shared.stream_recovery) -------------

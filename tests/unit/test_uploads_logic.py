@@ -15,7 +15,6 @@ from functions.device_uploads.logic import (
     MAX_AHEAD,
     MESSAGE_TYPE,
     OutboundMessage,
-    UploadNotRelayed,
     UploadRelay,
     UploadService,
     canonical_hash,
@@ -281,24 +280,21 @@ def test_uploads_are_relayed_ten_per_request(metrics):
     # Given 23 stored uploads
     queue = FakeQueue()
     # When relayed
-    outcome = UploadRelay(queue, metrics).relay(_inserted(23))
-    # Then three requests carried one message each, and every record is confirmed
+    not_relayed = UploadRelay(queue, metrics).relay(_inserted(23))
+    # Then three requests carried one message each, and every record is relayed
     assert queue.calls == 3 and len(queue.sent) == 23
     assert len({m.dedupe_key for m in queue.sent}) == 23
-    for record_id, _ in _inserted(23):
-        outcome.confirm(record_id)
+    assert not_relayed == set()
 
 
 def test_a_refused_request_stops_the_run_and_everything_unsent_fails(metrics):
     # Given 23 uploads and a queue that refuses the whole second request
     queue = FakeQueue(refuse=range(10), on_call=2)
     # When relayed
-    outcome = UploadRelay(queue, metrics).relay(_inserted(23))
+    not_relayed = UploadRelay(queue, metrics).relay(_inserted(23))
     # Then the first ten went, and the other 13 are reported, the third request never made
     assert queue.calls == 2 and len(queue.sent) == 10
-    assert outcome.not_relayed == {str(100 + n) for n in range(10, 23)}
-    with pytest.raises(UploadNotRelayed):
-        outcome.confirm("110")
+    assert not_relayed == {str(100 + n) for n in range(10, 23)}
     assert metrics.values == {"UploadsRelayed": 10, "UploadsNotRelayed": 13}
 
 
@@ -306,9 +302,9 @@ def test_an_entry_the_queue_refuses_fails_but_its_sent_neighbours_do_not(metrics
     # Given a queue that refuses the fourth message of the first request
     queue = FakeQueue(refuse=[3], on_call=1)
     # When 12 uploads are relayed
-    outcome = UploadRelay(queue, metrics).relay(_inserted(12))
+    not_relayed = UploadRelay(queue, metrics).relay(_inserted(12))
     # Then that record fails, its sent neighbours do not, and the second request is not made
-    assert outcome.not_relayed == {"103", "110", "111"}
+    assert not_relayed == {"103", "110", "111"}
     assert queue.calls == 1 and len(queue.sent) == 9
 
 
@@ -318,6 +314,6 @@ def test_an_item_that_cannot_become_a_message_fails_alone(metrics):
     del inserted[1][1]["patient_id"]
     queue = FakeQueue()
     # When relayed
-    outcome = UploadRelay(queue, metrics).relay(inserted)
+    not_relayed = UploadRelay(queue, metrics).relay(inserted)
     # Then the others are sent and only the damaged one is reported
-    assert outcome.not_relayed == {"101"} and len(queue.sent) == 2
+    assert not_relayed == {"101"} and len(queue.sent) == 2
