@@ -2,8 +2,9 @@
 
 Turns HTTP requests into the proxy events API Gateway would send, runs the authorizer first for
 authorized routes and answers the way API Gateway does when it refuses a request itself:
-unknown route 403 "Missing Authentication Token", no or bad token 401, an explicit Deny 403, a
-failing integration 502. It also serves the dev issuer's JWKS, which the authorizer fetches.
+unknown route 403 "Missing Authentication Token", no or bad token 401, a method ARN that no Allow
+of the authorizer's policy matches (or that a Deny matches) 403, a failing integration 502. It
+also serves the dev issuer's JWKS, which the authorizer fetches.
 """
 
 from __future__ import annotations

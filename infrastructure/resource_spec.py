@@ -8,6 +8,7 @@ cannot disagree on them.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -145,6 +146,8 @@ class RouteSpec:
     method: Literal["GET", "POST", "PUT", "DELETE"]
     path: str  # API Gateway style, {param} for path parameters
     function: str
+    # The roles the authorizer's policy lets call the route (a handler's requires(...) checks the same).
+    roles: tuple[str, ...] = ()
     authorized: bool = True
 
 
@@ -312,17 +315,17 @@ SPEC = ResourceSpec(
         ),
     ),
     routes=(
-        RouteSpec("POST", "/v1/devices", "devices"),
-        RouteSpec("DELETE", "/v1/devices/{device_id}", "devices"),
-        RouteSpec("POST", "/v1/measurements", "device-uploads"),
-        RouteSpec("POST", "/v1/referrals", "referral-intake"),
-        RouteSpec("GET", "/v1/episodes/{episode_id}", "referral-intake"),
-        RouteSpec("PUT", "/v1/episodes/{episode_id}/thresholds", "referral-intake"),
-        RouteSpec("POST", "/v1/episodes/{episode_id}/handover", "referral-intake"),
-        RouteSpec("DELETE", "/v1/episodes/{episode_id}/handover", "referral-intake"),
-        RouteSpec("POST", "/v1/episodes/{episode_id}/handover/accept", "referral-intake"),
-        RouteSpec("POST", "/v1/episodes/{episode_id}/handover/decline", "referral-intake"),
-        RouteSpec("POST", "/v1/episodes/{episode_id}/end", "referral-intake"),
+        RouteSpec("POST", "/v1/devices", "devices", ("logistics",)),
+        RouteSpec("DELETE", "/v1/devices/{device_id}", "devices", ("logistics",)),
+        RouteSpec("POST", "/v1/measurements", "device-uploads", ("device",)),
+        RouteSpec("POST", "/v1/referrals", "referral-intake", ("clinician",)),
+        RouteSpec("GET", "/v1/episodes/{episode_id}", "referral-intake", ("clinician",)),
+        RouteSpec("PUT", "/v1/episodes/{episode_id}/thresholds", "referral-intake", ("clinician",)),
+        RouteSpec("POST", "/v1/episodes/{episode_id}/handover", "referral-intake", ("clinician",)),
+        RouteSpec("DELETE", "/v1/episodes/{episode_id}/handover", "referral-intake", ("clinician",)),
+        RouteSpec("POST", "/v1/episodes/{episode_id}/handover/accept", "referral-intake", ("clinician",)),
+        RouteSpec("POST", "/v1/episodes/{episode_id}/handover/decline", "referral-intake", ("clinician",)),
+        RouteSpec("POST", "/v1/episodes/{episode_id}/end", "referral-intake", ("clinician",)),
     ),
     authorizer="authorizer",
 )
@@ -374,5 +377,19 @@ def function_environment(
         environment[TopicSpec(topic_id).env_name] = names.topic_arns[topic_id]
     for key_id in {*function.signs_with_keys, *function.macs_with_keys, *function.verifies_with_keys}:
         environment[SPEC.key(key_id).env_name] = names.key_ids[key_id]
+    if function.id == SPEC.authorizer:
+        environment[ROUTE_ROLES_ENV] = route_roles(SPEC.routes)
     environment.update(function.environment)
     return environment
+
+
+ROUTE_ROLES_ENV = "ROUTE_ROLES"
+
+
+def route_roles(routes: tuple[RouteSpec, ...]) -> str:
+    """Compact JSON ``[[method, path, [roles]], ...]`` of the authorized routes, for the authorizer's policy.
+
+    Lambda allows 4 KB of environment in all, so no spaces and one entry per route.
+    """
+    entries = [[route.method, route.path, list(route.roles)] for route in routes if route.authorized]
+    return json.dumps(entries, separators=(",", ":"))

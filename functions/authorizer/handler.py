@@ -1,4 +1,4 @@
-"""API Gateway TOKEN authorizer: a verified bearer token becomes an Allow policy with the principal.
+"""API Gateway TOKEN authorizer: a verified bearer token becomes a policy allowing its role's routes.
 
 Any refusal raises ``Exception("Unauthorized")``, which API Gateway answers with 401. Failures of
 a dependency (JWKS endpoint, KMS, DynamoDB) propagate instead: API Gateway answers 500, so a
@@ -14,7 +14,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from functions.authorizer.keys import JwksIdentityProviderKeys, KmsDeviceCredentialKey
 from functions.authorizer.logic import Authenticator
-from functions.authorizer.models import AuthorizerSettings, NotAuthenticated, TrustSettings, allow_whole_api
+from functions.authorizer.models import (
+    AuthorizerSettings,
+    NotAuthenticated,
+    RouteRoles,
+    TrustSettings,
+    policy_for,
+)
 from functions.authorizer.repository import DynamoDeviceDirectory
 from functions.shared.observability import logger, metrics
 
@@ -36,12 +42,17 @@ def _authenticator() -> Authenticator:
     )
 
 
+@cache
+def _route_roles() -> tuple[RouteRoles, ...]:
+    return AuthorizerSettings.from_environment().route_roles
+
+
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         principal = _authenticator().authenticate(event.get("authorizationToken"))
-        policy = allow_whole_api(principal, event.get("methodArn", ""))
+        policy = policy_for(principal, event.get("methodArn", ""), _route_roles())
     except NotAuthenticated as refusal:
         logger.info("token refused", extra={"reason": refusal.reason})
         metrics.add_metric(name="TokensRefused", unit=MetricUnit.Count, value=1)

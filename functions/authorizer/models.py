@@ -6,11 +6,17 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from functions.shared.principal import Principal
+from pydantic import Json
+
+from functions.shared.principal import Principal, Role
 from functions.shared.settings import EnvironmentSettings
 
 # arn:aws:execute-api:<region>:<account>:<api id>/<stage>/<method>/<path>
 _METHOD_ARN = re.compile(r"^(arn:aws[a-z-]*:execute-api:[a-z0-9-]+:\d{12}:[A-Za-z0-9]+)/([A-Za-z0-9_-]+)/")
+_PATH_PARAMETER = re.compile(r"\{[^}]+\}")
+
+# One authorized route: method, API Gateway path ({param} for parameters), the roles that may call it.
+RouteRoles = tuple[str, str, frozenset[Role]]
 
 
 class AuthorizerSettings(EnvironmentSettings):
@@ -20,6 +26,7 @@ class AuthorizerSettings(EnvironmentSettings):
     device_credential_issuer: str
     device_credentials_key_id: str
     devices_table_name: str
+    route_roles: Json[tuple[RouteRoles, ...]]  # ROUTE_ROLES, from the resource spec
 
 
 @dataclass(frozen=True)
@@ -53,22 +60,29 @@ class NotAuthenticated(Exception):
         self.reason = reason
 
 
-def allow_whole_api(principal: Principal, method_arn: str) -> dict[str, Any]:
-    """An IAM policy allowing every method of the API's stage, so one result serves all routes.
+def policy_for(principal: Principal, method_arn: str, routes: tuple[RouteRoles, ...]) -> dict[str, Any]:
+    """An IAM policy allowing exactly the routes the principal's role may call, on the API's stage.
 
-    The routes decide by role (403); the authorizer decides only who is calling.
+    API Gateway then answers 403 for any other route before a function runs (and before its body
+    is validated). The policy does not depend on the route called, so one result serves all routes.
+    A role with no routes gets an explicit Deny on the whole API.
     """
     match = _METHOD_ARN.match(method_arn or "")
     if not match:
         raise NotAuthenticated("invalid_method_arn")
     api_arn, stage = match.groups()
+    allowed = [
+        f"{api_arn}/{stage}/{method}/{_PATH_PARAMETER.sub('*', path).lstrip('/')}"
+        for method, path, roles in routes
+        if principal.role in roles
+    ]
+    statement = (
+        {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": allowed}
+        if allowed
+        else {"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": f"{api_arn}/*"}
+    )
     return {
         "principalId": principal.subject,
-        "policyDocument": {
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": f"{api_arn}/{stage}/*/*"}
-            ],
-        },
+        "policyDocument": {"Version": "2012-10-17", "Statement": [statement]},
         "context": principal.context(),
     }

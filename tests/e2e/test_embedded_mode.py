@@ -142,6 +142,16 @@ def test_the_gateway_refuses_missing_tokens_wrong_roles_and_unknown_routes(local
     assert (unknown.status, unknown.body) == (403, {"message": "Missing Authentication Token"})
 
 
+def test_a_wrong_role_with_an_invalid_body_is_refused_by_the_authorizers_policy_not_validated(local_system):
+    # Given a logistics centre's token, whose role may not upload measurements
+    url = local_system.gateway_url
+    # When it posts a body that fails the upload's schema
+    invalid = {"measurements": "nonsense"}
+    reply = call("POST", f"{url}/v1/measurements", logistics_token(local_system), invalid)
+    # Then API Gateway refuses it by the policy (403, its own body), before the function could answer 422
+    assert (reply.status, reply.body) == (403, {"message": "User is not authorized to access this resource"})
+
+
 def test_the_demo_runs_every_step_and_exits_0(tmp_path):
     # Given a fresh state directory and free ports
     # When `telehub local --demo --exit-after-demo` runs as a newcomer would run it

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from infrastructure.resource_spec import SPEC
+from infrastructure.resource_spec import ROUTE_ROLES_ENV, SPEC, route_roles
 from tests.infrastructure.conftest import VARIANT_SPEC
 from tests.infrastructure.helpers import (
     as_list,
@@ -171,3 +171,15 @@ def test_no_role_has_an_inline_policy(stage):
     assert resources(stage.template, "AWS::IAM::Policy") == {}
     for role in resources(stage.template, "AWS::IAM::Role").values():
         assert "Policies" not in role["Properties"]
+
+
+def test_only_the_authorizer_is_told_which_roles_may_call_which_route(dev):
+    # Given the synthesized functions
+    functions = tagged(dev.template, "AWS::Lambda::Function", "function")
+    # Then the authorizer's environment carries the spec's routes and roles, and no other function's does
+    for function_id, (_, function) in functions.items():
+        variables = function["Properties"]["Environment"]["Variables"]
+        if function_id == SPEC.authorizer:
+            assert variables[ROUTE_ROLES_ENV] == route_roles(SPEC.routes)
+        else:
+            assert ROUTE_ROLES_ENV not in variables, function_id

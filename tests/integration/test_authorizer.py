@@ -89,14 +89,19 @@ def assert_refused(token: str | None) -> None:
 # --- people and systems ------------------------------------------------------------------------
 
 
-def test_a_clinician_token_is_allowed_on_the_whole_api_with_the_principal(identity_provider):
+def test_a_clinician_token_is_allowed_the_clinicians_routes_with_the_principal(identity_provider):
     # Given a clinician token from the identity provider
     # When API Gateway asks the authorizer about a method of the API (the sample event)
     policy = authorize(identity_provider.token())
-    # Then the policy allows every route of the stage, for the token's subject, with the principal as context
+    # Then the policy allows the clinician's routes of the stage (from ROUTE_ROLES), not the device's upload,
+    # for the token's subject, with the principal as context
     api_stage = METHOD_ARN.split("/")[0] + "/" + METHOD_ARN.split("/")[1]
+    [statement] = policy["policyDocument"]["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert f"{api_stage}/POST/v1/referrals" in statement["Resource"]
+    assert f"{api_stage}/GET/v1/episodes/*" in statement["Resource"]
+    assert f"{api_stage}/POST/v1/measurements" not in statement["Resource"]
     assert policy["principalId"] == "nurse-42"
-    assert policy["policyDocument"]["Statement"][0]["Resource"] == f"{api_stage}/*/*"
     assert policy["context"] == {"role": "clinician", "subject": "nurse-42", "organisation": SOR}
 
 

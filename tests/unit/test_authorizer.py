@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from functions.authorizer.logic import LEEWAY_SECONDS, MAX_TOKEN_CHARS, Authenticator
-from functions.authorizer.models import DeviceStanding, NotAuthenticated, TrustSettings, allow_whole_api
+from functions.authorizer.models import DeviceStanding, NotAuthenticated, TrustSettings, policy_for
 from functions.shared.principal import Principal, Role
 
 IDP = "https://idp.example.dk/"
@@ -336,20 +336,55 @@ def test_the_credential_of_a_revoked_device_is_refused(authenticator, keys, devi
 # --- the policy ---------------------------------------------------------------------------------
 
 
-def test_the_policy_allows_the_whole_stage_and_carries_the_principal_as_strings():
+API = "arn:aws:execute-api:eu-west-1:123456789012:a1b2c3d4e5"
+ROUTES = (
+    ("POST", "/v1/devices", frozenset({Role.LOGISTICS})),
+    ("DELETE", "/v1/devices/{device_id}", frozenset({Role.LOGISTICS})),
+    ("POST", "/v1/measurements", frozenset({Role.DEVICE})),
+    ("GET", "/v1/episodes/{episode_id}", frozenset({Role.CLINICIAN})),
+    ("POST", "/v1/episodes/{episode_id}/handover/accept", frozenset({Role.CLINICIAN})),
+)
+
+
+def test_a_device_is_allowed_only_the_upload_and_carries_the_principal_as_strings():
     # Given a device principal and the ARN of the method being called
     principal = Principal(role=Role.DEVICE, subject=DEVICE_ID, device_id=DEVICE_ID, patient_id=PATIENT_ID)
     # When the policy is built
-    policy = allow_whole_api(principal, METHOD_ARN)
-    # Then it allows every method and path of the stage, so one result serves all routes
+    policy = policy_for(principal, METHOD_ARN, ROUTES)
+    # Then it allows only the device's one route, on the called stage, whatever method was called
     assert policy["principalId"] == DEVICE_ID
     assert policy["policyDocument"]["Statement"] == [{
-        "Action": "execute-api:Invoke", "Effect": "Allow",
-        "Resource": "arn:aws:execute-api:eu-west-1:123456789012:a1b2c3d4e5/prod/*/*",
+        "Action": "execute-api:Invoke", "Effect": "Allow", "Resource": [f"{API}/prod/POST/v1/measurements"],
     }]
     # And the context holds the principal's present fields, all strings
     assert policy["context"] == {"role": "device", "subject": DEVICE_ID, "device_id": DEVICE_ID,
                                  "patient_id": PATIENT_ID}
+
+
+@pytest.mark.parametrize(
+    ("role", "resources"),
+    [
+        (Role.LOGISTICS, ["POST/v1/devices", "DELETE/v1/devices/*"]),
+        (Role.CLINICIAN, ["GET/v1/episodes/*", "POST/v1/episodes/*/handover/accept"]),
+    ],
+)
+def test_each_role_is_allowed_its_routes_with_path_parameters_as_wildcards(role, resources):
+    # Given a person's principal
+    principal = Principal(role=role, subject="someone", organisation=SOR)
+    # When the policy is built, Then it allows that role's routes, each {param} a '*'
+    [statement] = policy_for(principal, METHOD_ARN, ROUTES)["policyDocument"]["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert statement["Resource"] == [f"{API}/prod/{resource}" for resource in resources]
+
+
+def test_a_role_without_routes_is_denied_the_whole_api():
+    # Given a system principal, and no route a system may call
+    principal = Principal(role=Role.SYSTEM, subject="svc")
+    # When the policy is built, Then it denies every stage, method and path of the API explicitly
+    policy = policy_for(principal, METHOD_ARN, ROUTES)
+    assert policy["policyDocument"]["Statement"] == [
+        {"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": f"{API}/*"}
+    ]
 
 
 @pytest.mark.parametrize(
@@ -358,4 +393,4 @@ def test_the_policy_allows_the_whole_stage_and_carries_the_principal_as_strings(
 def test_a_method_arn_that_is_no_execute_api_arn_is_refused(method_arn):
     principal = Principal(role=Role.SYSTEM, subject="svc")
     with pytest.raises(NotAuthenticated):
-        allow_whole_api(principal, method_arn)
+        policy_for(principal, method_arn, ROUTES)

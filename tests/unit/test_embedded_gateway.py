@@ -184,6 +184,30 @@ def test_an_explicit_deny_wins_over_an_allow():
         authorizer_context(result, ARN)
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("DELETE", "/v1/devices/dev_1", True),
+        ("POST", "/v1/devices", True),
+        ("POST", "/v1/measurements", False),
+        ("DELETE", "/v1/episodes/ep_1/handover", False),
+    ],
+)
+def test_only_the_routes_an_allow_lists_pass_with_a_wildcard_for_each_path_parameter(method, path, allowed):
+    # Given a policy allowing a role's routes, as the authorizer builds it from the spec's roles
+    stage = "arn:aws:execute-api:eu-west-1:123456789012:telehublocal/local"
+    result = allow(resource=[f"{stage}/POST/v1/devices", f"{stage}/DELETE/v1/devices/*"])
+    arn = method_arn("eu-west-1", "local", method, path)
+    # When a request is checked against it, Then a listed route passes and any other is API Gateway's 403
+    if allowed:
+        assert authorizer_context(result, arn)["principalId"] == "dev_1"
+    else:
+        with pytest.raises(type(ACCESS_DENIED)) as refused:
+            authorizer_context(result, arn)
+        assert refused.value.status == 403
+        assert refused.value.message == "User is not authorized to access this resource"
+
+
 def test_the_reply_merges_headers_and_decodes_a_base64_body():
     reply = integration_reply(
         {
