@@ -38,7 +38,16 @@ PULSE_UNIT = "/min"
 
 SingleValueType = Literal[SINGLE_VALUE_TYPES]  # the catalogue decides which types exist
 Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(lambda moment: moment.astimezone(UTC))]
+
+
+def _in_utc(moment: datetime) -> datetime:
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59-14:00 is past year 9999 in UTC: bad input, not a 500
+        raise ValueError("is outside the years 1 to 9999 in UTC") from None
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 Unit = Annotated[str, Field(min_length=1, max_length=16)]
 
 
