@@ -64,7 +64,7 @@ class Authenticator:
         self._device_key = device_key
         self._devices = devices
 
-    def authenticate(self, authorization: str | None) -> Principal:
+    def authenticate(self, authorization: Any) -> Principal:
         token = _bearer_token(authorization)
         issuer = _unverified_issuer(token)
         if issuer == self._trust.device_credential_issuer:
@@ -127,9 +127,11 @@ def _refusal_reason(error: jwt.PyJWTError) -> str:
     return next((reason for kind, reason in _REFUSAL_REASONS if isinstance(error, kind)), "invalid_token")
 
 
-def _bearer_token(authorization: str | None) -> str:
+def _bearer_token(authorization: Any) -> str:
     if not authorization:
         raise NotAuthenticated("missing_token")
+    if not isinstance(authorization, str):  # the event is input too: never a TypeError, always a 401
+        raise NotAuthenticated("malformed")
     if len(authorization) > MAX_TOKEN_CHARS:
         raise NotAuthenticated("malformed")
     match = _BEARER.match(authorization)

@@ -170,6 +170,8 @@ def test_expiry_within_the_leeway_is_tolerated(authenticator, keys):
         ("Bearer not-a-jwt", "malformed"),
         ("Bearer a.b.c", "malformed"),
         ("Bearer " + "a" * MAX_TOKEN_CHARS + ".b.c", "malformed"),
+        (12345, "malformed"),  # authorizationToken that is no string
+        (["Bearer a.b.c"], "malformed"),
     ],
 )
 def test_a_missing_or_malformed_authorization_is_refused(authenticator, authorization, reason):
