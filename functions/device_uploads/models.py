@@ -7,6 +7,7 @@ pair. Time rules need the injected clock and live in logic.py.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -16,6 +17,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -35,9 +37,18 @@ BLOOD_PRESSURE_COMPONENTS = ("systolic", "diastolic", "pulse")
 SINGLE_VALUE_TYPES = tuple(name for name in catalogue() if name not in ("systolic", "diastolic"))
 MAX_MEASUREMENTS = 200
 PULSE_UNIT = "/min"
+_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]*)?")
 
 SingleValueType = Literal[SINGLE_VALUE_TYPES]  # the catalogue decides which types exist
 Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+
+
+def _not_a_number(moment: Any) -> Any:
+    """Pydantic would take 1714550400 (or "1714550400") as Unix seconds, or milliseconds if large;
+    the contract is ISO 8601 with an offset, so a number is refused rather than guessed at."""
+    if isinstance(moment, int | float) or (isinstance(moment, str) and _NUMBER.fullmatch(moment.strip())):
+        raise ValueError("must be ISO 8601 text with a UTC offset, not a number")
+    return moment
 
 
 def _in_utc(moment: datetime) -> datetime:
@@ -47,7 +58,7 @@ def _in_utc(moment: datetime) -> datetime:
         raise ValueError("is outside the years 1 to 9999 in UTC") from None
 
 
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_not_a_number), AfterValidator(_in_utc)]
 Unit = Annotated[str, Field(min_length=1, max_length=16)]
 
 

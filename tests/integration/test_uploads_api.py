@@ -90,6 +90,7 @@ def test_the_same_upload_id_with_another_body_is_a_409_and_changes_nothing(uploa
         (0, "measured_at", "2024-05-01T08:15:01Z", "measurements[0].measured_at"),  # > 10 min ahead
         (0, "measured_at", "2024-04-01T08:04:59Z", "measurements[0].measured_at"),  # > 30 days old
         (0, "measured_at", "9999-12-31T23:59:59-14:00", "measurements[0].measured_at"),  # past 9999 in UTC
+        (0, "measured_at", 1714550400, "measurements[0].measured_at"),  # Unix time, not ISO 8601
         (1, "diastolic", 132, "measurements[1].diastolic"),  # not below systolic
         (3, "value", 18.5, "measurements[3].value"),  # a score is a whole number
         (3, "method", "guessed", "measurements[3].method"),

@@ -70,6 +70,10 @@ def test_a_valid_upload_is_accepted_with_times_in_utc():
         # past year 9999 or before year 1 once in UTC (Python's datetime cannot hold it)
         (("measurements", 0, "measured_at"), "9999-12-31T23:59:59-14:00", "measurements[0].measured_at"),
         (("measurements", 0, "measured_at"), "0001-01-01T00:00:00+14:00", "measurements[0].measured_at"),
+        # Unix time: the contract is ISO 8601 text, and seconds or milliseconds would be a guess
+        (("measurements", 0, "measured_at"), 1714550400, "measurements[0].measured_at"),
+        (("measurements", 0, "measured_at"), "1714550400", "measurements[0].measured_at"),
+        (("measurements", 0, "measured_at"), 1714550400.5, "measurements[0].measured_at"),
         (("measurements", 0, "method"), "guessed", "measurements[0].method"),
         (("measurements", 0, "patient_id"), "pat_1", "measurements[0].patient_id"),  # extra field
         (("measurements", 1, "diastolic"), 132, "measurements[1].diastolic"),  # not below systolic
