@@ -145,7 +145,10 @@ def _refuse_body(event: dict[str, Any], max_body_bytes: int) -> TelehubError | N
     if event.get("httpMethod") not in _BODY_METHODS or not event.get("body"):
         return None
     body = event["body"]
-    raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode("utf-8")
+    try:
+        raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: text that no UTF-8 body can carry
+        return InvalidInput.for_field("body", "is not valid UTF-8")
     size = len(raw)
     if size > max_body_bytes:
         return PayloadTooLarge(f"the body is {size} bytes; at most {max_body_bytes} are accepted")

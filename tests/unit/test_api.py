@@ -141,6 +141,14 @@ def test_json_python_cannot_decode_is_a_422_naming_the_body_not_a_5xx(body):
     assert _problem(response)["errors"] == [{"field": "body", "message": "is not valid JSON"}]
 
 
+def test_a_body_with_a_lone_surrogate_is_a_422_naming_the_body_not_a_5xx():
+    # Given a body holding text no UTF-8 can encode (a lone surrogate)
+    response = resolve(_app, _event('{"animals": [], "size": "\ud800"}'), None)
+    # Then it is refused as input, naming the body
+    assert response["statusCode"] == 422
+    assert _problem(response)["errors"] == [{"field": "body", "message": "is not valid UTF-8"}]
+
+
 @pytest.mark.parametrize(
     ("path", "logged"),
     [
