@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from functions.device_uploads.logic import OutboundMessage
-from functions.shared import aws
-from functions.shared.observability import logger
+from functions.shared.sqs import send_batch
 
 
 class SqsUploadPublisher:
@@ -16,11 +13,7 @@ class SqsUploadPublisher:
         self._queue_url = queue_url
 
     def publish(self, messages: Sequence[OutboundMessage]) -> set[int]:
-        """Send the messages in one request; return the positions SQS did not take.
-
-        A refused request (throttled, unreachable) sends none of them; the caller leaves those
-        records to the stream's retry, so nothing here decides whether an error is transient.
-        """
+        """Send the messages in one request; return the positions SQS did not take."""
         entries = [
             {
                 "Id": str(position),
@@ -34,16 +27,4 @@ class SqsUploadPublisher:
             }
             for position, message in enumerate(messages)
         ]
-        try:
-            response = aws.client("sqs").send_message_batch(QueueUrl=self._queue_url, Entries=entries)
-        except (ClientError, BotoCoreError) as error:
-            code = error.response["Error"]["Code"] if isinstance(error, ClientError) else type(error).__name__
-            logger.warning("upload messages not sent", extra={"messages": len(entries), "error_code": code})
-            return set(range(len(entries)))
-        failed = response.get("Failed", [])
-        if failed:
-            logger.warning(
-                "some upload messages not sent",
-                extra={"messages": len(failed), "error_codes": sorted({entry["Code"] for entry in failed})},
-            )
-        return {int(entry["Id"]) for entry in failed}
+        return send_batch(self._queue_url, entries, "upload")

@@ -5,10 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from functions.shared import aws
-from functions.shared.observability import logger
+from functions.shared.sqs import send_batch
 
 
 class SqsOrderPublisher:
@@ -31,13 +28,4 @@ class SqsOrderPublisher:
             }
             for position, order in enumerate(orders)
         ]
-        try:
-            response = aws.client("sqs").send_message_batch(QueueUrl=self._queue_url, Entries=entries)
-        except (ClientError, BotoCoreError) as error:
-            code = error.response["Error"]["Code"] if isinstance(error, ClientError) else type(error).__name__
-            logger.warning("order messages not sent", extra={"messages": len(entries), "error_code": code})
-            return set(range(len(entries)))
-        failed = response.get("Failed", [])
-        if failed:
-            logger.warning("some order messages not sent", extra={"messages": len(failed)})
-        return {int(entry["Id"]) for entry in failed}
+        return send_batch(self._queue_url, entries, "order")

@@ -1,13 +1,14 @@
-"""The SQS adapter (publisher.py): one SendMessageBatch per call, failures as positions."""
+"""The SQS adapter (publisher.py over functions/shared/sqs.py): one SendMessageBatch per call,
+failures as positions."""
 
 from __future__ import annotations
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from functions.device_uploads import publisher as publisher_module
 from functions.device_uploads.logic import OutboundMessage
 from functions.device_uploads.publisher import SqsUploadPublisher
+from functions.shared import aws
 
 QUEUE_URL = "https://sqs.eu-west-1.amazonaws.com/123456789012/telehub-test-measurements"
 
@@ -35,7 +36,7 @@ def _messages(count: int) -> list[OutboundMessage]:
 @pytest.fixture
 def sqs(monkeypatch):
     def install(fake: FakeSqs) -> FakeSqs:
-        monkeypatch.setattr(publisher_module.aws, "client", lambda service: fake)
+        monkeypatch.setattr(aws, "client", lambda service: fake)
         return fake
 
     return install
