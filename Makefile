@@ -1,7 +1,14 @@
 # Two commands do everything on a fresh machine (see README): `make demo` and `make test`.
 # Both install only what is missing, so they are safe to run again.
 SHELL := /bin/bash
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# Telehub runs on Python 3.11 to 3.13: the first of these on PATH that is one of them (3.12 first, the
+# Lambda runtime's). `make test PYTHON=/path/to/python3.13` chooses another.
+PYTHON_CANDIDATES := python3.12 python3.13 python3.11 python3
+ifndef PYTHON
+PYTHON := $(shell for candidate in $(PYTHON_CANDIDATES); do \
+	$$candidate -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))' 2>/dev/null \
+	&& { command -v $$candidate; break; }; done)
+endif
 VENV := .venv
 BIN := $(VENV)/bin
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
@@ -13,7 +20,7 @@ setup: $(VENV)/.installed node_modules/.installed
 
 # The stamp depends on pyproject.toml, so a changed pin reinstalls.
 $(VENV)/.installed: pyproject.toml constraints.txt
-	@command -v $(PYTHON) >/dev/null || { echo "Telehub needs $(PYTHON) on PATH"; exit 1; }
+	@test -n "$(PYTHON)" || { echo "Telehub needs Python 3.11, 3.12 or 3.13 on PATH (python3.12, python3.13, python3.11 or python3)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --constraint constraints.txt -e '.[dev]'
