@@ -19,12 +19,12 @@ import json
 import sys
 import tomllib
 from collections.abc import Iterator
-from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools.event_handler.openapi.models import OpenAPI
 
+from functions.shared.api import PROBLEM_TITLES
 from infrastructure.resource_spec import SPEC, FunctionSpec, ResourceSpec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,7 +79,7 @@ PROBLEM_SCHEMA = {
     "required": ["type", "title", "status", "code", "detail"],
     "properties": {
         "type": {"type": "string", "format": "uri", "examples": ["https://telehub.dk/problems/invalid_input"]},
-        "title": {"type": "string", "description": "the HTTP reason phrase"},
+        "title": {"type": "string", "description": "Telehub's fixed title of the status"},
         "status": {"type": "integer"},
         "code": {"type": "string", "description": "a stable machine-readable error code"},
         "detail": {"type": "string"},
@@ -280,7 +280,7 @@ def _error_responses() -> dict[str, Any]:
                     "schema": {"$ref": "#/components/schemas/Problem"},
                     "example": {
                         "type": f"https://telehub.dk/problems/{code}",
-                        "title": HTTPStatus(status).phrase,
+                        "title": PROBLEM_TITLES[status],
                         "status": status,
                         "code": code,
                         "detail": description,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -27,6 +26,20 @@ from functions.shared.errors import (
 from functions.shared.observability import logger, metrics
 
 PROBLEM_JSON = "application/problem+json"
+# Telehub's own titles, not http.HTTPStatus phrases: Python 3.13 renamed some of those (422 became
+# "Unprocessable Content", 413 "Content Too Large"), and a client must not see a title that depends on
+# the interpreter that served it. One per status a problem is returned with; the OpenAPI document uses them.
+PROBLEM_TITLES: dict[int, str] = {
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    409: "Conflict",
+    413: "Request Entity Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Entity",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
@@ -82,7 +95,7 @@ def _count_refusal(status: int, **details: Any) -> None:
 def problem(status: int, code: str, detail: str, problems: list[FieldProblem] | None = None) -> Response:
     body: dict[str, Any] = {
         "type": f"https://telehub.dk/problems/{code}",
-        "title": HTTPStatus(status).phrase,
+        "title": PROBLEM_TITLES[status],
         "status": status,
         "code": code,
         "detail": detail,

@@ -9,8 +9,9 @@ import pytest
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.shared.api import build_resolver, field_path, loggable_field, resolve
-from functions.shared.errors import Conflict
+from functions.shared import errors
+from functions.shared.api import PROBLEM_TITLES, build_resolver, field_path, loggable_field, resolve
+from functions.shared.errors import Conflict, TelehubError
 
 
 class _Cat(BaseModel):
@@ -107,6 +108,27 @@ def test_a_domain_error_is_a_problem_json_string_body():
     assert response["statusCode"] == 409
     assert isinstance(response["body"], str)
     assert _problem(response)["code"] == "conflict"
+    assert _problem(response)["title"] == "Conflict"
+
+
+def test_problem_titles_are_telehubs_own_whatever_the_python_version():
+    # Given the titles Telehub answers with (http.HTTPStatus renamed 413 and 422 in Python 3.13)
+    # Then they are fixed here, as clients have always seen them
+    assert PROBLEM_TITLES == {
+        401: "Unauthorized",
+        403: "Forbidden",
+        404: "Not Found",
+        409: "Conflict",
+        413: "Request Entity Too Large",
+        415: "Unsupported Media Type",
+        422: "Unprocessable Entity",
+        500: "Internal Server Error",
+        503: "Service Unavailable",
+    }
+    # And every typed error has one, so a problem response is never a KeyError
+    typed = [value for value in vars(errors).values()
+             if isinstance(value, type) and issubclass(value, TelehubError)]
+    assert {error.status for error in typed} <= set(PROBLEM_TITLES)
 
 
 @pytest.mark.parametrize(
@@ -121,6 +143,7 @@ def test_oversized_bodies_and_other_media_types_are_refused_before_parsing(body,
     response = resolve(_app, _event(body, content_type), None, max_body_bytes=2048)
     assert response["statusCode"] == status
     assert _problem(response)["code"] == code
+    assert _problem(response)["title"] == PROBLEM_TITLES[status]
 
 
 def test_a_json_media_type_with_a_charset_is_accepted():
