@@ -7,22 +7,36 @@ invocation gets a small stand-in for Lambda's context object.
 All in-process functions share one Python process, so they share one environment and Powertools'
 module-level logger and metrics. Invocations therefore run one at a time, like one warm container
 that every function shares; that is plenty for a laptop and keeps handler state consistent.
+
+By default the shared environment is the union of every function's (fast: nothing changes between
+invocations). A runtime told to ``isolate`` runs each function with exactly its own environment
+from the spec instead, as Lambda does, so a variable or grant the spec forgot for one
+function fails on a laptop and in tests rather than only in AWS.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
-from infrastructure.resource_spec import FunctionSpec
+from infrastructure.resource_spec import (
+    SPEC,
+    FunctionSpec,
+    PlatformSettings,
+    ResourceNames,
+    function_environment,
+)
 
 ACCOUNT_ID = "123456789012"  # moto's default account
 
@@ -30,6 +44,7 @@ Handler = Callable[[dict[str, Any], Any], Any]
 Invoke = Callable[[dict[str, Any]], Any]
 
 log = logging.getLogger("telehub.functions")
+_CLIENTS_MODULE = "functions.shared.aws"
 
 
 @dataclass
@@ -63,6 +78,24 @@ def function_arn(function_name: str, region: str) -> str:
     return f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{function_name}"
 
 
+@dataclass(frozen=True)
+class FunctionEnvironments:
+    """Each function's own environment, as the stack sets it, for a runtime that isolates them."""
+
+    names: ResourceNames
+    platform: PlatformSettings
+
+    def of(self, function: FunctionSpec) -> dict[str, str]:
+        return function_environment(function, self.names, self.platform)
+
+    @cached_property
+    def variables(self) -> frozenset[str]:
+        """Every variable the spec could give a function: none of them may reach another function."""
+        granted = {name for function in SPEC.functions for name in self.of(function)}
+        resources = [*SPEC.tables, *SPEC.queues, *SPEC.topics, *SPEC.keys]
+        return frozenset({*granted, *(resource.env_name for resource in resources)})
+
+
 class FunctionRuntime:
     """Invokes the spec's functions in-process, one invocation at a time."""
 
@@ -70,6 +103,19 @@ class FunctionRuntime:
         self._stage = stage
         self._region = region
         self._lock = threading.Lock()
+        self._environments: FunctionEnvironments | None = None
+        self._warm_environment: dict[str, str] | None = None
+
+    def isolate(self, environments: FunctionEnvironments) -> None:
+        """From the next invocation on, run each function with exactly its own environment.
+
+        The process's environment minus every function variable is the base all of them share (AWS
+        settings, the endpoint). Whenever an invocation's environment differs from the previous one's,
+        the functions' warm state is forgotten first, so a service built under one function's
+        environment never serves another; boto3 clients stay, they do not depend on it.
+        """
+        with self._lock:
+            self._environments = environments
 
     def physical_name(self, function: FunctionSpec) -> str:
         return f"telehub-{self._stage}-{function.id}"
@@ -86,7 +132,7 @@ class FunctionRuntime:
             invoked_function_arn=self.arn(function),
             timeout_seconds=function.timeout_seconds,
         )
-        with self._lock:
+        with self._lock, self._own_environment(function):
             started = time.monotonic()
             try:
                 return load_handler(function.handler)(event, context)
@@ -108,6 +154,25 @@ class FunctionRuntime:
     def invoker(self, function: FunctionSpec) -> Invoke:
         return lambda event: self.invoke(function, event)
 
+    @contextmanager
+    def _own_environment(self, function: FunctionSpec) -> Iterator[None]:
+        """With isolation, the function's own environment while it runs; the process's again after."""
+        if self._environments is None:
+            yield
+            return
+        own = self._environments.of(function)
+        if own != self._warm_environment:
+            forget_warm_state(keep_clients=True)
+            self._warm_environment = own
+        hidden = {name: os.environ.pop(name) for name in self._environments.variables if name in os.environ}
+        os.environ.update(own)
+        try:
+            yield
+        finally:
+            for name in own:
+                os.environ.pop(name, None)
+            os.environ.update(hidden)
+
 
 def describe_failure(error: BaseException) -> str:
     """The error's type and stack, not its message: a message may quote a request's data."""
@@ -115,14 +180,17 @@ def describe_failure(error: BaseException) -> str:
     return f"{type(error).__name__}\n{frames}" if frames else type(error).__name__
 
 
-def forget_warm_state() -> None:
+def forget_warm_state(*, keep_clients: bool = False) -> None:
     """Make every in-process function start cold, as a new Lambda container would.
 
     Telehub's functions build settings, clients and services in ``functools.cache``d factories at
-    first use; clearing those caches makes them read the (new) environment again.
+    first use; clearing those caches makes them read the (new) environment again. ``keep_clients``
+    leaves the boto3 clients of ``functions.shared.aws``, which depend on the endpoint only.
     """
     for name, module in list(sys.modules.items()):
         if not (name == "functions" or name.startswith("functions.")) or module is None:
+            continue
+        if keep_clients and name == _CLIENTS_MODULE:
             continue
         for value in list(vars(module).values()):
             if callable(getattr(value, "cache_clear", None)) and getattr(value, "__module__", None) == name:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import sys
 import threading
 import time
@@ -9,9 +11,11 @@ import types
 from functools import cache
 
 import pytest
+from pydantic import ValidationError
 
-from embedded.lambda_runtime import FunctionRuntime, LambdaContext, forget_warm_state
-from infrastructure.resource_spec import FunctionSpec
+from embedded.lambda_runtime import FunctionEnvironments, FunctionRuntime, LambdaContext, forget_warm_state
+from functions.devices.models import DevicesSettings
+from infrastructure.resource_spec import SPEC, FunctionSpec, PlatformSettings, ResourceNames
 
 HERE = __name__
 _running = 0
@@ -35,6 +39,27 @@ def slow_handler(event, context):
 
 def failing_handler(event, context):
     raise RuntimeError("bug")
+
+
+def environment_handler(event, context):
+    return dict(os.environ)
+
+
+def devices_settings_handler(event, context):
+    """Reads the devices function's settings as its handler does at first use."""
+    return DevicesSettings.from_environment()
+
+
+@cache
+def _warm_factory() -> object:
+    return object()
+
+
+_warm_factory.__module__ = "functions.fake_warm"
+
+
+def warm_state_handler(event, context):
+    return _warm_factory()
 
 
 def function(handler: str, **options) -> FunctionSpec:
@@ -103,3 +128,89 @@ def test_forgetting_warm_state_clears_the_caches_of_telehubs_functions_only(monk
     other_module.factory()
     # Then only the function's factory runs again
     assert calls == {"functions": 2, "other": 1}
+
+
+# --- isolated environments -------------------------------------------------------------------------
+
+NAMES = ResourceNames(
+    tables={table.id: f"telehub-local-{table.id}" for table in SPEC.tables},
+    queue_urls={queue.id: f"http://moto/{queue.id}" for queue in SPEC.queues},
+    topic_arns={topic.id: f"arn:aws:sns:eu-west-1:123456789012:{topic.id}" for topic in SPEC.topics},
+    key_ids={key.id: f"key-{key.id}" for key in SPEC.keys},
+)
+PLATFORM = PlatformSettings(
+    stage="local",
+    token_issuer="https://issuer.test/",
+    token_audience="telehub-local",
+    jwks_uri="https://issuer.test/jwks.json",
+    device_credential_issuer="https://telehub.test/device-credentials",
+)
+ENVIRONMENTS = FunctionEnvironments(NAMES, PLATFORM)
+
+
+def isolated_runtime() -> FunctionRuntime:
+    runtime = FunctionRuntime("local", "eu-west-1")
+    runtime.isolate(ENVIRONMENTS)
+    return runtime
+
+
+def as_spec_function(function_id: str, handler: str, **changes) -> FunctionSpec:
+    """The spec's function with this module's handler (and any grants changed)."""
+    return dataclasses.replace(SPEC.function(function_id), handler=f"{HERE}.{handler}", **changes)
+
+
+def test_an_isolated_function_sees_exactly_its_own_environment_and_the_shared_base(monkeypatch):
+    # Given the union of every function's environment in the process, as the default mode sets it
+    for function in SPEC.functions:
+        for name, value in ENVIRONMENTS.of(function).items():
+            monkeypatch.setenv(name, value)
+    before = dict(os.environ)
+    # When the upload API function runs isolated
+    seen = isolated_runtime().invoke(as_spec_function("device-uploads", "environment_handler"), {})
+    # Then it sees its own variables, none granted to another function, and the shared AWS settings
+    own = ENVIRONMENTS.of(SPEC.function("device-uploads"))
+    assert {name: seen[name] for name in own} == own
+    assert not (ENVIRONMENTS.variables - own.keys()) & seen.keys()
+    assert "EPISODES_TABLE_NAME" not in seen and "ROUTE_ROLES" not in seen
+    assert seen["AWS_REGION"] == os.environ["AWS_REGION"]
+    # And afterwards the process's environment is as it was
+    assert dict(os.environ) == before
+
+
+def test_a_grant_the_spec_forgot_fails_the_isolated_function():
+    # Given the devices function as the spec has it, and a variant that lacks the episodes table
+    devices = as_spec_function("devices", "devices_settings_handler")
+    forgetful = dataclasses.replace(
+        devices,
+        reads_tables=tuple(t for t in devices.reads_tables if t != "episodes"),
+        writes_tables=tuple(t for t in devices.writes_tables if t != "episodes"),
+    )
+    runtime = isolated_runtime()
+    # When each is invoked, Then the spec's reads its settings and the variant fails on the missing one
+    assert runtime.invoke(devices, {}).episodes_table_name == "telehub-local-episodes"
+    with pytest.raises(ValidationError, match="episodes_table_name"):
+        runtime.invoke(forgetful, {})
+
+
+def test_the_default_runtime_leaves_the_environment_to_the_process(monkeypatch):
+    # Given a variable of another function in the process (the default mode's union)
+    monkeypatch.setenv("EPISODES_TABLE_NAME", "episodes")
+    # When a function that is not granted the table runs without isolation, Then it sees it
+    uploads = as_spec_function("device-uploads", "environment_handler")
+    seen = FunctionRuntime("local", "eu-west-1").invoke(uploads, {})
+    assert seen["EPISODES_TABLE_NAME"] == "episodes"
+
+
+def test_warm_state_is_forgotten_when_another_function_runs_and_kept_for_the_same(monkeypatch):
+    # Given an isolated runtime and a cached factory of a functions module
+    monkeypatch.setitem(sys.modules, "functions.fake_warm", types.ModuleType("functions.fake_warm"))
+    vars(sys.modules["functions.fake_warm"])["_warm_factory"] = _warm_factory
+    runtime = isolated_runtime()
+    uploads = as_spec_function("device-uploads", "warm_state_handler")
+    outbox = as_spec_function("upload-outbox", "warm_state_handler")
+    # When one function runs twice, then another, then the first again
+    first, again = runtime.invoke(uploads, {}), runtime.invoke(uploads, {})
+    other, back = runtime.invoke(outbox, {}), runtime.invoke(uploads, {})
+    # Then the same function stayed warm, and a switch always started cold
+    assert first is again
+    assert other is not again and back is not other
