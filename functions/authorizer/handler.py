@@ -10,8 +10,6 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
-
 from functions.authorizer.keys import JwksIdentityProviderKeys, KmsDeviceCredentialKey
 from functions.authorizer.logic import Authenticator
 from functions.authorizer.models import (
@@ -22,7 +20,7 @@ from functions.authorizer.models import (
     policy_for,
 )
 from functions.authorizer.repository import DynamoDeviceDirectory
-from functions.shared.observability import logger, metrics
+from functions.shared.observability import COUNT, logger, metrics
 
 
 @cache
@@ -55,9 +53,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         policy = policy_for(principal, event.get("methodArn", ""), _route_roles())
     except NotAuthenticated as refusal:
         logger.info("token refused", extra={"reason": refusal.reason})
-        metrics.add_metric(name="TokensRefused", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name="TokensRefused", unit=COUNT, value=1)
         raise Exception("Unauthorized") from None  # the exact message API Gateway turns into 401
     logger.info("token accepted", extra={"role": principal.role.value, "device_id": principal.device_id,
                                          "organisation": principal.organisation})
-    metrics.add_metric(name="TokensAccepted", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="TokensAccepted", unit=COUNT, value=1)
     return policy

@@ -11,8 +11,9 @@ from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 
-from functions.device_uploads.logic import UploadRelay, UploadService, upload_outbox
+from functions.device_uploads.logic import UploadService
 from functions.device_uploads.models import UploadReceipt, UploadRequest
+from functions.device_uploads.outbox import UploadRelay, upload_outbox
 from functions.device_uploads.publisher import SqsUploadPublisher
 from functions.device_uploads.repository import DynamoDbUploadRepository
 from functions.device_uploads.settings import OutboxRecoverySettings, OutboxSettings, UploadApiSettings

@@ -1,17 +1,14 @@
-"""Accepting an upload once, and handing each stored upload on as one queue message.
+"""Accepting an upload once: the time rules, the late flag, the idempotent write.
 
-No event shapes and no boto3 here: the repository, the publisher, the clock and the metrics
-recorder are injected, so the rules are tested with in-memory fakes.
+No event shapes and no boto3 here: the repository, the clock and the metrics recorder are
+injected, so the rules are tested with in-memory fakes. Handing stored uploads on is outbox.py.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any, Protocol
 
 from functions.device_uploads.models import (
@@ -25,9 +22,7 @@ from functions.device_uploads.models import (
 from functions.shared.catalogue import catalogue, to_catalogue_unit
 from functions.shared.clock import Clock, iso_utc, utc_now
 from functions.shared.errors import Conflict, FieldProblem, InvalidInput, ServiceUnavailable
-from functions.shared.observability import logger
-from functions.shared.outbox import Inserted, publish_in_batches
-from functions.shared.stream_recovery import OutboxOfTable, hours_between
+from functions.shared.observability import COUNT, MetricsRecorder, logger
 
 # A tablet uploads within minutes of measuring. A reading more than a day old was held back
 # (the tablet was offline), so the daily missed-measurement check may already have raised a
@@ -38,11 +33,6 @@ MAX_AGE = timedelta(days=30)
 # Device clocks drift; beyond this a measurement from the future is a wrong clock, not drift.
 MAX_AHEAD = timedelta(minutes=10)
 
-MESSAGE_TYPE = "telehub.upload.accepted"
-SCHEMA_VERSION = 1
-
-COUNT = "Count"
-
 
 class UploadRepository(Protocol):
     def put_new(self, upload: StoredUpload) -> StoredUpload | None:
@@ -50,18 +40,6 @@ class UploadRepository(Protocol):
         nothing was written), or None when ``upload`` was stored."""
 
     def get(self, device_id: str, upload_id: str) -> StoredUpload | None: ...
-
-
-class MessagePublisher(Protocol):
-    def publish(self, messages: Sequence[OutboundMessage]) -> set[int]:
-        """Send up to ten messages in one request; return the positions not sent."""
-
-
-class MetricsRecorder(Protocol):
-    def add_metric(self, name: str, unit: str, value: float) -> None: ...
-
-
-# --- accepting an upload ----------------------------------------------------------------------
 
 
 class UploadService:
@@ -167,101 +145,3 @@ def normalise(measurement: SingleValueMeasurement | BloodPressureMeasurement, re
         "method": measurement.method,
         "late": received_at - measurement.measured_at > LATE_AFTER,
     }
-
-
-# --- the outbox: stored upload -> one message ---------------------------------------------------
-
-
-@dataclass(frozen=True)
-class OutboundMessage:
-    dedupe_key: str
-    body: str
-    attributes: dict[str, str | int]
-
-
-def dedupe_key(device_id: str, upload_id: str) -> str:
-    """Unique per upload ('/' is not allowed in an upload_id): consumers skip a key they have seen."""
-    return f"{device_id}/{upload_id}"
-
-
-def upload_message(upload: StoredUpload) -> OutboundMessage:
-    key = dedupe_key(upload.device_id, upload.upload_id)
-    body = {
-        "message_type": MESSAGE_TYPE,
-        "schema_version": SCHEMA_VERSION,
-        "dedupe_key": key,
-        "upload_id": upload.upload_id,
-        "device_id": upload.device_id,
-        "patient_id": upload.patient_id,
-        "received_at": upload.received_at,
-        "measurements": upload.measurements,
-    }
-    return OutboundMessage(
-        dedupe_key=key,
-        body=json.dumps(body, default=_json_number, separators=(",", ":")),
-        attributes={"message_type": MESSAGE_TYPE, "schema_version": SCHEMA_VERSION, "dedupe_key": key},
-    )
-
-
-def _json_number(value: Any) -> int | float:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-class UploadRelay:
-    """Turns the stream's new upload items into messages, sent ten per request.
-
-    A record whose item cannot become a message fails alone. A failed send stops the run: the
-    stream retries from the first failed record anyway, so sending later records now would only
-    send them twice. Records are named by an id the caller chooses (the stream sequence number).
-    """
-
-    def __init__(self, publisher: MessagePublisher, metrics: MetricsRecorder):
-        self._publisher = publisher
-        self._metrics = metrics
-
-    def relay(self, inserted: Inserted) -> set[str]:
-        """Return the ids of the records not relayed."""
-        not_relayed: set[str] = set()
-        pending: list[tuple[str, OutboundMessage]] = []
-        for record_id, item in inserted:
-            try:
-                pending.append((record_id, upload_message(StoredUpload.from_item(item))))
-            except (KeyError, TypeError, ValueError) as error:
-                logger.error("upload item cannot become a message",
-                             extra={"record_id": record_id, "error": type(error).__name__})
-                not_relayed.add(record_id)
-        not_relayed |= publish_in_batches(pending, self._publisher.publish)
-        relayed = len(inserted) - len(not_relayed)
-        self._metrics.add_metric("UploadsRelayed", COUNT, relayed)
-        self._metrics.add_metric("UploadsNotRelayed", COUNT, len(not_relayed))
-        logger.info("uploads relayed", extra={"relayed": relayed, "not_relayed": len(not_relayed)})
-        return not_relayed
-
-
-# --- recovery: the stream batches the outbox gave up on (functions.shared.stream_recovery) -------------
-
-
-class UploadsByArrival(Protocol):
-    def received_in_hour(self, hour: str, since: str, until: str) -> list[dict[str, Any]]:
-        """Upload items received in ``hour`` (``received_hour`` form) between two ``iso_utc`` instants."""
-
-
-def upload_outbox(relay: UploadRelay, uploads: UploadsByArrival, uploads_table_name: str) -> OutboxOfTable:
-    """The uploads outbox as the shared recovery sees it: every upload item is relayed through the
-    outbox's own UploadRelay; once the stream is trimmed, the uploads table's arrival index
-    (``by-received-hour``) gives the uploads received during the batch, named by their dedupe key."""
-
-    def received_between(since: datetime, until: datetime) -> list[tuple[str, dict[str, Any]]]:
-        return [
-            (dedupe_key(item["device_id"], item["upload_id"]), item)
-            for hour in hours_between(since, until)
-            for item in uploads.received_in_hour(hour, iso_utc(since), iso_utc(until))
-        ]
-
-    return OutboxOfTable(
-        table_name=uploads_table_name,
-        relay=relay.relay,
-        written_between=received_between,
-    )

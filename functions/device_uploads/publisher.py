@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from functions.device_uploads.logic import OutboundMessage
+from functions.device_uploads.outbox import OutboundMessage
 from functions.shared.sqs import send_batch
 
 

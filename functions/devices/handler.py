@@ -9,7 +9,6 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import StringConstraints
 
 from functions.devices.keys import KmsCredentialSigner
@@ -20,7 +19,7 @@ from functions.shared.api import build_resolver, resolve
 from functions.shared.auth import Principal, Role, requires
 from functions.shared.citizen_store import KmsCitizenPseudonyms
 from functions.shared.clock import utc_now
-from functions.shared.observability import logger, metrics
+from functions.shared.observability import COUNT, logger, metrics
 
 app = build_resolver()
 Logistics = Annotated[Principal, Depends(requires(Role.LOGISTICS))]
@@ -63,7 +62,7 @@ def register_device(registration: DeviceRegistration, principal: Logistics) -> R
     outcome = _service().register(registration, principal)
     device = outcome.device
     metric = "DevicesRegistered" if outcome.created else "DeviceRegistrationsRepeated"
-    metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=metric, unit=COUNT, value=1)
     logger.info("device registered", extra={"device_id": device.device_id, "patient_id": device.patient_id,
                                             "new_device": outcome.created})
     reply = RegisteredDevice(
@@ -93,7 +92,7 @@ def register_device(registration: DeviceRegistration, principal: Logistics) -> R
 def revoke_device(device_id: Annotated[str, StringConstraints(pattern=DEVICE_ID_PATTERN)],
                   principal: Logistics) -> Response[None]:
     _service().revoke(device_id, principal)
-    metrics.add_metric(name="DevicesRevoked", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="DevicesRevoked", unit=COUNT, value=1)
     logger.info("device revoked", extra={"device_id": device_id})
     return Response(status_code=204)
 

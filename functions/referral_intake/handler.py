@@ -10,10 +10,9 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import StringConstraints
 
-from functions.referral_intake.logic import EpisodeService, order_outbox, relay_orders
+from functions.referral_intake.logic import EpisodeService
 from functions.referral_intake.models import (
     EPISODE_ID_PATTERN,
     EpisodeOutboxRecoverySettings,
@@ -26,14 +25,15 @@ from functions.referral_intake.models import (
     ThresholdChange,
     ThresholdVersionView,
 )
+from functions.referral_intake.outbox import OrderRelay, order_outbox
 from functions.referral_intake.publisher import SqsOrderPublisher
 from functions.referral_intake.repository import DynamoAccessLog, DynamoEpisodeStore, DynamoOrdersByHour
 from functions.shared.api import build_resolver, resolve
 from functions.shared.auth import Principal, Role, requires
 from functions.shared.citizen_store import DynamoCitizenStore, KmsCitizenPseudonyms
 from functions.shared.clock import utc_now
-from functions.shared.observability import logger, metrics
-from functions.shared.outbox import Inserted, relay_stream_inserts
+from functions.shared.observability import COUNT, logger, metrics
+from functions.shared.outbox import relay_stream_inserts
 from functions.shared.stream_recovery import StreamBatchRecovery, recover_each
 from functions.shared.stream_shards import DynamoDbStreamShards
 
@@ -77,7 +77,7 @@ def _json(status: int, body: Any) -> Response:
 def post_referral(referral: Annotated[Referral, Body()], principal: Clinician) -> Response[ReferralAccepted]:
     reply, created = _service().accept_referral(referral, principal)
     metric = "ReferralsAccepted" if created else "ReferralsRepeated"
-    metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=metric, unit=COUNT, value=1)
     logger.info("referral accepted", extra={"episode_id": reply.episode_id, "new_episode": created})
     return _json(201, reply)
 
@@ -93,7 +93,7 @@ def post_referral(referral: Annotated[Referral, Body()], principal: Clinician) -
 )
 def get_episode(episode_id: EpisodeId, principal: Clinician) -> Response[EpisodeView]:
     view = _service().read(episode_id, principal)
-    metrics.add_metric(name="EpisodesRead", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="EpisodesRead", unit=COUNT, value=1)
     logger.info("episode read", extra={"episode_id": episode_id})
     return _json(200, view)
 
@@ -114,7 +114,7 @@ def get_episode(episode_id: EpisodeId, principal: Clinician) -> Response[Episode
 def put_thresholds(episode_id: EpisodeId, change: Annotated[ThresholdChange, Body()],
                    principal: Clinician) -> Response[ThresholdVersionView]:
     version = _service().change_thresholds(episode_id, change, principal)
-    metrics.add_metric(name="ThresholdVersionsCreated", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="ThresholdVersionsCreated", unit=COUNT, value=1)
     logger.info("thresholds changed", extra={"episode_id": episode_id, "version": version.version})
     return _json(200, ThresholdVersionView.model_validate(version.as_dict()))
 
@@ -131,7 +131,7 @@ def put_thresholds(episode_id: EpisodeId, change: Annotated[ThresholdChange, Bod
 def offer_handover(episode_id: EpisodeId, offer: Annotated[HandoverOffer, Body()],
                    principal: Clinician) -> Response[EpisodeView]:
     _service().offer_handover(episode_id, offer.to_organisation, principal)
-    metrics.add_metric(name="HandoversOffered", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="HandoversOffered", unit=COUNT, value=1)
     logger.info("handover offered", extra={"episode_id": episode_id})
     return _json(200, _service().read(episode_id, principal))
 
@@ -147,7 +147,7 @@ def offer_handover(episode_id: EpisodeId, offer: Annotated[HandoverOffer, Body()
 )
 def withdraw_handover(episode_id: EpisodeId, principal: Clinician) -> Response[None]:
     _service().withdraw_handover(episode_id, principal)
-    metrics.add_metric(name="HandoversWithdrawn", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="HandoversWithdrawn", unit=COUNT, value=1)
     logger.info("handover withdrawn", extra={"episode_id": episode_id})
     return Response(status_code=204)
 
@@ -163,7 +163,7 @@ def withdraw_handover(episode_id: EpisodeId, principal: Clinician) -> Response[N
 )
 def accept_handover(episode_id: EpisodeId, principal: Clinician) -> Response[EpisodeView]:
     _service().accept_handover(episode_id, principal)
-    metrics.add_metric(name="HandoversAccepted", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="HandoversAccepted", unit=COUNT, value=1)
     logger.info("handover accepted", extra={"episode_id": episode_id})
     return _json(200, _service().read(episode_id, principal))
 
@@ -178,7 +178,7 @@ def accept_handover(episode_id: EpisodeId, principal: Clinician) -> Response[Epi
 )
 def decline_handover(episode_id: EpisodeId, principal: Clinician) -> Response[None]:
     _service().decline_handover(episode_id, principal)
-    metrics.add_metric(name="HandoversDeclined", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="HandoversDeclined", unit=COUNT, value=1)
     logger.info("handover declined", extra={"episode_id": episode_id})
     return Response(status_code=204)
 
@@ -195,7 +195,7 @@ def decline_handover(episode_id: EpisodeId, principal: Clinician) -> Response[No
 )
 def end_episode(episode_id: EpisodeId, principal: Clinician) -> Response[None]:
     _service().end(episode_id, principal)
-    metrics.add_metric(name="EpisodesEnded", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="EpisodesEnded", unit=COUNT, value=1)
     logger.info("episode ended", extra={"episode_id": episode_id})
     return Response(status_code=204)
 
@@ -210,13 +210,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @metrics.log_metrics
 def outbox_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Relay each ORDER item inserted into the episodes table; report the records not relayed."""
-    return relay_stream_inserts(event, context, _relay_orders)
-
-
-def _relay_orders(inserted: Inserted) -> set[str]:
-    not_relayed = relay_orders(_publisher(), inserted)
-    metrics.add_metric(name="OrdersNotRelayed", unit=MetricUnit.Count, value=len(not_relayed))
-    return not_relayed
+    return relay_stream_inserts(event, context, _order_relay().relay)
 
 
 @logger.inject_lambda_context
@@ -228,12 +222,13 @@ def outbox_recovery_handler(event: dict[str, Any], context: Any) -> dict[str, An
 
 
 @cache
-def _publisher() -> SqsOrderPublisher:
-    return SqsOrderPublisher(EpisodeOutboxSettings.from_environment().logistics_orders_queue_url)
+def _order_relay() -> OrderRelay:
+    settings = EpisodeOutboxSettings.from_environment()
+    return OrderRelay(SqsOrderPublisher(settings.logistics_orders_queue_url), metrics)
 
 
 @cache
 def _outbox_recovery() -> StreamBatchRecovery:
     table = EpisodeOutboxRecoverySettings.from_environment().episodes_table_name
-    outbox = order_outbox(_publisher(), DynamoOrdersByHour(table), table)
+    outbox = order_outbox(_order_relay(), DynamoOrdersByHour(table), table)
     return StreamBatchRecovery(DynamoDbStreamShards(), outbox, metrics)

@@ -3,6 +3,7 @@
 No event shapes and no boto3 here: the episode store, the citizens, the pseudonyms, the access log
 and the clock are injected, so the rules are tested with in-memory fakes. Every change is one
 conditional write (or transaction) in the store; a lost race is settled by reading the winner's.
+The orders it stores reach the logistics centre through the outbox (outbox.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from functions.referral_intake.models import (
     COLLECT,
     DELIVER,
     ENDED,
+    ORDER_MESSAGE_TYPE,
+    ORDER_SCHEMA_VERSION,
     PLANNED,
     Episode,
     EpisodeView,
@@ -33,9 +36,8 @@ from functions.referral_intake.models import (
     package_of,
 )
 from functions.shared.citizens import ATTEMPTS, CitizenPseudonyms, CitizenStore, get_or_create_patient
-from functions.shared.clock import Clock, iso_utc
+from functions.shared.clock import Clock
 from functions.shared.disease_areas import DiseaseArea, disease_area
-from functions.shared.episode_links import ORDER_PREFIX
 from functions.shared.errors import (
     Conflict,
     FieldProblem,
@@ -45,10 +47,7 @@ from functions.shared.errors import (
     ServiceUnavailable,
 )
 from functions.shared.identifiers import new_id
-from functions.shared.observability import logger
-from functions.shared.outbox import publish_in_batches
 from functions.shared.principal import Principal
-from functions.shared.stream_recovery import OutboxOfTable, hours_between
 from functions.shared.thresholds import (
     Thresholds,
     ThresholdVersion,
@@ -60,8 +59,6 @@ from functions.shared.thresholds import (
 # How far in the past a threshold change may say it starts: the clinician's clock may run behind ours.
 # More would change which thresholds were valid when measurements already triaged were taken.
 VALID_FROM_CLOCK_SKEW = timedelta(minutes=5)
-ORDER_MESSAGE_TYPE = "telehub.logistics.order"
-ORDER_SCHEMA_VERSION = 1
 
 
 class EpisodeStore(Protocol):
@@ -464,59 +461,4 @@ def episode_view(episode: Episode, current: ThresholdVersion,
         handover=HandoverView(**vars(episode.handover)) if episode.handover else None,
         thresholds=version_view(current),
         threshold_history=[version_view(v) for v in sorted(versions, key=lambda v: v.version)],
-    )
-
-
-
-# --- the outbox: ORDER items from the episodes stream to the logistics-orders queue ------------------
-
-
-class OrderPublisher(Protocol):
-    def publish(self, orders: Sequence[dict[str, Any]]) -> set[int]:
-        """Send up to ten order items' messages in one request; return the positions not sent."""
-
-
-def relay_orders(publisher: OrderPublisher, inserted: Sequence[tuple[str, dict[str, Any]]]) -> set[str]:
-    """Send each inserted ORDER item's message, ten per request; return the record ids not relayed.
-
-    A failed send stops the run: the stream retries from the first failed record anyway, so sending
-    later records now would only send them twice.
-    """
-    not_relayed: set[str] = set()
-    pending = []
-    for record_id, item in inserted:
-        if not {"message", "order_id", "logistics_centre", "kind"} <= set(item):
-            logger.error("order item cannot become a message", extra={"record_id": record_id})
-            not_relayed.add(record_id)
-        else:
-            pending.append((record_id, item))
-    return not_relayed | publish_in_batches(pending, publisher.publish)
-
-
-# --- recovery: the stream batches the outbox gave up on (functions.shared.stream_recovery) -------------
-
-
-class OrdersByHour(Protocol):
-    def ordered_in_hour(self, hour: str, since: str, until: str) -> list[dict[str, Any]]:
-        """ORDER items of ``hour`` (``hour_of`` form) ordered between two ``iso_utc`` instants."""
-
-
-def order_outbox(publisher: OrderPublisher, orders: OrdersByHour, episodes_table_name: str) -> OutboxOfTable:
-    """The episode outbox as the shared recovery sees it: of the range's inserts only the ORDER items
-    (the stream carries every item of the table), relayed by ``relay_orders`` as the outbox does; once
-    the stream is trimmed, the episodes table's index by ordered hour gives them, named by order id."""
-
-    def ordered_between(since: datetime, until: datetime) -> list[tuple[str, dict[str, Any]]]:
-        return [
-            (item["order_id"], item)
-            for hour in hours_between(since, until)
-            for item in orders.ordered_in_hour(hour, iso_utc(since), iso_utc(until))
-        ]
-
-    return OutboxOfTable(
-        table_name=episodes_table_name,
-        relay=lambda inserted: relay_orders(publisher, inserted),
-        written_between=ordered_between,
-        relays_item=lambda item: str(item.get("sk", "")).startswith(ORDER_PREFIX),
-        metric_prefix="OrderOutbox",
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from functions.referral_intake.models import ORDER_MESSAGE_TYPE
 from functions.shared.sqs import send_batch
 
 
@@ -20,7 +21,7 @@ class SqsOrderPublisher:
                 "Id": str(position),
                 "MessageBody": order["message"],
                 "MessageAttributes": {
-                    "message_type": {"DataType": "String", "StringValue": "telehub.logistics.order"},
+                    "message_type": {"DataType": "String", "StringValue": ORDER_MESSAGE_TYPE},
                     "order_id": {"DataType": "String", "StringValue": order["order_id"]},
                     "kind": {"DataType": "String", "StringValue": order["kind"]},
                     "logistics_centre": {"DataType": "String", "StringValue": order["logistics_centre"]},

@@ -1,33 +1,80 @@
 """The one way a table's stream becomes queue messages (the outbox of a store-then-publish write).
 
-A feature supplies ``relay``: it turns the INSERTed items of a stream batch into messages and
-returns the ids of the records it did not relay. ``publish_in_batches`` sends ten per request;
+A feature's relay is a ``StreamRelay``: it says how one of its items becomes a message and names
+its metrics; the relay turns the INSERTed items of a stream batch into messages, sends them ten per
+request and returns the ids of the records it did not relay.
 ``relay_stream_inserts`` is the outbox function's glue to Lambda's partial batch response.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
+
+from functions.shared.observability import COUNT, MetricsRecorder, logger
 
 SQS_BATCH_LIMIT = 10
 
 Message = TypeVar("Message")
-Inserted = Sequence[tuple[str, dict[str, Any]]]  # (stream sequence number, new image)
+Sent = TypeVar("Sent", contravariant=True)
+# (record id, new image): the record id is the stream sequence number, or in a recovery from the
+# table an id of the feature's choice; the image is the item as written, deserialised.
+Inserted = Sequence[tuple[str, dict[str, Any]]]
 
 
 class RecordNotRelayed(Exception):
     """The record's item did not reach the queue in this run; the stream retries it."""
 
 
-def publish_in_batches(pending: Sequence[tuple[str, Message]],
-                       publish: Callable[[list[Message]], set[int]]) -> set[str]:
-    """Send the messages ten per request; return the record ids not sent.
+class Publisher(Protocol[Sent]):
+    def publish(self, messages: Sequence[Sent]) -> set[int]:
+        """Send up to ten messages in one request; return the positions not sent."""
 
-    ``publish`` sends one request and returns the positions SQS refused. A failed request stops the
-    run: the stream retries from the first failed record anyway, so sending later ones now would
-    only send them twice.
+
+class StreamRelay(ABC, Generic[Message]):
+    """Turns a stream's new items into messages, sent ten per request, and counts what it relayed.
+
+    A record whose item cannot become a message (``message_of`` raises KeyError, TypeError or
+    ValueError) fails alone. A failed send stops the run: the stream retries from the first failed
+    record anyway, so sending later records now would only send them twice.
     """
+
+    what: ClassVar[str]  # the items in logs: "upload", "order"
+    relayed_metric: ClassVar[str]
+    not_relayed_metric: ClassVar[str]
+
+    def __init__(self, publisher: Publisher[Message], metrics: MetricsRecorder) -> None:
+        self._publisher = publisher
+        self._metrics = metrics
+
+    @abstractmethod
+    def message_of(self, item: dict[str, Any]) -> Message:
+        """The message a stored item is relayed as."""
+
+    def relay(self, inserted: Inserted) -> set[str]:
+        """Return the ids of the records not relayed."""
+        not_relayed: set[str] = set()
+        pending: list[tuple[str, Message]] = []
+        for record_id, item in inserted:
+            try:
+                pending.append((record_id, self.message_of(item)))
+            except (KeyError, TypeError, ValueError) as error:
+                logger.error(f"{self.what} item cannot become a message",
+                             extra={"record_id": record_id, "error": type(error).__name__})
+                not_relayed.add(record_id)
+        not_relayed |= _publish_in_batches(pending, self._publisher.publish)
+        relayed = len(inserted) - len(not_relayed)
+        self._metrics.add_metric(self.relayed_metric, COUNT, relayed)
+        self._metrics.add_metric(self.not_relayed_metric, COUNT, len(not_relayed))
+        logger.info(f"{self.what}s relayed", extra={"relayed": relayed, "not_relayed": len(not_relayed)})
+        return not_relayed
+
+
+def _publish_in_batches(pending: Sequence[tuple[str, Message]],
+                        publish: Callable[[list[Message]], set[int]]) -> set[str]:
+    """Send the messages ten per request; return the record ids not sent. ``publish`` sends one
+    request and returns the positions SQS refused; a refusal stops the run (see ``StreamRelay``)."""
     not_sent: set[str] = set()
     for start in range(0, len(pending), SQS_BATCH_LIMIT):
         chunk = pending[start:start + SQS_BATCH_LIMIT]

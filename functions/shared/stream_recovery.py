@@ -23,9 +23,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from pydantic.alias_generators import to_camel
 
 from functions.shared.clock import hour_of
-from functions.shared.observability import logger
+from functions.shared.observability import COUNT, MetricsRecorder, logger
+from functions.shared.outbox import Inserted
 
-COUNT = "Count"
 # An item is written (its time taken) at most the API function's timeout (10 s) before its stream
 # record, whose time Lambda reports to the second; a minute either side also covers clock drift.
 # Items the margin catches were relayed already and go again: consumers skip them.
@@ -132,19 +132,12 @@ class StreamShards(Protocol):
         """The next page of records and the position after it (None: the shard is closed and read)."""
 
 
-class MetricsRecorder(Protocol):
-    def add_metric(self, name: str, unit: str, value: float) -> None: ...
-
-
-Inserted = list[tuple[str, dict[str, Any]]]  # (record id, item), as an outbox's relay takes them
-
-
 def inserted_in_range(shards: StreamShards, batch: StreamBatchInfo) -> Inserted:
     """The items INSERTed in the batch's shard from its start to its end sequence number, each
     named by its sequence number; StreamRecordsGone if the stream cannot give the whole range."""
     start, end = int(batch.start_sequence_number), int(batch.end_sequence_number)
     iterator: str | None = shards.iterator_at(batch.stream_arn, batch.shard_id, batch.start_sequence_number)
-    inserted = []
+    inserted: list[tuple[str, dict[str, Any]]] = []
     for _ in range(MAX_STREAM_PAGES):
         if iterator is None:
             raise StreamRecordsGone("the shard ends before the range does")

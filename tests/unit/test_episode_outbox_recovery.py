@@ -1,4 +1,4 @@
-"""The episode outbox's parts for the shared stream recovery (logic.order_outbox), and the ORDER item's
+"""The episode outbox's parts for the shared stream recovery (outbox.order_outbox), and the ORDER item's
 attributes for the episodes table's index by ordered hour, with fakes."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from functions.referral_intake.logic import order_outbox
 from functions.referral_intake.models import Order
+from functions.referral_intake.outbox import OrderRelay, order_outbox
 from functions.referral_intake.repository import order_item
 from functions.shared.stream_recovery import StreamBatchFailure, StreamBatchRecovery, StreamRecord
 from tests.unit.stream_support import FIRST, FakeShards, RecordedMetrics, sample_record
@@ -61,11 +61,11 @@ def test_only_the_order_items_of_a_range_are_relayed():
                                              "end_sequence_number": str(FIRST + 1)})
     queue, metrics = FakeOrderQueue(), RecordedMetrics()
     # When recovered
-    outbox = order_outbox(queue, FakeOrdersByHour([]), TABLE)
+    outbox = order_outbox(OrderRelay(queue, metrics), FakeOrdersByHour([]), TABLE)
     StreamBatchRecovery(shards, outbox, metrics).recover(failure.model_copy(update={"batch": batch}))
     # Then only the order was sent, and the order outbox's metric counts the batch
     assert [o["order_id"] for o in queue.sent] == ["ord_1"]
-    assert metrics.values == {"OrderOutboxBatchesRecovered": 1}
+    assert metrics.values == {"OrdersRelayed": 1, "OrdersNotRelayed": 0, "OrderOutboxBatchesRecovered": 1}
 
 
 def test_a_trimmed_range_is_read_from_the_index_by_ordered_hour():
@@ -75,7 +75,7 @@ def test_a_trimmed_range_is_read_from_the_index_by_ordered_hour():
     queue, metrics = FakeOrderQueue(), RecordedMetrics()
     failure = StreamBatchFailure.model_validate(sample_record("referral_intake"))
     # When recovered
-    outbox = order_outbox(queue, orders, TABLE)
+    outbox = order_outbox(OrderRelay(queue, metrics), orders, TABLE)
     StreamBatchRecovery(FakeShards([], gone=True), outbox, metrics).recover(failure)
     # Then the index was asked for the batch's hour with the margin, and only the first order sent
     assert orders.asked == [("2024-05-01T09", "2024-05-01T09:11:07.000Z", "2024-05-01T09:13:07.000Z")]

@@ -1,5 +1,5 @@
 """Episode rules with in-memory fakes: who may act, one open episode per area, one logistics centre,
-idempotent referrals, threshold versions, handover races, ending, and the order relay."""
+idempotent referrals, threshold versions, handover races, ending (logic.py); the order relay (outbox.py)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from functions.referral_intake.logic import EpisodeService, relay_orders
+from functions.referral_intake.logic import EpisodeService
 from functions.referral_intake.models import ENDED, Referral, ThresholdChange
+from functions.referral_intake.outbox import OrderRelay
 from functions.shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from functions.shared.principal import Principal, Role
 from functions.shared.thresholds import ThresholdOverrides
+from tests.unit.stream_support import RecordedMetrics
 
 NOW = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
 TREATING, MONITORING, CENTRE, HOSPITAL, OTHER = ("123456789012345", "234567890123456", "345678901234567",
@@ -434,13 +436,22 @@ def order_item(n: int) -> dict:
 
 
 def test_the_relay_sends_ten_per_request_and_reports_what_it_did_not_send():
-    publisher = FakePublisher()
+    # Given twelve order items and an item that is no order
+    publisher, metrics = FakePublisher(), RecordedMetrics()
     inserted = [(str(n), order_item(n)) for n in range(12)] + [("x", {"pk": "META"})]
-    assert relay_orders(publisher, inserted) == {"x"}
+    # When relayed
+    not_relayed = OrderRelay(publisher, metrics).relay(inserted)
+    # Then the orders went ten per request, and the relay counted what it did and did not relay
+    assert not_relayed == {"x"}
     assert [len(batch) for batch in publisher.sent] == [10, 2]
+    assert metrics.values == {"OrdersRelayed": 12, "OrdersNotRelayed": 1}
 
 
 def test_a_failed_send_stops_the_run_and_reports_the_rest():
-    publisher = FakePublisher(failing={3})
-    not_relayed = relay_orders(publisher, [(str(n), order_item(n)) for n in range(12)])
+    # Given a queue refusing the fourth order of the first request
+    publisher, metrics = FakePublisher(failing={3}), RecordedMetrics()
+    # When twelve orders are relayed
+    not_relayed = OrderRelay(publisher, metrics).relay([(str(n), order_item(n)) for n in range(12)])
+    # Then that one and the twelve's unsent rest are reported, the second request never made
     assert not_relayed == {"3", "10", "11"} and len(publisher.sent) == 1
+    assert metrics.values == {"OrdersRelayed": 9, "OrdersNotRelayed": 3}

@@ -1,4 +1,4 @@
-"""Accepting uploads (time rules, late flag, idempotency) and relaying them (logic.py), with fakes."""
+"""Accepting uploads (time rules, late flag, idempotency; logic.py) and relaying them (outbox.py)."""
 
 from __future__ import annotations
 
@@ -9,18 +9,9 @@ from decimal import Decimal
 
 import pytest
 
-from functions.device_uploads.logic import (
-    LATE_AFTER,
-    MAX_AGE,
-    MAX_AHEAD,
-    MESSAGE_TYPE,
-    OutboundMessage,
-    UploadRelay,
-    UploadService,
-    canonical_hash,
-    upload_message,
-)
+from functions.device_uploads.logic import LATE_AFTER, MAX_AGE, MAX_AHEAD, UploadService, canonical_hash
 from functions.device_uploads.models import StoredUpload, UploadRequest
+from functions.device_uploads.outbox import MESSAGE_TYPE, OutboundMessage, UploadRelay, upload_message
 from functions.shared.errors import Conflict, InvalidInput, ServiceUnavailable
 
 NOW = datetime(2024, 5, 1, 8, 5, tzinfo=UTC)

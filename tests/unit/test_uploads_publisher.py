@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from functions.device_uploads.logic import OutboundMessage
+from functions.device_uploads.outbox import OutboundMessage
 from functions.device_uploads.publisher import SqsUploadPublisher
 from functions.shared import aws
 

@@ -1,5 +1,5 @@
 """Recovering the stream batches the uploads outbox gave up on: the shared recovery
-(functions.shared.stream_recovery) with the uploads outbox's parts (logic.upload_outbox): its relay
+(functions.shared.stream_recovery) with the uploads outbox's parts (outbox.upload_outbox): its relay
 and the fallback to the uploads table by arrival, with fakes."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from functions.device_uploads.logic import OutboundMessage, UploadRelay, upload_message, upload_outbox
 from functions.device_uploads.models import StoredUpload
+from functions.device_uploads.outbox import OutboundMessage, UploadRelay, upload_message, upload_outbox
 from functions.shared.stream_recovery import (
     BatchNotRecovered,
     StreamBatchFailure,
