@@ -11,7 +11,7 @@ import os
 # its end of life, which jsii would announce in a banner on every run.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-from infrastructure.application import PROJECT_ROOT, build_app  # noqa: E402
+from infrastructure.application import PROJECT_ROOT, build_app
 
 if __name__ == "__main__":
     # The CDK CLI says where the cloud assembly goes; run directly, it goes to cdk.out/ as well.

@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     if getattr(arguments, "exit_after_demo", False) and not arguments.demo:
         parser.error("--exit-after-demo needs --demo")
-    return arguments.run(arguments)
+    exit_code: int = arguments.run(arguments)
+    return exit_code
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -281,15 +281,12 @@ class Gateway:
         self.stage = stage
         self.region = region
         self.max_body_bytes = max_body_bytes
-        self._server = ThreadingHTTPServer((host, port), _RequestHandler)
-        self._server.daemon_threads = True
-        self._server.gateway = self  # type: ignore[attr-defined]
+        self._server = _GatewayServer((host, port), self)
         self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{self._server.host}:{self._server.server_port}"
 
     def start(self) -> None:
         self._thread = threading.Thread(
@@ -314,7 +311,8 @@ class Gateway:
             route, parameters = find_route(self.routes, request.method, request.path)
             if len(request.body) > self.max_body_bytes:
                 raise TOO_LARGE
-            context = self._authorize(request) if route.spec.authorized and self.authorizer else None
+            authorizer = self.authorizer if route.spec.authorized else None
+            context = self._authorize(authorizer, request) if authorizer else None
             event = proxy_event(
                 route,
                 parameters,
@@ -329,15 +327,13 @@ class Gateway:
             reply = refusal_reply(refusal)
         return Reply(reply.status, [*reply.headers, ("x-amzn-RequestId", request_id)], reply.body)
 
-    def _authorize(self, request: Request) -> dict[str, Any]:
+    def _authorize(self, authorizer: str, request: Request) -> dict[str, Any]:
         token = next((value for name, value in request.headers if name.lower() == "authorization"), "")
         if not token or (self.token_pattern and not self.token_pattern.fullmatch(token)):
             raise UNAUTHORIZED
         arn = method_arn(self.region, self.stage, request.method, request.path)
         try:
-            result = self.invoke(
-                self.authorizer, {"type": "TOKEN", "authorizationToken": token, "methodArn": arn}
-            )
+            result = self.invoke(authorizer, {"type": "TOKEN", "authorizationToken": token, "methodArn": arn})
         except Exception as error:
             if str(error) == "Unauthorized":
                 raise UNAUTHORIZED from None
@@ -353,7 +349,19 @@ class Gateway:
             raise INTEGRATION_FAILED from None
 
 
+class _GatewayServer(ThreadingHTTPServer):
+    """The HTTP server of one gateway, which its request handlers reach through ``server``."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], gateway: Gateway) -> None:
+        super().__init__(address, _RequestHandler)
+        self.host = address[0]
+        self.gateway = gateway
+
+
 class _RequestHandler(BaseHTTPRequestHandler):
+    server: _GatewayServer
     protocol_version = "HTTP/1.1"
     server_version = "TelehubGateway"
     timeout = 30  # an idle keep-alive connection does not hold a thread for ever
@@ -365,7 +373,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         started = time.monotonic()
-        gateway: Gateway = self.server.gateway  # type: ignore[attr-defined]
+        gateway = self.server.gateway
         target = urlsplit(self.path)
         body = self._read_body(gateway.max_body_bytes)
         if body is None:
@@ -417,7 +425,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             body += self.rfile.read(size)
             self.rfile.readline()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's signature
+    def log_message(self, format: str, *args: Any) -> None:  # the base class's signature
         log.warning("%s: %s", self.client_address[0], format % args)
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:

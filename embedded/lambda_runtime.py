@@ -33,8 +33,12 @@ from typing import Any
 from infrastructure.resource_spec import (
     SPEC,
     FunctionSpec,
+    KeySpec,
     PlatformSettings,
+    QueueSpec,
     ResourceNames,
+    TableSpec,
+    TopicSpec,
     function_environment,
 )
 
@@ -71,7 +75,8 @@ class LambdaContext:
 
 def load_handler(dotted_path: str) -> Handler:
     module_name, function_name = dotted_path.rsplit(".", 1)
-    return getattr(importlib.import_module(module_name), function_name)
+    handler: Handler = getattr(importlib.import_module(module_name), function_name)
+    return handler
 
 
 def function_arn(function_name: str, region: str) -> str:
@@ -92,7 +97,9 @@ class FunctionEnvironments:
     def variables(self) -> frozenset[str]:
         """Every variable the spec could give a function: none of them may reach another function."""
         granted = {name for function in SPEC.functions for name in self.of(function)}
-        resources = [*SPEC.tables, *SPEC.queues, *SPEC.topics, *SPEC.keys]
+        resources: list[TableSpec | QueueSpec | TopicSpec | KeySpec] = [
+            *SPEC.tables, *SPEC.queues, *SPEC.topics, *SPEC.keys
+        ]
         return frozenset({*granted, *(resource.env_name for resource in resources)})
 
 

@@ -121,7 +121,7 @@ class LocalSystem:
             self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             self._start_moto()
             runtime = FunctionRuntime(STAGE, REGION)
-            self._bind_gateway(runtime)
+            gateway = self._bind_gateway(runtime)
             self._point_aws_at_moto()
             session = boto3.Session()
             self.names = create_resources(session, stage=STAGE)
@@ -139,7 +139,7 @@ class LocalSystem:
             )
             for poller in self.pollers:
                 poller.start()
-            self._gateway.start()
+            gateway.start()
             self._write_state(platform)
         except BaseException:
             self.stop()
@@ -177,7 +177,7 @@ class LocalSystem:
         assert self.issuer is not None, "the issuer is created during start()"
         return self.issuer
 
-    def _bind_gateway(self, runtime: FunctionRuntime) -> None:
+    def _bind_gateway(self, runtime: FunctionRuntime) -> Gateway:
         """Bound now, serving once everything else runs: the issuer's URL is the gateway's."""
         try:
             self._gateway = Gateway(
@@ -195,6 +195,7 @@ class LocalSystem:
             raise _port_in_use(
                 "API gateway", "--port", self.options.port, error.strerror or str(error)
             ) from None
+        return self._gateway
 
     def _start_moto(self) -> None:
         self._moto = _MotoServer(HOST, self.options.moto_port, verbose=False)

@@ -82,7 +82,8 @@ def failed_identifiers(result: Any, identifiers: Sequence[str]) -> set[str]:
     if not isinstance(failures, list):
         return set(identifiers)
     failed = {failure.get("itemIdentifier") if isinstance(failure, dict) else None for failure in failures}
-    return failed if failed <= set(identifiers) else set(identifiers)
+    batch = set(identifiers)
+    return batch & failed if failed <= batch else batch
 
 
 def _invoke_batch(name: str, invoke: Invoke, event: dict[str, Any], identifiers: Sequence[str]) -> set[str]:
@@ -342,7 +343,8 @@ class StreamPoller(Poller):
         if self.key_prefix is None:
             return True
         attribute, prefix = self.key_prefix
-        return record["dynamodb"]["Keys"].get(attribute, {}).get("S", "").startswith(prefix)
+        key_value: str = record["dynamodb"]["Keys"].get(attribute, {}).get("S", "")
+        return key_value.startswith(prefix)
 
     def _retry(self, shard_id: str, position: _ShardPosition, failed_batch: list[dict[str, Any]]) -> bool:
         """Re-read the shard from the first failed record; False once the retries are used up."""
@@ -427,22 +429,22 @@ def spec_pollers(
                 )
             )
         if function.stream_source:
-            source = function.stream_source
+            stream = function.stream_source
             pollers.append(
                 StreamPoller(
                     session.client("dynamodb"),
                     session.client("dynamodbstreams"),
                     session.client("sqs"),
-                    names.tables[source.table],
+                    names.tables[stream.table],
                     runtime.invoker(function),
-                    on_failure_queue_url=names.queue_urls[source.on_failure_queue],
+                    on_failure_queue_url=names.queue_urls[stream.on_failure_queue],
                     function_arn=runtime.arn(function),
-                    event_names=source.event_names,
-                    key_prefix=source.key_prefix,
-                    batch_size=source.batch_size,
-                    retry_attempts=source.retry_attempts,
+                    event_names=stream.event_names,
+                    key_prefix=stream.key_prefix,
+                    batch_size=stream.batch_size,
+                    retry_attempts=stream.retry_attempts,
                     region=region,
-                    name=f"{function.id}<-stream:{source.table}",
+                    name=f"{function.id}<-stream:{stream.table}",
                 )
             )
     return pollers

@@ -12,7 +12,7 @@ from typing import Any
 
 import boto3
 
-from infrastructure.resource_spec import SPEC, ResourceNames, ResourceSpec, TableSpec
+from infrastructure.resource_spec import SPEC, Key, ResourceNames, ResourceSpec, TableSpec
 
 
 def physical_name(stage: str, resource_id: str) -> str:
@@ -91,7 +91,7 @@ def table_definition(table: TableSpec) -> dict[str, Any]:
     return definition
 
 
-def _key_schema(partition_key, sort_key) -> list[dict[str, str]]:
+def _key_schema(partition_key: Key, sort_key: Key | None) -> list[dict[str, str]]:
     schema = [{"AttributeName": partition_key.name, "KeyType": "HASH"}]
     if sort_key:
         schema.append({"AttributeName": sort_key.name, "KeyType": "RANGE"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigateway
@@ -150,7 +151,9 @@ class Api(Construct):
         """AWS managed rules and a per-address rate limit in front of the stage, logged (without the
         Authorization header) to an encrypted log group."""
 
-        def managed(priority: int, name: str, overrides: list[str] = ()) -> wafv2.CfnWebACL.RuleProperty:
+        def managed(
+            priority: int, name: str, overrides: Sequence[str] = ()
+        ) -> wafv2.CfnWebACL.RuleProperty:
             return wafv2.CfnWebACL.RuleProperty(
                 name=name,
                 priority=priority,

@@ -20,7 +20,8 @@ DEFAULT_STAGE = "dev"
 def feature_flags() -> dict[str, Any]:
     """cdk.json's context (the CDK feature flags), so ``python app.py`` and the tests build exactly
     what ``cdk synth`` builds (the CLI passes the same values again; they agree)."""
-    return json.loads((PROJECT_ROOT / "cdk.json").read_text()).get("context", {})
+    flags: dict[str, Any] = json.loads((PROJECT_ROOT / "cdk.json").read_text()).get("context", {})
+    return flags
 
 
 def build_app(context: Mapping[str, Any] | None = None, outdir: str | None = None) -> App:

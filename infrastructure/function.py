@@ -3,7 +3,9 @@ spec names, and its event source."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
@@ -120,8 +122,7 @@ class TelehubFunction(Construct):
         self._allow(("kms:GetPublicKey",), [keys[k].key_arn for k in spec.verifies_with_keys])
         # A function reading a stream by position itself (no mapping); it knows the stream's ARN
         # from what it handles, so it needs no ListStreams or DescribeStream.
-        streams = [resources.tables[t].table_stream_arn for t in spec.reads_streams]
-        self._allow(STREAM_POSITION_READ_ACTIONS, streams)
+        self._allow(STREAM_POSITION_READ_ACTIONS, [self._stream_arn(t) for t in spec.reads_streams])
         if spec.reads_tables or spec.reads_streams:
             self._data_key_actions.update(DATA_KEY_READ_ACTIONS)
         if spec.writes_tables or spec.sends_to_queues or spec.publishes_to_topics:
@@ -138,7 +139,13 @@ class TelehubFunction(Construct):
         )
         return [table.table_arn, f"{table.table_arn}/index/*"]
 
-    def _allow(self, actions, resources: list[str]) -> None:
+    def _stream_arn(self, table_id: str) -> str:
+        arn = self._resources.tables[table_id].table_stream_arn
+        if arn is None:
+            raise ValueError(f"table {table_id} has no stream to read")
+        return arn
+
+    def _allow(self, actions: Iterable[str], resources: list[str]) -> None:
         if actions and resources:
             self.policy.add_statements(iam.PolicyStatement(actions=list(actions), resources=resources))
 
@@ -159,19 +166,19 @@ class TelehubFunction(Construct):
             self._allow(QUEUE_CONSUME_ACTIONS, [queue.queue_arn])
             self._data_key_actions.update(DATA_KEY_READ_ACTIONS)
         if self.spec.stream_source:
-            source = self.spec.stream_source
-            table, failures = resources.tables[source.table], resources.queues[source.on_failure_queue]
+            stream = self.spec.stream_source
+            table, failures = resources.tables[stream.table], resources.queues[stream.on_failure_queue]
             self.function.add_event_source(event_sources.DynamoEventSource(
                 table,
                 starting_position=lambda_.StartingPosition.TRIM_HORIZON,
-                batch_size=source.batch_size,
+                batch_size=stream.batch_size,
                 bisect_batch_on_error=True,
-                retry_attempts=source.retry_attempts,
+                retry_attempts=stream.retry_attempts,
                 report_batch_item_failures=True,
                 on_failure=event_sources.SqsDlq(failures),
-                filters=[lambda_.FilterCriteria.filter(stream_filter_pattern(source))],
+                filters=[lambda_.FilterCriteria.filter(stream_filter_pattern(stream))],
             ))
-            self._allow(STREAM_READ_ACTIONS, [table.table_stream_arn])
+            self._allow(STREAM_READ_ACTIONS, [self._stream_arn(stream.table)])
             self._allow(("dynamodb:ListStreams",), ["*"])
             acknowledge(
                 self.policy, "AwsSolutions-IAM5[Resource::*]",
@@ -210,10 +217,10 @@ class TelehubFunction(Construct):
         )
 
 
-def stream_filter_pattern(source: StreamSource) -> dict:
+def stream_filter_pattern(source: StreamSource) -> dict[str, Any]:
     """The event names, and the key prefix where the spec gives one (Lambda drops what does not match,
     before any invocation is paid for)."""
-    pattern: dict = {"eventName": lambda_.FilterRule.or_(*source.event_names)}
+    pattern: dict[str, Any] = {"eventName": lambda_.FilterRule.or_(*source.event_names)}
     if source.key_prefix:
         attribute, prefix = source.key_prefix
         pattern["dynamodb"] = {"Keys": {attribute: {"S": lambda_.FilterRule.begins_with(prefix)}}}
@@ -221,4 +228,7 @@ def stream_filter_pattern(source: StreamSource) -> dict:
 
 
 def _logical_id(table: dynamodb.Table) -> str:
-    return table.stack.resolve(table.node.default_child.logical_id)
+    resource = table.node.default_child
+    if not isinstance(resource, dynamodb.CfnTable):
+        raise TypeError(f"{table.node.path} has no CfnTable")
+    return str(table.stack.resolve(resource.logical_id))

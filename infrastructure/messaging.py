@@ -39,8 +39,8 @@ class Messaging(Construct):
             self.alarm_topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
         self.queues: dict[str, sqs.Queue] = {}
         self.dead_letter_queues: dict[str, sqs.Queue] = {}
-        for queue in spec.queues:
-            self._queue_with_dead_letters(queue)
+        for queue_spec in spec.queues:
+            self._queue_with_dead_letters(queue_spec)
         for subscription in spec.subscriptions:
             self._subscribe(subscription)
         failure_destinations = {f.stream_source.on_failure_queue for f in spec.functions if f.stream_source}

@@ -24,7 +24,9 @@ import subprocess
 import sys
 import time
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import jsii
 from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
@@ -133,7 +135,7 @@ def _say(message: str) -> None:
     sys.stderr.write(f"[telehub packaging] {message}\n")
 
 
-def _build_once(cache: Path, build) -> Path:
+def _build_once(cache: Path, build: Callable[[Path], None]) -> Path:
     """``cache`` built by ``build(directory)`` unless a complete build is already there."""
     marker = cache / ".complete"
     if marker.is_file():
@@ -192,10 +194,10 @@ def build_dependencies(requirements: tuple[str, ...], build_dir: Path = BUILD_DI
 class _CopyBuild:
     """Local bundling: build (or reuse) a cached directory, then copy it into CDK's asset output."""
 
-    def __init__(self, build):
+    def __init__(self, build: Callable[[], Path]) -> None:
         self._build = build
 
-    def try_bundle(self, output_dir: str, *_options, **_more) -> bool:
+    def try_bundle(self, output_dir: str, *_options: Any, **_more: Any) -> bool:
         built = self._build()
         shutil.copytree(
             built, output_dir,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 AttributeType = Literal["S", "N"]
 
@@ -75,7 +75,7 @@ class SubscriptionSpec:
 
     topic: str
     queue: str
-    filter_policy: dict[str, list] = field(default_factory=dict)
+    filter_policy: dict[str, list[Any]] = field(default_factory=dict)  # SNS's JSON conditions
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ def identity_provider(resources, monkeypatch) -> Iterator[IdentityProvider]:
                                  "kid": provider.kid, "use": "sig", "alg": "RS256"}]}).encode()
 
     class JwksEndpoint(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (the http.server interface)
+        def do_GET(self) -> None:  # named by the http.server interface
             provider.jwks_requests.append(self.path)
             self.send_response(200)
             self.send_header("Content-Type", "application/json")

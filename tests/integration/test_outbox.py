@@ -145,7 +145,7 @@ def test_a_message_sqs_refuses_within_a_request_fails_alone(names, monkeypatch):
     sqs = aws.client("sqs")
     send = sqs.send_message_batch
 
-    def refuse_second_entry(QueueUrl, Entries):  # noqa: N803 - boto3's parameter names
+    def refuse_second_entry(QueueUrl, Entries):  # boto3's parameter names
         sent = send(QueueUrl=QueueUrl, Entries=[e for e in Entries if e["Id"] != "1"])
         return {**sent, "Failed": [{"Id": "1", "SenderFault": False, "Code": "InternalError"}]}
 

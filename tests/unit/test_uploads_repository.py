@@ -40,7 +40,7 @@ class FakeDynamoDb:
 
         return Pages()
 
-    def batch_get_item(self, RequestItems):  # noqa: N803 - boto3's parameter name
+    def batch_get_item(self, RequestItems):  # boto3's parameter name
         keys = RequestItems[TABLE]["Keys"]
         self.batch_gets.append(keys)
         if self.unprocessed:
