@@ -1,1 +1,2 @@
-"""Developer tooling: generated documents (``python -m scripts.openapi``)."""
+"""Developer tooling: generated documents (``python -m scripts.openapi``,
+``python -m scripts.architecture_tables``)."""
