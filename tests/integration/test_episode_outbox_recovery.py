@@ -26,10 +26,10 @@ POISON = '{"DDBStreamBatchInfo": "truncated'
 
 @pytest.fixture(autouse=True)
 def cold_functions(resources):
-    for cached in (referrals._service, referrals._publisher, referrals._outbox_recovery):
+    for cached in (referrals._service, referrals._order_relay, referrals._outbox_recovery):
         cached.cache_clear()
     yield
-    for cached in (referrals._service, referrals._publisher, referrals._outbox_recovery):
+    for cached in (referrals._service, referrals._order_relay, referrals._outbox_recovery):
         cached.cache_clear()
 
 

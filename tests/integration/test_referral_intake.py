@@ -33,10 +33,10 @@ SAMPLE = json.loads(load_event("referral_intake/post_referral.json")["body"])
 
 @pytest.fixture(autouse=True)
 def cold_functions(resources):
-    for cached in (referrals._service, referrals._publisher, devices._service, authorizer._authenticator):
+    for cached in (referrals._service, referrals._order_relay, devices._service, authorizer._authenticator):
         cached.cache_clear()
     yield
-    for cached in (referrals._service, referrals._publisher, devices._service, authorizer._authenticator):
+    for cached in (referrals._service, referrals._order_relay, devices._service, authorizer._authenticator):
         cached.cache_clear()
 
 
