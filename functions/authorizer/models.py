@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import Json
 
+from functions.shared.device_records import ACTIVE
 from functions.shared.principal import Principal, Role
 from functions.shared.settings import EnvironmentSettings
 
@@ -48,7 +49,7 @@ class DeviceStanding:
 
     @property
     def active(self) -> bool:
-        return self.status == "active"
+        return self.status == ACTIVE
 
 
 class NotAuthenticated(Exception):

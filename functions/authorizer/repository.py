@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functions.authorizer.models import DeviceStanding
 from functions.shared import aws
+from functions.shared.device_records import device_key
 
 
 class DynamoDeviceDirectory:
@@ -14,7 +15,7 @@ class DynamoDeviceDirectory:
         # Consistent read: a revocation a moment ago must already refuse the credential.
         item = aws.client("dynamodb").get_item(
             TableName=self._table_name,
-            Key={"device_id": {"S": device_id}},
+            Key=device_key(device_id),
             ConsistentRead=True,
             ProjectionExpression="#status, patient_id",
             ExpressionAttributeNames={"#status": "status"},

@@ -33,7 +33,6 @@ from functions.shared.clock import iso_utc
 BLOOD_PRESSURE = "blood_pressure"
 # Systolic and diastolic only ever arrive together, as one blood-pressure reading; the pulse a
 # cuff measures travels with them. The catalogue keeps one entry (codes, range) per component.
-BLOOD_PRESSURE_COMPONENTS = ("systolic", "diastolic", "pulse")
 SINGLE_VALUE_TYPES = tuple(name for name in catalogue() if name not in ("systolic", "diastolic"))
 MAX_MEASUREMENTS = 200
 PULSE_UNIT = "/min"

@@ -9,20 +9,12 @@ from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
 from functions.device_uploads.models import StoredUpload
 from functions.shared import aws
-from functions.shared.dynamo import batch_get
+from functions.shared.dynamo import batch_get, is_throttled
 from functions.shared.errors import ServiceUnavailable
 
 # The uploads by arrival: partition received_hour, sort received_at, keys only (resource spec).
 ARRIVAL_INDEX = "by-received-hour"
 
-# DynamoDB's answers that mean "try again later", not "this request is wrong".
-_TRANSIENT_CODES = frozenset({
-    "ProvisionedThroughputExceededException",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "InternalServerError",
-    "ServiceUnavailable",
-})
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -82,7 +74,7 @@ class DynamoDbUploadRepository:
 
 
 def _unavailable_or(error: ClientError) -> Exception:
-    if error.response["Error"]["Code"] in _TRANSIENT_CODES:
+    if is_throttled(error):
         return ServiceUnavailable("the upload store is busy; retry the upload")
     return error
 

@@ -15,9 +15,10 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from functions.devices.models import ACTIVE, REVOKED, Credential, Device, DeviceRegistration
+from functions.devices.models import Credential, Device, DeviceRegistration
 from functions.shared.citizens import ATTEMPTS, CitizenPseudonyms, CitizenStore, get_or_create_patient
 from functions.shared.clock import Clock
+from functions.shared.device_records import ACTIVE, REVOKED
 from functions.shared.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
 from functions.shared.identifiers import new_id
 from functions.shared.principal import Principal

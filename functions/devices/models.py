@@ -9,12 +9,10 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from functions.shared.catalogue import catalogue
+from functions.shared.device_records import DeviceStatus
 from functions.shared.identifiers import normalise_cpr
 from functions.shared.settings import EnvironmentSettings
 
-ACTIVE = "active"
-REVOKED = "revoked"
-DeviceStatus = Literal["active", "revoked"]
 DEVICE_ID_PATTERN = r"^dev_[0-9a-f]{24}$"
 
 # A blood-pressure monitor measures systolic, diastolic and pulse in one reading, so a device

@@ -1,8 +1,5 @@
-"""Devices in DynamoDB, and the serial claims in the citizens table.
-
-Citizens table (pk, sk), beside the citizen items of functions.shared.citizen_store:
-- ``DEVICE_SERIAL#<vendor>#<serial>`` / ``CLAIM``: device_id of the active device with that serial
-  (vendor and serial case-folded). It makes "one active device per serial" a conditional write.
+"""Devices in DynamoDB, and the serial claims in the citizens table (keys, statuses and the items
+that claim, link and revoke: functions.shared.device_records).
 
 Devices table (device_id): the device items of the contract, with episode_ids: the citizen's open
 episodes of care at registration (and at a retried registration, for episodes opened since), each of
@@ -17,17 +14,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from functions.devices.models import ACTIVE, REVOKED, Device
+from functions.devices.models import Device
 from functions.shared.citizen_store import DynamoCitizenStore
+from functions.shared.device_records import (
+    device_key,
+    device_link_item,
+    device_revocation_items,
+    serial_claim_item,
+    serial_claim_key,
+)
 from functions.shared.dynamo import get_item, transact, unavailable_when_throttled
 from functions.shared.episode_links import link_device_items, open_episodes
-
-CLAIM = "CLAIM"
-
-
-def serial_claim_key(vendor: str, serial: str) -> dict[str, Any]:
-    # A serial has no '#', so the text after the last '#' is always the whole serial.
-    return {"pk": {"S": f"DEVICE_SERIAL#{vendor.casefold()}#{serial.casefold()}"}, "sk": {"S": CLAIM}}
 
 
 class DynamoDeviceRegistry(DynamoCitizenStore):
@@ -48,13 +45,7 @@ class DynamoDeviceRegistry(DynamoCitizenStore):
     @unavailable_when_throttled
     def add_device(self, device: Device) -> bool:
         return transact([
-            {"Put": {
-                "TableName": self._citizens,
-                "Item": {
-                    **serial_claim_key(device.vendor, device.serial), "device_id": {"S": device.device_id}
-                },
-                "ConditionExpression": "attribute_not_exists(pk)",
-            }},
+            serial_claim_item(self._citizens, device.device_id, device.vendor, device.serial),
             {"Put": {
                 "TableName": self._devices,
                 "Item": device_item(device),
@@ -67,52 +58,24 @@ class DynamoDeviceRegistry(DynamoCitizenStore):
     @unavailable_when_throttled
     def link_device(self, device: Device, episode_ids: tuple[str, ...]) -> bool:
         return transact([
-            {"Update": {
-                "TableName": self._devices,
-                "Key": {"device_id": {"S": device.device_id}},
-                "UpdateExpression": "ADD episode_ids :episodes",
-                "ConditionExpression": "#status = :active",
-                "ExpressionAttributeNames": {"#status": "status"},
-                "ExpressionAttributeValues": {
-                    ":episodes": {"SS": list(episode_ids)}, ":active": {"S": ACTIVE},
-                },
-            }},
+            device_link_item(self._devices, device.device_id, episode_ids),
             *link_device_items(self._episodes, device.device_id, list(episode_ids)),
         ])
 
     @unavailable_when_throttled
     def find_device(self, device_id: str) -> Device | None:
-        item = get_item(self._devices, {"device_id": {"S": device_id}})
+        item = get_item(self._devices, device_key(device_id))
         return device_from_item(item) if item else None
 
     @unavailable_when_throttled
     def revoke_device(self, device: Device, revoked_at: datetime) -> bool:
-        return transact([
-            {"Update": {
-                "TableName": self._devices,
-                "Key": {"device_id": {"S": device.device_id}},
-                "UpdateExpression": "SET #status = :revoked, revoked_at = :revoked_at",
-                "ConditionExpression": "#status = :active",
-                "ExpressionAttributeNames": {"#status": "status"},
-                "ExpressionAttributeValues": {
-                    ":revoked": {"S": REVOKED},
-                    ":active": {"S": ACTIVE},
-                    ":revoked_at": {"S": revoked_at.isoformat()},
-                },
-            }},
-            {"Delete": {
-                "TableName": self._citizens,
-                "Key": serial_claim_key(device.vendor, device.serial),
-                # Only this device's claim; a missing claim must not block the revocation.
-                "ConditionExpression": "attribute_not_exists(pk) OR device_id = :device_id",
-                "ExpressionAttributeValues": {":device_id": {"S": device.device_id}},
-            }},
-        ])
+        return transact(device_revocation_items(self._devices, self._citizens, device.device_id,
+                                                device.vendor, device.serial, revoked_at))
 
 
 def device_item(device: Device) -> dict[str, Any]:
     item: dict[str, Any] = {
-        "device_id": {"S": device.device_id},
+        **device_key(device.device_id),
         "patient_id": {"S": device.patient_id},
         "status": {"S": device.status},
         "vendor": {"S": device.vendor},

@@ -18,10 +18,8 @@ from typing import Any, Protocol
 from functions.referral_intake.models import (
     COLLECT,
     DELIVER,
-    ENDED,
     ORDER_MESSAGE_TYPE,
     ORDER_SCHEMA_VERSION,
-    PLANNED,
     Episode,
     EpisodeView,
     Handover,
@@ -38,6 +36,7 @@ from functions.referral_intake.models import (
 from functions.shared.citizens import ATTEMPTS, CitizenPseudonyms, CitizenStore, get_or_create_patient
 from functions.shared.clock import Clock
 from functions.shared.disease_areas import DiseaseArea, disease_area
+from functions.shared.episode_links import ENDED, PLANNED
 from functions.shared.errors import (
     Conflict,
     FieldProblem,

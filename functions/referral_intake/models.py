@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from functions.shared.disease_areas import PackageItem, disease_areas
+from functions.shared.episode_links import OPEN_STATUSES, EpisodeStatus
 from functions.shared.identifiers import normalise_cpr, normalise_organisation
 from functions.shared.settings import EnvironmentSettings
 from functions.shared.thresholds import ThresholdOverrides, ThresholdVersion
 
-PLANNED, ACTIVE, ENDED = "planned", "active", "ended"
-OPEN_STATUSES = (PLANNED, ACTIVE)
-EpisodeStatus = Literal["planned", "active", "ended"]
 EPISODE_ID_PATTERN = r"^epi_[0-9a-f]{24}$"
 DELIVER, COLLECT = "deliver", "collect"
 ORDER_MESSAGE_TYPE = "telehub.logistics.order"

@@ -1,5 +1,6 @@
 """Episodes, their thresholds, orders and guards in DynamoDB (keys: functions.shared.episode_links),
-and the access log.
+and the access log. Ending an episode also revokes or unlinks its devices, with the devices table's
+items of functions.shared.device_records.
 
 Every change is one conditional write or one transaction, so a refused or lost request writes
 nothing: the referral's seven writes (episode, thresholds v1, order, open guard, logistics centre,
@@ -17,21 +18,22 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
-from functions.referral_intake.models import (
-    ACTIVE,
-    ENDED,
-    PLANNED,
-    Episode,
-    Handover,
-    NewEpisode,
-    Order,
-    StoredReferral,
-)
+from functions.referral_intake.models import Episode, Handover, NewEpisode, Order, StoredReferral
 from functions.shared import aws
 from functions.shared.citizen_store import DynamoCitizenStore
 from functions.shared.clock import hour_of, iso_utc
+from functions.shared.device_records import (
+    ActiveDevice,
+    active_device,
+    device_key,
+    device_revocation_items,
+    device_unlink_item,
+)
 from functions.shared.dynamo import batch_get, get_item, transact, unavailable_when_throttled
 from functions.shared.episode_links import (
+    ENDED,
+    IS_OPEN,
+    IS_OPEN_VALUES,
     ORDER_PREFIX,
     episode_key,
     logistics_key,
@@ -45,7 +47,6 @@ THRESHOLDS_PREFIX = "THRESHOLDS#v"
 # (resource spec); only ORDER items carry these attributes, so the index holds nothing else.
 ORDERED_HOUR_INDEX = "by-ordered-hour"
 _deserializer = TypeDeserializer()
-_OPEN = {":planned": {"S": PLANNED}, ":active": {"S": ACTIVE}}
 
 
 def _s(value: str) -> dict[str, str]:
@@ -135,9 +136,9 @@ class DynamoEpisodeStore:
         return transact([
             self._put(thresholds_item(episode.episode_id, version), "attribute_not_exists(pk)"),
             self._update(episode, "SET threshold_version = :new",
-                         "threshold_version = :current AND #status IN (:planned, :active)",
+                         f"threshold_version = :current AND {IS_OPEN}",
                          {":new": {"N": str(version.version)},
-                          ":current": {"N": str(episode.threshold_version)}, **_OPEN}),
+                          ":current": {"N": str(episode.threshold_version)}, **IS_OPEN_VALUES}),
         ])
 
     # The handover changes are single-item conditional updates, not transactions: a transaction would be
@@ -147,17 +148,16 @@ class DynamoEpisodeStore:
         return _update_if(self._update(
             episode,
             "SET handover_to = :to, handover_by = :by, handover_at = :at",
-            "monitoring_organisation = :by AND attribute_not_exists(handover_to) "
-            "AND #status IN (:planned, :active)",
+            f"monitoring_organisation = :by AND attribute_not_exists(handover_to) AND {IS_OPEN}",
             {":to": _s(handover.to_organisation), ":by": _s(handover.offered_by),
-             ":at": _s(handover.offered_at.isoformat()), **_OPEN},
+             ":at": _s(handover.offered_at.isoformat()), **IS_OPEN_VALUES},
         ))
 
     @unavailable_when_throttled
     def accept_handover(self, episode: Episode, organisation: str) -> bool:
         return _update_if(self._update(
             episode, "SET monitoring_organisation = :to REMOVE handover_to, handover_by, handover_at",
-            "handover_to = :to AND #status IN (:planned, :active)", {":to": _s(organisation), **_OPEN},
+            f"handover_to = :to AND {IS_OPEN}", {":to": _s(organisation), **IS_OPEN_VALUES},
         ))
 
     @unavailable_when_throttled
@@ -177,10 +177,8 @@ class DynamoEpisodeStore:
 
     @unavailable_when_throttled
     def device_links(self, device_id: str) -> tuple[str, ...] | None:
-        device = get_item(self._devices, {"device_id": _s(device_id)})
-        if device is None or device["status"]["S"] != "active":
-            return None
-        return tuple(sorted(device.get("episode_ids", {}).get("SS", [])))
+        device = self._active_device(device_id)
+        return device.episode_ids if device else None
 
     @unavailable_when_throttled
     def end(self, episode: Episode, ended_at: datetime, order: Order, revoked: Sequence[str],
@@ -197,8 +195,8 @@ class DynamoEpisodeStore:
         pinned = {":devices": {"N": str(len(episode.device_ids))}} if episode.device_ids else {}
         items = [
             self._update(episode, "SET #status = :ended, ended_at = :at REMOVE handover_to, handover_by, "
-                         "handover_at", f"#status IN (:planned, :active) AND {devices_as_read}",
-                         {":ended": _s(ENDED), ":at": _s(ended_at.isoformat()), **_OPEN, **pinned}),
+                         "handover_at", f"{IS_OPEN} AND {devices_as_read}",
+                         {":ended": _s(ENDED), ":at": _s(ended_at.isoformat()), **IS_OPEN_VALUES, **pinned}),
             {"Delete": {
                 "TableName": self._table,
                 "Key": open_guard_key(episode.patient_id, episode.disease_area),
@@ -214,51 +212,22 @@ class DynamoEpisodeStore:
             self._put(order_item(order), "attribute_not_exists(pk)"),
         ]
         for device_id in revoked:
-            items += self._revocation(device_id, ended_at)
+            device = self._active_device(device_id)
+            if device is not None:  # else revoked meanwhile: nothing left to revoke
+                items += device_revocation_items(self._devices, self._citizens.table_name, device.device_id,
+                                                 device.vendor, device.serial, ended_at)
         for device_id in kept:
-            items.append(self._unlink(device_id, episode.episode_id))
+            items.append(device_unlink_item(self._devices, device_id, episode.episode_id))
         for other_id in sorted({other for others in kept.values() for other in others}):
             items.append({"ConditionCheck": {
-                "TableName": self._table, "Key": episode_key(other_id),
-                "ConditionExpression": "#status IN (:planned, :active)",
-                "ExpressionAttributeNames": {"#status": "status"}, "ExpressionAttributeValues": _OPEN,
+                "TableName": self._table, "Key": episode_key(other_id), "ConditionExpression": IS_OPEN,
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": IS_OPEN_VALUES,
             }})
         return transact(items)
 
-    def _unlink(self, device_id: str, episode_id: str) -> dict[str, Any]:
-        """The active device no longer serves the episode; it keeps uploading for the others."""
-        return {"Update": {
-            "TableName": self._devices,
-            "Key": {"device_id": _s(device_id)},
-            "UpdateExpression": "DELETE episode_ids :episode",
-            "ConditionExpression": "#status = :active",
-            "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": {":episode": {"SS": [episode_id]}, ":active": _s("active")},
-        }}
-
-    def _revocation(self, device_id: str, revoked_at: datetime) -> list[dict[str, Any]]:
-        """The device revoked (its credential refused from now on) and its serial claim released."""
-        device = get_item(self._devices, {"device_id": _s(device_id)})
-        if device is None or device["status"]["S"] != "active":
-            return []
-        claim = f"DEVICE_SERIAL#{device['vendor']['S'].casefold()}#{device['serial']['S'].casefold()}"
-        return [
-            {"Update": {
-                "TableName": self._devices,
-                "Key": {"device_id": _s(device_id)},
-                "UpdateExpression": "SET #status = :revoked, revoked_at = :at",
-                "ConditionExpression": "#status = :active",
-                "ExpressionAttributeNames": {"#status": "status"},
-                "ExpressionAttributeValues": {":revoked": _s("revoked"), ":active": _s("active"),
-                                              ":at": _s(revoked_at.isoformat())},
-            }},
-            {"Delete": {
-                "TableName": self._citizens.table_name,
-                "Key": {"pk": _s(claim), "sk": _s("CLAIM")},
-                "ConditionExpression": "attribute_not_exists(pk) OR device_id = :device",
-                "ExpressionAttributeValues": {":device": _s(device_id)},
-            }},
-        ]
+    def _active_device(self, device_id: str) -> ActiveDevice | None:
+        return active_device(get_item(self._devices, device_key(device_id)))
 
     def _put(self, item: dict[str, Any], condition: str) -> dict[str, Any]:
         return {"Put": {"TableName": self._table, "Item": item, "ConditionExpression": condition}}

@@ -12,13 +12,20 @@ from botocore.exceptions import ClientError
 from functions.shared import aws
 from functions.shared.errors import ServiceUnavailable
 
+# The answers of DynamoDB and KMS that mean "try again later", not "this request is wrong".
 _THROTTLED = frozenset({
     "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
-    "InternalServerError", "KMSInternalException", "DependencyTimeoutException", "LimitExceededException",
+    "InternalServerError", "ServiceUnavailable", "KMSInternalException", "DependencyTimeoutException",
+    "LimitExceededException",
 })
 
 Parameters = ParamSpec("Parameters")
 Result = TypeVar("Result")
+
+
+def is_throttled(error: ClientError) -> bool:
+    """The dependency is busy or briefly failing: the request may succeed when retried later."""
+    return error.response.get("Error", {}).get("Code") in _THROTTLED
 
 
 def unavailable_when_throttled(call: Callable[Parameters, Result]) -> Callable[Parameters, Result]:
@@ -29,7 +36,7 @@ def unavailable_when_throttled(call: Callable[Parameters, Result]) -> Callable[P
         try:
             return call(*args, **kwargs)
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in _THROTTLED:
+            if is_throttled(error):
                 raise ServiceUnavailable("a storage or key service is busy; retry the request") from error
             raise
 

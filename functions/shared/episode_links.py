@@ -1,5 +1,5 @@
-"""The episodes table's keys, and what device registration does with it: find the citizen's open
-episodes and link a device to them (which makes a planned episode active).
+"""The episodes table's keys and statuses, and what device registration does with it: find the
+citizen's open episodes and link a device to them (which makes a planned episode active).
 
 Episodes table (pk, sk), no CPR in any key:
 - ``EPISODE#<id>`` / ``META``: the episode; ``THRESHOLDS#v0001``..: its threshold versions;
@@ -9,11 +9,13 @@ Episodes table (pk, sk), no CPR in any key:
   any episode is open (open_episodes, a string set).
 - ``REFERRAL#<treating organisation>#<referral_id>`` / ``REFERRAL``: the referral's body hash and reply
   (idempotency; a referral id is the referring organisation's own, unique only within it).
+
+An episode is planned from the referral until a device is linked, then active, and ended once.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from functions.shared import aws
 from functions.shared.dynamo import unavailable_when_throttled
@@ -21,7 +23,12 @@ from functions.shared.dynamo import unavailable_when_throttled
 META = "META"
 OPEN_PREFIX = "OPEN#"
 ORDER_PREFIX = "ORDER#"
-OPEN_STATUSES = ("planned", "active")
+PLANNED, ACTIVE, ENDED = "planned", "active", "ended"
+EpisodeStatus = Literal["planned", "active", "ended"]
+OPEN_STATUSES = (PLANNED, ACTIVE)
+# The condition "the episode is open" in a write, with its values ("#status" names the status attribute).
+IS_OPEN = "#status IN (:planned, :active)"
+IS_OPEN_VALUES = {":planned": {"S": PLANNED}, ":active": {"S": ACTIVE}}
 
 
 def episode_key(episode_id: str) -> dict[str, Any]:
@@ -55,11 +62,9 @@ def link_device_items(episodes_table: str, device_id: str, episode_ids: list[str
             "TableName": episodes_table,
             "Key": episode_key(episode_id),
             "UpdateExpression": "SET #status = :active ADD device_ids :device",
-            "ConditionExpression": "#status IN (:planned, :active)",
+            "ConditionExpression": IS_OPEN,
             "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": {
-                ":active": {"S": "active"}, ":planned": {"S": "planned"}, ":device": {"SS": [device_id]},
-            },
+            "ExpressionAttributeValues": {**IS_OPEN_VALUES, ":device": {"SS": [device_id]}},
         }}
         for episode_id in episode_ids
     ]

@@ -11,7 +11,7 @@ its field (``thresholds.absolute.spo2.yellow_low``) as the API reports it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -151,7 +151,3 @@ def thresholds_at(versions: Sequence[ThresholdVersion], measured_at: datetime) -
     ``measured_at`` (on a tie of valid_from, the higher version). None before the first version."""
     valid = [version for version in versions if version.valid_from <= measured_at]
     return max(valid, key=lambda v: (v.valid_from, v.version), default=None)
-
-
-def thresholds_from_json(data: Mapping[str, Any]) -> Thresholds:
-    return Thresholds.model_validate(data)

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 import boto3
 import pytest
 
-from functions.devices.models import ACTIVE, REVOKED, Device
-from functions.devices.repository import DynamoDeviceRegistry, serial_claim_key
+from functions.devices.models import Device
+from functions.devices.repository import DynamoDeviceRegistry
 from functions.shared.citizen_store import citizen_key, profile_key
+from functions.shared.device_records import ACTIVE, REVOKED, serial_claim_key
 
 REGISTERED_AT = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
 DEVICE = Device(

@@ -12,7 +12,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from functions.devices.logic import CredentialIssuer, DeviceService
-from functions.devices.models import ACTIVE, REVOKED, Device, DeviceRegistration
+from functions.devices.models import Device, DeviceRegistration
+from functions.shared.device_records import ACTIVE, REVOKED
 from functions.shared.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
 from functions.shared.principal import Principal, Role
 

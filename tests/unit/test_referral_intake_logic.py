@@ -10,8 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from functions.referral_intake.logic import EpisodeService
-from functions.referral_intake.models import ENDED, Referral, ThresholdChange
+from functions.referral_intake.models import Referral, ThresholdChange
 from functions.referral_intake.outbox import OrderRelay
+from functions.shared.episode_links import ENDED
 from functions.shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from functions.shared.principal import Principal, Role
 from functions.shared.thresholds import ThresholdOverrides

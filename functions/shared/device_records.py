@@ -1,0 +1,114 @@
+"""The devices table's key and statuses, the serial claims, and the transaction items that change a
+device: the one place device registration, referral intake (ending an episode) and the authorizer
+learn them from. Items and keys only, no boto3: each feature's repository sends them.
+
+Devices table (device_id): one item per device (its other attributes: functions.devices.repository),
+``status`` active until revoked (the authorizer then refuses its credential), and ``episode_ids``:
+the open episodes of care it serves (their side of the link: functions.shared.episode_links).
+
+Citizens table (pk, sk), beside the citizen items of functions.shared.citizen_store:
+- ``DEVICE_SERIAL#<vendor>#<serial>`` / ``CLAIM``: device_id of the active device with that serial
+  (vendor and serial case-folded). It makes "one active device per serial" a conditional write.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+ACTIVE, REVOKED = "active", "revoked"
+DeviceStatus = Literal["active", "revoked"]
+CLAIM = "CLAIM"
+# The condition "the device is active" in a write (with "#status" naming the status attribute).
+_IS_ACTIVE = "#status = :active"
+
+
+def device_key(device_id: str) -> dict[str, Any]:
+    return {"device_id": {"S": device_id}}
+
+
+def serial_claim_key(vendor: str, serial: str) -> dict[str, Any]:
+    # A serial has no '#', so the text after the last '#' is always the whole serial.
+    return {"pk": {"S": f"DEVICE_SERIAL#{vendor.casefold()}#{serial.casefold()}"}, "sk": {"S": CLAIM}}
+
+
+@dataclass(frozen=True)
+class ActiveDevice:
+    """What ending an episode needs of an active device: the episodes it serves, and its serial
+    (whose claim a revocation releases)."""
+
+    device_id: str
+    vendor: str
+    serial: str
+    episode_ids: tuple[str, ...]
+
+
+def active_device(item: dict[str, Any] | None) -> ActiveDevice | None:
+    """The device item (serialised form) as an ActiveDevice; None if there is none or it is revoked."""
+    if item is None or item["status"]["S"] != ACTIVE:
+        return None
+    return ActiveDevice(
+        device_id=item["device_id"]["S"],
+        vendor=item["vendor"]["S"],
+        serial=item["serial"]["S"],
+        episode_ids=tuple(sorted(item.get("episode_ids", {}).get("SS", []))),
+    )
+
+
+def serial_claim_item(citizens_table: str, device_id: str, vendor: str, serial: str) -> dict[str, Any]:
+    """The device claims its serial; cancelled if an active device holds it."""
+    return {"Put": {
+        "TableName": citizens_table,
+        "Item": {**serial_claim_key(vendor, serial), "device_id": {"S": device_id}},
+        "ConditionExpression": "attribute_not_exists(pk)",
+    }}
+
+
+def device_link_item(devices_table: str, device_id: str, episode_ids: tuple[str, ...]) -> dict[str, Any]:
+    """The active device serves more episodes; cancelled if it was revoked meanwhile."""
+    return {"Update": {
+        "TableName": devices_table,
+        "Key": device_key(device_id),
+        "UpdateExpression": "ADD episode_ids :episodes",
+        "ConditionExpression": _IS_ACTIVE,
+        "ExpressionAttributeNames": {"#status": "status"},
+        "ExpressionAttributeValues": {":episodes": {"SS": list(episode_ids)}, ":active": {"S": ACTIVE}},
+    }}
+
+
+def device_unlink_item(devices_table: str, device_id: str, episode_id: str) -> dict[str, Any]:
+    """The active device no longer serves the episode; it keeps uploading for the others."""
+    return {"Update": {
+        "TableName": devices_table,
+        "Key": device_key(device_id),
+        "UpdateExpression": "DELETE episode_ids :episode",
+        "ConditionExpression": _IS_ACTIVE,
+        "ExpressionAttributeNames": {"#status": "status"},
+        "ExpressionAttributeValues": {":episode": {"SS": [episode_id]}, ":active": {"S": ACTIVE}},
+    }}
+
+
+def device_revocation_items(devices_table: str, citizens_table: str, device_id: str, vendor: str, serial: str,
+                 revoked_at: datetime) -> list[dict[str, Any]]:
+    """The active device revoked (its credential refused from now on) and its serial claim released."""
+    return [
+        {"Update": {
+            "TableName": devices_table,
+            "Key": device_key(device_id),
+            "UpdateExpression": "SET #status = :revoked, revoked_at = :revoked_at",
+            "ConditionExpression": _IS_ACTIVE,
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {
+                ":revoked": {"S": REVOKED}, ":active": {"S": ACTIVE},
+                ":revoked_at": {"S": revoked_at.isoformat()},
+            },
+        }},
+        {"Delete": {
+            "TableName": citizens_table,
+            "Key": serial_claim_key(vendor, serial),
+            # Only this device's claim; a missing claim must not block the revocation.
+            "ConditionExpression": "attribute_not_exists(pk) OR device_id = :device_id",
+            "ExpressionAttributeValues": {":device_id": {"S": device_id}},
+        }},
+    ]
