@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from functions.device_uploads.models import StoredUpload
 from functions.shared.clock import iso_utc
-from functions.shared.outbox import Publisher, StreamRelay
+from functions.shared.outbox import StreamRelay
 from functions.shared.stream_recovery import OutboxOfTable, hours_between
 
 MESSAGE_TYPE = "telehub.upload.accepted"
@@ -27,9 +27,6 @@ class OutboundMessage:
     dedupe_key: str
     body: str
     attributes: dict[str, str | int]
-
-
-MessagePublisher = Publisher[OutboundMessage]
 
 
 def dedupe_key(device_id: str, upload_id: str) -> str:

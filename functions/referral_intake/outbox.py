@@ -12,14 +12,12 @@ from typing import Any, Protocol
 
 from functions.shared.clock import iso_utc
 from functions.shared.episode_links import ORDER_PREFIX
-from functions.shared.outbox import Publisher, StreamRelay
+from functions.shared.outbox import StreamRelay
 from functions.shared.stream_recovery import OutboxOfTable, hours_between
 
 # What of an ORDER item the queue message is made of: the body (written when the order was made)
 # and the attributes a logistics centre's consumer filters on.
 ORDER_MESSAGE_FIELDS = ("message", "order_id", "kind", "logistics_centre")
-
-OrderPublisher = Publisher[dict[str, Any]]
 
 
 def order_message(item: dict[str, Any]) -> dict[str, Any]:
