@@ -21,7 +21,7 @@ from functions.shared.clock import Clock
 from functions.shared.device_records import ACTIVE, REVOKED
 from functions.shared.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
 from functions.shared.identifiers import new_id
-from functions.shared.principal import Principal
+from functions.shared.principal import Principal, organisation_of
 
 
 class CredentialSigner(Protocol):
@@ -103,7 +103,7 @@ class DeviceService:
         the device is active; it gets a fresh credential, and the device is linked to the citizen's open
         episodes it does not serve yet. The serial held for anyone else is a 409.
         """
-        organisation = _organisation_of(principal)
+        organisation = organisation_of(principal)
         pseudonym = self._pseudonyms.pseudonym(registration.cpr)
         patient_id = self._registry.find_patient(pseudonym)
         for _ in range(ATTEMPTS):
@@ -148,7 +148,7 @@ class DeviceService:
 
     def revoke(self, device_id: str, principal: Principal) -> None:
         """Revoke the device: its credential is refused from now on. Revoking twice is harmless."""
-        organisation = _organisation_of(principal)
+        organisation = organisation_of(principal)
         device = self._registry.find_device(device_id)
         if device is None:
             raise NotFound(f"there is no device {device_id}")
@@ -161,12 +161,6 @@ class DeviceService:
         current = self._registry.find_device(device_id)  # lost a race: revoked by a concurrent request?
         if current is None or current.status != REVOKED:
             raise ServiceUnavailable("the device could not be revoked now; retry the same request")
-
-
-def _organisation_of(principal: Principal) -> str:
-    if not principal.organisation:
-        raise Forbidden("the token names no organisation")
-    return principal.organisation
 
 
 def _check_is_retry(existing: Device, patient_id: str | None, organisation: str) -> None:

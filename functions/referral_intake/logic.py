@@ -46,7 +46,7 @@ from functions.shared.errors import (
     ServiceUnavailable,
 )
 from functions.shared.identifiers import new_id
-from functions.shared.principal import Principal
+from functions.shared.principal import Principal, organisation_of
 from functions.shared.thresholds import (
     Thresholds,
     ThresholdVersion,
@@ -132,7 +132,7 @@ class EpisodeService:
     def accept_referral(self, referral: Referral, principal: Principal) -> tuple[ReferralAccepted, bool]:
         """Create the episode (status planned) with threshold version 1 and a delivery order, or return
         the reply of the same referral received before. Returns the reply and whether it is new."""
-        if referral.treating_organisation != _organisation_of(principal):
+        if referral.treating_organisation != organisation_of(principal):
             raise Forbidden("only a clinician of the treating organisation may refer")
         area = disease_area(referral.disease_area)
         thresholds = _checked(merge(area.thresholds, referral.thresholds), area, "thresholds")
@@ -200,7 +200,7 @@ class EpisodeService:
         """The episode for its treating or monitoring organisation or the offered receiver; the read is
         logged before anything is returned."""
         episode = self._episode(episode_id)
-        organisation = _organisation_of(principal)
+        organisation = organisation_of(principal)
         receiver = episode.handover.to_organisation if episode.handover else None
         if organisation not in (episode.treating_organisation, episode.monitoring_organisation, receiver):
             raise Forbidden("only the treating or monitoring organisation (or one offered it) may read it")
@@ -216,7 +216,7 @@ class EpisodeService:
                           principal: Principal) -> ThresholdVersion:
         """A new version: the latest version with the changes, valid from ``valid_from`` (default now)."""
         episode = self._episode(episode_id)
-        organisation = _organisation_of(principal)
+        organisation = organisation_of(principal)
         if organisation != episode.treating_organisation:
             raise Forbidden("only the treating organisation may change the thresholds")
         _require_open(episode)
@@ -255,7 +255,7 @@ class EpisodeService:
 
     def offer_handover(self, episode_id: str, to_organisation: str, principal: Principal) -> Episode:
         episode = self._episode(episode_id)
-        organisation = _organisation_of(principal)
+        organisation = organisation_of(principal)
         if organisation != episode.monitoring_organisation:
             raise Forbidden("only the organisation holding monitoring responsibility may offer a handover")
         _require_open(episode)
@@ -274,7 +274,7 @@ class EpisodeService:
 
     def accept_handover(self, episode_id: str, principal: Principal) -> Episode:
         episode = self._episode(episode_id)
-        organisation = _organisation_of(principal)
+        organisation = organisation_of(principal)
         if episode.handover is None or episode.handover.to_organisation != organisation:
             if episode.monitoring_organisation == organisation and episode.handover is None:
                 return episode  # accepted before: a retry
@@ -288,7 +288,7 @@ class EpisodeService:
         """The offering organisation takes its pending offer back; with none pending (a retry, or the
         episode ended) nothing changes."""
         episode = self._episode(episode_id)
-        organisation = _organisation_of(principal)
+        organisation = organisation_of(principal)
         if organisation != episode.monitoring_organisation:
             raise Forbidden("only the organisation holding monitoring responsibility may withdraw its offer")
         if episode.handover is None:
@@ -300,7 +300,7 @@ class EpisodeService:
 
     def decline_handover(self, episode_id: str, principal: Principal) -> Episode:
         episode = self._episode(episode_id)
-        organisation = _organisation_of(principal)
+        organisation = organisation_of(principal)
         if episode.handover is None or episode.handover.to_organisation != organisation:
             if _declined_by(episode, organisation):
                 return episode  # declined before: a retry
@@ -325,7 +325,7 @@ class EpisodeService:
         episode of the citizen uses (those are revoked; the others stay, unlinked from this one). Ending
         an ended episode changes nothing."""
         episode = self._episode(episode_id)
-        if _organisation_of(principal) != episode.treating_organisation:
+        if organisation_of(principal) != episode.treating_organisation:
             raise Forbidden("only the treating organisation may end the episode")
         for _ in range(ATTEMPTS):
             if episode.status == ENDED:
@@ -365,12 +365,6 @@ class EpisodeService:
         if episode is None:
             raise NotFound(f"there is no episode {episode_id}")
         return episode
-
-
-def _organisation_of(principal: Principal) -> str:
-    if not principal.organisation:
-        raise Forbidden("the token names no organisation")
-    return principal.organisation
 
 
 def _declined_by(episode: Episode, organisation: str) -> bool:

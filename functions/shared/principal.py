@@ -11,6 +11,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
+from functions.shared.errors import Forbidden
+
 
 class Role(StrEnum):
     DEVICE = "device"
@@ -32,3 +34,10 @@ class Principal(BaseModel):
     def context(self) -> dict[str, str]:
         """The authorizer context API Gateway passes on: strings only, absent values left out."""
         return {name: str(value) for name, value in self.model_dump(mode="json").items() if value is not None}
+
+
+def organisation_of(principal: Principal) -> str:
+    """The caller's organisation, for the rules that depend on it; 403 if the token names none."""
+    if not principal.organisation:
+        raise Forbidden("the token names no organisation")
+    return principal.organisation
