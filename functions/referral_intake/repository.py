@@ -34,15 +34,18 @@ from functions.shared.episode_links import (
     ENDED,
     IS_OPEN,
     IS_OPEN_VALUES,
-    ORDER_PREFIX,
+    THRESHOLDS_PREFIX,
     episode_key,
+    episode_partition,
     logistics_key,
     open_guard_key,
+    order_key,
+    referral_key,
+    thresholds_key,
 )
 from functions.shared.principal import Principal
 from functions.shared.thresholds import Thresholds, ThresholdVersion
 
-THRESHOLDS_PREFIX = "THRESHOLDS#v"
 # The ORDER items by when they were ordered: partition ordered_hour, sort ordered_at, keys only
 # (resource spec); only ORDER items carry these attributes, so the index holds nothing else.
 ORDERED_HOUR_INDEX = "by-ordered-hour"
@@ -51,19 +54,6 @@ _deserializer = TypeDeserializer()
 
 def _s(value: str) -> dict[str, str]:
     return {"S": value}
-
-
-def referral_key(organisation: str, referral_id: str) -> dict[str, Any]:
-    """Each referring organisation names its own referrals, so the id is unique only within it."""
-    return {"pk": _s(f"REFERRAL#{organisation}#{referral_id}"), "sk": _s("REFERRAL")}
-
-
-def thresholds_key(episode_id: str, version: int) -> dict[str, Any]:
-    return {"pk": _s(f"EPISODE#{episode_id}"), "sk": _s(f"{THRESHOLDS_PREFIX}{version:04d}")}
-
-
-def order_key(episode_id: str, order_id: str) -> dict[str, Any]:
-    return {"pk": _s(f"EPISODE#{episode_id}"), "sk": _s(f"{ORDER_PREFIX}{order_id}")}
 
 
 class DynamoEpisodeStore:
@@ -126,7 +116,8 @@ class DynamoEpisodeStore:
         response = aws.client("dynamodb").query(
             TableName=self._table,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues={":pk": _s(f"EPISODE#{episode_id}"), ":prefix": _s(THRESHOLDS_PREFIX)},
+            ExpressionAttributeValues={":pk": episode_partition(episode_id),
+                                       ":prefix": _s(THRESHOLDS_PREFIX)},
             ConsistentRead=True,
         )
         return [thresholds_from_item(item) for item in response["Items"]]

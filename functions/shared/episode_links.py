@@ -23,6 +23,7 @@ from functions.shared.dynamo import unavailable_when_throttled
 META = "META"
 OPEN_PREFIX = "OPEN#"
 ORDER_PREFIX = "ORDER#"
+THRESHOLDS_PREFIX = "THRESHOLDS#v"
 PLANNED, ACTIVE, ENDED = "planned", "active", "ended"
 EpisodeStatus = Literal["planned", "active", "ended"]
 OPEN_STATUSES = (PLANNED, ACTIVE)
@@ -31,8 +32,26 @@ IS_OPEN = "#status IN (:planned, :active)"
 IS_OPEN_VALUES = {":planned": {"S": PLANNED}, ":active": {"S": ACTIVE}}
 
 
+def episode_partition(episode_id: str) -> dict[str, Any]:
+    """The partition of the episode's items: the episode, its threshold versions and its orders."""
+    return {"S": f"EPISODE#{episode_id}"}
+
+
 def episode_key(episode_id: str) -> dict[str, Any]:
-    return {"pk": {"S": f"EPISODE#{episode_id}"}, "sk": {"S": META}}
+    return {"pk": episode_partition(episode_id), "sk": {"S": META}}
+
+
+def thresholds_key(episode_id: str, version: int) -> dict[str, Any]:
+    return {"pk": episode_partition(episode_id), "sk": {"S": f"{THRESHOLDS_PREFIX}{version:04d}"}}
+
+
+def order_key(episode_id: str, order_id: str) -> dict[str, Any]:
+    return {"pk": episode_partition(episode_id), "sk": {"S": f"{ORDER_PREFIX}{order_id}"}}
+
+
+def referral_key(organisation: str, referral_id: str) -> dict[str, Any]:
+    """Each referring organisation names its own referrals, so the id is unique only within it."""
+    return {"pk": {"S": f"REFERRAL#{organisation}#{referral_id}"}, "sk": {"S": "REFERRAL"}}
 
 
 def open_guard_key(patient_id: str, disease_area: str) -> dict[str, Any]:
