@@ -1,4 +1,5 @@
-"""Integration tier: handlers under moto, with resources created from the resource spec."""
+"""Integration tier: handlers under moto, with resources created from the resource spec, each function
+invoked with exactly its own environment (tests.support.runtime)."""
 
 from __future__ import annotations
 
@@ -9,29 +10,27 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from embedded.lambda_runtime import FunctionRuntime
 from embedded.resources import create_resources
 from functions.shared import aws
-from infrastructure.resource_spec import SPEC, PlatformSettings, ResourceNames, function_environment
-
-PLATFORM = PlatformSettings(
-    stage="test",
-    token_issuer="https://idp.test.telehub.dk/",
-    token_audience="telehub-test",
-    jwks_uri="https://idp.test.telehub.dk/.well-known/jwks.json",
-    device_credential_issuer="https://telehub.test/device-credentials",
-)
+from infrastructure.resource_spec import ResourceNames
+from tests.support.runtime import STAGE, current, isolated_functions
 
 
 @pytest.fixture
-def resources(monkeypatch: pytest.MonkeyPatch) -> Iterator[ResourceNames]:
-    """A fresh moto account with every table, queue, topic and key of the spec, and every
-    function's environment variables set as the stack would set them."""
+def resources() -> Iterator[ResourceNames]:
+    """A fresh moto account with every table, queue, topic and key of the spec, and a runtime that
+    gives each function the environment the stack would give it, and nothing else."""
     with mock_aws():
         aws.reset()
-        names = create_resources(boto3.Session(), stage="test")
-        for function in SPEC.functions:
-            for name, value in function_environment(function, names, PLATFORM).items():
-                monkeypatch.setenv(name, value)
-        yield names
+        names = create_resources(boto3.Session(), stage=STAGE)
+        with isolated_functions(names):
+            yield names
         aws.reset()
     os.environ.pop("AWS_ENDPOINT_URL", None)
+
+
+@pytest.fixture
+def function_runtime(resources: ResourceNames) -> FunctionRuntime:
+    """The runtime the test's functions run in, for the embedded mode's pollers."""
+    return current().runtime

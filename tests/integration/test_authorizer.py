@@ -21,8 +21,9 @@ from jwt.algorithms import RSAAlgorithm
 
 from functions.authorizer import handler as authorizer
 from functions.shared import aws
-from tests.integration.conftest import PLATFORM
-from tests.integration.test_devices import LambdaContext, load_event, register, revoke
+from tests.support.devices_api import authorize, register, revoke
+from tests.support.events import load_event
+from tests.support.runtime import PLATFORM, current
 
 SOR = "123456789012345"
 METHOD_ARN = load_event("authorizer/token.json")["methodArn"]
@@ -42,7 +43,7 @@ class IdentityProvider:
 
 
 @pytest.fixture
-def identity_provider(resources, monkeypatch) -> Iterator[IdentityProvider]:
+def identity_provider(resources) -> Iterator[IdentityProvider]:
     """An identity provider whose JWKS is served over HTTP on 127.0.0.1 (no other network)."""
     provider = IdentityProvider(rsa.generate_private_key(public_exponent=65537, key_size=2048), "idp-key-1")
     jwks = json.dumps({"keys": [{**RSAAlgorithm.to_jwk(provider.key.public_key(), as_dict=True),
@@ -63,22 +64,11 @@ def identity_provider(resources, monkeypatch) -> Iterator[IdentityProvider]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), JwksEndpoint)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    monkeypatch.setenv("JWKS_URI", f"http://127.0.0.1:{server.server_port}/.well-known/jwks.json")
-    authorizer._authenticator.cache_clear()
+    current().use_platform(jwks_uri=f"http://127.0.0.1:{server.server_port}/.well-known/jwks.json")
     yield provider
     server.shutdown()
     server.server_close()
     thread.join()
-    authorizer._authenticator.cache_clear()
-
-
-def authorize(token: str | None) -> dict[str, Any]:
-    event = load_event("authorizer/token.json")
-    if token is None:
-        del event["authorizationToken"]
-    else:
-        event["authorizationToken"] = f"Bearer {token}"
-    return authorizer.handler(event, LambdaContext(function_name="telehub-test-authorizer"))
 
 
 def assert_refused(token: str | None) -> None:
@@ -139,10 +129,9 @@ def test_a_missing_token_is_unauthorized(identity_provider):
     assert_refused(None)
 
 
-def test_an_unreachable_identity_provider_is_an_error_not_a_refusal(identity_provider, monkeypatch):
+def test_an_unreachable_identity_provider_is_an_error_not_a_refusal(identity_provider):
     # Given the provider's JWKS endpoint cannot be reached (a closed loopback port)
-    monkeypatch.setenv("JWKS_URI", "http://127.0.0.1:9/.well-known/jwks.json")
-    authorizer._authenticator.cache_clear()
+    current().use_platform(jwks_uri="http://127.0.0.1:9/.well-known/jwks.json")
     # When a token is checked
     # Then the authorizer fails (API Gateway answers 500, the client retries) instead of saying 401
     with pytest.raises(jwt.PyJWKClientConnectionError):
@@ -168,16 +157,7 @@ def test_tokens_and_subjects_never_reach_the_logs(identity_provider, caplog):
 # --- devices ------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def devices_cold(resources):
-    from functions.devices import handler as devices
-
-    devices._service.cache_clear()
-    yield
-    devices._service.cache_clear()
-
-
-def test_a_credential_works_until_the_device_is_revoked_and_kms_is_read_once(identity_provider, devices_cold):
+def test_a_credential_works_until_the_device_is_revoked_and_kms_is_read_once(identity_provider):
     # Given a registered device, and a count of the authorizer's reads of the KMS public key
     _, device = register()
     public_key_reads: list[str] = []
@@ -197,7 +177,7 @@ def test_a_credential_works_until_the_device_is_revoked_and_kms_is_read_once(ide
     assert_refused(device["credential"])
 
 
-def test_the_identity_provider_cannot_forge_a_device_credential(identity_provider, devices_cold):
+def test_the_identity_provider_cannot_forge_a_device_credential(identity_provider):
     # Given a token signed by the provider's key that claims Telehub's device issuer and a real device
     _, device = register()
     forged = identity_provider.token(

@@ -4,89 +4,19 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import boto3
 import jwt
 import pytest
 
-from functions.authorizer import handler as authorizer
-from functions.devices import handler as devices
 from functions.devices.models import DeviceRegistration
-from tests.integration.conftest import PLATFORM
+from tests.support.devices_api import CENTRE, CPR, SAMPLE_BODY, authorize, principal_context, register, revoke
+from tests.support.events import load_event
+from tests.support.moto_state import table_items
+from tests.support.runtime import PLATFORM
 
-EVENTS = Path(__file__).resolve().parents[2] / "events"
-CENTRE = "123456789012345"
-CPR = "2512489996"
 OTHER_CPR = "0101011235"
-
-
-@dataclass
-class LambdaContext:
-    function_name: str = "telehub-test-devices"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:telehub-test-devices"
-    aws_request_id: str = "c0ffee00-0000-4000-8000-000000000000"
-
-
-def load_event(name: str) -> dict[str, Any]:
-    return json.loads((EVENTS / name).read_text(encoding="utf-8"))
-
-
-SAMPLE_BODY = json.loads(load_event("devices/register_device.json")["body"])
-
-
-@pytest.fixture(autouse=True)
-def cold_functions(resources):
-    """Each test starts cold: settings, clients and keys are read again for this test's moto account."""
-    devices._service.cache_clear()
-    authorizer._authenticator.cache_clear()
-    yield
-    devices._service.cache_clear()
-    authorizer._authenticator.cache_clear()
-
-
-def principal_context(role: str = "logistics", organisation: str | None = CENTRE) -> dict[str, Any]:
-    context = {"principalId": "user-17", "role": role, "subject": "user-17"}
-    if organisation:
-        context["organisation"] = organisation
-    return context
-
-
-def register(body: Any = None, raw_body: str | None = None, authorizer_context: dict | None = None,
-             content_type: str = "application/json") -> tuple[int, Any]:
-    event = load_event("devices/register_device.json")
-    event["body"] = raw_body if raw_body is not None else json.dumps(SAMPLE_BODY if body is None else body)
-    event["headers"]["Content-Type"] = content_type
-    event["multiValueHeaders"]["Content-Type"] = [content_type]
-    return _call(event, authorizer_context)
-
-
-def revoke(device_id: str, authorizer_context: dict | None = None) -> tuple[int, Any]:
-    event = load_event("devices/revoke_device.json")
-    event["path"] = f"/v1/devices/{device_id}"
-    event["pathParameters"] = {"device_id": device_id}
-    return _call(event, authorizer_context)
-
-
-def _call(event: dict[str, Any], authorizer_context: dict | None) -> tuple[int, Any]:
-    event["requestContext"]["authorizer"] = principal_context() if authorizer_context is None else (
-        authorizer_context
-    )
-    reply = devices.handler(event, LambdaContext())
-    return reply["statusCode"], json.loads(reply["body"]) if reply.get("body") else None
-
-
-def authorize(credential: str) -> dict[str, Any]:
-    event = load_event("authorizer/token.json")
-    event["authorizationToken"] = f"Bearer {credential}"
-    return authorizer.handler(event, LambdaContext(function_name="telehub-test-authorizer"))
-
-
-def items(resources, table: str) -> list[dict[str, Any]]:
-    return boto3.Session().client("dynamodb").scan(TableName=resources.tables[table])["Items"]
 
 
 def body_with(**changes: Any) -> dict[str, Any]:
@@ -127,7 +57,7 @@ def test_the_stored_items_follow_the_contract_and_no_key_holds_the_cpr(resources
     # Given a registered device
     _, reply = register()
     # Then the device item has the contract's fields
-    [device] = items(resources, "devices")
+    [device] = table_items(resources, "devices")
     assert device["device_id"]["S"] == reply["device_id"]
     assert device["patient_id"]["S"] == reply["patient_id"]
     assert device["status"]["S"] == "active"
@@ -138,7 +68,7 @@ def test_the_stored_items_follow_the_contract_and_no_key_holds_the_cpr(resources
     mac = boto3.Session().client("kms").generate_mac(
         KeyId=resources.key_ids["citizen-pseudonym"], MacAlgorithm="HMAC_SHA_256", Message=CPR.encode()
     )["Mac"].hex()
-    citizens = {(item["pk"]["S"], item["sk"]["S"]): item for item in items(resources, "citizens")}
+    citizens = {(item["pk"]["S"], item["sk"]["S"]): item for item in table_items(resources, "citizens")}
     assert citizens[(f"CITIZEN#{mac}", "IDENTITY")]["patient_id"]["S"] == reply["patient_id"]
     assert citizens[(f"PATIENT#{reply['patient_id']}", "PROFILE")]["cpr"]["S"] == CPR
     assert all(CPR not in pk and CPR not in sk for pk, sk in citizens)
@@ -163,7 +93,7 @@ def test_a_retried_registration_returns_the_same_device_with_a_working_credentia
     # Then the reply is 200 with the same device, and no second device exists
     assert status == 200
     assert (retry["device_id"], retry["patient_id"]) == (first["device_id"], first["patient_id"])
-    assert len(items(resources, "devices")) == 1
+    assert len(table_items(resources, "devices")) == 1
     # And the fresh credential works
     assert authorize(retry["credential"])["context"]["device_id"] == first["device_id"]
 
@@ -173,19 +103,20 @@ def test_a_second_device_of_the_citizen_shares_the_patient_id(resources):
     status, second = register(body_with(serial="SCALE-1", measurement_types=["weight"], cpr="251248-9996"))
     assert status == 201
     assert second["device_id"] != first["device_id"] and second["patient_id"] == first["patient_id"]
-    assert len([item for item in items(resources, "citizens") if item["sk"]["S"] == "IDENTITY"]) == 1
+    assert len([item for item in table_items(resources, "citizens") if item["sk"]["S"] == "IDENTITY"]) == 1
 
 
 def test_the_same_serial_for_another_citizen_is_a_conflict_that_writes_nothing(resources):
     # Given the serial is active for one citizen
     register()
-    citizens, devices_before = items(resources, "citizens"), items(resources, "devices")
+    citizens, devices_before = table_items(resources, "citizens"), table_items(resources, "devices")
     # When it is registered for another citizen
     status, reply = register(body_with(cpr=OTHER_CPR))
     # Then 409, and nothing was written: no device, and not the other citizen either
     assert status == 409
     assert reply["code"] == "conflict"
-    assert (items(resources, "citizens"), items(resources, "devices")) == (citizens, devices_before)
+    assert table_items(resources, "citizens") == citizens
+    assert table_items(resources, "devices") == devices_before
 
 
 def test_after_revocation_the_serial_can_be_registered_again(resources):
@@ -219,33 +150,33 @@ def test_bad_input_is_a_422_naming_the_field_and_writes_nothing(resources, body,
     assert status == 422
     assert field in [error["field"] for error in reply["errors"]]
     assert "9996" not in json.dumps(reply) and "1234" not in json.dumps(reply)
-    assert items(resources, "citizens") == [] and items(resources, "devices") == []
+    assert table_items(resources, "citizens") == [] and table_items(resources, "devices") == []
 
 
 def test_a_body_that_is_not_json_is_a_422(resources):
     status, reply = register(raw_body='{"cpr": "2512489996", "vendor": ')
     assert status == 422
     assert reply["errors"][0]["field"] == "body"
-    assert items(resources, "citizens") == []
+    assert table_items(resources, "citizens") == []
 
 
 def test_a_body_that_is_not_sent_as_json_is_a_415(resources):
     status, _ = register(content_type="text/plain")
     assert status == 415
-    assert items(resources, "citizens") == []
+    assert table_items(resources, "citizens") == []
 
 
 @pytest.mark.parametrize("role", ["clinician", "system", "device"])
 def test_a_caller_with_another_role_is_forbidden_and_writes_nothing(resources, role):
     status, reply = register(authorizer_context=principal_context(role=role))
     assert status == 403 and reply["code"] == "forbidden"
-    assert items(resources, "citizens") == [] and items(resources, "devices") == []
+    assert table_items(resources, "citizens") == [] and table_items(resources, "devices") == []
 
 
 def test_a_request_without_a_principal_is_unauthorized(resources):
     status, _ = register(authorizer_context={})
     assert status == 401
-    assert items(resources, "citizens") == []
+    assert table_items(resources, "citizens") == []
 
 
 # --- revocation rules ---------------------------------------------------------------------------
@@ -254,9 +185,9 @@ def test_a_request_without_a_principal_is_unauthorized(resources):
 def test_revoking_twice_is_a_204_both_times_and_records_when(resources):
     _, reply = register()
     assert revoke(reply["device_id"])[0] == 204
-    [device] = items(resources, "devices")
+    [device] = table_items(resources, "devices")
     assert revoke(reply["device_id"])[0] == 204
-    assert items(resources, "devices") == [device]
+    assert table_items(resources, "devices") == [device]
     assert device["status"]["S"] == "revoked" and device["revoked_at"]["S"]
 
 

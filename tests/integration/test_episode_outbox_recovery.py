@@ -11,30 +11,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 import boto3
-import pytest
 from botocore.exceptions import ClientError
 
-from functions.referral_intake import handler as referrals
 from functions.shared import aws
-from tests.integration.test_devices import LambdaContext
-from tests.integration.test_outbox_recovery import Throttle
-from tests.integration.test_referral_intake import EVENTS, refer
-from tests.integration.uploads_support import queued_messages
+from tests.support.events import load_event
+from tests.support.moto_state import Throttle, queued_messages
+from tests.support.referrals_api import refer
+from tests.support.runtime import invoke
 
 POISON = '{"DDBStreamBatchInfo": "truncated'
 
 
-@pytest.fixture(autouse=True)
-def cold_functions(resources):
-    for cached in (referrals._service, referrals._order_relay, referrals._outbox_recovery):
-        cached.cache_clear()
-    yield
-    for cached in (referrals._service, referrals._order_relay, referrals._outbox_recovery):
-        cached.cache_clear()
-
-
 def _sample_sqs_event() -> dict[str, Any]:
-    return json.loads((EVENTS / "referral_intake" / "outbox_failure_sqs.json").read_text(encoding="utf-8"))
+    return load_event("referral_intake/outbox_failure_sqs.json")
 
 
 def _failure_record(table_name: str) -> str:
@@ -65,7 +54,7 @@ def _sqs_event(*bodies: str) -> dict[str, Any]:
 
 
 def _recover(event: dict[str, Any]) -> dict[str, Any]:
-    return referrals.outbox_recovery_handler(event, LambdaContext(function_name="episode-outbox-recovery"))
+    return invoke("episode-outbox-recovery", event)
 
 
 def _orders(resources) -> Counter[str]:

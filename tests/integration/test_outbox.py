@@ -7,13 +7,12 @@ from collections import Counter
 import pytest
 from botocore.exceptions import ClientError
 
-from functions.device_uploads import handler
 from functions.device_uploads.repository import DynamoDbUploadRepository
 from functions.shared import aws
-from tests.integration.uploads_support import (
-    LambdaContext,
+from tests.support.moto_state import queued_messages
+from tests.support.runtime import invoke
+from tests.support.uploads_api import (
     post,
-    queued_messages,
     reply,
     retry_from,
     sample_body,
@@ -38,7 +37,7 @@ def _upload(number: int) -> None:
 
 
 def _relay(event: dict) -> dict:
-    return handler.outbox_handler(event, LambdaContext())
+    return invoke("upload-outbox", event)
 
 
 def _queue(names) -> str:

@@ -14,16 +14,14 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from embedded.lambda_runtime import FunctionRuntime
 from embedded.pollers import SqsPoller, StreamPoller, spec_pollers
 from embedded.redrive import redrive
-from functions.device_uploads import handler
 from functions.shared import aws
 from infrastructure.resource_spec import SPEC
-from tests.integration.uploads_support import (
-    LambdaContext,
+from tests.support.moto_state import Throttle, queued_messages
+from tests.support.runtime import invoke
+from tests.support.uploads_api import (
     post,
-    queued_messages,
     sample_body,
     sample_event,
     use_handler_at,
@@ -88,35 +86,13 @@ def _sqs_event(*bodies: str) -> dict[str, Any]:
 
 
 def _recover(event: dict[str, Any]) -> dict[str, Any]:
-    return handler.outbox_recovery_handler(event, LambdaContext())
+    return invoke("upload-outbox-recovery", event)
 
 
 def _relayed(names) -> Counter[str]:
     """How often each upload is on the measurements queue."""
     messages = queued_messages(names.queue_urls["measurements"])
     return Counter(message["body"]["upload_id"] for message in messages)
-
-
-class Throttle:
-    """SendMessageBatch from the functions throttled on the given calls (1-based; None: every call)
-    until lifted; the other calls reach moto."""
-
-    def __init__(self, monkeypatch, failing_calls: set[int] | None = None):
-        self.calls: list[int] = []
-        self.failing_calls, self.lifted = failing_calls, False
-        sqs = aws.client("sqs")
-        self._send = sqs.send_message_batch
-        monkeypatch.setattr(sqs, "send_message_batch", self._throttled)
-
-    def lift(self) -> None:
-        self.lifted = True
-
-    def _throttled(self, **request):
-        self.calls.append(len(request["Entries"]))
-        if not self.lifted and (self.failing_calls is None or len(self.calls) in self.failing_calls):
-            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}},
-                              "SendMessageBatch")
-        return self._send(**request)
 
 
 def _visible(sqs, queue_url: str) -> list[str]:
@@ -140,12 +116,14 @@ def _drain(poller) -> None:
         pass
 
 
-def test_the_embedded_mode_hands_a_batch_the_outbox_gave_up_on_to_the_recovery(names, sqs, monkeypatch):
+def test_the_embedded_mode_hands_a_batch_the_outbox_gave_up_on_to_the_recovery(
+    names, sqs, monkeypatch, function_runtime
+):
     # Given three stored uploads and SQS refusing every send of the functions
     uploads = {_upload(n) for n in range(3)}
     throttle = Throttle(monkeypatch)
     # And the embedded mode's pollers, built from the spec
-    pollers = {p.name: p for p in spec_pollers(SPEC, names, FunctionRuntime("test", "eu-west-1"),
+    pollers = {p.name: p for p in spec_pollers(SPEC, names, function_runtime,
                                                boto3.Session(), "eu-west-1", retry_visibility_seconds=0)}
     outbox = pollers["upload-outbox<-stream:uploads"]
     recovery = pollers[f"upload-outbox-recovery<-sqs:{FAILURES}"]

@@ -11,7 +11,6 @@ from typing import Any
 import boto3
 import pytest
 
-from embedded.lambda_runtime import FunctionRuntime
 from embedded.pollers import SqsPoller, StreamPoller, spec_pollers
 from embedded.redrive import redrive
 from infrastructure.resource_spec import SPEC, FunctionSpec, QueueSource
@@ -286,7 +285,7 @@ def measurement_consumer(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"batchItemFailures": []}
 
 
-def test_every_function_with_a_queue_or_stream_source_gets_a_poller(resources, sqs):
+def test_every_function_with_a_queue_or_stream_source_gets_a_poller(resources, sqs, function_runtime):
     # Given the spec with a consumer of the measurements queue added
     consumer = FunctionSpec(
         id="measurement-consumer",
@@ -297,7 +296,7 @@ def test_every_function_with_a_queue_or_stream_source_gets_a_poller(resources, s
     spec = dataclasses.replace(SPEC, functions=(*SPEC.functions, consumer))
     # When the embedded mode builds its pollers
     pollers = spec_pollers(
-        spec, resources, FunctionRuntime("test", "eu-west-1"), boto3.Session(), "eu-west-1"
+        spec, resources, function_runtime, boto3.Session(), "eu-west-1"
     )
     # Then there is one for each outbox's stream, one for each outbox's on-failure queue's recovery
     # and one for the new queue consumer

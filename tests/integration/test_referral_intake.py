@@ -4,61 +4,23 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from functions.authorizer import handler as authorizer
-from functions.devices import handler as devices
-from functions.referral_intake import handler as referrals
 from functions.referral_intake.repository import DynamoEpisodeStore
 from functions.shared import aws
-from tests.integration.test_devices import LambdaContext, authorize, principal_context
+from tests.support import devices_api
+from tests.support.devices_api import authorize, principal_context
+from tests.support.moto_state import table_items
+from tests.support.referrals_api import SAMPLE, TREATING, call, clinician, refer
+from tests.support.runtime import invoke
 
-EVENTS = Path(__file__).resolve().parents[2] / "events"
-TREATING, MONITORING, CENTRE = "123456789012345", "234567890123456", "345678901234567"
+MONITORING, CENTRE = "234567890123456", "345678901234567"
 HOSPITAL, OTHER = "456789012345678", "567890123456789"
 CPR = "2512489996"
-
-
-def load_event(name: str) -> dict[str, Any]:
-    return json.loads((EVENTS / name).read_text(encoding="utf-8"))
-
-
-SAMPLE = json.loads(load_event("referral_intake/post_referral.json")["body"])
-
-
-@pytest.fixture(autouse=True)
-def cold_functions(resources):
-    for cached in (referrals._service, referrals._order_relay, devices._service, authorizer._authenticator):
-        cached.cache_clear()
-    yield
-    for cached in (referrals._service, referrals._order_relay, devices._service, authorizer._authenticator):
-        cached.cache_clear()
-
-
-def clinician(organisation: str = TREATING, role: str = "clinician") -> dict[str, Any]:
-    return {"principalId": "doc-1", "role": role, "subject": "doc-1", "organisation": organisation}
-
-
-def call(method: str, path: str, body: Any = None, who: dict | None = None) -> tuple[int, Any]:
-    sample = "post_referral" if body is not None else "get_episode"
-    event = load_event(f"referral_intake/{sample}.json")
-    event["httpMethod"] = event["requestContext"]["httpMethod"] = method
-    event["path"] = path
-    parts = path.split("/")
-    event["pathParameters"] = {"episode_id": parts[3]} if len(parts) > 3 else None
-    event["body"] = json.dumps(body) if body is not None else None
-    event["requestContext"]["authorizer"] = who or clinician()
-    reply = referrals.handler(event, LambdaContext(function_name="telehub-test-referral-intake"))
-    return reply["statusCode"], json.loads(reply["body"]) if reply.get("body") else None
-
-
-def refer(body: dict | None = None, who: dict | None = None) -> tuple[int, Any]:
-    return call("POST", "/v1/referrals", SAMPLE if body is None else body, who)
 
 
 def referral_with(**changes: Any) -> dict[str, Any]:
@@ -68,19 +30,15 @@ def referral_with(**changes: Any) -> dict[str, Any]:
     return body
 
 
-def items(resources, table: str) -> list[dict[str, Any]]:
-    return boto3.Session().client("dynamodb").scan(TableName=resources.tables[table])["Items"]
-
-
 def relay_orders(resources) -> list[dict[str, Any]]:
     """Play the episodes stream's ORDER inserts to the outbox, and read the logistics queue."""
     records = [
         {"eventID": str(n), "eventName": "INSERT", "eventSource": "aws:dynamodb", "eventVersion": "1.1",
          "dynamodb": {"Keys": {"pk": item["pk"], "sk": item["sk"]}, "NewImage": item,
                       "SequenceNumber": str(100 + n), "StreamViewType": "NEW_IMAGE"}}
-        for n, item in enumerate(items(resources, "episodes")) if item["sk"]["S"].startswith("ORDER#")
+        for n, item in enumerate(table_items(resources, "episodes")) if item["sk"]["S"].startswith("ORDER#")
     ]
-    reply = referrals.outbox_handler({"Records": records}, LambdaContext(function_name="episode-outbox"))
+    reply = invoke("episode-outbox", {"Records": records})
     assert reply == {"batchItemFailures": []}
     sqs = boto3.Session().client("sqs")
     messages = sqs.receive_message(QueueUrl=resources.queue_urls["logistics-orders"], MaxNumberOfMessages=10,
@@ -89,12 +47,8 @@ def relay_orders(resources) -> list[dict[str, Any]]:
 
 
 def register_device(organisation: str = CENTRE, serial: str = "502012345") -> tuple[int, Any]:
-    event = load_event("devices/register_device.json")
-    body = json.loads(event["body"]) | {"cpr": CPR, "serial": serial}
-    event["body"] = json.dumps(body)
-    event["requestContext"]["authorizer"] = principal_context(organisation=organisation)
-    reply = devices.handler(event, LambdaContext())
-    return reply["statusCode"], json.loads(reply["body"])
+    body = devices_api.SAMPLE_BODY | {"cpr": CPR, "serial": serial}
+    return devices_api.register(body, authorizer_context=principal_context(organisation=organisation))
 
 
 # --- referral intake ------------------------------------------------------------------------------
@@ -109,12 +63,12 @@ def test_a_referral_creates_a_planned_episode_with_thresholds_and_an_order(resou
     assert reply["episode_id"].startswith("epi_") and reply["patient_id"].startswith("pat_")
     # And no key of any table holds the CPR number, nor does any episode item
     for table in ("episodes", "citizens"):
-        for item in items(resources, table):
+        for item in table_items(resources, table):
             assert CPR not in json.dumps({k: item[k] for k in ("pk", "sk")})
-    not_orders = [i for i in items(resources, "episodes") if not i["sk"]["S"].startswith("ORDER#")]
+    not_orders = [i for i in table_items(resources, "episodes") if not i["sk"]["S"].startswith("ORDER#")]
     assert CPR not in json.dumps(not_orders)
     # And the citizen's profile holds the contact details
-    profile = next(i for i in items(resources, "citizens") if i["sk"]["S"] == "PROFILE")
+    profile = next(i for i in table_items(resources, "citizens") if i["sk"]["S"] == "PROFILE")
     assert (profile["name"]["S"], profile["phone"]["S"]) == ("Karen Jensen", "+45 20 30 40 50")
 
 
@@ -137,29 +91,29 @@ def test_the_order_reaches_the_logistics_queue_with_the_package_and_contact_deta
 def test_the_outbox_relays_only_order_items(resources):
     # Given a stream batch with an episode's META insert only
     refer()
-    meta = next(i for i in items(resources, "episodes") if i["sk"]["S"] == "META")
+    meta = next(i for i in table_items(resources, "episodes") if i["sk"]["S"] == "META")
     record = {"eventID": "1", "eventName": "INSERT", "eventSource": "aws:dynamodb",
               "dynamodb": {"Keys": {"pk": meta["pk"], "sk": meta["sk"]}, "NewImage": meta,
                            "SequenceNumber": "1", "StreamViewType": "NEW_IMAGE"}}
     # When the outbox gets it (as if no filter stood before it), Then it is reported as not relayed
-    reply = referrals.outbox_handler({"Records": [record]}, LambdaContext(function_name="episode-outbox"))
+    reply = invoke("episode-outbox", {"Records": [record]})
     assert reply == {"batchItemFailures": [{"itemIdentifier": "1"}]}
 
 
 def test_an_identical_retry_gets_the_same_reply_and_writes_nothing(resources):
     _, first = refer()
-    before = items(resources, "episodes")
+    before = table_items(resources, "episodes")
     status, second = refer()
     assert (status, second) == (201, first)
-    assert items(resources, "episodes") == before
+    assert table_items(resources, "episodes") == before
 
 
 def test_the_same_referral_id_with_another_body_is_a_409(resources):
     refer()
-    before = items(resources, "episodes")
+    before = table_items(resources, "episodes")
     status, problem = refer(referral_with(note="another note"))
     assert status == 409 and problem["errors"][0]["field"] == "referral_id"
-    assert items(resources, "episodes") == before
+    assert table_items(resources, "episodes") == before
 
 
 def test_the_same_referral_id_from_another_organisation_is_another_referral(resources):
@@ -175,10 +129,10 @@ def test_the_same_referral_id_from_another_organisation_is_another_referral(reso
 
 def test_a_second_referral_for_an_open_area_is_a_409_naming_the_open_episode(resources):
     _, first = refer()
-    before = items(resources, "episodes")
+    before = table_items(resources, "episodes")
     status, problem = refer(referral_with(referral_id="ref-2"))
     assert status == 409 and first["episode_id"] in problem["detail"]
-    assert items(resources, "episodes") == before
+    assert table_items(resources, "episodes") == before
 
 
 def test_another_area_for_the_same_citizen_shares_the_patient_id_and_the_logistics_centre(resources):
@@ -189,23 +143,23 @@ def test_another_area_for_the_same_citizen_shares_the_patient_id_and_the_logisti
 
 def test_another_logistics_centre_while_an_episode_is_open_is_a_409_naming_it(resources):
     refer()
-    before = items(resources, "episodes")
+    before = table_items(resources, "episodes")
     status, problem = refer(referral_with(referral_id="ref-hf", disease_area="heart_failure",
                                           thresholds=None, logistics_centre=OTHER))
     assert status == 409 and problem["errors"][0]["field"] == "logistics_centre"
-    assert items(resources, "episodes") == before
+    assert table_items(resources, "episodes") == before
 
 
 def test_a_clinician_of_another_organisation_may_not_refer(resources):
     status, _ = refer(who=clinician(OTHER))
     assert status == 403
-    assert items(resources, "episodes") == [] and items(resources, "citizens") == []
+    assert table_items(resources, "episodes") == [] and table_items(resources, "citizens") == []
 
 
 @pytest.mark.parametrize("role", ["logistics", "device", "system"])
 def test_other_roles_may_not_refer(resources, role):
     status, _ = refer(who=clinician(role=role))
-    assert status == 403 and items(resources, "episodes") == []
+    assert status == 403 and table_items(resources, "episodes") == []
 
 
 @pytest.mark.parametrize(
@@ -231,7 +185,7 @@ def test_bad_input_is_a_422_naming_the_field_and_writes_nothing(resources, chang
     status, problem = refer(referral_with(**changes))
     assert status == 422, problem
     assert field in [e["field"] for e in problem["errors"]]
-    assert items(resources, "episodes") == [] and items(resources, "citizens") == []
+    assert table_items(resources, "episodes") == [] and table_items(resources, "citizens") == []
 
 
 def test_a_missing_citizen_is_a_422_naming_it(resources):
@@ -253,7 +207,7 @@ def test_the_treating_and_monitoring_organisations_read_the_episode_and_each_rea
         assert episode["thresholds"]["version"] == 1
         assert episode["thresholds"]["thresholds"]["absolute"]["spo2"] == {"red_low": 86, "yellow_low": 90}
         assert episode["schedule"] == {"per_week": 3, "missed_after_hours": 96}
-    log = items(resources, "access-log")
+    log = table_items(resources, "access-log")
     assert sorted(entry["organisation"]["S"] for entry in log) == [TREATING, MONITORING]
     assert all(entry["patient_id"]["S"] == accepted["patient_id"] for entry in log)
     assert CPR not in json.dumps(log)
@@ -262,7 +216,7 @@ def test_the_treating_and_monitoring_organisations_read_the_episode_and_each_rea
 def test_another_organisation_may_not_read_and_nothing_is_logged(resources):
     _, accepted = refer()
     status, _ = call("GET", f"/v1/episodes/{accepted['episode_id']}", who=clinician(OTHER))
-    assert status == 403 and items(resources, "access-log") == []
+    assert status == 403 and table_items(resources, "access-log") == []
 
 
 def test_an_unknown_episode_is_a_404_and_a_malformed_id_a_422(resources):
@@ -289,10 +243,10 @@ def test_the_treating_organisation_makes_a_new_threshold_version(resources):
 @pytest.mark.parametrize("organisation", [MONITORING, OTHER])
 def test_only_the_treating_organisation_changes_thresholds(resources, organisation):
     _, accepted = refer()
-    before = items(resources, "episodes")
+    before = table_items(resources, "episodes")
     status, _ = call("PUT", f"/v1/episodes/{accepted['episode_id']}/thresholds",
                      {"thresholds": {"absolute": {"spo2": {"red_low": 85}}}}, who=clinician(organisation))
-    assert status == 403 and items(resources, "episodes") == before
+    assert status == 403 and table_items(resources, "episodes") == before
 
 
 @pytest.mark.parametrize(
@@ -306,11 +260,11 @@ def test_only_the_treating_organisation_changes_thresholds(resources, organisati
 )
 def test_a_bad_threshold_change_is_a_422_naming_the_field_and_writes_nothing(resources, body, field):
     _, accepted = refer()
-    before = items(resources, "episodes")
+    before = table_items(resources, "episodes")
     status, problem = call("PUT", f"/v1/episodes/{accepted['episode_id']}/thresholds", body)
     assert status == 422, problem
     assert field in [e["field"] for e in problem["errors"]]
-    assert items(resources, "episodes") == before
+    assert table_items(resources, "episodes") == before
 
 
 def test_a_retried_threshold_change_with_valid_from_adds_no_version(resources):
@@ -339,9 +293,9 @@ def test_registering_a_device_links_it_and_activates_the_episode(resources):
 
 def test_another_logistics_centre_may_not_register_devices_for_a_referred_citizen(resources):
     refer()
-    before = items(resources, "devices")
+    before = table_items(resources, "devices")
     status, _ = register_device(organisation=OTHER)
-    assert status == 403 and items(resources, "devices") == before
+    assert status == 403 and table_items(resources, "devices") == before
 
 
 # --- handover -------------------------------------------------------------------------------------
@@ -393,7 +347,7 @@ def test_a_retried_decline_is_the_same_204_and_records_who_declined(resources):
     # When the decline is retried (the reply was lost)
     # Then it gets the same 204, and responsibility stays where it was
     assert handover(episode_id, "decline", who=HOSPITAL)[0] == 204
-    meta = next(i for i in items(resources, "episodes") if i["sk"]["S"] == "META")
+    meta = next(i for i in table_items(resources, "episodes") if i["sk"]["S"] == "META")
     assert meta["declined_by"]["S"] == HOSPITAL and meta["declined_at"]["S"]
     assert meta["monitoring_organisation"]["S"] == MONITORING and "handover_to" not in meta
     # But another organisation's decline is still refused
@@ -462,9 +416,9 @@ def test_one_pending_offer_at_a_time(resources):
 @pytest.mark.parametrize("who", [TREATING, OTHER, HOSPITAL])
 def test_only_the_monitoring_organisation_offers(resources, who):
     _, accepted = refer()
-    before = items(resources, "episodes")
+    before = table_items(resources, "episodes")
     assert handover(accepted["episode_id"], body={"to_organisation": HOSPITAL}, who=who)[0] == 403
-    assert items(resources, "episodes") == before
+    assert table_items(resources, "episodes") == before
 
 
 @pytest.mark.parametrize("action", ["accept", "decline"])
@@ -472,9 +426,9 @@ def test_only_the_monitoring_organisation_offers(resources, who):
 def test_only_the_named_receiver_accepts_or_declines(resources, action, who):
     _, accepted = refer()
     handover(accepted["episode_id"], body={"to_organisation": HOSPITAL})
-    before = items(resources, "episodes")
+    before = table_items(resources, "episodes")
     assert handover(accepted["episode_id"], action, who=who)[0] == 403
-    assert items(resources, "episodes") == before
+    assert table_items(resources, "episodes") == before
 
 
 @pytest.mark.parametrize(("body", "field"), [({"to_organisation": "1"}, "to_organisation"),
@@ -523,7 +477,7 @@ def test_ending_one_episode_keeps_a_device_another_open_episode_uses(resources):
     assert call("POST", f"/v1/episodes/{copd['episode_id']}/end", {})[0] == 204
     # Then the device keeps uploading for heart failure, unlinked from COPD
     assert authorize(device["credential"])["principalId"] == device["device_id"]
-    (stored,) = items(resources, "devices")
+    (stored,) = table_items(resources, "devices")
     assert stored["status"]["S"] == "active" and stored["episode_ids"]["SS"] == [heart["episode_id"]]
     # And the collect order asks for nothing the citizen still needs
     (collect,) = [o for o in relay_orders(resources) if o["kind"] == "collect"]
@@ -550,7 +504,7 @@ def test_registering_a_shared_scale_again_links_it_to_an_episode_opened_since(re
     assert episode["status"] == "active" and episode["device_ids"] == [device["device_id"]]
     # And ending COPD keeps the scale, which heart failure still uses
     assert call("POST", f"/v1/episodes/{copd['episode_id']}/end", {})[0] == 204
-    (stored,) = items(resources, "devices")
+    (stored,) = table_items(resources, "devices")
     assert stored["status"]["S"] == "active" and stored["episode_ids"]["SS"] == [heart["episode_id"]]
 
 
@@ -569,7 +523,7 @@ def test_a_device_registered_while_the_episode_ends_is_revoked_and_collected(res
     # When the episode is ended
     assert call("POST", f"/v1/episodes/{episode_id}/end", {})[0] == 204
     # Then the device that joined meanwhile is revoked and collected, not left active on an ended episode
-    (stored,) = items(resources, "devices")
+    (stored,) = table_items(resources, "devices")
     assert stored["status"]["S"] == "revoked"
     (collect,) = [o for o in relay_orders(resources) if o["kind"] == "collect"]
     assert collect["device_ids"] == [registered[0]]
@@ -578,9 +532,9 @@ def test_a_device_registered_while_the_episode_ends_is_revoked_and_collected(res
 @pytest.mark.parametrize("who", [MONITORING, OTHER])
 def test_only_the_treating_organisation_ends_the_episode(resources, who):
     _, accepted = refer()
-    before = items(resources, "episodes")
+    before = table_items(resources, "episodes")
     assert call("POST", f"/v1/episodes/{accepted['episode_id']}/end", {}, who=clinician(who))[0] == 403
-    assert items(resources, "episodes") == before
+    assert table_items(resources, "episodes") == before
 
 
 def test_an_ended_episode_takes_no_threshold_change_or_handover(resources):

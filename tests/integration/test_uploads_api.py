@@ -14,9 +14,9 @@ from botocore.exceptions import ClientError
 from functions.device_uploads import handler
 from functions.shared import aws
 from functions.shared.observability import logger
-from tests.integration.uploads_support import (
+from tests.support.runtime import invoke
+from tests.support.uploads_api import (
     NOW,
-    LambdaContext,
     post,
     refused_fields,
     reply,
@@ -150,7 +150,7 @@ def test_a_device_principal_without_its_citizen_is_refused(uploads_table):
     event = sample_event("post_measurements.json")
     del event["requestContext"]["authorizer"]["patient_id"]
     # When it posts the sample upload
-    response = handler.api_handler(event, LambdaContext())
+    response = invoke("device-uploads", event)
     # Then 403, nothing stored
     assert response["statusCode"] == 403
     assert stored_uploads(uploads_table) == []

@@ -1,35 +1,27 @@
-"""Helpers for the device-upload integration tests: API events from the sample event, the
-uploads table's real (moto) stream records as a Lambda stream event, and the queue's messages."""
+"""Helpers for the device-upload integration tests: API events from the sample event, invoked with the
+upload function's own environment, and the uploads table's real (moto) stream records as a Lambda
+stream event."""
 
 from __future__ import annotations
 
 import copy
 import json
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
 from functions.device_uploads import handler
+from tests.support.events import load_event
+from tests.support.runtime import invoke
 
-EVENTS = Path(__file__).resolve().parents[2] / "events" / "device_uploads"
 # The instant the sample event was received; every test runs the handlers at it.
 NOW = datetime(2024, 5, 1, 8, 5, tzinfo=UTC)
 
 
-@dataclass(frozen=True)
-class LambdaContext:
-    function_name: str = "telehub-test-device-uploads"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:telehub-test-device-uploads"
-    aws_request_id: str = "4b5d4c5e-0c8f-4a0e-9a5e-1f3c2d1b0a99"
-
-
 def sample_event(name: str) -> dict[str, Any]:
-    return json.loads((EVENTS / name).read_text(encoding="utf-8"))
+    return load_event(f"device_uploads/{name}")
 
 
 def sample_body() -> dict[str, Any]:
@@ -37,7 +29,8 @@ def sample_body() -> dict[str, Any]:
 
 
 def use_handler_at(monkeypatch: pytest.MonkeyPatch, clock: Any = lambda: NOW) -> None:
-    """Fresh services (settings and clients of this test's moto account) on a fixed clock."""
+    """The upload functions on a fixed clock: their services, which take the clock when built, are
+    built again (a test may move the clock after they ran)."""
     monkeypatch.setattr(handler, "utc_now", clock)
     handler._upload_service.cache_clear()
     handler._upload_relay.cache_clear()
@@ -54,7 +47,7 @@ def post(body: Any, *, role: str = "device", content_type: str = "application/js
         event["requestContext"]["authorizer"] = {
             "principalId": "user-7", "role": role, "subject": "user-7", "organisation": "123456789012345",
         }
-    return handler.api_handler(event, LambdaContext())
+    return invoke("device-uploads", event)
 
 
 def reply(response: dict[str, Any]) -> dict[str, Any]:
@@ -95,14 +88,3 @@ def retry_from(event: dict[str, Any], response: dict[str, Any]) -> dict[str, Any
     failed = {int(failure["itemIdentifier"]) for failure in response["batchItemFailures"]}
     checkpoint = min(failed)
     return {"Records": [r for r in event["Records"] if int(r["dynamodb"]["SequenceNumber"]) >= checkpoint]}
-
-
-def queued_messages(queue_url: str) -> list[dict[str, Any]]:
-    """Every message on the queue (received once, so each is seen once), body parsed."""
-    sqs = boto3.Session().client("sqs")
-    messages = []
-    while batch := sqs.receive_message(
-        QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
-    ).get("Messages", []):
-        messages += [{"body": json.loads(m["Body"]), "attributes": m["MessageAttributes"]} for m in batch]
-    return messages

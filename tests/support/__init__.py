@@ -1,0 +1,1 @@
+"""Helpers and fakes the test tiers share; test modules import from here, never from each other."""

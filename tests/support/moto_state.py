@@ -1,0 +1,50 @@
+"""What the functions left in moto: a table's items and a queue's messages, read as a test reads them."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from functions.shared import aws
+from infrastructure.resource_spec import ResourceNames
+
+
+def table_items(names: ResourceNames, table: str) -> list[dict[str, Any]]:
+    """Every item of a table of the spec, in DynamoDB JSON."""
+    return boto3.Session().client("dynamodb").scan(TableName=names.tables[table])["Items"]
+
+
+def queued_messages(queue_url: str) -> list[dict[str, Any]]:
+    """Every message on the queue (received once, so each is seen once), body parsed."""
+    sqs = boto3.Session().client("sqs")
+    messages = []
+    while batch := sqs.receive_message(
+        QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    ).get("Messages", []):
+        messages += [{"body": json.loads(m["Body"]), "attributes": m["MessageAttributes"]} for m in batch]
+    return messages
+
+
+class Throttle:
+    """SendMessageBatch from the functions throttled on the given calls (1-based; None: every call)
+    until lifted; the other calls reach moto."""
+
+    def __init__(self, monkeypatch: Any, failing_calls: set[int] | None = None):
+        self.calls: list[int] = []
+        self.failing_calls, self.lifted = failing_calls, False
+        sqs = aws.client("sqs")
+        self._send = sqs.send_message_batch
+        monkeypatch.setattr(sqs, "send_message_batch", self._throttled)
+
+    def lift(self) -> None:
+        self.lifted = True
+
+    def _throttled(self, **request: Any) -> Any:
+        self.calls.append(len(request["Entries"]))
+        if not self.lifted and (self.failing_calls is None or len(self.calls) in self.failing_calls):
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}},
+                              "SendMessageBatch")
+        return self._send(**request)
