@@ -1,6 +1,7 @@
 """The ``telehub`` command: the embedded mode, dev tokens and DLQ replay.
 
 telehub local [--demo] [--exit-after-demo] [--port 8080] [--moto-port 5055] [--state-dir .telehub]
+              [--isolated-environments]
 telehub token --role logistics|clinician|system [--org SOR|YDERNUMMER] [--subject ...] [--ttl-minutes 60]
 telehub redrive <queue-id>
 """
@@ -60,6 +61,12 @@ def _parser() -> argparse.ArgumentParser:
         type=str.upper,
         help="log level of the in-process functions' JSON logs (default WARNING)",
     )
+    local.add_argument(
+        "--isolated-environments",
+        action="store_true",
+        help="run each function with exactly its own environment from the spec, as in AWS, instead of "
+        "the union of all functions' (a forgotten grant then fails locally; a little slower)",
+    )
     _state_dir_option(local)
     local.set_defaults(run=run_local)
 
@@ -112,6 +119,7 @@ def run_local(arguments: argparse.Namespace) -> int:
             moto_port=arguments.moto_port,
             state_dir=arguments.state_dir,
             function_log_level=arguments.log_level,
+            isolated_environments=arguments.isolated_environments,
         )
     )
     try:

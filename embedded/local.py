@@ -19,7 +19,7 @@ from moto.server import ThreadedMotoServer
 
 from embedded.dev_issuer import AUDIENCE, DevIssuer, issuer_url, jwks_url
 from embedded.gateway import BEARER_TOKEN, Gateway
-from embedded.lambda_runtime import FunctionRuntime, forget_warm_state
+from embedded.lambda_runtime import FunctionEnvironments, FunctionRuntime, forget_warm_state
 from embedded.pollers import Poller, spec_pollers
 from embedded.resources import create_resources
 from functions.shared import aws
@@ -43,6 +43,9 @@ class LocalOptions:
     state_dir: Path = Path(".telehub")
     function_log_level: str = "WARNING"  # Powertools log level of the in-process functions
     retry_visibility_seconds: int = 2  # how soon a failed SQS message is delivered again
+    # Each function with exactly its own environment (as in AWS) instead of the union of all of them:
+    # a grant the spec forgot fails here; a little slower, since a function switch starts it cold.
+    isolated_environments: bool = False
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,11 @@ class LocalSystem:
             session = boto3.Session()
             self.names = create_resources(session, stage=STAGE)
             platform = self.platform_settings()
-            self._set_function_environment(platform)
+            if self.options.isolated_environments:
+                runtime.isolate(FunctionEnvironments(self.names, platform))
+            else:
+                self._set_function_environment(platform)
+            self._set_environment("POWERTOOLS_METRICS_DISABLED", "true")  # no EMF documents on the console
             self.issuer = DevIssuer(self.state_dir, platform.token_issuer, platform.token_audience)
             self.issuer.jwks()  # creates the signing key on first use, before anyone asks for a token
             self.pollers = spec_pollers(
@@ -222,7 +229,6 @@ class LocalSystem:
             for name, value in function_environment(function, self.names, platform).items():
                 self._set_environment(name, value)
         self._set_environment("POWERTOOLS_SERVICE_NAME", f"telehub-{STAGE}")  # one name for all of them
-        self._set_environment("POWERTOOLS_METRICS_DISABLED", "true")  # no EMF documents on the console
 
     def _set_environment(self, name: str, value: str | None) -> None:
         self._saved_environment.setdefault(name, os.environ.get(name))

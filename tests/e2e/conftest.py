@@ -14,9 +14,14 @@ from embedded.local import LocalOptions, LocalSystem
 def local_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
     """The whole system on free ports, once for the tier: moto, resources, gateway, pollers. (Once, not
     per module: moto's backends are global to the process, so a second system would find the first's
-    resources; and stopped when the tier ends, so its environment never reaches the other tiers.)"""
+    resources; and stopped when the tier ends, so its environment never reaches the other tiers.) Each
+    function runs with exactly its own environment, so a grant the spec forgot fails here."""
     options = LocalOptions(
-        port=0, moto_port=0, state_dir=tmp_path_factory.mktemp("telehub-state"), function_log_level="INFO"
+        port=0,
+        moto_port=0,
+        state_dir=tmp_path_factory.mktemp("telehub-state"),
+        function_log_level="INFO",
+        isolated_environments=True,
     )
     with LocalSystem(options) as system:
         yield system

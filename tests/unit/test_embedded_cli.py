@@ -8,7 +8,7 @@ import jwt
 import pytest
 
 from embedded.cli import main
-from embedded.local import STATE_FILE
+from embedded.local import STATE_FILE, PortInUse
 
 
 def write_running_state(state_dir, **overrides) -> None:
@@ -76,3 +76,25 @@ def test_redrive_needs_a_running_system_and_a_queue_with_a_dlq(tmp_path, capsys)
     write_running_state(tmp_path)
     assert main(["redrive", "nonsense", "--state-dir", str(tmp_path)]) == 2
     assert "is not a queue with a DLQ" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("arguments", "isolated"), [([], False), (["--isolated-environments"], True)])
+def test_isolated_environments_are_an_option_of_local_and_off_by_default(monkeypatch, arguments, isolated):
+    # Given a system that records its options and cannot start (so nothing runs)
+    started_with = []
+
+    class RecordingSystem:
+        def __init__(self, options):
+            started_with.append(options)
+
+        def start(self):
+            raise PortInUse("taken")
+
+        def stop(self):
+            pass
+
+    monkeypatch.setattr("embedded.cli.LocalSystem", RecordingSystem)
+    # When telehub local is run with or without the option
+    assert main(["local", *arguments]) == 1
+    # Then the system was asked for isolated environments exactly when the option was given
+    assert [options.isolated_environments for options in started_with] == [isolated]
