@@ -153,7 +153,7 @@ def _environment(variables: dict[str, str | None]) -> Iterator[None]:
 
 
 def functions_environment(names: ResourceNames) -> dict[str, str | None]:
-    """Every function's environment, as tests/integration/conftest.py sets it."""
+    """The union of every function's environment, as the embedded mode sets it by default."""
     variables: dict[str, str | None] = {}
     for function in SPEC.functions:
         variables.update(function_environment(function, names, PLATFORM))
