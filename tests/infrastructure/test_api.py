@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from infrastructure.resource_spec import SPEC
-from tests.infrastructure.helpers import logical_id_of, references, resources, tagged
+from tests.support.cdk_templates import logical_id_of, references, resources, tagged
 
 
 def _stage(template) -> dict:

@@ -15,7 +15,7 @@ from infrastructure.compliance import (
     apply_compliance_checks,
     compliance_packs,
 )
-from tests.infrastructure.helpers import SKIP_BUNDLING
+from tests.support.cdk_templates import SKIP_BUNDLING
 
 # Words that make a reason a shrug rather than a justification.
 NOT_REASONS = ("todo", "fixme", "not needed", "false positive", "n/a", "tbd", "ignore")

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from infrastructure.config import available_stages, load_stage_config
-from tests.infrastructure.helpers import tagged
+from tests.support.cdk_templates import tagged
 
 
 def _write(directory, stage: str, **changes):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from infrastructure.resource_spec import SPEC
-from tests.infrastructure.helpers import logical_id_of, resources, tagged
+from tests.support.cdk_templates import logical_id_of, resources, tagged
 
 
 def test_tables_are_on_demand_recoverable_and_encrypted_with_the_data_key(stage):

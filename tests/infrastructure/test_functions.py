@@ -8,8 +8,7 @@ import re
 import pytest
 
 from infrastructure.resource_spec import ROUTE_ROLES_ENV, SPEC, route_roles
-from tests.infrastructure.conftest import VARIANT_SPEC
-from tests.infrastructure.helpers import (
+from tests.support.cdk_templates import (
     as_list,
     logical_id_of,
     policy_statements,
@@ -18,6 +17,7 @@ from tests.infrastructure.helpers import (
     resources,
     tagged,
 )
+from tests.support.specs import VARIANT_SPEC
 
 TABLE_WRITES = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from infrastructure.resource_spec import ALARM_TOPIC, SPEC
-from tests.infrastructure.conftest import VARIANT_SPEC
-from tests.infrastructure.helpers import as_list, logical_id_of, resources, tagged
+from tests.support.cdk_templates import as_list, logical_id_of, resources, tagged
+from tests.support.specs import VARIANT_SPEC
 
 
 def _denies_insecure_transport(template, policy_type: str, target: str) -> bool:

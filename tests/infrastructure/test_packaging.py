@@ -11,7 +11,7 @@ import pytest
 
 from infrastructure import packaging
 from infrastructure.application import build_app, stack_of
-from tests.infrastructure.helpers import resources, tagged
+from tests.support.cdk_templates import resources, tagged
 
 
 @pytest.fixture

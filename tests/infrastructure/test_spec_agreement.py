@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from infrastructure.resource_spec import SPEC
-from tests.infrastructure.conftest import VARIANT_SPEC
-from tests.infrastructure.spec_agreement import differences
+from tests.support.spec_agreement import differences
+from tests.support.specs import VARIANT_SPEC
 
 
 def test_each_stage_template_has_exactly_the_spec_resources(stage):

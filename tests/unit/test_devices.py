@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from functions.devices.logic import CredentialIssuer, DeviceService
 from functions.devices.models import Device, DeviceRegistration
 from functions.shared.device_records import ACTIVE, REVOKED
 from functions.shared.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
 from functions.shared.principal import Principal, Role
+from tests.support.fakes import FakeDeviceRegistry, FakePseudonyms, FakeSigner
 
 NOW = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
 TTL = timedelta(days=365)
@@ -33,87 +31,9 @@ def signing_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-class FakeSigner:
-    key_id = "kms-key-1"
-
-    def __init__(self, key: rsa.RSAPrivateKey) -> None:
-        self.key = key
-
-    def sign(self, message: bytes) -> bytes:
-        return self.key.sign(message, padding.PKCS1v15(), hashes.SHA256())
-
-
-class FakePseudonyms:
-    def pseudonym(self, cpr: str) -> str:
-        return hashlib.sha256(b"secret" + cpr.encode()).hexdigest()
-
-
-class InMemoryRegistry:
-    """The repository's contract in memory. ``before_add_*`` let a test play a concurrent request
-    that wins the race between this request's read and its conditional write."""
-
-    def __init__(self) -> None:
-        self.patients: dict[str, str] = {}
-        self.profiles: dict[str, str] = {}
-        self.claims: dict[tuple[str, str], str] = {}
-        self.devices: dict[str, Device] = {}
-        self.episodes: dict[str, list[tuple[str, str]]] = {}
-        self.before_add_patient = lambda: None
-        self.before_add_device = lambda: None
-        self.before_link_device = lambda: None
-        self.refuse_writes = False
-
-    def find_patient(self, pseudonym: str) -> str | None:
-        return self.patients.get(pseudonym)
-
-    def open_episodes(self, patient_id: str) -> list[tuple[str, str]]:
-        return self.episodes.get(patient_id, [])
-
-    def add_patient(self, pseudonym: str, patient_id: str, cpr: str) -> bool:
-        self.before_add_patient()
-        if self.refuse_writes or pseudonym in self.patients:
-            return False
-        self.patients[pseudonym] = patient_id
-        self.profiles[patient_id] = cpr
-        return True
-
-    def device_with_serial(self, vendor: str, serial: str) -> Device | None:
-        device_id = self.claims.get((vendor.casefold(), serial.casefold()))
-        return self.devices[device_id] if device_id else None
-
-    def add_device(self, device: Device) -> bool:
-        self.before_add_device()
-        claim = (device.vendor.casefold(), device.serial.casefold())
-        if self.refuse_writes or claim in self.claims:
-            return False
-        self.claims[claim] = device.device_id
-        self.devices[device.device_id] = device
-        return True
-
-    def find_device(self, device_id: str) -> Device | None:
-        return self.devices.get(device_id)
-
-    def link_device(self, device: Device, episode_ids: tuple[str, ...]) -> bool:
-        self.before_link_device()
-        current = self.devices[device.device_id]
-        open_ids = {episode_id for episodes in self.episodes.values() for episode_id, _ in episodes}
-        if self.refuse_writes or current.status != ACTIVE or not set(episode_ids) <= open_ids:
-            return False
-        self.devices[device.device_id] = replace(
-            current, episode_ids=tuple(sorted({*current.episode_ids, *episode_ids})))
-        return True
-
-    def revoke_device(self, device: Device, revoked_at: datetime) -> bool:
-        if self.refuse_writes or self.devices[device.device_id].status != ACTIVE:
-            return False
-        self.devices[device.device_id] = replace(device, status=REVOKED, revoked_at=revoked_at)
-        del self.claims[(device.vendor.casefold(), device.serial.casefold())]
-        return True
-
-
 @pytest.fixture
-def registry() -> InMemoryRegistry:
-    return InMemoryRegistry()
+def registry() -> FakeDeviceRegistry:
+    return FakeDeviceRegistry()
 
 
 @pytest.fixture
@@ -151,7 +71,7 @@ def test_a_new_device_is_registered_for_a_new_citizen(service, registry):
     assert device.device_id.startswith("dev_") and device.patient_id.startswith("pat_")
     # And the citizen got a patient id under the pseudonym, with the CPR kept only in the profile
     assert registry.patients == {FakePseudonyms().pseudonym(CITIZEN): device.patient_id}
-    assert registry.profiles == {device.patient_id: CITIZEN}
+    assert registry.profiles == {device.patient_id: {"cpr": CITIZEN}}
 
 
 def test_the_credential_is_an_rs256_jwt_for_the_device(service, signing_key):

@@ -11,27 +11,10 @@ from functions.referral_intake.models import Order
 from functions.referral_intake.outbox import OrderRelay, order_outbox
 from functions.referral_intake.repository import order_item
 from functions.shared.stream_recovery import StreamBatchFailure, StreamBatchRecovery, StreamRecord
-from tests.unit.stream_support import FIRST, FakeShards, RecordedMetrics, sample_record
+from tests.support.fakes import FakeOrdersByHour, FakePublisher, RecordedMetrics
+from tests.support.streams import FIRST, FakeShards, sample_record
 
 TABLE = "telehub-dev-episodes"
-
-
-class FakeOrderQueue:
-    def __init__(self):
-        self.sent: list[dict[str, Any]] = []
-
-    def publish(self, orders):
-        self.sent += orders
-        return set()
-
-
-class FakeOrdersByHour:
-    def __init__(self, items: list[dict[str, Any]]):
-        self.items, self.asked = items, []
-
-    def ordered_in_hour(self, hour: str, since: str, until: str) -> list[dict[str, Any]]:
-        self.asked.append((hour, since, until))
-        return [i for i in self.items if i["ordered_hour"] == hour and since <= i["ordered_at"] <= until]
 
 
 def stored(order_id: str, ordered_at: datetime) -> dict[str, Any]:
@@ -59,7 +42,7 @@ def test_only_the_order_items_of_a_range_are_relayed():
                          StreamRecord(str(FIRST + 1), "INSERT", order)])
     batch = failure.batch.model_copy(update={"start_sequence_number": str(FIRST),
                                              "end_sequence_number": str(FIRST + 1)})
-    queue, metrics = FakeOrderQueue(), RecordedMetrics()
+    queue, metrics = FakePublisher(), RecordedMetrics()
     # When recovered
     outbox = order_outbox(OrderRelay(queue, metrics), FakeOrdersByHour([]), TABLE)
     StreamBatchRecovery(shards, outbox, metrics).recover(failure.model_copy(update={"batch": batch}))
@@ -72,7 +55,7 @@ def test_a_trimmed_range_is_read_from_the_index_by_ordered_hour():
     # Given the stream trimmed, an order of the batch's minute and one of an hour later
     orders = FakeOrdersByHour([stored("ord_1", datetime(2024, 5, 1, 9, 12, 7, tzinfo=UTC)),
                                stored("ord_2", datetime(2024, 5, 1, 10, 12, 7, tzinfo=UTC))])
-    queue, metrics = FakeOrderQueue(), RecordedMetrics()
+    queue, metrics = FakePublisher(), RecordedMetrics()
     failure = StreamBatchFailure.model_validate(sample_record("referral_intake"))
     # When recovered
     outbox = order_outbox(OrderRelay(queue, metrics), orders, TABLE)

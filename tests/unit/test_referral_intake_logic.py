@@ -3,7 +3,6 @@ idempotent referrals, threshold versions, handover races, ending (logic.py); the
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -16,7 +15,14 @@ from functions.shared.episode_links import ENDED
 from functions.shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from functions.shared.principal import Principal, Role
 from functions.shared.thresholds import ThresholdOverrides
-from tests.unit.stream_support import RecordedMetrics
+from tests.support.fakes import (
+    FakeAccessLog,
+    FakeCitizenStore,
+    FakeEpisodeStore,
+    FakePseudonyms,
+    FakePublisher,
+    RecordedMetrics,
+)
 
 NOW = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
 TREATING, MONITORING, CENTRE, HOSPITAL, OTHER = ("123456789012345", "234567890123456", "345678901234567",
@@ -27,137 +33,14 @@ def doctor(organisation: str = TREATING) -> Principal:
     return Principal(role=Role.CLINICIAN, subject="doc-1", organisation=organisation)
 
 
-class FakeStore:
-    """The store's contract in memory; ``before_write`` plays a concurrent request winning a race."""
-
-    def __init__(self) -> None:
-        self.referrals, self.guards, self.centres, self.episodes = {}, {}, {}, {}
-        self.versions, self.orders = {}, []
-        self.devices = {}  # device_id -> (status, linked episode ids)
-        self.before_write = lambda: None
-
-    def find_referral(self, organisation, referral_id):
-        return self.referrals.get((organisation, referral_id))
-
-    def open_episode_id(self, patient_id, area):
-        return self.guards.get((patient_id, area))
-
-    def logistics_centre(self, patient_id):
-        centre, open_ids = self.centres.get(patient_id, (None, set()))
-        return centre if open_ids else None
-
-    def create(self, new):
-        episode = new.episode
-        key = (episode.patient_id, episode.disease_area)
-        referral_key = (episode.treating_organisation, new.referral.referral_id)
-        if key in self.guards or referral_key in self.referrals:
-            return False
-        self.guards[key] = episode.episode_id
-        _, open_ids = self.centres.setdefault(episode.patient_id, (episode.logistics_centre, set()))
-        open_ids.add(episode.episode_id)
-        self.referrals[referral_key] = new.referral
-        self.episodes[episode.episode_id] = episode
-        self.versions[episode.episode_id] = [new.thresholds]
-        self.orders.append(new.order)
-        return True
-
-    def episode(self, episode_id):
-        return self.episodes.get(episode_id)
-
-    def threshold_versions(self, episode_id):
-        return list(self.versions[episode_id])
-
-    def add_threshold_version(self, episode, version):
-        self.before_write()
-        if self.episodes[episode.episode_id].threshold_version != episode.threshold_version:
-            return False
-        self.versions[episode.episode_id].append(version)
-        self.episodes[episode.episode_id] = replace(episode, threshold_version=version.version)
-        return True
-
-    def _change(self, episode_id, condition, **changes):
-        self.before_write()
-        current = self.episodes[episode_id]
-        if not condition(current):
-            return False
-        self.episodes[episode_id] = replace(current, **changes)
-        return True
-
-    def offer_handover(self, episode, handover):
-        return self._change(episode.episode_id, lambda e: e.handover is None, handover=handover)
-
-    def accept_handover(self, episode, organisation):
-        return self._change(episode.episode_id,
-                            lambda e: e.handover is not None and e.handover.to_organisation == organisation,
-                            monitoring_organisation=organisation, handover=None)
-
-    def withdraw_handover(self, episode, handover):
-        return self._change(episode.episode_id, lambda e: e.handover == handover, handover=None)
-
-    def decline_handover(self, episode, organisation, declined_at):
-        return self._change(episode.episode_id,
-                            lambda e: e.handover is not None and e.handover.to_organisation == organisation,
-                            handover=None, declined_by=organisation, declined_at=declined_at)
-
-    def link(self, device_id, *episode_ids):
-        """A device registered while these episodes were open."""
-        self.devices[device_id] = ("active", set(episode_ids))
-        for episode_id in episode_ids:
-            current = self.episodes[episode_id]
-            self.episodes[episode_id] = replace(current, status="active",
-                                                device_ids=(*current.device_ids, device_id))
-
-    def device_links(self, device_id):
-        status, links = self.devices.get(device_id, ("revoked", set()))
-        return tuple(sorted(links)) if status == "active" else None
-
-    def end(self, episode, ended_at, order, revoked, kept):
-        self.before_write()
-        if any(not self.episodes[other].is_open for others in kept.values() for other in others):
-            return False
-        if not self._change(episode.episode_id, lambda e: e.is_open, status=ENDED, ended_at=ended_at):
-            return False
-        for device_id in revoked:
-            self.devices[device_id] = ("revoked", self.devices[device_id][1])
-        for device_id in kept:
-            self.devices[device_id][1].discard(episode.episode_id)
-        del self.guards[(episode.patient_id, episode.disease_area)]
-        self.centres[episode.patient_id][1].discard(episode.episode_id)
-        self.orders.append(order)
-        return True
-
-
-class FakeCitizens:
-    def __init__(self) -> None:
-        self.patients = {}
-
-    def find_patient(self, pseudonym):
-        return self.patients.get(pseudonym)
-
-    def add_patient(self, pseudonym, patient_id, cpr):
-        self.patients.setdefault(pseudonym, patient_id)
-        return self.patients[pseudonym] == patient_id
-
-    def profile(self, patient_id):
-        return {"cpr": "2512489996", "name": "Karen Jensen", "phone": "+45 20 30 40 50"}
-
-
-class FakePseudonyms:
-    def pseudonym(self, cpr):
-        return hashlib.sha256(b"k" + cpr.encode()).hexdigest()
-
-
-class FakeAccessLog:
-    def __init__(self) -> None:
-        self.entries = []
-
-    def record(self, patient_id, principal, action, episode_id, at):
-        self.entries.append((patient_id, principal.organisation, action, episode_id))
+@pytest.fixture
+def citizens():
+    return FakeCitizenStore()
 
 
 @pytest.fixture
-def store():
-    return FakeStore()
+def store(citizens):
+    return FakeEpisodeStore(citizens)
 
 
 @pytest.fixture
@@ -166,8 +49,8 @@ def access_log():
 
 
 @pytest.fixture
-def service(store, access_log):
-    return EpisodeService(store, FakeCitizens(), FakePseudonyms(), access_log, clock=lambda: NOW)
+def service(store, citizens, access_log):
+    return EpisodeService(store, citizens, FakePseudonyms(), access_log, clock=lambda: NOW)
 
 
 def referral(**changes) -> Referral:
@@ -422,16 +305,6 @@ def test_ending_decides_again_when_the_other_episode_ends_meanwhile(service, sto
     assert store.orders[-1].body["device_ids"] == ["dev_scale"]
 
 
-class FakePublisher:
-    def __init__(self, failing: set[int] = frozenset()) -> None:
-        self.failing = failing
-        self.sent = []
-
-    def publish(self, orders):
-        self.sent.append([o["order_id"] for o in orders])
-        return set(self.failing)
-
-
 def order_item(n: int) -> dict:
     return {"order_id": f"ord_{n}", "message": "{}", "logistics_centre": CENTRE, "kind": "deliver"}
 
@@ -444,15 +317,15 @@ def test_the_relay_sends_ten_per_request_and_reports_what_it_did_not_send():
     not_relayed = OrderRelay(publisher, metrics).relay(inserted)
     # Then the orders went ten per request, and the relay counted what it did and did not relay
     assert not_relayed == {"x"}
-    assert [len(batch) for batch in publisher.sent] == [10, 2]
+    assert [len(batch) for batch in publisher.batches] == [10, 2]
     assert metrics.values == {"OrdersRelayed": 12, "OrdersNotRelayed": 1}
 
 
 def test_a_failed_send_stops_the_run_and_reports_the_rest():
     # Given a queue refusing the fourth order of the first request
-    publisher, metrics = FakePublisher(failing={3}), RecordedMetrics()
+    publisher, metrics = FakePublisher(refuse={3}), RecordedMetrics()
     # When twelve orders are relayed
     not_relayed = OrderRelay(publisher, metrics).relay([(str(n), order_item(n)) for n in range(12)])
     # Then that one and the twelve's unsent rest are reported, the second request never made
-    assert not_relayed == {"3", "10", "11"} and len(publisher.sent) == 1
+    assert not_relayed == {"3", "10", "11"} and len(publisher.batches) == 1
     assert metrics.values == {"OrdersRelayed": 9, "OrdersNotRelayed": 3}

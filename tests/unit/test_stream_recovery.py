@@ -24,7 +24,8 @@ from functions.shared.stream_recovery import (
     hours_between,
     inserted_in_range,
 )
-from tests.unit.stream_support import FIRST, FakeShards, RecordedMetrics, sample_record
+from tests.support.fakes import RecordedMetrics
+from tests.support.streams import FIRST, FakeShards, sample_record
 
 TABLE = "telehub-dev-uploads"
 

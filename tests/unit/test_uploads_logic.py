@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -11,36 +10,12 @@ import pytest
 
 from functions.device_uploads.logic import LATE_AFTER, MAX_AGE, MAX_AHEAD, UploadService, canonical_hash
 from functions.device_uploads.models import StoredUpload, UploadRequest
-from functions.device_uploads.outbox import MESSAGE_TYPE, OutboundMessage, UploadRelay, upload_message
+from functions.device_uploads.outbox import MESSAGE_TYPE, UploadRelay, upload_message
 from functions.shared.errors import Conflict, InvalidInput, ServiceUnavailable
+from tests.support.fakes import FakePublisher, FakeUploadRepository, RecordedMetrics
 
 NOW = datetime(2024, 5, 1, 8, 5, tzinfo=UTC)
 DEVICE, PATIENT = "dev_5f0c2a9e41b7d3c8a6e1f042", "pat_9a3e7c1d5b2f8e4a6c0d1b37"
-
-
-class InMemoryUploads:
-    def __init__(self):
-        self.items: dict[tuple[str, str], StoredUpload] = {}
-        self.writes = 0
-
-    def put_new(self, upload: StoredUpload) -> StoredUpload | None:
-        key = (upload.device_id, upload.upload_id)
-        if key in self.items:
-            return self.items[key]
-        self.items[key] = upload
-        self.writes += 1
-        return None
-
-    def get(self, device_id: str, upload_id: str) -> StoredUpload | None:
-        return self.items.get((device_id, upload_id))
-
-
-class RecordedMetrics:
-    def __init__(self):
-        self.values: dict[str, float] = {}
-
-    def add_metric(self, name: str, unit: str, value: float) -> None:
-        self.values[name] = self.values.get(name, 0) + value
 
 
 class Clock:
@@ -63,8 +38,8 @@ def _request(*measured_at: datetime, upload_id: str = "upload-0001", **overrides
 
 
 @pytest.fixture
-def uploads() -> InMemoryUploads:
-    return InMemoryUploads()
+def uploads() -> FakeUploadRepository:
+    return FakeUploadRepository()
 
 
 @pytest.fixture
@@ -185,7 +160,7 @@ def test_a_retry_is_recognised_even_after_its_measurements_aged_out(service, upl
 
 def test_a_time_problem_is_a_422_even_when_the_store_cannot_be_asked_about_retries(metrics, clock):
     # Given a store that is throttled
-    class ThrottledUploads(InMemoryUploads):
+    class ThrottledUploads(FakeUploadRepository):
         def get(self, device_id, upload_id):
             raise ServiceUnavailable("throttled")
 
@@ -234,22 +209,6 @@ def _stored(upload_id: str) -> StoredUpload:
     )
 
 
-class FakeQueue:
-    """Takes messages; the positions in ``refuse`` of the call numbered ``on_call`` fail."""
-
-    def __init__(self, refuse: Sequence[int] = (), on_call: int | None = None):
-        self.sent: list[OutboundMessage] = []
-        self.calls = 0
-        self.refuse, self.on_call = set(refuse), on_call
-
-    def publish(self, messages: Sequence[OutboundMessage]) -> set[int]:
-        assert len(messages) <= 10
-        self.calls += 1
-        failed = self.refuse if self.calls == self.on_call else set()
-        self.sent += [m for position, m in enumerate(messages) if position not in failed]
-        return {position for position in failed if position < len(messages)}
-
-
 def _inserted(count: int) -> list[tuple[str, dict]]:
     return [(str(100 + n), _stored(f"upload-{n:04d}").item()) for n in range(count)]
 
@@ -269,7 +228,7 @@ def test_the_message_carries_the_upload_its_type_version_and_dedupe_key():
 
 def test_uploads_are_relayed_ten_per_request(metrics):
     # Given 23 stored uploads
-    queue = FakeQueue()
+    queue = FakePublisher()
     # When relayed
     not_relayed = UploadRelay(queue, metrics).relay(_inserted(23))
     # Then three requests carried one message each, and every record is relayed
@@ -280,7 +239,7 @@ def test_uploads_are_relayed_ten_per_request(metrics):
 
 def test_a_refused_request_stops_the_run_and_everything_unsent_fails(metrics):
     # Given 23 uploads and a queue that refuses the whole second request
-    queue = FakeQueue(refuse=range(10), on_call=2)
+    queue = FakePublisher(refuse=range(10), on_call=2)
     # When relayed
     not_relayed = UploadRelay(queue, metrics).relay(_inserted(23))
     # Then the first ten went, and the other 13 are reported, the third request never made
@@ -291,7 +250,7 @@ def test_a_refused_request_stops_the_run_and_everything_unsent_fails(metrics):
 
 def test_an_entry_the_queue_refuses_fails_but_its_sent_neighbours_do_not(metrics):
     # Given a queue that refuses the fourth message of the first request
-    queue = FakeQueue(refuse=[3], on_call=1)
+    queue = FakePublisher(refuse=[3], on_call=1)
     # When 12 uploads are relayed
     not_relayed = UploadRelay(queue, metrics).relay(_inserted(12))
     # Then that record fails, its sent neighbours do not, and the second request is not made
@@ -303,7 +262,7 @@ def test_an_item_that_cannot_become_a_message_fails_alone(metrics):
     # Given three stored uploads, the second of them damaged
     inserted = _inserted(3)
     del inserted[1][1]["patient_id"]
-    queue = FakeQueue()
+    queue = FakePublisher()
     # When relayed
     not_relayed = UploadRelay(queue, metrics).relay(inserted)
     # Then the others are sent and only the damaged one is reported

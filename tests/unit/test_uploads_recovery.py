@@ -5,14 +5,13 @@ and the fallback to the uploads table by arrival, with fakes."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from functions.device_uploads.models import StoredUpload
-from functions.device_uploads.outbox import OutboundMessage, UploadRelay, upload_message, upload_outbox
+from functions.device_uploads.outbox import UploadRelay, upload_message, upload_outbox
 from functions.shared.stream_recovery import (
     BatchNotRecovered,
     StreamBatchFailure,
@@ -20,7 +19,8 @@ from functions.shared.stream_recovery import (
     StreamRecord,
     UnrecoverableFailureRecord,
 )
-from tests.unit.stream_support import FIRST, FakeShards, RecordedMetrics, sample_record
+from tests.support.fakes import FakeArrivals, FakePublisher, RecordedMetrics
+from tests.support.streams import FIRST, FakeShards, sample_record
 
 TABLE = "telehub-dev-uploads"
 DEVICE, PATIENT = "dev_5f0c2a9e41b7d3c8a6e1f042", "pat_9a3e7c1d5b2f8e4a6c0d1b37"
@@ -43,42 +43,14 @@ def insert(offset: int, upload_id: str | None = None, event_name: str = "INSERT"
     return StreamRecord(str(FIRST + offset), event_name, item(upload_id or f"upload-{offset:04d}"))
 
 
-class FakeArrivals:
-    """The uploads table's arrival index: items by received_hour, filtered by received_at."""
-
-    def __init__(self, items: Sequence[dict[str, Any]]):
-        self.items = list(items)
-        self.asked: list[tuple[str, str, str]] = []
-
-    def received_in_hour(self, hour: str, since: str, until: str) -> list[dict[str, Any]]:
-        self.asked.append((hour, since, until))
-        return [i for i in self.items if i["received_hour"] == hour and since <= i["received_at"] <= until]
-
-
-class FakeQueue:
-    """Takes every message, except that the whole request numbered ``refuse_call`` fails."""
-
-    def __init__(self, refuse_call: int | None = None):
-        self.sent: list[OutboundMessage] = []
-        self.calls = 0
-        self.refuse_call = refuse_call
-
-    def publish(self, messages: Sequence[OutboundMessage]) -> set[int]:
-        self.calls += 1
-        if self.calls == self.refuse_call:
-            return set(range(len(messages)))
-        self.sent += messages
-        return set()
-
-
-def recovery(shards: FakeShards, queue: FakeQueue, arrivals: FakeArrivals | None = None,
+def recovery(shards: FakeShards, queue: FakePublisher, arrivals: FakeArrivals | None = None,
              metrics: RecordedMetrics | None = None) -> StreamBatchRecovery:
     metrics = metrics or RecordedMetrics()
     outbox = upload_outbox(UploadRelay(queue, metrics), arrivals or FakeArrivals([]), TABLE)
     return StreamBatchRecovery(shards, outbox, metrics)
 
 
-def upload_ids(queue: FakeQueue) -> list[str]:
+def upload_ids(queue: FakePublisher) -> list[str]:
     return [json.loads(message.body)["upload_id"] for message in queue.sent]
 
 
@@ -88,7 +60,7 @@ def upload_ids(queue: FakeQueue) -> list[str]:
 def test_a_batch_still_in_the_stream_is_relayed_as_the_outbox_would_have_relayed_it():
     # Given a shard holding the failed batch's three uploads
     records = [insert(n) for n in range(3)]
-    queue, metrics = FakeQueue(), RecordedMetrics()
+    queue, metrics = FakePublisher(), RecordedMetrics()
     # When the recovery handles the failure record
     recovery(FakeShards(records), queue, metrics=metrics).recover(failure())
     # Then each upload is one message, the very message the outbox's relay makes of the item
@@ -107,7 +79,7 @@ def test_a_batch_the_stream_no_longer_holds_is_read_from_the_uploads_table_by_ar
         item("just-before", "2024-05-01T08:04:30.000Z"),
         item("hours-later", "2024-05-01T11:00:00.000Z"),
     ])
-    queue, metrics = FakeQueue(), RecordedMetrics()
+    queue, metrics = FakePublisher(), RecordedMetrics()
     # When the recovery handles the failure record
     recovery(FakeShards([], gone=True), queue, arrivals, metrics).recover(failure())
     # Then the uploads of the window are relayed (the one before again: harmless), not the later one
@@ -119,7 +91,7 @@ def test_a_batch_the_stream_no_longer_holds_is_read_from_the_uploads_table_by_ar
 def test_a_failure_record_of_another_tables_stream_is_not_acted_on():
     # Given a record naming another table's stream
     other = failure(streamArn="arn:aws:dynamodb:eu-central-1:123456789012:table/telehub-dev-devices/stream/x")
-    queue, shards = FakeQueue(), FakeShards([insert(0)])
+    queue, shards = FakePublisher(), FakeShards([insert(0)])
     # When handled, Then it is refused, and nothing was read or sent
     with pytest.raises(UnrecoverableFailureRecord):
         recovery(shards, queue).recover(other)
@@ -129,7 +101,7 @@ def test_a_failure_record_of_another_tables_stream_is_not_acted_on():
 def test_a_refused_send_fails_the_recovery_and_running_it_again_completes_it():
     # Given 12 uploads in the failed batch, and SQS refusing the second request (the last two)
     records = [insert(n) for n in range(12)]
-    queue = FakeQueue(refuse_call=2)
+    queue = FakePublisher(refuse=range(10), on_call=2)
     batch = failure(endSequenceNumber=str(FIRST + 11))
     # When recovered, Then the recovery fails, so the on-failure message is retried
     with pytest.raises(BatchNotRecovered, match="2 of 12"):
@@ -148,7 +120,7 @@ def test_an_item_that_cannot_become_a_message_fails_the_recovery():
     # Given a batch whose second item lacks its patient
     broken = insert(1)
     del broken.new_image["patient_id"]
-    queue = FakeQueue()
+    queue = FakePublisher()
     # When recovered, Then the others are sent but the record fails (for the DLQ and a person)
     with pytest.raises(BatchNotRecovered, match="1 of 3"):
         recovery(FakeShards([insert(0), broken, insert(2)]), queue).recover(failure())

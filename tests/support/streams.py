@@ -1,22 +1,21 @@
-"""Fakes shared by the unit tests of the stream recovery and of each outbox's use of it."""
+"""A stream's shards and on-failure records, for the unit tests of the stream recovery and of each
+outbox's use of it."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from functions.shared.stream_recovery import StreamRecord, StreamRecordsGone
+from tests.support.events import load_event
 
-EVENTS = Path(__file__).resolve().parents[2] / "events"
 FIRST = 4421584500000000017450439091  # the sample records' startSequenceNumber
 
 
 def sample_record(feature: str = "device_uploads") -> dict[str, Any]:
     """The on-failure record Lambda sent for an outbox's stream, as carried by its SQS message."""
-    event = json.loads((EVENTS / feature / "outbox_failure_sqs.json").read_text(encoding="utf-8"))
-    return json.loads(event["Records"][0]["body"])
+    return json.loads(load_event(f"{feature}/outbox_failure_sqs.json")["Records"][0]["body"])
 
 
 class FakeShards:
@@ -47,11 +46,3 @@ class FakeShards:
         if following >= len(self.stream) and self.closed:
             return page, None
         return page, str(following)
-
-
-class RecordedMetrics:
-    def __init__(self):
-        self.values: dict[str, float] = {}
-
-    def add_metric(self, name: str, unit: str, value: float) -> None:
-        self.values[name] = self.values.get(name, 0) + value

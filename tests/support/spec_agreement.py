@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from infrastructure.resource_spec import Key, ResourceSpec
-from tests.infrastructure.helpers import logical_id_of, references, resources, route_path, tagged
+from tests.support.cdk_templates import logical_id_of, references, resources, route_path, tagged
 
 
 def differences(template: dict[str, Any], spec: ResourceSpec) -> list[str]:

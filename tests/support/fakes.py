@@ -1,0 +1,323 @@
+"""In-memory fakes of Telehub's ports, one per port, for the unit tier.
+
+Each fake keeps the promises of its real adapter, and no more: tests/contract runs one suite per
+port against the fake and against the adapter under moto. The ``before_*`` hooks let a unit test play
+a concurrent request that wins the race between a read and a conditional write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from functions.device_uploads.models import StoredUpload
+from functions.devices.models import Device
+from functions.referral_intake.models import Episode, Handover, NewEpisode, Order, StoredReferral
+from functions.shared.device_records import ACTIVE, REVOKED
+from functions.shared.episode_links import ENDED
+from functions.shared.outbox import SQS_BATCH_LIMIT
+from functions.shared.principal import Principal
+from functions.shared.thresholds import ThresholdVersion
+
+
+def _nothing() -> None:
+    pass
+
+
+class RecordedMetrics:
+    """The metrics recorder: each metric's sum."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, float] = {}
+
+    def add_metric(self, name: str, unit: str, value: float) -> None:
+        self.values[name] = self.values.get(name, 0) + value
+
+
+class FakePseudonyms:
+    """The citizen pseudonyms (a keyed MAC in KMS): a keyed hash, stable per CPR number."""
+
+    def pseudonym(self, cpr: str) -> str:
+        return hashlib.sha256(b"secret" + cpr.encode()).hexdigest()
+
+
+class FakeCitizenStore:
+    """The citizen store: a patient per pseudonym, and each patient's profile (cpr, name, phone)."""
+
+    def __init__(self) -> None:
+        self.patients: dict[str, str] = {}
+        self.profiles: dict[str, dict[str, str]] = {}
+        self.before_add_patient = _nothing
+        self.refuse_writes = False
+
+    def find_patient(self, pseudonym: str) -> str | None:
+        return self.patients.get(pseudonym)
+
+    def add_patient(self, pseudonym: str, patient_id: str, cpr: str) -> bool:
+        self.before_add_patient()
+        if self.refuse_writes or pseudonym in self.patients or patient_id in self.profiles:
+            return False
+        self.patients[pseudonym] = patient_id
+        self.profiles[patient_id] = {"cpr": cpr}
+        return True
+
+    def profile(self, patient_id: str) -> dict[str, str] | None:
+        profile = self.profiles.get(patient_id)
+        return dict(profile) if profile is not None else None
+
+
+class FakeDeviceRegistry(FakeCitizenStore):
+    """The devices' registry: devices, their serial claims, and the citizens' open episodes
+    (``episodes``: patient id -> [(episode id, logistics centre)], which a test arranges)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.claims: dict[tuple[str, str], str] = {}
+        self.devices: dict[str, Device] = {}
+        self.episodes: dict[str, list[tuple[str, str]]] = {}
+        self.before_add_device = _nothing
+        self.before_link_device = _nothing
+
+    def open_episodes(self, patient_id: str) -> list[tuple[str, str]]:
+        return list(self.episodes.get(patient_id, []))
+
+    def device_with_serial(self, vendor: str, serial: str) -> Device | None:
+        device_id = self.claims.get(_claim(vendor, serial))
+        return self.devices[device_id] if device_id else None
+
+    def add_device(self, device: Device) -> bool:
+        self.before_add_device()
+        claim = _claim(device.vendor, device.serial)
+        if self.refuse_writes or claim in self.claims or device.device_id in self.devices:
+            return False
+        self.claims[claim] = device.device_id
+        self.devices[device.device_id] = device
+        return True
+
+    def find_device(self, device_id: str) -> Device | None:
+        return self.devices.get(device_id)
+
+    def link_device(self, device: Device, episode_ids: tuple[str, ...]) -> bool:
+        self.before_link_device()
+        current = self.devices[device.device_id]
+        open_ids = {episode_id for episodes in self.episodes.values() for episode_id, _ in episodes}
+        if self.refuse_writes or current.status != ACTIVE or not set(episode_ids) <= open_ids:
+            return False
+        self.devices[device.device_id] = replace(
+            current, episode_ids=tuple(sorted({*current.episode_ids, *episode_ids})))
+        return True
+
+    def revoke_device(self, device: Device, revoked_at: datetime) -> bool:
+        current = self.devices.get(device.device_id)
+        if self.refuse_writes or current is None or current.status != ACTIVE:
+            return False
+        self.devices[device.device_id] = replace(current, status=REVOKED, revoked_at=revoked_at)
+        del self.claims[_claim(device.vendor, device.serial)]
+        return True
+
+
+def _claim(vendor: str, serial: str) -> tuple[str, str]:
+    return vendor.casefold(), serial.casefold()
+
+
+class FakeSigner:
+    """The credential signer (a KMS RSA key): RSASSA-PKCS1-v1_5 SHA-256 with a local key."""
+
+    key_id = "kms-key-1"
+
+    def __init__(self, key: rsa.RSAPrivateKey) -> None:
+        self.key = key
+
+    def sign(self, message: bytes) -> bytes:
+        return self.key.sign(message, padding.PKCS1v15(), hashes.SHA256())
+
+
+class FakeEpisodeStore:
+    """The episode store. ``devices`` (device id -> (status, linked episode ids)) stands for the devices
+    table the real store reads and writes; ``link`` arranges a device registered for open episodes.
+    Contact details go to ``citizens``, as the real store writes them on the citizen's profile."""
+
+    def __init__(self, citizens: FakeCitizenStore) -> None:
+        self.citizens = citizens
+        self.referrals: dict[tuple[str, str], StoredReferral] = {}
+        self.guards: dict[tuple[str, str], str] = {}
+        self.centres: dict[str, tuple[str, set[str]]] = {}  # patient id -> (centre, open episode ids)
+        self.episodes: dict[str, Episode] = {}
+        self.versions: dict[str, list[ThresholdVersion]] = {}
+        self.orders: list[Order] = []
+        self.devices: dict[str, tuple[str, set[str]]] = {}
+        self.before_write = _nothing
+
+    def find_referral(self, organisation: str, referral_id: str) -> StoredReferral | None:
+        return self.referrals.get((organisation, referral_id))
+
+    def open_episode_id(self, patient_id: str, disease_area: str) -> str | None:
+        return self.guards.get((patient_id, disease_area))
+
+    def logistics_centre(self, patient_id: str) -> str | None:
+        centre, open_ids = self.centres.get(patient_id, (None, set()))
+        return centre if open_ids else None
+
+    def create(self, new: NewEpisode) -> bool:
+        episode = new.episode
+        key = (episode.patient_id, episode.disease_area)
+        referral_key = (episode.treating_organisation, new.referral.referral_id)
+        if key in self.guards or referral_key in self.referrals:
+            return False
+        self.guards[key] = episode.episode_id
+        _, open_ids = self.centres.setdefault(episode.patient_id, (episode.logistics_centre, set()))
+        open_ids.add(episode.episode_id)
+        self.referrals[referral_key] = new.referral
+        self.episodes[episode.episode_id] = episode
+        self.versions[episode.episode_id] = [new.thresholds]
+        self.orders.append(new.order)
+        profile = self.citizens.profiles.setdefault(episode.patient_id, {})
+        profile.update(name=new.citizen_name, phone=new.citizen_phone)
+        return True
+
+    def episode(self, episode_id: str) -> Episode | None:
+        return self.episodes.get(episode_id)
+
+    def threshold_versions(self, episode_id: str) -> list[ThresholdVersion]:
+        return list(self.versions.get(episode_id, []))
+
+    def add_threshold_version(self, episode: Episode, version: ThresholdVersion) -> bool:
+        self.before_write()
+        if self.episodes[episode.episode_id].threshold_version != episode.threshold_version:
+            return False
+        self.versions[episode.episode_id].append(version)
+        self.episodes[episode.episode_id] = replace(episode, threshold_version=version.version)
+        return True
+
+    def offer_handover(self, episode: Episode, handover: Handover) -> bool:
+        return self._change(episode.episode_id, lambda e: e.handover is None, handover=handover)
+
+    def accept_handover(self, episode: Episode, organisation: str) -> bool:
+        return self._change(episode.episode_id,
+                            lambda e: e.handover is not None and e.handover.to_organisation == organisation,
+                            monitoring_organisation=organisation, handover=None)
+
+    def withdraw_handover(self, episode: Episode, handover: Handover) -> bool:
+        return self._change(episode.episode_id, lambda e: e.handover == handover, handover=None)
+
+    def decline_handover(self, episode: Episode, organisation: str, declined_at: datetime) -> bool:
+        return self._change(episode.episode_id,
+                            lambda e: e.handover is not None and e.handover.to_organisation == organisation,
+                            handover=None, declined_by=organisation, declined_at=declined_at)
+
+    def link(self, device_id: str, *episode_ids: str) -> None:
+        """A device registered while these episodes were open."""
+        self.devices[device_id] = (ACTIVE, set(episode_ids))
+        for episode_id in episode_ids:
+            current = self.episodes[episode_id]
+            self.episodes[episode_id] = replace(current, status="active",
+                                                device_ids=(*current.device_ids, device_id))
+
+    def device_links(self, device_id: str) -> tuple[str, ...] | None:
+        status, links = self.devices.get(device_id, (REVOKED, set()))
+        return tuple(sorted(links)) if status == ACTIVE else None
+
+    def end(self, episode: Episode, ended_at: datetime, order: Order, revoked: Sequence[str],
+            kept: Mapping[str, Sequence[str]]) -> bool:
+        self.before_write()
+        if any(not self.episodes[other].is_open for others in kept.values() for other in others):
+            return False
+        if not self._change(episode.episode_id, lambda e: e.is_open, status=ENDED, ended_at=ended_at):
+            return False
+        for device_id in revoked:
+            self.devices[device_id] = (REVOKED, self.devices[device_id][1])
+        for device_id in kept:
+            self.devices[device_id][1].discard(episode.episode_id)
+        del self.guards[(episode.patient_id, episode.disease_area)]
+        self.centres[episode.patient_id][1].discard(episode.episode_id)
+        self.orders.append(order)
+        return True
+
+    def _change(self, episode_id: str, condition: Any, **changes: Any) -> bool:
+        self.before_write()
+        current = self.episodes[episode_id]
+        if not condition(current):
+            return False
+        self.episodes[episode_id] = replace(current, **changes)
+        return True
+
+
+class FakeAccessLog:
+    """The access log: one entry per read, (patient, organisation, action, episode)."""
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[str, str | None, str, str]] = []
+
+    def record(self, patient_id: str, principal: Principal, action: str, episode_id: str,
+               at: datetime) -> None:
+        self.entries.append((patient_id, principal.organisation, action, episode_id))
+
+
+class FakeUploadRepository:
+    """The upload repository: one upload per (device, upload id), written once."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], StoredUpload] = {}
+        self.writes = 0
+
+    def put_new(self, upload: StoredUpload) -> StoredUpload | None:
+        key = (upload.device_id, upload.upload_id)
+        if key in self.items:
+            return self.items[key]
+        self.items[key] = upload
+        self.writes += 1
+        return None
+
+    def get(self, device_id: str, upload_id: str) -> StoredUpload | None:
+        return self.items.get((device_id, upload_id))
+
+
+class FakePublisher:
+    """An outbox's publisher (SendMessageBatch): up to ten messages a call. On the call numbered
+    ``on_call`` (every call if None) the positions in ``refuse`` are not sent."""
+
+    def __init__(self, refuse: Iterable[int] = (), on_call: int | None = None) -> None:
+        self.refuse, self.on_call = set(refuse), on_call
+        self.sent: list[Any] = []
+        self.batches: list[list[Any]] = []
+        self.calls = 0
+
+    def publish(self, messages: Sequence[Any]) -> set[int]:
+        self.calls += 1
+        self.batches.append(list(messages))
+        if len(messages) > SQS_BATCH_LIMIT:
+            return set(range(len(messages)))  # SQS refuses the whole request
+        refusing = self.on_call is None or self.calls == self.on_call
+        failed = {position for position in self.refuse if position < len(messages)} if refusing else set()
+        self.sent += [message for position, message in enumerate(messages) if position not in failed]
+        return failed
+
+
+class FakeArrivals:
+    """The uploads table's index by arrival: items by received_hour, filtered by received_at."""
+
+    def __init__(self, items: Sequence[dict[str, Any]]) -> None:
+        self.items = list(items)
+        self.asked: list[tuple[str, str, str]] = []
+
+    def received_in_hour(self, hour: str, since: str, until: str) -> list[dict[str, Any]]:
+        self.asked.append((hour, since, until))
+        return [i for i in self.items if i["received_hour"] == hour and since <= i["received_at"] <= until]
+
+
+class FakeOrdersByHour:
+    """The episodes table's index by ordered hour: ORDER items by ordered_hour, filtered by ordered_at."""
+
+    def __init__(self, items: Sequence[dict[str, Any]]) -> None:
+        self.items = list(items)
+        self.asked: list[tuple[str, str, str]] = []
+
+    def ordered_in_hour(self, hour: str, since: str, until: str) -> list[dict[str, Any]]:
+        self.asked.append((hour, since, until))
+        return [i for i in self.items if i["ordered_hour"] == hour and since <= i["ordered_at"] <= until]
