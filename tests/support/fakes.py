@@ -168,17 +168,18 @@ class FakeEpisodeStore:
         episode = new.episode
         key = (episode.patient_id, episode.disease_area)
         referral_key = (episode.treating_organisation, new.referral.referral_id)
-        if key in self.guards or referral_key in self.referrals:
+        centre, open_ids = self.centres.get(episode.patient_id, (episode.logistics_centre, set()))
+        if (key in self.guards or referral_key in self.referrals or episode.episode_id in self.episodes
+                or (open_ids and centre != episode.logistics_centre)
+                or episode.patient_id not in self.citizens.profiles):
             return False
         self.guards[key] = episode.episode_id
-        _, open_ids = self.centres.setdefault(episode.patient_id, (episode.logistics_centre, set()))
-        open_ids.add(episode.episode_id)
+        self.centres[episode.patient_id] = (episode.logistics_centre, {*open_ids, episode.episode_id})
         self.referrals[referral_key] = new.referral
         self.episodes[episode.episode_id] = episode
         self.versions[episode.episode_id] = [new.thresholds]
         self.orders.append(new.order)
-        profile = self.citizens.profiles.setdefault(episode.patient_id, {})
-        profile.update(name=new.citizen_name, phone=new.citizen_phone)
+        self.citizens.profiles[episode.patient_id].update(name=new.citizen_name, phone=new.citizen_phone)
         return True
 
     def episode(self, episode_id: str) -> Episode | None:
@@ -189,19 +190,22 @@ class FakeEpisodeStore:
 
     def add_threshold_version(self, episode: Episode, version: ThresholdVersion) -> bool:
         self.before_write()
-        if self.episodes[episode.episode_id].threshold_version != episode.threshold_version:
+        current = self.episodes[episode.episode_id]
+        if current.threshold_version != episode.threshold_version or not current.is_open:
             return False
         self.versions[episode.episode_id].append(version)
         self.episodes[episode.episode_id] = replace(episode, threshold_version=version.version)
         return True
 
     def offer_handover(self, episode: Episode, handover: Handover) -> bool:
-        return self._change(episode.episode_id, lambda e: e.handover is None, handover=handover)
+        return self._change(episode.episode_id,
+                            lambda e: e.monitoring_organisation == handover.offered_by and e.handover is None
+                            and e.is_open, handover=handover)
 
     def accept_handover(self, episode: Episode, organisation: str) -> bool:
         return self._change(episode.episode_id,
-                            lambda e: e.handover is not None and e.handover.to_organisation == organisation,
-                            monitoring_organisation=organisation, handover=None)
+                            lambda e: e.handover is not None and e.handover.to_organisation == organisation
+                            and e.is_open, monitoring_organisation=organisation, handover=None)
 
     def withdraw_handover(self, episode: Episode, handover: Handover) -> bool:
         return self._change(episode.episode_id, lambda e: e.handover == handover, handover=None)
@@ -228,7 +232,9 @@ class FakeEpisodeStore:
         self.before_write()
         if any(not self.episodes[other].is_open for others in kept.values() for other in others):
             return False
-        if not self._change(episode.episode_id, lambda e: e.is_open, status=ENDED, ended_at=ended_at):
+        # The devices are pinned as read: one linked since would stay active on an ended episode.
+        if not self._change(episode.episode_id, lambda e: e.is_open and e.device_ids == episode.device_ids,
+                            status=ENDED, ended_at=ended_at, handover=None):
             return False
         for device_id in revoked:
             self.devices[device_id] = (REVOKED, self.devices[device_id][1])

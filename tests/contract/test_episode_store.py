@@ -1,0 +1,278 @@
+"""The episode store's contract (functions.referral_intake.logic.EpisodeStore), for the fake and for
+DynamoEpisodeStore under moto: what each write requires, and what the reads show afterwards."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+import pytest
+
+from functions.devices.models import Device
+from functions.devices.repository import DynamoDeviceRegistry
+from functions.referral_intake.logic import EpisodeStore
+from functions.referral_intake.models import Episode, Handover
+from functions.referral_intake.repository import DynamoEpisodeStore
+from functions.shared.citizen_store import DynamoCitizenStore
+from functions.shared.device_records import ACTIVE
+from functions.shared.episode_links import ACTIVE as EPISODE_ACTIVE
+from functions.shared.episode_links import ENDED
+from functions.shared.thresholds import Thresholds, ThresholdVersion
+from tests.contract.conftest import FAKE, REAL
+from tests.support.episodes import CENTRE, CREATED, MONITORING, TREATING, new_episode, order
+from tests.support.fakes import FakeCitizenStore, FakeEpisodeStore
+
+LATER = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+HOSPITAL, OTHER = "456789012345678", "567890123456789"
+PATIENT = "pat_000000000000000000000001"
+CPR = "2512489996"
+
+
+@dataclass
+class Stores:
+    """The episode store, and how a test arranges what other ports write: a citizen, a device."""
+
+    episodes: EpisodeStore
+    add_citizen: Callable[[str], bool]
+    register_device: Callable[[str, str, tuple[str, ...]], None]  # device id, patient id, open episodes
+
+
+@pytest.fixture(params=[FAKE, REAL])
+def stores(request) -> Stores:
+    if request.param == FAKE:
+        fake_citizens = FakeCitizenStore()
+        fake = FakeEpisodeStore(fake_citizens)
+        return Stores(fake, lambda patient_id: fake_citizens.add_patient(f"p-{patient_id}", patient_id, CPR),
+                      lambda device_id, patient_id, episode_ids: fake.link(device_id, *episode_ids))
+    tables = request.getfixturevalue("moto_resources").tables
+    citizens = DynamoCitizenStore(tables["citizens"])
+    registry = DynamoDeviceRegistry(tables["citizens"], tables["devices"], tables["episodes"])
+
+    def register_device(device_id: str, patient_id: str, episode_ids: tuple[str, ...]) -> None:
+        assert registry.add_device(Device(
+            device_id=device_id, patient_id=patient_id, status=ACTIVE, vendor="Nonin", model="3230",
+            serial=device_id, measurement_types=("spo2",), registered_by=CENTRE, registered_at=CREATED,
+            episode_ids=episode_ids,
+        ))
+
+    return Stores(
+        DynamoEpisodeStore(tables["episodes"], tables["devices"], citizens),
+        lambda patient_id: citizens.add_patient(f"p-{patient_id}", patient_id, CPR),
+        register_device,
+    )
+
+
+def opened(stores: Stores, episode_id: str = "epi_1", disease_area: str = "copd", centre: str = CENTRE,
+           patient_id: str = PATIENT) -> Episode:
+    """An episode created for a known citizen, as the store reads it back."""
+    stores.add_citizen(patient_id)
+    assert stores.episodes.create(new_episode(episode_id, patient_id, disease_area, centre))
+    episode = stores.episodes.episode(episode_id)
+    assert episode is not None
+    return episode
+
+
+def offer(to: str = HOSPITAL, by: str = MONITORING) -> Handover:
+    return Handover(to_organisation=to, offered_by=by, offered_at=LATER)
+
+
+def ended(stores: Stores, episode: Episode) -> Episode:
+    assert stores.episodes.end(episode, LATER, order(episode.episode_id, "collect"), revoked=(), kept={})
+    current = stores.episodes.episode(episode.episode_id)
+    assert current is not None and current.status == ENDED
+    return current
+
+
+# --- creating and reading -----------------------------------------------------------------------------
+
+
+def test_a_created_episode_is_read_back_with_its_referral_guard_centre_and_thresholds(stores):
+    # Given a citizen, When an episode is created for them
+    new = new_episode("epi_1", PATIENT)
+    stores.add_citizen(PATIENT)
+    assert stores.episodes.create(new)
+    # Then every read shows what was written
+    assert stores.episodes.episode("epi_1") == new.episode
+    assert stores.episodes.find_referral(TREATING, new.referral.referral_id) == new.referral
+    assert stores.episodes.find_referral(OTHER, new.referral.referral_id) is None
+    assert stores.episodes.open_episode_id(PATIENT, "copd") == "epi_1"
+    assert stores.episodes.open_episode_id(PATIENT, "heart_failure") is None
+    assert stores.episodes.logistics_centre(PATIENT) == CENTRE
+    assert stores.episodes.threshold_versions("epi_1") == [new.thresholds]
+    assert stores.episodes.episode("epi_unknown") is None
+
+
+def test_a_referral_id_used_before_or_an_area_already_open_writes_nothing(stores):
+    opened(stores)
+    # The same referral id again (another episode id and area)
+    again = new_episode("epi_2", PATIENT, "heart_failure", referral_id="ref-epi_1")
+    assert not stores.episodes.create(again)
+    # The same area again (another referral id)
+    assert not stores.episodes.create(new_episode("epi_3", PATIENT, "copd"))
+    assert stores.episodes.episode("epi_2") is None and stores.episodes.episode("epi_3") is None
+    assert stores.episodes.open_episode_id(PATIENT, "heart_failure") is None
+
+
+def test_a_citizen_keeps_one_logistics_centre_while_an_episode_is_open(stores):
+    # Given an open episode served by one centre
+    first = opened(stores)
+    # Then another area from another centre is refused, and from the same centre accepted
+    assert not stores.episodes.create(new_episode("epi_2", PATIENT, "heart_failure", centre=OTHER))
+    assert stores.episodes.create(new_episode("epi_3", PATIENT, "heart_failure"))
+    # And once nothing is open, the citizen may get another centre
+    ended(stores, first)
+    ended(stores, stores.episodes.episode("epi_3"))
+    assert stores.episodes.logistics_centre(PATIENT) is None
+    assert stores.episodes.create(new_episode("epi_4", PATIENT, "diabetes", centre=OTHER))
+    assert stores.episodes.logistics_centre(PATIENT) == OTHER
+
+
+def test_an_episode_for_a_citizen_the_store_does_not_know_is_refused(stores):
+    assert not stores.episodes.create(new_episode("epi_1", "pat_000000000000000000000999"))
+    assert stores.episodes.episode("epi_1") is None
+
+
+# --- thresholds ---------------------------------------------------------------------------------------
+
+
+def version(number: int) -> ThresholdVersion:
+    thresholds = Thresholds.model_validate({"absolute": {"spo2": {"red_low": 86}}})
+    return ThresholdVersion(number, LATER, thresholds, MONITORING, LATER)
+
+
+def test_a_threshold_version_is_added_only_on_top_of_the_version_read(stores):
+    episode = opened(stores)
+    # When version 2 is added on version 1, Then it is stored and the episode is at version 2
+    assert stores.episodes.add_threshold_version(episode, version(2))
+    assert [v.version for v in stores.episodes.threshold_versions("epi_1")] == [1, 2]
+    assert stores.episodes.episode("epi_1").threshold_version == 2
+    # When another writer still believes version 1 is current, Then its version 2 is refused
+    assert not stores.episodes.add_threshold_version(episode, replace(version(2), set_by=OTHER))
+    assert stores.episodes.threshold_versions("epi_1")[1].set_by == MONITORING
+
+
+def test_an_ended_episode_gets_no_threshold_version(stores):
+    episode = ended(stores, opened(stores))
+    assert not stores.episodes.add_threshold_version(episode, version(2))
+    assert len(stores.episodes.threshold_versions("epi_1")) == 1
+
+
+# --- handover -----------------------------------------------------------------------------------------
+
+
+def test_an_offer_by_the_monitoring_organisation_is_recorded(stores):
+    episode = opened(stores)
+    assert stores.episodes.offer_handover(episode, offer())
+    assert stores.episodes.episode("epi_1").handover == offer()
+
+
+def test_an_offer_by_an_organisation_without_responsibility_is_refused(stores):
+    episode = opened(stores)
+    assert not stores.episodes.offer_handover(episode, offer(by=TREATING))
+    assert stores.episodes.episode("epi_1").handover is None
+
+
+def test_a_second_offer_while_one_is_pending_is_refused(stores):
+    episode = opened(stores)
+    stores.episodes.offer_handover(episode, offer())
+    assert not stores.episodes.offer_handover(episode, offer(to=OTHER))
+    assert stores.episodes.episode("epi_1").handover == offer()
+
+
+def test_an_ended_episode_cannot_be_offered(stores):
+    episode = ended(stores, opened(stores))
+    assert not stores.episodes.offer_handover(episode, offer())
+
+
+def test_the_offered_organisation_accepts_and_takes_responsibility(stores):
+    episode = opened(stores)
+    stores.episodes.offer_handover(episode, offer())
+    assert not stores.episodes.accept_handover(episode, OTHER)
+    assert stores.episodes.accept_handover(episode, HOSPITAL)
+    accepted = stores.episodes.episode("epi_1")
+    assert (accepted.monitoring_organisation, accepted.handover) == (HOSPITAL, None)
+    # And there is nothing left to accept
+    assert not stores.episodes.accept_handover(episode, HOSPITAL)
+
+
+def test_an_offer_cannot_be_accepted_once_the_episode_ended(stores):
+    episode = opened(stores)
+    stores.episodes.offer_handover(episode, offer())
+    ended(stores, stores.episodes.episode("epi_1"))
+    assert not stores.episodes.accept_handover(episode, HOSPITAL)
+    assert stores.episodes.episode("epi_1").monitoring_organisation == MONITORING
+
+
+def test_the_pending_offer_is_withdrawn_and_only_it(stores):
+    episode = opened(stores)
+    assert not stores.episodes.withdraw_handover(episode, offer())  # nothing pending
+    stores.episodes.offer_handover(episode, offer())
+    assert not stores.episodes.withdraw_handover(episode, offer(to=OTHER))
+    assert stores.episodes.withdraw_handover(episode, offer())
+    assert stores.episodes.episode("epi_1").handover is None
+
+
+def test_a_decline_by_the_offered_organisation_drops_the_offer_and_says_who_and_when(stores):
+    episode = opened(stores)
+    stores.episodes.offer_handover(episode, offer())
+    assert not stores.episodes.decline_handover(episode, OTHER, LATER)
+    assert stores.episodes.decline_handover(episode, HOSPITAL, LATER)
+    declined = stores.episodes.episode("epi_1")
+    assert (declined.handover, declined.declined_by, declined.declined_at) == (None, HOSPITAL, LATER)
+    assert declined.monitoring_organisation == MONITORING
+
+
+# --- devices and ending -------------------------------------------------------------------------------
+
+
+def test_a_device_registered_for_an_episode_is_linked_and_activates_it(stores):
+    opened(stores)
+    stores.register_device("dev_1", PATIENT, ("epi_1",))
+    assert stores.episodes.device_links("dev_1") == ("epi_1",)
+    assert stores.episodes.device_links("dev_unknown") is None
+    linked = stores.episodes.episode("epi_1")
+    assert (linked.status, linked.device_ids) == (EPISODE_ACTIVE, ("dev_1",))
+
+
+def test_ending_releases_the_area_and_the_centre_revokes_and_unlinks_devices(stores):
+    # Given two open episodes sharing a scale, and an oximeter for the first only
+    opened(stores)
+    opened(stores, "epi_2", "heart_failure")
+    stores.register_device("dev_scale", PATIENT, ("epi_1", "epi_2"))
+    stores.register_device("dev_oximeter", PATIENT, ("epi_1",))
+    copd = stores.episodes.episode("epi_1")
+    # When the first ends, revoking the oximeter and keeping the scale for the second
+    assert stores.episodes.end(copd, LATER, order("epi_1", "collect"), revoked=("dev_oximeter",),
+                               kept={"dev_scale": ("epi_2",)})
+    # Then it is ended, its area free, the oximeter revoked and the scale linked to the second only
+    assert stores.episodes.episode("epi_1").status == ENDED
+    assert stores.episodes.episode("epi_1").ended_at == LATER
+    assert stores.episodes.open_episode_id(PATIENT, "copd") is None
+    assert stores.episodes.logistics_centre(PATIENT) == CENTRE  # the second is still open
+    assert stores.episodes.device_links("dev_oximeter") is None
+    assert stores.episodes.device_links("dev_scale") == ("epi_2",)
+    # And ending it again is refused
+    assert not stores.episodes.end(copd, LATER, order("epi_1", "collect_again"), revoked=(), kept={})
+
+
+def test_ending_is_refused_when_a_device_was_linked_since_the_episode_was_read(stores):
+    episode = opened(stores)
+    stores.register_device("dev_1", PATIENT, ("epi_1",))
+    # When the episode as read before the device came is ended
+    assert not stores.episodes.end(episode, LATER, order("epi_1", "collect"), revoked=(), kept={})
+    # Then nothing changed: the device would otherwise stay active on an ended episode
+    assert stores.episodes.episode("epi_1").status == EPISODE_ACTIVE
+    assert stores.episodes.device_links("dev_1") == ("epi_1",)
+
+
+def test_ending_is_refused_when_an_episode_keeping_a_device_ended_meanwhile(stores):
+    opened(stores)
+    opened(stores, "epi_2", "heart_failure")
+    stores.register_device("dev_scale", PATIENT, ("epi_1", "epi_2"))
+    copd, heart = stores.episodes.episode("epi_1"), stores.episodes.episode("epi_2")
+    ended(stores, heart)
+    # When the first ends believing the second keeps the scale, Then it is refused
+    assert not stores.episodes.end(copd, LATER, order("epi_1", "collect"), revoked=(),
+                                   kept={"dev_scale": ("epi_2",)})
+    assert stores.episodes.episode("epi_1").is_open
