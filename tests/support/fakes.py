@@ -94,7 +94,8 @@ class FakeDeviceRegistry(FakeCitizenStore):
     def add_device(self, device: Device) -> bool:
         self.before_add_device()
         claim = _claim(device.vendor, device.serial)
-        if self.refuse_writes or claim in self.claims or device.device_id in self.devices:
+        if (self.refuse_writes or claim in self.claims or device.device_id in self.devices
+                or not set(device.episode_ids) <= self._open_episode_ids()):
             return False
         self.claims[claim] = device.device_id
         self.devices[device.device_id] = device
@@ -106,12 +107,14 @@ class FakeDeviceRegistry(FakeCitizenStore):
     def link_device(self, device: Device, episode_ids: tuple[str, ...]) -> bool:
         self.before_link_device()
         current = self.devices[device.device_id]
-        open_ids = {episode_id for episodes in self.episodes.values() for episode_id, _ in episodes}
-        if self.refuse_writes or current.status != ACTIVE or not set(episode_ids) <= open_ids:
+        if self.refuse_writes or current.status != ACTIVE or not set(episode_ids) <= self._open_episode_ids():
             return False
         self.devices[device.device_id] = replace(
             current, episode_ids=tuple(sorted({*current.episode_ids, *episode_ids})))
         return True
+
+    def _open_episode_ids(self) -> set[str]:
+        return {episode_id for episodes in self.episodes.values() for episode_id, _ in episodes}
 
     def revoke_device(self, device: Device, revoked_at: datetime) -> bool:
         current = self.devices.get(device.device_id)

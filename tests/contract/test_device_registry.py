@@ -1,0 +1,168 @@
+"""The citizen store's and the device registry's contracts (functions.shared.citizens.CitizenStore,
+functions.devices.logic.DeviceRegistry), for the fakes and for the DynamoDB adapters under moto."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+import pytest
+
+from functions.devices.logic import DeviceRegistry
+from functions.devices.models import Device
+from functions.devices.repository import DynamoDeviceRegistry
+from functions.referral_intake.repository import DynamoEpisodeStore
+from functions.shared.citizen_store import DynamoCitizenStore
+from functions.shared.device_records import ACTIVE, REVOKED
+from tests.contract.conftest import FAKE, REAL
+from tests.support.episodes import CENTRE, new_episode, order
+from tests.support.fakes import FakeCitizenStore, FakeDeviceRegistry
+
+REGISTERED = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
+REVOKED_AT = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+PATIENT = "pat_000000000000000000000001"
+CPR = "2512489996"
+
+
+# --- the citizen store --------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=[FAKE, REAL])
+def citizens(request) -> FakeCitizenStore | DynamoCitizenStore:
+    if request.param == FAKE:
+        return FakeCitizenStore()
+    return DynamoCitizenStore(request.getfixturevalue("moto_resources").tables["citizens"])
+
+
+def test_a_citizen_is_found_by_pseudonym_and_their_profile_holds_the_cpr(citizens):
+    assert citizens.find_patient("pseudonym-1") is None
+    assert citizens.add_patient("pseudonym-1", PATIENT, CPR)
+    assert citizens.find_patient("pseudonym-1") == PATIENT
+    assert citizens.profile(PATIENT) == {"cpr": CPR}
+    assert citizens.profile("pat_000000000000000000000999") is None
+
+
+def test_a_pseudonym_with_a_patient_or_a_patient_id_in_use_is_refused_and_nothing_written(citizens):
+    citizens.add_patient("pseudonym-1", PATIENT, CPR)
+    assert not citizens.add_patient("pseudonym-1", "pat_000000000000000000000002", CPR)
+    assert not citizens.add_patient("pseudonym-2", PATIENT, "0101011235")
+    assert citizens.find_patient("pseudonym-1") == PATIENT
+    assert citizens.find_patient("pseudonym-2") is None
+    assert citizens.profile(PATIENT) == {"cpr": CPR}
+    assert citizens.profile("pat_000000000000000000000002") is None
+
+
+# --- the device registry ------------------------------------------------------------------------------
+
+
+@dataclass
+class Registry:
+    """The registry, and how a test opens and ends a citizen's episodes (the episode store's writes)."""
+
+    devices: DeviceRegistry
+    open_episode: Callable[[str, str], None]  # episode id, disease area
+    end_episode: Callable[[str], None]
+
+
+@pytest.fixture(params=[FAKE, REAL])
+def registry(request) -> Registry:
+    if request.param == FAKE:
+        fake = FakeDeviceRegistry()
+        fake.add_patient("pseudonym-1", PATIENT, CPR)
+
+        def end_fake(episode_id: str) -> None:
+            fake.episodes[PATIENT] = [entry for entry in fake.episodes[PATIENT] if entry[0] != episode_id]
+
+        return Registry(
+            fake, lambda episode_id, area: fake.episodes.setdefault(PATIENT, []).append((episode_id, CENTRE)),
+            end_fake,
+        )
+    tables = request.getfixturevalue("moto_resources").tables
+    real = DynamoDeviceRegistry(tables["citizens"], tables["devices"], tables["episodes"])
+    real.add_patient("pseudonym-1", PATIENT, CPR)
+    citizens = DynamoCitizenStore(tables["citizens"])
+    episodes = DynamoEpisodeStore(tables["episodes"], tables["devices"], citizens)
+
+    def end_real(episode_id: str) -> None:
+        episode = episodes.episode(episode_id)
+        assert episode is not None
+        assert episodes.end(episode, REVOKED_AT, order(episode_id, "collect"), revoked=(), kept={})
+
+    return Registry(
+        real, lambda episode_id, area: episodes.create(new_episode(episode_id, PATIENT, area)), end_real,
+    )
+
+
+def device(device_id: str = "dev_1", serial: str = "502012345", vendor: str = "Nonin",
+           episode_ids: tuple[str, ...] = ()) -> Device:
+    return Device(
+        device_id=device_id, patient_id=PATIENT, status=ACTIVE, vendor=vendor, model="3230", serial=serial,
+        measurement_types=("pulse", "spo2"), registered_by=CENTRE, registered_at=REGISTERED,
+        medcom_instrument_code="MCI00001", episode_ids=episode_ids,
+    )
+
+
+def test_a_registered_device_is_found_by_id_and_by_its_serial_in_any_case(registry):
+    assert registry.devices.add_device(device())
+    assert registry.devices.find_device("dev_1") == device()
+    assert registry.devices.device_with_serial("NONIN", "502012345") == device()
+    assert registry.devices.find_device("dev_unknown") is None
+    assert registry.devices.device_with_serial("Nonin", "999") is None
+
+
+def test_a_claimed_serial_refuses_another_device_until_the_first_is_revoked(registry):
+    registry.devices.add_device(device())
+    # Another device with the same serial (another spelling of the vendor) is refused, and not stored
+    assert not registry.devices.add_device(device("dev_2", vendor="nonin"))
+    assert registry.devices.find_device("dev_2") is None
+    # Once the first is revoked, it is found revoked and the serial is free
+    assert registry.devices.revoke_device(device(), REVOKED_AT)
+    assert registry.devices.find_device("dev_1") == replace(device(), status=REVOKED, revoked_at=REVOKED_AT)
+    assert registry.devices.device_with_serial("Nonin", "502012345") is None
+    assert registry.devices.add_device(device("dev_2"))
+
+
+def test_only_an_active_device_is_revoked(registry):
+    registry.devices.add_device(device())
+    assert registry.devices.revoke_device(device(), REVOKED_AT)
+    assert not registry.devices.revoke_device(device(), REVOKED_AT)
+    assert not registry.devices.revoke_device(device("dev_unknown"), REVOKED_AT)
+
+
+def test_the_citizens_open_episodes_are_listed_with_their_logistics_centre(registry):
+    assert registry.devices.open_episodes(PATIENT) == []
+    registry.open_episode("epi_1", "copd")
+    registry.open_episode("epi_2", "heart_failure")
+    assert sorted(registry.devices.open_episodes(PATIENT)) == [("epi_1", CENTRE), ("epi_2", CENTRE)]
+    registry.end_episode("epi_1")
+    assert registry.devices.open_episodes(PATIENT) == [("epi_2", CENTRE)]
+
+
+def test_a_device_is_registered_for_open_episodes_only(registry):
+    registry.open_episode("epi_1", "copd")
+    registry.open_episode("epi_2", "heart_failure")
+    registry.end_episode("epi_2")
+    # For an episode that ended, nothing is registered
+    assert not registry.devices.add_device(device(episode_ids=("epi_1", "epi_2")))
+    assert registry.devices.find_device("dev_1") is None
+    # For the open one, it is
+    assert registry.devices.add_device(device(episode_ids=("epi_1",)))
+    assert registry.devices.find_device("dev_1").episode_ids == ("epi_1",)
+
+
+def test_an_active_device_is_linked_to_more_open_episodes(registry):
+    registry.open_episode("epi_1", "copd")
+    registry.devices.add_device(device(episode_ids=("epi_1",)))
+    registry.open_episode("epi_2", "heart_failure")
+    registry.open_episode("epi_3", "diabetes")
+    registry.end_episode("epi_3")
+    # To an episode that ended, it is not linked
+    assert not registry.devices.link_device(device(), ("epi_3",))
+    # To an open one, it is, and keeps its links
+    assert registry.devices.link_device(device(), ("epi_2",))
+    assert registry.devices.find_device("dev_1").episode_ids == ("epi_1", "epi_2")
+    # A revoked device is linked to nothing
+    registry.devices.revoke_device(device(), REVOKED_AT)
+    registry.open_episode("epi_4", "hypertension")
+    assert not registry.devices.link_device(device(), ("epi_4",))
