@@ -1,0 +1,79 @@
+"""The outbox publishers' contract (functions.shared.outbox.Publisher), for the fake and for the SQS
+publishers of uploads and orders under moto: one request of up to ten messages, and the positions
+not sent."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from functions.device_uploads.outbox import OutboundMessage
+from functions.device_uploads.publisher import SqsUploadPublisher
+from functions.referral_intake.publisher import SqsOrderPublisher
+from functions.shared.outbox import Publisher
+from tests.contract.conftest import FAKE, REAL
+from tests.support.fakes import FakePublisher
+from tests.support.moto_state import queued_messages
+
+
+def upload_message(n: int) -> OutboundMessage:
+    body = json.dumps({"upload_id": f"upload-{n:04d}"})
+    return OutboundMessage(f"dev_1/upload-{n:04d}", body, {"message_type": "telehub.upload.accepted",
+                                                          "schema_version": 1})
+
+
+def order_message(n: int) -> dict[str, Any]:
+    return {"order_id": f"ord_{n}", "kind": "deliver", "logistics_centre": "345678901234567",
+            "message": json.dumps({"order_id": f"ord_{n}"})}
+
+
+def body_of(message: Any) -> dict[str, Any]:
+    return json.loads(message.body if isinstance(message, OutboundMessage) else message["message"])
+
+
+@dataclass
+class Channel:
+    """A publisher, a message of its kind, and the bodies that reached the queue."""
+
+    publisher: Publisher[Any]
+    message: Callable[[int], Any]
+    received: Callable[[], list[dict[str, Any]]]
+
+
+@pytest.fixture(params=[(FAKE, "uploads"), (REAL, "uploads"), (FAKE, "orders"), (REAL, "orders")],
+                ids=lambda param: "-".join(param))
+def channel(request) -> Channel:
+    implementation, kind = request.param
+    message = upload_message if kind == "uploads" else order_message
+    if implementation == FAKE:
+        fake = FakePublisher()
+        return Channel(fake, message, lambda: [body_of(sent) for sent in fake.sent])
+    queue_url = request.getfixturevalue("moto_resources").queue_urls[
+        "measurements" if kind == "uploads" else "logistics-orders"]
+    publisher = SqsUploadPublisher(queue_url) if kind == "uploads" else SqsOrderPublisher(queue_url)
+    return Channel(publisher, message, lambda: [m["body"] for m in queued_messages(queue_url)])
+
+
+def by_text(bodies: list[dict[str, Any]]) -> list[str]:
+    """The bodies in a fixed order (a standard queue keeps none)."""
+    return sorted(json.dumps(body, sort_keys=True) for body in bodies)
+
+
+def test_ten_messages_are_sent_in_one_request(channel):
+    messages = [channel.message(n) for n in range(10)]
+    assert channel.publisher.publish(messages) == set()
+    assert by_text(channel.received()) == by_text([body_of(m) for m in messages])
+
+
+def test_more_than_ten_are_refused_whole(channel):
+    assert channel.publisher.publish([channel.message(n) for n in range(11)]) == set(range(11))
+    assert channel.received() == []
+
+
+def test_no_messages_send_nothing_and_fail_nothing(channel):
+    assert channel.publisher.publish([]) == set()
+    assert channel.received() == []
