@@ -1,0 +1,70 @@
+"""The stream reader's contract (functions.shared.stream_recovery.StreamShards), for the fake shard and
+for DynamoDbStreamShards over moto's uploads stream: read from a sequence number on, page by page."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import boto3
+import pytest
+from boto3.dynamodb.types import TypeDeserializer
+
+from functions.shared.stream_recovery import StreamRecord, StreamShards
+from functions.shared.stream_shards import DynamoDbStreamShards
+from tests.contract.conftest import FAKE, REAL
+from tests.support.streams import FakeShards
+
+
+@dataclass
+class Stream:
+    shards: StreamShards
+    arn: str
+    shard_id: str
+    written: list[StreamRecord]  # what the table's stream holds, read directly
+
+
+@pytest.fixture(params=[FAKE, REAL])
+def stream(request, moto_resources) -> Stream:
+    """Three uploads written to moto's uploads table; the fake shard holds the same records."""
+    table = moto_resources.tables["uploads"]
+    dynamodb = boto3.Session().client("dynamodb")
+    for n in range(3):
+        dynamodb.put_item(TableName=table, Item={"device_id": {"S": "dev_1"}, "upload_id": {"S": f"u-{n}"}})
+    arn, shard_id, written = _stream_of(table)
+    shards = FakeShards(written) if request.param == FAKE else DynamoDbStreamShards()
+    return Stream(shards, arn, shard_id, written)
+
+
+def _stream_of(table: str) -> tuple[str, str, list[StreamRecord]]:
+    streams = boto3.Session().client("dynamodbstreams")
+    arn = boto3.Session().client("dynamodb").describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    [shard] = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"],
+                                          ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    deserialise = TypeDeserializer().deserialize
+    records = [
+        StreamRecord(record["dynamodb"]["SequenceNumber"], record["eventName"],
+                     {name: deserialise(value) for name, value in record["dynamodb"]["NewImage"].items()})
+        for record in streams.get_records(ShardIterator=iterator)["Records"]
+    ]
+    return arn, shard["ShardId"], records
+
+
+def read_from(stream: Stream, sequence_number: str) -> Iterator[StreamRecord]:
+    """Every record from the position on, page by page, until the open shard has nothing more."""
+    iterator: str | None = stream.shards.iterator_at(stream.arn, stream.shard_id, sequence_number)
+    while iterator is not None:
+        page, iterator = stream.shards.records(iterator)
+        if not page:
+            return
+        yield from page
+
+
+def test_the_records_from_a_sequence_number_on_are_read_in_order_with_their_new_images(stream):
+    # When the stream is read from the second record's sequence number
+    records = list(read_from(stream, stream.written[1].sequence_number))
+    # Then it gives that record and the ones after it, as written
+    assert records == stream.written[1:]
+    assert [record.new_image["upload_id"] for record in records] == ["u-1", "u-2"]
+    assert {record.event_name for record in records} == {"INSERT"}
