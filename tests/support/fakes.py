@@ -13,9 +13,11 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+import jwt
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from functions.authorizer.models import DeviceStanding
 from functions.device_uploads.models import StoredUpload
 from functions.devices.models import Device
 from functions.referral_intake.models import Episode, Handover, NewEpisode, Order, StoredReferral
@@ -127,6 +129,38 @@ class FakeDeviceRegistry(FakeCitizenStore):
 
 def _claim(vendor: str, serial: str) -> tuple[str, str]:
     return vendor.casefold(), serial.casefold()
+
+
+class FakeDeviceDirectory:
+    """The authorizer's device directory: each device's standing, and which devices were read."""
+
+    def __init__(self, devices: dict[str, DeviceStanding]) -> None:
+        self.devices = devices
+        self.reads: list[str] = []
+
+    def standing(self, device_id: str) -> DeviceStanding | None:
+        self.reads.append(device_id)
+        return self.devices.get(device_id)
+
+
+class FakeIdentityProviderKeys:
+    """The identity provider's published keys (its JWKS), by key id."""
+
+    def __init__(self, published: dict[str, Any]) -> None:
+        self.published = published
+
+    def signing_key(self, token: str) -> Any | None:
+        return self.published.get(jwt.get_unverified_header(token).get("kid"))
+
+
+class FakeDeviceKey:
+    """The public half of the device credentials' KMS key."""
+
+    def __init__(self, key: Any) -> None:
+        self.key = key
+
+    def public_key(self) -> Any:
+        return self.key
 
 
 class FakeSigner:

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from functions.authorizer.logic import LEEWAY_SECONDS, MAX_TOKEN_CHARS, Authenticator
 from functions.authorizer.models import DeviceStanding, NotAuthenticated, TrustSettings, policy_for
 from functions.shared.principal import Principal, Role
+from tests.support.fakes import FakeDeviceDirectory, FakeDeviceKey, FakeIdentityProviderKeys
 
 IDP = "https://idp.example.dk/"
 DEVICE_ISSUER = "https://telehub.example.dk/device-credentials"
@@ -39,35 +40,9 @@ def keys() -> dict[str, Any]:
     }
 
 
-class FakeIdentityProviderKeys:
-    def __init__(self, published: dict[str, Any]) -> None:
-        self.published = published
-
-    def signing_key(self, token: str) -> Any | None:
-        return self.published.get(jwt.get_unverified_header(token).get("kid"))
-
-
-class FakeDeviceKey:
-    def __init__(self, key: Any) -> None:
-        self.key = key
-
-    def public_key(self) -> Any:
-        return self.key
-
-
-class FakeDevices:
-    def __init__(self, devices: dict[str, DeviceStanding]) -> None:
-        self.devices = devices
-        self.reads: list[str] = []
-
-    def standing(self, device_id: str) -> DeviceStanding | None:
-        self.reads.append(device_id)
-        return self.devices.get(device_id)
-
-
 @pytest.fixture
-def devices() -> FakeDevices:
-    return FakeDevices({DEVICE_ID: DeviceStanding("active", PATIENT_ID)})
+def devices() -> FakeDeviceDirectory:
+    return FakeDeviceDirectory({DEVICE_ID: DeviceStanding("active", PATIENT_ID)})
 
 
 @pytest.fixture
