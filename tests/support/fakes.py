@@ -245,7 +245,9 @@ class FakeEpisodeStore:
                             and e.is_open, monitoring_organisation=organisation, handover=None)
 
     def withdraw_handover(self, episode: Episode, handover: Handover) -> bool:
-        return self._change(episode.episode_id, lambda e: e.handover == handover, handover=None)
+        return self._change(episode.episode_id,
+                            lambda e: e.handover is not None and _same_offer(e.handover, handover),
+                            handover=None)
 
     def decline_handover(self, episode: Episode, organisation: str, declined_at: datetime) -> bool:
         return self._change(episode.episode_id,
@@ -289,6 +291,10 @@ class FakeEpisodeStore:
             return False
         self.episodes[episode_id] = replace(current, **changes)
         return True
+
+
+def _same_offer(pending: Handover, named: Handover) -> bool:
+    return (pending.to_organisation, pending.offered_by) == (named.to_organisation, named.offered_by)
 
 
 class FakeAccessLog:
