@@ -202,7 +202,7 @@ SPEC = ResourceSpec(
             # (records live 24 hours). Keys only: one small index write per upload, whatever its size.
             indexes=(IndexSpec("by-received-hour", Key("received_hour"), Key("received_at"), "KEYS_ONLY"),),
         ),
-        # Episodes of care, single-table (pk, sk), no CPR in any key (functions.shared.episode_links):
+        # Episodes of care, single-table (pk, sk), no CPR in any key (functions.shared.episode_records):
         # EPISODE#<id> / META, THRESHOLDS#v0001.., ORDER#<order id>; PATIENT#<patient_id> / OPEN#<area>
         # (at most one open episode per area) and LOGISTICS (the citizen's one logistics centre);
         # REFERRAL#<organisation>#<referral_id> / REFERRAL (idempotency). The stream is the outbox of the

@@ -3,7 +3,7 @@ that claim, link and revoke: functions.shared.device_records).
 
 Devices table (device_id): the device items of the contract, with episode_ids: the citizen's open
 episodes of care at registration (and at a retried registration, for episodes opened since), each of
-which is linked to the device (and made active) in the same transaction (functions.shared.episode_links).
+which is linked to the device (and made active) in the same transaction (functions.shared.episode_records).
 
 Every "create" is a transaction of conditional puts, so two concurrent requests cannot both
 create: the loser's transaction is cancelled, writes nothing, and the caller reads the winner's.
@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from functions.devices.models import Device
+from functions.shared import aws
 from functions.shared.citizen_store import DynamoCitizenStore
 from functions.shared.device_records import (
     device_key,
@@ -24,7 +25,7 @@ from functions.shared.device_records import (
     serial_claim_key,
 )
 from functions.shared.dynamo import get_item, transact, unavailable_when_throttled
-from functions.shared.episode_links import link_device_items, open_episodes
+from functions.shared.episode_records import OPEN_PREFIX, link_device_items, patient_partition
 
 
 class DynamoDeviceRegistry(DynamoCitizenStore):
@@ -34,8 +35,16 @@ class DynamoDeviceRegistry(DynamoCitizenStore):
         self._devices = devices_table
         self._episodes = episodes_table
 
+    @unavailable_when_throttled
     def open_episodes(self, patient_id: str) -> list[tuple[str, str]]:
-        return open_episodes(self._episodes, patient_id)
+        """(episode_id, logistics_centre) of every open episode of the citizen, from its open guards."""
+        response = aws.client("dynamodb").query(
+            TableName=self._episodes,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :open)",
+            ExpressionAttributeValues={":pk": patient_partition(patient_id), ":open": {"S": OPEN_PREFIX}},
+            ConsistentRead=True,
+        )
+        return [(item["episode_id"]["S"], item["logistics_centre"]["S"]) for item in response["Items"]]
 
     @unavailable_when_throttled
     def device_with_serial(self, vendor: str, serial: str) -> Device | None:

@@ -36,7 +36,7 @@ from functions.referral_intake.models import (
 from functions.shared.citizens import ATTEMPTS, CitizenPseudonyms, CitizenStore, get_or_create_patient
 from functions.shared.clock import Clock
 from functions.shared.disease_areas import DiseaseArea, disease_area
-from functions.shared.episode_links import ENDED, PLANNED
+from functions.shared.episode_records import ENDED, PLANNED
 from functions.shared.errors import (
     Conflict,
     FieldProblem,

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from functions.shared.disease_areas import PackageItem, disease_areas
-from functions.shared.episode_links import OPEN_STATUSES, EpisodeStatus
+from functions.shared.episode_records import OPEN_STATUSES, EpisodeStatus
 from functions.shared.identifiers import normalise_cpr, normalise_organisation
 from functions.shared.settings import EnvironmentSettings
 from functions.shared.thresholds import ThresholdOverrides, ThresholdVersion

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from functions.shared.clock import iso_utc
-from functions.shared.episode_links import ORDER_PREFIX
+from functions.shared.episode_records import ORDER_PREFIX
 from functions.shared.outbox import StreamRelay
 from functions.shared.stream_recovery import OutboxOfTable, hours_between
 

@@ -1,4 +1,4 @@
-"""Episodes, their thresholds, orders and guards in DynamoDB (keys: functions.shared.episode_links),
+"""Episodes, their thresholds, orders and guards in DynamoDB (keys: functions.shared.episode_records),
 and the access log. Ending an episode also revokes or unlinks its devices, with the devices table's
 items of functions.shared.device_records.
 
@@ -30,7 +30,7 @@ from functions.shared.device_records import (
     device_unlink_item,
 )
 from functions.shared.dynamo import batch_get, get_item, transact, unavailable_when_throttled
-from functions.shared.episode_links import (
+from functions.shared.episode_records import (
     ENDED,
     IS_OPEN,
     IS_OPEN_VALUES,

@@ -4,7 +4,7 @@ learn them from. Items and keys only, no boto3: each feature's repository sends 
 
 Devices table (device_id): one item per device (its other attributes: functions.devices.repository),
 ``status`` active until revoked (the authorizer then refuses its credential), and ``episode_ids``:
-the open episodes of care it serves (their side of the link: functions.shared.episode_links).
+the open episodes of care it serves (their side of the link: functions.shared.episode_records).
 
 Citizens table (pk, sk), beside the citizen items of functions.shared.citizen_store:
 - ``DEVICE_SERIAL#<vendor>#<serial>`` / ``CLAIM``: device_id of the active device with that serial

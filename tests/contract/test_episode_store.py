@@ -16,8 +16,8 @@ from functions.referral_intake.models import Episode, Handover
 from functions.referral_intake.repository import DynamoEpisodeStore
 from functions.shared.citizen_store import DynamoCitizenStore
 from functions.shared.device_records import ACTIVE
-from functions.shared.episode_links import ACTIVE as EPISODE_ACTIVE
-from functions.shared.episode_links import ENDED
+from functions.shared.episode_records import ACTIVE as EPISODE_ACTIVE
+from functions.shared.episode_records import ENDED
 from functions.shared.thresholds import Thresholds, ThresholdVersion
 from tests.contract.conftest import FAKE, REAL
 from tests.support.episodes import CENTRE, CREATED, MONITORING, TREATING, new_episode, order

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from functions.referral_intake.models import Episode, NewEpisode, Order, StoredReferral
-from functions.shared.episode_links import PLANNED
+from functions.shared.episode_records import PLANNED
 from functions.shared.thresholds import Thresholds, ThresholdVersion
 
 CREATED = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)

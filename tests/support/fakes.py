@@ -22,7 +22,7 @@ from functions.device_uploads.models import StoredUpload
 from functions.devices.models import Device
 from functions.referral_intake.models import Episode, Handover, NewEpisode, Order, StoredReferral
 from functions.shared.device_records import ACTIVE, REVOKED
-from functions.shared.episode_links import ENDED
+from functions.shared.episode_records import ENDED
 from functions.shared.outbox import SQS_BATCH_LIMIT
 from functions.shared.principal import Principal
 from functions.shared.thresholds import ThresholdVersion

@@ -11,7 +11,7 @@ import pytest
 from functions.referral_intake.logic import EpisodeService
 from functions.referral_intake.models import Referral, ThresholdChange
 from functions.referral_intake.outbox import OrderRelay
-from functions.shared.episode_links import ENDED
+from functions.shared.episode_records import ENDED
 from functions.shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from functions.shared.principal import Principal, Role
 from functions.shared.thresholds import ThresholdOverrides

@@ -1,5 +1,6 @@
-"""The episodes table's keys and statuses, and what device registration does with it: find the
-citizen's open episodes and link a device to them (which makes a planned episode active).
+"""The episodes table's keys and statuses, the condition "the episode is open", and the items that
+link a device to episodes (which makes a planned episode active): the one place referral intake and
+device registration learn them from. Items and keys only, no boto3: each feature's repository sends them.
 
 Episodes table (pk, sk), no CPR in any key:
 - ``EPISODE#<id>`` / ``META``: the episode; ``THRESHOLDS#v0001``..: its threshold versions;
@@ -16,9 +17,6 @@ An episode is planned from the referral until a device is linked, then active, a
 from __future__ import annotations
 
 from typing import Any, Literal
-
-from functions.shared import aws
-from functions.shared.dynamo import unavailable_when_throttled
 
 META = "META"
 OPEN_PREFIX = "OPEN#"
@@ -54,24 +52,17 @@ def referral_key(organisation: str, referral_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"REFERRAL#{organisation}#{referral_id}"}, "sk": {"S": "REFERRAL"}}
 
 
+def patient_partition(patient_id: str) -> dict[str, Any]:
+    """The partition of the citizen's guards: the open episode per disease area, the logistics centre."""
+    return {"S": f"PATIENT#{patient_id}"}
+
+
 def open_guard_key(patient_id: str, disease_area: str) -> dict[str, Any]:
-    return {"pk": {"S": f"PATIENT#{patient_id}"}, "sk": {"S": f"{OPEN_PREFIX}{disease_area}"}}
+    return {"pk": patient_partition(patient_id), "sk": {"S": f"{OPEN_PREFIX}{disease_area}"}}
 
 
 def logistics_key(patient_id: str) -> dict[str, Any]:
-    return {"pk": {"S": f"PATIENT#{patient_id}"}, "sk": {"S": "LOGISTICS"}}
-
-
-@unavailable_when_throttled
-def open_episodes(episodes_table: str, patient_id: str) -> list[tuple[str, str]]:
-    """(episode_id, logistics_centre) of every open episode of the citizen."""
-    response = aws.client("dynamodb").query(
-        TableName=episodes_table,
-        KeyConditionExpression="pk = :pk AND begins_with(sk, :open)",
-        ExpressionAttributeValues={":pk": {"S": f"PATIENT#{patient_id}"}, ":open": {"S": OPEN_PREFIX}},
-        ConsistentRead=True,
-    )
-    return [(item["episode_id"]["S"], item["logistics_centre"]["S"]) for item in response["Items"]]
+    return {"pk": patient_partition(patient_id), "sk": {"S": "LOGISTICS"}}
 
 
 def link_device_items(episodes_table: str, device_id: str, episode_ids: list[str]) -> list[dict[str, Any]]:
