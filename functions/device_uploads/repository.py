@@ -9,11 +9,12 @@ from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
 from functions.device_uploads.models import StoredUpload
 from functions.shared import aws
-from functions.shared.dynamo import batch_get, is_throttled
+from functions.shared.dynamo import IndexByHour, is_throttled, written_in_hour
 from functions.shared.errors import ServiceUnavailable
 
-# The uploads by arrival: partition received_hour, sort received_at, keys only (resource spec).
-ARRIVAL_INDEX = "by-received-hour"
+# The uploads by arrival (resource spec).
+ARRIVAL_INDEX = IndexByHour("by-received-hour", hour_attribute="received_hour", time_attribute="received_at",
+                            table_key=("device_id", "upload_id"))
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -57,20 +58,8 @@ class DynamoDbUploadRepository:
         return StoredUpload.from_item(_deserialise(item)) if item else None
 
     def received_in_hour(self, hour: str, since: str, until: str) -> list[dict[str, Any]]:
-        """The upload items received in ``hour`` between two instants: their keys from the arrival
-        index (keys only, so an upload costs the index one small write), then the items."""
-        dynamodb = aws.client("dynamodb")
-        keys = [
-            {"device_id": key["device_id"], "upload_id": key["upload_id"]}
-            for page in dynamodb.get_paginator("query").paginate(
-                TableName=self._table_name,
-                IndexName=ARRIVAL_INDEX,
-                KeyConditionExpression="received_hour = :hour AND received_at BETWEEN :since AND :until",
-                ExpressionAttributeValues=_serialise({":hour": hour, ":since": since, ":until": until}),
-            )
-            for key in page["Items"]
-        ]
-        return [_deserialise(item) for item in batch_get(self._table_name, keys)]
+        """The upload items received in ``hour`` between two instants, found by the arrival index."""
+        return written_in_hour(self._table_name, ARRIVAL_INDEX, hour, since, until)
 
 
 def _unavailable_or(error: ClientError) -> Exception:

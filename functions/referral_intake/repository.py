@@ -15,7 +15,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
 from functions.referral_intake.models import Episode, Handover, NewEpisode, Order, StoredReferral
@@ -29,7 +28,13 @@ from functions.shared.device_records import (
     device_revocation_items,
     device_unlink_item,
 )
-from functions.shared.dynamo import batch_get, get_item, transact, unavailable_when_throttled
+from functions.shared.dynamo import (
+    IndexByHour,
+    get_item,
+    transact,
+    unavailable_when_throttled,
+    written_in_hour,
+)
 from functions.shared.episode_records import (
     ENDED,
     IS_OPEN,
@@ -46,10 +51,10 @@ from functions.shared.episode_records import (
 from functions.shared.principal import Principal
 from functions.shared.thresholds import Thresholds, ThresholdVersion
 
-# The ORDER items by when they were ordered: partition ordered_hour, sort ordered_at, keys only
-# (resource spec); only ORDER items carry these attributes, so the index holds nothing else.
-ORDERED_HOUR_INDEX = "by-ordered-hour"
-_deserializer = TypeDeserializer()
+# The ORDER items by when they were ordered (resource spec); only ORDER items carry these
+# attributes, so the index holds nothing else.
+ORDERED_HOUR_INDEX = IndexByHour("by-ordered-hour", hour_attribute="ordered_hour",
+                                 time_attribute="ordered_at", table_key=("pk", "sk"))
 
 
 def _s(value: str) -> dict[str, str]:
@@ -364,17 +369,5 @@ class DynamoOrdersByHour:
         self._table = episodes_table
 
     def ordered_in_hour(self, hour: str, since: str, until: str) -> list[dict[str, Any]]:
-        """The ORDER items of ``hour`` (``hour_of`` form) ordered between two ``iso_utc`` instants:
-        their keys from the index, then the items, deserialised as a stream's NEW_IMAGE is."""
-        keys = [
-            {"pk": key["pk"], "sk": key["sk"]}
-            for page in aws.client("dynamodb").get_paginator("query").paginate(
-                TableName=self._table,
-                IndexName=ORDERED_HOUR_INDEX,
-                KeyConditionExpression="ordered_hour = :hour AND ordered_at BETWEEN :since AND :until",
-                ExpressionAttributeValues={":hour": _s(hour), ":since": _s(since), ":until": _s(until)},
-            )
-            for key in page["Items"]
-        ]
-        return [{name: _deserializer.deserialize(value) for name, value in item.items()}
-                for item in batch_get(self._table, keys)]
+        """The ORDER items of ``hour`` ordered between two instants, found by the index by ordered hour."""
+        return written_in_hour(self._table, ORDERED_HOUR_INDEX, hour, since, until)

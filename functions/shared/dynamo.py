@@ -1,12 +1,14 @@
 """What every DynamoDB and KMS adapter does the same way: throttling is a 503, a cancelled
-transaction is "not written"."""
+transaction is "not written", and an outbox's items are found by the hour they were written."""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
+from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
 from functions.shared import aws
@@ -81,3 +83,37 @@ def batch_get(table: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
         else:
             raise ServiceUnavailable(f"{table} left keys unread; retry")
     return items
+
+
+@dataclass(frozen=True)
+class IndexByHour:
+    """A keys-only index of a table's items by when they were written: partition the hour
+    (``hour_of`` form), sort the instant (``iso_utc`` form). Keys only, so a write costs the index
+    one small item; the items themselves are then read from the table."""
+
+    name: str
+    hour_attribute: str
+    time_attribute: str
+    table_key: tuple[str, ...]  # the table's key attributes, which every index entry carries
+
+
+_deserializer = TypeDeserializer()
+
+
+def written_in_hour(table: str, index: IndexByHour, hour: str, since: str,
+                    until: str) -> list[dict[str, Any]]:
+    """The items of ``hour`` written between two ``iso_utc`` instants: their keys from the index, then
+    the items, deserialised as a stream's NEW_IMAGE is (the outbox recovery's fallback)."""
+    window = f"{index.hour_attribute} = :hour AND {index.time_attribute} BETWEEN :since AND :until"
+    keys = [
+        {name: entry[name] for name in index.table_key}
+        for page in aws.client("dynamodb").get_paginator("query").paginate(
+            TableName=table,
+            IndexName=index.name,
+            KeyConditionExpression=window,
+            ExpressionAttributeValues={":hour": {"S": hour}, ":since": {"S": since}, ":until": {"S": until}},
+        )
+        for entry in page["Items"]
+    ]
+    return [{name: _deserializer.deserialize(value) for name, value in item.items()}
+            for item in batch_get(table, keys)]

@@ -87,7 +87,10 @@ def test_keys_left_unread_again_and_again_are_a_retryable_failure(clients):
 
 def test_the_arrival_index_queried_is_the_one_the_resource_spec_builds():
     # Given the uploads table of the spec, Then it has the index the code queries, keyed as queried
-    [index] = [index for index in SPEC.table("uploads").indexes if index.name == ARRIVAL_INDEX]
-    assert (index.partition_key, index.sort_key) == (Key("received_hour"), Key("received_at"))
-    # And keys only, which is why the code reads the items with BatchGetItem
+    table = SPEC.table("uploads")
+    [index] = [index for index in table.indexes if index.name == ARRIVAL_INDEX.name]
+    assert (index.partition_key, index.sort_key) == (Key(ARRIVAL_INDEX.hour_attribute),
+                                                     Key(ARRIVAL_INDEX.time_attribute))
+    # And keys only, which is why the code reads the items, by the table's key, with BatchGetItem
     assert index.projection == "KEYS_ONLY"
+    assert tuple(map(Key, ARRIVAL_INDEX.table_key)) == (table.partition_key, table.sort_key)
