@@ -94,4 +94,5 @@ def upload_outbox(relay: UploadRelay, uploads: UploadsByArrival, uploads_table_n
         table_name=uploads_table_name,
         relay=relay.relay,
         written_between=received_between,
+        metric_prefix="UploadOutbox",
     )

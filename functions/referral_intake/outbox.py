@@ -61,6 +61,6 @@ def order_outbox(relay: OrderRelay, orders: OrdersByHour, episodes_table_name: s
         table_name=episodes_table_name,
         relay=relay.relay,
         written_between=ordered_between,
-        relays_item=lambda item: str(item.get("sk", "")).startswith(ORDER_PREFIX),
         metric_prefix="OrderOutbox",
+        relays_item=lambda item: str(item.get("sk", "")).startswith(ORDER_PREFIX),
     )

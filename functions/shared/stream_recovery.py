@@ -177,14 +177,14 @@ def hours_between(since: datetime, until: datetime) -> list[str]:
 @dataclass(frozen=True)
 class OutboxOfTable:
     """What differs between outboxes: the table, which of its items are relayed, the relay (returns
-    the record ids it did not relay), and the table's items written between two instants, each
-    named by an id of the caller's choice (the fallback once the stream is trimmed)."""
+    the record ids it did not relay), the table's items written between two instants, each named by
+    an id of the caller's choice (the fallback once the stream is trimmed), and its metrics' names."""
 
     table_name: str
     relay: Callable[[Inserted], set[str]]
     written_between: Callable[[datetime, datetime], Inserted]
+    metric_prefix: str  # <prefix>BatchesRecovered, <prefix>BatchesRecoveredFromTable
     relays_item: Callable[[dict[str, Any]], bool] = lambda item: True
-    metric_prefix: str = "Outbox"  # <prefix>BatchesRecovered, <prefix>BatchesRecoveredFromTable
 
 
 class StreamBatchRecovery:

@@ -1,5 +1,5 @@
 """Episode rules with in-memory fakes: who may act, one open episode per area, one logistics centre,
-idempotent referrals, threshold versions, handover races, ending (logic.py); the order relay (outbox.py)."""
+idempotent referrals, threshold versions, handover races, ending (logic.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import pytest
 
 from functions.referral_intake.logic import EpisodeService
 from functions.referral_intake.models import Referral, ThresholdChange
-from functions.referral_intake.outbox import OrderRelay
 from functions.shared.episode_records import ENDED
 from functions.shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from functions.shared.principal import Principal, Role
@@ -20,8 +19,6 @@ from tests.support.fakes import (
     FakeCitizenStore,
     FakeEpisodeStore,
     FakePseudonyms,
-    FakePublisher,
-    RecordedMetrics,
 )
 
 NOW = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
@@ -303,29 +300,3 @@ def test_ending_decides_again_when_the_other_episode_ends_meanwhile(service, sto
     # Then COPD's ending sees it on its retry and revokes the scale (nobody uses it any more)
     assert store.devices["dev_scale"][0] == "revoked"
     assert store.orders[-1].body["device_ids"] == ["dev_scale"]
-
-
-def order_item(n: int) -> dict:
-    return {"order_id": f"ord_{n}", "message": "{}", "logistics_centre": CENTRE, "kind": "deliver"}
-
-
-def test_the_relay_sends_ten_per_request_and_reports_what_it_did_not_send():
-    # Given twelve order items and an item that is no order
-    publisher, metrics = FakePublisher(), RecordedMetrics()
-    inserted = [(str(n), order_item(n)) for n in range(12)] + [("x", {"pk": "META"})]
-    # When relayed
-    not_relayed = OrderRelay(publisher, metrics).relay(inserted)
-    # Then the orders went ten per request, and the relay counted what it did and did not relay
-    assert not_relayed == {"x"}
-    assert [len(batch) for batch in publisher.batches] == [10, 2]
-    assert metrics.values == {"OrdersRelayed": 12, "OrdersNotRelayed": 1}
-
-
-def test_a_failed_send_stops_the_run_and_reports_the_rest():
-    # Given a queue refusing the fourth order of the first request
-    publisher, metrics = FakePublisher(refuse={3}), RecordedMetrics()
-    # When twelve orders are relayed
-    not_relayed = OrderRelay(publisher, metrics).relay([(str(n), order_item(n)) for n in range(12)])
-    # Then that one and the twelve's unsent rest are reported, the second request never made
-    assert not_relayed == {"3", "10", "11"} and len(publisher.batches) == 1
-    assert metrics.values == {"OrdersRelayed": 9, "OrdersNotRelayed": 3}

@@ -198,9 +198,9 @@ class FakeOutbox:
         self.windows.append((since, until))
         return self.written
 
-    def of_table(self, **choices: Any) -> OutboxOfTable:
+    def of_table(self, metric_prefix: str = "Outbox", **choices: Any) -> OutboxOfTable:
         return OutboxOfTable(table_name=TABLE, relay=self.relay, written_between=self.written_between,
-                             **choices)
+                             metric_prefix=metric_prefix, **choices)
 
 
 def test_only_the_items_the_outbox_relays_are_handed_to_its_relay():

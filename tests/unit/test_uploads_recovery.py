@@ -67,8 +67,8 @@ def test_a_batch_still_in_the_stream_is_relayed_as_the_outbox_would_have_relayed
     assert [m.body for m in queue.sent] == [upload_message(StoredUpload.from_item(r.new_image)).body
                                             for r in records]
     assert [m.dedupe_key for m in queue.sent] == [f"{DEVICE}/upload-{n:04d}" for n in range(3)]
-    assert metrics.values["OutboxBatchesRecovered"] == 1 and metrics.values["UploadsRelayed"] == 3
-    assert "OutboxBatchesRecoveredFromTable" not in metrics.values
+    assert metrics.values["UploadOutboxBatchesRecovered"] == 1 and metrics.values["UploadsRelayed"] == 3
+    assert "UploadOutboxBatchesRecoveredFromTable" not in metrics.values
 
 
 def test_a_batch_the_stream_no_longer_holds_is_read_from_the_uploads_table_by_arrival():
@@ -85,7 +85,7 @@ def test_a_batch_the_stream_no_longer_holds_is_read_from_the_uploads_table_by_ar
     # Then the uploads of the window are relayed (the one before again: harmless), not the later one
     assert sorted(upload_ids(queue)) == ["in-batch", "just-before"]
     assert arrivals.asked == [("2024-05-01T08", "2024-05-01T08:04:01.000Z", "2024-05-01T08:06:03.000Z")]
-    assert metrics.values["OutboxBatchesRecoveredFromTable"] == 1
+    assert metrics.values["UploadOutboxBatchesRecoveredFromTable"] == 1
 
 
 def test_a_failure_record_of_another_tables_stream_is_not_acted_on():
