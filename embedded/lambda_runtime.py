@@ -104,12 +104,17 @@ class FunctionEnvironments:
 
 
 class FunctionRuntime:
-    """Invokes the spec's functions in-process, one invocation at a time."""
+    """Invokes the spec's functions in-process, one invocation at a time.
+
+    Only a handler's own thread may invoke while it runs (a test playing a concurrent request between
+    a read and a write): that invocation runs nested, with its function's environment, and the
+    caller's environment is back when it returns.
+    """
 
     def __init__(self, stage: str, region: str) -> None:
         self._stage = stage
         self._region = region
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._environments: FunctionEnvironments | None = None
         self._warm_environment: dict[str, str] | None = None
 

@@ -214,3 +214,21 @@ def test_warm_state_is_forgotten_when_another_function_runs_and_kept_for_the_sam
     # Then the same function stayed warm, and a switch always started cold
     assert first is again
     assert other is not again and back is not other
+
+
+def nesting_handler(event, context):
+    """Invokes another function while it runs, and reports its own environment before and after."""
+    before = os.environ.get("UPLOADS_TABLE_NAME")
+    inner = event["runtime"].invoke(as_spec_function("referral-intake", "environment_handler"), {})
+    return before, inner, os.environ.get("UPLOADS_TABLE_NAME")
+
+
+def test_a_function_invoked_inside_another_runs_with_its_own_environment_and_the_callers_comes_back():
+    # Given an isolated runtime
+    runtime = isolated_runtime()
+    # When the upload function invokes the referral function while it runs (same thread)
+    before, inner, after = runtime.invoke(as_spec_function("device-uploads", "nesting_handler"),
+                                          {"runtime": runtime})
+    # Then the inner function saw its own environment, and the outer one has its own again afterwards
+    assert "EPISODES_TABLE_NAME" in inner and "UPLOADS_TABLE_NAME" not in inner
+    assert before == after == "telehub-local-uploads"
