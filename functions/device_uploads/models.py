@@ -2,7 +2,9 @@
 
 The request models check everything that needs no clock: catalogue types, units (converted to
 the catalogue unit before the plausible range is checked), integer scores, the blood-pressure
-pair. Time rules need the injected clock and live in logic.py.
+pair. Each measurement type has its own model, discriminated by ``type``, so the OpenAPI document
+states the units each accepts, and its range where no unit needs converting. Time rules need the
+injected clock and live in logic.py.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
     AfterValidator,
@@ -19,15 +21,14 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
-    Discriminator,
     Field,
-    Tag,
     ValidationInfo,
+    create_model,
     field_serializer,
     field_validator,
 )
 
-from functions.shared.catalogue import UnknownUnit, catalogue, to_catalogue_unit
+from functions.shared.catalogue import MeasurementType, accepted_units, catalogue, to_catalogue_unit
 from functions.shared.clock import iso_utc
 
 BLOOD_PRESSURE = "blood_pressure"
@@ -38,7 +39,6 @@ MAX_MEASUREMENTS = 200
 PULSE_UNIT = "/min"
 _NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]*)?")
 
-SingleValueType = Literal[SINGLE_VALUE_TYPES]  # the catalogue decides which types exist
 Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 
 
@@ -58,7 +58,6 @@ def _in_utc(moment: datetime) -> datetime:
 
 
 UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_not_a_number), AfterValidator(_in_utc)]
-Unit = Annotated[str, Field(min_length=1, max_length=16)]
 
 
 def catalogue_value(measurement_type: str, value: float, unit: str) -> Decimal:
@@ -70,17 +69,46 @@ def catalogue_value(measurement_type: str, value: float, unit: str) -> Decimal:
             f"must be between {entry.plausible_min:g} and {entry.plausible_max:g} {entry.unit}"
             f" ({measurement_type}) after conversion from {unit}"
         )
-    if entry.integer and converted != converted.to_integral_value():
-        raise ValueError(f"must be a whole number ({measurement_type})")
     return converted
 
 
-def _accepted_unit(measurement_type: str, unit: str) -> str:
-    try:
-        to_catalogue_unit(measurement_type, 0, unit)
-    except UnknownUnit as unknown:
-        raise ValueError(str(unknown)) from None
-    return unit
+def _whole_number(value: Any) -> Any:
+    """3.0 is the integer 3 in JSON (and in JSON Schema); any other float stays one, and is refused."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _value_type(entry: MeasurementType) -> Any:
+    """A value in the type's plausible range, given in the catalogue unit: a whole number for scores."""
+    if entry.integer:
+        return Annotated[int, Field(strict=True, ge=int(entry.plausible_min), le=int(entry.plausible_max)),
+                         BeforeValidator(_whole_number)]
+    return Annotated[float, Field(strict=True, allow_inf_nan=False, ge=entry.plausible_min,
+                                  le=entry.plausible_max)]
+
+
+def _converts_unchanged(measurement_type: str, unit: str) -> bool:
+    return all(to_catalogue_unit(measurement_type, value, unit) == value for value in (0, 1))
+
+
+_SPAN = 10**6
+
+
+def _range_after_conversion(measurement_type: str) -> str:
+    """The plausible range in each accepted unit, for a description: JSON Schema cannot tie a range
+    to the unit sent, and a converted bound is rounded (the API converts, then checks)."""
+    entry = catalogue()[measurement_type]
+    ranges = []
+    for unit in accepted_units(measurement_type):
+        if _converts_unchanged(measurement_type, unit):
+            ranges.append(f"{entry.plausible_min:g} to {entry.plausible_max:g} `{unit}`")
+            continue
+        # Every conversion is linear; measured over a wide span, the rounding of each result drops out.
+        offset = to_catalogue_unit(measurement_type, 0, unit)
+        scale = (to_catalogue_unit(measurement_type, _SPAN, unit) - offset) / _SPAN
+        low, high = (float((Decimal(repr(bound)) - offset) / scale)
+                     for bound in (entry.plausible_min, entry.plausible_max))
+        ranges.append(f"about {low:.6g} to {high:.6g} `{unit}`")
+    return f"Within the plausible range once converted to {entry.unit}: {'; '.join(ranges)}."
 
 
 class _Reading(BaseModel):
@@ -93,18 +121,12 @@ class _Reading(BaseModel):
 
 
 class SingleValueMeasurement(_Reading):
-    """One value of a catalogue type, in one of the units accepted for it."""
+    """One value of a catalogue type, in one of the units accepted for it. Each type has its own
+    model (``single_value_model``) that names its type, its units and, where it can, its range."""
 
-    type: SingleValueType = Field(description="A measurement type of the catalogue")
-    unit: Unit = Field(description="The unit the device used; converted to the catalogue unit")
-    value: Number = Field(description="Within the type's plausible range once converted; whole for scores")
-
-    @field_validator("unit")
-    @classmethod
-    def _unit_of_type(cls, unit: str, info: ValidationInfo) -> str:
-        if "type" not in info.data:
-            return unit  # the type is wrong already; that error says enough
-        return _accepted_unit(info.data["type"], unit)
+    type: str
+    unit: str
+    value: Number
 
     @field_validator("value")
     @classmethod
@@ -117,19 +139,38 @@ class SingleValueMeasurement(_Reading):
         return [(self.type, self.value, self.unit)]
 
 
+def single_value_model(measurement_type: str) -> type[SingleValueMeasurement]:
+    """The model of one catalogue type: ``type`` its name, ``unit`` an enum of its accepted units, and
+    ``value`` ranged in the schema when every unit is the catalogue's (else the range is described)."""
+    entry = catalogue()[measurement_type]
+    units = accepted_units(measurement_type)
+    if all(_converts_unchanged(measurement_type, unit) for unit in units):
+        whole = ", a whole number" if entry.integer else ""
+        value: Any = (_value_type(entry), Field(description=f"{entry.plausible_min:g} to "
+                                                f"{entry.plausible_max:g} {entry.unit}{whole}"))
+    else:
+        value = (Number, Field(description=_range_after_conversion(measurement_type)))
+    return create_model(  # type: ignore[call-overload]
+        "".join(part.capitalize() for part in measurement_type.split("_")) + "Measurement",
+        __base__=SingleValueMeasurement,
+        __doc__=f"{entry.display}: one value in one of the units accepted for {measurement_type}.",
+        __module__=__name__,
+        type=(Literal[measurement_type], ...),
+        unit=(Literal[units], Field(description=f"The unit the device used; stored in {entry.unit}")),
+        value=value,
+    )
+
+
 class BloodPressureMeasurement(_Reading):
     """One blood-pressure reading: systolic and diastolic in ``unit``, the pulse in /min."""
 
     type: Literal["blood_pressure"]
-    unit: Unit = Field(description="Unit of systolic and diastolic: mmHg, mm[Hg] or kPa")
-    systolic: Number
-    diastolic: Number = Field(description="Below systolic")
-    pulse: Number | None = Field(default=None, description="Pulse rate in /min, if the cuff measured it")
-
-    @field_validator("unit")
-    @classmethod
-    def _pressure_unit(cls, unit: str) -> str:
-        return _accepted_unit("systolic", unit)
+    unit: Literal[accepted_units("systolic")] = Field(  # type: ignore[valid-type]
+        description="Unit of systolic and diastolic")
+    systolic: Number = Field(description=_range_after_conversion("systolic"))
+    diastolic: Number = Field(description="Below systolic. " + _range_after_conversion("diastolic"))
+    pulse: _value_type(catalogue()["pulse"]) | None = Field(  # type: ignore[valid-type]
+        default=None, description="Pulse rate in /min, if the cuff measured it")
 
     @field_validator("systolic", "diastolic")
     @classmethod
@@ -142,29 +183,15 @@ class BloodPressureMeasurement(_Reading):
             raise ValueError("must be below systolic")
         return value
 
-    @field_validator("pulse")
-    @classmethod
-    def _plausible_pulse(cls, pulse: float | None) -> float | None:
-        if pulse is not None:
-            catalogue_value("pulse", pulse, PULSE_UNIT)
-        return pulse
-
     def components(self) -> list[tuple[str, float, str]]:
         pressures = [("systolic", self.systolic, self.unit), ("diastolic", self.diastolic, self.unit)]
         return pressures + ([("pulse", self.pulse, PULSE_UNIT)] if self.pulse is not None else [])
 
 
-def _measurement_kind(measurement: Any) -> str:
-    """Route a blood-pressure reading to its model and everything else to the single-value one,
-    so an unknown type is reported on the ``type`` field rather than on the whole item."""
-    kind = measurement.get("type") if isinstance(measurement, dict) else getattr(measurement, "type", None)
-    return BLOOD_PRESSURE if kind == BLOOD_PRESSURE else "single_value"
-
-
+# One model per type, told apart by ``type`` (the discriminator of the OpenAPI document's oneOf).
 Measurement = Annotated[
-    Annotated[SingleValueMeasurement, Tag("single_value")]
-    | Annotated[BloodPressureMeasurement, Tag(BLOOD_PRESSURE)],
-    Discriminator(_measurement_kind),
+    Union[(*(single_value_model(name) for name in SINGLE_VALUE_TYPES), BloodPressureMeasurement)],
+    Field(discriminator="type"),
 ]
 
 

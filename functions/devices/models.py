@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from functions.shared.catalogue import catalogue
 from functions.shared.device_records import DeviceStatus
-from functions.shared.identifiers import normalise_cpr
+from functions.shared.identifiers import CprNumber
 from functions.shared.settings import EnvironmentSettings
 
 DEVICE_ID_PATTERN = r"^dev_[0-9a-f]{24}$"
@@ -39,12 +39,7 @@ class DeviceRegistration(BaseModel):
 
     model_config = ConfigDict(strict=True, extra="forbid")
 
-    cpr: Annotated[
-        str,
-        AfterValidator(normalise_cpr),
-        Field(repr=False, description="The citizen's CPR number: DDMMYYSSSS or DDMMYY-SSSS.",
-              examples=["251248-9996"]),
-    ]
+    cpr: CprNumber
     vendor: Annotated[Text, Field(examples=["Nonin"])]
     model: Annotated[Text, Field(examples=["3230 Bluetooth Smart"])]
     serial: Annotated[Serial, Field(description="The vendor's serial number.", examples=["502012345"])]

@@ -129,6 +129,16 @@ def field_path(loc: tuple[Any, ...] | list[Any], received: Any = _NO_BODY, *, mi
     return path
 
 
+def error_field(error: dict[str, Any], received: Any = _NO_BODY) -> str:
+    """The field path of one pydantic error. A wrong or missing tag of a discriminated union
+    (``measurements[0].type``) is that tag field's error, not the whole item's."""
+    loc, missing = tuple(error["loc"]), error["type"] == "missing"
+    if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        loc += (error["ctx"]["discriminator"].strip("'"),)
+        missing = error["type"] == "union_tag_not_found"
+    return field_path(loc, received, missing=missing)
+
+
 def _fields_only(parts: list[Any], body: Any, missing: bool) -> list[Any]:
     fields, node = [], body
     for position, part in enumerate(parts):
@@ -150,7 +160,7 @@ def _field_problem(error: dict[str, Any], app: APIGatewayRestResolver) -> FieldP
     if error["type"] == "json_invalid":  # the location is a character position, not a field
         return FieldProblem("body", "is not valid JSON")
     body = app.current_event.json_body if error["loc"][:1] == ("body",) else _NO_BODY
-    return FieldProblem(field_path(error["loc"], body, missing=error["type"] == "missing"),
+    return FieldProblem(error_field(error, body),
                         error["msg"].removeprefix("Value error, "))
 
 

@@ -5,11 +5,18 @@ from __future__ import annotations
 import re
 import secrets
 from datetime import date
+from typing import Annotated
 
-# [0-9], never \d: \d also matches other scripts' digits, which are no Danish identifier.
-_CPR = re.compile(r"([0-9]{6})-?([0-9]{4})")
-_SOR = re.compile(r"[0-9]{11,18}")
-_YDERNUMMER = re.compile(r"[0-9]{6}")
+from pydantic import AfterValidator, Field, StringConstraints
+
+# [0-9], never \d: \d also matches other scripts' digits, which are no Danish identifier. The
+# patterns are also the API models' (and so the OpenAPI document's), so a client knows the format.
+CPR_PATTERN = r"^([0-9]{6})-?([0-9]{4})$"
+_SOR_DIGITS, _YDERNUMMER_DIGITS = r"[0-9]{11,18}", r"[0-9]{6}"
+ORGANISATION_PATTERN = rf"^(?:{_SOR_DIGITS}|{_YDERNUMMER_DIGITS})$"
+_CPR = re.compile(CPR_PATTERN)
+_SOR = re.compile(_SOR_DIGITS)
+_ORGANISATION = re.compile(ORGANISATION_PATTERN)
 
 
 class InvalidIdentifier(ValueError):
@@ -36,6 +43,22 @@ def normalise_cpr(text: str) -> str:
     return digits
 
 
+# A CPR number in an API request: the format is in the schema; the date rule JSON Schema cannot state
+# is in the description and checked by normalise_cpr (the ten digits are what the model holds).
+CprNumber = Annotated[
+    str,
+    StringConstraints(pattern=CPR_PATTERN),
+    AfterValidator(normalise_cpr),
+    Field(
+        repr=False,
+        description="The citizen's CPR number: DDMMYYSSSS or DDMMYY-SSSS. Beyond the pattern, DDMMYY must be "
+        "a real birth date, the 7th digit choosing the century (0-3: 1900s; 4 and 9: 2000s up to year 36, "
+        "else 1900s; 5-8: 2000s up to year 57, else 1800s). No modulus-11 check.",
+        examples=["251248-9996"],
+    ),
+]
+
+
 def _century(seventh_digit: int, year_in_century: int) -> int:
     if seventh_digit <= 3:
         return 1900
@@ -53,7 +76,7 @@ def normalise_sor(text: str) -> str:
 def normalise_organisation(text: str) -> str:
     """An organisation: a SOR code, or a general practice's ydernummer (6 digits, the practice's
     number with the regions), which is how GPs are known where no SOR code is used."""
-    if not (_SOR.fullmatch(text) or _YDERNUMMER.fullmatch(text)):
+    if not _ORGANISATION.fullmatch(text):
         raise InvalidIdentifier("must be a SOR code (at least 11 digits) or a GP ydernummer (6 digits)")
     return text
 

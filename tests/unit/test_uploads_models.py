@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from functions.device_uploads.models import BloodPressureMeasurement, UploadRequest
-from functions.shared.api import field_path
+from functions.shared.api import error_field
 
 VALID = {
     "upload_id": "0b9f7c1e-5d2a-4a57-9d0e-3c1f2b8a6e41",
@@ -27,7 +27,7 @@ VALID = {
 def _refused_fields(body: dict) -> list[str]:
     with pytest.raises(ValidationError) as refusal:
         UploadRequest.model_validate(body)
-    return [field_path(e["loc"], body, missing=e["type"] == "missing") for e in refusal.value.errors()]
+    return [error_field(e, body) for e in refusal.value.errors()]
 
 
 def _with(path: tuple, value) -> dict:
@@ -59,6 +59,8 @@ def test_a_valid_upload_is_accepted_with_times_in_utc():
     [
         (("measurements", 0, "type"), "heart_mood", "measurements[0].type"),  # unknown type
         (("measurements", 0, "type"), "systolic", "measurements[0].type"),  # only inside a BP reading
+        (("measurements", 0, "type"), _DELETE, "measurements[0].type"),
+        (("measurements", 0, "unit"), "mmHg", "measurements[0].unit"),  # a unit of another type
         (("measurements", 0, "unit"), "permille", "measurements[0].unit"),  # unknown unit
         (("measurements", 0, "value"), 101, "measurements[0].value"),  # above the plausible range
         (("measurements", 0, "value"), 49.9, "measurements[0].value"),  # below it
@@ -123,6 +125,14 @@ def test_a_weight_in_pounds_is_checked_in_kilograms():
     weight = {"type": "weight", "unit": "lb", "measured_at": "2024-05-01T08:00:00Z", "method": "automatic"}
     assert _refused_fields({**VALID, "measurements": [{**weight, "value": 40}]}) == ["measurements[0].value"]
     assert UploadRequest.model_validate({**VALID, "measurements": [{**weight, "value": 50}]})
+
+
+def test_a_whole_score_sent_as_a_float_is_the_integer_json_schema_says_it_is():
+    # Given a CAT score of 18.0 (an integer in JSON Schema) and one of 18.5
+    score = {**VALID["measurements"][2], "value": 18.0}
+    # Then the first is accepted as 18, the second refused
+    assert UploadRequest.model_validate({**VALID, "measurements": [score]}).measurements[0].value == 18
+    assert _refused_fields({**VALID, "measurements": [{**score, "value": 18.5}]}) == ["measurements[0].value"]
 
 
 def test_several_wrong_fields_are_all_named():
