@@ -19,7 +19,6 @@ from functions.shared import aws
 from infrastructure.resource_spec import SPEC, ResourceNames
 
 FAKE, REAL = "fake", "moto"
-IMPLEMENTATIONS = pytest.mark.parametrize("implementation", [FAKE, REAL])
 # No port under contract uses KMS, and creating keys is the slowest part of moto's set-up.
 _SPEC_WITHOUT_KEYS = dataclasses.replace(SPEC, keys=())
 
