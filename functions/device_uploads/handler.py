@@ -4,7 +4,7 @@ recovery of the stream batches the outbox gave up on (``outbox_recovery_handler`
 from __future__ import annotations
 
 from functools import cache
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.depends import Depends
@@ -25,6 +25,9 @@ from functions.shared.observability import logger, metrics
 from functions.shared.outbox import relay_stream_inserts
 from functions.shared.stream_recovery import StreamBatchRecovery, recover_each
 from functions.shared.stream_shards import DynamoDbStreamShards
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
 # 200 measurements, pretty-printed, are about 50 KiB; far bigger is not a home collection point.
 MAX_UPLOAD_BYTES = 128 * 1024
@@ -54,7 +57,7 @@ def post_measurements(
     if not (device.device_id and device.patient_id):
         raise Forbidden("the device credential names no device or citizen")
     receipt = _upload_service().accept(device.device_id, device.patient_id, upload)
-    return Response(202, content_type="application/json", body=receipt.model_dump(mode="json"))
+    return Response(202, content_type="application/json", body=receipt)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
@@ -65,14 +68,14 @@ def api_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-def outbox_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def outbox_handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     """Relay each INSERT of the uploads stream as one message; report what was not relayed."""
     return relay_stream_inserts(event, context, _upload_relay().relay)
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-def outbox_recovery_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def outbox_recovery_handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     """Relay again the uploads of each stream batch named by an on-failure record (SQS message);
     report the messages whose batch was not (yet) fully relayed, for SQS to redeliver."""
     return recover_each(event, context, _outbox_recovery())

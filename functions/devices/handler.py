@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from functools import cache
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.depends import Depends
@@ -21,9 +21,12 @@ from functions.shared.citizen_store import KmsCitizenPseudonyms
 from functions.shared.clock import utc_now
 from functions.shared.observability import COUNT, logger, metrics
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+
 app = build_resolver()
 Logistics = Annotated[Principal, Depends(requires(Role.LOGISTICS))]
-_REGISTERED = {"content": {"application/json": {"model": RegisteredDevice}}}
+_REGISTERED: OpenAPIResponse = {"content": {"application/json": {"model": RegisteredDevice}}}
 
 
 @cache

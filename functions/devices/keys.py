@@ -23,4 +23,5 @@ class KmsCredentialSigner:
         signed = aws.client("kms").sign(
             KeyId=self._key_id, Message=message, MessageType="RAW", SigningAlgorithm=SIGNING_ALGORITHM
         )
-        return signed["Signature"]
+        signature: bytes = signed["Signature"]
+        return signature

@@ -4,7 +4,7 @@ the recovery of the stream batches the outbox gave up on (``outbox_recovery_hand
 from __future__ import annotations
 
 from functools import cache
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.depends import Depends
@@ -37,11 +37,15 @@ from functions.shared.outbox import relay_stream_inserts
 from functions.shared.stream_recovery import StreamBatchRecovery, recover_each
 from functions.shared.stream_shards import DynamoDbStreamShards
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+
 app = build_resolver()
 Clinician = Annotated[Principal, Depends(requires(Role.CLINICIAN))]
 EpisodeId = Annotated[str, StringConstraints(pattern=EPISODE_ID_PATTERN)]
-_EPISODE = {"content": {"application/json": {"model": EpisodeView}}}
-_FORBIDDEN = {403: {"description": "The caller's organisation may not do this"},
+_EPISODE: OpenAPIResponse = {"content": {"application/json": {"model": EpisodeView}}}
+_FORBIDDEN: dict[int, OpenAPIResponse] = {403: {"description": "The caller's organisation may not do this"},
               404: {"description": "There is no such episode"}}
 
 
@@ -54,7 +58,7 @@ def _service() -> EpisodeService:
                           DynamoAccessLog(settings.access_log_table_name), utc_now)
 
 
-def _json(status: int, body: Any) -> Response:
+def _json(status: int, body: Any) -> Response[Any]:
     return Response(status_code=status, content_type="application/json", body=body)
 
 
@@ -208,14 +212,14 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-def outbox_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def outbox_handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     """Relay each ORDER item inserted into the episodes table; report the records not relayed."""
     return relay_stream_inserts(event, context, _order_relay().relay)
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-def outbox_recovery_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def outbox_recovery_handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     """Relay again the orders of each stream batch named by an on-failure record (SQS message);
     report the messages whose batch was not (yet) fully relayed, for SQS to redeliver."""
     return recover_each(event, context, _outbox_recovery())

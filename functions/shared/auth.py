@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from aws_lambda_powertools.event_handler.request import Request
+from aws_lambda_powertools.utilities.data_classes.api_gateway_proxy_event import APIGatewayProxyEvent
 from pydantic import ValidationError
 
 from functions.shared.errors import Forbidden, Unauthorized
@@ -14,9 +15,11 @@ __all__ = ["Principal", "Role", "principal_of", "requires"]
 
 
 def principal_of(request: Request) -> Principal:
-    context = request.resolved_event.request_context.authorizer.raw_event or {}
+    event = request.resolved_event
+    # Every route is behind the REST API's authorizer; any other event carries no principal.
+    context = event.request_context.authorizer.raw_event if isinstance(event, APIGatewayProxyEvent) else None
     try:
-        return Principal.model_validate(context)
+        return Principal.model_validate(context or {})
     except ValidationError:
         raise Unauthorized("the request carries no valid principal") from None
 

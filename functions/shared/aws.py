@@ -7,7 +7,7 @@ the embedded mode points every function at its moto server.
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 from botocore.config import Config
@@ -24,8 +24,13 @@ def session() -> boto3.Session:
     return boto3.Session()
 
 
+# The services Telehub's functions call.
+ServiceName = Literal["dynamodb", "dynamodbstreams", "kms", "sqs"]
+
+
 @cache
-def client(service_name: str) -> Any:
+def client(service_name: ServiceName) -> Any:
+    # Any: repositories read the replies as the JSON they are; the item shapes are theirs to check.
     return session().client(service_name, config=_CLIENT_CONFIG)
 
 

@@ -86,4 +86,5 @@ class KmsCitizenPseudonyms:
         mac = aws.client("kms").generate_mac(
             KeyId=self._key_id, MacAlgorithm="HMAC_SHA_256", Message=cpr.encode("ascii")
         )
-        return mac["Mac"].hex()
+        digest: bytes = mac["Mac"]
+        return digest.hex()

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 from functions.shared.observability import COUNT, MetricsRecorder, logger
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+    from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 SQS_BATCH_LIMIT = 10
 
@@ -87,7 +91,7 @@ def _publish_in_batches(pending: Sequence[tuple[str, Message]],
 
 
 def relay_stream_inserts(event: dict[str, Any], context: Any, relay: Callable[[Inserted], set[str]]
-                         ) -> dict[str, Any]:
+                         ) -> PartialItemFailureResponse:
     """Hand the INSERT images of a DynamoDB stream batch to ``relay`` and report every record it did
     not relay as a batch item failure (all of them if need be, never an exception)."""
     # Imported here: only outbox functions need the batch utilities, not the API functions' cold start.
@@ -99,14 +103,21 @@ def relay_stream_inserts(event: dict[str, Any], context: Any, relay: Callable[[I
 
     records = [DynamoDBRecord(raw) for raw in event["Records"]]
     not_relayed = relay([
-        (record.dynamodb.sequence_number, record.dynamodb.new_image)
+        (_sequence_number(record), record.dynamodb.new_image)
         for record in records
-        if record.event_name is DynamoDBRecordEventName.INSERT
+        if record.event_name is DynamoDBRecordEventName.INSERT and record.dynamodb
     ])
 
     def confirm(record: DynamoDBRecord) -> None:
-        if record.dynamodb.sequence_number in not_relayed:
-            raise RecordNotRelayed(f"stream record {record.dynamodb.sequence_number} was not relayed")
+        if (sequence_number := _sequence_number(record)) in not_relayed:
+            raise RecordNotRelayed(f"stream record {sequence_number} was not relayed")
 
     processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
     return process_partial_response(event=event, record_handler=confirm, processor=processor, context=context)
+
+
+def _sequence_number(record: DynamoDBRecord) -> str:
+    """Lambda gives every stream record one; the data class types it as optional all the same."""
+    if record.dynamodb is None or record.dynamodb.sequence_number is None:
+        raise ValueError("a stream record without a sequence number")
+    return record.dynamodb.sequence_number

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import Annotated, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
@@ -25,6 +25,9 @@ from pydantic.alias_generators import to_camel
 from functions.shared.clock import hour_of
 from functions.shared.observability import COUNT, MetricsRecorder, logger
 from functions.shared.outbox import Inserted
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
 # An item is written (its time taken) at most the API function's timeout (10 s) before its stream
 # record, whose time Lambda reports to the second; a minute either side also covers clock drift.
@@ -227,7 +230,9 @@ class StreamBatchRecovery:
 # --- the SQS batch loop ------------------------------------------------------------------------------
 
 
-def recover_each(event: dict[str, Any], context: Any, recovery: StreamBatchRecovery) -> dict[str, Any]:
+def recover_each(
+    event: dict[str, Any], context: Any, recovery: StreamBatchRecovery
+) -> PartialItemFailureResponse:
     """Recover the batch each SQS message (one on-failure record) names; report the messages whose
     batch was not (yet) fully relayed, for SQS to redeliver and, in the end, move to the DLQ."""
     # Only recovery functions need the batch utilities; imported when one runs.

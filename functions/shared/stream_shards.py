@@ -20,13 +20,14 @@ class DynamoDbStreamShards:
     _GONE = frozenset({"TrimmedDataAccessException", "ResourceNotFoundException", "ExpiredIteratorException"})
 
     def iterator_at(self, stream_arn: str, shard_id: str, sequence_number: str) -> str:
-        return self._call(
+        iterator: str = self._call(
             "get_shard_iterator",
             StreamArn=stream_arn,
             ShardId=shard_id,
             ShardIteratorType="AT_SEQUENCE_NUMBER",
             SequenceNumber=sequence_number,
         )["ShardIterator"]
+        return iterator
 
     def records(self, iterator: str) -> tuple[list[StreamRecord], str | None]:
         response = self._call("get_records", ShardIterator=iterator)
@@ -43,7 +44,8 @@ class DynamoDbStreamShards:
 
     def _call(self, operation: str, **request: Any) -> dict[str, Any]:
         try:
-            return getattr(aws.client("dynamodbstreams"), operation)(**request)
+            response: dict[str, Any] = getattr(aws.client("dynamodbstreams"), operation)(**request)
+            return response
         except ClientError as error:
             code = error.response["Error"]["Code"]
             if code in self._GONE:
