@@ -13,7 +13,7 @@ import pytest
 from functions.referral_intake.logic import AccessLog
 from functions.referral_intake.repository import DynamoAccessLog
 from functions.shared.principal import Principal, Role
-from tests.contract.conftest import FAKE, REAL
+from tests.support.contract import FAKE, REAL
 from tests.support.fakes import FakeAccessLog
 
 AT = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)

@@ -15,7 +15,7 @@ from functions.authorizer.repository import DynamoDeviceDirectory
 from functions.devices.models import Device
 from functions.devices.repository import DynamoDeviceRegistry
 from functions.shared.device_records import ACTIVE, REVOKED
-from tests.contract.conftest import FAKE, REAL
+from tests.support.contract import FAKE, REAL
 from tests.support.fakes import FakeDeviceDirectory
 
 REGISTERED = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)

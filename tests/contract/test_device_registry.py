@@ -15,7 +15,7 @@ from functions.devices.repository import DynamoDeviceRegistry
 from functions.referral_intake.repository import DynamoEpisodeStore
 from functions.shared.citizen_store import DynamoCitizenStore
 from functions.shared.device_records import ACTIVE, REVOKED
-from tests.contract.conftest import FAKE, REAL
+from tests.support.contract import FAKE, REAL
 from tests.support.episodes import CENTRE, new_episode, order
 from tests.support.fakes import FakeCitizenStore, FakeDeviceRegistry
 

@@ -19,7 +19,7 @@ from functions.shared.device_records import ACTIVE
 from functions.shared.episode_records import ACTIVE as EPISODE_ACTIVE
 from functions.shared.episode_records import ENDED
 from functions.shared.thresholds import Thresholds, ThresholdVersion
-from tests.contract.conftest import FAKE, REAL
+from tests.support.contract import FAKE, REAL
 from tests.support.episodes import CENTRE, CREATED, MONITORING, TREATING, new_episode, order
 from tests.support.fakes import FakeCitizenStore, FakeEpisodeStore
 

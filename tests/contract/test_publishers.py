@@ -15,7 +15,7 @@ from functions.device_uploads.outbox import OutboundMessage
 from functions.device_uploads.publisher import SqsUploadPublisher
 from functions.referral_intake.publisher import SqsOrderPublisher
 from functions.shared.outbox import Publisher
-from tests.contract.conftest import FAKE, REAL
+from tests.support.contract import FAKE, REAL
 from tests.support.fakes import FakePublisher
 from tests.support.moto_state import queued_messages
 

@@ -12,7 +12,7 @@ from boto3.dynamodb.types import TypeDeserializer
 
 from functions.shared.stream_recovery import StreamRecord, StreamShards
 from functions.shared.stream_shards import DynamoDbStreamShards
-from tests.contract.conftest import FAKE, REAL
+from tests.support.contract import FAKE, REAL
 from tests.support.streams import FakeShards
 
 

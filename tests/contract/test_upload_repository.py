@@ -10,7 +10,7 @@ import pytest
 from functions.device_uploads.logic import UploadRepository
 from functions.device_uploads.models import StoredUpload
 from functions.device_uploads.repository import DynamoDbUploadRepository
-from tests.contract.conftest import FAKE, REAL
+from tests.support.contract import FAKE, REAL
 from tests.support.fakes import FakeUploadRepository
 
 UPLOAD = StoredUpload(

@@ -1,15 +1,35 @@
-"""What the functions left in moto: a table's items and a queue's messages, read as a test reads them."""
+"""A moto account with the spec's resources, and what the functions left in it: a table's items and a
+queue's messages, read as a test reads them."""
 
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
+from moto import mock_aws
 
+from embedded.resources import create_resources
 from functions.shared import aws
-from infrastructure.resource_spec import ResourceNames
+from infrastructure.resource_spec import SPEC, ResourceNames, ResourceSpec
+
+
+@contextmanager
+def moto_account(stage: str, spec: ResourceSpec = SPEC) -> Iterator[ResourceNames]:
+    """A fresh moto account with the spec's tables, queues, topics and keys while the block runs; the
+    adapters' cached clients are dropped on the way in and out, so none outlives its account."""
+    with mock_aws():
+        aws.reset()
+        try:
+            yield create_resources(boto3.Session(), stage=stage, spec=spec)
+        finally:
+            aws.reset()
+    # No endpoint a test pointed the clients at outlives its account.
+    os.environ.pop("AWS_ENDPOINT_URL", None)
 
 
 def table_items(names: ResourceNames, table: str) -> list[dict[str, Any]]:
