@@ -36,8 +36,10 @@ class DynamoDbUploadRepository:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return StoredUpload.from_item(_deserialise(error.response["Item"]))
+            refused = error.response["Error"]["Code"] == "ConditionalCheckFailedException"
+            stored = error.response.get("Item")  # ReturnValuesOnConditionCheckFailure: sent with the refusal
+            if refused and isinstance(stored, dict):
+                return StoredUpload.from_item(_deserialise(stored))
             raise _unavailable_or(error) from error
         except (ConnectionError, HTTPClientError) as error:
             raise ServiceUnavailable("the upload store is unreachable; retry the upload") from error

@@ -61,7 +61,8 @@ def get_item(table: str, key: dict[str, Any], *attributes: str) -> dict[str, Any
     request: dict[str, Any] = {"TableName": table, "Key": key, "ConsistentRead": True}
     if attributes:
         request["ProjectionExpression"] = ", ".join(attributes)
-    return aws.client("dynamodb").get_item(**request).get("Item")
+    item: dict[str, Any] | None = aws.client("dynamodb").get_item(**request).get("Item")
+    return item
 
 
 BATCH_GET_LIMIT = 100

@@ -116,8 +116,8 @@ def _relative_problems(limit: RelativeLimit, path: str) -> list[FieldProblem]:
     for name, value in changes:
         if value == 0:
             found.append(FieldProblem(f"{path}.{name}", "must not be 0: the sign says what alarms"))
-    if len(changes) == 2 and 0 not in (limit.yellow_change, limit.red_change):
-        yellow, red = limit.yellow_change, limit.red_change
+    yellow, red = limit.yellow_change, limit.red_change
+    if yellow and red:  # both given, neither 0
         if (yellow > 0) != (red > 0):
             found.append(FieldProblem(f"{path}.red_change", "must have the same sign as yellow_change"))
         elif abs(red) <= abs(yellow):
