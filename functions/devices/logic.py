@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -171,7 +172,7 @@ def _check_is_retry(existing: Device, patient_id: str | None, organisation: str)
         raise Conflict("this device is registered to the citizen by another organisation")
 
 
-def _segment(value: dict[str, object]) -> str:
+def _segment(value: Mapping[str, object]) -> str:
     return _base64url(json.dumps(value, separators=(",", ":")).encode("utf-8"))
 
 

@@ -92,5 +92,6 @@ def disease_areas() -> dict[str, DiseaseArea]:
     return areas
 
 
-def disease_area(code: str) -> DiseaseArea | None:
-    return disease_areas().get(code)
+def disease_area(code: str) -> DiseaseArea:
+    """The template of ``code``; a KeyError for a code no template has (the models allow only theirs)."""
+    return disease_areas()[code]

@@ -46,8 +46,11 @@ def test_copd_defaults_are_the_reference_set():
     assert (cat.baseline, cat.yellow_change, cat.red_change) == ("episode_start", 4, 8)
 
 
-def test_an_unknown_area_is_none():
-    assert disease_area("diabetes_type_9") is None
+def test_an_unknown_area_is_a_key_error():
+    # When an area no template has is asked for
+    # Then it is a KeyError (the API's models never let such a code through)
+    with pytest.raises(KeyError):
+        disease_area("diabetes_type_9")
 
 
 def test_a_new_area_is_a_file_not_code(tmp_path, monkeypatch):
