@@ -3,14 +3,14 @@ for DynamoDbStreamShards over moto's uploads stream: read from a sequence number
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import boto3
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
 
-from functions.shared.stream_recovery import StreamRecord, StreamShards
+from functions.shared.stream_recovery import StreamRecord, StreamRecordsGone, StreamShards
 from functions.shared.stream_shards import DynamoDbStreamShards
 from tests.support.contract import FAKE, REAL
 from tests.support.streams import FakeShards
@@ -22,6 +22,7 @@ class Stream:
     arn: str
     shard_id: str
     written: list[StreamRecord]  # what the table's stream holds, read directly
+    delete: Callable[[], None]  # the stream goes, with its table
 
 
 @pytest.fixture(params=[FAKE, REAL])
@@ -32,8 +33,11 @@ def stream(request, moto_resources) -> Stream:
     for n in range(3):
         dynamodb.put_item(TableName=table, Item={"device_id": {"S": "dev_1"}, "upload_id": {"S": f"u-{n}"}})
     arn, shard_id, written = _stream_of(table)
-    shards = FakeShards(written) if request.param == FAKE else DynamoDbStreamShards()
-    return Stream(shards, arn, shard_id, written)
+    if request.param == FAKE:
+        fake = FakeShards(written)
+        return Stream(fake, arn, shard_id, written, lambda: setattr(fake, "gone", True))
+    return Stream(DynamoDbStreamShards(), arn, shard_id, written,
+                  lambda: dynamodb.delete_table(TableName=table))
 
 
 def _stream_of(table: str) -> tuple[str, str, list[StreamRecord]]:
@@ -68,3 +72,21 @@ def test_the_records_from_a_sequence_number_on_are_read_in_order_with_their_new_
     assert records == stream.written[1:]
     assert [record.new_image["upload_id"] for record in records] == ["u-1", "u-2"]
     assert {record.event_name for record in records} == {"INSERT"}
+
+
+def test_a_sequence_number_past_the_last_record_reads_nothing_yet(stream):
+    # When the stream is read from after its last record (a batch whose records are not served yet)
+    after_last = str(int(stream.written[-1].sequence_number) + 1)
+    # Then there is nothing, and the open shard gives a position to read on from
+    iterator = stream.shards.iterator_at(stream.arn, stream.shard_id, after_last)
+    page, following = stream.shards.records(iterator)
+    assert page == []
+    assert following is not None
+
+
+def test_a_stream_that_is_gone_says_so(stream):
+    # Given the stream is gone (moto shows a deleted one; a trimmed range is the same to the reader)
+    stream.delete()
+    # When a position in it is asked for, Then the reader says the records are gone
+    with pytest.raises(StreamRecordsGone):
+        stream.shards.iterator_at(stream.arn, stream.shard_id, stream.written[0].sequence_number)

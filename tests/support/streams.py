@@ -33,7 +33,9 @@ class FakeShards:
         if self.gone:
             raise StreamRecordsGone("TrimmedDataAccessException")
         wanted = int(sequence_number)
-        return str(next(i for i, r in enumerate(self.stream) if int(r.sequence_number) >= wanted))
+        # Past the last record, the position is the shard's end: nothing to read there yet.
+        return str(next((i for i, r in enumerate(self.stream) if int(r.sequence_number) >= wanted),
+                        len(self.stream)))
 
     def records(self, iterator: str) -> tuple[list[StreamRecord], str | None]:
         self.pages_read += 1
