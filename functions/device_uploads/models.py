@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import (
     AfterValidator,
@@ -150,32 +150,44 @@ def single_value_model(measurement_type: str) -> type[SingleValueMeasurement]:
                                                 f"{entry.plausible_max:g} {entry.unit}{whole}"))
     else:
         value = (Number, Field(description=_range_after_conversion(measurement_type)))
-    return create_model(  # type: ignore[call-overload]
+    # Types made from data at run time, which is all create_model takes them for: Any.
+    fields: dict[str, Any] = {
+        "type": (Literal[measurement_type], ...),
+        "unit": (Literal[units], Field(description=f"The unit the device used; stored in {entry.unit}")),
+        "value": value,
+    }
+    return create_model(
         "".join(part.capitalize() for part in measurement_type.split("_")) + "Measurement",
         __base__=SingleValueMeasurement,
         __doc__=f"{entry.display}: one value in one of the units accepted for {measurement_type}.",
         __module__=__name__,
-        type=(Literal[measurement_type], ...),
-        unit=(Literal[units], Field(description=f"The unit the device used; stored in {entry.unit}")),
-        value=value,
+        **fields,
     )
+
+
+# A type checker cannot read a type made from the catalogue, so it sees what the value is; pydantic
+# (validation and the OpenAPI document) sees the type itself.
+if TYPE_CHECKING:
+    PressureUnit = str
+    PulseRate = float
+else:
+    PressureUnit = Literal[accepted_units("systolic")]
+    PulseRate = _value_type(catalogue()["pulse"])
 
 
 class BloodPressureMeasurement(_Reading):
     """One blood-pressure reading: systolic and diastolic in ``unit``, the pulse in /min."""
 
     type: Literal["blood_pressure"]
-    unit: Literal[accepted_units("systolic")] = Field(  # type: ignore[valid-type]
-        description="Unit of systolic and diastolic")
+    unit: PressureUnit = Field(description="Unit of systolic and diastolic")
     systolic: Number = Field(description=_range_after_conversion("systolic"))
     diastolic: Number = Field(description="Below systolic. " + _range_after_conversion("diastolic"))
-    pulse: _value_type(catalogue()["pulse"]) | None = Field(  # type: ignore[valid-type]
-        default=None, description="Pulse rate in /min, if the cuff measured it")
+    pulse: PulseRate | None = Field(default=None, description="Pulse rate in /min, if the cuff measured it")
 
     @field_validator("systolic", "diastolic")
     @classmethod
     def _plausible_pressure(cls, value: float, info: ValidationInfo) -> float:
-        if "unit" not in info.data:
+        if "unit" not in info.data or info.field_name is None:
             return value
         catalogue_value(info.field_name, value, info.data["unit"])
         # Both are in the same unit, so the sent values compare as the converted ones would.
@@ -188,11 +200,15 @@ class BloodPressureMeasurement(_Reading):
         return pressures + ([("pulse", self.pulse, PULSE_UNIT)] if self.pulse is not None else [])
 
 
-# One model per type, told apart by ``type`` (the discriminator of the OpenAPI document's oneOf).
-Measurement = Annotated[
-    Union[(*(single_value_model(name) for name in SINGLE_VALUE_TYPES), BloodPressureMeasurement)],
-    Field(discriminator="type"),
-]
+# One model per type, told apart by ``type`` (the discriminator of the OpenAPI document's oneOf); to a
+# type checker, which cannot see models made at run time, one of the two kinds of reading.
+if TYPE_CHECKING:
+    Measurement = SingleValueMeasurement | BloodPressureMeasurement
+else:
+    Measurement = Annotated[
+        Union[(*(single_value_model(name) for name in SINGLE_VALUE_TYPES), BloodPressureMeasurement)],
+        Field(discriminator="type"),
+    ]
 
 
 class UploadRequest(BaseModel):
