@@ -47,17 +47,19 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 def build_resolver() -> APIGatewayRestResolver:
     app = APIGatewayRestResolver(enable_validation=True)
 
-    @app.exception_handler(TelehubError)
-    def domain_error(error: TelehubError) -> Response:
+    def domain_error(error: TelehubError) -> Response[str]:
         _count_refusal(error.status, error_code=error.code)
         return problem(error.status, error.code, error.message, error.problems)
 
-    @app.exception_handler(RequestValidationError)
-    def invalid_request(error: RequestValidationError) -> Response:
+    def invalid_request(error: RequestValidationError) -> Response[str]:
         problems = [_field_problem(item, app) for item in error.errors()]
         _count_refusal(422, fields=[loggable_field(p.field) for p in problems])
         return problem(422, "invalid_input", "the request is not valid; see errors", problems)
 
+    # Registered by a call, not as decorators: Powertools' exception_handler is unannotated, so as a
+    # decorator it would leave the handlers untyped.
+    app.exception_handler(TelehubError)(domain_error)
+    app.exception_handler(RequestValidationError)(invalid_request)
     return app
 
 
@@ -69,7 +71,7 @@ def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: Any,
     if refusal is not None:
         _count_refusal(refusal.status, error_code=refusal.code)
         response = problem(refusal.status, refusal.code, refusal.message, refusal.problems)
-        return ResponseBuilder(response).build(APIGatewayProxyEvent(event))
+        return ResponseBuilder[APIGatewayProxyEvent](response).build(APIGatewayProxyEvent(event))
     return app.resolve(event, context)
 
 
@@ -92,7 +94,9 @@ def _count_refusal(status: int, **details: Any) -> None:
     metrics.add_metric(name=f"Refused{status}", unit="Count", value=1)
 
 
-def problem(status: int, code: str, detail: str, problems: list[FieldProblem] | None = None) -> Response:
+def problem(
+    status: int, code: str, detail: str, problems: list[FieldProblem] | None = None
+) -> Response[str]:
     body: dict[str, Any] = {
         "type": f"https://telehub.dk/problems/{code}",
         "title": PROBLEM_TITLES[status],
