@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from infrastructure.resource_spec import ResourceNames
-from tests.support.contract import SPEC_WITHOUT_KEYS, STAGE
+from tests.support.contract import SPEC_OF_KEYS, SPEC_WITHOUT_KEYS, STAGE
 from tests.support.moto_state import moto_account
 
 
@@ -20,4 +20,11 @@ from tests.support.moto_state import moto_account
 def moto_resources() -> Iterator[ResourceNames]:
     """A fresh moto account with the spec's tables and queues."""
     with moto_account(STAGE, SPEC_WITHOUT_KEYS) as names:
+        yield names
+
+
+@pytest.fixture(scope="module")
+def moto_keys() -> Iterator[ResourceNames]:
+    """A moto account with the spec's keys, shared by a module's tests (none changes a key)."""
+    with moto_account(STAGE, SPEC_OF_KEYS) as names:
         yield names

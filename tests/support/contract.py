@@ -9,5 +9,7 @@ from infrastructure.resource_spec import SPEC
 
 FAKE, REAL = "fake", "moto"
 STAGE = "contract"
-# Only the key suite uses KMS, and creating keys is the slowest part of moto's set-up.
+# Only the key suite uses KMS, and creating keys is the slowest part of moto's set-up: the other
+# suites get an account without keys, and the key suite one account of keys only per module.
 SPEC_WITHOUT_KEYS = dataclasses.replace(SPEC, keys=())
+SPEC_OF_KEYS = dataclasses.replace(SPEC, tables=(), queues=(), topics=(), subscriptions=())

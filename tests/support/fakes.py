@@ -361,7 +361,8 @@ class FakeArrivals:
 
 
 class FakeOrdersByHour:
-    """The episodes table's index by ordered hour: ORDER items by ordered_hour, filtered by ordered_at."""
+    """The episodes table's index by ordered hour: ORDER items by ordered_hour, filtered by ordered_at;
+    the table's other items have no ordered_hour, so the (sparse) index does not hold them."""
 
     def __init__(self, items: Sequence[dict[str, Any]]) -> None:
         self.items = list(items)
@@ -369,4 +370,4 @@ class FakeOrdersByHour:
 
     def ordered_in_hour(self, hour: str, since: str, until: str) -> list[dict[str, Any]]:
         self.asked.append((hour, since, until))
-        return [i for i in self.items if i["ordered_hour"] == hour and since <= i["ordered_at"] <= until]
+        return [i for i in self.items if i.get("ordered_hour") == hour and since <= i["ordered_at"] <= until]
