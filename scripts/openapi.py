@@ -104,7 +104,14 @@ FIELD_PROBLEM_SCHEMA = {
 # status -> (component name, code, description); codes match functions.shared.errors.
 # 401 is not among them: API Gateway answers it itself (see UNAUTHORIZED).
 PROBLEMS: dict[int, tuple[str, str, str]] = {
-    403: ("Forbidden", "forbidden", "The token is valid but its role may not call this endpoint."),
+    403: (
+        "Forbidden",
+        "forbidden",
+        "The caller may not do this. A token whose role may not call the route, or a path no route has, is "
+        "refused by API Gateway itself with its own JSON (`User is not authorized to access this resource`, "
+        "`Missing Authentication Token`); a function's refusal (the caller's organisation may not act on "
+        "this resource) is problem+json.",
+    ),
     404: ("NotFound", "not_found", "The resource named in the path does not exist."),
     409: ("Conflict", "conflict", "The request conflicts with what is stored."),
     413: ("PayloadTooLarge", "payload_too_large", "The body is larger than the endpoint accepts."),
@@ -271,11 +278,18 @@ def _error_ref(status: int) -> dict[str, str]:
     return {"$ref": f"#/components/responses/{name}"}
 
 
+# API Gateway answers these statuses itself too, before any function runs, with its own JSON body.
+GATEWAY_ALSO_ANSWERS = {403: {"message": "User is not authorized to access this resource"}}
+
+
 def _error_responses() -> dict[str, Any]:
     return {"Unauthorized": UNAUTHORIZED} | {
         name: {
             "description": description,
             "content": {
+                **({"application/json": {"schema": {"$ref": "#/components/schemas/GatewayMessage"},
+                                         "example": GATEWAY_ALSO_ANSWERS[status]}}
+                   if status in GATEWAY_ALSO_ANSWERS else {}),
                 "application/problem+json": {
                     "schema": {"$ref": "#/components/schemas/Problem"},
                     "example": {

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import (
@@ -63,7 +63,10 @@ UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_not_a_number), AfterVali
 def catalogue_value(measurement_type: str, value: float, unit: str) -> Decimal:
     """``value`` in the catalogue unit, or ValueError naming the rule it breaks (never the value)."""
     entry = catalogue()[measurement_type]
-    converted = to_catalogue_unit(measurement_type, value, unit)
+    try:
+        converted = to_catalogue_unit(measurement_type, value, unit)
+    except InvalidOperation:  # 1e144 mL: too large to round to CONVERTED_DECIMALS, so far out of range
+        converted = Decimal("Infinity")
     if not entry.plausible_min <= converted <= entry.plausible_max:
         raise ValueError(
             f"must be between {entry.plausible_min:g} and {entry.plausible_max:g} {entry.unit}"
@@ -108,13 +111,17 @@ def _range_after_conversion(measurement_type: str) -> str:
         low, high = (float((Decimal(repr(bound)) - offset) / scale)
                      for bound in (entry.plausible_min, entry.plausible_max))
         ranges.append(f"about {low:.6g} to {high:.6g} `{unit}`")
-    return f"Within the plausible range once converted to {entry.unit}: {'; '.join(ranges)}."
+    return ("Beyond the schema: within the plausible range once converted to "
+            f"{entry.unit}: {'; '.join(ranges)}.")
 
 
 class _Reading(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    measured_at: UtcDatetime = Field(description="When it was measured, with a UTC offset (ISO 8601)")
+    measured_at: UtcDatetime = Field(
+        description="When it was measured, with a UTC offset (ISO 8601). Beyond the schema: at most 30 days "
+        "before Telehub receives it and at most 10 minutes after (device clocks drift), and within the years "
+        "1 to 9999 once in UTC.")
     method: Literal["automatic", "typed"] = Field(
         description="automatic: the device sent it; typed: the citizen keyed it in"
     )
@@ -181,7 +188,7 @@ class BloodPressureMeasurement(_Reading):
     type: Literal["blood_pressure"]
     unit: PressureUnit = Field(description="Unit of systolic and diastolic")
     systolic: Number = Field(description=_range_after_conversion("systolic"))
-    diastolic: Number = Field(description="Below systolic. " + _range_after_conversion("diastolic"))
+    diastolic: Number = Field(description=_range_after_conversion("diastolic") + " And below systolic.")
     pulse: PulseRate | None = Field(default=None, description="Pulse rate in /min, if the cuff measured it")
 
     @field_validator("systolic", "diastolic")

@@ -25,7 +25,8 @@ if TYPE_CHECKING:  # a Literal made from the catalogue is beyond a type checker:
 else:
     DeclaredMeasurementType = Literal[(*catalogue(), BLOOD_PRESSURE)]
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), Field(
+    description="Beyond the schema: surrounding whitespace is removed first; 1 to 100 characters remain.")]
 # No '#' in a serial: it ends the key of the serial's claim (see the repository).
 SERIAL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$"
 CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
@@ -53,8 +54,14 @@ class DeviceRegistration(BaseModel):
             max_length=20,
             description=(
                 "What the device measures: types of the measurement catalogue, or `blood_pressure` for a "
-                "blood-pressure monitor (stored as systolic, diastolic and pulse)."
+                "blood-pressure monitor (stored as systolic, diastolic and pulse). Systolic and diastolic "
+                "come together or not at all."
             ),
+            json_schema_extra={"allOf": [  # the rule of _systolic_with_diastolic, for the OpenAPI document
+                {"if": {"contains": {"const": one}, "not": {"contains": {"const": BLOOD_PRESSURE}}},
+                 "then": {"contains": {"const": other}}}
+                for one, other in (("systolic", "diastolic"), ("diastolic", "systolic"))
+            ]},
             examples=[["spo2", "pulse"]],
         ),
     ]

@@ -25,7 +25,8 @@ Organisation = Annotated[
     Field(description="A SOR code (11 to 18 digits) or a GP ydernummer (6 digits).",
           examples=["123456789012345"]),
 ]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Field(
+    description="Beyond the schema: surrounding whitespace is removed first; 1 to 200 characters remain.")]
 
 
 # The templates decide which areas exist (an enum in the OpenAPI document); nothing here names one.
@@ -89,13 +90,17 @@ class ThresholdChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     thresholds: ThresholdOverrides
-    valid_from: AwareDatetime | None = None
+    valid_from: Annotated[AwareDatetime | None, Field(
+        description="When the new version takes effect (default now). Beyond the schema: not more than 5 "
+        "minutes in the past, and not before the latest version's valid_from.")] = None
 
 
 class HandoverOffer(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    to_organisation: Organisation
+    to_organisation: Annotated[Organisation, Field(
+        description="A SOR code (11 to 18 digits) or a GP ydernummer (6 digits). Beyond the schema: not the "
+        "organisation that holds monitoring responsibility now.")]
 
 
 class ReferralAccepted(BaseModel):

@@ -51,6 +51,12 @@ def build_resolver() -> APIGatewayRestResolver:
         _count_refusal(error.status, error_code=error.code)
         return problem(error.status, error.code, error.message, error.problems)
 
+    @app.not_found
+    def no_such_route(_: Exception) -> Response[str]:
+        # API Gateway routed it here, so only a path parameter Powertools' route pattern refuses gets here.
+        _count_refusal(404, error_code="not_found")
+        return problem(404, "not_found", "there is no such resource")
+
     def invalid_request(error: RequestValidationError) -> Response[str]:
         problems = [_field_problem(item, app) for item in error.errors()]
         _count_refusal(422, fields=[loggable_field(p.field) for p in problems])

@@ -51,7 +51,7 @@ CprNumber = Annotated[
     AfterValidator(normalise_cpr),
     Field(
         repr=False,
-        description="The citizen's CPR number: DDMMYYSSSS or DDMMYY-SSSS. Beyond the pattern, DDMMYY must be "
+        description="The citizen's CPR number: DDMMYYSSSS or DDMMYY-SSSS. Beyond the schema: DDMMYY must be "
         "a real birth date, the 7th digit choosing the century (0-3: 1900s; 4 and 9: 2000s up to year 36, "
         "else 1900s; 5-8: 2000s up to year 57, else 1800s). No modulus-11 check.",
         examples=["251248-9996"],

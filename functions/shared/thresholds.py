@@ -31,15 +31,24 @@ LIMIT_ORDER = ("red_low", "yellow_low", "yellow_high", "red_high")
 Limit = Annotated[float, Field(allow_inf_nan=False)]
 
 
+# The rules between fields (``problems``) apply to the set in force after a change, so JSON Schema cannot
+# state them; the OpenAPI document names them in these descriptions ("Beyond the schema").
+_LIMIT_RULE = ("Beyond the schema: within the measurement type's plausible range (its catalogue unit), and "
+               "in the order red_low < yellow_low < yellow_high < red_high among the limits in force.")
+_CHANGE_RULE = ("Beyond the schema: not 0 (the sign says what alarms); yellow_change and red_change have the "
+                "same sign, red_change the larger change.")
+
+
 class AbsoluteLimits(BaseModel):
-    """Limits for one measurement type; a value equal to a limit does not alarm."""
+    """Limits for one measurement type; a value equal to a limit does not alarm. Beyond the schema: the
+    type is one the episode's disease area measures, and at least one limit is in force after a change."""
 
     model_config = ConfigDict(extra="forbid")
 
-    red_low: Limit | None = None
-    yellow_low: Limit | None = None
-    yellow_high: Limit | None = None
-    red_high: Limit | None = None
+    red_low: Annotated[Limit | None, Field(description=_LIMIT_RULE)] = None
+    yellow_low: Annotated[Limit | None, Field(description=_LIMIT_RULE)] = None
+    yellow_high: Annotated[Limit | None, Field(description=_LIMIT_RULE)] = None
+    red_high: Annotated[Limit | None, Field(description=_LIMIT_RULE)] = None
 
     def given(self) -> list[tuple[str, float]]:
         return [(name, value) for name in LIMIT_ORDER if (value := getattr(self, name)) is not None]
@@ -47,14 +56,17 @@ class AbsoluteLimits(BaseModel):
 
 class RelativeLimit(BaseModel):
     """A change from a baseline: the first value in the last ``window_days`` days (``window``) or the
-    first value of the episode (``episode_start``). Negative changes alarm on a fall, positive on a rise."""
+    first value of the episode (``episode_start``). Negative changes alarm on a fall, positive on a rise.
+    Beyond the schema: the type is one the episode's disease area measures, and yellow_change, red_change or
+    both are in force after a change."""
 
     model_config = ConfigDict(extra="forbid")
 
     baseline: Literal["window", "episode_start"] = "window"
-    window_days: Annotated[int, Field(ge=1, le=365)] | None = None
-    yellow_change: Limit | None = None
-    red_change: Limit | None = None
+    window_days: Annotated[Annotated[int, Field(ge=1, le=365)] | None, Field(
+        description="Beyond the schema: required for baseline window, left out for episode_start.")] = None
+    yellow_change: Annotated[Limit | None, Field(description=_CHANGE_RULE)] = None
+    red_change: Annotated[Limit | None, Field(description=_CHANGE_RULE)] = None
 
 
 class Thresholds(BaseModel):

@@ -146,6 +146,15 @@ def test_oversized_bodies_and_other_media_types_are_refused_before_parsing(body,
     assert _problem(response)["title"] == PROBLEM_TITLES[status]
 
 
+def test_a_path_no_route_matches_is_a_problem_json_404():
+    # Given a request API Gateway routed here whose path Powertools' route pattern does not match
+    event = {**_event('{"animals": []}'), "path": "/shelters/\u00e0#", "resource": "/shelters/{id}"}
+    # Then it is the documented 404 problem, not Powertools' own body
+    response = resolve(_app, event, None)
+    assert response["statusCode"] == 404
+    assert _problem(response)["code"] == "not_found"
+
+
 def test_a_json_media_type_with_a_charset_is_accepted():
     response = resolve(_app, _event('{"animals": []}', "application/json; charset=utf-8"), None)
     assert response["statusCode"] == 200

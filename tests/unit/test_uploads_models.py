@@ -125,6 +125,9 @@ def test_a_weight_in_pounds_is_checked_in_kilograms():
     weight = {"type": "weight", "unit": "lb", "measured_at": "2024-05-01T08:00:00Z", "method": "automatic"}
     assert _refused_fields({**VALID, "measurements": [{**weight, "value": 40}]}) == ["measurements[0].value"]
     assert UploadRequest.model_validate({**VALID, "measurements": [{**weight, "value": 50}]})
+    # And one too large to convert at all (1e144 lb) is refused on the value too, not a 500
+    huge = {**weight, "value": 1e144}
+    assert _refused_fields({**VALID, "measurements": [huge]}) == ["measurements[0].value"]
 
 
 def test_a_whole_score_sent_as_a_float_is_the_integer_json_schema_says_it_is():
