@@ -18,7 +18,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,12 +53,12 @@ def heaviest_packages(module: str, count: int = 5) -> list[tuple[str, float]]:
         [sys.executable, "-X", "importtime", "-c", f"import {module}"],
         cwd=ROOT, env=_environment(), capture_output=True, text=True, check=True,
     )
-    per_package: Counter = Counter()
+    per_package: dict[str, float] = defaultdict(float)
     for line in result.stderr.splitlines():
         if line.startswith("import time:") and "cumulative" not in line:
             self_us, _, name = line.removeprefix("import time:").split("|")
             per_package[name.strip().split(".")[0]] += int(self_us) / 1000
-    return per_package.most_common(count)
+    return sorted(per_package.items(), key=lambda package: package[1], reverse=True)[:count]
 
 
 def measure_imports(rounds: int) -> list[Figure]:
@@ -87,7 +87,7 @@ def measure_imports(rounds: int) -> list[Figure]:
 class BytecodeReport:
     sources: int  # .py files
     covered: int  # .py files with a hash-based .pyc for the runtime's Python beside them
-    compiled: Counter  # (python version, kind) -> number of .pyc files
+    compiled: Counter[tuple[str, str]]  # (python version, kind) -> number of .pyc files
 
 
 def _pyc_kind(pyc: Path) -> tuple[str, str]:

@@ -154,7 +154,8 @@ class OpenAPIError(Exception):
 
 def project_version() -> str:
     with (ROOT / "pyproject.toml").open("rb") as pyproject:
-        return tomllib.load(pyproject)["project"]["version"]
+        version: str = tomllib.load(pyproject)["project"]["version"]
+    return version
 
 
 def api_functions(spec: ResourceSpec = SPEC) -> list[FunctionSpec]:
