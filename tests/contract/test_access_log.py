@@ -7,7 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import boto3
 import pytest
 
 from functions.referral_intake.logic import AccessLog
@@ -15,6 +14,7 @@ from functions.referral_intake.repository import DynamoAccessLog
 from functions.shared.principal import Principal, Role
 from tests.support.contract import FAKE, REAL
 from tests.support.fakes import FakeAccessLog
+from tests.support.moto_state import table_items
 
 AT = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
 DOCTOR = Principal(role=Role.CLINICIAN, subject="doc-1", organisation="123456789012345")
@@ -32,14 +32,13 @@ def log(request) -> Log:
     if request.param == FAKE:
         fake = FakeAccessLog()
         return Log(fake, lambda: sorted(fake.entries))
-    table = request.getfixturevalue("moto_resources").tables["access-log"]
+    names = request.getfixturevalue("moto_resources")
 
     def stored() -> list[Entry]:
-        items = boto3.Session().client("dynamodb").scan(TableName=table)["Items"]
         return sorted((item["patient_id"]["S"], item["organisation"]["S"], item["action"]["S"],
-                       item["episode_id"]["S"]) for item in items)
+                       item["episode_id"]["S"]) for item in table_items(names, "access-log"))
 
-    return Log(DynamoAccessLog(table), stored)
+    return Log(DynamoAccessLog(names.tables["access-log"]), stored)
 
 
 def test_every_read_is_one_entry_even_in_the_same_instant(log):

@@ -13,6 +13,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from functions.shared.stream_recovery import StreamRecord, StreamRecordsGone, StreamShards
 from functions.shared.stream_shards import DynamoDbStreamShards
 from tests.support.contract import FAKE, REAL
+from tests.support.moto_state import TableStream, table_stream
 from tests.support.streams import FakeShards
 
 
@@ -32,27 +33,22 @@ def stream(request, moto_resources) -> Stream:
     dynamodb = boto3.Session().client("dynamodb")
     for n in range(3):
         dynamodb.put_item(TableName=table, Item={"device_id": {"S": "dev_1"}, "upload_id": {"S": f"u-{n}"}})
-    arn, shard_id, written = _stream_of(table)
+    in_moto = table_stream(table)
+    written = _records_in(in_moto)
     if request.param == FAKE:
         fake = FakeShards(written)
-        return Stream(fake, arn, shard_id, written, lambda: setattr(fake, "gone", True))
-    return Stream(DynamoDbStreamShards(), arn, shard_id, written,
+        return Stream(fake, in_moto.arn, in_moto.shard_id, written, lambda: setattr(fake, "gone", True))
+    return Stream(DynamoDbStreamShards(), in_moto.arn, in_moto.shard_id, written,
                   lambda: dynamodb.delete_table(TableName=table))
 
 
-def _stream_of(table: str) -> tuple[str, str, list[StreamRecord]]:
-    streams = boto3.Session().client("dynamodbstreams")
-    arn = boto3.Session().client("dynamodb").describe_table(TableName=table)["Table"]["LatestStreamArn"]
-    [shard] = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
-    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"],
-                                          ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+def _records_in(stream: TableStream) -> list[StreamRecord]:
     deserialise = TypeDeserializer().deserialize
-    records = [
+    return [
         StreamRecord(record["dynamodb"]["SequenceNumber"], record["eventName"],
                      {name: deserialise(value) for name, value in record["dynamodb"]["NewImage"].items()})
-        for record in streams.get_records(ShardIterator=iterator)["Records"]
+        for record in stream.records
     ]
-    return arn, shard["ShardId"], records
 
 
 def read_from(stream: Stream, sequence_number: str) -> Iterator[StreamRecord]:

@@ -3,17 +3,13 @@ invoked with exactly its own environment (tests.support.runtime)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from embedded.lambda_runtime import FunctionRuntime
-from embedded.resources import create_resources
-from functions.shared import aws
 from infrastructure.resource_spec import ResourceNames
+from tests.support.moto_state import moto_account
 from tests.support.runtime import STAGE, current, isolated_functions
 
 
@@ -21,13 +17,8 @@ from tests.support.runtime import STAGE, current, isolated_functions
 def resources() -> Iterator[ResourceNames]:
     """A fresh moto account with every table, queue, topic and key of the spec, and a runtime that
     gives each function the environment the stack would give it, and nothing else."""
-    with mock_aws():
-        aws.reset()
-        names = create_resources(boto3.Session(), stage=STAGE)
-        with isolated_functions(names):
-            yield names
-        aws.reset()
-    os.environ.pop("AWS_ENDPOINT_URL", None)
+    with moto_account(STAGE) as names, isolated_functions(names):
+        yield names
 
 
 @pytest.fixture

@@ -10,12 +10,11 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError
 
 from functions.shared import aws
 from tests.support.events import load_event
-from tests.support.moto_state import Throttle, queued_messages
+from tests.support.moto_state import Throttle, queued_messages, table_items, table_stream
 from tests.support.referrals_api import refer
 from tests.support.runtime import invoke
 
@@ -29,18 +28,12 @@ def _sample_sqs_event() -> dict[str, Any]:
 def _failure_record(table_name: str) -> str:
     """Lambda's on-failure record for every record of the episodes stream so far (the referral's
     transaction: the episode, its thresholds, guards and its ORDER item), with moto's real positions."""
-    dynamodb, streams = boto3.Session().client("dynamodb"), boto3.Session().client("dynamodbstreams")
-    stream_arn = dynamodb.describe_table(TableName=table_name)["Table"]["LatestStreamArn"]
-    [shard] = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]
-    iterator = streams.get_shard_iterator(
-        StreamArn=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-    )["ShardIterator"]
-    records = streams.get_records(ShardIterator=iterator)["Records"]
-    numbers = [record["dynamodb"]["SequenceNumber"] for record in records]
+    stream = table_stream(table_name)
+    numbers = [record["dynamodb"]["SequenceNumber"] for record in stream.records]
     arrival = datetime.now(UTC).isoformat()
     record = json.loads(_sample_sqs_event()["Records"][0]["body"])
     record["DDBStreamBatchInfo"].update(
-        streamArn=stream_arn, shardId=shard["ShardId"], startSequenceNumber=numbers[0],
+        streamArn=stream.arn, shardId=stream.shard_id, startSequenceNumber=numbers[0],
         endSequenceNumber=numbers[-1], batchSize=len(numbers),
         approximateArrivalOfFirstRecord=arrival, approximateArrivalOfLastRecord=arrival,
     )
@@ -64,7 +57,7 @@ def _orders(resources) -> Counter[str]:
 
 
 def _stored_order_id(resources) -> str:
-    items = boto3.Session().client("dynamodb").scan(TableName=resources.tables["episodes"])["Items"]
+    items = table_items(resources, "episodes")
     [order_id] = [item["order_id"]["S"] for item in items if item["sk"]["S"].startswith("ORDER#")]
     return order_id
 

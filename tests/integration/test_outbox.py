@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from botocore.exceptions import ClientError
 
 from functions.device_uploads.repository import DynamoDbUploadRepository
 from functions.shared import aws
-from tests.support.moto_state import queued_messages
+from tests.support.moto_state import Throttle, queued_messages
 from tests.support.runtime import invoke
 from tests.support.uploads_api import (
     post,
@@ -42,22 +41,6 @@ def _relay(event: dict) -> dict:
 
 def _queue(names) -> str:
     return names.queue_urls["measurements"]
-
-
-def _failing_sends(monkeypatch, *failing_calls: int) -> list[int]:
-    """Make the given SendMessageBatch calls (1-based) fail as throttled; the others reach moto."""
-    sqs = aws.client("sqs")
-    send, calls = sqs.send_message_batch, []
-
-    def throttled_sometimes(**request):
-        calls.append(len(request["Entries"]))
-        if len(calls) in failing_calls:
-            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}},
-                              "SendMessageBatch")
-        return send(**request)
-
-    monkeypatch.setattr(sqs, "send_message_batch", throttled_sometimes)
-    return calls
 
 
 def test_the_sample_stream_event_becomes_one_message(names):
@@ -94,7 +77,7 @@ def test_each_stored_upload_reaches_the_queue_once(names):
     assert response == {"batchItemFailures": []}
     messages = queued_messages(_queue(names))
     assert sorted(m["body"]["upload_id"] for m in messages) == ["upload-0000", "upload-0001", "upload-0002"]
-    stored = {item["upload_id"]: item for item in stored_uploads(names.tables["uploads"])}
+    stored = {item["upload_id"]: item for item in stored_uploads(names)}
     for message in messages:
         assert message["body"]["patient_id"] == stored[message["body"]["upload_id"]]["patient_id"]
 
@@ -104,12 +87,12 @@ def test_a_throttled_send_is_reported_and_the_retry_completes_the_hand_off(names
     for number in range(12):
         _upload(number)
     event = stream_event(names.tables["uploads"])
-    calls = _failing_sends(monkeypatch, 2)
+    throttle = Throttle(monkeypatch, failing_calls={2})
     # When the outbox function handles the batch
     response = _relay(event)
     # Then the first ten are on the queue and exactly the two unsent records are reported
     sequence_numbers = [r["dynamodb"]["SequenceNumber"] for r in event["Records"]]
-    assert calls == [10, 2]
+    assert throttle.calls == [10, 2]
     assert [f["itemIdentifier"] for f in response["batchItemFailures"]] == sequence_numbers[10:]
     # When Lambda redelivers from the first failed record, and SQS has recovered
     assert _relay(retry_from(event, response)) == {"batchItemFailures": []}
@@ -123,7 +106,7 @@ def test_a_batch_that_fails_entirely_is_reported_entirely_and_nothing_is_lost(na
     for number in range(3):
         _upload(number)
     event = stream_event(names.tables["uploads"])
-    _failing_sends(monkeypatch, 1)
+    Throttle(monkeypatch, failing_calls={1})
     # When the outbox function handles the batch
     response = _relay(event)
     # Then every record is reported (not raised), and nothing reached the queue
@@ -179,7 +162,7 @@ def test_a_crash_between_store_and_reply_is_healed_by_the_retry_and_handed_on_on
     retried = post(sample_body())
     # Then it gets the 202 of the stored upload, and there is one item and one stream INSERT
     assert retried["statusCode"] == 202 and reply(retried)["received_at"] == "2024-05-01T08:05:00.000Z"
-    assert len(stored_uploads(names.tables["uploads"])) == 1
+    assert len(stored_uploads(names)) == 1
     event = stream_event(names.tables["uploads"])
     assert [r["eventName"] for r in event["Records"]] == ["INSERT"]
     # And the outbox hands it on as one message

@@ -18,7 +18,7 @@ from embedded.pollers import SqsPoller, StreamPoller, spec_pollers
 from embedded.redrive import redrive
 from functions.shared import aws
 from infrastructure.resource_spec import SPEC
-from tests.support.moto_state import Throttle, queued_messages
+from tests.support.moto_state import Throttle, queued_messages, table_stream
 from tests.support.runtime import invoke
 from tests.support.uploads_api import (
     post,
@@ -50,25 +50,14 @@ def _upload(number: int) -> str:
     return body["upload_id"]
 
 
-def _stream_position(table_name: str) -> tuple[str, str, list[str]]:
-    """The uploads stream's ARN, its shard and the sequence numbers of its records, from moto."""
-    dynamodb, streams = boto3.Session().client("dynamodb"), boto3.Session().client("dynamodbstreams")
-    stream_arn = dynamodb.describe_table(TableName=table_name)["Table"]["LatestStreamArn"]
-    [shard] = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]
-    iterator = streams.get_shard_iterator(
-        StreamArn=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-    )["ShardIterator"]
-    records = streams.get_records(ShardIterator=iterator)["Records"]
-    return stream_arn, shard["ShardId"], [record["dynamodb"]["SequenceNumber"] for record in records]
-
-
 def _failure_record(table_name: str, first: int, last: int, arrival: str = "2024-05-01T08:05:00Z") -> str:
     """Lambda's on-failure record for the stream records first..last (0-based) of the uploads stream."""
-    stream_arn, shard_id, sequence_numbers = _stream_position(table_name)
+    stream = table_stream(table_name)
+    sequence_numbers = [record["dynamodb"]["SequenceNumber"] for record in stream.records]
     record = json.loads(sample_event("outbox_failure_sqs.json")["Records"][0]["body"])
     record["DDBStreamBatchInfo"].update(
-        streamArn=stream_arn,
-        shardId=shard_id,
+        streamArn=stream.arn,
+        shardId=stream.shard_id,
         startSequenceNumber=sequence_numbers[first],
         endSequenceNumber=sequence_numbers[last],
         batchSize=last - first + 1,

@@ -7,13 +7,14 @@ import json
 from datetime import timedelta
 from decimal import Decimal
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
 from functions.device_uploads import handler
 from functions.shared import aws
 from functions.shared.observability import logger
+from infrastructure.resource_spec import ResourceNames
+from tests.support.moto_state import table_items
 from tests.support.runtime import invoke
 from tests.support.uploads_api import (
     NOW,
@@ -30,12 +31,12 @@ DEVICE = sample_event("post_measurements.json")["requestContext"]["authorizer"]
 
 
 @pytest.fixture
-def uploads_table(resources, monkeypatch) -> str:
+def names(resources, monkeypatch) -> ResourceNames:
     use_handler_at(monkeypatch)
-    return resources.tables["uploads"]
+    return resources
 
 
-def test_an_upload_is_accepted_and_stored_as_one_item(uploads_table):
+def test_an_upload_is_accepted_and_stored_as_one_item(names):
     # Given the sample upload of a device (SpO2, blood pressure, a weight in lb, a CAT score two days old)
     # When the device posts it
     response = post(sample_body())
@@ -47,7 +48,7 @@ def test_an_upload_is_accepted_and_stored_as_one_item(uploads_table):
         "received_at": "2024-05-01T08:05:00.000Z",
     }
     # And one item holds the upload for the device's citizen, normalised, the old score flagged late
-    [item] = stored_uploads(uploads_table)
+    [item] = stored_uploads(names)
     assert (item["device_id"], item["patient_id"]) == (DEVICE["device_id"], DEVICE["patient_id"])
     assert item["accepted"] == 4 and len(item["body_hash"]) == 64
     spo2, pressure, weight, score = item["measurements"]
@@ -56,7 +57,7 @@ def test_an_upload_is_accepted_and_stored_as_one_item(uploads_table):
     assert [m["late"] for m in item["measurements"]] == [False, False, False, True]
 
 
-def test_an_identical_retry_gets_the_same_reply_and_stores_nothing_new(uploads_table, monkeypatch):
+def test_an_identical_retry_gets_the_same_reply_and_stores_nothing_new(names, monkeypatch):
     # Given an accepted upload
     first = post(sample_body())
     # When the tablet retries it later, the same body serialised differently
@@ -64,20 +65,20 @@ def test_an_identical_retry_gets_the_same_reply_and_stores_nothing_new(uploads_t
     retried = post(json.dumps(sample_body(), indent=2, sort_keys=True))
     # Then the reply is identical, received_at included, and there is still one item
     assert retried["statusCode"] == 202 and retried["body"] == first["body"]
-    assert len(stored_uploads(uploads_table)) == 1
+    assert len(stored_uploads(names)) == 1
 
 
-def test_the_same_upload_id_with_another_body_is_a_409_and_changes_nothing(uploads_table):
+def test_the_same_upload_id_with_another_body_is_a_409_and_changes_nothing(names):
     # Given an accepted upload
     post(sample_body())
-    before = stored_uploads(uploads_table)
+    before = stored_uploads(names)
     # When a different body arrives with the same upload_id
     body = sample_body()
     body["measurements"][0]["value"] = 95
     response = post(body)
     # Then 409, and the stored upload is unchanged
     assert response["statusCode"] == 409 and reply(response)["code"] == "conflict"
-    assert stored_uploads(uploads_table) == before
+    assert stored_uploads(names) == before
 
 
 @pytest.mark.parametrize(
@@ -101,7 +102,7 @@ def test_the_same_upload_id_with_another_body_is_a_409_and_changes_nothing(uploa
         (None, "measurements", [sample_body()["measurements"][0]] * 201, "measurements"),
     ],
 )
-def test_each_bad_field_is_a_422_naming_it_and_nothing_is_stored(uploads_table, index, name, value, field):
+def test_each_bad_field_is_a_422_naming_it_and_nothing_is_stored(names, index, name, value, field):
     # Given the sample upload with one field made wrong
     body = sample_body()
     (body if index is None else body["measurements"][index])[name] = value
@@ -110,7 +111,7 @@ def test_each_bad_field_is_a_422_naming_it_and_nothing_is_stored(uploads_table, 
     # Then 422 names that field, and the table is empty
     assert response["statusCode"] == 422
     assert refused_fields(response) == [field]
-    assert stored_uploads(uploads_table) == []
+    assert stored_uploads(names) == []
 
 
 @pytest.mark.parametrize(
@@ -123,29 +124,29 @@ def test_each_bad_field_is_a_422_naming_it_and_nothing_is_stored(uploads_table, 
         ("{" + " " * (handler.MAX_UPLOAD_BYTES - 1) + "}", "application/json", 413, None),
     ],
 )
-def test_malformed_oversized_and_non_json_bodies_are_refused(uploads_table, body, content_type, status,
+def test_malformed_oversized_and_non_json_bodies_are_refused(names, body, content_type, status,
                                                              field):
     response = post(body, content_type=content_type)
     assert response["statusCode"] == status
     assert response["multiValueHeaders"]["Content-Type"] == ["application/problem+json"]
     assert refused_fields(response) == ([field] if field else [])
-    assert stored_uploads(uploads_table) == []
+    assert stored_uploads(names) == []
 
 
-def test_a_body_just_under_the_limit_is_not_refused_for_its_size(uploads_table):
+def test_a_body_just_under_the_limit_is_not_refused_for_its_size(names):
     text = json.dumps(sample_body())
     padded = text[:-1] + " " * (handler.MAX_UPLOAD_BYTES - len(text)) + "}"
     assert post(padded)["statusCode"] == 202
 
 
 @pytest.mark.parametrize("role", ["logistics", "clinician", "system"])
-def test_only_a_device_may_upload(uploads_table, role):
+def test_only_a_device_may_upload(names, role):
     response = post(sample_body(), role=role)
     assert response["statusCode"] == 403
-    assert stored_uploads(uploads_table) == []
+    assert stored_uploads(names) == []
 
 
-def test_a_device_principal_without_its_citizen_is_refused(uploads_table):
+def test_a_device_principal_without_its_citizen_is_refused(names):
     # Given an authorizer context for a device that names no citizen
     event = sample_event("post_measurements.json")
     del event["requestContext"]["authorizer"]["patient_id"]
@@ -153,12 +154,12 @@ def test_a_device_principal_without_its_citizen_is_refused(uploads_table):
     response = invoke("device-uploads", event)
     # Then 403, nothing stored
     assert response["statusCode"] == 403
-    assert stored_uploads(uploads_table) == []
+    assert stored_uploads(names) == []
 
 
 @pytest.mark.parametrize("code", ["ProvisionedThroughputExceededException", "ThrottlingException",
                                   "InternalServerError"])
-def test_a_throttled_or_failing_table_is_a_503_the_client_may_retry(uploads_table, monkeypatch, code):
+def test_a_throttled_or_failing_table_is_a_503_the_client_may_retry(names, monkeypatch, code):
     # Given DynamoDB refusing the next write
     table_client = aws.client("dynamodb")
     write, refusals = table_client.put_item, []
@@ -174,19 +175,19 @@ def test_a_throttled_or_failing_table_is_a_503_the_client_may_retry(uploads_tabl
     response = post(sample_body())
     # Then 503 with a problem body, nothing stored; the client's retry is accepted
     assert response["statusCode"] == 503 and reply(response)["code"] == "service_unavailable"
-    assert stored_uploads(uploads_table) == []
+    assert stored_uploads(names) == []
     assert post(sample_body())["statusCode"] == 202
 
 
-def test_the_table_holds_no_cpr_and_no_body(uploads_table):
+def test_the_table_holds_no_cpr_and_no_body(names):
     post(sample_body())
-    [item] = boto3.Session().client("dynamodb").scan(TableName=uploads_table)["Items"]
+    [item] = table_items(names, "uploads")
     assert set(item) == {"device_id", "upload_id", "patient_id", "received_at", "body_hash", "accepted",
                          "measurements", "received_hour"}
     assert item["received_hour"] == {"S": "2024-05-01T08"}
 
 
-def test_logs_and_metrics_carry_ids_and_counts_but_no_measured_value(uploads_table, capsys):
+def test_logs_and_metrics_carry_ids_and_counts_but_no_measured_value(names, capsys):
     # Given the function's log stream captured, an upload with distinctive values, and a refused
     # one with a distinctive wrong value
     log = io.StringIO()

@@ -1,5 +1,5 @@
-"""A moto account with the spec's resources, and what the functions left in it: a table's items and a
-queue's messages, read as a test reads them."""
+"""A moto account with the spec's resources, and what the functions left in it: a table's items and
+stream, a queue's messages, read as a test reads them; and SQS throttling the functions' sends."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -35,6 +36,25 @@ def moto_account(stage: str, spec: ResourceSpec = SPEC) -> Iterator[ResourceName
 def table_items(names: ResourceNames, table: str) -> list[dict[str, Any]]:
     """Every item of a table of the spec, in DynamoDB JSON."""
     return boto3.Session().client("dynamodb").scan(TableName=names.tables[table])["Items"]
+
+
+@dataclass(frozen=True)
+class TableStream:
+    """A table's stream as moto holds it: its ARN, its one shard, and every record so far as GetRecords
+    gives them (DynamoDB JSON)."""
+
+    arn: str
+    shard_id: str
+    records: list[dict[str, Any]]
+
+
+def table_stream(table_name: str) -> TableStream:
+    dynamodb, streams = boto3.Session().client("dynamodb"), boto3.Session().client("dynamodbstreams")
+    arn = dynamodb.describe_table(TableName=table_name)["Table"]["LatestStreamArn"]
+    [shard] = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"],
+                                          ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    return TableStream(arn, shard["ShardId"], streams.get_records(ShardIterator=iterator)["Records"])
 
 
 def queued_messages(queue_url: str) -> list[dict[str, Any]]:

@@ -9,11 +9,13 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
+from boto3.dynamodb.types import TypeDeserializer
 
 from functions.device_uploads import handler
+from infrastructure.resource_spec import ResourceNames
 from tests.support.events import load_event
+from tests.support.moto_state import table_items, table_stream
 from tests.support.runtime import invoke
 
 # The instant the sample event was received; every test runs the handlers at it.
@@ -58,29 +60,23 @@ def refused_fields(response: dict[str, Any]) -> list[str]:
     return [error["field"] for error in reply(response).get("errors", [])]
 
 
-def stored_uploads(table_name: str) -> list[dict[str, Any]]:
-    return boto3.Session().resource("dynamodb").Table(table_name).scan(ConsistentRead=True)["Items"]
+def stored_uploads(names: ResourceNames) -> list[dict[str, Any]]:
+    """The uploads table's items as the functions wrote them, deserialised (numbers as Decimal)."""
+    deserialise = TypeDeserializer().deserialize
+    return [{name: deserialise(value) for name, value in item.items()}
+            for item in table_items(names, "uploads")]
 
 
-def stream_event(table_name: str, after_sequence_number: str | None = None) -> dict[str, Any]:
+def stream_event(table_name: str) -> dict[str, Any]:
     """The uploads stream's records as Lambda delivers them (Records[].dynamodb in DynamoDB JSON),
-    read from moto's real stream; optionally only those after a sequence number."""
-    dynamodb, streams = boto3.Session().client("dynamodb"), boto3.Session().client("dynamodbstreams")
-    stream_arn = dynamodb.describe_table(TableName=table_name)["Table"]["LatestStreamArn"]
-    shard_id = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"][0]["ShardId"]
-    position = (
-        {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": after_sequence_number}
-        if after_sequence_number
-        else {"ShardIteratorType": "TRIM_HORIZON"}
-    )
-    iterator = streams.get_shard_iterator(StreamArn=stream_arn, ShardId=shard_id, **position)["ShardIterator"]
-    records = streams.get_records(ShardIterator=iterator)["Records"]
-    for record in records:
-        record["eventSourceARN"] = stream_arn
+    read from moto's real stream."""
+    stream = table_stream(table_name)
+    for record in stream.records:
+        record["eventSourceARN"] = stream.arn
         record["awsRegion"] = "eu-west-1"
         created = record["dynamodb"]["ApproximateCreationDateTime"]
         record["dynamodb"]["ApproximateCreationDateTime"] = int(created.timestamp())
-    return {"Records": records}
+    return {"Records": stream.records}
 
 
 def retry_from(event: dict[str, Any], response: dict[str, Any]) -> dict[str, Any]:
