@@ -299,8 +299,8 @@ def _error_responses() -> dict[str, Any]:
                         "status": status,
                         "code": code,
                         "detail": description,
-                        **({"errors": [{"field": "measurements[3].unit", "message": "unit 'stone' is not "
-                                        "accepted for weight"}]} if status == 422 else {}),
+                        **({"errors": [{"field": "measurements[3].unit", "message": "Input should be 'kg', "
+                                        "'lb' or '[lb_av]'"}]} if status == 422 else {}),
                     },
                 }
             },
