@@ -15,9 +15,10 @@ from functions.shared.principal import Principal, Role
 from tests.support.contract import FAKE, REAL
 from tests.support.fakes import FakeAccessLog
 from tests.support.moto_state import table_items
+from tests.support.organisations import TREATING
 
 AT = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
-DOCTOR = Principal(role=Role.CLINICIAN, subject="doc-1", organisation="123456789012345")
+DOCTOR = Principal(role=Role.CLINICIAN, subject="doc-1", organisation=TREATING)
 Entry = tuple[str, str | None, str, str]  # patient, organisation, action, episode
 
 

@@ -16,8 +16,9 @@ from functions.referral_intake.repository import DynamoEpisodeStore
 from functions.shared.citizen_store import DynamoCitizenStore
 from functions.shared.device_records import ACTIVE, REVOKED
 from tests.support.contract import FAKE, REAL
-from tests.support.episodes import CENTRE, new_episode, order
+from tests.support.episodes import new_episode, order
 from tests.support.fakes import FakeCitizenStore, FakeDeviceRegistry
+from tests.support.organisations import CENTRE
 
 REGISTERED = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
 REVOKED_AT = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)

@@ -20,11 +20,11 @@ from functions.shared.episode_records import ACTIVE as EPISODE_ACTIVE
 from functions.shared.episode_records import ENDED
 from functions.shared.thresholds import Thresholds, ThresholdVersion
 from tests.support.contract import FAKE, REAL
-from tests.support.episodes import CENTRE, CREATED, MONITORING, TREATING, new_episode, order
+from tests.support.episodes import CREATED, new_episode, order
 from tests.support.fakes import FakeCitizenStore, FakeEpisodeStore
+from tests.support.organisations import CENTRE, HOSPITAL, MONITORING, OTHER, TREATING
 
 LATER = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
-HOSPITAL, OTHER = "456789012345678", "567890123456789"
 PATIENT = "pat_000000000000000000000001"
 CPR = "2512489996"
 

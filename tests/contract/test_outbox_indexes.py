@@ -21,8 +21,9 @@ from functions.referral_intake.models import Order
 from functions.referral_intake.repository import DynamoOrdersByHour, episode_item, order_item
 from functions.shared.clock import iso_utc
 from tests.support.contract import FAKE, REAL
-from tests.support.episodes import CENTRE, new_episode
+from tests.support.episodes import new_episode
 from tests.support.fakes import FakeArrivals, FakeOrdersByHour
+from tests.support.organisations import CENTRE
 
 HOUR = "2024-05-01T08"
 PATIENT = "pat_000000000000000000000001"

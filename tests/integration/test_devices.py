@@ -11,9 +11,10 @@ import jwt
 import pytest
 
 from functions.devices.models import DeviceRegistration
-from tests.support.devices_api import CENTRE, CPR, SAMPLE_BODY, authorize, principal_context, register, revoke
+from tests.support.devices_api import CPR, SAMPLE_BODY, authorize, principal_context, register, revoke
 from tests.support.events import load_event
 from tests.support.moto_state import table_items
+from tests.support.organisations import CENTRE
 from tests.support.runtime import PLATFORM
 
 OTHER_CPR = "0101011235"

@@ -12,6 +12,7 @@ from functions.devices.models import Device
 from functions.devices.repository import DynamoDeviceRegistry
 from functions.shared.citizen_store import citizen_key, profile_key
 from functions.shared.device_records import ACTIVE, REVOKED, serial_claim_key
+from tests.support.organisations import CENTRE
 
 REGISTERED_AT = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
 DEVICE = Device(
@@ -22,7 +23,7 @@ DEVICE = Device(
     model="3230",
     serial="502012345",
     measurement_types=("pulse", "spo2"),
-    registered_by="123456789012345",
+    registered_by=CENTRE,
     registered_at=REGISTERED_AT,
 )
 

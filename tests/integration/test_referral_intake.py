@@ -15,11 +15,10 @@ from functions.shared import aws
 from tests.support import devices_api
 from tests.support.devices_api import authorize, principal_context
 from tests.support.moto_state import table_items
-from tests.support.referrals_api import SAMPLE, TREATING, call, clinician, refer
+from tests.support.organisations import CENTRE, HOSPITAL, MONITORING, OTHER, TREATING
+from tests.support.referrals_api import SAMPLE, call, clinician, refer
 from tests.support.runtime import invoke
 
-MONITORING, CENTRE = "234567890123456", "345678901234567"
-HOSPITAL, OTHER = "456789012345678", "567890123456789"
 CPR = "2512489996"
 
 

@@ -7,9 +7,9 @@ import json
 from typing import Any
 
 from tests.support.events import load_event
+from tests.support.organisations import CENTRE
 from tests.support.runtime import invoke
 
-CENTRE = "123456789012345"
 CPR = "2512489996"
 SAMPLE_BODY = json.loads(load_event("devices/register_device.json")["body"])
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from functions.referral_intake.models import Episode, NewEpisode, Order, StoredReferral
 from functions.shared.episode_records import PLANNED
 from functions.shared.thresholds import Thresholds, ThresholdVersion
+from tests.support.organisations import CENTRE, MONITORING, TREATING
 
 CREATED = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
-TREATING, MONITORING, CENTRE = "123456789012345", "234567890123456", "345678901234567"
 
 
 def new_episode(episode_id: str, patient_id: str, disease_area: str = "copd", centre: str = CENTRE,

@@ -7,9 +7,9 @@ import json
 from typing import Any
 
 from tests.support.events import load_event
+from tests.support.organisations import TREATING
 from tests.support.runtime import invoke
 
-TREATING = "123456789012345"  # the sample referral's treating organisation
 SAMPLE = json.loads(load_event("referral_intake/post_referral.json")["body"])
 
 

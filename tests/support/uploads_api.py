@@ -16,6 +16,7 @@ from functions.device_uploads import handler
 from infrastructure.resource_spec import ResourceNames
 from tests.support.events import load_event
 from tests.support.moto_state import table_items, table_stream
+from tests.support.organisations import TREATING
 from tests.support.runtime import invoke
 
 # The instant the sample event was received; every test runs the handlers at it.
@@ -47,7 +48,7 @@ def post(body: Any, *, role: str = "device", content_type: str = "application/js
     event["multiValueHeaders"]["Content-Type"] = [content_type]
     if role != "device":
         event["requestContext"]["authorizer"] = {
-            "principalId": "user-7", "role": role, "subject": "user-7", "organisation": "123456789012345",
+            "principalId": "user-7", "role": role, "subject": "user-7", "organisation": TREATING,
         }
     return invoke("device-uploads", event)
 

@@ -14,12 +14,12 @@ from functions.shared.device_records import ACTIVE, REVOKED
 from functions.shared.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
 from functions.shared.principal import Principal, Role
 from tests.support.fakes import FakeDeviceRegistry, FakePseudonyms, FakeSigner
+from tests.support.organisations import CENTRE
 
 NOW = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
 TTL = timedelta(days=365)
 ISSUER = "https://telehub.example.dk/device-credentials"
 AUDIENCE = "telehub-unit"
-CENTRE = "123456789012345"
 OTHER_CENTRE = "543210987654321"
 CITIZEN = "2512489996"
 OTHER_CITIZEN = "0101011235"

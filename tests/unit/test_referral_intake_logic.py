@@ -20,10 +20,9 @@ from tests.support.fakes import (
     FakeEpisodeStore,
     FakePseudonyms,
 )
+from tests.support.organisations import CENTRE, HOSPITAL, MONITORING, OTHER, TREATING
 
 NOW = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
-TREATING, MONITORING, CENTRE, HOSPITAL, OTHER = ("123456789012345", "234567890123456", "345678901234567",
-                                                 "456789012345678", "567890123456789")
 
 
 def doctor(organisation: str = TREATING) -> Principal:

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from functions.referral_intake.outbox import OrderRelay
 from tests.support.fakes import FakePublisher, RecordedMetrics
-
-CENTRE = "345678901234567"
+from tests.support.organisations import CENTRE
 
 
 def order_item(n: int) -> dict:
