@@ -65,7 +65,8 @@ def _parser() -> argparse.ArgumentParser:
         "--isolated-environments",
         action="store_true",
         help="run each function with exactly its own environment from the spec, as in AWS, instead of "
-        "the union of all functions' (a forgotten grant then fails locally; a little slower)",
+        "the union of all functions' (a table, queue or key the spec forgot to give a function then "
+        "fails locally; a little slower)",
     )
     _state_dir_option(local)
     local.set_defaults(run=run_local)

@@ -10,8 +10,10 @@ that every function shares; that is plenty for a laptop and keeps handler state 
 
 By default the shared environment is the union of every function's (fast: nothing changes between
 invocations). A runtime told to ``isolate`` runs each function with exactly its own environment
-from the spec instead, as Lambda does, so a variable or grant the spec forgot for one
-function fails on a laptop and in tests rather than only in AWS.
+from the spec instead, as Lambda does, so a table, queue, topic or key the spec forgot to give one
+function (its variable is then missing) fails on a laptop and in tests rather than only in AWS.
+moto enforces no IAM, though: a grant of the wrong kind (read where the function writes, say) or of
+a stream the function reads itself still fails only in AWS.
 """
 
 from __future__ import annotations

@@ -44,7 +44,8 @@ class LocalOptions:
     function_log_level: str = "WARNING"  # Powertools log level of the in-process functions
     retry_visibility_seconds: int = 2  # how soon a failed SQS message is delivered again
     # Each function with exactly its own environment (as in AWS) instead of the union of all of them:
-    # a grant the spec forgot fails here; a little slower, since a function switch starts it cold.
+    # a table, queue, topic or key the spec forgot to give a function fails here (a wrong kind of
+    # grant does not: moto enforces no IAM); a little slower, since a function switch starts it cold.
     isolated_environments: bool = False
 
 

@@ -18,16 +18,19 @@ from functions.shared.outbox import Publisher
 from tests.support.contract import FAKE, REAL
 from tests.support.fakes import FakePublisher
 from tests.support.moto_state import queued_messages
+from tests.support.organisations import CENTRE
 
 
-def upload_message(n: int) -> OutboundMessage:
+def nth_upload_message(n: int) -> OutboundMessage:
+    """The n-th upload's queue message, shaped as device_uploads.outbox.upload_message makes it."""
     body = json.dumps({"upload_id": f"upload-{n:04d}"})
     return OutboundMessage(f"dev_1/upload-{n:04d}", body, {"message_type": "telehub.upload.accepted",
                                                           "schema_version": 1})
 
 
-def order_message(n: int) -> dict[str, Any]:
-    return {"order_id": f"ord_{n}", "kind": "deliver", "logistics_centre": "345678901234567",
+def nth_order_message(n: int) -> dict[str, Any]:
+    """The n-th order's queue message, shaped as referral_intake.outbox.order_message makes it."""
+    return {"order_id": f"ord_{n}", "kind": "deliver", "logistics_centre": CENTRE,
             "message": json.dumps({"order_id": f"ord_{n}"})}
 
 
@@ -48,7 +51,7 @@ class Channel:
                 ids=lambda param: "-".join(param))
 def channel(request) -> Channel:
     implementation, kind = request.param
-    message = upload_message if kind == "uploads" else order_message
+    message = nth_upload_message if kind == "uploads" else nth_order_message
     if implementation == FAKE:
         fake = FakePublisher()
         return Channel(fake, message, lambda: [body_of(sent) for sent in fake.sent])

@@ -177,7 +177,7 @@ def test_an_isolated_function_sees_exactly_its_own_environment_and_the_shared_ba
     assert dict(os.environ) == before
 
 
-def test_a_grant_the_spec_forgot_fails_the_isolated_function():
+def test_a_table_the_spec_forgot_to_grant_fails_the_isolated_function():
     # Given the devices function as the spec has it, and a variant that lacks the episodes table
     devices = as_spec_function("devices", "devices_settings_handler")
     forgetful = dataclasses.replace(
