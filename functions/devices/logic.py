@@ -50,7 +50,8 @@ class DeviceRegistry(CitizenStore, Protocol):
         the device is no longer active or an episode is no longer open."""
 
     def revoke_device(self, device: Device, revoked_at: datetime) -> bool:
-        """Mark the active device revoked and release its serial; False if it was not active."""
+        """Mark the active device revoked and release its serial claim, if it still has one; False,
+        writing nothing, if it was not active or its serial is claimed by another device."""
 
 
 @dataclass(frozen=True)

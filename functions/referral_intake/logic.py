@@ -98,9 +98,9 @@ class EpisodeStore(Protocol):
 
     def end(self, episode: Episode, ended_at: datetime, order: Order, revoked: Sequence[str],
             kept: Mapping[str, Sequence[str]]) -> bool:
-        """End the open episode, release its guard, store the collect order, revoke the ``revoked``
-        devices and unlink each ``kept`` device from it, on condition that the open episodes keeping it
-        are still open."""
+        """End the open episode, release its guard, store the collect order, revoke those ``revoked``
+        devices still active (the others are passed over) and unlink each ``kept`` device from it, on
+        condition that the device is still active and the open episodes keeping it are still open."""
 
 
 class ContactDetails(Protocol):

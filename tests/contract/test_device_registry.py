@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+import boto3
 import pytest
 
 from functions.devices.logic import DeviceRegistry
@@ -14,7 +15,7 @@ from functions.devices.models import Device
 from functions.devices.repository import DynamoDeviceRegistry
 from functions.referral_intake.repository import DynamoEpisodeStore
 from functions.shared.citizen_store import DynamoCitizenStore
-from functions.shared.device_records import ACTIVE, REVOKED
+from functions.shared.device_records import ACTIVE, REVOKED, serial_claim_key
 from tests.support.contract import FAKE, REAL
 from tests.support.episodes import new_episode, order
 from tests.support.fakes import FakeCitizenStore, FakeDeviceRegistry
@@ -24,6 +25,7 @@ REGISTERED = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
 REVOKED_AT = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 PATIENT = "pat_000000000000000000000001"
 CPR = "2512489996"
+SERIAL = "502012345"
 
 
 # --- the citizen store --------------------------------------------------------------------------------
@@ -64,6 +66,7 @@ class Registry:
     devices: DeviceRegistry
     open_episode: Callable[[str, str], None]  # episode id, disease area
     end_episode: Callable[[str], None]
+    damage_claim: Callable[[str | None], None]  # the sample serial's claim names this device, or is lost
 
 
 @pytest.fixture(params=[FAKE, REAL])
@@ -75,9 +78,14 @@ def registry(request) -> Registry:
         def end_fake(episode_id: str) -> None:
             fake.episodes[PATIENT] = [entry for entry in fake.episodes[PATIENT] if entry[0] != episode_id]
 
+        def damage_fake_claim(device_id: str | None) -> None:
+            fake.claims.pop(("nonin", SERIAL), None)
+            if device_id is not None:
+                fake.claims[("nonin", SERIAL)] = device_id
+
         return Registry(
             fake, lambda episode_id, area: fake.episodes.setdefault(PATIENT, []).append((episode_id, CENTRE)),
-            end_fake,
+            end_fake, damage_fake_claim,
         )
     tables = request.getfixturevalue("moto_resources").tables
     real = DynamoDeviceRegistry(tables["citizens"], tables["devices"], tables["episodes"])
@@ -90,12 +98,20 @@ def registry(request) -> Registry:
         assert episode is not None
         assert episodes.end(episode, REVOKED_AT, order(episode_id, "collect"), revoked=(), kept={})
 
+    def damage_real_claim(device_id: str | None) -> None:
+        dynamodb, claim = boto3.Session().client("dynamodb"), serial_claim_key("Nonin", SERIAL)
+        if device_id is None:
+            dynamodb.delete_item(TableName=tables["citizens"], Key=claim)
+        else:
+            dynamodb.put_item(TableName=tables["citizens"], Item={**claim, "device_id": {"S": device_id}})
+
     return Registry(
         real, lambda episode_id, area: episodes.create(new_episode(episode_id, PATIENT, area)), end_real,
+        damage_real_claim,
     )
 
 
-def device(device_id: str = "dev_1", serial: str = "502012345", vendor: str = "Nonin",
+def device(device_id: str = "dev_1", serial: str = SERIAL, vendor: str = "Nonin",
            episode_ids: tuple[str, ...] = ()) -> Device:
     return Device(
         device_id=device_id, patient_id=PATIENT, status=ACTIVE, vendor=vendor, model="3230", serial=serial,
@@ -107,7 +123,7 @@ def device(device_id: str = "dev_1", serial: str = "502012345", vendor: str = "N
 def test_a_registered_device_is_found_by_id_and_by_its_serial_in_any_case(registry):
     assert registry.devices.add_device(device())
     assert registry.devices.find_device("dev_1") == device()
-    assert registry.devices.device_with_serial("NONIN", "502012345") == device()
+    assert registry.devices.device_with_serial("NONIN", SERIAL) == device()
     assert registry.devices.find_device("dev_unknown") is None
     assert registry.devices.device_with_serial("Nonin", "999") is None
 
@@ -120,7 +136,7 @@ def test_a_claimed_serial_refuses_another_device_until_the_first_is_revoked(regi
     # Once the first is revoked, it is found revoked and the serial is free
     assert registry.devices.revoke_device(device(), REVOKED_AT)
     assert registry.devices.find_device("dev_1") == replace(device(), status=REVOKED, revoked_at=REVOKED_AT)
-    assert registry.devices.device_with_serial("Nonin", "502012345") is None
+    assert registry.devices.device_with_serial("Nonin", SERIAL) is None
     assert registry.devices.add_device(device("dev_2"))
 
 
@@ -129,6 +145,24 @@ def test_only_an_active_device_is_revoked(registry):
     assert registry.devices.revoke_device(device(), REVOKED_AT)
     assert not registry.devices.revoke_device(device(), REVOKED_AT)
     assert not registry.devices.revoke_device(device("dev_unknown"), REVOKED_AT)
+
+
+def test_a_revocation_is_refused_while_the_serial_claim_names_another_device(registry):
+    # Given a device whose serial claim (by data damage) names another device
+    registry.devices.add_device(device())
+    registry.damage_claim("dev_someone_else")
+    # When it is revoked, Then nothing is written: the device stays active, the other's claim stays
+    assert not registry.devices.revoke_device(device(), REVOKED_AT)
+    assert registry.devices.find_device("dev_1").status == ACTIVE
+    assert registry.devices.device_with_serial("Nonin", SERIAL) is None  # the claim's device is unknown
+    assert not registry.devices.add_device(device("dev_2"))
+
+
+def test_a_lost_serial_claim_does_not_block_a_revocation(registry):
+    registry.devices.add_device(device())
+    registry.damage_claim(None)
+    assert registry.devices.revoke_device(device(), REVOKED_AT)
+    assert registry.devices.find_device("dev_1").status == REVOKED
 
 
 def test_the_citizens_open_episodes_are_listed_with_their_logistics_centre(registry):
@@ -167,3 +201,9 @@ def test_an_active_device_is_linked_to_more_open_episodes(registry):
     registry.devices.revoke_device(device(), REVOKED_AT)
     registry.open_episode("epi_4", "hypertension")
     assert not registry.devices.link_device(device(), ("epi_4",))
+
+
+def test_an_unknown_device_is_linked_to_nothing(registry):
+    registry.open_episode("epi_1", "copd")
+    assert not registry.devices.link_device(device(), ("epi_1",))
+    assert registry.devices.find_device("dev_1") is None

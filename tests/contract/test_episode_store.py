@@ -36,6 +36,7 @@ class Stores:
     episodes: EpisodeStore
     add_citizen: Callable[[str], bool]
     register_device: Callable[[str, str, tuple[str, ...]], None]  # device id, patient id, open episodes
+    revoke_device: Callable[[str], None]
 
 
 @pytest.fixture(params=[FAKE, REAL])
@@ -44,7 +45,8 @@ def stores(request) -> Stores:
         fake_citizens = FakeCitizenStore()
         fake = FakeEpisodeStore(fake_citizens)
         return Stores(fake, lambda patient_id: fake_citizens.add_patient(f"p-{patient_id}", patient_id, CPR),
-                      lambda device_id, patient_id, episode_ids: fake.link(device_id, *episode_ids))
+                      lambda device_id, patient_id, episode_ids: fake.link(device_id, *episode_ids),
+                      fake.revoke)
     tables = request.getfixturevalue("moto_resources").tables
     citizens = DynamoCitizenStore(tables["citizens"])
     registry = DynamoDeviceRegistry(tables["citizens"], tables["devices"], tables["episodes"])
@@ -56,10 +58,15 @@ def stores(request) -> Stores:
             episode_ids=episode_ids,
         ))
 
+    def revoke_device(device_id: str) -> None:
+        device = registry.find_device(device_id)
+        assert device is not None and registry.revoke_device(device, CREATED)
+
     return Stores(
         DynamoEpisodeStore(tables["episodes"], tables["devices"], citizens),
         lambda patient_id: citizens.add_patient(f"p-{patient_id}", patient_id, CPR),
         register_device,
+        revoke_device,
     )
 
 
@@ -150,6 +157,17 @@ def test_a_threshold_version_is_added_only_on_top_of_the_version_read(stores):
     # When another writer still believes version 1 is current, Then its version 2 is refused
     assert not stores.episodes.add_threshold_version(episode, replace(version(2), set_by=OTHER))
     assert stores.episodes.threshold_versions("epi_1")[1].set_by == MONITORING
+
+
+def test_a_threshold_change_keeps_a_pending_offer(stores):
+    # Given an offer made after the episode was read
+    episode = opened(stores)
+    assert stores.episodes.offer_handover(episode, offer())
+    # When a threshold version is added to the episode as read before the offer
+    assert stores.episodes.add_threshold_version(episode, version(2))
+    # Then the offer is still pending, at the new version
+    current = stores.episodes.episode("epi_1")
+    assert (current.handover, current.threshold_version) == (offer(), 2)
 
 
 def test_an_ended_episode_gets_no_threshold_version(stores):
@@ -277,3 +295,29 @@ def test_ending_is_refused_when_an_episode_keeping_a_device_ended_meanwhile(stor
     assert not stores.episodes.end(copd, LATER, order("epi_1", "collect"), revoked=(),
                                    kept={"dev_scale": ("epi_2",)})
     assert stores.episodes.episode("epi_1").is_open
+
+
+def test_ending_is_refused_when_a_kept_device_was_revoked_meanwhile(stores):
+    opened(stores)
+    opened(stores, "epi_2", "heart_failure")
+    stores.register_device("dev_scale", PATIENT, ("epi_1", "epi_2"))
+    copd = stores.episodes.episode("epi_1")
+    stores.revoke_device("dev_scale")
+    # When the first ends believing the scale is still active for the second, Then it is refused
+    assert not stores.episodes.end(copd, LATER, order("epi_1", "collect"), revoked=(),
+                                   kept={"dev_scale": ("epi_2",)})
+    assert stores.episodes.episode("epi_1").is_open
+
+
+def test_ending_passes_over_a_device_to_revoke_that_is_unknown_or_already_revoked(stores):
+    opened(stores)
+    stores.register_device("dev_1", PATIENT, ("epi_1",))
+    episode = stores.episodes.episode("epi_1")
+    stores.revoke_device("dev_1")
+    # When the episode ends revoking a device revoked meanwhile and one never registered
+    assert stores.episodes.end(episode, LATER, order("epi_1", "collect"), revoked=("dev_1", "dev_unknown"),
+                               kept={})
+    # Then it is ended, and neither device is active
+    assert stores.episodes.episode("epi_1").status == ENDED
+    assert stores.episodes.device_links("dev_1") is None
+    assert stores.episodes.device_links("dev_unknown") is None

@@ -91,7 +91,7 @@ class FakeDeviceRegistry(FakeCitizenStore):
 
     def device_with_serial(self, vendor: str, serial: str) -> Device | None:
         device_id = self.claims.get(_claim(vendor, serial))
-        return self.devices[device_id] if device_id else None
+        return self.devices.get(device_id) if device_id else None
 
     def add_device(self, device: Device) -> bool:
         self.before_add_device()
@@ -108,8 +108,9 @@ class FakeDeviceRegistry(FakeCitizenStore):
 
     def link_device(self, device: Device, episode_ids: tuple[str, ...]) -> bool:
         self.before_link_device()
-        current = self.devices[device.device_id]
-        if self.refuse_writes or current.status != ACTIVE or not set(episode_ids) <= self._open_episode_ids():
+        current = self.devices.get(device.device_id)
+        if (self.refuse_writes or current is None or current.status != ACTIVE
+                or not set(episode_ids) <= self._open_episode_ids()):
             return False
         self.devices[device.device_id] = replace(
             current, episode_ids=tuple(sorted({*current.episode_ids, *episode_ids})))
@@ -120,10 +121,13 @@ class FakeDeviceRegistry(FakeCitizenStore):
 
     def revoke_device(self, device: Device, revoked_at: datetime) -> bool:
         current = self.devices.get(device.device_id)
-        if self.refuse_writes or current is None or current.status != ACTIVE:
+        claim = _claim(device.vendor, device.serial)
+        # Only this device's claim is released; a lost claim does not block the revocation.
+        if (self.refuse_writes or current is None or current.status != ACTIVE
+                or self.claims.get(claim, device.device_id) != device.device_id):
             return False
         self.devices[device.device_id] = replace(current, status=REVOKED, revoked_at=revoked_at)
-        del self.claims[_claim(device.vendor, device.serial)]
+        self.claims.pop(claim, None)
         return True
 
 
@@ -231,7 +235,7 @@ class FakeEpisodeStore:
         if current.threshold_version != episode.threshold_version or not current.is_open:
             return False
         self.versions[episode.episode_id].append(version)
-        self.episodes[episode.episode_id] = replace(episode, threshold_version=version.version)
+        self.episodes[episode.episode_id] = replace(current, threshold_version=version.version)
         return True
 
     def offer_handover(self, episode: Episode, handover: Handover) -> bool:
@@ -262,6 +266,10 @@ class FakeEpisodeStore:
             self.episodes[episode_id] = replace(current, status="active",
                                                 device_ids=(*current.device_ids, device_id))
 
+    def revoke(self, device_id: str) -> None:
+        """The device revoked by its logistics centre."""
+        self.devices[device_id] = (REVOKED, self.devices[device_id][1])
+
     def device_links(self, device_id: str) -> tuple[str, ...] | None:
         status, links = self.devices.get(device_id, (REVOKED, set()))
         return tuple(sorted(links)) if status == ACTIVE else None
@@ -269,14 +277,19 @@ class FakeEpisodeStore:
     def end(self, episode: Episode, ended_at: datetime, order: Order, revoked: Sequence[str],
             kept: Mapping[str, Sequence[str]]) -> bool:
         self.before_write()
-        if any(not self.episodes[other].is_open for others in kept.values() for other in others):
-            return False
+        current = self.episodes[episode.episode_id]
         # The devices are pinned as read: one linked since would stay active on an ended episode.
-        if not self._change(episode.episode_id, lambda e: e.is_open and e.device_ids == episode.device_ids,
-                            status=ENDED, ended_at=ended_at, handover=None):
+        if not current.is_open or current.device_ids != episode.device_ids:
             return False
+        # A kept device is unlinked only while it is active and the episodes keeping it are open.
+        if (any(self.device_links(device_id) is None for device_id in kept)
+                or any(not self.episodes[other].is_open for others in kept.values() for other in others)):
+            return False
+        self.episodes[episode.episode_id] = replace(current, status=ENDED, ended_at=ended_at,
+                                                    handover=None)
         for device_id in revoked:
-            self.devices[device_id] = (REVOKED, self.devices[device_id][1])
+            if self.device_links(device_id) is not None:  # else unknown or revoked meanwhile: nothing to do
+                self.revoke(device_id)
         for device_id in kept:
             self.devices[device_id][1].discard(episode.episode_id)
         del self.guards[(episode.patient_id, episode.disease_area)]
