@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import Json
 
-from functions.shared.device_records import ACTIVE
+from functions.shared.device_records import DeviceStatus
 from functions.shared.principal import Principal, Role
 from functions.shared.settings import EnvironmentSettings
 
@@ -49,7 +49,7 @@ class DeviceStanding:
 
     @property
     def active(self) -> bool:
-        return self.status == ACTIVE
+        return self.status == DeviceStatus.ACTIVE
 
 
 class NotAuthenticated(Exception):

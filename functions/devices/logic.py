@@ -19,7 +19,7 @@ from typing import Protocol
 from functions.devices.models import Credential, Device, DeviceRegistration
 from functions.shared.citizens import ATTEMPTS, CitizenPseudonyms, CitizenStore, get_or_create_patient
 from functions.shared.clock import Clock
-from functions.shared.device_records import ACTIVE, REVOKED
+from functions.shared.device_records import DeviceStatus
 from functions.shared.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
 from functions.shared.identifiers import new_id
 from functions.shared.principal import Principal, organisation_of
@@ -126,7 +126,7 @@ class DeviceService:
             device = Device(
                 device_id=new_id("dev"),
                 patient_id=patient_id,
-                status=ACTIVE,
+                status=DeviceStatus.ACTIVE,
                 vendor=registration.vendor,
                 model=registration.model,
                 serial=registration.serial,
@@ -156,12 +156,12 @@ class DeviceService:
             raise NotFound(f"there is no device {device_id}")
         if device.registered_by != organisation:
             raise Forbidden("only the organisation that registered the device may revoke it")
-        if device.status == REVOKED:
+        if device.status == DeviceStatus.REVOKED:
             return
         if self._registry.revoke_device(device, self._clock()):
             return
         current = self._registry.find_device(device_id)  # lost a race: revoked by a concurrent request?
-        if current is None or current.status != REVOKED:
+        if current is None or current.status != DeviceStatus.REVOKED:
             raise ServiceUnavailable("the device could not be revoked now; retry the same request")
 
 

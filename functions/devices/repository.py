@@ -18,6 +18,7 @@ from functions.devices.models import Device
 from functions.shared import aws
 from functions.shared.citizen_store import DynamoCitizenStore
 from functions.shared.device_records import (
+    DeviceStatus,
     device_key,
     device_link_item,
     device_revocation_items,
@@ -111,7 +112,7 @@ def device_from_item(item: dict[str, Any]) -> Device:
     return Device(
         device_id=item["device_id"]["S"],
         patient_id=item["patient_id"]["S"],
-        status=item["status"]["S"],
+        status=DeviceStatus(item["status"]["S"]),
         vendor=item["vendor"]["S"],
         model=item["model"]["S"],
         serial=item["serial"]["S"],

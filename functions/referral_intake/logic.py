@@ -36,7 +36,7 @@ from functions.referral_intake.models import (
 from functions.shared.citizens import ATTEMPTS, CitizenPseudonyms, CitizenStore, get_or_create_patient
 from functions.shared.clock import Clock
 from functions.shared.disease_areas import DiseaseArea, disease_area
-from functions.shared.episode_records import ENDED, PLANNED
+from functions.shared.episode_records import EpisodeStatus
 from functions.shared.errors import (
     Conflict,
     FieldProblem,
@@ -171,7 +171,7 @@ class EpisodeService:
             episode_id=new_id("epi"),
             patient_id=patient_id,
             disease_area=area.code,
-            status=PLANNED,
+            status=EpisodeStatus.PLANNED,
             treating_organisation=referral.treating_organisation,
             monitoring_organisation=referral.monitoring_organisation,
             logistics_centre=referral.logistics_centre,
@@ -184,7 +184,7 @@ class EpisodeService:
         citizen = referral.citizen.model_dump()
         order = order_for(DELIVER, episode, citizen, now, package=package_of(area.package))
         reply = ReferralAccepted(episode_id=episode.episode_id, patient_id=patient_id, disease_area=area.code,
-                                 status=PLANNED, threshold_version=1, order_id=order.order_id)
+                                 status=EpisodeStatus.PLANNED, threshold_version=1, order_id=order.order_id)
         return NewEpisode(
             episode=episode,
             thresholds=ThresholdVersion(1, now, thresholds, referral.treating_organisation, now),
@@ -328,14 +328,14 @@ class EpisodeService:
         if organisation_of(principal) != episode.treating_organisation:
             raise Forbidden("only the treating organisation may end the episode")
         for _ in range(ATTEMPTS):
-            if episode.status == ENDED:
+            if episode.status == EpisodeStatus.ENDED:
                 return episode
             now = self._clock()
             revoked, kept = self._devices_after(episode)
             citizen = self._citizens.profile(episode.patient_id) or {}
             order = order_for(COLLECT, episode, citizen, now, device_ids=revoked)
             if self._store.end(episode, now, order, revoked, kept):
-                return replace(episode, status=ENDED, ended_at=now, handover=None)
+                return replace(episode, status=EpisodeStatus.ENDED, ended_at=now, handover=None)
             episode = self._episode(episode_id)
         raise ServiceUnavailable("the episode could not be ended now; retry the request")
 

@@ -157,7 +157,7 @@ class Episode:
     episode_id: str
     patient_id: str
     disease_area: str
-    status: str
+    status: EpisodeStatus
     treating_organisation: str
     monitoring_organisation: str
     logistics_centre: str

@@ -36,10 +36,10 @@ from functions.shared.dynamo import (
     written_in_hour,
 )
 from functions.shared.episode_records import (
-    ENDED,
     IS_OPEN,
     IS_OPEN_VALUES,
     THRESHOLDS_PREFIX,
+    EpisodeStatus,
     episode_key,
     episode_partition,
     logistics_key,
@@ -192,7 +192,8 @@ class DynamoEpisodeStore:
         items = [
             self._update(episode, "SET #status = :ended, ended_at = :at REMOVE handover_to, handover_by, "
                          "handover_at", f"{IS_OPEN} AND {devices_as_read}",
-                         {":ended": _s(ENDED), ":at": _s(ended_at.isoformat()), **IS_OPEN_VALUES, **pinned}),
+                         {":ended": _s(EpisodeStatus.ENDED), ":at": _s(ended_at.isoformat()),
+                          **IS_OPEN_VALUES, **pinned}),
             {"Delete": {
                 "TableName": self._table,
                 "Key": open_guard_key(episode.patient_id, episode.disease_area),
@@ -309,7 +310,7 @@ def episode_from_item(item: dict[str, Any]) -> Episode:
         episode_id=item["episode_id"]["S"],
         patient_id=item["patient_id"]["S"],
         disease_area=item["disease_area"]["S"],
-        status=item["status"]["S"],
+        status=EpisodeStatus(item["status"]["S"]),
         treating_organisation=item["treating_organisation"]["S"],
         monitoring_organisation=item["monitoring_organisation"]["S"],
         logistics_centre=item["logistics_centre"]["S"],

@@ -15,13 +15,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
-ACTIVE, REVOKED = "active", "revoked"
-DeviceStatus = Literal["active", "revoked"]
+
+class DeviceStatus(StrEnum):
+    """Active from registration until revoked; a revoked device's credential is refused."""
+
+    ACTIVE = "active"
+    REVOKED = "revoked"
+
+
 CLAIM = "CLAIM"
-# The condition "the device is active" in a write (with "#status" naming the status attribute).
+# The condition "the device is active" in a write, with its value ("#status" names the status attribute).
 _IS_ACTIVE = "#status = :active"
+_IS_ACTIVE_VALUES = {":active": {"S": DeviceStatus.ACTIVE}}
 
 
 def device_key(device_id: str) -> dict[str, Any]:
@@ -46,7 +54,7 @@ class ActiveDevice:
 
 def active_device(item: dict[str, Any] | None) -> ActiveDevice | None:
     """The device item (serialised form) as an ActiveDevice; None if there is none or it is revoked."""
-    if item is None or item["status"]["S"] != ACTIVE:
+    if item is None or item["status"]["S"] != DeviceStatus.ACTIVE:
         return None
     return ActiveDevice(
         device_id=item["device_id"]["S"],
@@ -73,7 +81,7 @@ def device_link_item(devices_table: str, device_id: str, episode_ids: tuple[str,
         "UpdateExpression": "ADD episode_ids :episodes",
         "ConditionExpression": _IS_ACTIVE,
         "ExpressionAttributeNames": {"#status": "status"},
-        "ExpressionAttributeValues": {":episodes": {"SS": list(episode_ids)}, ":active": {"S": ACTIVE}},
+        "ExpressionAttributeValues": {":episodes": {"SS": list(episode_ids)}, **_IS_ACTIVE_VALUES},
     }}
 
 
@@ -85,7 +93,7 @@ def device_unlink_item(devices_table: str, device_id: str, episode_id: str) -> d
         "UpdateExpression": "DELETE episode_ids :episode",
         "ConditionExpression": _IS_ACTIVE,
         "ExpressionAttributeNames": {"#status": "status"},
-        "ExpressionAttributeValues": {":episode": {"SS": [episode_id]}, ":active": {"S": ACTIVE}},
+        "ExpressionAttributeValues": {":episode": {"SS": [episode_id]}, **_IS_ACTIVE_VALUES},
     }}
 
 
@@ -100,7 +108,7 @@ def device_revocation_items(devices_table: str, citizens_table: str, device_id: 
             "ConditionExpression": _IS_ACTIVE,
             "ExpressionAttributeNames": {"#status": "status"},
             "ExpressionAttributeValues": {
-                ":revoked": {"S": REVOKED}, ":active": {"S": ACTIVE},
+                ":revoked": {"S": DeviceStatus.REVOKED}, **_IS_ACTIVE_VALUES,
                 ":revoked_at": {"S": revoked_at.isoformat()},
             },
         }},

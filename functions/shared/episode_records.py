@@ -10,24 +10,31 @@ Episodes table (pk, sk), no CPR in any key:
   any episode is open (open_episodes, a string set).
 - ``REFERRAL#<treating organisation>#<referral_id>`` / ``REFERRAL``: the referral's body hash and reply
   (idempotency; a referral id is the referring organisation's own, unique only within it).
-
-An episode is planned from the referral until a device is linked, then active, and ended once.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
 META = "META"
 OPEN_PREFIX = "OPEN#"
 ORDER_PREFIX = "ORDER#"
 THRESHOLDS_PREFIX = "THRESHOLDS#v"
-PLANNED, ACTIVE, ENDED = "planned", "active", "ended"
-EpisodeStatus = Literal["planned", "active", "ended"]
-OPEN_STATUSES = (PLANNED, ACTIVE)
+
+
+class EpisodeStatus(StrEnum):
+    """Planned from the referral until a device is linked, then active, and ended once."""
+
+    PLANNED = "planned"
+    ACTIVE = "active"
+    ENDED = "ended"
+
+
+OPEN_STATUSES = frozenset({EpisodeStatus.PLANNED, EpisodeStatus.ACTIVE})
 # The condition "the episode is open" in a write, with its values ("#status" names the status attribute).
 IS_OPEN = "#status IN (:planned, :active)"
-IS_OPEN_VALUES = {":planned": {"S": PLANNED}, ":active": {"S": ACTIVE}}
+IS_OPEN_VALUES = {":planned": {"S": EpisodeStatus.PLANNED}, ":active": {"S": EpisodeStatus.ACTIVE}}
 
 
 def episode_partition(episode_id: str) -> dict[str, Any]:

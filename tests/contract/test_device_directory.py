@@ -14,15 +14,15 @@ from functions.authorizer.models import DeviceStanding
 from functions.authorizer.repository import DynamoDeviceDirectory
 from functions.devices.models import Device
 from functions.devices.repository import DynamoDeviceRegistry
-from functions.shared.device_records import ACTIVE, REVOKED
+from functions.shared.device_records import DeviceStatus
 from tests.support.contract import FAKE, REAL
 from tests.support.fakes import FakeDeviceDirectory
 
 REGISTERED = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
 PATIENT = "pat_000000000000000000000001"
-DEVICE = Device(device_id="dev_1", patient_id=PATIENT, status=ACTIVE, vendor="Nonin", model="3230",
-                serial="502012345", measurement_types=("spo2",), registered_by="345678901234567",
-                registered_at=REGISTERED)
+DEVICE = Device(device_id="dev_1", patient_id=PATIENT, status=DeviceStatus.ACTIVE, vendor="Nonin",
+                model="3230", serial="502012345", measurement_types=("spo2",),
+                registered_by="345678901234567", registered_at=REGISTERED)
 
 
 @dataclass
@@ -38,8 +38,9 @@ class Directory:
 def devices(request) -> Directory:
     if request.param == FAKE:
         fake = FakeDeviceDirectory({})
-        return Directory(fake, lambda: fake.devices.update({"dev_1": DeviceStanding(ACTIVE, PATIENT)}),
-                         lambda: fake.devices.update({"dev_1": DeviceStanding(REVOKED, PATIENT)}))
+        return Directory(
+            fake, lambda: fake.devices.update({"dev_1": DeviceStanding(DeviceStatus.ACTIVE, PATIENT)}),
+            lambda: fake.devices.update({"dev_1": DeviceStanding(DeviceStatus.REVOKED, PATIENT)}))
     tables = request.getfixturevalue("moto_resources").tables
     registry = DynamoDeviceRegistry(tables["citizens"], tables["devices"], tables["episodes"])
     return Directory(DynamoDeviceDirectory(tables["devices"]), lambda: registry.add_device(DEVICE),
@@ -49,6 +50,6 @@ def devices(request) -> Directory:
 def test_a_device_stands_active_for_its_patient_until_revoked(devices):
     assert devices.directory.standing("dev_1") is None
     devices.register()
-    assert devices.directory.standing("dev_1") == DeviceStanding(ACTIVE, PATIENT)
+    assert devices.directory.standing("dev_1") == DeviceStanding(DeviceStatus.ACTIVE, PATIENT)
     devices.revoke()
-    assert devices.directory.standing("dev_1") == DeviceStanding(REVOKED, PATIENT)
+    assert devices.directory.standing("dev_1") == DeviceStanding(DeviceStatus.REVOKED, PATIENT)

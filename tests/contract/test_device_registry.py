@@ -15,7 +15,7 @@ from functions.devices.models import Device
 from functions.devices.repository import DynamoDeviceRegistry
 from functions.referral_intake.repository import DynamoEpisodeStore
 from functions.shared.citizen_store import DynamoCitizenStore
-from functions.shared.device_records import ACTIVE, REVOKED, serial_claim_key
+from functions.shared.device_records import DeviceStatus, serial_claim_key
 from tests.support.contract import FAKE, REAL
 from tests.support.episodes import new_episode, order
 from tests.support.fakes import FakeCitizenStore, FakeDeviceRegistry
@@ -114,8 +114,8 @@ def registry(request) -> Registry:
 def device(device_id: str = "dev_1", serial: str = SERIAL, vendor: str = "Nonin",
            episode_ids: tuple[str, ...] = ()) -> Device:
     return Device(
-        device_id=device_id, patient_id=PATIENT, status=ACTIVE, vendor=vendor, model="3230", serial=serial,
-        measurement_types=("pulse", "spo2"), registered_by=CENTRE, registered_at=REGISTERED,
+        device_id=device_id, patient_id=PATIENT, status=DeviceStatus.ACTIVE, vendor=vendor, model="3230",
+        serial=serial, measurement_types=("pulse", "spo2"), registered_by=CENTRE, registered_at=REGISTERED,
         medcom_instrument_code="MCI00001", episode_ids=episode_ids,
     )
 
@@ -135,7 +135,8 @@ def test_a_claimed_serial_refuses_another_device_until_the_first_is_revoked(regi
     assert registry.devices.find_device("dev_2") is None
     # Once the first is revoked, it is found revoked and the serial is free
     assert registry.devices.revoke_device(device(), REVOKED_AT)
-    assert registry.devices.find_device("dev_1") == replace(device(), status=REVOKED, revoked_at=REVOKED_AT)
+    assert registry.devices.find_device("dev_1") == replace(device(), status=DeviceStatus.REVOKED,
+                                                            revoked_at=REVOKED_AT)
     assert registry.devices.device_with_serial("Nonin", SERIAL) is None
     assert registry.devices.add_device(device("dev_2"))
 
@@ -153,7 +154,7 @@ def test_a_revocation_is_refused_while_the_serial_claim_names_another_device(reg
     registry.damage_claim("dev_someone_else")
     # When it is revoked, Then nothing is written: the device stays active, the other's claim stays
     assert not registry.devices.revoke_device(device(), REVOKED_AT)
-    assert registry.devices.find_device("dev_1").status == ACTIVE
+    assert registry.devices.find_device("dev_1").status == DeviceStatus.ACTIVE
     assert registry.devices.device_with_serial("Nonin", SERIAL) is None  # the claim's device is unknown
     assert not registry.devices.add_device(device("dev_2"))
 
@@ -162,7 +163,7 @@ def test_a_lost_serial_claim_does_not_block_a_revocation(registry):
     registry.devices.add_device(device())
     registry.damage_claim(None)
     assert registry.devices.revoke_device(device(), REVOKED_AT)
-    assert registry.devices.find_device("dev_1").status == REVOKED
+    assert registry.devices.find_device("dev_1").status == DeviceStatus.REVOKED
 
 
 def test_the_citizens_open_episodes_are_listed_with_their_logistics_centre(registry):

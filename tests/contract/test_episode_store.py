@@ -15,9 +15,8 @@ from functions.referral_intake.logic import EpisodeStore
 from functions.referral_intake.models import Episode, Handover
 from functions.referral_intake.repository import DynamoEpisodeStore
 from functions.shared.citizen_store import DynamoCitizenStore
-from functions.shared.device_records import ACTIVE
-from functions.shared.episode_records import ACTIVE as EPISODE_ACTIVE
-from functions.shared.episode_records import ENDED
+from functions.shared.device_records import DeviceStatus
+from functions.shared.episode_records import EpisodeStatus
 from functions.shared.thresholds import Thresholds, ThresholdVersion
 from tests.support.contract import FAKE, REAL
 from tests.support.episodes import CREATED, new_episode, order
@@ -53,9 +52,9 @@ def stores(request) -> Stores:
 
     def register_device(device_id: str, patient_id: str, episode_ids: tuple[str, ...]) -> None:
         assert registry.add_device(Device(
-            device_id=device_id, patient_id=patient_id, status=ACTIVE, vendor="Nonin", model="3230",
-            serial=device_id, measurement_types=("spo2",), registered_by=CENTRE, registered_at=CREATED,
-            episode_ids=episode_ids,
+            device_id=device_id, patient_id=patient_id, status=DeviceStatus.ACTIVE, vendor="Nonin",
+            model="3230", serial=device_id, measurement_types=("spo2",), registered_by=CENTRE,
+            registered_at=CREATED, episode_ids=episode_ids,
         ))
 
     def revoke_device(device_id: str) -> None:
@@ -87,7 +86,7 @@ def offer(to: str = HOSPITAL, by: str = MONITORING) -> Handover:
 def ended(stores: Stores, episode: Episode) -> Episode:
     assert stores.episodes.end(episode, LATER, order(episode.episode_id, "collect"), revoked=(), kept={})
     current = stores.episodes.episode(episode.episode_id)
-    assert current is not None and current.status == ENDED
+    assert current is not None and current.status == EpisodeStatus.ENDED
     return current
 
 
@@ -251,7 +250,7 @@ def test_a_device_registered_for_an_episode_is_linked_and_activates_it(stores):
     assert stores.episodes.device_links("dev_1") == ("epi_1",)
     assert stores.episodes.device_links("dev_unknown") is None
     linked = stores.episodes.episode("epi_1")
-    assert (linked.status, linked.device_ids) == (EPISODE_ACTIVE, ("dev_1",))
+    assert (linked.status, linked.device_ids) == (EpisodeStatus.ACTIVE, ("dev_1",))
 
 
 def test_ending_releases_the_area_and_the_centre_revokes_and_unlinks_devices(stores):
@@ -265,7 +264,7 @@ def test_ending_releases_the_area_and_the_centre_revokes_and_unlinks_devices(sto
     assert stores.episodes.end(copd, LATER, order("epi_1", "collect"), revoked=("dev_oximeter",),
                                kept={"dev_scale": ("epi_2",)})
     # Then it is ended, its area free, the oximeter revoked and the scale linked to the second only
-    assert stores.episodes.episode("epi_1").status == ENDED
+    assert stores.episodes.episode("epi_1").status == EpisodeStatus.ENDED
     assert stores.episodes.episode("epi_1").ended_at == LATER
     assert stores.episodes.open_episode_id(PATIENT, "copd") is None
     assert stores.episodes.logistics_centre(PATIENT) == CENTRE  # the second is still open
@@ -281,7 +280,7 @@ def test_ending_is_refused_when_a_device_was_linked_since_the_episode_was_read(s
     # When the episode as read before the device came is ended
     assert not stores.episodes.end(episode, LATER, order("epi_1", "collect"), revoked=(), kept={})
     # Then nothing changed: the device would otherwise stay active on an ended episode
-    assert stores.episodes.episode("epi_1").status == EPISODE_ACTIVE
+    assert stores.episodes.episode("epi_1").status == EpisodeStatus.ACTIVE
     assert stores.episodes.device_links("dev_1") == ("epi_1",)
 
 
@@ -318,6 +317,6 @@ def test_ending_passes_over_a_device_to_revoke_that_is_unknown_or_already_revoke
     assert stores.episodes.end(episode, LATER, order("epi_1", "collect"), revoked=("dev_1", "dev_unknown"),
                                kept={})
     # Then it is ended, and neither device is active
-    assert stores.episodes.episode("epi_1").status == ENDED
+    assert stores.episodes.episode("epi_1").status == EpisodeStatus.ENDED
     assert stores.episodes.device_links("dev_1") is None
     assert stores.episodes.device_links("dev_unknown") is None

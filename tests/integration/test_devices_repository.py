@@ -11,14 +11,14 @@ import pytest
 from functions.devices.models import Device
 from functions.devices.repository import DynamoDeviceRegistry
 from functions.shared.citizen_store import citizen_key, profile_key
-from functions.shared.device_records import ACTIVE, REVOKED, serial_claim_key
+from functions.shared.device_records import DeviceStatus, serial_claim_key
 from tests.support.organisations import CENTRE
 
 REGISTERED_AT = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
 DEVICE = Device(
     device_id="dev_0123456789abcdef01234567",
     patient_id="pat_0123456789abcdef01234567",
-    status=ACTIVE,
+    status=DeviceStatus.ACTIVE,
     vendor="Nonin",
     model="3230",
     serial="502012345",
@@ -82,7 +82,8 @@ def test_revoking_marks_the_device_and_releases_the_serial_once(registry):
     # When it is revoked
     assert registry.revoke_device(DEVICE, revoked_at)
     # Then it is revoked with the time, and its serial is free
-    assert registry.find_device(DEVICE.device_id) == replace(DEVICE, status=REVOKED, revoked_at=revoked_at)
+    assert registry.find_device(DEVICE.device_id) == replace(DEVICE, status=DeviceStatus.REVOKED,
+                                                             revoked_at=revoked_at)
     assert registry.device_with_serial(DEVICE.vendor, DEVICE.serial) is None
     # And a second revocation changes nothing
     assert not registry.revoke_device(DEVICE, datetime(2027, 1, 1, tzinfo=UTC))
@@ -98,4 +99,4 @@ def test_revoking_does_not_release_a_serial_claimed_by_another_device(registry, 
     )
     # When it is revoked, Then nothing is written: neither the device nor the other device's claim
     assert not registry.revoke_device(DEVICE, datetime(2026, 12, 1, tzinfo=UTC))
-    assert registry.find_device(DEVICE.device_id).status == ACTIVE
+    assert registry.find_device(DEVICE.device_id).status == DeviceStatus.ACTIVE

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from functions.referral_intake.models import Episode, NewEpisode, Order, StoredReferral
-from functions.shared.episode_records import PLANNED
+from functions.shared.episode_records import EpisodeStatus
 from functions.shared.thresholds import Thresholds, ThresholdVersion
 from tests.support.organisations import CENTRE, MONITORING, TREATING
 
@@ -16,7 +16,7 @@ def new_episode(episode_id: str, patient_id: str, disease_area: str = "copd", ce
                 referral_id: str | None = None) -> NewEpisode:
     """A planned episode at threshold version 1 with its delivery order, as an accepted referral writes it."""
     episode = Episode(
-        episode_id=episode_id, patient_id=patient_id, disease_area=disease_area, status=PLANNED,
+        episode_id=episode_id, patient_id=patient_id, disease_area=disease_area, status=EpisodeStatus.PLANNED,
         treating_organisation=TREATING, monitoring_organisation=MONITORING, logistics_centre=centre,
         referral_id=referral_id or f"ref-{episode_id}", schedule={"spo2": 3}, created_at=CREATED,
         threshold_version=1,

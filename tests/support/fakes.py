@@ -21,8 +21,8 @@ from functions.authorizer.models import DeviceStanding
 from functions.device_uploads.models import StoredUpload
 from functions.devices.models import Device
 from functions.referral_intake.models import Episode, Handover, NewEpisode, Order, StoredReferral
-from functions.shared.device_records import ACTIVE, REVOKED
-from functions.shared.episode_records import ENDED
+from functions.shared.device_records import DeviceStatus
+from functions.shared.episode_records import EpisodeStatus
 from functions.shared.outbox import SQS_BATCH_LIMIT
 from functions.shared.principal import Principal
 from functions.shared.thresholds import ThresholdVersion
@@ -109,7 +109,7 @@ class FakeDeviceRegistry(FakeCitizenStore):
     def link_device(self, device: Device, episode_ids: tuple[str, ...]) -> bool:
         self.before_link_device()
         current = self.devices.get(device.device_id)
-        if (self.refuse_writes or current is None or current.status != ACTIVE
+        if (self.refuse_writes or current is None or current.status != DeviceStatus.ACTIVE
                 or not set(episode_ids) <= self._open_episode_ids()):
             return False
         self.devices[device.device_id] = replace(
@@ -123,10 +123,10 @@ class FakeDeviceRegistry(FakeCitizenStore):
         current = self.devices.get(device.device_id)
         claim = _claim(device.vendor, device.serial)
         # Only this device's claim is released; a lost claim does not block the revocation.
-        if (self.refuse_writes or current is None or current.status != ACTIVE
+        if (self.refuse_writes or current is None or current.status != DeviceStatus.ACTIVE
                 or self.claims.get(claim, device.device_id) != device.device_id):
             return False
-        self.devices[device.device_id] = replace(current, status=REVOKED, revoked_at=revoked_at)
+        self.devices[device.device_id] = replace(current, status=DeviceStatus.REVOKED, revoked_at=revoked_at)
         self.claims.pop(claim, None)
         return True
 
@@ -260,19 +260,19 @@ class FakeEpisodeStore:
 
     def link(self, device_id: str, *episode_ids: str) -> None:
         """A device registered while these episodes were open."""
-        self.devices[device_id] = (ACTIVE, set(episode_ids))
+        self.devices[device_id] = (DeviceStatus.ACTIVE, set(episode_ids))
         for episode_id in episode_ids:
             current = self.episodes[episode_id]
-            self.episodes[episode_id] = replace(current, status="active",
+            self.episodes[episode_id] = replace(current, status=EpisodeStatus.ACTIVE,
                                                 device_ids=(*current.device_ids, device_id))
 
     def revoke(self, device_id: str) -> None:
         """The device revoked by its logistics centre."""
-        self.devices[device_id] = (REVOKED, self.devices[device_id][1])
+        self.devices[device_id] = (DeviceStatus.REVOKED, self.devices[device_id][1])
 
     def device_links(self, device_id: str) -> tuple[str, ...] | None:
-        status, links = self.devices.get(device_id, (REVOKED, set()))
-        return tuple(sorted(links)) if status == ACTIVE else None
+        status, links = self.devices.get(device_id, (DeviceStatus.REVOKED, set()))
+        return tuple(sorted(links)) if status == DeviceStatus.ACTIVE else None
 
     def end(self, episode: Episode, ended_at: datetime, order: Order, revoked: Sequence[str],
             kept: Mapping[str, Sequence[str]]) -> bool:
@@ -285,7 +285,7 @@ class FakeEpisodeStore:
         if (any(self.device_links(device_id) is None for device_id in kept)
                 or any(not self.episodes[other].is_open for others in kept.values() for other in others)):
             return False
-        self.episodes[episode.episode_id] = replace(current, status=ENDED, ended_at=ended_at,
+        self.episodes[episode.episode_id] = replace(current, status=EpisodeStatus.ENDED, ended_at=ended_at,
                                                     handover=None)
         for device_id in revoked:
             if self.device_links(device_id) is not None:  # else unknown or revoked meanwhile: nothing to do

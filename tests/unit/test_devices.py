@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from functions.devices.logic import CredentialIssuer, DeviceService
 from functions.devices.models import Device, DeviceRegistration
-from functions.shared.device_records import ACTIVE, REVOKED
+from functions.shared.device_records import DeviceStatus
 from functions.shared.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
 from functions.shared.principal import Principal, Role
 from tests.support.fakes import FakeDeviceRegistry, FakePseudonyms, FakeSigner
@@ -65,7 +65,7 @@ def test_a_new_device_is_registered_for_a_new_citizen(service, registry):
     # Then a device is created, active, in the catalogue's vocabulary, registered by the centre
     device = outcome.device
     assert outcome.created
-    assert device.status == ACTIVE
+    assert device.status == DeviceStatus.ACTIVE
     assert device.measurement_types == ("diastolic", "pulse", "systolic")
     assert (device.registered_by, device.registered_at) == (CENTRE, NOW)
     assert device.device_id.startswith("dev_") and device.patient_id.startswith("pat_")
@@ -226,7 +226,7 @@ def test_revoking_marks_the_device_revoked_and_releases_its_serial(service, regi
     service.revoke(device.device_id, LOGISTICS)
     # Then it is revoked with the time of revocation, and its serial may be registered again
     stored = registry.devices[device.device_id]
-    assert (stored.status, stored.revoked_at) == (REVOKED, NOW)
+    assert (stored.status, stored.revoked_at) == (DeviceStatus.REVOKED, NOW)
     again = service.register(registration(cpr=OTHER_CITIZEN), LOGISTICS)
     assert again.created and again.device.device_id != device.device_id
 
@@ -250,7 +250,7 @@ def test_only_the_registering_organisation_may_revoke(service, registry):
     # When another centre tries to revoke it, Then it is forbidden and the device stays active
     with pytest.raises(Forbidden):
         service.revoke(device.device_id, LOGISTICS.model_copy(update={"organisation": OTHER_CENTRE}))
-    assert registry.devices[device.device_id].status == ACTIVE
+    assert registry.devices[device.device_id].status == DeviceStatus.ACTIVE
 
 
 def test_a_revocation_that_lost_a_race_to_another_revocation_succeeds(service, registry):
@@ -265,7 +265,7 @@ def test_a_revocation_that_lost_a_race_to_another_revocation_succeeds(service, r
     registry.revoke_device = concurrent_revocation
     # When this request revokes, Then it succeeds: the device is revoked either way
     service.revoke(device.device_id, LOGISTICS)
-    assert registry.devices[device.device_id].status == REVOKED
+    assert registry.devices[device.device_id].status == DeviceStatus.REVOKED
 
 
 def test_a_revocation_the_store_refuses_is_a_503(service, registry):
@@ -273,4 +273,4 @@ def test_a_revocation_the_store_refuses_is_a_503(service, registry):
     registry.refuse_writes = True
     with pytest.raises(ServiceUnavailable):
         service.revoke(device.device_id, LOGISTICS)
-    assert registry.devices[device.device_id].status == ACTIVE
+    assert registry.devices[device.device_id].status == DeviceStatus.ACTIVE

@@ -10,7 +10,8 @@ import pytest
 
 from functions.referral_intake.logic import EpisodeService
 from functions.referral_intake.models import Referral, ThresholdChange
-from functions.shared.episode_records import ENDED
+from functions.shared.device_records import DeviceStatus
+from functions.shared.episode_records import EpisodeStatus
 from functions.shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from functions.shared.principal import Principal, Role
 from functions.shared.thresholds import ThresholdOverrides
@@ -60,7 +61,7 @@ def referral(**changes) -> Referral:
 def test_a_referral_opens_a_planned_episode_with_the_merged_thresholds_and_a_delivery_order(service, store):
     reply, created = service.accept_referral(
         referral(thresholds={"absolute": {"spo2": {"red_low": 86}}}), doctor())
-    assert created and reply.status == "planned" and reply.threshold_version == 1
+    assert created and reply.status == EpisodeStatus.PLANNED and reply.threshold_version == 1
     (version,) = store.versions[reply.episode_id]
     assert version.thresholds.absolute["spo2"].given() == [("red_low", 86), ("yellow_low", 92)]
     (order,) = store.orders
@@ -209,7 +210,7 @@ def test_a_concurrent_threshold_change_is_built_on_not_overwritten(service, stor
 def test_only_the_treating_organisation_changes_thresholds_and_ends(service, who, allowed):
     reply, _ = service.accept_referral(referral(), doctor())
     if allowed:
-        assert service.end(reply.episode_id, doctor(who)).status == ENDED
+        assert service.end(reply.episode_id, doctor(who)).status == EpisodeStatus.ENDED
         return
     with pytest.raises(Forbidden):
         service.change_thresholds(reply.episode_id, change(spo2={"red_low": 85}), doctor(who))
@@ -273,12 +274,12 @@ def test_ending_revokes_a_device_only_when_no_other_open_episode_uses_it(service
     # When the COPD episode ends
     service.end(copd.episode_id, doctor())
     # Then only the oximeter is revoked and collected; the scale stays, serving heart failure alone
-    assert store.devices["dev_oximeter"][0] == "revoked"
-    assert store.devices["dev_scale"] == ("active", {heart.episode_id})
+    assert store.devices["dev_oximeter"][0] == DeviceStatus.REVOKED
+    assert store.devices["dev_scale"] == (DeviceStatus.ACTIVE, {heart.episode_id})
     assert store.orders[-1].body["device_ids"] == ["dev_oximeter"]
     # And when heart failure ends too, the scale is revoked and collected
     service.end(heart.episode_id, doctor())
-    assert store.devices["dev_scale"][0] == "revoked"
+    assert store.devices["dev_scale"][0] == DeviceStatus.REVOKED
     assert store.orders[-1].body["device_ids"] == ["dev_scale"]
 
 
@@ -287,7 +288,7 @@ def test_ending_decides_again_when_the_other_episode_ends_meanwhile(service, sto
     copd, _ = service.accept_referral(referral(), doctor())
     heart, _ = service.accept_referral(referral(referral_id="ref-2", disease_area="heart_failure"), doctor())
     store.link("dev_scale", copd.episode_id, heart.episode_id)
-    ending_heart_failure = replace(store.episodes[heart.episode_id], status=ENDED)
+    ending_heart_failure = replace(store.episodes[heart.episode_id], status=EpisodeStatus.ENDED)
 
     def heart_failure_ends_concurrently():
         store.before_write = lambda: None
@@ -297,5 +298,5 @@ def test_ending_decides_again_when_the_other_episode_ends_meanwhile(service, sto
     store.before_write = heart_failure_ends_concurrently
     service.end(copd.episode_id, doctor())
     # Then COPD's ending sees it on its retry and revokes the scale (nobody uses it any more)
-    assert store.devices["dev_scale"][0] == "revoked"
+    assert store.devices["dev_scale"][0] == DeviceStatus.REVOKED
     assert store.orders[-1].body["device_ids"] == ["dev_scale"]
