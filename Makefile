@@ -37,8 +37,9 @@ demo: setup  ## the main job: the embedded mode with the demo scenario (Ctrl-C s
 local: setup  ## the embedded mode without the demo
 	$(BIN)/telehub local
 
-test: setup  ## lint, OpenAPI freshness, every test tier
+test: setup  ## lint, types, OpenAPI freshness, every test tier
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m scripts.openapi --check
 	$(BIN)/python -m pytest
 
