@@ -14,7 +14,8 @@ from typing import Any, Protocol
 
 import jwt
 
-from functions.authorizer.models import DeviceStanding, NotAuthenticated, TrustSettings
+from functions.authorizer.models import NotAuthenticated, TrustSettings
+from functions.shared.device_records import DeviceStanding
 from functions.shared.identifiers import InvalidIdentifier, normalise_organisation
 from functions.shared.principal import Principal, Role
 

@@ -1,4 +1,5 @@
-"""The authorizer's configuration, what it needs to know about a device, and the policy it returns."""
+"""The authorizer's configuration, why it refuses a caller, and the policy it returns (what it reads
+of a device: functions.shared.device_records.DeviceStanding)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from typing import Any
 
 from pydantic import Json
 
-from functions.shared.device_records import DeviceStatus
 from functions.shared.principal import Principal, Role
 from functions.shared.settings import EnvironmentSettings
 
@@ -38,18 +38,6 @@ class TrustSettings:
     token_audience: str
     device_credential_issuer: str
     device_credentials_key_id: str
-
-
-@dataclass(frozen=True)
-class DeviceStanding:
-    """What the authorizer reads about a device: whether it may upload, and for which patient."""
-
-    status: str
-    patient_id: str
-
-    @property
-    def active(self) -> bool:
-        return self.status == DeviceStatus.ACTIVE
 
 
 class NotAuthenticated(Exception):

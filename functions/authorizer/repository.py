@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from functions.authorizer.models import DeviceStanding
 from functions.shared import aws
-from functions.shared.device_records import device_key
+from functions.shared.device_records import STANDING_PROJECTION, DeviceStanding, device_key, device_standing
 
 
 class DynamoDeviceDirectory:
@@ -13,13 +12,6 @@ class DynamoDeviceDirectory:
 
     def standing(self, device_id: str) -> DeviceStanding | None:
         # Consistent read: a revocation a moment ago must already refuse the credential.
-        item = aws.client("dynamodb").get_item(
-            TableName=self._table_name,
-            Key=device_key(device_id),
-            ConsistentRead=True,
-            ProjectionExpression="#status, patient_id",
-            ExpressionAttributeNames={"#status": "status"},
-        ).get("Item")
-        if item is None:
-            return None
-        return DeviceStanding(status=item["status"]["S"], patient_id=item["patient_id"]["S"])
+        return device_standing(aws.client("dynamodb").get_item(
+            TableName=self._table_name, Key=device_key(device_id), ConsistentRead=True, **STANDING_PROJECTION,
+        ).get("Item"))

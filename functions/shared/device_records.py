@@ -1,6 +1,7 @@
-"""The devices table's key and statuses, the serial claims, and the transaction items that change a
-device: the one place device registration, referral intake (ending an episode) and the authorizer
-learn them from. Items and keys only, no boto3: each feature's repository sends them.
+"""The devices table's key and statuses, the serial claims, the transaction items that change a
+device, and what the authorizer reads of one: the one place device registration, referral intake
+(ending an episode) and the authorizer learn them from. Items and keys only, no boto3: each
+feature's repository sends them.
 
 Devices table (device_id): one item per device (its other attributes: functions.devices.repository),
 ``status`` active until revoked (the authorizer then refuses its credential), and ``episode_ids``:
@@ -39,6 +40,33 @@ def device_key(device_id: str) -> dict[str, Any]:
 def serial_claim_key(vendor: str, serial: str) -> dict[str, Any]:
     # A serial has no '#', so the text after the last '#' is always the whole serial.
     return {"pk": {"S": f"DEVICE_SERIAL#{vendor.casefold()}#{serial.casefold()}"}, "sk": {"S": CLAIM}}
+
+
+@dataclass(frozen=True)
+class DeviceStanding:
+    """What the authorizer reads about a device: whether it may upload, and for which patient."""
+
+    status: DeviceStatus
+    patient_id: str
+
+    @property
+    def active(self) -> bool:
+        return self.status == DeviceStatus.ACTIVE
+
+
+# A GetItem's projection of a device item to its standing ("status" is a reserved word, hence "#status").
+STANDING_PROJECTION: dict[str, Any] = {
+    "ProjectionExpression": "#status, patient_id",
+    "ExpressionAttributeNames": {"#status": "status"},
+}
+
+
+def device_standing(item: dict[str, Any] | None) -> DeviceStanding | None:
+    """The device item (serialised form; ``STANDING_PROJECTION`` of it will do) as its standing, or None
+    if there is no item."""
+    if item is None:
+        return None
+    return DeviceStanding(status=DeviceStatus(item["status"]["S"]), patient_id=item["patient_id"]["S"])
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,10 @@ from datetime import UTC, datetime
 import pytest
 
 from functions.authorizer.logic import DeviceDirectory
-from functions.authorizer.models import DeviceStanding
 from functions.authorizer.repository import DynamoDeviceDirectory
 from functions.devices.models import Device
 from functions.devices.repository import DynamoDeviceRegistry
-from functions.shared.device_records import DeviceStatus
+from functions.shared.device_records import DeviceStanding, DeviceStatus
 from tests.support.contract import FAKE, REAL
 from tests.support.fakes import FakeDeviceDirectory
 

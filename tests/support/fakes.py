@@ -17,11 +17,10 @@ import jwt
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from functions.authorizer.models import DeviceStanding
 from functions.device_uploads.models import StoredUpload
 from functions.devices.models import Device
 from functions.referral_intake.models import Episode, Handover, NewEpisode, Order, StoredReferral
-from functions.shared.device_records import DeviceStatus
+from functions.shared.device_records import DeviceStanding, DeviceStatus
 from functions.shared.episode_records import EpisodeStatus
 from functions.shared.outbox import SQS_BATCH_LIMIT
 from functions.shared.principal import Principal

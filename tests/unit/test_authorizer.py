@@ -15,7 +15,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from functions.authorizer.logic import LEEWAY_SECONDS, MAX_TOKEN_CHARS, Authenticator
-from functions.authorizer.models import DeviceStanding, NotAuthenticated, TrustSettings, policy_for
+from functions.authorizer.models import NotAuthenticated, TrustSettings, policy_for
+from functions.shared.device_records import DeviceStanding, DeviceStatus
 from functions.shared.principal import Principal, Role
 from tests.support.fakes import FakeDeviceDirectory, FakeDeviceKey, FakeIdentityProviderKeys
 
@@ -42,7 +43,7 @@ def keys() -> dict[str, Any]:
 
 @pytest.fixture
 def devices() -> FakeDeviceDirectory:
-    return FakeDeviceDirectory({DEVICE_ID: DeviceStanding("active", PATIENT_ID)})
+    return FakeDeviceDirectory({DEVICE_ID: DeviceStanding(DeviceStatus.ACTIVE, PATIENT_ID)})
 
 
 @pytest.fixture
@@ -305,7 +306,7 @@ def test_the_credential_of_an_unknown_device_is_refused(authenticator, keys, dev
 
 def test_the_credential_of_a_revoked_device_is_refused(authenticator, keys, devices):
     # Given a well-signed, unexpired credential of a device that has since been revoked
-    devices.devices[DEVICE_ID] = DeviceStanding("revoked", PATIENT_ID)
+    devices.devices[DEVICE_ID] = DeviceStanding(DeviceStatus.REVOKED, PATIENT_ID)
     # When it is authenticated, Then it is refused
     assert refusal(authenticator, f"Bearer {device_token(keys)}") == "revoked_device"
 
