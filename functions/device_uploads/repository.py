@@ -9,13 +9,15 @@ from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
 from functions.device_uploads.models import StoredUpload
 from functions.shared import aws
-from functions.shared.dynamo import IndexByHour, is_throttled, written_in_hour
+from functions.shared.dynamo import IndexByHour, unavailable_when_throttled, written_in_hour
 from functions.shared.errors import ServiceUnavailable
 
 # The uploads by arrival (resource spec).
 ARRIVAL_INDEX = IndexByHour("by-received-hour", hour_attribute="received_hour", time_attribute="received_at",
                             table_key=("device_id", "upload_id"))
 
+# Busy (throttled) is unavailable_when_throttled's 503; unreachable (no answer at all) is this one.
+_UNREACHABLE = "the upload store is unreachable; retry the upload"
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -24,6 +26,7 @@ class DynamoDbUploadRepository:
     def __init__(self, table_name: str):
         self._table_name = table_name
 
+    @unavailable_when_throttled
     def put_new(self, upload: StoredUpload) -> StoredUpload | None:
         """One conditional PutItem: the item is the upload, its idempotency record and (through
         the stream) its outbox entry, so it is stored whole or not at all. If the key exists,
@@ -40,11 +43,12 @@ class DynamoDbUploadRepository:
             stored = error.response.get("Item")  # ReturnValuesOnConditionCheckFailure: sent with the refusal
             if refused and isinstance(stored, dict):
                 return StoredUpload.from_item(_deserialise(stored))
-            raise _unavailable_or(error) from error
+            raise
         except (ConnectionError, HTTPClientError) as error:
-            raise ServiceUnavailable("the upload store is unreachable; retry the upload") from error
+            raise ServiceUnavailable(_UNREACHABLE) from error
         return None
 
+    @unavailable_when_throttled
     def get(self, device_id: str, upload_id: str) -> StoredUpload | None:
         try:
             response = aws.client("dynamodb").get_item(
@@ -52,22 +56,14 @@ class DynamoDbUploadRepository:
                 Key=_serialise({"device_id": device_id, "upload_id": upload_id}),
                 ConsistentRead=True,
             )
-        except ClientError as error:
-            raise _unavailable_or(error) from error
         except (ConnectionError, HTTPClientError) as error:
-            raise ServiceUnavailable("the upload store is unreachable; retry the upload") from error
+            raise ServiceUnavailable(_UNREACHABLE) from error
         item = response.get("Item")
         return StoredUpload.from_item(_deserialise(item)) if item else None
 
     def received_in_hour(self, hour: str, since: str, until: str) -> list[dict[str, Any]]:
         """The upload items received in ``hour`` between two instants, found by the arrival index."""
         return written_in_hour(self._table_name, ARRIVAL_INDEX, hour, since, until)
-
-
-def _unavailable_or(error: ClientError) -> Exception:
-    if is_throttled(error):
-        return ServiceUnavailable("the upload store is busy; retry the upload")
-    return error
 
 
 def _serialise(item: dict[str, Any]) -> dict[str, Any]:

@@ -120,7 +120,7 @@ def put_thresholds(episode_id: EpisodeId, change: Annotated[ThresholdChange, Bod
     version = _service().change_thresholds(episode_id, change, principal)
     metrics.add_metric(name="ThresholdVersionsCreated", unit=COUNT, value=1)
     logger.info("thresholds changed", extra={"episode_id": episode_id, "version": version.version})
-    return _json(200, ThresholdVersionView.model_validate(version.as_dict()))
+    return _json(200, ThresholdVersionView.of(version))
 
 
 @app.post(

@@ -23,14 +23,12 @@ from functions.referral_intake.models import (
     Episode,
     EpisodeView,
     Handover,
-    HandoverView,
     NewEpisode,
     Order,
     Referral,
     ReferralAccepted,
     StoredReferral,
     ThresholdChange,
-    ThresholdVersionView,
     package_of,
 )
 from functions.shared.citizens import ATTEMPTS, CitizenPseudonyms, CitizenStore, get_or_create_patient
@@ -208,7 +206,7 @@ class EpisodeService:
         now = self._clock()
         self._access_log.record(episode.patient_id, principal, "read_episode", episode_id, now)
         current = thresholds_at(versions, now) or versions[0]
-        return episode_view(episode, current, versions)
+        return EpisodeView.of(episode, current, versions)
 
     # --- thresholds ------------------------------------------------------------------------------
 
@@ -432,26 +430,3 @@ def order_for(kind: str, episode: Episode, citizen: dict[str, Any], ordered_at: 
         body["device_ids"] = device_ids or []
     return Order(order_id, kind, episode.episode_id, episode.logistics_centre, body)
 
-
-def episode_view(episode: Episode, current: ThresholdVersion,
-                 versions: list[ThresholdVersion]) -> EpisodeView:
-    def version_view(version: ThresholdVersion) -> ThresholdVersionView:
-        return ThresholdVersionView.model_validate(version.as_dict())
-
-    return EpisodeView(
-        episode_id=episode.episode_id,
-        patient_id=episode.patient_id,
-        disease_area=episode.disease_area,
-        status=episode.status,
-        treating_organisation=episode.treating_organisation,
-        monitoring_organisation=episode.monitoring_organisation,
-        logistics_centre=episode.logistics_centre,
-        schedule=episode.schedule,
-        note=episode.note,
-        created_at=episode.created_at,
-        ended_at=episode.ended_at,
-        device_ids=list(episode.device_ids),
-        handover=HandoverView(**vars(episode.handover)) if episode.handover else None,
-        thresholds=version_view(current),
-        threshold_history=[version_view(v) for v in sorted(versions, key=lambda v: v.version)],
-    )

@@ -119,6 +119,10 @@ class ThresholdVersionView(BaseModel):
     set_by: str
     set_at: datetime
 
+    @classmethod
+    def of(cls, version: ThresholdVersion) -> ThresholdVersionView:
+        return cls.model_validate(version.as_dict())
+
 
 class HandoverView(BaseModel):
     to_organisation: str
@@ -143,6 +147,27 @@ class EpisodeView(BaseModel):
     thresholds: Annotated[ThresholdVersionView, Field(description="The version valid now.")]
     threshold_history: Annotated[list[ThresholdVersionView],
                                  Field(description="Every version, oldest first.")]
+
+    @classmethod
+    def of(cls, episode: Episode, current: ThresholdVersion, versions: list[ThresholdVersion]) -> EpisodeView:
+        """The episode as the API shows it, with the thresholds valid now and every version."""
+        return cls(
+            episode_id=episode.episode_id,
+            patient_id=episode.patient_id,
+            disease_area=episode.disease_area,
+            status=episode.status,
+            treating_organisation=episode.treating_organisation,
+            monitoring_organisation=episode.monitoring_organisation,
+            logistics_centre=episode.logistics_centre,
+            schedule=episode.schedule,
+            note=episode.note,
+            created_at=episode.created_at,
+            ended_at=episode.ended_at,
+            device_ids=list(episode.device_ids),
+            handover=HandoverView(**vars(episode.handover)) if episode.handover else None,
+            thresholds=ThresholdVersionView.of(current),
+            threshold_history=[ThresholdVersionView.of(v) for v in sorted(versions, key=lambda v: v.version)],
+        )
 
 
 @dataclass(frozen=True)

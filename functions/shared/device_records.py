@@ -126,7 +126,7 @@ def device_unlink_item(devices_table: str, device_id: str, episode_id: str) -> d
 
 
 def device_revocation_items(devices_table: str, citizens_table: str, device_id: str, vendor: str, serial: str,
-                 revoked_at: datetime) -> list[dict[str, Any]]:
+                            revoked_at: datetime) -> list[dict[str, Any]]:
     """The active device revoked (its credential refused from now on) and its serial claim released."""
     return [
         {"Update": {
