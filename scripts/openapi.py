@@ -13,7 +13,6 @@ that functions.shared.api returns.
 from __future__ import annotations
 
 import argparse
-import difflib
 import importlib
 import json
 import sys
@@ -26,8 +25,8 @@ from aws_lambda_powertools.event_handler.openapi.models import OpenAPI
 
 from functions.shared.api import PROBLEM_TITLES
 from infrastructure.resource_spec import SPEC, FunctionSpec, ResourceSpec
+from scripts.generated_files import ROOT, write_or_check
 
-ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "docs" / "openapi.json"
 OPENAPI_VERSION = "3.1.0"
 SECURITY_SCHEME = "bearerAuth"
@@ -349,27 +348,8 @@ def main(argv: list[str] | None = None) -> int:
     except OpenAPIError as error:
         print(f"OpenAPI: {error}", file=sys.stderr)
         return 1
-    shown = arguments.output.relative_to(ROOT) if arguments.output.is_relative_to(ROOT) else arguments.output
-    if arguments.check:
-        current = arguments.output.read_text(encoding="utf-8") if arguments.output.exists() else ""
-        if current == generated:
-            print(f"{shown} is up to date")
-            return 0
-        diff = difflib.unified_diff(
-            current.splitlines(), generated.splitlines(), f"{shown} (committed)", f"{shown} (from the code)",
-            lineterm="", n=1,
-        )
-        print("\n".join(list(diff)[:60]), file=sys.stderr)
-        print(
-            f"\n{shown} is stale: the API resolvers changed. Run `make openapi` "
-            f"(python -m scripts.openapi) and commit the result.",
-            file=sys.stderr,
-        )
-        return 1
-    arguments.output.parent.mkdir(parents=True, exist_ok=True)
-    arguments.output.write_text(generated, encoding="utf-8")
-    print(f"wrote {shown}")
-    return 0
+    return write_or_check(arguments.output, generated, check=arguments.check, source="the API resolvers",
+                          command="make openapi")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 from functions.device_uploads import repository as repository_module
 from functions.device_uploads.repository import ARRIVAL_INDEX, DynamoDbUploadRepository
@@ -15,10 +14,6 @@ from infrastructure.resource_spec import SPEC, Key
 
 STREAM_ARN = "arn:aws:dynamodb:eu-central-1:123456789012:table/telehub-dev-uploads/stream/2024-04-02T09:14:05"
 TABLE = "telehub-dev-uploads"
-
-
-def _refusal(code: str, operation: str) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": "refused"}}, operation)
 
 
 class FakeDynamoDb:
