@@ -3,6 +3,7 @@ recovery of the stream batches the outbox gave up on (``outbox_recovery_handler`
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -12,7 +13,14 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 
 from functions.device_uploads.logic import UploadService
-from functions.device_uploads.models import UploadReceipt, UploadRequest
+from functions.device_uploads.models import (
+    LATE_AFTER,
+    MAX_AGE,
+    MAX_AHEAD,
+    MAX_MEASUREMENTS,
+    UploadReceipt,
+    UploadRequest,
+)
 from functions.device_uploads.outbox import UploadRelay, upload_outbox
 from functions.device_uploads.publisher import SqsUploadPublisher
 from functions.device_uploads.repository import DynamoDbUploadRepository
@@ -38,11 +46,12 @@ app = build_resolver()
 @app.post(
     "/v1/measurements",
     summary="Upload measurements (device)",
-    description="A home collection point uploads 1 to 200 measurements for its citizen. The device "
-    "credential decides the citizen. Retrying with the same upload_id and body returns the same 202, "
+    description=f"A home collection point uploads 1 to {MAX_MEASUREMENTS} measurements for its citizen. The "
+    "device credential decides the citizen. Retrying with the same upload_id and body returns the same 202, "
     "however long the tablet was offline (uploads are kept, not expired); the same upload_id with a "
-    "different body is a 409. Measurements may be up to 30 days old (over 24 hours: flagged late) and "
-    "at most 10 minutes in the future.",
+    f"different body is a 409. Measurements may be up to {MAX_AGE.days} days old (over "
+    f"{LATE_AFTER // timedelta(hours=1)} hours: flagged late) and at most "
+    f"{MAX_AHEAD // timedelta(minutes=1)} minutes in the future.",
     responses={
         202: {"description": "Accepted and stored (or a retry of a stored upload: the same reply)",
               "content": {"application/json": {"model": UploadReceipt}}},

@@ -12,26 +12,19 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from functions.device_uploads.models import (
-    BLOOD_PRESSURE,
+    LATE_AFTER,
+    MAX_AGE,
+    MAX_AHEAD,
     BloodPressureMeasurement,
     SingleValueMeasurement,
     StoredUpload,
     UploadReceipt,
     UploadRequest,
 )
-from functions.shared.catalogue import catalogue, to_catalogue_unit
+from functions.shared.catalogue import BLOOD_PRESSURE, catalogue, to_catalogue_unit
 from functions.shared.clock import Clock, iso_utc, utc_now
 from functions.shared.errors import Conflict, FieldProblem, InvalidInput, ServiceUnavailable
 from functions.shared.observability import COUNT, MetricsRecorder, logger
-
-# A tablet uploads within minutes of measuring. A reading more than a day old was held back
-# (the tablet was offline), so the daily missed-measurement check may already have raised a
-# BLUE alarm for it and any alarm it raises now is stale: consumers show it as late.
-LATE_AFTER = timedelta(hours=24)
-# The backlog a tablet may upload after being offline; anything older is refused.
-MAX_AGE = timedelta(days=30)
-# Device clocks drift; beyond this a measurement from the future is a wrong clock, not drift.
-MAX_AHEAD = timedelta(minutes=10)
 
 
 class UploadRepository(Protocol):
@@ -122,8 +115,9 @@ def time_problems(request: UploadRequest, received_at: datetime) -> list[FieldPr
             problems.append(FieldProblem(f"measurements[{index}].measured_at",
                                          f"is more than {MAX_AGE.days} days old"))
         elif -age > MAX_AHEAD:
+            minutes = MAX_AHEAD // timedelta(minutes=1)
             problems.append(FieldProblem(f"measurements[{index}].measured_at",
-                                         f"is more than {MAX_AHEAD.seconds // 60} minutes in the future"))
+                                         f"is more than {minutes} minutes in the future"))
     return problems
 
 

@@ -4,14 +4,14 @@ The request models check everything that needs no clock: catalogue types, units 
 the catalogue unit before the plausible range is checked), integer scores, the blood-pressure
 pair. Each measurement type has its own model, discriminated by ``type``, so the OpenAPI document
 states the units each accepts, and its range where no unit needs converting. Time rules need the
-injected clock and live in logic.py.
+injected clock and are applied in logic.py; their limits are here, where the document states them.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
@@ -28,14 +28,26 @@ from pydantic import (
     field_validator,
 )
 
-from functions.shared.catalogue import MeasurementType, accepted_units, catalogue, to_catalogue_unit
+from functions.shared.catalogue import (
+    MeasurementType,
+    accepted_units,
+    catalogue,
+    to_catalogue_unit,
+)
 from functions.shared.clock import iso_utc
 
-BLOOD_PRESSURE = "blood_pressure"
 # Systolic and diastolic only ever arrive together, as one blood-pressure reading; the pulse a
-# cuff measures travels with them. The catalogue keeps one entry (codes, range) per component.
+# cuff measures travels with them.
 SINGLE_VALUE_TYPES = tuple(name for name in catalogue() if name not in ("systolic", "diastolic"))
 MAX_MEASUREMENTS = 200
+# A tablet uploads within minutes of measuring. A reading more than a day old was held back
+# (the tablet was offline), so the daily missed-measurement check may already have raised a
+# BLUE alarm for it and any alarm it raises now is stale: consumers show it as late.
+LATE_AFTER = timedelta(hours=24)
+# The backlog a tablet may upload after being offline; anything older is refused.
+MAX_AGE = timedelta(days=30)
+# Device clocks drift; beyond this a measurement from the future is a wrong clock, not drift.
+MAX_AHEAD = timedelta(minutes=10)
 PULSE_UNIT = "/min"
 _NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]*)?")
 
@@ -119,9 +131,10 @@ class _Reading(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     measured_at: UtcDatetime = Field(
-        description="When it was measured, with a UTC offset (ISO 8601). Beyond the schema: at most 30 days "
-        "before Telehub receives it and at most 10 minutes after (device clocks drift), and within the years "
-        "1 to 9999 once in UTC.")
+        description=f"When it was measured, with a UTC offset (ISO 8601). Beyond the schema: at most "
+        f"{MAX_AGE.days} days before Telehub receives it (over {LATE_AFTER // timedelta(hours=1)} hours: "
+        f"flagged late) and at most {MAX_AHEAD // timedelta(minutes=1)} minutes after (device clocks drift), "
+        "and within the years 1 to 9999 once in UTC.")
     method: Literal["automatic", "typed"] = Field(
         description="automatic: the device sent it; typed: the citizen keyed it in"
     )

@@ -8,18 +8,13 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from functions.shared.catalogue import catalogue
+from functions.shared.catalogue import BLOOD_PRESSURE, BLOOD_PRESSURE_TYPES, catalogue
 from functions.shared.device_records import DeviceStatus
 from functions.shared.identifiers import CprNumber
 from functions.shared.settings import EnvironmentSettings
 
 DEVICE_ID_PATTERN = r"^dev_[0-9a-f]{24}$"
 
-# A blood-pressure monitor measures systolic, diastolic and pulse in one reading, so a device
-# declares them together as ``blood_pressure``; it is stored as the three catalogue types, the
-# vocabulary every other part of Telehub uses.
-BLOOD_PRESSURE = "blood_pressure"
-BLOOD_PRESSURE_TYPES = ("systolic", "diastolic", "pulse")
 if TYPE_CHECKING:  # a Literal made from the catalogue is beyond a type checker: a str to it
     DeclaredMeasurementType = str
 else:

@@ -24,6 +24,11 @@ LB_IN_KG = Decimal("0.45359237")
 MG_PER_DL_PER_MMOL_PER_L = Decimal("18.016")  # glucose, molar mass 180.16 g/mol
 MMHG_PER_KPA = Decimal("7.500617")
 CONVERTED_DECIMALS = 6
+# A blood-pressure monitor measures systolic, diastolic and pulse in one reading, so a device declares
+# them, and a tablet uploads them, together as ``blood_pressure``; the catalogue keeps one entry (codes,
+# range) per component, the vocabulary every other part of Telehub uses.
+BLOOD_PRESSURE = "blood_pressure"
+BLOOD_PRESSURE_TYPES = ("systolic", "diastolic", "pulse")
 
 
 @dataclass(frozen=True)

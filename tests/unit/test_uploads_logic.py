@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from functions.device_uploads.logic import LATE_AFTER, MAX_AGE, MAX_AHEAD, UploadService, canonical_hash
-from functions.device_uploads.models import UploadRequest
+from functions.device_uploads.logic import UploadService, canonical_hash
+from functions.device_uploads.models import LATE_AFTER, MAX_AGE, MAX_AHEAD, UploadRequest
 from functions.shared.errors import Conflict, InvalidInput, ServiceUnavailable
 from tests.support.fakes import FakeUploadRepository, RecordedMetrics
 
