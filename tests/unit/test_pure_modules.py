@@ -1,5 +1,5 @@
-"""Only adapters load boto3: a feature's models, logic and outbox, and the shared table records
-(keys, statuses, transaction items), import without it, so the rules stay testable with fakes."""
+"""Only adapters load boto3: a feature's models, logic and outbox, the alarm triage rules, and the shared
+table records (keys, statuses, transaction items), import without it, so rules stay testable with fakes."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PURE_MODULES = sorted(
     ".".join(path.relative_to(ROOT).with_suffix("").parts)
     for pattern in ("functions/*/models.py", "functions/*/logic.py", "functions/*/outbox.py",
-                    "functions/shared/*_records.py")
+                    "functions/alarm_evaluation/triage.py", "functions/shared/*_records.py")
     for path in ROOT.glob(pattern)
 )
 _PROBE = """
@@ -25,7 +25,8 @@ assert "boto3" not in sys.modules, "importing it loaded boto3"
 
 def test_the_pure_modules_are_found():
     assert {"functions.referral_intake.models", "functions.referral_intake.outbox",
-            "functions.shared.episode_records", "functions.shared.device_records"} <= set(PURE_MODULES)
+            "functions.shared.episode_records", "functions.shared.device_records",
+            "functions.alarm_evaluation.triage"} <= set(PURE_MODULES)
 
 
 @pytest.mark.parametrize("module", PURE_MODULES)
