@@ -218,6 +218,26 @@ SPEC = ResourceSpec(
         ),
         # Who read a citizen's data, when and what: written before the data is returned.
         TableSpec(id="access-log", partition_key=Key("patient_id"), sort_key=Key("access_id")),
+        # Measurements as judged per episode, alarms, the worklist rows and the "upload evaluated" events,
+        # one partition per episode (keys: functions.alarm_evaluation.records). The stream is the outbox
+        # of the EVENT items.
+        TableSpec(
+            id="evaluations",
+            partition_key=Key("pk"),
+            sort_key=Key("sk"),
+            stream="NEW_IMAGE",
+            ttl_attribute="expires_at",
+            indexes=(
+                # Each organisation's worklist, most severe first: heads with something to acknowledge.
+                IndexSpec("worklist", Key("worklist_organisation"), Key("worklist_rank")),
+                # An alarm found by its id alone (POST /v1/alarms/{alarm_id}/acknowledge).
+                IndexSpec("by-alarm-id", Key("alarm_id"), None, "KEYS_ONLY"),
+                # An episode's readings in time order, whatever their type.
+                IndexSpec("readings-by-time", Key("reading_episode"), Key("measured_key")),
+                # Events by when they were written, for re-relaying a batch the stream no longer holds.
+                IndexSpec("by-evaluated-hour", Key("evaluated_hour"), Key("evaluated_at"), "KEYS_ONLY"),
+            ),
+        ),
     ),
     queues=(
         QueueSpec(id="measurements"),
@@ -225,8 +245,13 @@ SPEC = ResourceSpec(
         # Orders for the logistics centres (deliver or collect a monitoring package); docs/messages.md.
         QueueSpec(id="logistics-orders"),
         QueueSpec(id="episode-outbox-failures"),
+        # "Upload evaluated" events for cross-sector sharing (docs/messages.md).
+        QueueSpec(id="evaluated-uploads"),
     ),
-    topics=(TopicSpec(id=ALARM_TOPIC),),
+    # Clinical alarms (YELLOW, RED, BLUE) for the monitoring organisations' own systems, with the
+    # attributes organisation and severity to filter on; not to be confused with ALARM_TOPIC, which
+    # carries CloudWatch's operational alarms to the people who run Telehub.
+    topics=(TopicSpec(id=ALARM_TOPIC), TopicSpec(id="clinical-alarms")),
     subscriptions=(),
     keys=(
         KeySpec("data", "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", "encrypts tables, queues, topics and logs"),

@@ -1,0 +1,196 @@
+"""The evaluations table's keys, ids and the worklist row's rules: the one place the evaluator, the
+clinicians' API, the missed-measurement schedule and a handover learn them from. Items and keys only,
+no boto3: each feature's repository sends them.
+
+Evaluations table (pk, sk), one partition per episode, no CPR in any key:
+- ``EPISODE#<id>`` / ``EVAL``: the episode's **head**: its worklist row and its version. Every change to
+  the episode's readings or alarms is one transaction that moves ``version`` from the value read to the
+  next and fails if another change came first (optimistic locking: the changes of one episode happen
+  one after another, whichever Lambda makes them). A head without ``version`` is at version 0 (a
+  handover can create the head before any measurement).
+- ``EPISODE#<id>`` / ``EVAL#READING#<type>#<measured_at>#<measurement_id>``: one reading (a measurement
+  as judged under this episode: its colour, the threshold version used, late, invalidation). A blood
+  pressure is one reading of type ``blood_pressure`` with its components.
+- ``EPISODE#<id>`` / ``ALARM#<raised_at>#<alarm_id>``: an alarm (YELLOW, RED, BLUE), never deleted.
+- ``EPISODE#<id>`` / ``EVENT#<event_id>``: an "upload evaluated" event; the table's stream is its outbox.
+- ``EPISODE#<id>`` / ``PAUSE#<starts_at>#<pause_id>``: a pause of the missed-measurement schedule.
+
+The head is read with GetItem before the episode's readings are queried: a query is not a snapshot
+of a partition, but once the head's version is read, any change committed afterwards fails the
+reader's own commit, so what the reader saw after the head is what it commits against.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+HEAD = "EVAL"
+READING_PREFIX = "EVAL#READING#"
+ALARM_PREFIX = "ALARM#"
+EVENT_PREFIX = "EVENT#"
+PAUSE_PREFIX = "PAUSE#"
+
+# Indexes of the table (resource spec): each is sparse, holding only the items that carry its keys.
+WORKLIST_INDEX = "worklist"  # heads with something to acknowledge: worklist_organisation, worklist_rank
+ALARM_ID_INDEX = "by-alarm-id"  # alarms by alarm_id (keys only)
+READINGS_BY_TIME_INDEX = "readings-by-time"  # readings by reading_episode, measured_key (measured_at#id)
+EVALUATED_HOUR_INDEX = "by-evaluated-hour"  # events by evaluated_hour, evaluated_at (keys only)
+
+# The worklist's order of severity: a missed measurement (BLUE) comes after a YELLOW value and before
+# uploads that need no more than a look (GREEN).
+SEVERITY_ORDER = ("RED", "YELLOW", "BLUE", "GREEN")
+
+
+def _id(prefix: str, *parts: str) -> str:
+    digest = hashlib.sha256("#".join(parts).encode()).hexdigest()
+    return f"{prefix}_{digest[:24]}"
+
+
+def measurement_id(dedupe_key: str, position: int) -> str:
+    """The same measurement has the same id under every episode and on every delivery of its upload."""
+    return _id("msr", dedupe_key, str(position))
+
+
+def measurement_alarm_id(episode_id: str, measurement_id: str) -> str:
+    return _id("alm", episode_id, measurement_id)
+
+
+def missed_alarm_id(episode_id: str, due_at: str) -> str:
+    """One alarm per miss: ``due_at`` (iso_utc) is when the missing measurement was due at the latest."""
+    return _id("alm", episode_id, "missed", due_at)
+
+
+def upload_event_id(episode_id: str, dedupe_key: str) -> str:
+    return _id("evt", episode_id, dedupe_key)
+
+
+def episode_partition(episode_id: str) -> dict[str, Any]:
+    return {"S": f"EPISODE#{episode_id}"}
+
+
+def head_key(episode_id: str) -> dict[str, Any]:
+    return {"pk": episode_partition(episode_id), "sk": {"S": HEAD}}
+
+
+def reading_sort_key(reading_type: str, measured_at: str, measurement_id: str) -> str:
+    return f"{READING_PREFIX}{reading_type}#{measured_at}#{measurement_id}"
+
+
+def alarm_sort_key(raised_at: str, alarm_id: str) -> str:
+    return f"{ALARM_PREFIX}{raised_at}#{alarm_id}"
+
+
+def event_sort_key(event_id: str) -> str:
+    return f"{EVENT_PREFIX}{event_id}"
+
+
+# --- the worklist row ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpenAlarm:
+    """An alarm nobody has acknowledged yet, as the head keeps it (``open_alarms``, by alarm id)."""
+
+    colour: str  # RED, YELLOW or BLUE
+    raised_at: str  # iso_utc
+    late: bool  # raised by a measurement that arrived late
+
+
+def worklist_rank(episode_id: str, open_alarms: Mapping[str, OpenAlarm],
+                  green_uploads: Mapping[str, str]) -> str | None:
+    """The row's place on its organisation's worklist (the index's sort key), None when nothing waits.
+
+    Most severe first, then the longest waiting: ``<severity>#<oldest raised_at of that colour>#<episode>``.
+    ``green_uploads`` maps each unacknowledged GREEN upload to when it was received.
+    """
+    waiting: dict[str, list[str]] = {colour: [] for colour in SEVERITY_ORDER}
+    for alarm in open_alarms.values():
+        waiting[alarm.colour].append(alarm.raised_at)
+    waiting["GREEN"].extend(green_uploads.values())
+    for severity, colour in enumerate(SEVERITY_ORDER):
+        if waiting[colour]:
+            return f"{severity}#{min(waiting[colour])}#{episode_id}"
+    return None
+
+
+def open_alarms_attribute(open_alarms: Mapping[str, OpenAlarm]) -> dict[str, Any]:
+    return {"M": {
+        alarm_id: {"M": {"colour": {"S": alarm.colour}, "raised_at": {"S": alarm.raised_at},
+                         "late": {"BOOL": alarm.late}}}
+        for alarm_id, alarm in open_alarms.items()
+    }}
+
+
+def open_alarms_of(head: Mapping[str, Any]) -> dict[str, OpenAlarm]:
+    """The head's open alarms (serialised form; none for a head that has none or does not exist)."""
+    return {
+        alarm_id: OpenAlarm(fields["colour"]["S"], fields["raised_at"]["S"], fields["late"]["BOOL"])
+        for alarm_id, value in head.get("open_alarms", {}).get("M", {}).items()
+        for fields in (value["M"],)
+    }
+
+
+def green_uploads_of(head: Mapping[str, Any]) -> dict[str, str]:
+    return {upload: value["S"] for upload, value in head.get("green_uploads", {}).get("M", {}).items()}
+
+
+def version_of(head: Mapping[str, Any] | None) -> int:
+    return int(head["version"]["N"]) if head and "version" in head else 0
+
+
+def head_update(table: str, episode_id: str, monitoring_organisation: str, read_version: int,
+                open_alarms: Mapping[str, OpenAlarm], green_uploads: Mapping[str, str],
+                extra_set: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The transaction item that writes the head's alarms and rank and moves its version on from
+    ``read_version``: the transaction is cancelled if another change came first.
+
+    ``extra_set`` sets further attributes (name -> serialised value), such as last_measured_at. The
+    worklist organisation is set only where the head has none yet: after that only a handover moves it
+    (``worklist_organisation_item``), and a change that read the episode before the handover must not
+    move it back.
+    """
+    rank = worklist_rank(episode_id, open_alarms, green_uploads)
+    values: dict[str, Any] = {
+        ":read": {"N": str(read_version)},
+        ":zero": {"N": "0"},
+        ":next": {"N": str(read_version + 1)},
+        ":alarms": open_alarms_attribute(open_alarms),
+        ":greens": {"M": {upload: {"S": at} for upload, at in green_uploads.items()}},
+        ":episode": {"S": episode_id},
+        ":organisation": {"S": monitoring_organisation},
+    }
+    assignments = ["version = :next", "open_alarms = :alarms", "green_uploads = :greens",
+                   "episode_id = :episode",
+                   "worklist_organisation = if_not_exists(worklist_organisation, :organisation)"]
+    names: dict[str, str] = {}
+    for position, name in enumerate(sorted(extra_set or {})):
+        names[f"#extra{position}"] = name
+        values[f":extra{position}"] = (extra_set or {})[name]
+        assignments.append(f"#extra{position} = :extra{position}")
+    if rank is not None:
+        values[":rank"] = {"S": rank}
+        assignments.append("worklist_rank = :rank")
+    update: dict[str, Any] = {
+        "TableName": table,
+        "Key": head_key(episode_id),
+        "UpdateExpression": "SET " + ", ".join(assignments) + ("" if rank else " REMOVE worklist_rank"),
+        "ConditionExpression": "(attribute_not_exists(version) AND :read = :zero) OR version = :read",
+        "ExpressionAttributeValues": values,
+    }
+    if names:
+        update["ExpressionAttributeNames"] = names
+    return {"Update": update}
+
+
+def worklist_organisation_item(table: str, episode_id: str, organisation: str) -> dict[str, Any]:
+    """The transaction item that puts the episode's row on ``organisation``'s worklist (a handover
+    accepted), with its unacknowledged alarms: creates the head if the episode has none yet."""
+    return {"Update": {
+        "TableName": table,
+        "Key": head_key(episode_id),
+        "UpdateExpression": "SET worklist_organisation = :organisation, episode_id = :episode",
+        "ExpressionAttributeValues": {":organisation": {"S": organisation}, ":episode": {"S": episode_id}},
+    }}
