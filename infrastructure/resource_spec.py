@@ -219,7 +219,7 @@ SPEC = ResourceSpec(
         # Who read a citizen's data, when and what: written before the data is returned.
         TableSpec(id="access-log", partition_key=Key("patient_id"), sort_key=Key("access_id")),
         # Measurements as judged per episode, alarms, the worklist rows and the "upload evaluated" events,
-        # one partition per episode (keys: functions.alarm_evaluation.records). The stream is the outbox
+        # one partition per episode (keys: functions.shared.evaluation_records). The stream is the outbox
         # of the EVENT items.
         TableSpec(
             id="evaluations",
