@@ -27,7 +27,8 @@ from functions.referral_intake.models import (
 )
 from functions.referral_intake.outbox import OrderRelay, order_outbox
 from functions.referral_intake.publisher import SqsOrderPublisher
-from functions.referral_intake.repository import DynamoAccessLog, DynamoEpisodeStore, DynamoOrdersByHour
+from functions.referral_intake.repository import DynamoEpisodeStore, DynamoOrdersByHour
+from functions.shared.access_log_store import DynamoAccessLog
 from functions.shared.api import build_resolver, resolve
 from functions.shared.auth import Principal, Role, requires
 from functions.shared.citizen_store import DynamoCitizenStore, KmsCitizenPseudonyms

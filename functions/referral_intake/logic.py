@@ -31,6 +31,7 @@ from functions.referral_intake.models import (
     ThresholdChange,
     package_of,
 )
+from functions.shared.access_log import AccessLog
 from functions.shared.citizens import ATTEMPTS, CitizenPseudonyms, CitizenStore, get_or_create_patient
 from functions.shared.clock import Clock
 from functions.shared.disease_areas import DiseaseArea, disease_area
@@ -104,12 +105,6 @@ class EpisodeStore(Protocol):
 class ContactDetails(Protocol):
     def profile(self, patient_id: str) -> dict[str, str] | None:
         """The citizen's cpr, name and phone, for the logistics centre's order."""
-
-
-class AccessLog(Protocol):
-    def record(self, patient_id: str, principal: Principal, action: str, episode_id: str,
-               at: datetime) -> None:
-        """Store who read what, before the data is returned (raise if it cannot be stored)."""
 
 
 class Citizens(CitizenStore, ContactDetails, Protocol):

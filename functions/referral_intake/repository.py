@@ -1,5 +1,5 @@
 """Episodes, their thresholds, orders and guards in DynamoDB (keys: functions.shared.episode_records),
-and the access log. Ending an episode also revokes or unlinks its devices, with the devices table's
+Ending an episode also revokes or unlinks its devices, with the devices table's
 items of functions.shared.device_records.
 
 Every change is one conditional write or one transaction, so a refused or lost request writes
@@ -10,7 +10,6 @@ referral record, contact details) happen together or not at all.
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -48,7 +47,6 @@ from functions.shared.episode_records import (
     referral_key,
     thresholds_key,
 )
-from functions.shared.principal import Principal
 from functions.shared.thresholds import Thresholds, ThresholdVersion
 
 # The ORDER items by when they were ordered (resource spec); only ORDER items carry these
@@ -250,27 +248,6 @@ def _update_if(update: dict[str, Any]) -> bool:
             return False
         raise
     return True
-
-
-class DynamoAccessLog:
-    """One item per read: who (role, subject, organisation), what, when. No CPR, no health data."""
-
-    def __init__(self, table: str) -> None:
-        self._table = table
-
-    @unavailable_when_throttled
-    def record(self, patient_id: str, principal: Principal, action: str, episode_id: str,
-               at: datetime) -> None:
-        aws.client("dynamodb").put_item(TableName=self._table, Item={
-            "patient_id": _s(patient_id),
-            "access_id": _s(f"{at.isoformat()}#{secrets.token_hex(6)}"),
-            "accessed_at": _s(at.isoformat()),
-            "action": _s(action),
-            "episode_id": _s(episode_id),
-            "role": _s(principal.role.value),
-            "subject": _s(principal.subject),
-            "organisation": _s(principal.organisation or ""),
-        })
 
 
 # --- items -----------------------------------------------------------------------------------------

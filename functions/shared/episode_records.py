@@ -14,6 +14,8 @@ Episodes table (pk, sk), no CPR in any key:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -85,3 +87,47 @@ def link_device_items(episodes_table: str, device_id: str, episode_ids: list[str
         }}
         for episode_id in episode_ids
     ]
+
+
+@dataclass(frozen=True)
+class EpisodeRelations:
+    """Who an episode concerns and which organisations hold it: what another feature needs to decide
+    whether a caller may see or change the episode's data, without the rest of the episode."""
+
+    episode_id: str
+    patient_id: str
+    disease_area: str
+    status: EpisodeStatus
+    created_at: datetime
+    treating_organisation: str
+    monitoring_organisation: str
+    handover_to: str | None  # the organisation offered monitoring responsibility, while the offer stands
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    def monitored_by(self, organisation: str | None) -> bool:
+        return organisation is not None and organisation == self.monitoring_organisation
+
+    def treated_or_monitored_by(self, organisation: str | None) -> bool:
+        return organisation is not None and organisation in {self.treating_organisation,
+                                                              self.monitoring_organisation}
+
+
+RELATION_ATTRIBUTES = ("episode_id", "patient_id", "disease_area", "#status", "created_at",
+                       "treating_organisation", "monitoring_organisation", "handover_to")
+
+
+def relations_from_item(item: dict[str, Any]) -> EpisodeRelations:
+    """The relations of an episode item (serialised form, at least RELATION_ATTRIBUTES)."""
+    return EpisodeRelations(
+        episode_id=item["episode_id"]["S"],
+        patient_id=item["patient_id"]["S"],
+        disease_area=item["disease_area"]["S"],
+        status=EpisodeStatus(item["status"]["S"]),
+        created_at=datetime.fromisoformat(item["created_at"]["S"]),
+        treating_organisation=item["treating_organisation"]["S"],
+        monitoring_organisation=item["monitoring_organisation"]["S"],
+        handover_to=item["handover_to"]["S"] if "handover_to" in item else None,
+    )

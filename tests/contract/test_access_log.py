@@ -1,4 +1,4 @@
-"""The access log's contract (functions.referral_intake.logic.AccessLog), for the fake and for
+"""The access log's contract (functions.shared.access_log.AccessLog), for the fake and for
 DynamoAccessLog under moto: every read is one entry, however many come in the same instant."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from functions.referral_intake.logic import AccessLog
-from functions.referral_intake.repository import DynamoAccessLog
+from functions.shared.access_log import AccessLog
+from functions.shared.access_log_store import DynamoAccessLog
 from functions.shared.principal import Principal, Role
 from tests.support.contract import FAKE, REAL
 from tests.support.fakes import FakeAccessLog

@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PURE_MODULES = sorted(
     ".".join(path.relative_to(ROOT).with_suffix("").parts)
     for pattern in ("functions/*/models.py", "functions/*/logic.py", "functions/*/outbox.py",
-                    "functions/alarm_evaluation/triage.py", "functions/shared/*_records.py")
+                    "functions/alarm_evaluation/triage.py", "functions/alarm_evaluation/questionnaire.py",
+                    "functions/shared/*_records.py", "functions/shared/access_log.py")
     for path in ROOT.glob(pattern)
 )
 _PROBE = """
