@@ -25,7 +25,7 @@ def session() -> boto3.Session:
 
 
 # The services Telehub's functions call.
-ServiceName = Literal["dynamodb", "dynamodbstreams", "kms", "sqs"]
+ServiceName = Literal["dynamodb", "dynamodbstreams", "kms", "sns", "sqs"]
 
 
 @cache

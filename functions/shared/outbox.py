@@ -1,14 +1,14 @@
 """The one way a table's stream becomes queue messages (the outbox of a store-then-publish write).
 
-A feature's relay is a ``StreamRelay``: it says how one of its items becomes a message and names
-its metrics; the relay turns the INSERTed items of a stream batch into messages, sends them ten per
-request and returns the ids of the records it did not relay.
+A feature's relay is a ``StreamRelay``: it says how one of its items becomes a message (or, for a
+relay that fans an item out, none or several) and names its metrics; the relay turns the INSERTed
+items of a stream batch into messages, sends them ten per request (SQS's SendMessageBatch and SNS's
+PublishBatch take ten alike) and returns the ids of the records it did not relay.
 ``relay_stream_inserts`` is the outbox function's glue to Lambda's partial batch response.
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
     from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
-SQS_BATCH_LIMIT = 10
+SQS_BATCH_LIMIT = 10  # messages per request, SNS's PublishBatch too
 
 Message = TypeVar("Message")
 Sent = TypeVar("Sent", contravariant=True)
@@ -36,12 +36,14 @@ class Publisher(Protocol[Sent]):
         """Send up to ten messages in one request; return the positions not sent."""
 
 
-class StreamRelay(ABC, Generic[Message]):
+class StreamRelay(Generic[Message]):
     """Turns a stream's new items into messages, sent ten per request, and counts what it relayed.
 
-    A record whose item cannot become a message (``message_of`` raises KeyError, TypeError or
-    ValueError) fails alone. A failed send stops the run: the stream retries from the first failed
-    record anyway, so sending later records now would only send them twice.
+    A relay says what an item becomes with ``message_of`` (one message) or, if an item may become
+    none or several, ``messages_of``; a record is relayed once all its messages are sent (at once, if
+    it has none). A record whose item cannot become messages (KeyError, TypeError or ValueError)
+    fails alone. A failed send stops the run: the stream retries from the first failed record
+    anyway, so sending later records now would only send them twice.
     """
 
     what: ClassVar[str]  # the items in logs: "upload", "order"
@@ -52,9 +54,13 @@ class StreamRelay(ABC, Generic[Message]):
         self._publisher = publisher
         self._metrics = metrics
 
-    @abstractmethod
     def message_of(self, item: dict[str, Any]) -> Message:
-        """The message a stored item is relayed as."""
+        """The message a stored item is relayed as (a relay of one message per item says which)."""
+        raise NotImplementedError(f"{type(self).__name__} says neither message_of nor messages_of")
+
+    def messages_of(self, item: dict[str, Any]) -> Sequence[Message]:
+        """The messages a stored item is relayed as: the one ``message_of`` makes, unless a relay says."""
+        return [self.message_of(item)]
 
     def relay(self, inserted: Inserted) -> set[str]:
         """Return the ids of the records not relayed."""
@@ -62,11 +68,13 @@ class StreamRelay(ABC, Generic[Message]):
         pending: list[tuple[str, Message]] = []
         for record_id, item in inserted:
             try:
-                pending.append((record_id, self.message_of(item)))
+                messages = self.messages_of(item)
             except (KeyError, TypeError, ValueError) as error:
                 logger.error(f"{self.what} item cannot become a message",
                              extra={"record_id": record_id, "error": type(error).__name__})
                 not_relayed.add(record_id)
+                continue
+            pending.extend((record_id, message) for message in messages)
         not_relayed |= _publish_in_batches(pending, self._publisher.publish)
         relayed = len(inserted) - len(not_relayed)
         self._metrics.add_metric(self.relayed_metric, COUNT, relayed)
@@ -77,8 +85,9 @@ class StreamRelay(ABC, Generic[Message]):
 
 def _publish_in_batches(pending: Sequence[tuple[str, Message]],
                         publish: Callable[[list[Message]], set[int]]) -> set[str]:
-    """Send the messages ten per request; return the record ids not sent. ``publish`` sends one
-    request and returns the positions SQS refused; a refusal stops the run (see ``StreamRelay``)."""
+    """Send the messages ten per request; return the ids of the records with a message not sent.
+    ``publish`` sends one request and returns the positions refused; a refusal stops the run (see
+    ``StreamRelay``)."""
     not_sent: set[str] = set()
     for start in range(0, len(pending), SQS_BATCH_LIMIT):
         chunk = pending[start:start + SQS_BATCH_LIMIT]
