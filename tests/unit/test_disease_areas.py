@@ -34,10 +34,13 @@ def test_copd_defaults_are_the_reference_set():
     # Given the product's reference COPD set (copied beside the templates)
     reference = json.loads((DATA / "copd_default_thresholds.json").read_text(encoding="utf-8"))
     copd = disease_area("copd")
-    # Then every absolute limit, the schedule and the questionnaire are the reference's
+    # Then every absolute limit, the schedule and the questionnaire's questions and severities are the
+    # reference's, and each question can also be answered "no", which is GREEN (the reference lists only
+    # the answers that alarm)
     assert copd.thresholds.model_dump(exclude_none=True)["absolute"] == reference["absolute"]
     assert copd.schedule.model_dump() == reference["schedule"]
-    assert copd.questionnaire == reference["questionnaire"]
+    assert copd.questionnaire == {question: {**severities, "no": "GREEN"}
+                                  for question, severities in reference["questionnaire"].items()}
     assert copd.xds_event_code == reference["xds_event_code"]
     # And the relative limits keep the reference's windows and changes (a loss: negative)
     weight = copd.thresholds.relative["weight"]
