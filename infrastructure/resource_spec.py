@@ -247,6 +247,8 @@ SPEC = ResourceSpec(
         QueueSpec(id="episode-outbox-failures"),
         # "Upload evaluated" events for cross-sector sharing (docs/messages.md).
         QueueSpec(id="evaluated-uploads"),
+        QueueSpec(id="evaluation-outbox-failures"),
+        QueueSpec(id="alarm-outbox-failures"),
     ),
     # Clinical alarms (YELLOW, RED, BLUE) for the monitoring organisations' own systems, with the
     # attributes organisation and severity to filter on; not to be confused with ALARM_TOPIC, which
@@ -337,6 +339,49 @@ SPEC = ResourceSpec(
             reads_streams=("episodes",),
             sends_to_queues=("logistics-orders",),
             queue_source=QueueSource(queue="episode-outbox-failures"),
+        ),
+        # The evaluations table's stream carries two outboxes of its EVENT items, each with its own
+        # retries, failure queue and recovery (functions/alarm_evaluation/outbox.py says why).
+        FunctionSpec(
+            id="evaluation-outbox",
+            handler="functions.alarm_evaluation.handler.evaluation_outbox_handler",
+            description="Hands each upload-evaluated event on to the evaluated-uploads queue (stream)",
+            timeout_seconds=30,
+            sends_to_queues=("evaluated-uploads",),
+            stream_source=StreamSource(
+                table="evaluations", on_failure_queue="evaluation-outbox-failures",
+                key_prefix=("sk", "EVENT#"),
+            ),
+        ),
+        FunctionSpec(
+            id="evaluation-outbox-recovery",
+            handler="functions.alarm_evaluation.handler.evaluation_outbox_recovery_handler",
+            description="Hands on the events of stream batches the evaluation outbox gave up on",
+            timeout_seconds=60,
+            reads_tables=("evaluations",),
+            reads_streams=("evaluations",),
+            sends_to_queues=("evaluated-uploads",),
+            queue_source=QueueSource(queue="evaluation-outbox-failures"),
+        ),
+        FunctionSpec(
+            id="alarm-outbox",
+            handler="functions.alarm_evaluation.handler.alarm_outbox_handler",
+            description="Publishes each alarm an evaluation raised to the clinical-alarms topic (stream)",
+            timeout_seconds=30,
+            publishes_to_topics=("clinical-alarms",),
+            stream_source=StreamSource(
+                table="evaluations", on_failure_queue="alarm-outbox-failures", key_prefix=("sk", "EVENT#"),
+            ),
+        ),
+        FunctionSpec(
+            id="alarm-outbox-recovery",
+            handler="functions.alarm_evaluation.handler.alarm_outbox_recovery_handler",
+            description="Publishes the raised alarms of stream batches the alarm outbox gave up on",
+            timeout_seconds=60,
+            reads_tables=("evaluations",),
+            reads_streams=("evaluations",),
+            publishes_to_topics=("clinical-alarms",),
+            queue_source=QueueSource(queue="alarm-outbox-failures"),
         ),
     ),
     routes=(
