@@ -301,8 +301,12 @@ def test_every_function_with_a_queue_or_stream_source_gets_a_poller(resources, s
     # Then there is one for each outbox's stream, one for each outbox's on-failure queue's recovery
     # and one for the new queue consumer
     assert sorted(p.name for p in pollers) == [
+        "alarm-outbox-recovery<-sqs:alarm-outbox-failures",
+        "alarm-outbox<-stream:evaluations",
         "episode-outbox-recovery<-sqs:episode-outbox-failures",
         "episode-outbox<-stream:episodes",
+        "evaluation-outbox-recovery<-sqs:evaluation-outbox-failures",
+        "evaluation-outbox<-stream:evaluations",
         "measurement-consumer<-sqs:measurements",
         "upload-outbox-recovery<-sqs:upload-outbox-failures",
         "upload-outbox<-stream:uploads",
