@@ -45,9 +45,10 @@ from functions.shared.episode_records import (
     open_guard_key,
     order_key,
     referral_key,
-    thresholds_key,
+    thresholds_from_item,
+    thresholds_item,
 )
-from functions.shared.thresholds import Thresholds, ThresholdVersion
+from functions.shared.thresholds import ThresholdVersion
 
 # The ORDER items by when they were ordered (resource spec); only ORDER items carry these
 # attributes, so the index holds nothing else.
@@ -301,27 +302,6 @@ def episode_from_item(item: dict[str, Any]) -> Episode:
         ended_at=datetime.fromisoformat(ended_at) if ended_at else None,
         declined_by=optional("declined_by"),
         declined_at=datetime.fromisoformat(declined_at) if declined_at else None,
-    )
-
-
-def thresholds_item(episode_id: str, version: ThresholdVersion) -> dict[str, Any]:
-    return {
-        **thresholds_key(episode_id, version.version),
-        "version": {"N": str(version.version)},
-        "valid_from": _s(version.valid_from.isoformat()),
-        "thresholds": _s(version.thresholds.model_dump_json(exclude_none=True)),
-        "set_by": _s(version.set_by),
-        "set_at": _s(version.set_at.isoformat()),
-    }
-
-
-def thresholds_from_item(item: dict[str, Any]) -> ThresholdVersion:
-    return ThresholdVersion(
-        version=int(item["version"]["N"]),
-        valid_from=datetime.fromisoformat(item["valid_from"]["S"]),
-        thresholds=Thresholds.model_validate_json(item["thresholds"]["S"]),
-        set_by=item["set_by"]["S"],
-        set_at=datetime.fromisoformat(item["set_at"]["S"]),
     )
 
 

@@ -19,6 +19,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from functions.shared.thresholds import Thresholds, ThresholdVersion
+
 META = "META"
 OPEN_PREFIX = "OPEN#"
 ORDER_PREFIX = "ORDER#"
@@ -50,6 +52,28 @@ def episode_key(episode_id: str) -> dict[str, Any]:
 
 def thresholds_key(episode_id: str, version: int) -> dict[str, Any]:
     return {"pk": episode_partition(episode_id), "sk": {"S": f"{THRESHOLDS_PREFIX}{version:04d}"}}
+
+
+def thresholds_item(episode_id: str, version: ThresholdVersion) -> dict[str, Any]:
+    """A threshold version as stored: written by referral intake, read by the evaluator too."""
+    return {
+        **thresholds_key(episode_id, version.version),
+        "version": {"N": str(version.version)},
+        "valid_from": {"S": version.valid_from.isoformat()},
+        "thresholds": {"S": version.thresholds.model_dump_json(exclude_none=True)},
+        "set_by": {"S": version.set_by},
+        "set_at": {"S": version.set_at.isoformat()},
+    }
+
+
+def thresholds_from_item(item: dict[str, Any]) -> ThresholdVersion:
+    return ThresholdVersion(
+        version=int(item["version"]["N"]),
+        valid_from=datetime.fromisoformat(item["valid_from"]["S"]),
+        thresholds=Thresholds.model_validate_json(item["thresholds"]["S"]),
+        set_by=item["set_by"]["S"],
+        set_at=datetime.fromisoformat(item["set_at"]["S"]),
+    )
 
 
 def order_key(episode_id: str, order_id: str) -> dict[str, Any]:
