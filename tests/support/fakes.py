@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from functions.device_uploads.models import StoredUpload
 from functions.devices.models import Device
 from functions.referral_intake.models import Episode, Handover, NewEpisode, Order, StoredReferral
+from functions.shared.access_log import Access
 from functions.shared.device_records import DeviceStanding, DeviceStatus
 from functions.shared.episode_records import EpisodeStatus
 from functions.shared.outbox import SQS_BATCH_LIMIT
@@ -318,6 +319,10 @@ class FakeAccessLog:
     def record(self, patient_id: str, principal: Principal, action: str, episode_id: str,
                at: datetime) -> None:
         self.entries.append((patient_id, principal.organisation, action, episode_id))
+
+    def record_many(self, accesses: Sequence[Access], principal: Principal, at: datetime) -> None:
+        for access in accesses:
+            self.record(access.patient_id, principal, access.action, access.episode_id, at)
 
 
 class FakeUploadRepository:
