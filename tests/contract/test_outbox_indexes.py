@@ -1,6 +1,7 @@
 """The contracts of the outboxes' indexes by hour (functions.device_uploads.outbox.UploadsByArrival,
-functions.referral_intake.outbox.OrdersByHour), for the fakes and for the DynamoDB adapters under moto:
-the items of one hour written between two instants, both included, as the stream's NEW_IMAGE gives them.
+functions.referral_intake.outbox.OrdersByHour, functions.alarm_evaluation.outbox.EventsByHour), for the
+fakes and for the DynamoDB adapters under moto: the items of one hour written between two instants, both
+included, as the stream's NEW_IMAGE gives them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import boto3
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
 
+from functions.alarm_evaluation.repository import DynamoEventsByHour
 from functions.device_uploads.models import StoredUpload
 from functions.device_uploads.repository import DynamoDbUploadRepository
 from functions.referral_intake.models import Order
@@ -22,7 +24,8 @@ from functions.referral_intake.repository import DynamoOrdersByHour, episode_ite
 from functions.shared.clock import iso_utc
 from tests.support.contract import FAKE, REAL
 from tests.support.episodes import new_episode
-from tests.support.fakes import FakeArrivals, FakeOrdersByHour
+from tests.support.evaluation_events import event_item, other_items, serialised, upload_event
+from tests.support.fakes import FakeArrivals, FakeEventsByHour, FakeOrdersByHour
 from tests.support.organisations import CENTRE
 
 HOUR = "2024-05-01T08"
@@ -82,11 +85,13 @@ def uploads_index(implementation: str, request: pytest.FixtureRequest) -> Index:
 
 
 @dataclass
-class OrdersIndex(Index):
-    write_other: Callable[[dict[str, Any]], None]  # an episode item that is no order (DynamoDB JSON)
+class SparseIndex(Index):
+    """An index of a table whose other items (written by ``write_other``) it does not hold."""
+
+    write_other: Callable[[dict[str, Any]], None]  # a table item the index does not hold (DynamoDB JSON)
 
 
-def orders_index(implementation: str, request: pytest.FixtureRequest) -> OrdersIndex:
+def orders_index(implementation: str, request: pytest.FixtureRequest) -> SparseIndex:
     if implementation == FAKE:
         fake = FakeOrdersByHour([])
 
@@ -94,7 +99,7 @@ def orders_index(implementation: str, request: pytest.FixtureRequest) -> OrdersI
             fake.items.append(item := deserialised(order(name, ordered)))
             return item
 
-        return OrdersIndex(fake.ordered_in_hour, write_fake, "order_id",
+        return SparseIndex(fake.ordered_in_hour, write_fake, "order_id",
                            lambda item: fake.items.append(deserialised(item)))
     table = request.getfixturevalue("moto_resources").tables["episodes"]
     dynamodb = boto3.Session().client("dynamodb")
@@ -103,20 +108,55 @@ def orders_index(implementation: str, request: pytest.FixtureRequest) -> OrdersI
         dynamodb.put_item(TableName=table, Item=order(name, ordered))
         return deserialised(order(name, ordered))
 
-    return OrdersIndex(DynamoOrdersByHour(table).ordered_in_hour, write_real, "order_id",
+    return SparseIndex(DynamoOrdersByHour(table).ordered_in_hour, write_real, "order_id",
                        lambda item: dynamodb.put_item(TableName=table, Item=item))
 
 
-@pytest.fixture(params=[(FAKE, "uploads"), (REAL, "uploads"), (FAKE, "orders"), (REAL, "orders")],
+def evaluation_event(name: str, evaluated: datetime) -> dict[str, Any]:
+    """The EVENT item (as the stream gives it) of the event with id ``name``, evaluated at that instant."""
+    body = upload_event("epi_1", "upload-1", ["RED"], evaluated_at=evaluated)
+    return event_item({**body, "event_id": name})
+
+
+def events_index(implementation: str, request: pytest.FixtureRequest) -> SparseIndex:
+    if implementation == FAKE:
+        fake = FakeEventsByHour([])
+
+        def write_fake(name: str, evaluated: datetime) -> dict[str, Any]:
+            fake.items.append(item := evaluation_event(name, evaluated))
+            return item
+
+        return SparseIndex(fake.evaluated_in_hour, write_fake, "event_id",
+                           lambda item: fake.items.append(deserialised(item)))
+    table = request.getfixturevalue("moto_resources").tables["evaluations"]
+    dynamodb = boto3.Session().client("dynamodb")
+
+    def write_real(name: str, evaluated: datetime) -> dict[str, Any]:
+        dynamodb.put_item(TableName=table, Item=serialised(item := evaluation_event(name, evaluated)))
+        return item
+
+    return SparseIndex(DynamoEventsByHour(table).evaluated_in_hour, write_real, "event_id",
+                       lambda item: dynamodb.put_item(TableName=table, Item=item))
+
+
+INDEXES = {"uploads": uploads_index, "orders": orders_index, "events": events_index}
+
+
+@pytest.fixture(params=[(implementation, outbox) for outbox in INDEXES for implementation in (FAKE, REAL)],
                 ids=lambda param: "-".join(param))
 def index(request) -> Index:
     implementation, outbox = request.param
-    return (uploads_index if outbox == "uploads" else orders_index)(implementation, request)
+    return INDEXES[outbox](implementation, request)
 
 
 @pytest.fixture(params=[FAKE, REAL])
-def orders(request) -> OrdersIndex:
+def orders(request) -> SparseIndex:
     return orders_index(request.param, request)
+
+
+@pytest.fixture(params=[FAKE, REAL])
+def events(request) -> SparseIndex:
+    return events_index(request.param, request)
 
 
 def by_name(index: Index, items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -152,3 +192,12 @@ def test_an_episode_item_that_is_no_order_is_not_read(orders):
     orders.write("ord_1", at(15))
     # When the hour is read, Then only the order is read
     assert list(by_name(orders, orders.read(HOUR, iso_utc(at(0)), iso_utc(at(59, 59, 999))))) == ["ord_1"]
+
+
+def test_an_evaluation_item_that_is_no_event_is_not_read(events):
+    # Given an episode's head and reading (written with its event) beside an event of the same hour
+    for item in other_items("epi_1"):
+        events.write_other(serialised(item))
+    events.write("evt_1", at(15))
+    # When the hour is read, Then only the event is read
+    assert list(by_name(events, events.read(HOUR, iso_utc(at(0)), iso_utc(at(59, 59, 999))))) == ["evt_1"]

@@ -1,6 +1,6 @@
 """The outbox publishers' contract (functions.shared.outbox.Publisher), for the fake and for the SQS
-publishers of uploads and orders under moto: one request of up to ten messages, and the positions
-not sent."""
+publishers of uploads, orders and evaluated uploads and the SNS publisher of raised alarms under moto:
+one request of up to ten messages, and the positions not sent."""
 
 from __future__ import annotations
 
@@ -11,13 +11,15 @@ from typing import Any
 
 import pytest
 
+from functions.alarm_evaluation.outbox import EvaluatedUploadMessage, RaisedAlarmMessage
+from functions.alarm_evaluation.publisher import SnsAlarmPublisher, SqsEvaluationPublisher
 from functions.device_uploads.outbox import OutboundMessage
 from functions.device_uploads.publisher import SqsUploadPublisher
 from functions.referral_intake.publisher import SqsOrderPublisher
 from functions.shared.outbox import Publisher
 from tests.support.contract import FAKE, REAL
 from tests.support.fakes import FakePublisher
-from tests.support.moto_state import queued_messages
+from tests.support.moto_state import queued_messages, subscribed_queue
 from tests.support.organisations import CENTRE
 
 
@@ -34,8 +36,22 @@ def nth_order_message(n: int) -> dict[str, Any]:
             "message": json.dumps({"order_id": f"ord_{n}"})}
 
 
+def nth_evaluation_message(n: int) -> EvaluatedUploadMessage:
+    """The n-th upload-evaluated event's queue message, shaped as alarm_evaluation.outbox makes it."""
+    return EvaluatedUploadMessage(f"evt_{n}", json.dumps({"event_id": f"evt_{n}"}), schema_version=1)
+
+
+def nth_alarm_message(n: int) -> RaisedAlarmMessage:
+    """The n-th raised alarm's topic message, shaped as alarm_evaluation.outbox makes it."""
+    return RaisedAlarmMessage(f"alm_{n}", json.dumps({"alarm_id": f"alm_{n}"}), CENTRE, "RED")
+
+
+MESSAGES = {"uploads": nth_upload_message, "orders": nth_order_message,
+            "evaluations": nth_evaluation_message, "alarms": nth_alarm_message}
+
+
 def body_of(message: Any) -> dict[str, Any]:
-    return json.loads(message.body if isinstance(message, OutboundMessage) else message["message"])
+    return json.loads(message["message"] if isinstance(message, dict) else message.body)
 
 
 @dataclass
@@ -47,18 +63,27 @@ class Channel:
     received: Callable[[], list[dict[str, Any]]]
 
 
-@pytest.fixture(params=[(FAKE, "uploads"), (REAL, "uploads"), (FAKE, "orders"), (REAL, "orders")],
+@pytest.fixture(params=[(implementation, kind) for kind in MESSAGES for implementation in (FAKE, REAL)],
                 ids=lambda param: "-".join(param))
 def channel(request) -> Channel:
     implementation, kind = request.param
-    message = nth_upload_message if kind == "uploads" else nth_order_message
+    message = MESSAGES[kind]
     if implementation == FAKE:
         fake = FakePublisher()
         return Channel(fake, message, lambda: [body_of(sent) for sent in fake.sent])
-    queue_url = request.getfixturevalue("moto_resources").queue_urls[
-        "measurements" if kind == "uploads" else "logistics-orders"]
-    publisher = SqsUploadPublisher(queue_url) if kind == "uploads" else SqsOrderPublisher(queue_url)
-    return Channel(publisher, message, lambda: [m["body"] for m in queued_messages(queue_url)])
+    names = request.getfixturevalue("moto_resources")
+    if kind == "alarms":
+        inbox = subscribed_queue(names.topic_arns["clinical-alarms"], "contract-alarm-inbox")
+        return Channel(SnsAlarmPublisher(names.topic_arns["clinical-alarms"]), message,
+                       lambda: [m["body"] for m in queued_messages(inbox)])
+    queue, publisher = {
+        "uploads": ("measurements", SqsUploadPublisher),
+        "orders": ("logistics-orders", SqsOrderPublisher),
+        "evaluations": ("evaluated-uploads", SqsEvaluationPublisher),
+    }[kind]
+    queue_url = names.queue_urls[queue]
+    return Channel(publisher(queue_url), message, lambda: [m["body"] for m in queued_messages(queue_url)])
+
 
 
 def by_text(bodies: list[dict[str, Any]]) -> list[str]:

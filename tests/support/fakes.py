@@ -345,8 +345,8 @@ class FakeUploadRepository:
 
 
 class FakePublisher:
-    """An outbox's publisher (SendMessageBatch): up to ten messages a call. On the call numbered
-    ``on_call`` (every call if None) the positions in ``refuse`` are not sent."""
+    """An outbox's publisher (SQS's SendMessageBatch, SNS's PublishBatch): up to ten messages a call.
+    On the call numbered ``on_call`` (every call if None) the positions in ``refuse`` are not sent."""
 
     def __init__(self, refuse: Iterable[int] = (), on_call: int | None = None) -> None:
         self.refuse, self.on_call = set(refuse), on_call
@@ -388,3 +388,17 @@ class FakeOrdersByHour:
     def ordered_in_hour(self, hour: str, since: str, until: str) -> list[dict[str, Any]]:
         self.asked.append((hour, since, until))
         return [i for i in self.items if i.get("ordered_hour") == hour and since <= i["ordered_at"] <= until]
+
+
+class FakeEventsByHour:
+    """The evaluations table's index by evaluated hour: EVENT items by evaluated_hour, filtered by
+    evaluated_at; the table's other items have no evaluated_hour, so the (sparse) index does not hold them."""
+
+    def __init__(self, items: Sequence[dict[str, Any]]) -> None:
+        self.items = list(items)
+        self.asked: list[tuple[str, str, str]] = []
+
+    def evaluated_in_hour(self, hour: str, since: str, until: str) -> list[dict[str, Any]]:
+        self.asked.append((hour, since, until))
+        return [i for i in self.items
+                if i.get("evaluated_hour") == hour and since <= i["evaluated_at"] <= until]

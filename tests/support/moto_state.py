@@ -1,5 +1,6 @@
 """A moto account with the spec's resources, and what the functions left in it: a table's items and
-stream, a queue's messages, read as a test reads them; and SQS throttling the functions' sends."""
+stream, a queue's messages (a topic's, through a queue subscribed to it), read as a test reads them; and
+SQS throttling the functions' sends."""
 
 from __future__ import annotations
 
@@ -55,6 +56,21 @@ def table_stream(table_name: str) -> TableStream:
     iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"],
                                           ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
     return TableStream(arn, shard["ShardId"], streams.get_records(ShardIterator=iterator)["Records"])
+
+
+def subscribed_queue(topic_arn: str, queue_name: str, filter_policy: dict[str, Any] | None = None) -> str:
+    """A new queue subscribed to the topic (raw delivery: each message as published), receiving only what
+    ``filter_policy`` (on message attributes) lets through, if given; its URL, for ``queued_messages``."""
+    sqs = boto3.Session().client("sqs")
+    queue_url = sqs.create_queue(QueueName=queue_name)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"]
+    attributes = {"RawMessageDelivery": "true"}
+    if filter_policy:
+        attributes["FilterPolicy"] = json.dumps(filter_policy)
+    boto3.Session().client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn,
+                                            Attributes=attributes)
+    return queue_url
 
 
 def queued_messages(queue_url: str) -> list[dict[str, Any]]:
