@@ -20,6 +20,8 @@ from functions.shared.evaluation_records import (
     reading_sort_key,
     upload_event_id,
 )
+from infrastructure.resource_spec import SPEC
+from tests.support.moto_state import table_stream
 from tests.support.organisations import MONITORING, TREATING
 
 PATIENT = "pat_9a3e7c1d5b2f8e4a6c0d1b37"
@@ -117,3 +119,20 @@ def serialised(item: dict[str, Any]) -> dict[str, Any]:
     """An item in DynamoDB JSON (numbers as text), for PutItem and for a stream record's image."""
     serialise = TypeSerializer().serialize
     return {name: serialise(value) for name, value in item.items()}
+
+
+def outbox_stream_event(table_name: str) -> dict[str, Any]:
+    """The evaluations stream's records so far as the outboxes' mappings deliver them (both filter
+    alike): the INSERTs of EVENT items only, in DynamoDB JSON, read from moto's real stream."""
+    source = SPEC.function("evaluation-outbox").stream_source
+    assert source and source.key_prefix
+    attribute, prefix = source.key_prefix
+    stream = table_stream(table_name)
+    records = []
+    for record in stream.records:
+        key = record["dynamodb"]["Keys"][attribute]["S"]
+        if record["eventName"] in source.event_names and key.startswith(prefix):
+            created = record["dynamodb"]["ApproximateCreationDateTime"]
+            record["dynamodb"]["ApproximateCreationDateTime"] = int(created.timestamp())
+            records.append({**record, "eventSourceARN": stream.arn, "awsRegion": "eu-west-1"})
+    return {"Records": records}

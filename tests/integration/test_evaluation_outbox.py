@@ -1,0 +1,197 @@
+"""The evaluations table's outboxes under moto: the table's real stream records of EVENT items relayed to
+the evaluated-uploads queue (evaluation-outbox) and their raised alarms to the clinical-alarms topic
+(alarm-outbox), where a monitoring organisation's queue receives what its filter policy lets through."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from functions.shared import aws
+from tests.support.evaluation_events import (
+    event_item,
+    other_items,
+    outbox_stream_event,
+    serialised,
+    upload_event,
+)
+from tests.support.events import load_event
+from tests.support.moto_state import Throttle, queued_messages, subscribed_queue
+from tests.support.organisations import HOSPITAL, MONITORING
+from tests.support.runtime import invoke
+from tests.support.uploads_api import retry_from
+
+EPISODE, OTHER_EPISODE = "epi_3f9a1c7e5b2d4a6c8e0f1a2b", "epi_7d1e3a5c9b2f4e6a8c0d2b4f"
+
+
+def _store(resources, *bodies: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each event written as the evaluator writes it: the episode's head and reading, then the event."""
+    dynamodb, items = boto3.Session().client("dynamodb"), []
+    for body in bodies:
+        items.append(event_item(body))
+        for item in [*other_items(body["episode_id"]), items[-1]]:
+            dynamodb.put_item(TableName=resources.tables["evaluations"], Item=serialised(item))
+    return items
+
+
+def _batch(resources) -> dict[str, Any]:
+    return outbox_stream_event(resources.tables["evaluations"])
+
+
+def _evaluated(resources) -> list[dict[str, Any]]:
+    return queued_messages(resources.queue_urls["evaluated-uploads"])
+
+
+def _inbox(resources, name: str = "monitoring-inbox", **filter_policy: list[str]) -> str:
+    """A monitoring organisation's queue subscribed to the clinical-alarms topic."""
+    return subscribed_queue(resources.topic_arns["clinical-alarms"], name, filter_policy or None)
+
+
+# --- evaluation-outbox: the evaluated-uploads queue ------------------------------------------------------
+
+
+def test_the_sample_stream_event_becomes_one_message_with_the_stored_body(resources):
+    # Given the sample stream record of a stored event
+    event = load_event("alarm_evaluation/evaluation_event_stream.json")
+    stored = event["Records"][0]["dynamodb"]["NewImage"]
+    # When the evaluation outbox handles it
+    response = invoke("evaluation-outbox", event)
+    # Then nothing failed and the queue holds the event, its body as stored, deduplicated by event id
+    assert response == {"batchItemFailures": []}
+    [message] = _evaluated(resources)
+    assert message["body"] == json.loads(stored["event"]["S"])
+    assert message["attributes"] == {
+        "message_type": {"StringValue": "telehub.upload.evaluated", "DataType": "String"},
+        "schema_version": {"StringValue": "1", "DataType": "Number"},
+        "dedupe_key": {"StringValue": stored["event_id"]["S"], "DataType": "String"},
+    }
+
+
+def test_of_the_evaluators_writes_only_the_events_reach_the_queue_each_once(resources):
+    # Given two evaluated uploads, each written with its episode's head and reading
+    items = _store(resources, upload_event(EPISODE, "upload-0001", ["RED"]),
+                   upload_event(OTHER_EPISODE, "upload-0002", ["GREEN"], organisation=HOSPITAL))
+    event = _batch(resources)
+    # Then the mapping's filter passes on the two EVENT inserts alone
+    assert [r["dynamodb"]["Keys"]["sk"]["S"] for r in event["Records"]] == [item["sk"] for item in items]
+    # When the evaluation outbox handles them
+    assert invoke("evaluation-outbox", event) == {"batchItemFailures": []}
+    # Then each event is on the queue once, as stored
+    bodies = [json.dumps(m["body"], separators=(",", ":")) for m in _evaluated(resources)]
+    assert sorted(bodies) == sorted(item["event"] for item in items)
+
+
+def test_a_throttled_send_is_reported_and_the_retry_completes_the_hand_off(resources, monkeypatch):
+    # Given 12 events (two SendMessageBatch requests' worth), and SQS throttling the second request
+    _store(resources, *[upload_event(EPISODE, f"upload-{n:04d}", ["YELLOW"]) for n in range(12)])
+    event = _batch(resources)
+    throttle = Throttle(monkeypatch, failing_calls={2})
+    # When the outbox handles the batch, Then exactly the two unsent records are reported
+    response = invoke("evaluation-outbox", event)
+    numbers = [r["dynamodb"]["SequenceNumber"] for r in event["Records"]]
+    assert throttle.calls == [10, 2]
+    assert [f["itemIdentifier"] for f in response["batchItemFailures"]] == numbers[10:]
+    # When Lambda redelivers from the first failed record, Then every event is on the queue once
+    assert invoke("evaluation-outbox", retry_from(event, response)) == {"batchItemFailures": []}
+    keys = Counter(m["attributes"]["dedupe_key"]["StringValue"] for m in _evaluated(resources))
+    assert len(keys) == 12 and set(keys.values()) == {1}
+
+
+def test_a_damaged_event_fails_alone(resources):
+    # Given three stored events, the second's body cut short
+    bodies = [upload_event(EPISODE, f"upload-{n:04d}", ["RED"]) for n in range(3)]
+    items = _store(resources, *bodies)
+    event = _batch(resources)
+    event["Records"][1]["dynamodb"]["NewImage"]["event"]["S"] = items[1]["event"][:50]
+    # When relayed, Then only its record fails, and the other two are on the queue
+    damaged = event["Records"][1]["dynamodb"]["SequenceNumber"]
+    assert invoke("evaluation-outbox", event) == {"batchItemFailures": [{"itemIdentifier": damaged}]}
+    assert sorted(m["body"]["event_id"] for m in _evaluated(resources)) == sorted(
+        [items[0]["event_id"], items[2]["event_id"]])
+
+
+# --- alarm-outbox: the clinical-alarms topic -----------------------------------------------------------
+
+
+def test_the_sample_events_red_alarm_is_published_with_its_organisation_and_severity(resources):
+    # Given the monitoring organisation's queue subscribed to the topic, and the sample event's RED alarm
+    inbox = _inbox(resources)
+    event = load_event("alarm_evaluation/evaluation_event_stream.json")
+    stored = json.loads(event["Records"][0]["dynamodb"]["NewImage"]["event"]["S"])
+    # When the alarm outbox handles the event
+    assert invoke("alarm-outbox", event) == {"batchItemFailures": []}
+    # Then the queue received the alarm once, with the attributes a filter policy can use
+    [message] = queued_messages(inbox)
+    assert message["attributes"] == {
+        "message_type": {"StringValue": "telehub.alarm.raised", "DataType": "String"},
+        "organisation": {"StringValue": MONITORING, "DataType": "String"},
+        "severity": {"StringValue": "RED", "DataType": "String"},
+    }
+    [alarm] = stored["alarms"]
+    assert message["body"]["alarm_id"] == alarm["alarm_id"] and message["body"]["colour"] == "RED"
+    assert message["body"]["episode_id"] == stored["episode_id"]
+
+
+def test_a_subscription_receives_only_its_organisations_alarms_and_only_the_severities_it_asks_for(resources):
+    # Given three organisations' queues: one taking every alarm of the monitoring organisation, one only
+    # its RED alarms, and one the hospital's
+    every_colour = _inbox(resources, "monitoring-all", organisation=[MONITORING])
+    red_only = _inbox(resources, "monitoring-red", organisation=[MONITORING], severity=["RED"])
+    hospital = _inbox(resources, "hospital-all", organisation=[HOSPITAL])
+    # And evaluated uploads: the monitoring organisation's RED and YELLOW, its GREEN, the hospital's RED
+    _store(resources, upload_event(EPISODE, "upload-0001", ["RED", "YELLOW", "GREEN"]),
+           upload_event(EPISODE, "upload-0002", ["GREEN"]),
+           upload_event(OTHER_EPISODE, "upload-0003", ["RED"], organisation=HOSPITAL))
+    # When the alarm outbox handles the stream batch
+    assert invoke("alarm-outbox", _batch(resources)) == {"batchItemFailures": []}
+
+    # Then each queue holds what its filter policy lets through, and nothing of another organisation
+    def received(queue_url: str) -> list[tuple[str, str]]:
+        messages = queued_messages(queue_url)
+        return sorted((m["body"]["monitoring_organisation"], m["body"]["colour"]) for m in messages)
+
+    assert received(every_colour) == [(MONITORING, "RED"), (MONITORING, "YELLOW")]
+    assert received(red_only) == [(MONITORING, "RED")]
+    assert received(hospital) == [(HOSPITAL, "RED")]
+
+
+def test_an_event_that_raised_no_alarm_publishes_nothing(resources, monkeypatch):
+    # Given an all-GREEN upload's event
+    inbox = _inbox(resources)
+    _store(resources, upload_event(EPISODE, "upload-0001", ["GREEN", "GREEN"]))
+    sns = aws.client("sns")
+    calls: list[int] = []
+    publish = sns.publish_batch
+    monkeypatch.setattr(sns, "publish_batch", lambda **request: calls.append(1) or publish(**request))
+    # When the alarm outbox handles it, Then it succeeds without a request, and nothing is received
+    assert invoke("alarm-outbox", _batch(resources)) == {"batchItemFailures": []}
+    assert calls == [] and queued_messages(inbox) == []
+
+
+def test_a_throttled_publish_is_reported_and_the_retry_publishes_every_alarm_once(resources, monkeypatch):
+    # Given 12 RED alarms in 12 events, and SNS throttling the first PublishBatch
+    inbox = _inbox(resources)
+    _store(resources, *[upload_event(EPISODE, f"upload-{n:04d}", ["RED"]) for n in range(12)])
+    event = _batch(resources)
+    sns = aws.client("sns")
+    publish, calls = sns.publish_batch, []
+
+    def throttled_once(**request: Any) -> Any:
+        calls.append(len(request["PublishBatchRequestEntries"]))
+        if len(calls) == 1:
+            raise ClientError({"Error": {"Code": "Throttling", "Message": "slow down"}}, "PublishBatch")
+        return publish(**request)
+
+    monkeypatch.setattr(sns, "publish_batch", throttled_once)
+    # When the outbox handles the batch, Then every record is reported (the run stops at the refusal)
+    response = invoke("alarm-outbox", event)
+    assert len(response["batchItemFailures"]) == 12 and calls == [10]
+    assert queued_messages(inbox) == []
+    # When Lambda redelivers the batch, Then every alarm is published, once
+    assert invoke("alarm-outbox", retry_from(event, response)) == {"batchItemFailures": []}
+    alarms = Counter(m["body"]["alarm_id"] for m in queued_messages(inbox))
+    assert len(alarms) == 12 and set(alarms.values()) == {1}
