@@ -67,6 +67,11 @@ def upload_event_id(episode_id: str, dedupe_key: str) -> str:
     return _id("evt", episode_id, dedupe_key)
 
 
+def invalidation_event_id(episode_id: str, measurement_id: str) -> str:
+    """A reading is invalidated once, so its invalidation is one event."""
+    return _id("evt", episode_id, "invalidated", measurement_id)
+
+
 def episode_partition(episode_id: str) -> dict[str, Any]:
     return {"S": f"EPISODE#{episode_id}"}
 

@@ -17,6 +17,15 @@ import jwt
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from functions.alarm_evaluation.models import (
+    AlarmState,
+    Commit,
+    EpisodeState,
+    EpisodeToJudge,
+    EvaluationEvent,
+    Head,
+    Reading,
+)
 from functions.device_uploads.models import StoredUpload
 from functions.devices.models import Device
 from functions.referral_intake.models import Episode, Handover, NewEpisode, Order, StoredReferral
@@ -402,3 +411,92 @@ class FakeEventsByHour:
         self.asked.append((hour, since, until))
         return [i for i in self.items
                 if i.get("evaluated_hour") == hour and since <= i["evaluated_at"] <= until]
+
+
+class FakeEpisodeSource:
+    """The evaluator's episodes: each episode with its threshold versions, and the citizens' open ones."""
+
+    def __init__(self, *episodes: EpisodeToJudge) -> None:
+        self.episodes = {episode.episode_id: episode for episode in episodes}
+        self.reads = 0
+
+    def open_episode_ids(self, patient_id: str) -> list[str]:
+        return sorted(episode.episode_id for episode in self.episodes.values()
+                      if episode.patient_id == patient_id and episode.is_open)
+
+    def episode(self, episode_id: str) -> EpisodeToJudge | None:
+        self.reads += 1
+        return self.episodes.get(episode_id)
+
+
+class FakeEvaluationStore:
+    """The evaluations table: per episode its head, readings, alarms (with their visible history) and
+    events. A commit is all or nothing, refused when the head moved on since ``read_version`` or an item it
+    creates exists, as the transaction is. ``before_commit`` plays a concurrent change winning the race;
+    ``crash_on_commit`` (1-based) raises instead of writing, as a Lambda that dies mid-way."""
+
+    def __init__(self) -> None:
+        self.heads: dict[str, Head] = {}
+        self.readings: dict[str, dict[str, Reading]] = {}
+        self.alarm_states: dict[str, dict[str, AlarmState]] = {}
+        self.alarm_changes: dict[str, list[dict[str, str]]] = {}
+        self.events: dict[str, dict[str, EvaluationEvent]] = {}
+        self.commits: list[Commit] = []
+        self.refused = 0
+        self.before_commit = _nothing
+        self.crash_on_commit: int | None = None
+        self._attempts = 0
+
+    def load(self, episode_id: str) -> EpisodeState:
+        readings = self.readings.get(episode_id, {}).values()
+        return EpisodeState(self.heads.get(episode_id, Head()),
+                            tuple(sorted(readings, key=lambda r: (r.type, r.measured_at, r.measurement_id))))
+
+    def alarms(self, episode_id: str, keys: Sequence[tuple[str, str]]) -> dict[str, AlarmState]:
+        stored = self.alarm_states.get(episode_id, {})
+        return {alarm_id: stored[alarm_id] for _, alarm_id in keys if alarm_id in stored}
+
+    def has_event(self, episode_id: str, event_id: str) -> bool:
+        return event_id in self.events.get(episode_id, {})
+
+    def commit(self, commit: Commit) -> bool:
+        self.before_commit()
+        self._attempts += 1
+        if self._attempts == self.crash_on_commit:
+            raise RuntimeError("the function died before this transaction")
+        episode_id = commit.episode.episode_id
+        readings = self.readings.setdefault(episode_id, {})
+        alarms = self.alarm_states.setdefault(episode_id, {})
+        events = self.events.setdefault(episode_id, {})
+        if (self.heads.get(episode_id, Head()).version != commit.read_version
+                or any(w.new and w.reading.measurement_id in readings for w in commit.writes)
+                or any(w.new_alarm and w.new_alarm.alarm_id in alarms for w in commit.writes)
+                or (commit.event is not None and commit.event.event_id in events)):
+            self.refused += 1
+            return False
+        for write in commit.writes:
+            readings[write.reading.measurement_id] = write.reading
+            new = write.new_alarm
+            if new is not None:
+                alarms[new.alarm_id] = AlarmState(new.alarm_id, write.reading.received_at, "open", new.colour)
+                self.alarm_changes[new.alarm_id] = []
+            if write.alarm_update is not None:
+                update = write.alarm_update
+                alarms[update.alarm_id] = replace(alarms[update.alarm_id], status=update.status,
+                                                  colour=update.colour)
+                self.alarm_changes[update.alarm_id].append(update.change)
+        if commit.event is not None:
+            events[commit.event.event_id] = commit.event
+        head = commit.head
+        self.heads[episode_id] = Head(commit.read_version + 1, dict(head.open_alarms),
+                                      dict(head.green_uploads), head.last_measured_at, head.last_received_at)
+        self.commits.append(commit)
+        return True
+
+    def acknowledge(self, episode_id: str, alarm_id: str) -> None:
+        """A nurse acknowledges the alarm (the worklist's write): off the head, status acknowledged."""
+        head = self.heads[episode_id]
+        self.alarm_states[episode_id][alarm_id] = replace(self.alarm_states[episode_id][alarm_id],
+                                                          status="acknowledged")
+        still_open = {other: alarm for other, alarm in head.open_alarms.items() if other != alarm_id}
+        self.heads[episode_id] = replace(head, version=head.version + 1, open_alarms=still_open)

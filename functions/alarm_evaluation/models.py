@@ -1,0 +1,346 @@
+"""The evaluator's models: the ``telehub.upload.accepted`` message it consumes (checked at the edge), the
+invalidation request and reply, and the records logic.py works with (an upload, a reading as judged under
+one episode, an alarm's state, the episode's head, a change to commit), free of DynamoDB's shapes.
+
+A reading's colour is ``None`` while it is not judged: measured before the episode's first threshold
+version was valid (docs/alarms.md). Instants are kept as ``iso_utc`` text, which sorts as time does.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from functools import cached_property
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from functions.alarm_evaluation.triage import Colour
+from functions.shared.catalogue import BLOOD_PRESSURE, BLOOD_PRESSURE_TYPES, catalogue
+from functions.shared.clock import iso_utc
+from functions.shared.evaluation_records import OpenAlarm
+from functions.shared.thresholds import ThresholdVersion
+
+ACCEPTED_MESSAGE_TYPE = "telehub.upload.accepted"
+EVALUATED_MESSAGE_TYPE = "telehub.upload.evaluated"
+EVALUATED_SCHEMA_VERSION = 1
+# The "upload evaluated" events leave the table through its stream within minutes; they are kept a
+# while longer for the outboxes' recoveries, which read them back by the hour they were written.
+EVENT_RETENTION_DAYS = 35
+
+Trigger = Literal["upload", "invalidation", "missed_measurement"]
+AlarmChangeKind = Literal["raised", "raised_again", "lowered", "invalidated"]
+AlarmStatus = Literal["open", "acknowledged", "lowered", "invalidated"]
+
+# --- the message consumed: telehub.upload.accepted (docs/messages.md) ----------------------------
+
+
+class _MessagePart(BaseModel):
+    # Fields may be added to the message without a new schema version (docs/messages.md): ignored here.
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class AcceptedComponent(_MessagePart):
+    type: Literal["systolic", "diastolic", "pulse"]
+    value: Decimal
+    unit: str
+
+
+class AcceptedMeasurement(_MessagePart):
+    """One normalised measurement: a value in the catalogue unit, or a blood pressure's components."""
+
+    type: str
+    value: Decimal | None = None
+    unit: str | None = None
+    components: tuple[AcceptedComponent, ...] | None = None
+    measured_at: AwareDatetime
+    method: Literal["automatic", "typed"]
+    late: bool
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> AcceptedMeasurement:
+        if self.type == BLOOD_PRESSURE:
+            if not self.components or self.value is not None:
+                raise ValueError("a blood pressure has components and no value")
+        elif self.type not in catalogue() or self.value is None or self.unit is None or self.components:
+            raise ValueError("a measurement of a catalogue type has a value and a unit")
+        return self
+
+
+class UploadAccepted(_MessagePart):
+    """The body of one measurements-queue message: an upload as the upload outbox relays it."""
+
+    message_type: Literal["telehub.upload.accepted"]
+    schema_version: Literal[1]
+    dedupe_key: Annotated[str, StringConstraints(min_length=3)]
+    upload_id: Annotated[str, StringConstraints(min_length=1)]
+    device_id: Annotated[str, StringConstraints(min_length=1)]
+    patient_id: Annotated[str, StringConstraints(min_length=1)]
+    received_at: AwareDatetime
+    measurements: Annotated[tuple[AcceptedMeasurement, ...], Field(min_length=1)]
+
+    def upload(self) -> Upload:
+        return Upload(
+            dedupe_key=self.dedupe_key, upload_id=self.upload_id, device_id=self.device_id,
+            patient_id=self.patient_id, received_at=iso_utc(self.received_at),
+            measurements=tuple(
+                Measurement(
+                    position=position, type=measurement.type,
+                    components=tuple(Component(c.type, c.value, c.unit) for c in measurement.components)
+                    if measurement.components else
+                    (Component(measurement.type, measurement.value or Decimal(0), measurement.unit or ""),),
+                    measured_at=iso_utc(measurement.measured_at), method=measurement.method,
+                    late=measurement.late,
+                )
+                for position, measurement in enumerate(self.measurements)
+            ),
+        )
+
+
+# --- the invalidation request and reply ------------------------------------------------------------
+
+MEASUREMENT_ID_PATTERN = r"^msr_[0-9a-f]{24}$"
+
+
+class InvalidationRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reason: str = Field(min_length=1, max_length=500, description="Why the reading is wrong (a cuff put on "
+                        "badly, a scale on a soft floor): shown beside it wherever it is shown")
+
+
+class InvalidationView(BaseModel):
+    by: str = Field(description="Who invalidated it (the token's subject)")
+    organisation: str = Field(description="The organisation they acted for (SOR code)")
+    at: str = Field(description="When (ISO 8601 UTC)")
+    reason: str
+
+
+class InvalidatedMeasurement(BaseModel):
+    """The reading as now stored: kept, marked invalid, no longer counted in any baseline."""
+
+    episode_id: str
+    measurement_id: str
+    type: str
+    measured_at: str
+    invalidated: InvalidationView
+    alarm_id: str | None = Field(description="Its alarm, now invalidated and off the worklist (null if it "
+                                 "never raised one)")
+    re_evaluated: int = Field(description="How many other readings of the type changed colour without it")
+
+
+# --- the records logic works with -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Component:
+    """One value of a reading in its catalogue unit: the reading's own type, or a blood pressure's part."""
+
+    type: str
+    value: Decimal
+    unit: str
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One measurement of an upload, ``position`` its place in the upload (its id derives from it)."""
+
+    position: int
+    type: str  # a catalogue type or blood_pressure
+    components: tuple[Component, ...]
+    measured_at: str
+    method: str
+    late: bool
+
+    @property
+    def triage_types(self) -> frozenset[str]:
+        return frozenset(component.type for component in self.components)
+
+
+@dataclass(frozen=True)
+class Upload:
+    dedupe_key: str
+    upload_id: str
+    device_id: str
+    patient_id: str
+    received_at: str
+    measurements: tuple[Measurement, ...]
+
+    def reference(self) -> dict[str, str]:
+        return {"device_id": self.device_id, "upload_id": self.upload_id, "dedupe_key": self.dedupe_key,
+                "received_at": self.received_at}
+
+
+@dataclass(frozen=True)
+class Invalidation:
+    by: str
+    organisation: str
+    at: str
+    reason: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"by": self.by, "organisation": self.organisation, "at": self.at, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A measurement as judged under one episode: what is stored, and what a re-evaluation changes
+    (``colour``, ``threshold_version``, ``raised_alarm``, ``invalidated``)."""
+
+    measurement_id: str
+    type: str
+    components: tuple[Component, ...]
+    measured_at: str
+    received_at: str
+    device_id: str
+    upload_id: str
+    dedupe_key: str
+    position: int
+    method: str
+    late: bool
+    colour: Colour | None = None
+    threshold_version: int | None = None
+    raised_alarm: str | None = None  # the alarm's id, once it ever raised one
+    invalidated: Invalidation | None = None
+
+    @cached_property
+    def measured(self) -> datetime:
+        return datetime.fromisoformat(self.measured_at)
+
+    @property
+    def valid(self) -> bool:
+        return self.invalidated is None
+
+    @property
+    def triage_types(self) -> frozenset[str]:
+        return frozenset(component.type for component in self.components)
+
+    def values(self) -> dict[str, Any]:
+        """The value and unit, or a blood pressure's components, as the event carries them."""
+        if self.type == BLOOD_PRESSURE:
+            return {"components": [{"type": c.type, "value": c.value, "unit": c.unit}
+                                   for c in self.components]}
+        [only] = self.components
+        return {"value": only.value, "unit": only.unit}
+
+
+def triage_types_of(reading_type: str) -> frozenset[str]:
+    """The catalogue types a stored reading type is judged as (a blood pressure as its components)."""
+    return frozenset(BLOOD_PRESSURE_TYPES) if reading_type == BLOOD_PRESSURE else frozenset({reading_type})
+
+
+@dataclass(frozen=True)
+class AlarmState:
+    """What the evaluator needs of a stored alarm to decide its next state."""
+
+    alarm_id: str
+    raised_at: str
+    status: AlarmStatus
+    colour: str  # RED, YELLOW, BLUE, or GREEN once lowered
+
+
+@dataclass(frozen=True)
+class Head:
+    """The episode's head as read: its version and worklist row (``version`` 0: none stored yet)."""
+
+    version: int = 0
+    open_alarms: dict[str, OpenAlarm] = field(default_factory=dict)
+    green_uploads: dict[str, str] = field(default_factory=dict)
+    last_measured_at: str | None = None
+    last_received_at: str | None = None
+
+
+@dataclass(frozen=True)
+class EpisodeState:
+    """What an evaluation reads of an episode before it decides: the head, then every reading."""
+
+    head: Head
+    readings: tuple[Reading, ...]
+
+
+@dataclass(frozen=True)
+class EpisodeToJudge:
+    """An episode as the evaluator needs it, read once per upload: who it concerns and holds, and every
+    threshold version."""
+
+    episode_id: str
+    patient_id: str
+    disease_area: str
+    created_at: datetime
+    treating_organisation: str
+    monitoring_organisation: str
+    is_open: bool
+    versions: tuple[ThresholdVersion, ...]
+
+
+@dataclass(frozen=True)
+class NewAlarm:
+    """A measurement alarm raised for the first time."""
+
+    alarm_id: str
+    reading: Reading
+    colour: str
+
+
+@dataclass(frozen=True)
+class AlarmUpdate:
+    """A stored alarm's next status and colour, and the change recorded in its visible history."""
+
+    alarm_id: str
+    raised_at: str
+    status: AlarmStatus
+    colour: str
+    change: dict[str, str]  # {at, from, to, reason}
+
+
+@dataclass(frozen=True)
+class ReadingWrite:
+    """One reading written (``new``: first stored) and its alarm's write: committed together, so that a
+    crash between two transactions never leaves an alarm without the reading that names it."""
+
+    reading: Reading
+    new: bool
+    new_alarm: NewAlarm | None = None
+    alarm_update: AlarmUpdate | None = None
+
+
+@dataclass(frozen=True)
+class EvaluationEvent:
+    """An "upload evaluated" event; ``body`` is the message exactly as it goes on the queue."""
+
+    event_id: str
+    evaluated_at: str
+    body: dict[str, Any]
+
+    def text(self) -> str:
+        return json.dumps(self.body, default=_json_number, separators=(",", ":"))
+
+
+def _json_number(value: Any) -> int | float:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+@dataclass(frozen=True)
+class HeadState:
+    """The head as a commit leaves it."""
+
+    open_alarms: dict[str, OpenAlarm]
+    green_uploads: dict[str, str]
+    last_measured_at: str | None
+    last_received_at: str | None
+
+
+@dataclass(frozen=True)
+class Commit:
+    """One transaction of an evaluation: its writes, the head they leave, and (in the last) the event.
+    It moves the head's version on from ``read_version`` and is cancelled if another change came first."""
+
+    episode: EpisodeToJudge
+    read_version: int
+    head: HeadState
+    writes: tuple[ReadingWrite, ...]
+    event: EvaluationEvent | None

@@ -1,0 +1,94 @@
+"""Episodes and uploads as the alarm evaluator sees them, for the tests of its logic, store and handler."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from functions.alarm_evaluation.models import Component, EpisodeToJudge, Measurement, Upload
+from functions.shared.catalogue import BLOOD_PRESSURE, catalogue
+from functions.shared.clock import iso_utc
+from functions.shared.disease_areas import disease_area
+from functions.shared.thresholds import ThresholdOverrides, ThresholdVersion, merge
+from tests.support.organisations import MONITORING, TREATING
+
+STARTED = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
+PATIENT = "pat_9a3e7c1d5b2f8e4a6c0d1b37"
+COPD_EPISODE = "epi_" + "c0" * 12
+HEART_EPISODE = "epi_" + "4e" * 12
+DEVICE = "dev_5f0c2a9e41b7d3c8a6e1f042"
+Sent = tuple[str, Any, datetime, bool]  # one measurement of an upload: type, value(s), measured_at, late
+
+
+def version(number: int, valid_from: datetime, area: str = "copd",
+            overrides: dict[str, Any] | None = None) -> ThresholdVersion:
+    """The area's defaults with ``overrides`` (a threshold change's body), valid from ``valid_from``."""
+    thresholds = merge(disease_area(area).thresholds,
+                       ThresholdOverrides.model_validate(overrides) if overrides else None)
+    return ThresholdVersion(number, valid_from, thresholds, TREATING, valid_from)
+
+
+def episode(area: str = "copd", episode_id: str = COPD_EPISODE, *versions: ThresholdVersion,
+            started: datetime = STARTED, patient_id: str = PATIENT) -> EpisodeToJudge:
+    """An open episode of the citizen with the area's defaults as version 1 (or the given versions)."""
+    return EpisodeToJudge(
+        episode_id=episode_id, patient_id=patient_id, disease_area=area, created_at=started,
+        treating_organisation=TREATING, monitoring_organisation=MONITORING, is_open=True,
+        versions=versions or (version(1, started, area),),
+    )
+
+
+def ended(of: EpisodeToJudge) -> EpisodeToJudge:
+    return replace(of, is_open=False)
+
+
+def measured(kind: str, value: float | str, at: datetime, late: bool = False) -> Sent:
+    """One measurement of a catalogue type, its value in the catalogue unit."""
+    return kind, value, at, late
+
+
+def pressure(systolic: int, diastolic: int, at: datetime, pulse: int | None = None,
+             late: bool = False) -> Sent:
+    parts = {"systolic": systolic, "diastolic": diastolic, **({"pulse": pulse} if pulse is not None else {})}
+    return BLOOD_PRESSURE, parts, at, late
+
+
+def upload(name: str, received_at: datetime, *measurements: Sent, patient_id: str = PATIENT) -> Upload:
+    """An accepted upload of ``measurements`` (from ``measured`` and ``pressure``), named ``name``."""
+    return Upload(
+        dedupe_key=f"{DEVICE}/{name}", upload_id=name, device_id=DEVICE, patient_id=patient_id,
+        received_at=iso_utc(received_at),
+        measurements=tuple(
+            Measurement(position, kind, _components(kind, value), iso_utc(at), "automatic", late)
+            for position, (kind, value, at, late) in enumerate(measurements)
+        ),
+    )
+
+
+def _components(kind: str, value: Any) -> tuple[Component, ...]:
+    if kind == BLOOD_PRESSURE:
+        return tuple(Component(part, Decimal(str(v)), catalogue()[part].unit) for part, v in value.items())
+    return (Component(kind, Decimal(str(value)), catalogue()[kind].unit),)
+
+
+def message(of: Upload) -> dict[str, Any]:
+    """The measurements-queue message body of an upload (docs/messages.md)."""
+    return {
+        "message_type": "telehub.upload.accepted", "schema_version": 1, "dedupe_key": of.dedupe_key,
+        "upload_id": of.upload_id, "device_id": of.device_id, "patient_id": of.patient_id,
+        "received_at": of.received_at,
+        "measurements": [_sent(measurement) for measurement in of.measurements],
+    }
+
+
+def _sent(measurement: Measurement) -> dict[str, Any]:
+    if measurement.type == BLOOD_PRESSURE:
+        values: dict[str, Any] = {"components": [{"type": c.type, "value": float(c.value), "unit": c.unit}
+                                                 for c in measurement.components]}
+    else:
+        [only] = measurement.components
+        values = {"value": float(only.value), "unit": only.unit}
+    return {"type": measurement.type, **values, "measured_at": measurement.measured_at,
+            "method": measurement.method, "late": measurement.late}
