@@ -63,6 +63,11 @@ def missed_alarm_id(episode_id: str, due_at: str) -> str:
     return _id("alm", episode_id, "missed", due_at)
 
 
+def missed_event_id(episode_id: str, first_due_at: str) -> str:
+    """The event of the misses one write raises, named by the first of them (never raised again)."""
+    return _id("evt", episode_id, "missed", first_due_at)
+
+
 def upload_event_id(episode_id: str, dedupe_key: str) -> str:
     return _id("evt", episode_id, dedupe_key)
 

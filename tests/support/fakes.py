@@ -8,7 +8,7 @@ a concurrent request that wins the race between a read and a conditional write.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -28,10 +28,13 @@ from functions.alarm_evaluation.models import (
 )
 from functions.device_uploads.models import StoredUpload
 from functions.devices.models import Device
+from functions.missed_measurements.models import MonitoredEpisode, Pause, ScheduleChange, ScheduleHead
 from functions.referral_intake.models import Episode, Handover, NewEpisode, Order, StoredReferral
 from functions.shared.access_log import Access
+from functions.shared.clock import iso_utc
 from functions.shared.device_records import DeviceStanding, DeviceStatus
-from functions.shared.episode_records import EpisodeStatus
+from functions.shared.episode_records import EpisodeRelations, EpisodeStatus
+from functions.shared.evaluation_records import OpenAlarm
 from functions.shared.outbox import SQS_BATCH_LIMIT
 from functions.shared.principal import Principal
 from functions.shared.thresholds import ThresholdVersion
@@ -332,6 +335,81 @@ class FakeAccessLog:
     def record_many(self, accesses: Sequence[Access], principal: Principal, at: datetime) -> None:
         for access in accesses:
             self.record(access.patient_id, principal, access.action, access.episode_id, at)
+
+
+class FakeEpisodeDirectory:
+    """The episodes' relations (who an episode concerns, who treats and monitors it), by episode id."""
+
+    def __init__(self, relations: Iterable[EpisodeRelations] = ()) -> None:
+        self.episodes = {relation.episode_id: relation for relation in relations}
+        self.reads = 0
+
+    def relations(self, episode_id: str) -> EpisodeRelations | None:
+        self.reads += 1
+        return self.episodes.get(episode_id)
+
+
+class FakeMonitoringSchedule:
+    """The schedule's and the pauses' store: the active episodes (pages of ``page_size``), each episode's
+    head, its BLUE alarms, events and pauses. A write is all or nothing, refused when the head moved on
+    since the version read or an alarm, event or pause it creates exists, as the transaction is.
+    ``before_write`` plays a concurrent change winning the race."""
+
+    def __init__(self, page_size: int = 100) -> None:
+        self.active: list[MonitoredEpisode] = []
+        self.stored_heads: dict[str, ScheduleHead] = {}
+        self.alarms: dict[str, tuple[str, datetime]] = {}  # alarm id -> (episode, due at)
+        self.events: dict[str, str] = {}  # event id -> body
+        self.stored_pauses: dict[str, list[Pause]] = {}
+        self.page_size = page_size
+        self.batches: list[int] = []  # the size of each batch of heads read
+        self.consistent_reads = 0
+        self.before_write = _nothing
+
+    def active_episodes(self) -> Iterator[list[MonitoredEpisode]]:
+        for start in range(0, len(self.active), self.page_size):
+            yield self.active[start:start + self.page_size]
+
+    def heads(self, episode_ids: Sequence[str]) -> dict[str, ScheduleHead]:
+        self.batches.append(len(episode_ids))
+        return {episode_id: self.stored_heads[episode_id] for episode_id in episode_ids
+                if episode_id in self.stored_heads}
+
+    def head(self, episode_id: str) -> ScheduleHead:
+        self.consistent_reads += 1
+        return self.stored_heads.get(episode_id, ScheduleHead())
+
+    def record(self, episode: MonitoredEpisode, head: ScheduleHead, change: ScheduleChange) -> bool:
+        self.before_write()
+        stored = self.stored_heads.get(episode.episode_id, ScheduleHead())
+        if (stored.version != head.version or any(miss.alarm_id in self.alarms for miss in change.misses)
+                or change.event_id in self.events):
+            return False
+        raised = {miss.alarm_id: OpenAlarm("BLUE", iso_utc(miss.due_at), False) for miss in change.misses}
+        self.stored_heads[episode.episode_id] = replace(
+            stored, version=stored.version + 1, open_alarms={**head.open_alarms, **raised},
+            green_uploads=head.green_uploads, schedule_since=change.schedule_since,
+            missed_through=change.missed_through or stored.missed_through)
+        self.alarms.update({miss.alarm_id: (episode.episode_id, miss.due_at) for miss in change.misses})
+        if change.event_id is not None and change.event is not None:
+            self.events[change.event_id] = change.event
+        return True
+
+    def add_pause(self, relations: EpisodeRelations, head: ScheduleHead, pause: Pause) -> bool:
+        self.before_write()
+        stored = self.stored_heads.get(pause.episode_id, ScheduleHead())
+        pauses = self.stored_pauses.setdefault(pause.episode_id, [])
+        if stored.version != head.version or any(p.pause_id == pause.pause_id for p in pauses):
+            return False
+        self.stored_heads[pause.episode_id] = replace(
+            stored, version=stored.version + 1, open_alarms=head.open_alarms,
+            green_uploads=head.green_uploads, pauses={**head.pauses, pause.pause_id: pause.window})
+        pauses.append(pause)
+        return True
+
+    def pauses(self, episode_id: str) -> list[Pause]:
+        return sorted(self.stored_pauses.get(episode_id, []),
+                      key=lambda pause: (iso_utc(pause.starts_at), pause.pause_id))
 
 
 class FakeUploadRepository:
