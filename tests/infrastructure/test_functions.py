@@ -3,6 +3,7 @@ least-privilege roles derived from the spec."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -183,3 +184,55 @@ def test_only_the_authorizer_is_told_which_roles_may_call_which_route(dev):
             assert variables[ROUTE_ROLES_ENV] == route_roles(SPEC.routes)
         else:
             assert ROUTE_ROLES_ENV not in variables, function_id
+
+
+@pytest.mark.parametrize(("outbox", "failures"), [("evaluation-outbox", "evaluation-outbox-failures"),
+                                                  ("alarm-outbox", "alarm-outbox-failures")])
+def test_the_evaluations_outboxes_get_only_the_event_inserts_and_hand_failures_to_their_own_queue(
+        dev, outbox, failures):
+    # Given an outbox of the evaluations table and its stream mapping
+    logical_id, _ = tagged(dev.template, "AWS::Lambda::Function", "function")[outbox]
+    evaluations, _ = tagged(dev.template, "AWS::DynamoDB::Table", "table")["evaluations"]
+    queues = {qid: lid for qid, (lid, _) in tagged(dev.template, "AWS::SQS::Queue", "queue").items()}
+    (mapping,) = [
+        m["Properties"] for m in resources(dev.template, "AWS::Lambda::EventSourceMapping").values()
+        if logical_id_of(m["Properties"]["FunctionName"]) == logical_id
+    ]
+    # Then it reads the evaluations stream, and Lambda passes on only INSERTs of EVENT items
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": [evaluations, "StreamArn"]}
+    [pattern] = [json.loads(f["Pattern"]) for f in mapping["FilterCriteria"]["Filters"]]
+    assert pattern == {"eventName": ["INSERT"], "dynamodb": {"Keys": {"sk": {"S": [{"prefix": "EVENT#"}]}}}}
+    # And a batch it gives up on goes to its own failure queue, records reported one by one
+    assert logical_id_of(mapping["DestinationConfig"]["OnFailure"]["Destination"]) == queues[failures]
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["BisectBatchOnFunctionError"] is True
+
+
+def test_the_alarm_outbox_and_its_recovery_publish_to_the_clinical_alarms_topic_only(dev):
+    # Given the alarm outbox and its recovery
+    topics = {tid: lid for tid, (lid, _) in tagged(dev.template, "AWS::SNS::Topic", "topic").items()}
+    queues = {qid: lid for qid, (lid, _) in tagged(dev.template, "AWS::SQS::Queue", "queue").items()}
+    data_key, _ = tagged(dev.template, "AWS::KMS::Key", "key")["data"]
+    for function_id in ("alarm-outbox", "alarm-outbox-recovery"):
+        grants = _grants(dev.template, function_id)
+        # Then each may publish to the clinical-alarms topic alone, and use the data key it is encrypted with
+        assert grants["sns:Publish"] == {topics["clinical-alarms"]}, function_id
+        assert grants["kms:GenerateDataKey"] == grants["kms:Decrypt"] == {data_key}, function_id
+        # And sends to no queue but, for the outbox, its failure queue, and writes no table
+        assert grants.get("sqs:SendMessage", set()) <= {queues["alarm-outbox-failures"]}, function_id
+        assert not TABLE_WRITES & set(grants), function_id
+
+
+def test_the_evaluation_outbox_and_its_recovery_send_to_the_evaluated_uploads_queue_and_publish_nothing(dev):
+    # Given the evaluation outbox and its recovery
+    queues = {qid: lid for qid, (lid, _) in tagged(dev.template, "AWS::SQS::Queue", "queue").items()}
+    evaluations, _ = tagged(dev.template, "AWS::DynamoDB::Table", "table")["evaluations"]
+    outbox, recovery = (_grants(dev.template, f) for f in ("evaluation-outbox", "evaluation-outbox-recovery"))
+    # Then the outbox sends to the queue (and its failure queue), the recovery to the queue alone
+    assert outbox["sqs:SendMessage"] == {queues["evaluated-uploads"], queues["evaluation-outbox-failures"]}
+    assert recovery["sqs:SendMessage"] == {queues["evaluated-uploads"]}
+    assert "sns:Publish" not in outbox and "sns:Publish" not in recovery
+    # And the recovery reads the evaluations stream by position and the table and its indexes, writing nothing
+    assert recovery["dynamodb:GetShardIterator"] == recovery["dynamodb:GetRecords"] == {evaluations}
+    assert recovery["dynamodb:Query"] == {evaluations, f"{evaluations}/index/*"}
+    assert not TABLE_WRITES & set(recovery)

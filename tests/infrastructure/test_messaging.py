@@ -106,3 +106,12 @@ def test_sns_may_deliver_to_a_subscribed_queue_only_from_its_topic(variant):
     assert statements[0]["Principal"] == {"Service": "sns.amazonaws.com"}
     assert as_list(statements[0]["Action"]) == ["sqs:SendMessage"]
     assert logical_id_of(statements[0]["Condition"]["ArnEquals"]["aws:SourceArn"]) == topic
+
+
+def test_the_clinical_alarms_topic_is_encrypted_and_ssl_only(stage):
+    # Given the topic the monitoring organisations' systems subscribe to
+    logical_id, topic = tagged(stage.template, "AWS::SNS::Topic", "topic")["clinical-alarms"]
+    data_key, _ = tagged(stage.template, "AWS::KMS::Key", "key")["data"]
+    # Then alarms are encrypted at rest with the data key, and nobody may publish without TLS
+    assert logical_id_of(topic["Properties"]["KmsMasterKeyId"]) == data_key
+    assert _denies_insecure_transport(stage.template, "AWS::SNS::TopicPolicy", logical_id)
