@@ -14,7 +14,6 @@ from pydantic import StringConstraints
 
 from functions.referral_intake.logic import EpisodeService
 from functions.referral_intake.models import (
-    EPISODE_ID_PATTERN,
     EpisodeOutboxRecoverySettings,
     EpisodeOutboxSettings,
     EpisodeView,
@@ -33,6 +32,7 @@ from functions.shared.api import build_resolver, resolve
 from functions.shared.auth import Principal, Role, requires
 from functions.shared.citizen_store import DynamoCitizenStore, KmsCitizenPseudonyms
 from functions.shared.clock import utc_now
+from functions.shared.episode_records import EPISODE_ID_PATTERN
 from functions.shared.observability import COUNT, logger, metrics
 from functions.shared.outbox import relay_stream_inserts
 from functions.shared.stream_recovery import StreamBatchRecovery, recover_each

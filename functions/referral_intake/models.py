@@ -14,7 +14,6 @@ from functions.shared.identifiers import ORGANISATION_PATTERN, CprNumber
 from functions.shared.settings import EnvironmentSettings
 from functions.shared.thresholds import ThresholdOverrides, ThresholdVersion
 
-EPISODE_ID_PATTERN = r"^epi_[0-9a-f]{24}$"
 DELIVER, COLLECT = "deliver", "collect"
 ORDER_MESSAGE_TYPE = "telehub.logistics.order"
 ORDER_SCHEMA_VERSION = 1

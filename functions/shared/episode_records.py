@@ -21,6 +21,8 @@ from typing import Any
 
 from functions.shared.thresholds import Thresholds, ThresholdVersion
 
+# An episode's id (identifiers.new_id("epi")) as every API that names one in its path accepts it.
+EPISODE_ID_PATTERN = r"^epi_[0-9a-f]{24}$"
 META = "META"
 OPEN_PREFIX = "OPEN#"
 ORDER_PREFIX = "ORDER#"

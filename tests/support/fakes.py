@@ -7,6 +7,7 @@ a concurrent request that wins the race between a read and a conditional write.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
@@ -34,10 +35,37 @@ from functions.shared.access_log import Access
 from functions.shared.clock import iso_utc
 from functions.shared.device_records import DeviceStanding, DeviceStatus
 from functions.shared.episode_records import EpisodeRelations, EpisodeStatus
-from functions.shared.evaluation_records import OpenAlarm
+from functions.shared.evaluation_records import (
+    HEAD,
+    OpenAlarm,
+    alarm_sort_key,
+    open_alarms_attribute,
+    version_of,
+    worklist_rank,
+)
 from functions.shared.outbox import SQS_BATCH_LIMIT
 from functions.shared.principal import Principal
 from functions.shared.thresholds import ThresholdVersion
+from functions.worklist.models import (
+    Acknowledgement,
+    Alarm,
+    AlarmChange,
+    AlarmKey,
+    AlarmStatus,
+    Measurement,
+    Page,
+    Position,
+    invalid_cursor,
+)
+from functions.worklist.models import Head as WorklistHead
+from functions.worklist.repository import (
+    ALARMS_POSITION,
+    READINGS_POSITION,
+    WORKLIST_POSITION,
+    alarm_from_item,
+    head_from_item,
+    measurement_from_item,
+)
 
 
 def _nothing() -> None:
@@ -578,3 +606,122 @@ class FakeEvaluationStore:
                                                           status="acknowledged")
         still_open = {other: alarm for other, alarm in head.open_alarms.items() if other != alarm_id}
         self.heads[episode_id] = replace(head, version=head.version + 1, open_alarms=still_open)
+
+
+class FakeWorklistStore:
+    """The worklist's store: the evaluations table's items by (pk, sk), arranged as the evaluator writes
+    them (tests/support/worklist_items.py) and read with the real store's item readers. Lists page as
+    DynamoDB's queries do; ``before_write`` plays a concurrent change of the episode before a write."""
+
+    def __init__(self, items: Iterable[dict[str, Any]] = ()) -> None:
+        self.items: dict[tuple[str, str], dict[str, Any]] = {}
+        for item in items:
+            self.put(item)
+        self.before_write = _nothing
+
+    def put(self, item: dict[str, Any]) -> None:
+        self.items[item["pk"]["S"], item["sk"]["S"]] = copy.deepcopy(item)
+
+    def worklist(self, organisation: str, limit: int, after: Position | None) -> Page[WorklistHead]:
+        rows = [item for item in self.items.values()
+                if _string(item, "worklist_organisation") == organisation and "worklist_rank" in item]
+        return _fake_page(rows, "worklist_rank", False, limit, after, WORKLIST_POSITION,
+                          ("worklist_organisation", organisation), head_from_item)
+
+    def head(self, episode_id: str) -> WorklistHead:
+        item = self.items.get((f"EPISODE#{episode_id}", HEAD))
+        return head_from_item(item) if item else WorklistHead(episode_id)
+
+    def find_alarm(self, alarm_id: str) -> AlarmKey | None:
+        for (pk, _), item in self.items.items():
+            if _string(item, "alarm_id") == alarm_id:
+                return AlarmKey(pk.removeprefix("EPISODE#"), item["raised_at"]["S"], alarm_id)
+        return None
+
+    def alarm(self, key: AlarmKey) -> Alarm | None:
+        item = self.items.get(self._alarm_key(key))
+        return alarm_from_item(item) if item else None
+
+    def acknowledge(self, key: AlarmKey, acknowledgement: Acknowledgement, change: AlarmChange,
+                    head: WorklistHead, monitoring_organisation: str) -> bool:
+        self.before_write()
+        alarm = self.items.get(self._alarm_key(key))
+        if alarm is None or _string(alarm, "status") != AlarmStatus.OPEN or not self._at_version(head):
+            return False
+        self._write_head(head, monitoring_organisation)
+        alarm["status"] = {"S": AlarmStatus.ACKNOWLEDGED}
+        alarm["acknowledged"] = {"M": {name: {"S": value} for name, value in (
+            ("by", acknowledgement.by), ("organisation", acknowledgement.organisation),
+            ("at", iso_utc(acknowledgement.at)), ("note", acknowledgement.note))}}
+        alarm.setdefault("changes", {"L": []})["L"].append({"M": {name: {"S": value} for name, value in (
+            ("at", iso_utc(change.at)), ("from", change.from_), ("to", change.to),
+            ("reason", change.reason))}})
+        return True
+
+    def write_head(self, head: WorklistHead, monitoring_organisation: str) -> bool:
+        self.before_write()
+        if not self._at_version(head):
+            return False
+        self._write_head(head, monitoring_organisation)
+        return True
+
+    def measurements(self, episode_id: str, since: datetime | None, until: datetime | None,
+                     measurement_type: str | None, limit: int, after: Position | None) -> Page[Measurement]:
+        low = iso_utc(since) if since else ""
+        high = iso_utc(until) + "#~" if until else "~"
+        readings = [item for item in self.items.values()
+                    if _string(item, "reading_episode") == episode_id
+                    and low <= item["measured_key"]["S"] <= high
+                    and measurement_type in (None, item["type"]["S"])]
+        return _fake_page(readings, "measured_key", True, limit, after, READINGS_POSITION,
+                          ("reading_episode", episode_id), measurement_from_item)
+
+    def alarms(self, episode_id: str, status: AlarmStatus | None, limit: int,
+               after: Position | None) -> Page[Alarm]:
+        partition = f"EPISODE#{episode_id}"
+        alarms = [item for (pk, sk), item in self.items.items()
+                  if pk == partition and sk.startswith("ALARM#") and status in (None, item["status"]["S"])]
+        return _fake_page(alarms, "sk", True, limit, after, ALARMS_POSITION, ("pk", partition),
+                          alarm_from_item)
+
+    def _at_version(self, head: WorklistHead) -> bool:
+        return version_of(self.items.get((f"EPISODE#{head.episode_id}", HEAD))) == head.version
+
+    def _write_head(self, head: WorklistHead, monitoring_organisation: str) -> None:
+        """What head_update writes: the version moved on, the waiting alarms and uploads, the rank (or none),
+        the worklist organisation only where none is set."""
+        item = self.items.setdefault((f"EPISODE#{head.episode_id}", HEAD), {
+            "pk": {"S": f"EPISODE#{head.episode_id}"}, "sk": {"S": HEAD}})
+        item.setdefault("worklist_organisation", {"S": monitoring_organisation})
+        item |= {"version": {"N": str(head.version + 1)}, "episode_id": {"S": head.episode_id},
+                 "open_alarms": open_alarms_attribute(head.open_alarms),
+                 "green_uploads": {"M": {upload: {"S": at} for upload, at in head.green_uploads.items()}}}
+        rank = worklist_rank(head.episode_id, head.open_alarms, head.green_uploads)
+        if rank is None:
+            item.pop("worklist_rank", None)
+        else:
+            item["worklist_rank"] = {"S": rank}
+
+    @staticmethod
+    def _alarm_key(key: AlarmKey) -> tuple[str, str]:
+        return f"EPISODE#{key.episode_id}", alarm_sort_key(key.raised_at, key.alarm_id)
+
+
+def _string(item: dict[str, Any], name: str) -> str | None:
+    return item[name]["S"] if name in item else None
+
+
+def _fake_page(items: list[dict[str, Any]], order: str, descending: bool, limit: int, after: Position | None,
+               names: Sequence[str], partition: tuple[str, str], read: Any) -> Page[Any]:
+    """A page as a query gives it: ordered by ``order``, from after the position (which must be one of
+    this list's: else the API's 422), and the position after the page's last item if more follow."""
+    if after is not None and (sorted(after) != sorted(names) or after[partition[0]] != partition[1]
+                              or not after["pk"].startswith("EPISODE#")):
+        raise invalid_cursor()
+    items = sorted(items, key=lambda item: item[order]["S"], reverse=descending)
+    if after is not None:
+        items = [item for item in items
+                 if (item[order]["S"] < after[order] if descending else item[order]["S"] > after[order])]
+    page = items[:limit]
+    position = {name: page[-1][name]["S"] for name in names} if len(items) > limit else None
+    return Page([read(item) for item in page], position)

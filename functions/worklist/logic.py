@@ -1,0 +1,270 @@
+"""The clinicians' worklist: who may see which rows, measurements and alarms, and acknowledging them.
+
+No event shapes and no boto3 here: the evaluations store, the episode directory, the access log and the
+clock are injected, so the rules are tested with in-memory fakes. Every change of an episode is one
+transaction against the head's version read first; when another change came first it is read and
+decided again, a few times, then the request is a 503 to retry.
+
+Who may do what: the worklist is the caller's organisation's own rows. An episode's measurements and
+alarms are for its treating and its monitoring organisation (others 403, an unknown episode 404). An
+alarm is acknowledged by its episode's monitoring organisation; the treating organisation, which may read
+the alarm, gets 403; any other organisation gets the 404 of an alarm that does not exist, so that alarm
+ids tell nobody else which alarms exist.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import replace
+from datetime import datetime
+from typing import Protocol
+
+from functions.shared.access_log import Access, AccessLog
+from functions.shared.clock import Clock
+from functions.shared.episode_records import EpisodeRelations
+from functions.shared.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceUnavailable
+from functions.shared.evaluation_records import SEVERITY_ORDER
+from functions.shared.principal import Principal, organisation_of
+from functions.worklist.models import (
+    MAX_PAGE_SIZE,
+    Acknowledgement,
+    Alarm,
+    AlarmChange,
+    AlarmKey,
+    AlarmsPage,
+    AlarmStatus,
+    AlarmSummary,
+    ColourCounts,
+    GreenUploadsAcknowledged,
+    Head,
+    Measurement,
+    MeasurementsPage,
+    Page,
+    Position,
+    WorklistPage,
+    WorklistRow,
+    invalid_cursor,
+)
+
+# A head changed between the read and the write is read again; more attempts mean the episode is busier
+# than a person acknowledging can be, and the client retries later.
+ATTEMPTS = 5
+
+
+class WorklistStore(Protocol):
+    def worklist(self, organisation: str, limit: int, after: Position | None) -> Page[Head]:
+        """The organisation's rows (heads with something waiting), by rank: most severe, longest waiting."""
+
+    def head(self, episode_id: str) -> Head:
+        """The episode's head as it is now (a strongly consistent read; version 0 if none is stored)."""
+
+    def find_alarm(self, alarm_id: str) -> AlarmKey | None: ...
+
+    def alarm(self, key: AlarmKey) -> Alarm | None:
+        """The alarm as it is now (a strongly consistent read)."""
+
+    def acknowledge(self, key: AlarmKey, acknowledgement: Acknowledgement, change: AlarmChange, head: Head,
+                    monitoring_organisation: str) -> bool:
+        """Acknowledge the alarm while it is open and write ``head``, if the stored head is still at
+        ``head.version``; False (nothing written) otherwise."""
+
+    def write_head(self, head: Head, monitoring_organisation: str) -> bool:
+        """Write what waits on the row if the stored head is still at ``head.version``."""
+
+    def measurements(self, episode_id: str, since: datetime | None, until: datetime | None,
+                     measurement_type: str | None, limit: int, after: Position | None) -> Page[Measurement]:
+        """Newest measured first; ``since`` and ``until`` include their instants."""
+
+    def alarms(self, episode_id: str, status: AlarmStatus | None, limit: int,
+               after: Position | None) -> Page[Alarm]:
+        """Newest raised first."""
+
+
+class EpisodeDirectory(Protocol):
+    def relations(self, episode_id: str) -> EpisodeRelations | None: ...
+
+
+class WorklistService:
+    def __init__(self, store: WorklistStore, directory: EpisodeDirectory, access_log: AccessLog,
+                 clock: Clock) -> None:
+        self._store = store
+        self._directory = directory
+        self._access_log = access_log
+        self._clock = clock
+
+    # --- reading -----------------------------------------------------------------------------------
+
+    def worklist(self, principal: Principal, limit: int, cursor: str | None) -> WorklistPage:
+        """A page of the caller's organisation's rows; each row returned is logged as a read first."""
+        organisation = organisation_of(principal)
+        scope = f"worklist#{organisation}"
+        page = self._store.worklist(organisation, limit, decode_cursor(cursor, scope))
+        rows = [worklist_row(head) for head in page.items]
+        accesses = [Access(row.patient_id, "read_worklist", row.episode_id) for row in rows]
+        self._access_log.record_many(accesses, principal, self._clock())
+        return WorklistPage(rows=rows, next_cursor=encode_cursor(scope, page.after))
+
+    def measurements(self, episode_id: str, principal: Principal, since: datetime | None,
+                     until: datetime | None, measurement_type: str | None, limit: int,
+                     cursor: str | None) -> MeasurementsPage:
+        if since is not None and until is not None and since > until:
+            raise InvalidInput.for_field("from", "must not be after `to`")
+        relations = self._readable(episode_id, principal)
+        scope = f"measurements#{episode_id}"
+        page = self._store.measurements(episode_id, since, until, measurement_type, limit,
+                                        decode_cursor(cursor, scope))
+        self._access_log.record(relations.patient_id, principal, "read_measurements", episode_id,
+                                self._clock())
+        return MeasurementsPage(measurements=page.items, next_cursor=encode_cursor(scope, page.after))
+
+    def alarms(self, episode_id: str, principal: Principal, status: AlarmStatus | None, limit: int,
+               cursor: str | None) -> AlarmsPage:
+        relations = self._readable(episode_id, principal)
+        scope = f"alarms#{episode_id}"
+        page = self._store.alarms(episode_id, status, limit, decode_cursor(cursor, scope))
+        self._access_log.record(relations.patient_id, principal, "read_alarms", episode_id, self._clock())
+        return AlarmsPage(alarms=page.items, next_cursor=encode_cursor(scope, page.after))
+
+    def _readable(self, episode_id: str, principal: Principal) -> EpisodeRelations:
+        organisation = organisation_of(principal)
+        relations = self._directory.relations(episode_id)
+        if relations is None:
+            raise NotFound(f"there is no episode {episode_id}")
+        if not relations.treated_or_monitored_by(organisation):
+            raise Forbidden("only the treating or monitoring organisation may read the episode's "
+                            "measurements and alarms")
+        return relations
+
+    # --- acknowledging -----------------------------------------------------------------------------
+
+    def acknowledge(self, alarm_id: str, note: str, principal: Principal) -> Alarm:
+        """Acknowledge an open alarm with a note: who, when and the note are recorded, and the alarm
+        leaves the worklist row (its rank recomputed). The alarm is returned, and logged as read."""
+        organisation = organisation_of(principal)
+        unknown = NotFound(f"there is no alarm {alarm_id}")
+        key = self._store.find_alarm(alarm_id)
+        relations = self._directory.relations(key.episode_id) if key else None
+        if key is None or relations is None or not relations.treated_or_monitored_by(organisation):
+            raise unknown
+        if not relations.monitored_by(organisation):
+            raise Forbidden("only the organisation holding monitoring responsibility may acknowledge an "
+                            "alarm")
+        for _ in range(ATTEMPTS):
+            head = self._store.head(key.episode_id)  # before the alarm: a change after it cancels ours
+            alarm = self._store.alarm(key)
+            if alarm is None:
+                raise unknown
+            _require_open(alarm)
+            now = self._clock()
+            acknowledgement = Acknowledgement(by=principal.subject, organisation=organisation, at=now,
+                                              note=note)
+            change = AlarmChange(at=now, from_=AlarmStatus.OPEN, to=AlarmStatus.ACKNOWLEDGED, reason=note)
+            waiting = {other: waits for other, waits in head.open_alarms.items() if other != alarm_id}
+            if self._store.acknowledge(key, acknowledgement, change, replace(head, open_alarms=waiting),
+                                       relations.monitoring_organisation):
+                self._access_log.record(alarm.patient_id, principal, "acknowledge_alarm", key.episode_id, now)
+                return alarm.model_copy(update={"status": AlarmStatus.ACKNOWLEDGED,
+                                                "acknowledged": acknowledgement,
+                                                "changes": [*alarm.changes, change]})
+        raise ServiceUnavailable("the alarm could not be acknowledged now; retry the request")
+
+    def acknowledge_green(self, principal: Principal) -> GreenUploadsAcknowledged:
+        """Acknowledge every GREEN upload waiting on the caller's organisation's rows: how many uploads,
+        of how many episodes. Each episode changed is logged as a change of the citizen's data."""
+        organisation = organisation_of(principal)
+        rows: list[Head] = []
+        after: Position | None = None
+        while True:  # every row first: clearing a row's GREEN uploads moves it, or takes it off the list
+            page = self._store.worklist(organisation, MAX_PAGE_SIZE, after)
+            rows += [head for head in page.items if head.green_uploads]
+            if page.after is None:
+                break
+            after = page.after
+        uploads, changed = 0, []
+        for row in rows:
+            cleared = self._clear_green_uploads(row.episode_id, organisation)
+            if cleared:
+                uploads += cleared
+                changed.append(Access(_citizen(row), "acknowledge_green", row.episode_id))
+        self._access_log.record_many(changed, principal, self._clock())
+        return GreenUploadsAcknowledged(uploads=uploads, episodes=len(changed))
+
+    def _clear_green_uploads(self, episode_id: str, organisation: str) -> int:
+        """How many GREEN uploads were cleared: none if the row has moved to another organisation since."""
+        for _ in range(ATTEMPTS):
+            head = self._store.head(episode_id)
+            if head.worklist_organisation != organisation or not head.green_uploads:
+                return 0
+            if self._store.write_head(replace(head, green_uploads={}), organisation):
+                return len(head.green_uploads)
+        raise ServiceUnavailable("the GREEN uploads could not all be acknowledged now; retry the request")
+
+
+def worklist_row(head: Head) -> WorklistRow:
+    """The row of a head on the worklist: its most severe alarm (the longest waiting of that colour),
+    the counts per colour, and whether a late measurement raised any of its alarms."""
+    counts = dict.fromkeys(SEVERITY_ORDER, 0)
+    for open_alarm in head.open_alarms.values():
+        counts[open_alarm.colour] += 1
+    counts["GREEN"] = len(head.green_uploads)
+    most_severe = min(head.open_alarms.items(), default=None,
+                      key=lambda entry: (SEVERITY_ORDER.index(entry[1].colour), entry[1].raised_at, entry[0]))
+    alarm = None
+    if most_severe is not None:
+        alarm_id, open_alarm = most_severe
+        alarm = AlarmSummary.model_validate({"alarm_id": alarm_id, **vars(open_alarm)})
+    if head.disease_area is None:
+        raise ValueError(f"the head of episode {head.episode_id} names no disease area")
+    return WorklistRow(
+        episode_id=head.episode_id, patient_id=_citizen(head), disease_area=head.disease_area, alarm=alarm,
+        counts=ColourCounts(**counts), last_measured_at=head.last_measured_at,
+        late=any(open_alarm.late for open_alarm in head.open_alarms.values()),
+    )
+
+
+def _citizen(head: Head) -> str:
+    """The citizen of a row: every head the evaluation writes names it and its disease area (only a
+    handover's head, which has nothing waiting and so is on no worklist, may not)."""
+    if head.patient_id is None:
+        raise ValueError(f"the head of episode {head.episode_id} names no citizen")
+    return head.patient_id
+
+
+def _require_open(alarm: Alarm) -> None:
+    acknowledged = alarm.acknowledged
+    if acknowledged is not None:
+        raise Conflict(f"alarm {alarm.alarm_id} was acknowledged by {acknowledged.by} of "
+                       f"{acknowledged.organisation} at {acknowledged.at.isoformat()}")
+    if alarm.status is not AlarmStatus.OPEN:
+        raise Conflict(f"alarm {alarm.alarm_id} was {alarm.status.value} and waits for nobody")
+
+
+# --- cursors ---------------------------------------------------------------------------------------
+
+
+def encode_cursor(scope: str, position: Position | None) -> str | None:
+    """The opaque cursor of a position in the list named by ``scope`` (the organisation's worklist, an
+    episode's measurements or alarms); None for no position (the last page)."""
+    if position is None:
+        return None
+    text = json.dumps({"scope": scope, "after": position}, separators=(",", ":"), sort_keys=True)
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, scope: str) -> Position | None:
+    """The position of a cursor of the list named by ``scope``; a 422 for anything else, so a cursor of
+    another organisation's worklist (or another episode's list) never reads it."""
+    if cursor is None:
+        return None
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, binascii.Error):
+        raise invalid_cursor() from None
+    if not isinstance(decoded, dict) or decoded.get("scope") != scope:
+        raise invalid_cursor()
+    position = decoded.get("after")
+    if not isinstance(position, dict) or not all(isinstance(value, str) for value in position.values()):
+        raise invalid_cursor()
+    return position
