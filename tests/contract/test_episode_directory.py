@@ -1,0 +1,83 @@
+"""The episode directory's contract (functions.shared.episode_directory), for the fake and for
+DynamoEpisodeDirectory under moto: an episode's relations as referral intake stored them, a pending
+handover's receiver included, and none for an unknown episode."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+import pytest
+
+from functions.referral_intake.models import Episode, Handover
+from functions.referral_intake.repository import DynamoEpisodeStore
+from functions.shared.citizen_store import DynamoCitizenStore
+from functions.shared.episode_directory import DynamoEpisodeDirectory
+from functions.shared.episode_records import EpisodeRelations, EpisodeStatus
+from tests.support.contract import FAKE, REAL
+from tests.support.episodes import CREATED, new_episode
+from tests.support.fakes import FakeEpisodeDirectory
+from tests.support.organisations import HOSPITAL, MONITORING, TREATING
+
+PATIENT = "pat_000000000000000000000001"
+OFFER = Handover(HOSPITAL, MONITORING, CREATED)
+
+
+class Directory(Protocol):
+    def relations(self, episode_id: str) -> EpisodeRelations | None: ...
+
+
+@dataclass
+class Directories:
+    """The directory, and how a test arranges the episodes referral intake writes."""
+
+    directory: Directory
+    store: Callable[[Episode], None]
+
+
+def relations_of(episode: Episode) -> EpisodeRelations:
+    return EpisodeRelations(
+        episode.episode_id, episode.patient_id, episode.disease_area, episode.status, episode.created_at,
+        episode.treating_organisation, episode.monitoring_organisation,
+        episode.handover.to_organisation if episode.handover else None)
+
+
+@pytest.fixture(params=[FAKE, REAL])
+def directories(request) -> Directories:
+    if request.param == FAKE:
+        fake = FakeEpisodeDirectory()
+        return Directories(fake, lambda episode: fake.episodes.__setitem__(episode.episode_id,
+                                                                           relations_of(episode)))
+    tables = request.getfixturevalue("moto_resources").tables
+    citizens = DynamoCitizenStore(tables["citizens"])
+    episodes = DynamoEpisodeStore(tables["episodes"], tables["devices"], citizens)
+
+    def store(episode: Episode) -> None:
+        assert citizens.add_patient(f"p-{episode.patient_id}", episode.patient_id, "2512489996")
+        new = new_episode(episode.episode_id, episode.patient_id)
+        assert episodes.create(replace(new, episode=replace(episode, handover=None)))
+        if episode.handover is not None:
+            assert episodes.offer_handover(episode, episode.handover)
+
+    return Directories(DynamoEpisodeDirectory(tables["episodes"]), store)
+
+
+def test_an_episode_names_whom_it_concerns_and_who_holds_it(directories):
+    # Given an episode as a referral stored it
+    episode = new_episode("epi_1", PATIENT).episode
+    directories.store(episode)
+    # Then its relations name the citizen, the area, the status and both organisations, and no receiver
+    assert directories.directory.relations("epi_1") == EpisodeRelations(
+        "epi_1", PATIENT, "copd", EpisodeStatus.PLANNED, CREATED, TREATING, MONITORING, None)
+
+
+def test_a_pending_handover_names_its_receiver(directories):
+    directories.store(replace(new_episode("epi_1", PATIENT).episode, handover=OFFER))
+    relations = directories.directory.relations("epi_1")
+    assert relations is not None and relations.handover_to == HOSPITAL
+    assert relations.monitored_by(MONITORING) and not relations.monitored_by(HOSPITAL)
+
+
+def test_an_unknown_episode_has_no_relations(directories):
+    assert directories.directory.relations("epi_unknown") is None
