@@ -9,6 +9,8 @@ from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -107,6 +109,7 @@ class TelehubFunction(Construct):
         self._allow(("logs:CreateLogStream", "logs:PutLogEvents"), [self.log_group.log_group_arn])
         self._grant_spec_access()
         self._add_event_sources()
+        self._add_schedule()
         self._allow(sorted(self._data_key_actions), [resources.data_key.key_arn])
         self._acknowledge_platform_choices()
 
@@ -189,6 +192,23 @@ class TelehubFunction(Construct):
             self._allow(FAILURE_DESTINATION_ACTIONS, [failures.queue_arn])
             self._data_key_actions.update(DATA_KEY_WRITE_ACTIONS)
 
+    def _add_schedule(self) -> None:
+        """An EventBridge rule that invokes the function at the spec's rate (asynchronously: Lambda retries
+        a failed run twice, and the next run comes anyway)."""
+        if self.spec.schedule is None:
+            return
+        rule = events.Rule(
+            self, "Schedule",
+            description=f"Runs {self.spec.id} {self.spec.schedule.expression}",
+            schedule=events.Schedule.expression(self.spec.schedule.expression),
+        )
+        # A run older than the rate is superseded by the next one: not worth a late start.
+        rule.add_target(events_targets.LambdaFunction(
+            self.function, max_event_age=Duration.minutes(max(1, self.spec.schedule.rate_minutes)),
+            retry_attempts=2,
+        ))
+        tag_from_spec(rule, "schedule", self.spec.id)
+
     def _acknowledge_platform_choices(self) -> None:
         acknowledge(
             self.function, "AwsSolutions-L1",
@@ -204,10 +224,12 @@ class TelehubFunction(Construct):
         )
         acknowledge(
             self.function, "HIPAA.Security-LambdaDLQ",
-            "Telehub never invokes functions asynchronously, the only case a function DLQ applies to: API "
-            "functions are invoked synchronously by API Gateway (the client gets the error), SQS consumers "
-            "redrive to their queue's DLQ and stream consumers send failed records to an on-failure queue; "
-            "each of those queues has an alarm.",
+            "A function DLQ holds failed asynchronous invocations. API functions are invoked synchronously "
+            "by API Gateway (the client gets the error), SQS consumers redrive to their queue's DLQ and "
+            "stream consumers send failed records to an on-failure queue; each of those queues has an "
+            "alarm. Only scheduled functions are invoked asynchronously, by their EventBridge rule: their "
+            "event carries nothing but the time, a run works from the stored state, and the next run does "
+            "what a failed one did not, so a failed event is not worth keeping.",
         )
         acknowledge(
             self.function, "HIPAA.Security-LambdaConcurrency",

@@ -114,6 +114,17 @@ class StreamSource:
 
 
 @dataclass(frozen=True)
+class ScheduleSpec:
+    """A function invoked at a fixed rate: an EventBridge rule in AWS, a poller in the embedded mode."""
+
+    rate_minutes: int
+
+    @property
+    def expression(self) -> str:
+        return f"rate({self.rate_minutes} minutes)"
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
     id: str
     handler: str  # dotted path: module.function, inside the functions package
@@ -130,6 +141,7 @@ class FunctionSpec:
     queue_source: QueueSource | None = None
     stream_source: StreamSource | None = None
     reads_streams: tuple[str, ...] = ()  # tables whose stream it reads itself (no stream_source)
+    schedule: ScheduleSpec | None = None
     environment: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -214,7 +226,13 @@ SPEC = ResourceSpec(
             stream="NEW_IMAGE",
             # ORDER items by when they were ordered (only they carry ordered_hour: a sparse index), for
             # re-relaying a failed outbox batch the stream no longer holds. Keys only, as the uploads'.
-            indexes=(IndexSpec("by-ordered-hour", Key("ordered_hour"), Key("ordered_at"), "KEYS_ONLY"),),
+            indexes=(
+                IndexSpec("by-ordered-hour", Key("ordered_hour"), Key("ordered_at"), "KEYS_ONLY"),
+                # Episodes by status (only META items carry one: a sparse index), for the missed-measurement
+                # schedule, which reads the active ones every run without a Scan. Few partition values, but
+                # an episode's status changes twice in its life and a run reads the partition once.
+                IndexSpec("by-status", Key("status"), Key("episode_id")),
+            ),
         ),
         # Who read a citizen's data, when and what: written before the data is returned.
         TableSpec(id="access-log", partition_key=Key("patient_id"), sort_key=Key("access_id")),
@@ -383,6 +401,25 @@ SPEC = ResourceSpec(
             publishes_to_topics=("clinical-alarms",),
             queue_source=QueueSource(queue="alarm-outbox-failures"),
         ),
+        # The missed-measurement schedule and the pauses of it (functions/missed_measurements): active
+        # episodes from the episodes table's index by status, heads, BLUE alarms and events in evaluations.
+        FunctionSpec(
+            id="missed-measurements",
+            handler="functions.missed_measurements.handler.schedule_handler",
+            description="Raises a BLUE alarm for each measurement an active episode's schedule missed",
+            # A run reads every active episode's head in batches; one cut short is finished by the next.
+            timeout_seconds=300,
+            reads_tables=("episodes", "evaluations"),
+            writes_tables=("evaluations",),
+            schedule=ScheduleSpec(rate_minutes=15),
+        ),
+        FunctionSpec(
+            id="monitoring-pauses",
+            handler="functions.missed_measurements.handler.pauses_handler",
+            description="Pauses of an episode's missed-measurement schedule (a hospital stay, a holiday)",
+            reads_tables=("episodes", "evaluations"),
+            writes_tables=("evaluations", "access-log"),
+        ),
     ),
     routes=(
         RouteSpec("POST", "/v1/devices", "devices", ("logistics",)),
@@ -396,6 +433,8 @@ SPEC = ResourceSpec(
         RouteSpec("POST", "/v1/episodes/{episode_id}/handover/accept", "referral-intake", ("clinician",)),
         RouteSpec("POST", "/v1/episodes/{episode_id}/handover/decline", "referral-intake", ("clinician",)),
         RouteSpec("POST", "/v1/episodes/{episode_id}/end", "referral-intake", ("clinician",)),
+        RouteSpec("POST", "/v1/episodes/{episode_id}/pauses", "monitoring-pauses", ("clinician",)),
+        RouteSpec("GET", "/v1/episodes/{episode_id}/pauses", "monitoring-pauses", ("clinician",)),
     ),
     authorizer="authorizer",
 )

@@ -86,6 +86,8 @@ def _trigger(function: FunctionSpec, spec: ResourceSpec) -> str:
             if queue.max_batching_window_seconds else ""
         )
         triggers.append(f"{_code(queue.queue)} queue, batch {queue.batch_size}{window}")
+    if function.schedule:
+        triggers.append(f"EventBridge schedule, every {function.schedule.rate_minutes} minutes")
     return "; ".join(triggers) or NONE
 
 

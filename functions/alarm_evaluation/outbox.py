@@ -29,12 +29,12 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt
 
+from functions.alarm_evaluation.models import EVALUATED_MESSAGE_TYPE
 from functions.shared.clock import iso_utc
 from functions.shared.evaluation_records import EVENT_PREFIX
 from functions.shared.outbox import StreamRelay
 from functions.shared.stream_recovery import OutboxOfTable, hours_between
 
-EVALUATED_MESSAGE_TYPE = "telehub.upload.evaluated"
 ALARM_MESSAGE_TYPE = "telehub.alarm.raised"
 ALARM_SCHEMA_VERSION = 1
 
@@ -48,7 +48,7 @@ class _EventPart(BaseModel):
 
 
 class _EventHeader(_EventPart):
-    message_type: Literal["telehub.upload.evaluated"]
+    message_type: str
     schema_version: StrictInt
     event_id: str
 
@@ -100,6 +100,8 @@ def evaluated_upload_message(item: dict[str, Any]) -> EvaluatedUploadMessage:
     whose body is not an "upload evaluated" event, or is another event's than the item's."""
     body = _body(item)
     header = _EventHeader.model_validate_json(body)
+    if header.message_type != EVALUATED_MESSAGE_TYPE:
+        raise ValueError(f"the event item's body is a {header.message_type} message")
     if header.event_id != item[EVENT_ID]:
         raise ValueError("the event item's body belongs to another event")
     return EvaluatedUploadMessage(event_id=header.event_id, body=body, schema_version=header.schema_version)

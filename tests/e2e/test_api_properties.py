@@ -168,6 +168,8 @@ def stored(local_system: LocalSystem) -> Stored:
             "POST /v1/episodes/{episode_id}/handover/accept": {"episode_id": to_accept},
             "POST /v1/episodes/{episode_id}/handover/decline": {"episode_id": to_decline},
             "POST /v1/episodes/{episode_id}/end": {"episode_id": ending},
+            "POST /v1/episodes/{episode_id}/pauses": {"episode_id": main},
+            "GET /v1/episodes/{episode_id}/pauses": {"episode_id": main},
         },
     )
 

@@ -35,6 +35,8 @@ REFERRED_CITIZEN = "2512489999"
 THRESHOLD_AREA = "heart_failure"
 # When a measurement made right was taken: a few minutes before it is sent.
 MEASURED_BEFORE_SENDING = timedelta(minutes=3)
+# How long a pause made right lasts: from now (or its default, now) for a week.
+PAUSED_FOR = timedelta(days=7)
 
 
 def make_right(operation: str, body: Any) -> None:
@@ -84,12 +86,22 @@ def _handover_offer(body: dict[str, Any]) -> None:
     body["to_organisation"] = HOSPITAL  # never the organisation monitoring now; a repeat is a retry
 
 
+def _pause(body: dict[str, Any]) -> None:
+    now = datetime.now(UTC)
+    if body.get("starts_at") is not None:
+        body["starts_at"] = now.isoformat()
+    body["ends_at"] = (now + PAUSED_FOR).isoformat()
+    if not body["reason"].strip():
+        body["reason"] = "Fuzz"
+
+
 _BODIES: dict[str, Callable[[Any], None]] = {
     "POST /v1/devices": _registration,
     "POST /v1/measurements": _upload,
     "POST /v1/referrals": _referral,
     "PUT /v1/episodes/{episode_id}/thresholds": _threshold_change,
     "POST /v1/episodes/{episode_id}/handover": _handover_offer,
+    "POST /v1/episodes/{episode_id}/pauses": _pause,
 }
 
 

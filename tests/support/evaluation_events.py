@@ -10,6 +10,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeSerializer
 
+from functions.alarm_evaluation.models import EVENT_RETENTION_DAYS
 from functions.shared.clock import hour_of, iso_utc
 from functions.shared.evaluation_records import (
     HEAD,
@@ -27,7 +28,6 @@ from tests.support.organisations import MONITORING, TREATING
 PATIENT = "pat_9a3e7c1d5b2f8e4a6c0d1b37"
 DEVICE = "dev_5f0c2a9e41b7d3c8a6e1f042"
 EVALUATED_AT = datetime(2024, 5, 1, 8, 5, 2, 250_000, tzinfo=UTC)
-EVENT_TTL = timedelta(days=35)
 
 
 # Threshold version 1 of the events' episodes, and a saturation of each colour under it.
@@ -38,10 +38,10 @@ SPO2_OF = {"RED": 86, "YELLOW": 90, "GREEN": 95}
 def measurement(dedupe_key: str, position: int, colour: str, **changes: Any) -> dict[str, Any]:
     """A measurement of an event: a saturation of that colour, judged under threshold version 1,
     taken ``position`` minutes after eight."""
+    measured_at = datetime(2024, 5, 1, 8, tzinfo=UTC) + timedelta(minutes=position)
     return {
         "measurement_id": measurement_id(dedupe_key, position), "type": "spo2", "value": SPO2_OF[colour],
-        "unit": "%", "measured_at": iso_utc(datetime(2024, 5, 1, 8, position, tzinfo=UTC)),
-        "method": "automatic", "late": False,
+        "unit": "%", "measured_at": iso_utc(measured_at), "method": "automatic", "late": False,
         "colour": colour, "threshold_version": 1, "invalidated": None, **changes,
     }
 
@@ -101,7 +101,7 @@ def event_item(body: dict[str, Any]) -> dict[str, Any]:
         "event_id": body["event_id"],
         "evaluated_at": body["evaluated_at"],
         "evaluated_hour": hour_of(evaluated_at),
-        "expires_at": int((evaluated_at + EVENT_TTL).timestamp()),
+        "expires_at": int((evaluated_at + timedelta(days=EVENT_RETENTION_DAYS)).timestamp()),
         "event": json.dumps(body, separators=(",", ":")),
     }
 

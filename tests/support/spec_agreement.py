@@ -1,7 +1,7 @@
 """Where a synthesized template and a resource spec disagree, as readable sentences.
 
-Every table, queue (and its DLQ), topic, subscription, key, function, event source and route of
-the spec must be in the template with the spec's settings, and the template must hold no such
+Every table, queue (and its DLQ), topic, subscription, key, function, event source, schedule and route
+of the spec must be in the template with the spec's settings, and the template must hold no such
 resource the spec does not name.
 """
 
@@ -22,6 +22,7 @@ def differences(template: dict[str, Any], spec: ResourceSpec) -> list[str]:
         *_keys(template, spec),
         *_functions(template, spec),
         *_event_sources(template, spec),
+        *_schedules(template, spec),
         *_routes(template, spec),
     ]
 
@@ -244,6 +245,27 @@ def _event_sources(template: dict[str, Any], spec: ResourceSpec) -> list[str]:
                 if actual[name] != wanted[name]
             ]
     return problems
+
+
+def _schedules(template: dict[str, Any], spec: ResourceSpec) -> list[str]:
+    """Each scheduled function has one enabled rule that invokes it at the spec's rate, and no other rule
+    invokes a function."""
+    functions = {
+        logical_id: fid
+        for fid, (logical_id, _) in tagged(template, "AWS::Lambda::Function", "function").items()
+    }
+    found: dict[str, list[str]] = {}
+    for rule in resources(template, "AWS::Events::Rule").values():
+        properties = rule["Properties"]
+        state = "" if properties.get("State", "ENABLED") == "ENABLED" else " (disabled)"
+        for target in properties.get("Targets", []):
+            function_id = functions.get(logical_id_of(target["Arn"]), "an unknown function")
+            found.setdefault(function_id, []).append(f"{properties.get('ScheduleExpression')}{state}")
+    expected = {f.id: [f.schedule.expression] for f in spec.functions if f.schedule}
+    problems = _extra_or_missing("schedule of", set(expected), set(found))
+    return problems + [f"schedule of {function_id}: {found[function_id]}, spec says {rules}"
+                       for function_id, rules in expected.items()
+                       if function_id in found and found[function_id] != rules]
 
 
 def _stream_filter(source) -> dict[str, Any]:
