@@ -15,7 +15,8 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Json, StringConstraints, model_validator
 
 from functions.alarm_evaluation.triage import Colour
 from functions.shared.catalogue import BLOOD_PRESSURE, BLOOD_PRESSURE_TYPES, catalogue
@@ -344,3 +345,10 @@ class Commit:
     head: HeadState
     writes: tuple[ReadingWrite, ...]
     event: EvaluationEvent | None
+
+
+class MeasurementsQueueRecord(SqsRecordModel):
+    """One measurements-queue message as the batch processor parses it: a body that is no valid
+    ``telehub.upload.accepted`` fails alone (and, after the queue's receives, lands in its DLQ)."""
+
+    body: Json[UploadAccepted]

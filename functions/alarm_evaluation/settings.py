@@ -20,3 +20,16 @@ class OutboxRecoverySettings(EnvironmentSettings):
     """Either outbox's recovery: the table whose stream failures it recovers, and its fallback source."""
 
     evaluations_table_name: str
+
+
+class AlarmEvaluationSettings(EnvironmentSettings):
+    """The measurements-queue consumer: reads episodes and their thresholds, writes evaluations."""
+
+    episodes_table_name: str
+    evaluations_table_name: str
+
+
+class MeasurementInvalidationSettings(EnvironmentSettings):
+    episodes_table_name: str
+    evaluations_table_name: str
+    access_log_table_name: str

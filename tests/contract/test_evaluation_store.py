@@ -15,9 +15,7 @@ from functions.alarm_evaluation.logic import AlarmEvaluator, EvaluationStore, Me
 from functions.alarm_evaluation.models import Commit, HeadState, ReadingWrite
 from functions.alarm_evaluation.repository import DynamoEpisodeSource, DynamoEvaluationStore
 from functions.alarm_evaluation.triage import Colour
-from functions.referral_intake.repository import DynamoEpisodeStore
 from functions.shared import aws
-from functions.shared.citizen_store import DynamoCitizenStore
 from functions.shared.evaluation_records import measurement_alarm_id, measurement_id, upload_event_id
 from functions.shared.principal import Principal, Role
 from tests.support.contract import FAKE, REAL
@@ -28,6 +26,7 @@ from tests.support.evaluator_inputs import (
     episode,
     measured,
     pressure,
+    store_episode,
     upload,
 )
 from tests.support.fakes import FakeAccessLog, FakeEpisodeSource, FakeEvaluationStore, RecordedMetrics
@@ -144,10 +143,7 @@ def source(request):
     if request.param == FAKE:
         return FakeEpisodeSource(replace(episode(), episode_id="epi_" + "a" * 24, created_at=_created()))
     names = request.getfixturevalue("moto_resources")
-    citizens = DynamoCitizenStore(names.tables["citizens"])
-    citizens.add_patient("pseudonym", PATIENT, "2512489996")
-    new = new_episode("epi_" + "a" * 24, PATIENT)
-    DynamoEpisodeStore(names.tables["episodes"], names.tables["devices"], citizens).create(new)
+    store_episode(names.tables["episodes"], new_episode("epi_" + "a" * 24, PATIENT))
     return DynamoEpisodeSource(names.tables["episodes"])
 
 

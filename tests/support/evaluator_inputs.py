@@ -7,10 +7,15 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import boto3
+
 from functions.alarm_evaluation.models import Component, EpisodeToJudge, Measurement, Upload
+from functions.referral_intake.models import NewEpisode
+from functions.referral_intake.repository import episode_item
 from functions.shared.catalogue import BLOOD_PRESSURE, catalogue
 from functions.shared.clock import iso_utc
 from functions.shared.disease_areas import disease_area
+from functions.shared.episode_records import open_guard_key, thresholds_item
 from functions.shared.thresholds import ThresholdOverrides, ThresholdVersion, merge
 from tests.support.organisations import MONITORING, TREATING
 
@@ -92,3 +97,14 @@ def _sent(measurement: Measurement) -> dict[str, Any]:
         values = {"value": float(only.value), "unit": only.unit}
     return {"type": measurement.type, **values, "measured_at": measurement.measured_at,
             "method": measurement.method, "late": measurement.late}
+
+
+def store_episode(episodes_table: str, new: NewEpisode) -> None:
+    """Write an episode as an accepted referral leaves it for the evaluator: the episode, its threshold
+    version and the citizen's open guard (the referral's other writes are not the evaluator's concern)."""
+    dynamodb = boto3.Session().client("dynamodb")
+    episode = new.episode
+    for item in (episode_item(episode), thresholds_item(episode.episode_id, new.thresholds),
+                 {**open_guard_key(episode.patient_id, episode.disease_area),
+                  "episode_id": {"S": episode.episode_id}}):
+        dynamodb.put_item(TableName=episodes_table, Item=item)
