@@ -228,10 +228,10 @@ class PauseService:
                 stored = next(p for p in self._store.pauses(episode_id) if p.pause_id == pause_id)
                 self._log(relations, principal, "pause_monitoring")
                 return stored, False
-            now = self._clock()
-            starts_at = request.starts_at or now
-            _check_period(starts_at, request.ends_at, now)
-            pause = Pause(pause_id, episode_id, starts_at, request.ends_at, request.reason, principal.subject,
+            now = _as_stored(self._clock())
+            starts_at, ends_at = _as_stored(request.starts_at or now), _as_stored(request.ends_at)
+            _check_period(starts_at, ends_at, now)
+            pause = Pause(pause_id, episode_id, starts_at, ends_at, request.reason, principal.subject,
                           organisation, now)
             if self._store.add_pause(relations, head, pause):
                 self._log(relations, principal, "pause_monitoring")
@@ -255,6 +255,11 @@ class PauseService:
 
     def _log(self, relations: EpisodeRelations, principal: Principal, action: str) -> None:
         self._access_log.record(relations.patient_id, principal, action, relations.episode_id, self._clock())
+
+
+def _as_stored(moment: datetime) -> datetime:
+    """The instant as the store keeps it (UTC, milliseconds), so a new pause reads as a retry's will."""
+    return datetime.fromisoformat(iso_utc(moment))
 
 
 def _check_period(starts_at: datetime, ends_at: datetime, now: datetime) -> None:
