@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -108,3 +110,18 @@ def store_episode(episodes_table: str, new: NewEpisode) -> None:
                  {**open_guard_key(episode.patient_id, episode.disease_area),
                   "episode_id": {"S": episode.episode_id}}):
         dynamodb.put_item(TableName=episodes_table, Item=item)
+
+
+def evaluated_items(evaluations_table: str, episode_id: str, until: Callable[[list[dict[str, Any]]], bool],
+                    timeout: float = 30) -> list[dict[str, Any]]:
+    """The episode's items in the evaluations table once ``until`` holds for them (the embedded mode's
+    evaluator runs behind the measurements queue), or as they are when ``timeout`` runs out."""
+    dynamodb = boto3.Session().client("dynamodb")
+    deadline = time.monotonic() + timeout
+    while True:
+        items = dynamodb.query(TableName=evaluations_table, KeyConditionExpression="pk = :pk",
+                               ExpressionAttributeValues={":pk": {"S": f"EPISODE#{episode_id}"}},
+                               ConsistentRead=True)["Items"]
+        if until(items) or time.monotonic() > deadline:
+            return items
+        time.sleep(0.1)
