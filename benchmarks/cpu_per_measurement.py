@@ -45,6 +45,13 @@ class DiscardingRepository:
         return None
 
 
+class NoOpenEpisodes:
+    """Never asked: the benchmark's uploads hold measurements only."""
+
+    def open_disease_areas(self, patient_id: str) -> frozenset[str]:
+        return frozenset()
+
+
 class NoMetrics:
     def add_metric(self, name: str, unit: str, value: float) -> None:
         pass
@@ -64,7 +71,7 @@ def run() -> list[Figure]:
     heading(f"(c) CPU time per measurement, an upload of {MAX_MEASUREMENTS} measurements, no AWS")
     body = json.dumps(upload_of(MAX_MEASUREMENTS, "bench-cpu-upload-0001"))
     request = UploadRequest.model_validate_json(body)
-    service = UploadService(DiscardingRepository(), NoMetrics())
+    service = UploadService(DiscardingRepository(), NoOpenEpisodes(), NoMetrics())
     device_id, patient_id = "dev_" + "0" * 24, "pat_" + "0" * 24
     device = Principal(role=Role.DEVICE, subject=device_id, device_id=device_id, patient_id=patient_id)
     context = LambdaContext(function_name="telehub-bench-device-uploads", memory_limit_in_mb=512,

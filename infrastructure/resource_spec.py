@@ -304,10 +304,11 @@ SPEC = ResourceSpec(
         FunctionSpec(
             id="device-uploads",
             handler="functions.device_uploads.handler.api_handler",
-            description="Accepts measurement uploads from home collection points",
+            description="Accepts measurement and questionnaire uploads from home collection points",
             # Reads too: a retry of an upload whose measurements have aged past the accepted
-            # window is recognised by reading the stored upload.
-            reads_tables=("uploads",),
+            # window is recognised by reading the stored upload; and the citizen's open episodes,
+            # whose questionnaires an upload's answers must fit.
+            reads_tables=("uploads", "episodes"),
             writes_tables=("uploads",),
         ),
         FunctionSpec(
@@ -420,25 +421,6 @@ SPEC = ResourceSpec(
             reads_tables=("episodes", "evaluations"),
             writes_tables=("evaluations", "access-log"),
         ),
-        # The alarm evaluator (functions/alarm_evaluation): each accepted upload judged under the citizen's
-        # open episodes; readings, alarms, the worklist's head and the "upload evaluated" event in evaluations.
-        FunctionSpec(
-            id="alarm-evaluation",
-            handler="functions.alarm_evaluation.handler.measurements_handler",
-            description="Judges each accepted upload against its episodes' thresholds and raises alarms",
-            # A late reading re-evaluates a year of readings of its type at most: well inside 30 s.
-            timeout_seconds=30,
-            reads_tables=("episodes", "evaluations"),
-            writes_tables=("evaluations",),
-            queue_source=QueueSource(queue="measurements"),
-        ),
-        FunctionSpec(
-            id="measurement-invalidation",
-            handler="functions.alarm_evaluation.handler.invalidation_handler",
-            description="Invalidates a wrong reading: kept and marked, its alarm off the worklist",
-            reads_tables=("episodes", "evaluations"),
-            writes_tables=("evaluations", "access-log"),
-        ),
     ),
     routes=(
         RouteSpec("POST", "/v1/devices", "devices", ("logistics",)),
@@ -454,8 +436,6 @@ SPEC = ResourceSpec(
         RouteSpec("POST", "/v1/episodes/{episode_id}/end", "referral-intake", ("clinician",)),
         RouteSpec("POST", "/v1/episodes/{episode_id}/pauses", "monitoring-pauses", ("clinician",)),
         RouteSpec("GET", "/v1/episodes/{episode_id}/pauses", "monitoring-pauses", ("clinician",)),
-        RouteSpec("POST", "/v1/episodes/{episode_id}/measurements/{measurement_id}/invalidate",
-                  "measurement-invalidation", ("clinician",)),
     ),
     authorizer="authorizer",
 )

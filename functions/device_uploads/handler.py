@@ -17,13 +17,14 @@ from functions.device_uploads.models import (
     LATE_AFTER,
     MAX_AGE,
     MAX_AHEAD,
+    MAX_ANSWERS,
     MAX_MEASUREMENTS,
     UploadReceipt,
     UploadRequest,
 )
 from functions.device_uploads.outbox import UploadRelay, upload_outbox
 from functions.device_uploads.publisher import SqsUploadPublisher
-from functions.device_uploads.repository import DynamoDbUploadRepository
+from functions.device_uploads.repository import DynamoDbOpenDiseaseAreas, DynamoDbUploadRepository
 from functions.device_uploads.settings import OutboxRecoverySettings, OutboxSettings, UploadApiSettings
 from functions.shared.api import build_resolver, resolve
 from functions.shared.auth import Principal, Role, requires
@@ -37,7 +38,8 @@ from functions.shared.stream_shards import DynamoDbStreamShards
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
-# 200 measurements, pretty-printed, are about 50 KiB; far bigger is not a home collection point.
+# 200 measurements, pretty-printed, are about 50 KiB (50 answers add 7 KiB); far bigger is not a home
+# collection point.
 MAX_UPLOAD_BYTES = 128 * 1024
 
 app = build_resolver()
@@ -45,11 +47,13 @@ app = build_resolver()
 
 @app.post(
     "/v1/measurements",
-    summary="Upload measurements (device)",
-    description=f"A home collection point uploads 1 to {MAX_MEASUREMENTS} measurements for its citizen. The "
-    "device credential decides the citizen. Retrying with the same upload_id and body returns the same 202, "
+    summary="Upload measurements and questionnaire answers (device)",
+    description=f"A home collection point uploads up to {MAX_MEASUREMENTS} measurements and up to "
+    f"{MAX_ANSWERS} questionnaire answers for its citizen, at least one of either. The device credential "
+    "decides the citizen. Answers must fit the questionnaire of one of the citizen's open episodes of care "
+    "(a 422 names the answer otherwise). Retrying with the same upload_id and body returns the same 202, "
     "however long the tablet was offline (uploads are kept, not expired); the same upload_id with a "
-    f"different body is a 409. Measurements may be up to {MAX_AGE.days} days old (over "
+    f"different body is a 409. Measurements and answers may be up to {MAX_AGE.days} days old (over "
     f"{LATE_AFTER // timedelta(hours=1)} hours: flagged late) and at most "
     f"{MAX_AHEAD // timedelta(minutes=1)} minutes in the future.",
     responses={
@@ -93,7 +97,8 @@ def outbox_recovery_handler(event: dict[str, Any], context: Any) -> PartialItemF
 @cache
 def _upload_service() -> UploadService:
     settings = UploadApiSettings.from_environment()
-    return UploadService(DynamoDbUploadRepository(settings.uploads_table_name), metrics, clock=utc_now)
+    return UploadService(DynamoDbUploadRepository(settings.uploads_table_name),
+                         DynamoDbOpenDiseaseAreas(settings.episodes_table_name), metrics, clock=utc_now)
 
 
 @cache

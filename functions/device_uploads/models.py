@@ -1,16 +1,18 @@
 """The upload a home collection point posts, the receipt it gets, and the upload as stored.
 
-The request models check everything that needs no clock: catalogue types, units (converted to
-the catalogue unit before the plausible range is checked), integer scores, the blood-pressure
-pair. Each measurement type has its own model, discriminated by ``type``, so the OpenAPI document
-states the units each accepts, and its range where no unit needs converting. Time rules need the
-injected clock and are applied in logic.py; their limits are here, where the document states them.
+The request models check everything that needs no clock and no stored data: catalogue types, units
+(converted to the catalogue unit before the plausible range is checked), integer scores, the
+blood-pressure pair, questions and answers some questionnaire has, each question once. Each
+measurement type has its own model, discriminated by ``type``, so the OpenAPI document states the
+units each accepts, and its range where no unit needs converting. Time rules need the injected clock,
+and whether an answer fits the citizen's own questionnaires needs their open episodes: both are
+applied in logic.py; their limits are here, where the document states them.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
@@ -22,11 +24,14 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationError,
     ValidationInfo,
     create_model,
     field_serializer,
     field_validator,
+    model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from functions.shared.catalogue import (
     MeasurementType,
@@ -35,11 +40,16 @@ from functions.shared.catalogue import (
     to_catalogue_unit,
 )
 from functions.shared.clock import iso_utc
+from functions.shared.disease_areas import disease_areas
 
 # Systolic and diastolic only ever arrive together, as one blood-pressure reading; the pulse a
 # cuff measures travels with them.
 SINGLE_VALUE_TYPES = tuple(name for name in catalogue() if name not in ("systolic", "diastolic"))
 MAX_MEASUREMENTS = 200
+# One sitting of the questionnaires answers each question at most once, so an upload holds at most as
+# many answers as the templates have questions (six today); the cap leaves room for areas to come
+# and keeps the body far below its size limit, which 200 measurements decide.
+MAX_ANSWERS = 50
 # A tablet uploads within minutes of measuring. A reading more than a day old was held back
 # (the tablet was offline), so the daily missed-measurement check may already have raised a
 # BLUE alarm for it and any alarm it raises now is stale: consumers show it as late.
@@ -231,10 +241,58 @@ else:
     ]
 
 
-class UploadRequest(BaseModel):
-    """What a home collection point posts: a batch of measurements under its own idempotency key."""
+# Every question and every answer of the disease-area templates, for the document to list; which of them
+# the citizen may answer depends on their open episodes (logic.py).
+QUESTIONS = tuple(sorted({question for area in disease_areas().values() for question in area.questionnaire}))
+ANSWERS = tuple(sorted({answer for area in disease_areas().values()
+                        for severities in area.questionnaire.values() for answer in severities}))
+
+# Types made from the templates at run time, which a type checker cannot read: to it, text.
+if TYPE_CHECKING:
+    QuestionId = str
+    AnswerText = str
+else:
+    QuestionId = Literal[QUESTIONS]
+    AnswerText = Literal[ANSWERS]
+
+
+class Answer(BaseModel):
+    """The citizen's answer to one question of a disease area's questionnaire."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    question_id: QuestionId = Field(
+        description="A question of a disease-area template. Beyond the schema: a question of the "
+        "questionnaire of one of the citizen's open episodes of care, and answered at most once per upload.")
+    answer: AnswerText = Field(
+        description="Beyond the schema: an answer that a questionnaire asking the question lists for it.")
+    answered_at: UtcDatetime = Field(
+        description=f"When the citizen answered, with a UTC offset (ISO 8601). Beyond the schema: as "
+        f"measured_at, at most {MAX_AGE.days} days before Telehub receives it (over "
+        f"{LATE_AFTER // timedelta(hours=1)} hours: flagged late) and at most "
+        f"{MAX_AHEAD // timedelta(minutes=1)} minutes after, and within the years 1 to 9999 once in UTC.")
+
+
+def _refused(location: tuple[str | int, ...], kind: str, message: str, value: Any) -> ValidationError:
+    """A refusal of one field inside the model, for a validator to raise: pydantic puts the field's
+    location in front, so the 422 names the field itself (``answers[2].question_id``), not its list."""
+    refusal = InitErrorDetails(type=PydanticCustomError(kind, message), loc=location, input=value)
+    return ValidationError.from_exception_data("UploadRequest", [refusal])
+
+
+class UploadRequest(BaseModel):
+    """What a home collection point posts under its own idempotency key: measurements, questionnaire
+    answers, or both."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        # An upload holds something: at least one measurement or one answer.
+        json_schema_extra={"anyOf": [
+            {"required": ["measurements"], "properties": {"measurements": {"minItems": 1}}},
+            {"required": ["answers"], "properties": {"answers": {"minItems": 1}}},
+        ]},
+    )
 
     upload_id: str = Field(
         min_length=8,
@@ -244,7 +302,35 @@ class UploadRequest(BaseModel):
         "a retry with the same key and body gets the same reply",
         examples=["0b9f7c1e-5d2a-4a57-9d0e-3c1f2b8a6e41"],
     )
-    measurements: list[Measurement] = Field(min_length=1, max_length=MAX_MEASUREMENTS)
+    measurements: list[Measurement] = Field(
+        default_factory=list, max_length=MAX_MEASUREMENTS,
+        description=f"Up to {MAX_MEASUREMENTS} measurements; at least one unless the upload holds answers")
+    answers: list[Answer] = Field(
+        default_factory=list, max_length=MAX_ANSWERS,
+        description=f"Up to {MAX_ANSWERS} questionnaire answers. Beyond the schema: only from a citizen with "
+        "an open episode of care, whose questionnaires they answer, each question at most once.")
+
+    @field_validator("answers")
+    @classmethod
+    def _each_question_once(cls, answers: list[Answer]) -> list[Answer]:
+        first: dict[str, int] = {}
+        for index, answer in enumerate(answers):
+            if answer.question_id in first:
+                raise _refused((index, "question_id"), "question_answered_twice",
+                               f"is answered twice in one upload (answers[{first[answer.question_id]}] "
+                               "answers it too)", answer.question_id)
+            first[answer.question_id] = index
+        return answers
+
+    @model_validator(mode="after")
+    def _holds_something(self) -> UploadRequest:
+        if self.measurements or self.answers:
+            return self
+        # Refused as measurements' error, the field an upload usually fills; as "missing" when it was
+        # left out, since a refusal only names a field the body has, or one it lacks.
+        kind = "too_short" if "measurements" in self.model_fields_set else "missing"
+        raise _refused(("measurements",), kind, "an upload holds at least one measurement or answer",
+                       self.measurements)
 
 
 class UploadReceipt(BaseModel):
@@ -252,6 +338,7 @@ class UploadReceipt(BaseModel):
 
     upload_id: str
     accepted: int = Field(description="How many measurements were accepted (all of them)")
+    answers_accepted: int = Field(description="How many questionnaire answers were accepted (all of them)")
     received_at: AwareDatetime = Field(description="When Telehub first accepted this upload (UTC)")
 
     @field_serializer("received_at")
@@ -268,7 +355,8 @@ def received_hour(received_at: str) -> str:
 @dataclass(frozen=True)
 class StoredUpload:
     """One upload as stored: the uploads table item, its idempotency record and, through the
-    table's stream, its outbox entry. ``measurements`` are normalised (see logic.normalise)."""
+    table's stream, its outbox entry. ``measurements`` and ``answers`` are normalised (see
+    logic.normalise and logic.normalise_answer)."""
 
     device_id: str
     upload_id: str
@@ -277,6 +365,7 @@ class StoredUpload:
     body_hash: str  # sha256 of the canonical JSON of the validated request
     accepted: int
     measurements: list[dict[str, Any]]
+    answers: list[dict[str, Any]] = field(default_factory=list)
 
     def item(self) -> dict[str, Any]:
         return {
@@ -287,6 +376,7 @@ class StoredUpload:
             "body_hash": self.body_hash,
             "accepted": self.accepted,
             "measurements": self.measurements,
+            "answers": self.answers,
             # Only for the uploads table's index by arrival (see OutboxRecovery); never relayed.
             "received_hour": received_hour(self.received_at),
         }
@@ -301,11 +391,13 @@ class StoredUpload:
             body_hash=item["body_hash"],
             accepted=int(item["accepted"]),
             measurements=list(item["measurements"]),
+            answers=list(item.get("answers", [])),  # uploads stored before answers were accepted have none
         )
 
     def receipt(self) -> UploadReceipt:
         return UploadReceipt(
             upload_id=self.upload_id,
             accepted=self.accepted,
+            answers_accepted=len(self.answers),
             received_at=datetime.fromisoformat(self.received_at),
         )

@@ -45,6 +45,7 @@ def upload_message(upload: StoredUpload) -> OutboundMessage:
         "patient_id": upload.patient_id,
         "received_at": upload.received_at,
         "measurements": upload.measurements,
+        "answers": upload.answers,
     }
     return OutboundMessage(
         dedupe_key=key,

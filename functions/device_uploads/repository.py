@@ -1,4 +1,5 @@
-"""The uploads table: one item per upload, written once with a conditional PutItem."""
+"""The uploads table: one item per upload, written once with a conditional PutItem; and the
+citizen's open disease areas, read from the episodes table's open guards (referral intake writes them)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 from functions.device_uploads.models import StoredUpload
 from functions.shared import aws
 from functions.shared.dynamo import IndexByHour, unavailable_when_throttled, written_in_hour
+from functions.shared.episode_records import OPEN_PREFIX, patient_partition
 from functions.shared.errors import ServiceUnavailable
 
 # The uploads by arrival (resource spec).
@@ -18,6 +20,7 @@ ARRIVAL_INDEX = IndexByHour("by-received-hour", hour_attribute="received_hour", 
 
 # Busy (throttled) is unavailable_when_throttled's 503; unreachable (no answer at all) is this one.
 _UNREACHABLE = "the upload store is unreachable; retry the upload"
+_EPISODES_UNREACHABLE = "the episode store is unreachable; retry the upload"
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -64,6 +67,27 @@ class DynamoDbUploadRepository:
     def received_in_hour(self, hour: str, since: str, until: str) -> list[dict[str, Any]]:
         """The upload items received in ``hour`` between two instants, found by the arrival index."""
         return written_in_hour(self._table_name, ARRIVAL_INDEX, hour, since, until)
+
+
+class DynamoDbOpenDiseaseAreas:
+    def __init__(self, episodes_table_name: str):
+        self._table_name = episodes_table_name
+
+    @unavailable_when_throttled
+    def open_disease_areas(self, patient_id: str) -> frozenset[str]:
+        """One Query of the citizen's ``OPEN#<area>`` guards, which exist exactly while the episode of
+        that area is open. Consistent, so answers sent just after a referral are not refused."""
+        try:
+            response = aws.client("dynamodb").query(
+                TableName=self._table_name,
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :open)",
+                ExpressionAttributeValues={":pk": patient_partition(patient_id), ":open": {"S": OPEN_PREFIX}},
+                ProjectionExpression="sk",
+                ConsistentRead=True,
+            )
+        except (ConnectionError, HTTPClientError) as error:
+            raise ServiceUnavailable(_EPISODES_UNREACHABLE) from error
+        return frozenset(item["sk"]["S"].removeprefix(OPEN_PREFIX) for item in response["Items"])
 
 
 def _serialise(item: dict[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from functions.shared.settings import EnvironmentSettings
 
 class UploadApiSettings(EnvironmentSettings):
     uploads_table_name: str
+    episodes_table_name: str  # the citizen's open disease areas, read for uploads with answers
 
 
 class OutboxSettings(EnvironmentSettings):

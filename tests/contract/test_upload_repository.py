@@ -19,6 +19,8 @@ UPLOAD = StoredUpload(
     received_at="2024-05-01T08:05:00.000Z", body_hash="0" * 64, accepted=1,
     measurements=[{"type": "weight", "value": Decimal("69.9"), "unit": "kg",
                    "measured_at": "2024-05-01T08:00:00.000Z", "method": "automatic", "late": False}],
+    answers=[{"question_id": "coloured_sputum", "answer": "no", "answered_at": "2024-05-01T08:01:00.000Z",
+              "late": False}],
 )
 
 

@@ -72,9 +72,14 @@ def test_the_upload_function_cannot_touch_devices_or_citizens(dev):
     # Given the device-uploads function's grants
     grants = _grants(dev.template, "device-uploads")
     tables = tagged(dev.template, "AWS::DynamoDB::Table", "table")
-    touched = set().union(*(targets for action, targets in grants.items() if action.startswith("dynamodb:")))
-    # Then it reaches the uploads table (and its index) and no other
-    assert {target.split("/index/")[0] for target in touched} == {tables["uploads"][0]}
+    touched = {target.split("/index/")[0] for action, targets in grants.items()
+               if action.startswith("dynamodb:") for target in targets}
+    written = {target.split("/index/")[0] for action, targets in grants.items()
+               if action in TABLE_WRITES for target in targets}
+    # Then it reaches the uploads table (and its index) and the episodes table (the citizen's open
+    # episodes, whose questionnaires answers must fit), and no other; it writes the uploads table only
+    assert touched == {tables["uploads"][0], tables["episodes"][0]}
+    assert written == {tables["uploads"][0]}
     # And it cannot sign, MAC or send anything
     assert not {"kms:Sign", "kms:GenerateMac", "sqs:SendMessage", "sns:Publish"} & set(grants)
 

@@ -1,4 +1,5 @@
-"""POST /v1/measurements under moto: the API function against the uploads table of the spec."""
+"""POST /v1/measurements under moto: the API function against the uploads table of the spec, and the
+episodes table for uploads with questionnaire answers."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from tests.support.moto_state import table_items
 from tests.support.runtime import invoke
 from tests.support.uploads_api import (
     NOW,
+    answers,
+    open_episode,
     post,
     refused_fields,
     reply,
@@ -45,6 +48,7 @@ def test_an_upload_is_accepted_and_stored_as_one_item(names):
     assert reply(response) == {
         "upload_id": "0b9f7c1e-5d2a-4a57-9d0e-3c1f2b8a6e41",
         "accepted": 4,
+        "answers_accepted": 0,
         "received_at": "2024-05-01T08:05:00.000Z",
     }
     # And one item holds the upload for the device's citizen, normalised, the old score flagged late
@@ -183,7 +187,7 @@ def test_the_table_holds_no_cpr_and_no_body(names):
     post(sample_body())
     [item] = table_items(names, "uploads")
     assert set(item) == {"device_id", "upload_id", "patient_id", "received_at", "body_hash", "accepted",
-                         "measurements", "received_hour"}
+                         "measurements", "answers", "received_hour"}
     assert item["received_hour"] == {"S": "2024-05-01T08"}
 
 
@@ -210,3 +214,99 @@ def test_logs_and_metrics_carry_ids_and_counts_but_no_measured_value(names, caps
     # And hold no value, neither as sent nor as stored
     for value in ("93.7", "154.3", "69.989303", "47.3"):
         assert value not in output
+
+
+# --- questionnaire answers -----------------------------------------------------------------------
+
+
+def test_answers_of_an_open_episodes_questionnaire_are_stored_with_the_measurements(names):
+    # Given the device's citizen has an open COPD episode
+    open_episode(names, "copd")
+    # When the device posts the sample measurements with two answers, one from the day before yesterday
+    body = {**sample_body(), "answers": [*answers("coloured_sputum"),
+                                         *answers("more_cough_than_usual", answer="no",
+                                                  answered_at="2024-04-29T18:00:00+02:00")]}
+    response = post(body)
+    # Then 202, counting both, and the one item holds them in UTC with milliseconds, the old one late
+    assert response["statusCode"] == 202
+    assert (reply(response)["accepted"], reply(response)["answers_accepted"]) == (4, 2)
+    [item] = stored_uploads(names)
+    assert item["answers"] == [
+        {"question_id": "coloured_sputum", "answer": "yes", "answered_at": "2024-05-01T08:04:00.000Z",
+         "late": False},
+        {"question_id": "more_cough_than_usual", "answer": "no", "answered_at": "2024-04-29T16:00:00.000Z",
+         "late": True},
+    ]
+
+
+def test_an_upload_of_answers_only_is_accepted_and_retried_as_any_upload(names, monkeypatch):
+    # Given a citizen monitored for heart failure, whose device sends answers only
+    open_episode(names, "heart_failure")
+    body = {"upload_id": "answers-0001",
+            "answers": answers("swollen_ankles_or_legs", "more_breathless_than_usual")}
+    first = post(body)
+    # When the same upload is retried later, and then the same upload_id comes with another answer
+    use_handler_at(monkeypatch, lambda: NOW + timedelta(minutes=7))
+    retried = post(body)
+    changed = post({**body, "answers": answers("swollen_ankles_or_legs", answer="no")})
+    # Then the first is accepted, the retry gets the same reply, the change is a 409, and one item is stored
+    assert first["statusCode"] == 202 and reply(first)["answers_accepted"] == 2
+    assert retried["statusCode"] == 202 and retried["body"] == first["body"]
+    assert changed["statusCode"] == 409
+    [item] = stored_uploads(names)
+    assert item["measurements"] == [] and len(item["answers"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("areas", "answer", "field"),
+    [
+        (["copd"], {"question_id": "swollen_ankles_or_legs"}, "answers[1].question_id"),  # heart failure's
+        (["heart_failure"], {"question_id": "coloured_sputum"}, "answers[1].question_id"),  # COPD's
+        (["copd"], {"question_id": "how_are_you"}, "answers[1].question_id"),  # no template asks it
+        (["copd"], {"answer": "sometimes"}, "answers[1].answer"),  # no template lists it
+        (["copd"], {"question_id": "more_breathless_than_usual"}, "answers[1].question_id"),  # twice
+        (["copd"], {"answered_at": "2024-04-01T08:04:59Z"}, "answers[1].answered_at"),  # > 30 days old
+        (["copd"], {"answered_at": "2024-05-01T08:15:01Z"}, "answers[1].answered_at"),  # > 10 min ahead
+        ([], {}, "answers"),  # no open episode at all
+    ],
+)
+def test_an_answer_that_fits_no_open_questionnaire_is_a_422_naming_it_and_nothing_is_stored(
+        names, areas, answer, field):
+    # Given the citizen's open episodes, and an upload whose second answer is wrong
+    for area in areas:
+        open_episode(names, area)
+    first, second = answers("more_breathless_than_usual", "more_cough_than_usual")
+    body = {**sample_body(), "answers": [first, {**second, **answer}]}
+    # When posted
+    response = post(body)
+    # Then 422 names that field, and the table is empty
+    assert response["statusCode"] == 422
+    assert refused_fields(response) == [field]
+    assert stored_uploads(names) == []
+
+
+def test_the_refusal_without_an_open_episode_says_why_without_naming_an_area(names):
+    response = post({**sample_body(), "answers": answers("coloured_sputum")})
+    [error] = reply(response)["errors"]
+    assert error["field"] == "answers" and "no open episode" in error["message"]
+    assert not any(area in response["body"].lower() for area in ("copd", "heart_failure", "kol"))
+
+
+def test_logs_carry_the_count_of_answers_but_no_question_or_answer(names, capsys):
+    # Given the function's log stream captured
+    log = io.StringIO()
+    previous = logger.registered_handler.setStream(log)
+    open_episode(names, "copd")
+    # When an upload with answers is accepted, and one with a question the citizen is not asked is refused
+    try:
+        assert post({**sample_body(), "answers": answers("coloured_sputum")})["statusCode"] == 202
+        refused = {**sample_body(), "upload_id": "refused-upload-0001",
+                   "answers": answers("breathless_lying_flat")}
+        assert post(refused)["statusCode"] == 422
+    finally:
+        logger.registered_handler.setStream(previous)
+    # Then the logs and metrics count the answers, and hold no question id
+    output = log.getvalue() + capsys.readouterr().out
+    accepted = next(json.loads(line) for line in log.getvalue().splitlines() if "upload accepted" in line)
+    assert accepted["answers"] == 1 and '"AnswersAccepted":[1.0]' in output
+    assert "coloured_sputum" not in output and "breathless_lying_flat" not in output

@@ -11,6 +11,8 @@ from functions.shared import aws
 from tests.support.moto_state import Throttle, queued_messages
 from tests.support.runtime import invoke
 from tests.support.uploads_api import (
+    answers,
+    open_episode,
     post,
     reply,
     retry_from,
@@ -63,6 +65,25 @@ def test_the_sample_stream_event_becomes_one_message(names):
     assert [m["type"] for m in body["measurements"]] == ["spo2", "blood_pressure", "weight", "cat_score"]
     assert body["measurements"][1]["components"][0] == {"type": "systolic", "value": 132, "unit": "mmHg"}
     assert body["measurements"][2]["value"] == 69.989303 and body["measurements"][3]["late"] is True
+    assert body["answers"] == []  # the sample item has none
+
+
+def test_an_upload_with_answers_is_relayed_with_them(names):
+    # Given an upload of measurements and answers accepted for a citizen monitored for COPD
+    open_episode(names, "copd")
+    body = {**sample_body(), "answers": answers("coloured_sputum", "more_cough_than_usual", answer="no")}
+    assert post(body)["statusCode"] == 202
+    # When the outbox function handles the stream batch
+    assert _relay(stream_event(names.tables["uploads"])) == {"batchItemFailures": []}
+    # Then the one message carries the answers as stored, beside the measurements
+    [message] = queued_messages(_queue(names))
+    assert len(message["body"]["measurements"]) == 4
+    assert message["body"]["answers"] == [
+        {"question_id": "coloured_sputum", "answer": "no", "answered_at": "2024-05-01T08:04:00.000Z",
+         "late": False},
+        {"question_id": "more_cough_than_usual", "answer": "no", "answered_at": "2024-05-01T08:04:00.000Z",
+         "late": False},
+    ]
 
 
 def test_each_stored_upload_reaches_the_queue_once(names):

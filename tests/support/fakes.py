@@ -459,6 +459,25 @@ class FakeUploadRepository:
         return self.items.get((device_id, upload_id))
 
 
+class FakeOpenDiseaseAreas:
+    """The citizens' open disease areas (the episodes table's open guards): ``open`` and ``end`` play the
+    referral intake's writes; ``asked`` counts the reads."""
+
+    def __init__(self) -> None:
+        self.areas: dict[str, set[str]] = {}
+        self.asked = 0
+
+    def open(self, patient_id: str, disease_area: str) -> None:
+        self.areas.setdefault(patient_id, set()).add(disease_area)
+
+    def end(self, patient_id: str, disease_area: str) -> None:
+        self.areas.get(patient_id, set()).discard(disease_area)
+
+    def open_disease_areas(self, patient_id: str) -> frozenset[str]:
+        self.asked += 1
+        return frozenset(self.areas.get(patient_id, ()))
+
+
 class FakePublisher:
     """An outbox's publisher (SQS's SendMessageBatch, SNS's PublishBatch): up to ten messages a call.
     On the call numbered ``on_call`` (every call if None) the positions in ``refuse`` are not sent."""

@@ -1,6 +1,6 @@
 """Helpers for the device-upload integration tests: API events from the sample event, invoked with the
-upload function's own environment, and the uploads table's real (moto) stream records as a Lambda
-stream event."""
+upload function's own environment, the device's citizen's episodes as the referral intake writes them,
+and the uploads table's real (moto) stream records as a Lambda stream event."""
 
 from __future__ import annotations
 
@@ -13,7 +13,10 @@ import pytest
 from boto3.dynamodb.types import TypeDeserializer
 
 from functions.device_uploads import handler
+from functions.referral_intake.repository import DynamoEpisodeStore
+from functions.shared.citizen_store import DynamoCitizenStore
 from infrastructure.resource_spec import ResourceNames
+from tests.support.episodes import new_episode
 from tests.support.events import load_event
 from tests.support.moto_state import table_items, table_stream
 from tests.support.organisations import TREATING
@@ -38,6 +41,24 @@ def use_handler_at(monkeypatch: pytest.MonkeyPatch, clock: Any = lambda: NOW) ->
     handler._upload_service.cache_clear()
     handler._upload_relay.cache_clear()
     handler._outbox_recovery.cache_clear()
+
+
+def open_episode(names: ResourceNames, disease_area: str) -> str:
+    """An open episode of ``disease_area`` for the sample device's citizen, written as a referral writes it;
+    its id."""
+    patient_id = sample_event("post_measurements.json")["requestContext"]["authorizer"]["patient_id"]
+    citizens = DynamoCitizenStore(names.tables["citizens"])
+    citizens.add_patient(f"pseudonym-{patient_id}", patient_id, "2512489996")
+    episode_id = f"epi_{disease_area}"
+    assert DynamoEpisodeStore(names.tables["episodes"], names.tables["devices"], citizens).create(
+        new_episode(episode_id, patient_id, disease_area))
+    return episode_id
+
+
+def answers(*question_ids: str, answer: str = "yes", answered_at: str = "2024-05-01T08:04:00Z"
+            ) -> list[dict[str, str]]:
+    return [{"question_id": question_id, "answer": answer, "answered_at": answered_at}
+            for question_id in question_ids]
 
 
 def post(body: Any, *, role: str = "device", content_type: str = "application/json") -> dict[str, Any]:

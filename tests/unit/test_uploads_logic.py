@@ -1,16 +1,21 @@
-"""Accepting uploads: time rules, the late flag and idempotency (logic.py), with in-memory fakes."""
+"""Accepting uploads: time rules, the late flag, answers that fit the citizen's questionnaires and
+idempotency (logic.py), with in-memory fakes."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
 
+from functions.device_uploads import logic
 from functions.device_uploads.logic import UploadService, canonical_hash
 from functions.device_uploads.models import LATE_AFTER, MAX_AGE, MAX_AHEAD, UploadRequest
+from functions.shared.disease_areas import disease_area
 from functions.shared.errors import Conflict, InvalidInput, ServiceUnavailable
-from tests.support.fakes import FakeUploadRepository, RecordedMetrics
+from tests.support.fakes import FakeOpenDiseaseAreas, FakeUploadRepository, RecordedMetrics
 
 NOW = datetime(2024, 5, 1, 8, 5, tzinfo=UTC)
 DEVICE, PATIENT = "dev_5f0c2a9e41b7d3c8a6e1f042", "pat_9a3e7c1d5b2f8e4a6c0d1b37"
@@ -35,6 +40,16 @@ def _request(*measured_at: datetime, upload_id: str = "upload-0001", **overrides
     )
 
 
+def _answer(question_id: str, answer: str = "yes", answered_at: datetime = NOW) -> dict:
+    return {"question_id": question_id, "answer": answer, "answered_at": answered_at.isoformat()}
+
+
+def _answered(*answers: dict, measured_at: tuple[datetime, ...] = (), upload_id: str = "upload-0001"
+              ) -> UploadRequest:
+    return UploadRequest.model_validate({"upload_id": upload_id, "answers": list(answers),
+                                         "measurements": [_measurement(m) for m in measured_at]})
+
+
 @pytest.fixture
 def uploads() -> FakeUploadRepository:
     return FakeUploadRepository()
@@ -51,8 +66,16 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def service(uploads, metrics, clock) -> UploadService:
-    return UploadService(uploads, metrics, clock=clock)
+def open_areas() -> FakeOpenDiseaseAreas:
+    """The device's citizen is monitored for COPD."""
+    areas = FakeOpenDiseaseAreas()
+    areas.open(PATIENT, "copd")
+    return areas
+
+
+@pytest.fixture
+def service(uploads, open_areas, metrics, clock) -> UploadService:
+    return UploadService(uploads, open_areas, metrics, clock=clock)
 
 
 # --- time rules and the late flag ----------------------------------------------------------------
@@ -128,7 +151,8 @@ def test_the_stored_upload_has_the_devices_citizen_and_normalised_values(service
         ],
         "measured_at": "2024-05-01T08:00:00.000Z", "method": "typed", "late": False,
     }
-    assert metrics.values == {"UploadsAccepted": 1, "MeasurementsAccepted": 3, "LateMeasurementsAccepted": 0}
+    assert metrics.values == {"UploadsAccepted": 1, "MeasurementsAccepted": 3, "LateMeasurementsAccepted": 0,
+                              "AnswersAccepted": 0}
 
 
 # --- idempotency -------------------------------------------------------------------------------
@@ -162,7 +186,7 @@ def test_a_time_problem_is_a_422_even_when_the_store_cannot_be_asked_about_retri
         def get(self, device_id, upload_id):
             raise ServiceUnavailable("throttled")
 
-    service = UploadService(ThrottledUploads(), metrics, clock=clock)
+    service = UploadService(ThrottledUploads(), FakeOpenDiseaseAreas(), metrics, clock=clock)
     # When an upload with a too-old measurement arrives
     # Then it is refused as bad input, not as a server problem
     with pytest.raises(InvalidInput):
@@ -187,9 +211,175 @@ def test_the_same_upload_id_from_another_device_is_another_upload(service, uploa
     assert uploads.writes == 2
 
 
+def test_an_upload_without_answers_hashes_as_before_answers_existed():
+    # Given a measurements-only upload, and its canonical JSON as hashed before uploads had answers
+    request = _request(NOW)
+    before = json.dumps({"upload_id": "upload-0001", "measurements": [
+        {"type": "spo2", "value": 94.0, "unit": "%", "measured_at": "2024-05-01T08:05:00Z",
+         "method": "automatic"},
+    ]}, sort_keys=True, separators=(",", ":"))
+    # Then its hash is the same, so a retry of an upload stored then is still recognised
+    assert canonical_hash(request) == hashlib.sha256(before.encode()).hexdigest()
+
+
 def test_the_canonical_hash_ignores_form_but_not_content():
     # Given the same measurement written with another offset and 94.0 for 94
     same = _request(NOW.astimezone(timezone(timedelta(hours=2))), value=94.0)
     # Then the hash is the same; a different value changes it
     assert canonical_hash(same) == canonical_hash(_request(NOW))
     assert canonical_hash(_request(NOW, value=95)) != canonical_hash(_request(NOW))
+
+
+# --- questionnaire answers -----------------------------------------------------------------------
+
+
+def test_answers_are_stored_normalised_beside_the_measurements(service, uploads, metrics, open_areas):
+    # Given a COPD citizen's upload of a measurement and two answers, one given 25 hours ago in Danish time
+    request = _answered(_answer("more_cough_than_usual", "yes"),
+                        _answer("coloured_sputum", "no", (NOW - timedelta(hours=25)).astimezone(
+                            timezone(timedelta(hours=2)))),
+                        measured_at=(NOW,))
+    # When accepted
+    receipt = service.accept(DEVICE, PATIENT, request)
+    # Then the answers are stored in UTC with milliseconds, the older one flagged late, and counted
+    stored = uploads.get(DEVICE, "upload-0001")
+    assert stored.answers == [
+        {"question_id": "more_cough_than_usual", "answer": "yes", "answered_at": "2024-05-01T08:05:00.000Z",
+         "late": False},
+        {"question_id": "coloured_sputum", "answer": "no", "answered_at": "2024-04-30T07:05:00.000Z",
+         "late": True},
+    ]
+    assert (receipt.accepted, receipt.answers_accepted) == (1, 2)
+    assert metrics.values["AnswersAccepted"] == 2 and open_areas.asked == 1
+
+
+def test_an_upload_of_answers_only_is_accepted(service, uploads):
+    receipt = service.accept(DEVICE, PATIENT, _answered(_answer("more_breathless_than_usual", "no")))
+    assert (receipt.accepted, receipt.answers_accepted) == (0, 1)
+    assert uploads.get(DEVICE, "upload-0001").measurements == []
+
+
+def test_an_upload_without_answers_never_asks_for_the_citizens_episodes(service, open_areas):
+    # Given a measurements-only upload, When accepted, Then the episodes were not read (no request more)
+    service.accept(DEVICE, PATIENT, _request(NOW))
+    assert open_areas.asked == 0
+
+
+def test_a_question_another_open_area_asks_is_valid(service, uploads, open_areas):
+    # Given a citizen monitored for COPD and heart failure
+    open_areas.open(PATIENT, "heart_failure")
+    # When they answer a question of each, and one both areas ask
+    request = _answered(_answer("coloured_sputum"), _answer("swollen_ankles_or_legs"),
+                        _answer("more_breathless_than_usual"))
+    # Then all three are accepted
+    assert service.accept(DEVICE, PATIENT, request).answers_accepted == 3
+
+
+@pytest.mark.parametrize(
+    ("answers", "field"),
+    [
+        # a question of heart failure only, for a citizen monitored for COPD only
+        ([_answer("coloured_sputum"), _answer("swollen_ankles_or_legs")], "answers[1].question_id"),
+        ([_answer("breathless_lying_flat", "no")], "answers[0].question_id"),
+    ],
+)
+def test_a_question_of_no_open_area_is_a_422_naming_it_and_nothing_is_stored(service, uploads, answers,
+                                                                            field):
+    with pytest.raises(InvalidInput) as refusal:
+        service.accept(DEVICE, PATIENT, _answered(*answers, measured_at=(NOW,)))
+    problems = [(problem.field, problem.message) for problem in refusal.value.problems]
+    assert problems == [(field, "is not a question of the citizen's questionnaires")]
+    assert uploads.items == {}
+
+
+def test_an_answer_the_open_areas_do_not_list_is_a_422_naming_it_and_nothing_is_stored(monkeypatch, service,
+                                                                                       uploads):
+    # Given a COPD questionnaire that lists only yes for coloured sputum (as the reference set does)
+    copd = disease_area("copd")
+    questionnaire = {**copd.questionnaire, "coloured_sputum": {"yes": "RED"}}
+    narrowed = copd.model_copy(update={"questionnaire": questionnaire})
+    monkeypatch.setattr(logic, "disease_area",
+                        lambda code: narrowed if code == "copd" else disease_area(code))
+    # When the citizen answers no
+    with pytest.raises(InvalidInput) as refusal:
+        service.accept(DEVICE, PATIENT,
+                       _answered(_answer("more_cough_than_usual"), _answer("coloured_sputum", "no")))
+    # Then the answer is named, and nothing is stored
+    assert [problem.field for problem in refusal.value.problems] == ["answers[1].answer"]
+    assert uploads.items == {}
+
+
+def test_answers_from_a_citizen_without_an_open_episode_are_a_422_naming_answers(service, uploads,
+                                                                                open_areas):
+    # Given a citizen whose only episode has ended
+    open_areas.end(PATIENT, "copd")
+    # When their device sends measurements and answers
+    with pytest.raises(InvalidInput) as refusal:
+        service.accept(DEVICE, PATIENT, _answered(_answer("coloured_sputum"), measured_at=(NOW,)))
+    # Then answers is named, the message says why without naming any disease area, and nothing is stored
+    [problem] = refusal.value.problems
+    assert problem.field == "answers" and "no open episode" in problem.message
+    assert not any(area in problem.message.lower() for area in ("copd", "heart", "kol", "lung"))
+    assert uploads.items == {}
+
+
+@pytest.mark.parametrize(
+    ("answered_at", "message"),
+    [
+        (NOW - MAX_AGE - timedelta(seconds=1), "is more than 30 days old"),
+        (NOW + MAX_AHEAD + timedelta(seconds=1), "is more than 10 minutes in the future"),
+    ],
+)
+def test_an_answer_outside_the_window_is_refused_naming_it(service, uploads, answered_at, message):
+    request = _answered(_answer("coloured_sputum", answered_at=NOW - MAX_AGE),
+                        _answer("more_cough_than_usual", answered_at=answered_at))
+    with pytest.raises(InvalidInput) as refusal:
+        service.accept(DEVICE, PATIENT, request)
+    assert [(p.field, p.message) for p in refusal.value.problems] == [("answers[1].answered_at", message)]
+    assert uploads.items == {}
+
+
+def test_every_problem_of_an_upload_is_named_at_once(service):
+    # Given a too-old measurement and an answer to a question the citizen is not asked
+    request = _answered(_answer("swollen_ankles_or_legs"), measured_at=(NOW - MAX_AGE - timedelta(days=1),))
+    with pytest.raises(InvalidInput) as refusal:
+        service.accept(DEVICE, PATIENT, request)
+    # Then both are named
+    fields = [problem.field for problem in refusal.value.problems]
+    assert fields == ["measurements[0].measured_at", "answers[0].question_id"]
+
+
+def test_an_identical_retry_with_answers_gets_the_first_reply(service, uploads, clock):
+    first = service.accept(DEVICE, PATIENT, _answered(_answer("coloured_sputum"), measured_at=(NOW,)))
+    clock.now = NOW + timedelta(minutes=5)
+    again = service.accept(DEVICE, PATIENT, _answered(_answer("coloured_sputum"), measured_at=(NOW,)))
+    assert again == first and uploads.writes == 1
+
+
+def test_a_retry_is_recognised_after_the_episode_it_answered_for_ended(service, uploads, open_areas):
+    # Given an accepted upload with answers, and the citizen's episode ended since
+    first = service.accept(DEVICE, PATIENT, _answered(_answer("coloured_sputum")))
+    open_areas.end(PATIENT, "copd")
+    # When the tablet retries it (its reply was lost)
+    again = service.accept(DEVICE, PATIENT, _answered(_answer("coloured_sputum")))
+    # Then it gets its original reply rather than a 422
+    assert again == first and uploads.writes == 1
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        [_answer("coloured_sputum", "no")],  # another answer
+        [_answer("coloured_sputum"), _answer("more_cough_than_usual")],  # one answer more
+        [],  # the answers left out
+    ],
+)
+def test_the_same_upload_id_with_other_answers_is_a_conflict(service, uploads, other):
+    # Given an accepted upload of a measurement and an answer
+    service.accept(DEVICE, PATIENT, _answered(_answer("coloured_sputum"), measured_at=(NOW,)))
+    stored = uploads.get(DEVICE, "upload-0001")
+    # When the same upload_id arrives with other answers
+    with pytest.raises(Conflict):
+        service.accept(DEVICE, PATIENT, _answered(*other, measured_at=(NOW,)))
+    # Then the stored upload is unchanged
+    assert uploads.get(DEVICE, "upload-0001") == stored and uploads.writes == 1

@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from functions.device_uploads.models import BloodPressureMeasurement, UploadRequest
+from functions.device_uploads.models import MAX_ANSWERS, QUESTIONS, BloodPressureMeasurement, UploadRequest
 from functions.shared.api import error_field
+from functions.shared.disease_areas import disease_areas
 
 VALID = {
     "upload_id": "0b9f7c1e-5d2a-4a57-9d0e-3c1f2b8a6e41",
@@ -20,6 +21,11 @@ VALID = {
          "measured_at": "2024-05-01T10:03:30+02:00", "method": "automatic"},
         {"type": "cat_score", "value": 18, "unit": "score", "measured_at": "2024-04-29T18:00:00+02:00",
          "method": "typed"},
+    ],
+    "answers": [
+        {"question_id": "more_breathless_than_usual", "answer": "yes",
+         "answered_at": "2024-05-01T10:04:00+02:00"},
+        {"question_id": "coloured_sputum", "answer": "no", "answered_at": "2024-05-01T10:04:20+02:00"},
     ],
 }
 
@@ -52,6 +58,7 @@ def test_a_valid_upload_is_accepted_with_times_in_utc():
     assert len(request.measurements) == 3
     assert request.measurements[0].measured_at == datetime(2024, 5, 1, 8, 2, tzinfo=UTC)
     assert isinstance(request.measurements[1], BloodPressureMeasurement)
+    assert request.answers[0].answered_at == datetime(2024, 5, 1, 8, 4, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -93,7 +100,15 @@ def test_a_valid_upload_is_accepted_with_times_in_utc():
         (("upload_id",), "x" * 65, "upload_id"),
         (("upload_id",), _DELETE, "upload_id"),
         (("patient_id",), "pat_9a3e7c1d5b2f8e4a6c0d1b37", "patient_id"),  # the body never names a citizen
-        (("measurements",), [], "measurements"),
+        (("answers", 0, "question_id"), "feeling_blue", "answers[0].question_id"),  # no template asks it
+        (("answers", 0, "question_id"), _DELETE, "answers[0].question_id"),
+        (("answers", 1, "question_id"), "more_breathless_than_usual", "answers[1].question_id"),  # twice
+        (("answers", 0, "answer"), "maybe", "answers[0].answer"),  # no template lists it
+        (("answers", 0, "answer"), True, "answers[0].answer"),
+        (("answers", 0, "answered_at"), "2024-05-01T10:04:00", "answers[0].answered_at"),  # naive
+        (("answers", 0, "answered_at"), 1714550400, "answers[0].answered_at"),
+        (("answers", 0, "severity"), "RED", "answers[0].severity"),  # the template decides it, not the body
+        (("answers", 0), "coloured_sputum=yes", "answers[0]"),
     ],
 )
 def test_each_bad_input_is_refused_naming_its_field(path, value, field):
@@ -103,6 +118,54 @@ def test_each_bad_input_is_refused_naming_its_field(path, value, field):
     fields = _refused_fields(body)
     # Then exactly that field is named
     assert fields == [field]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"upload_id": VALID["upload_id"], "measurements": [], "answers": []}, "measurements"),
+        ({"upload_id": VALID["upload_id"], "measurements": []}, "measurements"),
+        ({"upload_id": VALID["upload_id"]}, "measurements"),  # named although the body left it out
+    ],
+)
+def test_an_upload_without_measurements_or_answers_is_refused_naming_measurements(body, field):
+    assert _refused_fields(body) == [field]
+
+
+def test_an_upload_of_measurements_only_or_answers_only_is_valid():
+    measured = UploadRequest.model_validate({**VALID, "answers": []})
+    answered = UploadRequest.model_validate({"upload_id": VALID["upload_id"], "answers": VALID["answers"]})
+    assert (len(measured.measurements), measured.answers) == (3, [])
+    assert (answered.measurements, len(answered.answers)) == ([], 2)
+
+
+def test_the_second_answer_to_a_question_is_the_one_named():
+    # Given three answers, the third to the first's question again
+    body = _with(("answers",), [*VALID["answers"], {**VALID["answers"][0], "answer": "no"}])
+    # Then the third is refused, its message pointing at the first
+    with pytest.raises(ValidationError) as refusal:
+        UploadRequest.model_validate(body)
+    [error] = refusal.value.errors()
+    assert error_field(error, body) == "answers[2].question_id"
+    assert "answers[0]" in error["msg"]
+
+
+def test_every_answer_of_every_template_is_valid_and_one_sitting_of_all_questionnaires_fits():
+    # Given every answer every template lists
+    listed = {(question, answer) for area in disease_areas().values()
+              for question, severities in area.questionnaire.items() for answer in severities}
+    # Then each is a valid answer
+    for question, answer in listed:
+        one = {"question_id": question, "answer": answer, "answered_at": "2024-05-01T08:00:00Z"}
+        assert UploadRequest.model_validate({**VALID, "answers": [one]}).answers[0].answer == answer
+    # And one answer to each question of every template fits in one upload
+    assert {question for question, _ in listed} == set(QUESTIONS)
+    assert len(QUESTIONS) <= MAX_ANSWERS
+
+
+def test_more_answers_than_the_cap_are_refused():
+    answers = [VALID["answers"][0]] * (MAX_ANSWERS + 1)
+    assert _refused_fields({**VALID, "answers": answers}) == ["answers"]
 
 
 def test_more_than_200_measurements_are_refused_and_200_are_accepted():

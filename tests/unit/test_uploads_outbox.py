@@ -4,6 +4,7 @@ relay counts what it did and did not relay; with in-memory fakes."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -43,7 +44,23 @@ def test_the_message_carries_the_upload_its_type_version_and_dedupe_key():
     assert body["dedupe_key"] == f"{DEVICE}/upload-0001" == message.dedupe_key
     assert body["patient_id"] == PATIENT and body["received_at"] == "2024-05-01T08:05:00.000Z"
     assert body["measurements"][0]["value"] == 69.989303
+    assert body["answers"] == []
     assert "body_hash" not in body
+
+
+def test_the_message_carries_the_answers_as_stored():
+    answer = {"question_id": "coloured_sputum", "answer": "yes", "answered_at": "2024-05-01T08:01:00.000Z",
+              "late": False}
+    stored = replace(_stored("upload-0001"), answers=[answer])
+    assert json.loads(upload_message(stored).body)["answers"] == [answer]
+
+
+def test_an_upload_stored_before_answers_existed_is_relayed_with_none():
+    # Given an upload item written before uploads had answers (no answers attribute)
+    item = _stored("upload-0001").item()
+    del item["answers"]
+    # When relayed, Then its message has an empty answers list
+    assert json.loads(UploadRelay(FakePublisher(), RecordedMetrics()).message_of(item).body)["answers"] == []
 
 
 def test_uploads_are_relayed_ten_per_request(metrics):
