@@ -4,25 +4,42 @@ telehub local [--demo] [--exit-after-demo] [--port 8080] [--moto-port 5055] [--s
               [--isolated-environments]
 telehub token --role logistics|clinician|system [--org SOR|YDERNUMMER] [--subject ...] [--ttl-minutes 60]
 telehub redrive <queue-id>
+telehub missed-measurements [--at 2026-11-25T09:30:00Z]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import boto3
 
 from embedded.demo import ACCESS_LOG_TABLE, Demo
-from embedded.dev_issuer import AUDIENCE, MINTABLE_ROLES, DevIssuer, issuer_url
-from embedded.local import DUMMY_CREDENTIALS, HOST, LocalOptions, LocalSystem, PortInUse, RunningState
+from embedded.dev_issuer import AUDIENCE, MINTABLE_ROLES, DevIssuer, issuer_url, jwks_url
+from embedded.lambda_runtime import FunctionRuntime, forget_warm_state
+from embedded.local import DUMMY_CREDENTIALS, HOST, STAGE, LocalOptions, LocalSystem, PortInUse, RunningState
+from embedded.pollers import schedule_rule_arn, scheduled_event
 from embedded.redrive import redrive
-from infrastructure.resource_spec import SPEC
+from functions.shared import aws
+from infrastructure.resource_spec import (
+    SPEC,
+    FunctionSpec,
+    PlatformSettings,
+    ResourceNames,
+    function_environment,
+)
+
+MISSED_MEASUREMENTS = "missed-measurements"
 
 DEFAULT_STATE_DIR = Path(".telehub")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -88,7 +105,28 @@ def _parser() -> argparse.ArgumentParser:
     )
     _state_dir_option(redrive_command)
     redrive_command.set_defaults(run=run_redrive)
+
+    missed = commands.add_parser(
+        MISSED_MEASUREMENTS, help="run the missed-measurement schedule now, against the running system"
+    )
+    missed.add_argument(
+        "--at",
+        type=_instant,
+        help="judge as of this instant (ISO 8601 with a zone; default now), as if the schedule ran then",
+    )
+    _state_dir_option(missed)
+    missed.set_defaults(run=run_missed_measurements)
     return parser
+
+
+def _instant(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 instant: {text!r}") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"give the zone too (e.g. {text}Z): {text!r}")
+    return moment
 
 
 def _state_dir_option(parser: argparse.ArgumentParser) -> None:
@@ -192,6 +230,7 @@ Mint a token and register a device:
       -d '{{"cpr": "2512489996", "vendor": "Nonin", "model": "3230", "serial": "502012345",
            "measurement_types": ["spo2", "pulse"]}}'
 Replay a dead-letter queue:  telehub redrive measurements{state_option}
+Run the missed-measurement schedule now:  telehub missed-measurements{state_option}
 State (dev issuer key, running ports): {system.state_dir}/"""
 
 
@@ -245,6 +284,67 @@ def run_redrive(arguments: argparse.Namespace) -> int:
     moved = redrive(sqs, state.queue_urls[dlq_id], state.queue_urls[queue_id])
     print(f"moved {moved} message(s) from {dlq_id} back to {queue_id}")
     return 0
+
+
+# --- telehub missed-measurements ---------------------------------------------------------------
+
+
+def run_missed_measurements(arguments: argparse.Namespace) -> int:
+    """One run of the schedule, in this process, against the running system's moto server: what its
+    EventBridge rule does every 15 minutes (in AWS: invoke the function with a scheduled event)."""
+    state = RunningState.load(arguments.state_dir)
+    if state is None or not state.tables:
+        print(
+            f"telehub missed-measurements: no running `telehub local` found in {arguments.state_dir}",
+            file=sys.stderr,
+        )
+        return 1
+    function = SPEC.function(MISSED_MEASUREMENTS)
+    runtime = FunctionRuntime(STAGE, state.region)
+    at = arguments.at or datetime.now(UTC)
+    with _environment_of(function, state):
+        summary = runtime.invoke(function, scheduled_event(
+            at, schedule_rule_arn(runtime.physical_name(function), state.region), state.region))
+    print(f"missed-measurements as of {at.astimezone(UTC).isoformat()}: {json.dumps(summary)}")
+    return 0
+
+
+@contextmanager
+def _environment_of(function: FunctionSpec, state: RunningState) -> Iterator[None]:
+    """The function's environment pointed at the running system's moto server; the process's again after."""
+    names = ResourceNames(tables=state.tables, queue_urls=state.queue_urls, topic_arns={}, key_ids={})
+    platform = PlatformSettings(
+        stage=STAGE,
+        token_issuer=state.token_issuer,
+        token_audience=state.token_audience,
+        jwks_uri=jwks_url(state.gateway_url),
+        device_credential_issuer=f"{state.gateway_url}/device-credentials",
+        log_level="WARNING",
+    )
+    variables = {
+        **function_environment(function, names, platform),
+        "AWS_ACCESS_KEY_ID": DUMMY_CREDENTIALS,
+        "AWS_SECRET_ACCESS_KEY": DUMMY_CREDENTIALS,
+        "AWS_DEFAULT_REGION": state.region,
+        "AWS_REGION": state.region,
+        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+        "AWS_ENDPOINT_URL": state.moto_url,
+        "POWERTOOLS_METRICS_DISABLED": "true",
+    }
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    aws.reset()
+    forget_warm_state()
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        aws.reset()
+        forget_warm_state()
 
 
 if __name__ == "__main__":

@@ -60,6 +60,7 @@ class RunningState:
     token_issuer: str
     token_audience: str
     queue_urls: dict[str, str] = field(default_factory=dict)
+    tables: dict[str, str] = field(default_factory=dict)  # for functions a command runs itself
 
     @classmethod
     def load(cls, state_dir: Path) -> RunningState | None:
@@ -258,6 +259,7 @@ class LocalSystem:
             token_issuer=platform.token_issuer,
             token_audience=platform.token_audience,
             queue_urls=self.names.queue_urls,
+            tables=self.names.tables,
         )
         (self.state_dir / STATE_FILE).write_text(json.dumps(state.__dict__, indent=2))
         self._wrote_state = True

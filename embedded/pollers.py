@@ -1,10 +1,12 @@
-"""Pollers that feed SQS queues and DynamoDB streams to handlers like Lambda's event source mappings.
+"""Pollers that feed SQS queues and DynamoDB streams to handlers like Lambda's event source mappings, and
+invoke scheduled functions like their EventBridge rules.
 
 SQS: receive up to a batch, invoke, delete what succeeded, leave failures for redelivery (and, after
 the queue's maxReceiveCount, for SQS to move them to the DLQ). DynamoDB streams: read every shard in
 order, invoke with the records the mapping's filter lets through, retry from the first failed record
 up to the retry limit, then send a failure record to the on-failure queue and move on.
 Both honour partial batch responses (``batchItemFailures``), as Telehub's mappings enable them.
+Schedules: a scheduled event every period, the first one period after the start.
 """
 
 from __future__ import annotations
@@ -14,14 +16,15 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 
-from embedded.lambda_runtime import FunctionRuntime, Invoke, describe_failure
+from embedded.lambda_runtime import ACCOUNT_ID, FunctionRuntime, Invoke, describe_failure
 from infrastructure.resource_spec import ResourceNames, ResourceSpec
 
 log = logging.getLogger("telehub.pollers")
@@ -400,6 +403,61 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if isinstance(moment, datetime) else None
 
 
+# --- schedules -----------------------------------------------------------------------------------
+
+
+def scheduled_event(at: datetime, rule_arn: str, region: str) -> dict[str, Any]:
+    """The event an EventBridge schedule rule sends: its time is the scheduled time, to the second."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": ACCOUNT_ID,
+        "time": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [rule_arn],
+        "detail": {},
+    }
+
+
+def schedule_rule_arn(function_name: str, region: str) -> str:
+    return f"arn:aws:events:{region}:{ACCOUNT_ID}:rule/{function_name}-schedule"
+
+
+class SchedulePoller(Poller):
+    """An EventBridge schedule rule for one function: a scheduled event every ``period_seconds``, the
+    first one period after the start (as a new rule's). A failed run is logged; the next comes anyway."""
+
+    def __init__(
+        self,
+        invoke: Invoke,
+        period_seconds: float,
+        rule_arn: str,
+        *,
+        region: str = "eu-west-1",
+        name: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(name or f"schedule:{rule_arn}", idle_seconds=min(1.0, period_seconds))
+        self.invoke = invoke
+        self.period_seconds = period_seconds
+        self.rule_arn = rule_arn
+        self.region = region
+        self._clock = clock
+        self._next_run = clock() + period_seconds
+
+    def poll_once(self) -> bool:
+        if self._clock() < self._next_run:
+            return False
+        self._next_run += self.period_seconds
+        try:
+            self.invoke(scheduled_event(datetime.now(UTC), self.rule_arn, self.region))
+        except Exception as error:  # the rule invokes again next period, as Lambda's retries would
+            log.error("%s: run failed: %s", self.name, describe_failure(error))
+        return True
+
+
 # --- from the spec -----------------------------------------------------------------------------
 
 
@@ -411,7 +469,7 @@ def spec_pollers(
     region: str,
     retry_visibility_seconds: int = 2,
 ) -> list[Poller]:
-    """A poller for every function the spec gives a queue or stream source."""
+    """A poller for every function the spec gives a queue or stream source or a schedule."""
     pollers: list[Poller] = []
     for function in spec.functions:
         if function.queue_source:
@@ -445,6 +503,16 @@ def spec_pollers(
                     retry_attempts=stream.retry_attempts,
                     region=region,
                     name=f"{function.id}<-stream:{stream.table}",
+                )
+            )
+        if function.schedule:
+            pollers.append(
+                SchedulePoller(
+                    runtime.invoker(function),
+                    function.schedule.rate_minutes * 60,
+                    schedule_rule_arn(runtime.physical_name(function), region),
+                    region=region,
+                    name=f"{function.id}<-schedule:{function.schedule.expression}",
                 )
             )
     return pollers

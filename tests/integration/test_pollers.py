@@ -298,8 +298,8 @@ def test_every_function_with_a_queue_or_stream_source_gets_a_poller(resources, s
     pollers = spec_pollers(
         spec, resources, function_runtime, boto3.Session(), "eu-west-1"
     )
-    # Then there is one for each outbox's stream, one for each outbox's on-failure queue's recovery
-    # and one for the new queue consumer
+    # Then there is one for each outbox's stream, one for each outbox's on-failure queue's recovery,
+    # one for the new queue consumer and one for the missed-measurement schedule
     assert sorted(p.name for p in pollers) == [
         "alarm-outbox-recovery<-sqs:alarm-outbox-failures",
         "alarm-outbox<-stream:evaluations",
@@ -308,6 +308,7 @@ def test_every_function_with_a_queue_or_stream_source_gets_a_poller(resources, s
         "evaluation-outbox-recovery<-sqs:evaluation-outbox-failures",
         "evaluation-outbox<-stream:evaluations",
         "measurement-consumer<-sqs:measurements",
+        "missed-measurements<-schedule:rate(15 minutes)",
         "upload-outbox-recovery<-sqs:upload-outbox-failures",
         "upload-outbox<-stream:uploads",
     ]

@@ -98,3 +98,16 @@ def test_isolated_environments_are_an_option_of_local_and_off_by_default(monkeyp
     assert main(["local", *arguments]) == 1
     # Then the system was asked for isolated environments exactly when the option was given
     assert [options.isolated_environments for options in started_with] == [isolated]
+
+
+def test_missed_measurements_needs_a_running_system(tmp_path, capsys):
+    assert main(["missed-measurements", "--state-dir", str(tmp_path)]) == 1
+    assert "no running `telehub local`" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("at", ["2026-11-25T09:30:00", "yesterday"])
+def test_missed_measurements_at_needs_an_instant_with_its_zone(tmp_path, capsys, at):
+    with pytest.raises(SystemExit) as refused:
+        main(["missed-measurements", "--at", at, "--state-dir", str(tmp_path)])
+    assert refused.value.code == 2
+    assert "--at" in capsys.readouterr().err

@@ -1,4 +1,5 @@
-"""The pollers' pure parts: reading a partial batch response, and the records Lambda would build."""
+"""The pollers' pure parts: reading a partial batch response, the records Lambda would build, and the
+schedule poller's timing with a clock the test moves."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import base64
 from datetime import UTC, datetime
 
 import pytest
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 
-from embedded.pollers import failed_identifiers, sqs_record, stream_record
+from embedded.pollers import SchedulePoller, failed_identifiers, scheduled_event, sqs_record, stream_record
 
 BATCH = ["m1", "m2", "m3"]
 
@@ -92,3 +94,56 @@ def test_a_stream_record_is_json_ready_and_names_its_stream():
     assert converted["dynamodb"]["NewImage"]["tags"] == {"BS": ["AQ=="]}
     assert converted["eventSourceARN"].endswith("/stream/x")
     assert converted["awsRegion"] == "eu-west-1"
+
+
+class StepClock:
+    """A monotonic clock the test moves on."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_schedule_poller_invokes_once_per_period_from_one_period_after_the_start():
+    # Given a schedule of 15 minutes, started now
+    clock, events = StepClock(), []
+    poller = SchedulePoller(events.append, 900, "arn:aws:events:eu-west-1:123456789012:rule/r", clock=clock)
+    # When it polls just before the first period ends, at its end, and again at once
+    clock.now += 899
+    before = poller.poll_once()
+    clock.now += 1
+    at_the_period = poller.poll_once()
+    again = poller.poll_once()
+    # Then it invoked once, at the period, with EventBridge's scheduled event
+    assert (before, at_the_period, again) == (False, True, False)
+    (event,) = events
+    scheduled = EventBridgeModel.model_validate(event)
+    assert scheduled.detail_type == "Scheduled Event"
+    assert scheduled.resources == ["arn:aws:events:eu-west-1:123456789012:rule/r"]
+
+
+def test_a_failed_scheduled_run_is_logged_and_the_next_period_runs_again(caplog):
+    # Given a function that fails
+    clock, calls = StepClock(), []
+
+    def failing(event):
+        calls.append(event)
+        raise RuntimeError("boom")
+
+    poller = SchedulePoller(failing, 60, "arn:aws:events:eu-west-1:123456789012:rule/r", clock=clock)
+    # When two periods pass
+    clock.now += 60
+    assert poller.poll_once()
+    clock.now += 60
+    assert poller.poll_once()
+    # Then both ran, and each failure was logged by its type
+    assert len(calls) == 2
+    assert ["run failed: RuntimeError" in record.getMessage() for record in caplog.records] == [True, True]
+
+
+def test_a_scheduled_event_carries_the_time_to_the_second():
+    event = scheduled_event(datetime(2026, 11, 25, 9, 30, 12, 345, tzinfo=UTC), "arn:rule", "eu-west-1")
+    assert event["time"] == "2026-11-25T09:30:12Z"
+    assert EventBridgeModel.model_validate(event).time == datetime(2026, 11, 25, 9, 30, 12, tzinfo=UTC)
