@@ -421,6 +421,25 @@ SPEC = ResourceSpec(
             reads_tables=("episodes", "evaluations"),
             writes_tables=("evaluations", "access-log"),
         ),
+        # The alarm evaluator (functions/alarm_evaluation): each accepted upload judged under the citizen's
+        # open episodes; readings, alarms, the worklist's head and the "upload evaluated" event in evaluations.
+        FunctionSpec(
+            id="alarm-evaluation",
+            handler="functions.alarm_evaluation.handler.measurements_handler",
+            description="Judges each accepted upload against its episodes' thresholds and raises alarms",
+            # A late reading re-evaluates a year of readings of its type at most: well inside 30 s.
+            timeout_seconds=30,
+            reads_tables=("episodes", "evaluations"),
+            writes_tables=("evaluations",),
+            queue_source=QueueSource(queue="measurements"),
+        ),
+        FunctionSpec(
+            id="measurement-invalidation",
+            handler="functions.alarm_evaluation.handler.invalidation_handler",
+            description="Invalidates a wrong reading: kept and marked, its alarm off the worklist",
+            reads_tables=("episodes", "evaluations"),
+            writes_tables=("evaluations", "access-log"),
+        ),
     ),
     routes=(
         RouteSpec("POST", "/v1/devices", "devices", ("logistics",)),
@@ -436,6 +455,8 @@ SPEC = ResourceSpec(
         RouteSpec("POST", "/v1/episodes/{episode_id}/end", "referral-intake", ("clinician",)),
         RouteSpec("POST", "/v1/episodes/{episode_id}/pauses", "monitoring-pauses", ("clinician",)),
         RouteSpec("GET", "/v1/episodes/{episode_id}/pauses", "monitoring-pauses", ("clinician",)),
+        RouteSpec("POST", "/v1/episodes/{episode_id}/measurements/{measurement_id}/invalidate",
+                  "measurement-invalidation", ("clinician",)),
     ),
     authorizer="authorizer",
 )
