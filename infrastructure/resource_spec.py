@@ -334,9 +334,10 @@ SPEC = ResourceSpec(
             handler="functions.referral_intake.handler.handler",
             description="Referrals, episodes of care, thresholds, handover and ending an episode",
             # Devices and citizens are written when an episode ends: its devices are revoked and their
-            # serial claims released.
+            # serial claims released; the evaluations table when a handover is accepted: the episode's
+            # worklist row moves to the new monitoring organisation.
             reads_tables=("citizens", "episodes", "devices"),
-            writes_tables=("citizens", "episodes", "devices", "access-log"),
+            writes_tables=("citizens", "episodes", "devices", "access-log", "evaluations"),
             macs_with_keys=("citizen-pseudonym",),
         ),
         FunctionSpec(
@@ -440,6 +441,16 @@ SPEC = ResourceSpec(
             reads_tables=("episodes", "evaluations"),
             writes_tables=("evaluations", "access-log"),
         ),
+        FunctionSpec(
+            id="worklist",
+            handler="functions.worklist.handler.handler",
+            description="The clinicians' worklist, an episode's measurements and alarms, acknowledgement",
+            # Acknowledging the GREEN uploads of a large organisation writes one head per episode.
+            timeout_seconds=30,
+            # The episodes table says who treats and monitors an episode; each read is access-logged.
+            reads_tables=("episodes", "evaluations"),
+            writes_tables=("evaluations", "access-log"),
+        ),
     ),
     routes=(
         RouteSpec("POST", "/v1/devices", "devices", ("logistics",)),
@@ -457,6 +468,11 @@ SPEC = ResourceSpec(
         RouteSpec("GET", "/v1/episodes/{episode_id}/pauses", "monitoring-pauses", ("clinician",)),
         RouteSpec("POST", "/v1/episodes/{episode_id}/measurements/{measurement_id}/invalidate",
                   "measurement-invalidation", ("clinician",)),
+        RouteSpec("GET", "/v1/worklist", "worklist", ("clinician",)),
+        RouteSpec("POST", "/v1/worklist/acknowledge-green", "worklist", ("clinician",)),
+        RouteSpec("GET", "/v1/episodes/{episode_id}/measurements", "worklist", ("clinician",)),
+        RouteSpec("GET", "/v1/episodes/{episode_id}/alarms", "worklist", ("clinician",)),
+        RouteSpec("POST", "/v1/alarms/{alarm_id}/acknowledge", "worklist", ("clinician",)),
     ),
     authorizer="authorizer",
 )

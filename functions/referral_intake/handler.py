@@ -54,7 +54,8 @@ _FORBIDDEN: dict[int, OpenAPIResponse] = {403: {"description": "The caller's org
 def _service() -> EpisodeService:
     settings = ReferralIntakeSettings.from_environment()
     citizens = DynamoCitizenStore(settings.citizens_table_name)
-    store = DynamoEpisodeStore(settings.episodes_table_name, settings.devices_table_name, citizens)
+    store = DynamoEpisodeStore(settings.episodes_table_name, settings.devices_table_name, citizens,
+                               evaluations_table=settings.evaluations_table_name)
     return EpisodeService(store, citizens, KmsCitizenPseudonyms(settings.citizen_pseudonym_key_id),
                           DynamoAccessLog(settings.access_log_table_name), utc_now)
 

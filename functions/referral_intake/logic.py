@@ -84,7 +84,9 @@ class EpisodeStore(Protocol):
         """Record the offer if the offering organisation still holds responsibility and none is pending."""
 
     def accept_handover(self, episode: Episode, organisation: str) -> bool:
-        """Move responsibility to ``organisation`` if its offer is still pending."""
+        """Move responsibility, and the episode's worklist row with its unacknowledged alarms, to
+        ``organisation`` if its offer is still pending; False (nothing written) if it is not, or if a write
+        to the worklist row came first."""
 
     def withdraw_handover(self, episode: Episode, handover: Handover) -> bool:
         """Drop the offer if it is still the pending one."""
@@ -273,9 +275,16 @@ class EpisodeService:
                 return episode  # accepted before: a retry
             _require_open(episode)  # ending withdrew any offer: a 409, not a 403
             raise Forbidden("only the organisation offered the handover may accept it")
-        if self._store.accept_handover(episode, organisation):
-            return replace(episode, monitoring_organisation=organisation, handover=None)
-        return self._settled(episode_id, lambda e: e.monitoring_organisation == organisation)
+        for _ in range(ATTEMPTS):
+            if self._store.accept_handover(episode, organisation):
+                return replace(episode, monitoring_organisation=organisation, handover=None)
+            # Lost to a change of the offer (settled below), or to an evaluation writing the worklist row
+            # that moves with the acceptance: then the offer stands, and accepting is tried again.
+            current = self._episode(episode_id)
+            if current.handover != episode.handover or not current.is_open:
+                return self._settled(episode_id, lambda e: e.monitoring_organisation == organisation)
+            episode = current
+        raise ServiceUnavailable("the handover could not be accepted now; retry the request")
 
     def withdraw_handover(self, episode_id: str, principal: Principal) -> Episode:
         """The offering organisation takes its pending offer back; with none pending (a retry, or the

@@ -239,6 +239,7 @@ class ReferralIntakeSettings(EnvironmentSettings):
     citizens_table_name: str
     episodes_table_name: str
     devices_table_name: str
+    evaluations_table_name: str  # an accepted handover moves the episode's worklist row
     access_log_table_name: str
     citizen_pseudonym_key_id: str
 

@@ -1,6 +1,7 @@
 """Episodes, their thresholds, orders and guards in DynamoDB (keys: functions.shared.episode_records),
 Ending an episode also revokes or unlinks its devices, with the devices table's
-items of functions.shared.device_records.
+items of functions.shared.device_records; accepting a handover moves the episode's worklist row in the
+evaluations table (functions.shared.evaluation_records) with it.
 
 Every change is one conditional write or one transaction, so a refused or lost request writes
 nothing: the referral's seven writes (episode, thresholds v1, order, open guard, logistics centre,
@@ -48,6 +49,7 @@ from functions.shared.episode_records import (
     thresholds_from_item,
     thresholds_item,
 )
+from functions.shared.evaluation_records import worklist_organisation_item
 from functions.shared.thresholds import ThresholdVersion
 
 # The ORDER items by when they were ordered (resource spec); only ORDER items carry these
@@ -61,10 +63,12 @@ def _s(value: str) -> dict[str, str]:
 
 
 class DynamoEpisodeStore:
-    def __init__(self, episodes_table: str, devices_table: str, citizens: DynamoCitizenStore) -> None:
+    def __init__(self, episodes_table: str, devices_table: str, citizens: DynamoCitizenStore, *,
+                 evaluations_table: str) -> None:
         self._table = episodes_table
         self._devices = devices_table
         self._citizens = citizens
+        self._evaluations = evaluations_table
 
     @unavailable_when_throttled
     def find_referral(self, organisation: str, referral_id: str) -> StoredReferral | None:
@@ -137,7 +141,9 @@ class DynamoEpisodeStore:
         ])
 
     # The handover changes are single-item conditional updates, not transactions: a transaction would be
-    # cancelled (a false 409) by any concurrent write to the episode, e.g. a threshold change.
+    # cancelled (a false 409) by any concurrent write to the episode, e.g. a threshold change. Accepting is
+    # the exception: the worklist row moves in the same transaction, so that responsibility and the
+    # unacknowledged alarms never part.
     @unavailable_when_throttled
     def offer_handover(self, episode: Episode, handover: Handover) -> bool:
         return _update_if(self._update(
@@ -150,10 +156,12 @@ class DynamoEpisodeStore:
 
     @unavailable_when_throttled
     def accept_handover(self, episode: Episode, organisation: str) -> bool:
-        return _update_if(self._update(
-            episode, "SET monitoring_organisation = :to REMOVE handover_to, handover_by, handover_at",
-            f"handover_to = :to AND {IS_OPEN}", {":to": _s(organisation), **IS_OPEN_VALUES},
-        ))
+        return transact([
+            self._update(episode,
+                         "SET monitoring_organisation = :to REMOVE handover_to, handover_by, handover_at",
+                         f"handover_to = :to AND {IS_OPEN}", {":to": _s(organisation), **IS_OPEN_VALUES}),
+            worklist_organisation_item(self._evaluations, episode.episode_id, organisation),
+        ])
 
     @unavailable_when_throttled
     def withdraw_handover(self, episode: Episode, handover: Handover) -> bool:

@@ -91,7 +91,8 @@ def registry(request) -> Registry:
     real = DynamoDeviceRegistry(tables["citizens"], tables["devices"], tables["episodes"])
     real.add_patient("pseudonym-1", PATIENT, CPR)
     citizens = DynamoCitizenStore(tables["citizens"])
-    episodes = DynamoEpisodeStore(tables["episodes"], tables["devices"], citizens)
+    episodes = DynamoEpisodeStore(tables["episodes"], tables["devices"], citizens,
+                                  evaluations_table=tables["evaluations"])
 
     def end_real(episode_id: str) -> None:
         episode = episodes.episode(episode_id)

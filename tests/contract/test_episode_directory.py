@@ -51,7 +51,8 @@ def directories(request) -> Directories:
                                                                            relations_of(episode)))
     tables = request.getfixturevalue("moto_resources").tables
     citizens = DynamoCitizenStore(tables["citizens"])
-    episodes = DynamoEpisodeStore(tables["episodes"], tables["devices"], citizens)
+    episodes = DynamoEpisodeStore(tables["episodes"], tables["devices"], citizens,
+                                  evaluations_table=tables["evaluations"])
 
     def store(episode: Episode) -> None:
         assert citizens.add_patient(f"p-{episode.patient_id}", episode.patient_id, "2512489996")

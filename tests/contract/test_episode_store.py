@@ -16,7 +16,9 @@ from functions.referral_intake.models import Episode, Handover
 from functions.referral_intake.repository import DynamoEpisodeStore
 from functions.shared.citizen_store import DynamoCitizenStore
 from functions.shared.device_records import DeviceStatus
+from functions.shared.dynamo import get_item
 from functions.shared.episode_records import EpisodeStatus
+from functions.shared.evaluation_records import head_key
 from functions.shared.thresholds import Thresholds, ThresholdVersion
 from tests.support.contract import FAKE, REAL
 from tests.support.episodes import CREATED, new_episode, order
@@ -30,12 +32,14 @@ CPR = "2512489996"
 
 @dataclass
 class Stores:
-    """The episode store, and how a test arranges what other ports write: a citizen, a device."""
+    """The episode store, how a test arranges what other ports write (a citizen, a device), and the
+    organisation whose worklist holds an episode's row (the evaluations table's head), if any."""
 
     episodes: EpisodeStore
     add_citizen: Callable[[str], bool]
     register_device: Callable[[str, str, tuple[str, ...]], None]  # device id, patient id, open episodes
     revoke_device: Callable[[str], None]
+    worklist_organisation: Callable[[str], str | None]
 
 
 @pytest.fixture(params=[FAKE, REAL])
@@ -45,7 +49,7 @@ def stores(request) -> Stores:
         fake = FakeEpisodeStore(fake_citizens)
         return Stores(fake, lambda patient_id: fake_citizens.add_patient(f"p-{patient_id}", patient_id, CPR),
                       lambda device_id, patient_id, episode_ids: fake.link(device_id, *episode_ids),
-                      fake.revoke)
+                      fake.revoke, fake.worklist_organisations.get)
     tables = request.getfixturevalue("moto_resources").tables
     citizens = DynamoCitizenStore(tables["citizens"])
     registry = DynamoDeviceRegistry(tables["citizens"], tables["devices"], tables["episodes"])
@@ -62,10 +66,13 @@ def stores(request) -> Stores:
         assert device is not None and registry.revoke_device(device, CREATED)
 
     return Stores(
-        DynamoEpisodeStore(tables["episodes"], tables["devices"], citizens),
+        DynamoEpisodeStore(tables["episodes"], tables["devices"], citizens,
+                           evaluations_table=tables["evaluations"]),
         lambda patient_id: citizens.add_patient(f"p-{patient_id}", patient_id, CPR),
         register_device,
         revoke_device,
+        lambda episode_id: (get_item(tables["evaluations"], head_key(episode_id)) or {}).get(
+            "worklist_organisation", {}).get("S"),
     )
 
 
@@ -206,9 +213,12 @@ def test_the_offered_organisation_accepts_and_takes_responsibility(stores):
     episode = opened(stores)
     stores.episodes.offer_handover(episode, offer())
     assert not stores.episodes.accept_handover(episode, OTHER)
+    assert stores.worklist_organisation("epi_1") is None  # the refusal moved nothing
     assert stores.episodes.accept_handover(episode, HOSPITAL)
     accepted = stores.episodes.episode("epi_1")
     assert (accepted.monitoring_organisation, accepted.handover) == (HOSPITAL, None)
+    # And the episode's worklist row moved with it
+    assert stores.worklist_organisation("epi_1") == HOSPITAL
     # And there is nothing left to accept
     assert not stores.episodes.accept_handover(episode, HOSPITAL)
 
@@ -219,6 +229,7 @@ def test_an_offer_cannot_be_accepted_once_the_episode_ended(stores):
     ended(stores, stores.episodes.episode("epi_1"))
     assert not stores.episodes.accept_handover(episode, HOSPITAL)
     assert stores.episodes.episode("epi_1").monitoring_organisation == MONITORING
+    assert stores.worklist_organisation("epi_1") is None
 
 
 def test_the_pending_offer_is_withdrawn_and_only_it(stores):

@@ -39,7 +39,8 @@ def areas(request) -> Areas:
         return Areas(fake, fake.open, fake.end)
     tables = request.getfixturevalue("moto_resources").tables
     citizens = DynamoCitizenStore(tables["citizens"])
-    episodes = DynamoEpisodeStore(tables["episodes"], tables["devices"], citizens)
+    episodes = DynamoEpisodeStore(tables["episodes"], tables["devices"], citizens,
+                                  evaluations_table=tables["evaluations"])
 
     def open_real(patient_id: str, disease_area: str) -> None:
         citizens.add_patient(f"pseudonym-{patient_id}", patient_id, "2512489996")

@@ -355,21 +355,28 @@ def test_a_retried_decline_is_the_same_204_and_records_who_declined(resources):
 
 def test_a_handover_is_not_refused_for_a_concurrent_write_to_another_part_of_the_episode(resources,
                                                                                          monkeypatch):
-    # Given an episode, and DynamoDB cancelling every transaction as if a concurrent request (a threshold
-    # change) were writing the episode item at the same moment
+    # Given an episode, and DynamoDB cancelling the first two transactions as if a concurrent request (a
+    # threshold change, an evaluation writing the worklist row) were writing the same items at that moment
     _, accepted = refer()
     episode_id = accepted["episode_id"]
     dynamodb = aws.client("dynamodb")
+    transact, cancelled = dynamodb.transact_write_items, []
 
-    def conflicting_transaction(**_):
-        raise ClientError({"Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
-                           "CancellationReasons": [{"Code": "TransactionConflict"}]}, "TransactWriteItems")
+    def conflicting_transaction(**request):
+        if len(cancelled) < 2:
+            cancelled.append(request)
+            raise ClientError({"Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
+                               "CancellationReasons": [{"Code": "TransactionConflict"}]},
+                              "TransactWriteItems")
+        return transact(**request)
 
     monkeypatch.setattr(dynamodb, "transact_write_items", conflicting_transaction)
     # When the handover is offered and accepted
-    # Then neither is a false 409: each is a single conditional update of the episode
+    # Then neither is a false 409: the offer is a single conditional update of the episode, and the
+    # acceptance (a transaction: the worklist row moves with it) is tried again while the offer stands
     assert handover(episode_id, body={"to_organisation": HOSPITAL})[0] == 200
     assert handover(episode_id, "accept", who=HOSPITAL)[0] == 200
+    assert len(cancelled) == 2
     _, episode = call("GET", f"/v1/episodes/{episode_id}", who=clinician(HOSPITAL))
     assert episode["monitoring_organisation"] == HOSPITAL
 

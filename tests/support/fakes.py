@@ -233,6 +233,8 @@ class FakeEpisodeStore:
         self.versions: dict[str, list[ThresholdVersion]] = {}
         self.orders: list[Order] = []
         self.devices: dict[str, tuple[str, set[str]]] = {}
+        self.worklist_organisations: dict[str, str] = {}  # the episodes' worklist rows an accept moved
+        self.worklist_writes_first = 0  # accepts cancelled, as an evaluation writing the row first does
         self.before_write = _nothing
 
     def find_referral(self, organisation: str, referral_id: str) -> StoredReferral | None:
@@ -284,9 +286,16 @@ class FakeEpisodeStore:
                             and e.is_open, handover=handover)
 
     def accept_handover(self, episode: Episode, organisation: str) -> bool:
-        return self._change(episode.episode_id,
-                            lambda e: e.handover is not None and e.handover.to_organisation == organisation
-                            and e.is_open, monitoring_organisation=organisation, handover=None)
+        if self.worklist_writes_first:
+            self.worklist_writes_first -= 1
+            return False
+        accepted = self._change(
+            episode.episode_id,
+            lambda e: e.handover is not None and e.handover.to_organisation == organisation and e.is_open,
+            monitoring_organisation=organisation, handover=None)
+        if accepted:
+            self.worklist_organisations[episode.episode_id] = organisation
+        return accepted
 
     def withdraw_handover(self, episode: Episode, handover: Handover) -> bool:
         return self._change(episode.episode_id,

@@ -50,7 +50,8 @@ def open_episode(names: ResourceNames, disease_area: str) -> str:
     citizens = DynamoCitizenStore(names.tables["citizens"])
     citizens.add_patient(f"pseudonym-{patient_id}", patient_id, "2512489996")
     episode_id = f"epi_{disease_area}"
-    assert DynamoEpisodeStore(names.tables["episodes"], names.tables["devices"], citizens).create(
+    assert DynamoEpisodeStore(names.tables["episodes"], names.tables["devices"], citizens,
+                              evaluations_table=names.tables["evaluations"]).create(
         new_episode(episode_id, patient_id, disease_area))
     return episode_id
 

@@ -12,7 +12,7 @@ from functions.referral_intake.logic import EpisodeService
 from functions.referral_intake.models import Referral, ThresholdChange
 from functions.shared.device_records import DeviceStatus
 from functions.shared.episode_records import EpisodeStatus
-from functions.shared.errors import Conflict, Forbidden, InvalidInput, NotFound
+from functions.shared.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceUnavailable
 from functions.shared.principal import Principal, Role
 from functions.shared.thresholds import ThresholdOverrides
 from tests.support.fakes import (
@@ -228,6 +228,27 @@ def test_a_handover_moves_responsibility_only_on_accept(service):
         service.accept_handover(reply.episode_id, doctor(OTHER))
     assert service.accept_handover(reply.episode_id, doctor(HOSPITAL)).monitoring_organisation == HOSPITAL
     assert service.accept_handover(reply.episode_id, doctor(HOSPITAL)).monitoring_organisation == HOSPITAL
+
+
+def test_an_accept_that_loses_to_an_evaluation_writing_the_worklist_row_is_tried_again(service, store):
+    # Given a pending offer to the hospital, and an evaluation that writes the episode's worklist row first
+    reply, _ = service.accept_referral(referral(), doctor())
+    service.offer_handover(reply.episode_id, HOSPITAL, doctor(MONITORING))
+    store.worklist_writes_first = 1
+    # When the hospital accepts
+    accepted = service.accept_handover(reply.episode_id, doctor(HOSPITAL))
+    # Then it holds responsibility, and the worklist row moved to it
+    assert accepted.monitoring_organisation == HOSPITAL
+    assert store.worklist_organisations == {reply.episode_id: HOSPITAL}
+
+
+def test_an_accept_that_keeps_losing_to_the_worklist_row_is_a_retry_later(service, store):
+    reply, _ = service.accept_referral(referral(), doctor())
+    service.offer_handover(reply.episode_id, HOSPITAL, doctor(MONITORING))
+    store.worklist_writes_first = 10
+    with pytest.raises(ServiceUnavailable):
+        service.accept_handover(reply.episode_id, doctor(HOSPITAL))
+    assert store.episodes[reply.episode_id].monitoring_organisation == MONITORING
 
 
 def test_a_withdrawal_that_loses_to_a_concurrent_accept_is_a_conflict(service, store):
