@@ -1,24 +1,31 @@
 """The evaluations table's outboxes under moto: the table's real stream records of EVENT items relayed to
 the evaluated-uploads queue (evaluation-outbox) and their raised alarms to the clinical-alarms topic
-(alarm-outbox), where a monitoring organisation's queue receives what its filter policy lets through."""
+(alarm-outbox), where a monitoring organisation's queue receives what its filter policy lets through; and
+the evaluator's own event, from a measurements-queue message to both."""
 
 from __future__ import annotations
 
+import copy
 import json
 from collections import Counter
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
 
 from functions.shared import aws
+from tests.support.episodes import CREATED, new_episode
 from tests.support.evaluation_events import (
+    PATIENT,
     event_item,
     other_items,
     outbox_stream_event,
     serialised,
     upload_event,
 )
+from tests.support.evaluator_inputs import measured, message, store_episode, upload, version
 from tests.support.events import load_event
 from tests.support.moto_state import Throttle, queued_messages, subscribed_queue
 from tests.support.organisations import HOSPITAL, MONITORING
@@ -195,3 +202,30 @@ def test_a_throttled_publish_is_reported_and_the_retry_publishes_every_alarm_onc
     assert invoke("alarm-outbox", retry_from(event, response)) == {"batchItemFailures": []}
     alarms = Counter(m["body"]["alarm_id"] for m in queued_messages(inbox))
     assert len(alarms) == 12 and set(alarms.values()) == {1}
+
+
+# --- the evaluator's event -------------------------------------------------------------------------------
+
+
+def test_the_evaluators_event_of_a_red_upload_reaches_the_queue_and_its_alarm_the_topic(resources):
+    # Given a COPD episode monitored by the monitoring organisation, whose queue is subscribed to its alarms
+    store_episode(resources.tables["episodes"],
+                  replace(new_episode(EPISODE, PATIENT), thresholds=version(1, CREATED)))
+    inbox = _inbox(resources, organisation=[MONITORING])
+    # And the evaluator judged a RED SpO2 from the measurements queue
+    measured_at = CREATED + timedelta(days=1)
+    red = upload("red-spo2", measured_at + timedelta(minutes=5), measured("spo2", 85, measured_at),
+                 patient_id=PATIENT)
+    record = copy.deepcopy(load_event("alarm_evaluation/measurements_sqs.json")["Records"][0])
+    assert invoke("alarm-evaluation", {"Records": [{**record, "body": json.dumps(message(red))}]}) == {
+        "batchItemFailures": []}
+    # When both outboxes handle the evaluations stream
+    batch = _batch(resources)
+    assert invoke("evaluation-outbox", batch) == invoke("alarm-outbox", batch) == {"batchItemFailures": []}
+    # Then the queue holds the upload's one event, RED, and the organisation's queue its one RED alarm
+    [event] = _evaluated(resources)
+    assert (event["body"]["trigger"], event["body"]["colour"], event["body"]["upload"]["upload_id"]) == (
+        "upload", "RED", "red-spo2")
+    [alarm] = queued_messages(inbox)
+    assert alarm["body"]["alarm_id"] == event["body"]["alarms"][0]["alarm_id"]
+    assert (alarm["body"]["colour"], alarm["attributes"]["severity"]["StringValue"]) == ("RED", "RED")
