@@ -422,8 +422,9 @@ SPEC = ResourceSpec(
             reads_tables=("episodes", "evaluations"),
             writes_tables=("evaluations", "access-log"),
         ),
-        # The alarm evaluator (functions/alarm_evaluation): each accepted upload judged under the citizen's
-        # open episodes; readings, alarms, the worklist's head and the "upload evaluated" event in evaluations.
+        # The alarm evaluator (functions/alarm_evaluation): each accepted upload judged under the
+        # citizen's open episodes; readings, alarms, the worklist's head and the "upload evaluated" event
+        # in the evaluations table.
         FunctionSpec(
             id="alarm-evaluation",
             handler="functions.alarm_evaluation.handler.measurements_handler",
