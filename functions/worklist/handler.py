@@ -29,6 +29,7 @@ from functions.worklist.models import (
     AlarmAcknowledgement,
     AlarmsPage,
     AlarmStatus,
+    GreenAcknowledgement,
     GreenUploadsAcknowledged,
     MeasurementsPage,
     WorklistPage,
@@ -99,7 +100,8 @@ def get_worklist(principal: Clinician, limit: Limit = DEFAULT_PAGE_SIZE,
                      "content": {"application/json": {"model": GreenUploadsAcknowledged}}},
                403: {"description": "The token names no organisation"}},
 )
-def acknowledge_green(principal: Clinician) -> Response[GreenUploadsAcknowledged]:
+def acknowledge_green(_: Annotated[GreenAcknowledgement, Body()],
+                      principal: Clinician) -> Response[GreenUploadsAcknowledged]:
     acknowledged = _service().acknowledge_green(principal)
     metrics.add_metric(name="GreenUploadsAcknowledged", unit=COUNT, value=acknowledged.uploads)
     logger.info("green uploads acknowledged", extra={"uploads": acknowledged.uploads,

@@ -206,6 +206,12 @@ class AlarmAcknowledgement(BaseModel):
         "characters remain.", examples=["Called the citizen: a cold, no change of medication."])]
 
 
+class GreenAcknowledgement(BaseModel):
+    """``{}``: every GREEN upload waiting on the caller's organisation's worklist is acknowledged."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 class WorklistSettings(EnvironmentSettings):
     episodes_table_name: str  # who holds the episode (its relations)
     evaluations_table_name: str

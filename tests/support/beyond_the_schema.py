@@ -39,6 +39,28 @@ MEASURED_BEFORE_SENDING = timedelta(minutes=3)
 PAUSED_FOR = timedelta(days=7)
 
 
+def make_query_right(operation: str, query: dict[str, Any] | None) -> None:
+    """Change, in place, the query parameters of ``operation`` that JSON Schema cannot constrain: a list's
+    cursor is one the list gave (none is left out, for the first page), and a time range does not end
+    before it starts."""
+    if query is None or operation not in _LISTS:
+        return
+    query.pop("cursor", None)
+    since, until = _instant(query.get("from")), _instant(query.get("to"))
+    if since is not None and until is not None and since > until:
+        query["from"], query["to"] = query["to"], query["from"]
+
+
+def _instant(text: Any) -> datetime | None:
+    """The instant a query parameter names, if Python reads it with its offset (RFC 3339 allows forms it
+    does not)."""
+    try:
+        instant = datetime.fromisoformat(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+    return instant if instant is not None and instant.tzinfo is not None else None
+
+
 def make_right(operation: str, body: Any) -> None:
     """Change, in place, the values of ``operation``'s generated body that JSON Schema cannot constrain."""
     steer = _BODIES.get(operation)
@@ -82,6 +104,11 @@ def _threshold_change(body: dict[str, Any]) -> None:
         body["valid_from"] = datetime.now(UTC).isoformat()
 
 
+def _acknowledgement(body: dict[str, Any]) -> None:
+    if not body["note"].strip():  # blank once trimmed
+        body["note"] = "Fuzz"
+
+
 def _handover_offer(body: dict[str, Any]) -> None:
     body["to_organisation"] = HOSPITAL  # never the organisation monitoring now; a repeat is a retry
 
@@ -101,8 +128,14 @@ _BODIES: dict[str, Callable[[Any], None]] = {
     "POST /v1/referrals": _referral,
     "PUT /v1/episodes/{episode_id}/thresholds": _threshold_change,
     "POST /v1/episodes/{episode_id}/handover": _handover_offer,
+    "POST /v1/alarms/{alarm_id}/acknowledge": _acknowledgement,
     "POST /v1/episodes/{episode_id}/pauses": _pause,
 }
+
+
+# The paged lists: a cursor is given by the list itself, beyond what the schema can say.
+_LISTS = frozenset({"GET /v1/worklist", "GET /v1/episodes/{episode_id}/measurements",
+                    "GET /v1/episodes/{episode_id}/alarms"})
 
 
 def _unique(kind: str) -> str:
