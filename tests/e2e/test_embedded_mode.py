@@ -1,4 +1,5 @@
-"""The embedded mode end to end, over real HTTP: registration, upload, the queue, revocation, the demo."""
+"""The embedded mode end to end, over real HTTP: registration, upload, the queue and its evaluator,
+revocation, the demo."""
 
 from __future__ import annotations
 
@@ -20,11 +21,14 @@ from embedded.api_client import ApiReply, call
 from embedded.cli import main
 from embedded.local import LocalSystem
 from embedded.simulator import COPD_KIT_TYPES, HomeTablet
+from tests.support.evaluator_inputs import evaluated_items
 
 pytestmark = pytest.mark.e2e
 
 TEST_CPR = "2512489996"
+UPLOADING_CPR = "2512489993"  # a test citizen with an open COPD episode, whose uploads are evaluated
 SOR = "265161000016009"
+TREATING = "123456789012345"
 SETTLE_SECONDS = 1.0  # four polls of the stream: long enough for a duplicate message to show
 
 
@@ -38,9 +42,9 @@ def logistics_token(system: LocalSystem) -> str:
     return system.issuer.mint("logistics", organisation=SOR)
 
 
-def register_tablet(system: LocalSystem) -> tuple[dict[str, Any], HomeTablet]:
+def register_tablet(system: LocalSystem, cpr: str = TEST_CPR) -> tuple[dict[str, Any], HomeTablet]:
     registration = {
-        "cpr": TEST_CPR,
+        "cpr": cpr,
         "vendor": "Telehub Test",
         "model": "Tablet",
         "serial": uuid.uuid4().hex[:12],
@@ -51,29 +55,33 @@ def register_tablet(system: LocalSystem) -> tuple[dict[str, Any], HomeTablet]:
     return reply.body, HomeTablet(system.gateway_url, reply.body["credential"])
 
 
-def take_messages(sqs, system: LocalSystem, upload_id: str, timeout: float = 10) -> list[dict[str, Any]]:
-    """Consume the measurements queue's messages for ``upload_id``: wait for the first, then settle."""
+def open_copd_episode(system: LocalSystem, cpr: str = UPLOADING_CPR) -> str:
+    """The citizen's open COPD episode: referred now, or the one an earlier test referred."""
+    assert system.issuer is not None
+    referral = {"referral_id": f"e2e-uploads-{cpr}", "disease_area": "copd",
+                "citizen": {"cpr": cpr, "name": "Karen Jensen", "phone": "+45 20 30 40 50"},
+                "treating_organisation": TREATING, "monitoring_organisation": TREATING,
+                "logistics_centre": SOR}
+    doctor = system.issuer.mint("clinician", organisation=TREATING)
+    reply = call("POST", f"{system.gateway_url}/v1/referrals", doctor, referral)
+    assert reply.status == 201, reply.body  # a retry of the same referral gets the same 201
+    episode_id: str = reply.body["episode_id"]
+    return episode_id
+
+
+def evaluation_events(system: LocalSystem, episode_id: str, upload_id: str) -> list[dict[str, Any]]:
+    """The "upload evaluated" events the evaluator behind the measurements queue stored for the upload
+    under the episode: waits for the first, then settles (a second message would make a second try)."""
     assert system.names is not None
-    queue_url = system.names.queue_urls["measurements"]
-    taken: list[dict[str, Any]] = []
-    deadline = time.monotonic() + timeout
-    settled_at: float | None = None
-    while time.monotonic() < deadline and (settled_at is None or time.monotonic() < settled_at):
-        for message in sqs.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0, MessageAttributeNames=["All"]
-        ).get("Messages", []):
-            body = json.loads(message["Body"])
-            if body.get("upload_id") == upload_id:
-                taken.append({"body": body, "attributes": message.get("MessageAttributes", {})})
-                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-            else:  # another test's message: leave it
-                sqs.change_message_visibility(
-                    QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
-                )
-        if taken and settled_at is None:
-            settled_at = time.monotonic() + SETTLE_SECONDS
-        time.sleep(0.1)
-    return taken
+    table = system.names.tables["evaluations"]
+
+    def of_upload(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        events = [json.loads(item["event"]["S"]) for item in items if item["sk"]["S"].startswith("EVENT#")]
+        return [event for event in events if (event["upload"] or {}).get("upload_id") == upload_id]
+
+    evaluated_items(table, episode_id, lambda items: bool(of_upload(items)))
+    time.sleep(SETTLE_SECONDS)
+    return of_upload(evaluated_items(table, episode_id, lambda items: True))
 
 
 def upload_now(tablet: HomeTablet) -> tuple[dict[str, Any], ApiReply]:
@@ -81,33 +89,35 @@ def upload_now(tablet: HomeTablet) -> tuple[dict[str, Any], ApiReply]:
     return upload, tablet.send(upload)
 
 
-def test_a_registered_device_uploads_and_exactly_one_message_reaches_the_queue(local_system, sqs):
-    # Given a logistics centre registered a tablet for the test citizen
-    registered, tablet = register_tablet(local_system)
+def test_a_registered_device_uploads_and_its_upload_reaches_the_evaluator_once(local_system):
+    # Given a logistics centre registered a tablet for a citizen with an open COPD episode
+    episode_id = open_copd_episode(local_system)
+    registered, tablet = register_tablet(local_system, UPLOADING_CPR)
     assert registered["device_id"].startswith("dev_") and registered["patient_id"].startswith("pat_")
     # When the tablet uploads this morning's measurements
     upload, reply = upload_now(tablet)
     # Then the upload is accepted
     assert reply.status == 202, reply.body
     assert reply.body["upload_id"] == upload["upload_id"] and reply.body["accepted"] == 6
-    # And exactly one message for it reaches the measurements queue, for the device's citizen
-    messages = take_messages(sqs, local_system, upload["upload_id"])
-    assert len(messages) == 1
-    assert messages[0]["body"]["device_id"] == registered["device_id"]
-    assert messages[0]["body"]["patient_id"] == registered["patient_id"]
-    assert TEST_CPR not in json.dumps(messages[0]["body"])
+    # And its message reaches the evaluator behind the measurements queue, which evaluates it once under
+    # the episode, for the device's citizen and without the CPR number
+    [event] = evaluation_events(local_system, episode_id, upload["upload_id"])
+    assert event["upload"]["device_id"] == registered["device_id"]
+    assert event["patient_id"] == registered["patient_id"]
+    assert UPLOADING_CPR not in json.dumps(event)
 
 
-def test_a_retried_upload_gets_the_same_reply_and_sends_no_second_message(local_system, sqs):
+def test_a_retried_upload_gets_the_same_reply_and_is_evaluated_once(local_system):
     # Given an accepted upload
-    _, tablet = register_tablet(local_system)
+    episode_id = open_copd_episode(local_system)
+    _, tablet = register_tablet(local_system, UPLOADING_CPR)
     upload, first = upload_now(tablet)
     assert first.status == 202
     # When the tablet sends it again (its first reply was lost)
     retry = tablet.send(upload)
-    # Then the reply is the same and the queue still gets one message for it
+    # Then the reply is the same and the upload is evaluated once
     assert (retry.status, retry.body) == (first.status, first.body)
-    assert len(take_messages(sqs, local_system, upload["upload_id"])) == 1
+    assert len(evaluation_events(local_system, episode_id, upload["upload_id"])) == 1
 
 
 def test_a_revoked_device_is_refused_with_401(local_system):
@@ -226,18 +236,18 @@ def test_telehub_token_and_redrive_work_against_the_running_system(local_system,
     # Then the authorizer accepts it
     assert call("POST", f"{local_system.gateway_url}/v1/devices", token, registration).status == 201
 
-    # Given a message in the dead-letter queue of a queue nothing consumes yet (the measurements
-    # queue's consumers come with later issues), so it stays where redrive puts it
+    # Given a message in the dead-letter queue of a queue Telehub does not consume itself (the logistics
+    # centres' systems read the orders), so it stays where redrive puts it
     queue_urls = local_system.names.queue_urls
-    sqs.send_message(QueueUrl=queue_urls["measurements-dlq"], MessageBody='{"replay": "me"}')
+    sqs.send_message(QueueUrl=queue_urls["logistics-orders-dlq"], MessageBody='{"replay": "me"}')
     # When the DLQ is replayed from the command line
-    assert main(["redrive", "measurements", "--state-dir", state_dir]) == 0
+    assert main(["redrive", "logistics-orders", "--state-dir", state_dir]) == 0
     # Then the message is back on its queue and the DLQ is empty
-    assert "moved 1 message(s) from measurements-dlq back to measurements" in capsys.readouterr().out
-    replayed = [m for m in _glance(sqs, queue_urls["measurements"]) if m["Body"] == '{"replay": "me"}']
+    assert "moved 1 message(s) from logistics-orders-dlq back to logistics-orders" in capsys.readouterr().out
+    replayed = [m for m in _glance(sqs, queue_urls["logistics-orders"]) if m["Body"] == '{"replay": "me"}']
     assert len(replayed) == 1
-    assert sqs.receive_message(QueueUrl=queue_urls["measurements-dlq"]).get("Messages", []) == []
-    sqs.delete_message(QueueUrl=queue_urls["measurements"], ReceiptHandle=replayed[0]["ReceiptHandle"])
+    assert sqs.receive_message(QueueUrl=queue_urls["logistics-orders-dlq"]).get("Messages", []) == []
+    sqs.delete_message(QueueUrl=queue_urls["logistics-orders"], ReceiptHandle=replayed[0]["ReceiptHandle"])
 
 
 def _glance(sqs, queue_url: str) -> list[dict[str, Any]]:
