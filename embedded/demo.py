@@ -2,11 +2,11 @@
 
 A GP refers a COPD test citizen to monitoring; the monitoring-package order reaches the logistics
 centre's queue; the centre registers the devices, which makes the episode active; the citizen's
-tablet (the simulator) uploads, retries, catches up on a backlog, sends a bad unit and reuses an
-upload id; the uploads arrive on the measurements queue; the GP adjusts a threshold; monitoring
-responsibility moves from the municipality to the hospital while the tablet keeps its credential;
-the GP ends the episode, the devices are ordered collected and the tablet is locked out. Each step
-says what it expected and whether that is what happened.
+tablet (the simulator) uploads measurements and questionnaire answers, retries, catches up on a
+backlog, sends a bad unit and reuses an upload id; the uploads arrive on the measurements queue;
+the GP adjusts a threshold; monitoring responsibility moves from the municipality to the hospital
+while the tablet keeps its credential; the GP ends the episode, the devices are ordered collected
+and the tablet is locked out. Each step says what it expected and whether that is what happened.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ class Demo:
             ("The monitoring-package order reaches the logistics-orders queue", self.read_delivery_order),
             ("The logistics centre registers the devices", self.register_device),
             ("The GP reads the episode: active, the read written to the access log", self.read_episode),
-            ("The tablet uploads this morning's measurements", self.upload),
+            ("The tablet uploads this morning's measurements and questionnaire answers", self.upload),
             ("The tablet retries the same upload (a lost reply)", self.retry_upload),
             ("The tablet catches up on a backlog from 3 days ago", self.upload_backlog),
             ("The tablet sends a weight in an unknown unit", self.upload_bad_unit),
@@ -208,13 +208,21 @@ class Demo:
         ]
 
     def upload(self) -> list[str]:
-        self.first_upload = self._tablet().new_upload(self._tablet().morning_readings(self.now()))
-        reply = expect(self._tablet().send(self.first_upload), 202, "upload")
+        tablet, now = self._tablet(), self.now()
+        # The citizen coughs more than usual this morning: a YELLOW answer in the COPD questionnaire.
+        answers = tablet.morning_answers(now, worse=("more_cough_than_usual",))
+        self.first_upload = tablet.new_upload(tablet.morning_readings(now), answers=answers)
+        reply = expect(tablet.send(self.first_upload), 202, "upload")
+        if reply.body["answers_accepted"] != len(answers):
+            raise StepFailed(f"expected {len(answers)} answers accepted, got "
+                             f"{reply.body['answers_accepted']}")
         self.first_reply = reply.body
         self.upload_ids.append(self.first_upload["upload_id"])
         return [
-            f"{len(self.first_upload['measurements'])} readings (weight in lb, CAT score typed) -> 202: "
-            f"upload {reply.body['upload_id']}, {reply.body['accepted']} measurements accepted"
+            f"{len(self.first_upload['measurements'])} readings (weight in lb, CAT score typed) and the COPD "
+            f"questionnaire's {len(answers)} answers (more cough than usual: yes) -> 202: "
+            f"upload {reply.body['upload_id']}, {reply.body['accepted']} measurements and "
+            f"{reply.body['answers_accepted']} answers accepted"
         ]
 
     def retry_upload(self) -> list[str]:

@@ -2,19 +2,22 @@
 
 Each morning the citizen takes the pulse oximeter, the blood-pressure cuff, the scale (which
 reports in pounds, as many consumer scales do) and the thermometer, then types in the COPD
-Assessment Test; the tablet sends the readings as one upload under its own idempotency key.
-Values vary plausibly from day to day, seeded so that a run can be repeated.
+Assessment Test and answers the COPD questionnaire; the tablet sends the readings and the answers
+as one upload under its own idempotency key. Values vary plausibly from day to day, seeded so that
+a run can be repeated.
 """
 
 from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from embedded.api_client import ApiReply, call
+from functions.shared.disease_areas import disease_area
 
 # What the tablet's paired instruments measure (blood_pressure: systolic, diastolic and pulse).
 COPD_KIT_TYPES = ("spo2", "pulse", "blood_pressure", "weight", "temperature", "cat_score")
@@ -87,8 +90,19 @@ class HomeTablet:
         ]
 
     @staticmethod
-    def new_upload(measurements: list[dict[str, Any]], upload_id: str | None = None) -> dict[str, Any]:
-        return {"upload_id": upload_id or str(uuid.uuid4()), "measurements": measurements}
+    def morning_answers(answered_at: datetime, worse: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+        """The COPD questionnaire as the tablet asks it: yes to the questions in ``worse``, no to the rest."""
+        return [
+            {"question_id": question_id, "answer": "yes" if question_id in worse else "no",
+             "answered_at": iso(answered_at)}
+            for question_id in disease_area("copd").questionnaire
+        ]
+
+    @staticmethod
+    def new_upload(measurements: list[dict[str, Any]], upload_id: str | None = None,
+                   answers: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+        return {"upload_id": upload_id or str(uuid.uuid4()), "measurements": measurements,
+                "answers": list(answers)}
 
     def send(self, upload: dict[str, Any]) -> ApiReply:
         return call("POST", f"{self.api_url}/v1/measurements", token=self.credential, body=upload)

@@ -284,15 +284,7 @@ class UploadRequest(BaseModel):
     """What a home collection point posts under its own idempotency key: measurements, questionnaire
     answers, or both."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        frozen=True,
-        # An upload holds something: at least one measurement or one answer.
-        json_schema_extra={"anyOf": [
-            {"required": ["measurements"], "properties": {"measurements": {"minItems": 1}}},
-            {"required": ["answers"], "properties": {"answers": {"minItems": 1}}},
-        ]},
-    )
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     upload_id: str = Field(
         min_length=8,
@@ -304,7 +296,8 @@ class UploadRequest(BaseModel):
     )
     measurements: list[Measurement] = Field(
         default_factory=list, max_length=MAX_MEASUREMENTS,
-        description=f"Up to {MAX_MEASUREMENTS} measurements; at least one unless the upload holds answers")
+        description=f"Up to {MAX_MEASUREMENTS} measurements. Beyond the schema: at least one unless the "
+        "upload holds answers.")
     answers: list[Answer] = Field(
         default_factory=list, max_length=MAX_ANSWERS,
         description=f"Up to {MAX_ANSWERS} questionnaire answers. Beyond the schema: only from a citizen with "
@@ -324,6 +317,8 @@ class UploadRequest(BaseModel):
 
     @model_validator(mode="after")
     def _holds_something(self) -> UploadRequest:
+        # Stated beyond the schema rather than as an anyOf beside the properties, which tools that read
+        # the document (client generators, the property test) take for a union of partial objects.
         if self.measurements or self.answers:
             return self
         # Refused as measurements' error, the field an upload usually fills; as "missing" when it was

@@ -52,6 +52,7 @@ from embedded.local import LocalSystem
 from functions.shared.evaluation_records import measurement_id
 from infrastructure.resource_spec import SPEC, RouteSpec
 from tests.support.beyond_the_schema import (
+    DEVICE_AREAS,
     DEVICE_CITIZEN,
     EPISODE_CITIZEN,
     OFFERED_CITIZEN,
@@ -145,7 +146,8 @@ class Findings:
 def stored(local_system: LocalSystem) -> Stored:
     """A clinician of the treating organisation, which also monitors the episodes it reads, changes,
     offers and ends; two episodes whose monitoring is offered to it, one to accept and one to decline; a
-    device that uploads and one to revoke, of a citizen without episodes."""
+    device that uploads and one to revoke, of a citizen with an open episode of each area, whose
+    questionnaires its uploads answer."""
     assert local_system.issuer is not None
     url = local_system.gateway_url
     clinician = local_system.issuer.mint("clinician", organisation=TREATING)
@@ -155,6 +157,8 @@ def stored(local_system: LocalSystem) -> Stored:
     ending = _refer(url, clinician, EPISODE_CITIZEN, "copd", monitoring=TREATING)
     to_accept = _refer(url, clinician, OFFERED_CITIZEN, "heart_failure", monitoring=MONITORING)
     to_decline = _refer(url, clinician, OFFERED_CITIZEN, "copd", monitoring=MONITORING)
+    for area in DEVICE_AREAS:
+        _refer(url, clinician, DEVICE_CITIZEN, area, monitoring=TREATING)
     _offer(url, clinician, main, HOSPITAL)  # the first withdrawal then takes an offer back
     _offer(url, monitoring, to_accept, TREATING)
     _offer(url, monitoring, to_decline, TREATING)

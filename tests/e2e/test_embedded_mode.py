@@ -194,6 +194,7 @@ def test_the_demo_runs_every_step_and_exits_0(tmp_path):
     assert "deliver to citizen 251248-****" in output and "1 x pulse oximeter" in output
     assert "status active" in output and "access log: read_episode" in output
     assert "-> 422 naming the field measurements[3].unit" in output
+    assert "6 measurements and 4 answers accepted" in output
     assert "-> 401" in output and "-> 409" in output
     assert "2 message(s) for 2 accepted upload(s)" in output
     assert "version 2" in output and "municipality -> 403" in output

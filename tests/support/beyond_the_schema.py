@@ -1,12 +1,12 @@
 """A generated request made right beyond the schema, so that the API property test reaches the success paths.
 
 JSON Schema cannot state what depends on the clock or on what is stored, nor every rule between fields:
-a CPR number's date, a measurement's time window and plausible range, the order of threshold limits,
-unique idempotency keys, the one open episode per citizen and area (and the ids of stored things, which
-the test's fixture gives). A case made right keeps everything else generated (types, units, methods,
-names, notes, schedules) and changes only such values, each to one that is still valid against the
-document (the test has schemathesis check it). The citizens are test citizens (DESIGN §5), one per part
-they play.
+a CPR number's date, a measurement's or answer's time window, a measurement's plausible range, the order
+of threshold limits, unique idempotency keys, the one open episode per citizen and area, each question
+answered once (and the ids of stored things, which the test's fixture gives). A case made right keeps
+everything else generated (types, units, methods, names, notes, schedules, questions and answers) and
+changes only such values, each to one that is still valid against the document (the test has
+schemathesis check it). The citizens are test citizens (DESIGN §5), one per part they play.
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ from functions.shared.catalogue import BLOOD_PRESSURE, catalogue, to_catalogue_u
 from functions.shared.disease_areas import disease_area
 from tests.support.organisations import CENTRE, HOSPITAL, TREATING
 
-# Registers devices and uploads, never referred: no episode ending revokes its devices, and any
-# logistics centre may register more for it.
+# Registers devices and uploads. Referred once for each area in DEVICE_AREAS, so that its answers are to
+# questionnaires of its open episodes; nothing ends those, so no ending revokes its devices.
 DEVICE_CITIZEN = "2512489995"
+DEVICE_AREAS = ("copd", "heart_failure")
 # The episodes the episode operations act on, two areas each (one open episode per citizen and area).
 EPISODE_CITIZEN = "2512489997"
 OFFERED_CITIZEN = "2512489998"
@@ -79,12 +80,29 @@ def _registration(body: dict[str, Any]) -> None:
 def _upload(body: dict[str, Any]) -> None:
     body["upload_id"] = _unique("upload")
     measured_at = (datetime.now(UTC) - MEASURED_BEFORE_SENDING).isoformat()
-    for measurement in body["measurements"]:
+    for measurement in body.get("measurements", []):
         measurement["measured_at"] = measured_at
         if measurement["type"] == BLOOD_PRESSURE:
             _plausible_pressure(measurement)
         else:
             measurement["value"] = _plausible(measurement["type"], measurement["value"], measurement["unit"])
+    if "answers" in body:
+        body["answers"] = _answered_once(body["answers"])
+    if not (body.get("measurements") or body.get("answers")):  # an upload holds at least one of either
+        question = next(iter(disease_area(DEVICE_AREAS[0]).questionnaire))
+        body["answers"] = [{"question_id": question, "answer": "no"}]
+    for answer in body.get("answers", []):
+        answer["answered_at"] = measured_at
+
+
+def _answered_once(answers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The first answer to each question; a later one to the same question is left out, so a list that
+    had answers keeps at least one. Every question and answer the schema allows is one of DEVICE_AREAS'
+    questionnaires (both areas together ask every question, and list yes and no for each)."""
+    first: dict[str, dict[str, Any]] = {}
+    for answer in answers:
+        first.setdefault(answer["question_id"], answer)
+    return list(first.values())
 
 
 def _referral(body: dict[str, Any]) -> None:

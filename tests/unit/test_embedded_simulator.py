@@ -36,3 +36,17 @@ def test_the_same_seed_gives_the_same_readings_and_each_upload_its_own_id():
     assert first.morning_readings(MORNING) == second.morning_readings(MORNING)
     readings = first.morning_readings(MORNING)
     assert first.new_upload(readings)["upload_id"] != first.new_upload(readings)["upload_id"]
+
+
+def test_the_morning_answers_cover_the_copd_questionnaire_and_are_valid_for_the_upload_api():
+    # Given a tablet whose citizen feels more breathless than usual
+    tablet = HomeTablet("http://x", credential="unused")
+    answers = tablet.morning_answers(MORNING, worse=("more_breathless_than_usual",))
+    # When the answers go into an upload with the readings
+    upload = tablet.new_upload(tablet.morning_readings(MORNING), answers=answers)
+    request = UploadRequest.model_validate(upload)
+    # Then every COPD question is answered once, yes only to the one named, at the end of the session
+    assert {answer.question_id: answer.answer for answer in request.answers} == {
+        "more_breathless_than_usual": "yes", "more_cough_than_usual": "no", "coloured_sputum": "no",
+        "more_breathless_and_more_cough": "no"}
+    assert {answer.answered_at for answer in request.answers} == {MORNING}
