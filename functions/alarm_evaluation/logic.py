@@ -172,10 +172,10 @@ class AlarmStep:
 def alarm_step(episode_id: str, reading: Reading, alarm: AlarmState | None, at: str) -> AlarmStep:
     """The measurement alarm's next state for ``reading`` as now judged (or invalidated).
 
-    Raised when the colour first reaches YELLOW or RED; while open it follows the colour, and it is
-    lowered (visibly, never deleted) when the colour falls to GREEN; a lowered alarm opens again when the
-    colour rises again, an acknowledged one when it rises above the colour acknowledged; an invalidated
-    reading's alarm is invalidated.
+    Raised when the colour first reaches YELLOW or RED; while open it follows the colour (escalated when
+    it rises to RED), and it is lowered (visibly, never deleted) when the colour falls to GREEN; a lowered
+    alarm opens again when the colour rises again, an acknowledged one when it rises above the colour
+    acknowledged; an invalidated reading's alarm is invalidated.
     """
     colour = reading.colour
     if alarm is None:
@@ -195,7 +195,10 @@ def alarm_step(episode_id: str, reading: Reading, alarm: AlarmState | None, at: 
         return AlarmStep()
     if alarm.status == "open":
         if colour.value != alarm.colour:
-            return AlarmStep(update=_update(alarm, "open", colour.value, at, "re-evaluated"))
+            # An open YELLOW turning RED is news to whoever filters on RED; a RED turning YELLOW is not.
+            rose = colour > Colour(alarm.colour)
+            return AlarmStep(update=_update(alarm, "open", colour.value, at, "re-evaluated"),
+                             change="escalated" if rose else None)
         return AlarmStep()
     if alarm.status == "lowered" or colour > Colour(alarm.colour):
         return AlarmStep(update=_update(alarm, "open", colour.value, at, "re-evaluated"),
@@ -455,7 +458,7 @@ class AlarmEvaluator:
 
     def _count(self, plan: Plan, colour: Colour | None) -> None:
         self._metrics.add_metric("UploadsEvaluated", COUNT, 1)
-        for change in ("raised", "raised_again", "lowered"):
+        for change in ("raised", "raised_again", "escalated", "lowered"):
             self._metrics.add_metric(f"Alarms{change.title().replace('_', '')}", COUNT,
                                      sum(1 for alarm in plan.alarms if alarm["change"] == change))
         if colour is not None:

@@ -32,7 +32,7 @@ EVALUATED_SCHEMA_VERSION = 1
 EVENT_RETENTION_DAYS = 35
 
 Trigger = Literal["upload", "invalidation", "missed_measurement"]
-AlarmChangeKind = Literal["raised", "raised_again", "lowered", "invalidated"]
+AlarmChangeKind = Literal["raised", "raised_again", "escalated", "lowered", "invalidated"]
 AlarmStatus = Literal["open", "acknowledged", "lowered", "invalidated"]
 
 # --- the message consumed: telehub.upload.accepted (docs/messages.md) ----------------------------

@@ -3,8 +3,8 @@ table through two relays of the same stream, and the recovery's view of each for
 its relay gave up on.
 
 - ``EvaluationRelay`` puts each event, its body exactly as stored, on the evaluated-uploads queue.
-- ``AlarmRelay`` publishes each alarm an event raised (change "raised") to the clinical-alarms topic,
-  with the attributes a monitoring organisation's subscription filters on; an event that raised none
+- ``AlarmRelay`` publishes each alarm an event raised, raised again or escalated to RED to the
+  clinical-alarms topic, with the attributes a monitoring organisation's subscription filters on; an event that raised none
   publishes nothing.
 
 Two outbox functions rather than one sending to both: each has its own retries and on-failure queue,
@@ -37,6 +37,9 @@ from functions.shared.stream_recovery import OutboxOfTable, hours_between
 
 ALARM_MESSAGE_TYPE = "telehub.alarm.raised"
 ALARM_SCHEMA_VERSION = 1
+# The alarm changes that call for attention, each published once: the event that made the change is
+# the only one that names it.
+PUBLISHED_CHANGES = frozenset({"raised", "raised_again", "escalated"})
 
 # What of an EVENT item the relays read: its id and the message body (compact JSON), written together.
 EVENT_ID, EVENT_BODY = "event_id", "event"
@@ -55,6 +58,7 @@ class _EventHeader(_EventPart):
 
 class _RaisedAlarm(_EventPart):
     alarm_id: str
+    change: Literal["raised", "raised_again", "escalated"]
     colour: Literal["RED", "YELLOW", "BLUE"]
     kind: Literal["measurement", "missed_measurement"]
     measurement_id: str | None
@@ -68,13 +72,13 @@ class _EventAlarms(_EventPart):
     patient_id: str
     disease_area: str
     monitoring_organisation: str
-    # Each alarm's change ("raised", "raised_again", "lowered", "invalidated") decides whether the
-    # rest of it is read: only a raised alarm is published.
+    # Each alarm's change decides whether the rest of it is read: an alarm that now calls for attention
+    # (raised, raised again, escalated to RED) is published; one lowered or invalidated is not.
     alarms: list[dict[str, Any]]
 
     def raised(self) -> list[_RaisedAlarm]:
         return [_RaisedAlarm.model_validate(alarm) for alarm in self.alarms
-                if alarm.get("change") == "raised"]
+                if alarm.get("change") in PUBLISHED_CHANGES]
 
 
 def _body(item: dict[str, Any]) -> str:
@@ -142,6 +146,7 @@ def _raised_alarm_message(event: _EventAlarms, alarm: _RaisedAlarm) -> RaisedAla
         "message_type": ALARM_MESSAGE_TYPE,
         "schema_version": ALARM_SCHEMA_VERSION,
         "alarm_id": alarm.alarm_id,
+        "change": alarm.change,
         "episode_id": event.episode_id,
         "patient_id": event.patient_id,
         "colour": alarm.colour,
@@ -162,9 +167,10 @@ def _raised_alarm_message(event: _EventAlarms, alarm: _RaisedAlarm) -> RaisedAla
 
 
 class AlarmRelay(StreamRelay[RaisedAlarmMessage]):
-    """Every EVENT item the stream (or the recovery) brings has its raised alarms published to the
-    clinical-alarms topic: none, one or several messages. The evaluator marks an alarm "raised" in
-    the one event that raised it, so each alarm id is published once, save a retry's repeat."""
+    """Every EVENT item the stream (or the recovery) brings has its alarms that call for attention
+    published to the clinical-alarms topic: none, one or several messages. The evaluator names an
+    alarm's change in the one event that made it, so each (alarm id, change) is published once, save a
+    retry's repeat."""
 
     what = "alarm event"
     relayed_metric = "AlarmEventsRelayed"

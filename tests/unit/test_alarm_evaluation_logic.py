@@ -184,6 +184,9 @@ def test_a_late_first_score_rebases_the_episode_and_raises_an_alarm():
     # Then R is the first (GREEN), P is +4 (GREEN), Q +9: RED, its open alarm following
     assert [system.colour(r), system.colour(p), system.colour(q)] == [GREEN, GREEN, RED]
     assert system.open_alarms() == {system.alarm(q).alarm_id: "RED"}
+    # And R's event names Q's alarm as escalated, which the clinical-alarms topic publishes
+    assert [(a["alarm_id"], a["change"], a["colour"]) for a in system.event(r)["alarms"]] == [
+        (system.alarm(q).alarm_id, "escalated", "RED")]
 
 
 def test_a_reading_measured_before_the_first_version_is_stored_unjudged():

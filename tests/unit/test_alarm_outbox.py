@@ -35,8 +35,8 @@ def test_each_raised_alarm_becomes_a_message_with_its_organisation_and_severity(
     red = json.loads(messages[0].body)
     assert red == {
         "message_type": "telehub.alarm.raised", "schema_version": 1,
-        "alarm_id": event["alarms"][0]["alarm_id"], "episode_id": EPISODE, "patient_id": event["patient_id"],
-        "colour": "RED", "kind": "measurement", "measurement_id": event["measurements"][0]["measurement_id"],
+        "alarm_id": event["alarms"][0]["alarm_id"], "change": "raised", "episode_id": EPISODE,
+        "patient_id": event["patient_id"], "colour": "RED", "kind": "measurement", "measurement_id": event["measurements"][0]["measurement_id"],
         "due_at": None, "raised_at": "2024-05-01T08:05:02.250Z", "late": False,
         "monitoring_organisation": MONITORING, "disease_area": "copd",
     }
@@ -55,13 +55,24 @@ def test_a_missed_measurement_alarm_names_when_the_measurement_was_due():
         "BLUE", "missed_measurement", "2024-05-01T10:00:00.000Z", None)
 
 
-@pytest.mark.parametrize("change", ["raised_again", "lowered", "invalidated"])
-def test_only_raised_alarms_are_published(change):
-    # Given an event whose one alarm changed otherwise (a nurse may have seen it when it was raised)
+@pytest.mark.parametrize("change", ["lowered", "invalidated"])
+def test_alarms_that_no_longer_call_for_attention_are_not_published(change):
+    # Given an event whose one alarm was lowered or invalidated (a nurse may have seen it when it was raised)
     event = _event("upload-0001", ["RED"])
     event["alarms"] = [alarm(EPISODE, event["measurements"][0], "YELLOW", change=change)]
     # When its alarms become messages, Then there are none
     assert raised_alarm_messages(event_item(event)) == []
+
+
+@pytest.mark.parametrize("change", ["raised", "raised_again", "escalated"])
+def test_alarms_raised_raised_again_or_escalated_are_published_with_their_change(change):
+    # Given an event whose one alarm calls for attention anew
+    event = _event("upload-0001", ["RED"])
+    event["alarms"] = [alarm(EPISODE, event["measurements"][0], "RED", change=change)]
+    # When its alarms become messages
+    [message] = raised_alarm_messages(event_item(event))
+    # Then the message names the change, so that a subscriber tells a RED escalation from the first raise
+    assert (json.loads(message.body)["change"], message.severity) == (change, "RED")
 
 
 def test_an_event_that_raised_no_alarm_publishes_nothing_and_is_relayed(metrics):
