@@ -160,7 +160,7 @@ class WorklistService:
             now = self._clock()
             acknowledgement = Acknowledgement(by=principal.subject, organisation=organisation, at=now,
                                               note=note)
-            change = AlarmChange(at=now, from_=AlarmStatus.OPEN, to=AlarmStatus.ACKNOWLEDGED, reason=note)
+            change = AlarmChange(at=now, from_=alarm.colour, to=alarm.colour, reason="acknowledged")
             waiting = {other: waits for other, waits in head.open_alarms.items() if other != alarm_id}
             if self._store.acknowledge(key, acknowledgement, change, replace(head, open_alarms=waiting),
                                        relations.monitoring_organisation):

@@ -154,8 +154,8 @@ class Acknowledgement(BaseModel):
 
 
 class AlarmChange(BaseModel):
-    """One step of an alarm's visible history: a re-evaluation (colours), an invalidation or an
-    acknowledgement (statuses)."""
+    """One step of an alarm's visible history: its colour before and after, and why: `re-evaluated`,
+    `invalidated` or `acknowledged` (the note is the alarm's `acknowledged.note`)."""
 
     model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
 

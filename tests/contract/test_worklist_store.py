@@ -138,7 +138,7 @@ def acknowledge(evaluations: Store, head: Head) -> bool:
     return evaluations.store.acknowledge(
         AlarmKey("epi_1", RECEIVED, ALARM), Acknowledgement(by="nurse-1", organisation=MONITORING, at=AT,
                                                             note="Seen."),
-        AlarmChange(at=AT, from_="open", to="acknowledged", reason="Seen."),
+        AlarmChange(at=AT, from_="RED", to="RED", reason="acknowledged"),
         replace(head, open_alarms=waiting), MONITORING)
 
 
@@ -152,7 +152,7 @@ def test_acknowledging_writes_the_alarm_and_the_head_together(evaluations):
     assert alarm is not None and alarm.status is AlarmStatus.ACKNOWLEDGED and alarm.acknowledged is not None
     assert (alarm.acknowledged.by, alarm.acknowledged.organisation, alarm.acknowledged.at,
             alarm.acknowledged.note) == ("nurse-1", MONITORING, AT, "Seen.")
-    assert [(c.at, c.from_, c.to, c.reason) for c in alarm.changes] == [(AT, "open", "acknowledged", "Seen.")]
+    assert [(c.at, c.from_, c.to, c.reason) for c in alarm.changes] == [(AT, "RED", "RED", "acknowledged")]
     # And the head moved on to version 4, waiting for the YELLOW alarm, ranked as YELLOW
     stored = evaluations.store.head("epi_1")
     assert (stored.version, stored.open_alarms) == (4, {"alm_y": YELLOW})

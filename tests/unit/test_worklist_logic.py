@@ -256,7 +256,8 @@ def test_acknowledging_records_who_when_and_the_note_and_moves_the_row(store, se
     assert alarm.status is AlarmStatus.ACKNOWLEDGED and alarm.acknowledged is not None
     assert (alarm.acknowledged.by, alarm.acknowledged.organisation, alarm.acknowledged.at,
             alarm.acknowledged.note) == ("nurse-1", MONITORING, NOW, "Called the citizen: a cold.")
-    assert [(c.from_, c.to) for c in alarm.changes] == [("open", "acknowledged")]
+    [change] = alarm.changes
+    assert (change.from_, change.to, change.reason) == (alarm.colour, alarm.colour, "acknowledged")
     # And it is stored so, and the row waits for the YELLOW alarm only (its rank recomputed)
     (stored,) = service.alarms("epi_1", nurse(), AlarmStatus.ACKNOWLEDGED, 50, None).alarms
     assert stored == alarm
