@@ -45,6 +45,7 @@ from functions.alarm_evaluation.models import (
     Upload,
 )
 from functions.alarm_evaluation.triage import Colour
+from functions.shared.access_log import AccessLog
 from functions.shared.clock import Clock, iso_utc
 from functions.shared.disease_areas import disease_area
 from functions.shared.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
@@ -87,11 +88,6 @@ class EvaluationStore(Protocol):
     def commit(self, commit: Commit) -> bool:
         """Write the commit in one transaction; False (nothing written) if the head's version is no
         longer ``read_version`` or an item it creates exists."""
-
-
-class AccessLog(Protocol):
-    def record(self, patient_id: str, principal: Principal, action: str, episode_id: str,
-               at: datetime) -> None: ...
 
 
 # --- judging ---------------------------------------------------------------------------------------

@@ -4,8 +4,8 @@ its relay gave up on.
 
 - ``EvaluationRelay`` puts each event, its body exactly as stored, on the evaluated-uploads queue.
 - ``AlarmRelay`` publishes each alarm an event raised, raised again or escalated to RED to the
-  clinical-alarms topic, with the attributes a monitoring organisation's subscription filters on; an event that raised none
-  publishes nothing.
+  clinical-alarms topic, with the attributes a monitoring organisation's subscription filters on; an
+  event that changed no alarm so publishes nothing.
 
 Two outbox functions rather than one sending to both: each has its own retries and on-failure queue,
 so a topic that refuses does not hold back the queue, nor a queue the topic, and a retry sends again
