@@ -11,20 +11,35 @@ A 200-measurement upload (the most one upload may hold) goes through three stage
 
 Stage 3 includes 1 and 2; it is what the API function spends on CPU before and after its one
 DynamoDB write.
+
+Then the evaluation: a 20-measurement COPD upload (weight and CAT score judged by their relative limits,
+blood pressures, one RED SpO2) judged by the evaluator's logic against an episode with 90 days and with a
+year of history at the schedule's rate (benchmarks/episode_history.py: in-memory ports, no AWS), and by
+the whole consumer (the batch processor parsing the SQS record, then the logic) with a year. Each figure
+is the median of repeated runs of ``time.process_time``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import statistics
 import time
 import warnings
 from collections.abc import Callable
+from datetime import timedelta
+from functools import partial
 from typing import Any
 from unittest import mock
 
+from benchmarks.episode_history import NOW, NoMetrics, episode_with_history, queue_message
 from benchmarks.report import Figure, heading, show
-from benchmarks.sample import api_event, upload_of
+from benchmarks.sample import api_event, copd_measurements, upload_of
 from embedded.lambda_runtime import LambdaContext
+from embedded.pollers import sqs_record
+from functions.alarm_evaluation import handler as evaluation_handler
+from functions.alarm_evaluation.logic import AlarmEvaluator
+from functions.alarm_evaluation.models import UploadAccepted
 from functions.device_uploads import handler
 from functions.device_uploads.logic import UploadService
 from functions.device_uploads.models import MAX_MEASUREMENTS, StoredUpload, UploadRequest
@@ -32,7 +47,14 @@ from functions.shared.observability import logger
 from functions.shared.principal import Principal, Role
 
 BUDGET_MICROSECONDS = 50.0  # per measurement through the whole route: 10 ms of CPU for a full upload
-MINIMUM_SECONDS = 1.0
+# Per measurement judged: 10 ms of CPU for a 20-measurement upload, about 30 ms on Lambda, no more than
+# the evaluation's own round trips to DynamoDB take.
+EVALUATION_BUDGET_MICROSECONDS = 500.0
+EVALUATED_MEASUREMENTS = 20
+HISTORY_DAYS = (90, 365)
+REPEATS = 5
+REPEAT_SECONDS = 0.2  # of CPU, at least, per repeat
+QUEUE_ARN = "arn:aws:sqs:eu-west-1:123456789012:telehub-bench-measurements"
 
 
 class DiscardingRepository:
@@ -52,33 +74,45 @@ class NoOpenEpisodes:
         return frozenset()
 
 
-class NoMetrics:
-    def add_metric(self, name: str, unit: str, value: float) -> None:
-        pass
-
-
 def cpu_seconds_per_call(work: Callable[[], Any]) -> float:
-    """CPU seconds of one call of ``work``, repeated until at least MINIMUM_SECONDS of CPU were spent."""
+    """CPU seconds of one call of ``work``: the median of REPEATS runs, each repeating it until at least
+    REPEAT_SECONDS of CPU were spent."""
     work()  # warm-up: lazy imports, pydantic's first-use setup
-    calls, started = 0, time.process_time()
-    while (spent := time.process_time() - started) < MINIMUM_SECONDS:
-        work()
-        calls += 1
-    return spent / calls
+    per_call = []
+    for _ in range(REPEATS):
+        calls, started = 0, time.process_time()
+        while (spent := time.process_time() - started) < REPEAT_SECONDS:
+            work()
+            calls += 1
+        per_call.append(spent / calls)
+    return statistics.median(per_call)
+
+
+def _context(function: str) -> LambdaContext:
+    return LambdaContext(function_name=f"telehub-bench-{function}", memory_limit_in_mb=512,
+                         invoked_function_arn="arn:aws:lambda:eu-west-1:123456789012:function:bench",
+                         timeout_seconds=10)
 
 
 def run() -> list[Figure]:
+    logger.setLevel("WARNING")  # the functions log a line per upload; the benchmark wants none
     heading(f"(c) CPU time per measurement, an upload of {MAX_MEASUREMENTS} measurements, no AWS")
+    figures = ingest_figures()
+    ingest_route = figures[-1].value
+    heading(f"(c) CPU time per measurement judged, an upload of {EVALUATED_MEASUREMENTS} COPD measurements, "
+            "no AWS")
+    return figures + evaluation_figures(ingest_route)
+
+
+def ingest_figures() -> list[Figure]:
+    """Validation, the upload logic and the whole API route; the last figure is the route's."""
     body = json.dumps(upload_of(MAX_MEASUREMENTS, "bench-cpu-upload-0001"))
     request = UploadRequest.model_validate_json(body)
     service = UploadService(DiscardingRepository(), NoOpenEpisodes(), NoMetrics())
     device_id, patient_id = "dev_" + "0" * 24, "pat_" + "0" * 24
     device = Principal(role=Role.DEVICE, subject=device_id, device_id=device_id, patient_id=patient_id)
-    context = LambdaContext(function_name="telehub-bench-device-uploads", memory_limit_in_mb=512,
-                            invoked_function_arn="arn:aws:lambda:eu-west-1:123456789012:function:bench",
-                            timeout_seconds=10)
+    context = _context("device-uploads")
     event = api_event("POST", "/v1/measurements", body, {**device.context(), "principalId": device_id})
-    logger.setLevel("WARNING")  # the route logs one line per upload; the benchmark wants none
 
     def whole_route() -> None:
         reply = handler.api_handler(event, context)
@@ -96,6 +130,45 @@ def run() -> list[Figure]:
         for name, work, budget in stages:
             microseconds = cpu_seconds_per_call(work) / MAX_MEASUREMENTS * 1e6
             figures.append(show(Figure(f"CPU per measurement, {name}", microseconds, " us", budget)))
+    return figures
+
+
+def evaluation_figures(ingest_route_microseconds: float) -> list[Figure]:
+    """The evaluator's logic against 90 days and a year of history, the whole consumer against a year,
+    and the ratio of the year's logic to the ingest route's CPU per measurement."""
+    body = queue_message("bench-evaluated-0001", copd_measurements(EVALUATED_MEASUREMENTS, NOW, red=True),
+                         NOW + timedelta(minutes=2))
+    upload = UploadAccepted.model_validate_json(body).upload()
+    figures = []
+    evaluator: AlarmEvaluator | None = None
+    for days in HISTORY_DAYS:
+        evaluator, stored = episode_with_history(days)
+        print(f"  an episode of {days} days at the COPD schedule's rate: {stored} readings stored")
+        seconds = cpu_seconds_per_call(partial(evaluator.evaluate, upload))
+        microseconds = seconds / EVALUATED_MEASUREMENTS * 1e6
+        figures.append(show(Figure(f"CPU per measurement judged, logic, {days} days of history", microseconds,
+                                   " us", EVALUATION_BUDGET_MICROSECONDS)))
+    assert evaluator is not None
+    year = figures[-1].value
+    sent = str(int(NOW.timestamp() * 1000))
+    message = {"MessageId": "bench-message-0001", "ReceiptHandle": "bench", "Body": body,
+               "MD5OfBody": hashlib.md5(body.encode()).hexdigest(),
+               "Attributes": {"ApproximateReceiveCount": "1", "ApproximateFirstReceiveTimestamp": sent,
+                              "SenderId": "bench", "SentTimestamp": sent}}
+    event = {"Records": [sqs_record(message, QUEUE_ARN, "eu-west-1")]}
+    context = _context("alarm-evaluation")
+
+    def whole_consumer() -> None:
+        reply = evaluation_handler.measurements_handler(event, context)
+        assert reply == {"batchItemFailures": []}, reply
+
+    with mock.patch.object(evaluation_handler, "_evaluator", lambda: evaluator), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "No application metrics")  # the fake ports record none
+        microseconds = cpu_seconds_per_call(whole_consumer) / EVALUATED_MEASUREMENTS * 1e6
+    figures.append(show(Figure(f"CPU per measurement judged, whole consumer, {HISTORY_DAYS[-1]} days",
+                               microseconds, " us")))
+    figures.append(show(Figure(f"  logic with {HISTORY_DAYS[-1]} days / ingest route, per measurement",
+                               year / ingest_route_microseconds, "x")))
     return figures
 
 

@@ -19,6 +19,30 @@ READINGS = (
     {"type": "temperature", "value": 36.9, "unit": "Cel"},
 )
 
+# A COPD citizen's session in catalogue units: every type the area judges, weight and CAT score by
+# their relative limits, and a blood pressure (three values judged together).
+COPD_SESSION: tuple[dict[str, Any], ...] = (
+    {"type": "spo2", "value": 95.0, "unit": "%"},
+    {"type": "pulse", "value": 74.0, "unit": "/min"},
+    {"type": "blood_pressure", "systolic": 132.0, "diastolic": 84.0, "pulse": 72.0, "unit": "mmHg"},
+    {"type": "temperature", "value": 36.8, "unit": "Cel"},
+    {"type": "respiration_rate", "value": 17.0, "unit": "/min"},
+    {"type": "weight", "value": 76.4, "unit": "kg"},
+    {"type": "cat_score", "value": 14.0, "unit": "score"},
+)
+RED_SPO2 = {"type": "spo2", "value": 85.0, "unit": "%"}  # below COPD's red_low of 88
+
+
+def copd_measurements(count: int, last_measured_at: datetime, red: bool = False) -> list[dict[str, Any]]:
+    """``count`` measurements of COPD sessions, a minute apart up to ``last_measured_at``; with ``red``
+    the first is a RED SpO2, so that an alarm is raised."""
+    readings = [COPD_SESSION[index % len(COPD_SESSION)] for index in range(count)]
+    if red:
+        readings[0] = RED_SPO2
+    return [{**reading, "measured_at": (last_measured_at - timedelta(minutes=count - 1 - index)).isoformat(
+                timespec="seconds"), "method": "automatic"}
+            for index, reading in enumerate(readings)]
+
 
 def upload_of(count: int, upload_id: str) -> dict[str, Any]:
     """An upload of ``count`` measurements, the morning's readings over and over, a minute apart."""
