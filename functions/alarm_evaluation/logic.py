@@ -28,6 +28,8 @@ from functions.alarm_evaluation.models import (
     AlarmState,
     AlarmStatus,
     AlarmUpdate,
+    Answer,
+    AnswerAlarm,
     Commit,
     EpisodeState,
     EpisodeToJudge,
@@ -44,13 +46,16 @@ from functions.alarm_evaluation.models import (
     Trigger,
     Upload,
 )
+from functions.alarm_evaluation.questionnaire import answer_colour
 from functions.alarm_evaluation.triage import Colour
 from functions.shared.access_log import AccessLog
 from functions.shared.clock import Clock, iso_utc
-from functions.shared.disease_areas import disease_area
+from functions.shared.disease_areas import DiseaseArea, disease_area
 from functions.shared.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
 from functions.shared.evaluation_records import (
     OpenAlarm,
+    answer_alarm_id,
+    answer_id,
     invalidation_event_id,
     measurement_alarm_id,
     measurement_id,
@@ -259,14 +264,14 @@ def _alarm_change(reading: Reading, step: AlarmStep) -> dict[str, Any]:
 
 def commits_of(episode: EpisodeToJudge, head: Head, writes: Sequence[ReadingWrite], event: EvaluationEvent,
                green_upload: tuple[str, str] | None, last_received_at: str | None,
-               limit: int = TRANSACTION_LIMIT) -> list[Commit]:
-    """The plan cut into transactions of at most ``limit`` items (the head's update in each, the event in
-    the last), each moving the head's version on by one. A reading and its alarm are written together,
-    and the readings with alarm changes go last, with the event: a crash between transactions leaves a
-    consistent episode, which the redelivery completes (only the event's list of re-evaluated readings
-    can then miss those already written)."""
+               limit: int = TRANSACTION_LIMIT, answer_alarms: Sequence[AnswerAlarm] = ()) -> list[Commit]:
+    """The plan cut into transactions of at most ``limit`` items (the head's update in each, the event and
+    the answers' alarms in the last), each moving the head's version on by one. A reading and its alarm
+    are written together, and the readings with alarm changes go last, with the event: a crash between
+    transactions leaves a consistent episode, which the redelivery completes (only the event's list of
+    re-evaluated readings can then miss those already written)."""
     ordered = sorted(writes, key=lambda write: write.new_alarm is not None or write.alarm_update is not None)
-    room = limit - 2  # the head's update and the event
+    room = limit - 2 - len(answer_alarms)  # the head's update, the event and the answers' alarms
     chunks: list[list[ReadingWrite]] = [[]]
     used = 0
     for write in ordered:
@@ -286,12 +291,16 @@ def commits_of(episode: EpisodeToJudge, head: Head, writes: Sequence[ReadingWrit
                 last_measured_at = max(filter(None, (last_measured_at, write.reading.measured_at)))
         last = position == len(chunks) - 1
         greens = dict(head.green_uploads)
-        if last and green_upload is not None:
-            greens[green_upload[0]] = green_upload[1]
+        if last:
+            if green_upload is not None:
+                greens[green_upload[0]] = green_upload[1]
+            for alarm in answer_alarms:
+                open_alarms[alarm.alarm_id] = OpenAlarm(alarm.colour, alarm.received_at, alarm.answer.late)
         received = max(filter(None, (head.last_received_at, last_received_at)), default=None)
         commits.append(Commit(episode, head.version + position,
                               HeadState(dict(open_alarms), greens, last_measured_at, received),
-                              tuple(chunk), event if last else None))
+                              tuple(chunk), event if last else None,
+                              tuple(answer_alarms) if last else ()))
     return commits
 
 
@@ -319,9 +328,10 @@ def upload_colour(readings: Iterable[Reading]) -> Colour | None:
 
 def evaluation_event(event_id: str, trigger: Trigger, episode: EpisodeToJudge, at: str,
                      upload: dict[str, str] | None, colour: Colour | None, measurements: Sequence[Reading],
-                     plan: Plan) -> EvaluationEvent:
-    """The "upload evaluated" event of a plan (its shape: docs/messages.md): ``measurements`` are the
-    event's own, the other readings whose judgement the plan changed are ``re_evaluated``."""
+                     plan: Plan, answers: Sequence[JudgedAnswer] = ()) -> EvaluationEvent:
+    """The "upload evaluated" event of a plan (its shape: docs/messages.md): ``measurements`` and
+    ``answers`` are the event's own, the other readings whose judgement the plan changed are
+    ``re_evaluated``."""
     own = {reading.measurement_id for reading in measurements}
     re_evaluated = []
     for write in plan.writes:
@@ -353,9 +363,23 @@ def evaluation_event(event_id: str, trigger: Trigger, episode: EpisodeToJudge, a
             for before, after in re_evaluated
         ],
         "threshold_versions": [_version_entry(v) for v in episode.versions if v.version in used],
-        "alarms": list(plan.alarms),
+        "answers": [
+            {"answer_id": judged.answer_id, "question_id": judged.answer.question_id,
+             "answer": judged.answer.answer, "answered_at": judged.answer.answered_at,
+             "late": judged.answer.late, "colour": judged.colour.value}
+            for judged in answers
+        ],
+        "alarms": [*plan.alarms,
+                   *(_answer_alarm_change(judged, alarm) for judged in answers if (alarm := judged.alarm))],
     }
     return EvaluationEvent(event_id, at, body)
+
+
+def _answer_alarm_change(judged: JudgedAnswer, alarm: AnswerAlarm) -> dict[str, Any]:
+    return {"alarm_id": alarm.alarm_id, "colour": alarm.colour, "change": "raised", "kind": "answer",
+            "measurement_id": None, "due_at": None, "answer_id": judged.answer_id,
+            "question_id": judged.answer.question_id, "raised_at": alarm.received_at,
+            "late": judged.answer.late}
 
 
 def _measurement_entry(reading: Reading) -> dict[str, Any]:
@@ -385,6 +409,33 @@ def reading_of(upload: Upload, measurement: Measurement) -> Reading:
     )
 
 
+@dataclass(frozen=True)
+class JudgedAnswer:
+    """A questionnaire answer as its episode's template rates it, and the alarm a YELLOW or RED one raises."""
+
+    answer_id: str
+    answer: Answer
+    colour: Colour
+    alarm: AnswerAlarm | None
+
+
+def judge_answers(episode_id: str, area: DiseaseArea, upload: Upload,
+                  answers: Sequence[Answer]) -> list[JudgedAnswer]:
+    """The answers the area's questionnaire rates (an answer it does not list says nothing under it)."""
+    judged = []
+    for answer in answers:
+        colour = answer_colour(area, answer.question_id, answer.answer)
+        if colour is None:
+            continue
+        identity = answer_id(upload.dedupe_key, answer.position)
+        alarm = None
+        if colour in ALARMING:
+            alarm = AnswerAlarm(answer_alarm_id(episode_id, identity), identity, answer, colour.value,
+                                upload.received_at)
+        judged.append(JudgedAnswer(identity, answer, colour, alarm))
+    return judged
+
+
 # --- the services ------------------------------------------------------------------------------------
 
 
@@ -408,15 +459,17 @@ class AlarmEvaluator:
             episode = self._episodes.episode(episode_id)
             if episode is None or not episode.is_open:
                 continue  # ended since its guard was read
-            measured = set(disease_area(episode.disease_area).measurement_types)
+            area = disease_area(episode.disease_area)
+            measured = set(area.measurement_types)
             measurements = [m for m in upload.measurements if m.triage_types & measured]
-            if measurements:
-                self._evaluate_under(episode, upload, measurements)
+            answers = judge_answers(episode.episode_id, area, upload, upload.answers)
+            if measurements or answers:
+                self._evaluate_under(episode, upload, measurements, answers)
                 evaluated += 1
         return evaluated
 
-    def _evaluate_under(self, episode: EpisodeToJudge, upload: Upload,
-                        measurements: list[Measurement]) -> None:
+    def _evaluate_under(self, episode: EpisodeToJudge, upload: Upload, measurements: list[Measurement],
+                        answers: list[JudgedAnswer]) -> None:
         event_id = upload_event_id(episode.episode_id, upload.dedupe_key)
         types = frozenset().union(*(measurement.triage_types for measurement in measurements))
         ids = {measurement_id(upload.dedupe_key, m.position) for m in measurements}
@@ -434,13 +487,14 @@ class AlarmEvaluator:
             plan = plan_change(episode, state, fresh, types,
                                lambda keys: self._store.alarms(episode.episode_id, keys), at)
             own = sorted((plan.readings[m] for m in ids), key=lambda reading: reading.position)
-            colour = upload_colour(own)
-            event = evaluation_event(event_id, "upload", episode, at, upload.reference(), colour, own, plan)
+            colour = _worst_of(upload_colour(own), *(judged.colour for judged in answers))
+            event = evaluation_event(event_id, "upload", episode, at, upload.reference(), colour, own, plan,
+                                     answers)
             # A GREEN upload waits on the worklist for a look. Only a first evaluation gets here (the event
             # does not exist yet), so it is put there once.
             green = (upload.dedupe_key, upload.received_at) if colour == Colour.GREEN else None
             commits = commits_of(episode, state.head, plan.writes, event, green, upload.received_at,
-                                 self._limit)
+                                 self._limit, [judged.alarm for judged in answers if judged.alarm])
             if self._commit_all(commits):
                 self._count(plan, colour)
                 logger.info("upload evaluated", extra={**_ids(episode, upload), "writes": len(plan.writes),
@@ -459,6 +513,11 @@ class AlarmEvaluator:
                                      sum(1 for alarm in plan.alarms if alarm["change"] == change))
         if colour is not None:
             self._metrics.add_metric(f"Uploads{colour.value.title()}", COUNT, 1)
+
+
+def _worst_of(*colours: Colour | None) -> Colour | None:
+    judged = [colour for colour in colours if colour is not None]
+    return triage.worst(judged) if judged else None
 
 
 def _ids(episode: EpisodeToJudge, upload: Upload) -> dict[str, str]:

@@ -70,8 +70,18 @@ class AcceptedMeasurement(_MessagePart):
         return self
 
 
+class AcceptedAnswer(_MessagePart):
+    """One questionnaire answer, already checked by the upload API against the citizen's open episodes."""
+
+    question_id: Annotated[str, StringConstraints(min_length=1)]
+    answer: Annotated[str, StringConstraints(min_length=1)]
+    answered_at: AwareDatetime
+    late: bool
+
+
 class UploadAccepted(_MessagePart):
-    """The body of one measurements-queue message: an upload as the upload outbox relays it."""
+    """The body of one measurements-queue message: an upload as the upload outbox relays it, with at least
+    one measurement or answer (a message relayed before answers were accepted has none)."""
 
     message_type: Literal["telehub.upload.accepted"]
     schema_version: Literal[1]
@@ -80,7 +90,14 @@ class UploadAccepted(_MessagePart):
     device_id: Annotated[str, StringConstraints(min_length=1)]
     patient_id: Annotated[str, StringConstraints(min_length=1)]
     received_at: AwareDatetime
-    measurements: Annotated[tuple[AcceptedMeasurement, ...], Field(min_length=1)]
+    measurements: tuple[AcceptedMeasurement, ...] = ()
+    answers: tuple[AcceptedAnswer, ...] = ()
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> UploadAccepted:
+        if not (self.measurements or self.answers):
+            raise ValueError("an upload has at least one measurement or answer")
+        return self
 
     def upload(self) -> Upload:
         return Upload(
@@ -96,6 +113,10 @@ class UploadAccepted(_MessagePart):
                     late=measurement.late,
                 )
                 for position, measurement in enumerate(self.measurements)
+            ),
+            answers=tuple(
+                Answer(position, answer.question_id, answer.answer, iso_utc(answer.answered_at), answer.late)
+                for position, answer in enumerate(self.answers)
             ),
         )
 
@@ -161,6 +182,17 @@ class Measurement:
 
 
 @dataclass(frozen=True)
+class Answer:
+    """One questionnaire answer of an upload, ``position`` its place among the upload's answers."""
+
+    position: int
+    question_id: str
+    answer: str
+    answered_at: str
+    late: bool
+
+
+@dataclass(frozen=True)
 class Upload:
     dedupe_key: str
     upload_id: str
@@ -168,6 +200,7 @@ class Upload:
     patient_id: str
     received_at: str
     measurements: tuple[Measurement, ...]
+    answers: tuple[Answer, ...] = ()
 
     def reference(self) -> dict[str, str]:
         return {"device_id": self.device_id, "upload_id": self.upload_id, "dedupe_key": self.dedupe_key,
@@ -286,6 +319,18 @@ class NewAlarm:
 
 
 @dataclass(frozen=True)
+class AnswerAlarm:
+    """An alarm raised by a questionnaire answer the episode's template rates YELLOW or RED. An answer's
+    colour depends on nothing but the template, so it is raised once, with the upload's event."""
+
+    alarm_id: str
+    answer_id: str
+    answer: Answer
+    colour: str
+    received_at: str
+
+
+@dataclass(frozen=True)
 class AlarmUpdate:
     """A stored alarm's next status and colour, and the change recorded in its visible history."""
 
@@ -345,6 +390,7 @@ class Commit:
     head: HeadState
     writes: tuple[ReadingWrite, ...]
     event: EvaluationEvent | None
+    answer_alarms: tuple[AnswerAlarm, ...] = ()  # only in the last commit, with the event
 
 
 class MeasurementsQueueRecord(SqsRecordModel):

@@ -60,9 +60,10 @@ class _RaisedAlarm(_EventPart):
     alarm_id: str
     change: Literal["raised", "raised_again", "escalated"]
     colour: Literal["RED", "YELLOW", "BLUE"]
-    kind: Literal["measurement", "missed_measurement"]
+    kind: Literal["measurement", "missed_measurement", "answer"]
     measurement_id: str | None
     due_at: str | None
+    question_id: str | None = None
     raised_at: str
     late: StrictBool
 
@@ -153,6 +154,7 @@ def _raised_alarm_message(event: _EventAlarms, alarm: _RaisedAlarm) -> RaisedAla
         "kind": alarm.kind,
         "measurement_id": alarm.measurement_id,
         "due_at": alarm.due_at,
+        "question_id": alarm.question_id,
         "raised_at": alarm.raised_at,
         "late": alarm.late,
         "monitoring_organisation": event.monitoring_organisation,

@@ -11,6 +11,7 @@ from functions.alarm_evaluation.models import (
     EVENT_RETENTION_DAYS,
     AlarmState,
     AlarmUpdate,
+    AnswerAlarm,
     Commit,
     Component,
     EpisodeState,
@@ -187,6 +188,7 @@ def transaction_items(table: str, commit: Commit) -> list[dict[str, Any]]:
             items.append(_put(table, alarm_item(episode, write.new_alarm)))
         if write.alarm_update is not None:
             items.append(_alarm_update(table, episode.episode_id, write.alarm_update))
+    items += [_put(table, answer_alarm_item(episode, alarm)) for alarm in commit.answer_alarms]
     if commit.event is not None:
         items.append(_put(table, event_item(episode.episode_id, commit.event)))
     head = commit.head
@@ -287,6 +289,26 @@ def alarm_item(episode: EpisodeToJudge, alarm: NewAlarm) -> dict[str, Any]:
     if reading.threshold_version is not None:
         item["threshold_version"] = _number(reading.threshold_version)
     return item
+
+
+def answer_alarm_item(episode: EpisodeToJudge, alarm: AnswerAlarm) -> dict[str, Any]:
+    return {
+        **_key(episode.episode_id, alarm_sort_key(alarm.received_at, alarm.alarm_id)),
+        "alarm_id": _text(alarm.alarm_id),
+        "episode_id": _text(episode.episode_id),
+        "patient_id": _text(episode.patient_id),
+        "kind": _text("answer"),
+        "colour": _text(alarm.colour),
+        "raised_colour": _text(alarm.colour),
+        "status": _text("open"),
+        "raised_at": _text(alarm.received_at),
+        "late": {"BOOL": alarm.answer.late},
+        "answer_id": _text(alarm.answer_id),
+        "question_id": _text(alarm.answer.question_id),
+        "answer": _text(alarm.answer.answer),
+        "answered_at": _text(alarm.answer.answered_at),
+        "changes": {"L": []},
+    }
 
 
 def _alarm_update(table: str, episode_id: str, update: AlarmUpdate) -> dict[str, Any]:

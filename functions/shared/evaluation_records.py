@@ -58,6 +58,15 @@ def measurement_alarm_id(episode_id: str, measurement_id: str) -> str:
     return _id("alm", episode_id, measurement_id)
 
 
+def answer_id(dedupe_key: str, position: int) -> str:
+    """A questionnaire answer's id: ``position`` is its place among its upload's answers."""
+    return _id("ans", dedupe_key, "answer", str(position))
+
+
+def answer_alarm_id(episode_id: str, answer_id: str) -> str:
+    return _id("alm", episode_id, answer_id)
+
+
 def missed_alarm_id(episode_id: str, due_at: str) -> str:
     """One alarm per miss: ``due_at`` (iso_utc) is when the missing measurement was due at the latest."""
     return _id("alm", episode_id, "missed", due_at)

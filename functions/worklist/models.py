@@ -40,6 +40,7 @@ class AlarmStatus(StrEnum):
 class AlarmKind(StrEnum):
     MEASUREMENT = "measurement"
     MISSED_MEASUREMENT = "missed_measurement"
+    ANSWER = "answer"  # a questionnaire answer the episode's template rates YELLOW or RED
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,9 @@ class Alarm(BaseModel):
     threshold_version: int | None
     due_at: Annotated[datetime | None, Field(
         description="When the missed measurement was due at the latest.")]
+    question_id: Annotated[str | None, Field(description="(answer) The question answered.")]
+    answer: Annotated[str | None, Field(description="(answer) The citizen's answer.")]
+    answered_at: datetime | None
     acknowledged: Acknowledgement | None
     changes: Annotated[list[AlarmChange], Field(description="Oldest first.")]
 

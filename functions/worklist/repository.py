@@ -55,7 +55,7 @@ _END_OF_INSTANT = "#~"
 _NULLABLE_MEASUREMENT = dict.fromkeys(("value", "unit", "components", "colour", "threshold_version",
                                        "invalidated"))
 _NULLABLE_ALARM = dict.fromkeys(("measurement_id", "type", "measured_at", "threshold_version", "due_at",
-                                 "acknowledged"))
+                                 "question_id", "answer", "answered_at", "acknowledged"))
 _deserializer = TypeDeserializer()
 
 

@@ -15,7 +15,7 @@ import pytest
 from embedded.pollers import SqsPoller
 from functions.shared.evaluation_records import measurement_alarm_id, measurement_id
 from tests.support.episodes import CREATED, new_episode
-from tests.support.evaluator_inputs import measured, message, store_episode, upload, version
+from tests.support.evaluator_inputs import answered, measured, message, store_episode, upload, version
 from tests.support.events import load_event
 from tests.support.moto_state import table_items
 from tests.support.organisations import MONITORING, OTHER
@@ -88,9 +88,34 @@ def test_a_red_spo2_raises_one_alarm_and_a_redelivery_writes_nothing(names):
     assert sorted(map(json.dumps, table_items(names, "evaluations"))) == before
 
 
+def test_an_upload_of_answers_alone_raises_an_answer_alarm_once(names):
+    # Given an upload of one RED questionnaire answer and one GREEN, no measurement
+    answers = upload("answers", CREATED + timedelta(days=1, minutes=5), patient_id=PATIENT, answers=(
+        answered("coloured_sputum", "yes", CREATED + timedelta(days=1)),
+        answered("more_cough_than_usual", "no", CREATED + timedelta(days=1))))
+    # When the evaluator handles it, twice (a redelivery)
+    for _ in range(2):
+        assert invoke("alarm-evaluation", _event(message(answers))) == {"batchItemFailures": []}
+    # Then one RED alarm of kind answer waits on the monitoring organisation's worklist, and one event
+    # carries both answers with their colours
+    [alarm] = _items(names, "ALARM#")
+    assert (alarm["kind"]["S"], alarm["colour"]["S"], alarm["question_id"]["S"], alarm["answer"]["S"]) == (
+        "answer", "RED", "coloured_sputum", "yes")
+    [head] = [item for item in table_items(names, "evaluations") if item["sk"]["S"] == "EVAL"]
+    assert list(head["open_alarms"]["M"]) == [alarm["alarm_id"]["S"]]
+    assert head["worklist_rank"]["S"].startswith("0#")
+    [event_item] = _items(names, "EVENT#")
+    body = json.loads(event_item["event"]["S"])
+    assert [(a["question_id"], a["colour"]) for a in body["answers"]] == [
+        ("coloured_sputum", "RED"), ("more_cough_than_usual", "GREEN")]
+    assert body["colour"] == "RED" and body["measurements"] == []
+    assert _items(names, "EVAL#READING#") == []
+
+
 @pytest.mark.parametrize("poison", [
     "not json",
     {"message_type": "telehub.upload.accepted", "schema_version": 1},
+    {**message(RED_SPO2), "measurements": [], "answers": []},  # neither a measurement nor an answer
     {**message(RED_SPO2), "measurements": [{"type": "spo2", "measured_at": "2026-11-26T09:30:00Z",
                                             "method": "automatic", "late": False}]},
 ])

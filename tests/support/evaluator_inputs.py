@@ -11,7 +11,7 @@ from typing import Any
 
 import boto3
 
-from functions.alarm_evaluation.models import Component, EpisodeToJudge, Measurement, Upload
+from functions.alarm_evaluation.models import Answer, Component, EpisodeToJudge, Measurement, Upload
 from functions.referral_intake.models import NewEpisode
 from functions.referral_intake.repository import episode_item
 from functions.shared.catalogue import BLOOD_PRESSURE, catalogue
@@ -62,8 +62,18 @@ def pressure(systolic: int, diastolic: int, at: datetime, pulse: int | None = No
     return BLOOD_PRESSURE, parts, at, late
 
 
-def upload(name: str, received_at: datetime, *measurements: Sent, patient_id: str = PATIENT) -> Upload:
-    """An accepted upload of ``measurements`` (from ``measured`` and ``pressure``), named ``name``."""
+Answered = tuple[str, str, datetime, bool]
+
+
+def answered(question_id: str, answer: str, at: datetime, late: bool = False) -> Answered:
+    """One questionnaire answer, for ``upload``'s ``answers``."""
+    return question_id, answer, at, late
+
+
+def upload(name: str, received_at: datetime, *measurements: Sent, patient_id: str = PATIENT,
+           answers: tuple[Answered, ...] = ()) -> Upload:
+    """An accepted upload of ``measurements`` (from ``measured`` and ``pressure``) and ``answers`` (from
+    ``answered``), named ``name``."""
     return Upload(
         dedupe_key=f"{DEVICE}/{name}", upload_id=name, device_id=DEVICE, patient_id=patient_id,
         received_at=iso_utc(received_at),
@@ -71,6 +81,8 @@ def upload(name: str, received_at: datetime, *measurements: Sent, patient_id: st
             Measurement(position, kind, _components(kind, value), iso_utc(at), "automatic", late)
             for position, (kind, value, at, late) in enumerate(measurements)
         ),
+        answers=tuple(Answer(position, question, answer, iso_utc(at), late)
+                      for position, (question, answer, at, late) in enumerate(answers)),
     )
 
 
@@ -87,6 +99,8 @@ def message(of: Upload) -> dict[str, Any]:
         "upload_id": of.upload_id, "device_id": of.device_id, "patient_id": of.patient_id,
         "received_at": of.received_at,
         "measurements": [_sent(measurement) for measurement in of.measurements],
+        "answers": [{"question_id": a.question_id, "answer": a.answer, "answered_at": a.answered_at,
+                     "late": a.late} for a in of.answers],
     }
 
 

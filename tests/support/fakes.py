@@ -605,6 +605,7 @@ class FakeEvaluationStore:
         if (self.heads.get(episode_id, Head()).version != commit.read_version
                 or any(w.new and w.reading.measurement_id in readings for w in commit.writes)
                 or any(w.new_alarm and w.new_alarm.alarm_id in alarms for w in commit.writes)
+                or any(alarm.alarm_id in alarms for alarm in commit.answer_alarms)
                 or (commit.event is not None and commit.event.event_id in events)):
             self.refused += 1
             return False
@@ -619,6 +620,9 @@ class FakeEvaluationStore:
                 alarms[update.alarm_id] = replace(alarms[update.alarm_id], status=update.status,
                                                   colour=update.colour)
                 self.alarm_changes[update.alarm_id].append(update.change)
+        for raised in commit.answer_alarms:
+            alarms[raised.alarm_id] = AlarmState(raised.alarm_id, raised.received_at, "open", raised.colour)
+            self.alarm_changes[raised.alarm_id] = []
         if commit.event is not None:
             events[commit.event.event_id] = commit.event
         head = commit.head

@@ -13,12 +13,19 @@ import pytest
 from functions.alarm_evaluation.logic import AlarmEvaluator, MeasurementInvalidation
 from functions.alarm_evaluation.triage import Colour
 from functions.shared.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
-from functions.shared.evaluation_records import measurement_alarm_id, measurement_id, upload_event_id
+from functions.shared.evaluation_records import (
+    answer_alarm_id,
+    answer_id,
+    measurement_alarm_id,
+    measurement_id,
+    upload_event_id,
+)
 from functions.shared.principal import Principal, Role
 from tests.support.evaluator_inputs import (
     COPD_EPISODE,
     HEART_EPISODE,
     STARTED,
+    answered,
     episode,
     measured,
     pressure,
@@ -467,3 +474,80 @@ def test_an_unknown_measurement_is_not_found():
     system = System()
     with pytest.raises(NotFound):
         system.invalidation.invalidate(COPD_EPISODE, "msr_" + "0" * 24, "wrong", NURSE)
+
+
+# --- questionnaire answers ----------------------------------------------------------------------------------
+
+
+def _answer_alarm(system: System, of, position: int, episode_id: str = COPD_EPISODE):
+    alarm_id = answer_alarm_id(episode_id, answer_id(of.dedupe_key, position))
+    return alarm_id, system.store.alarm_states.get(episode_id, {}).get(alarm_id)
+
+
+@pytest.mark.parametrize(("question", "answer", "colour"), [
+    ("more_breathless_than_usual", "yes", YELLOW), ("more_breathless_than_usual", "no", GREEN),
+    ("more_cough_than_usual", "yes", YELLOW),
+    ("coloured_sputum", "yes", RED), ("coloured_sputum", "no", GREEN),
+    ("more_breathless_and_more_cough", "yes", RED),
+])
+def test_an_answer_takes_the_severity_the_template_gives_it(question, answer, colour):
+    # Given a COPD episode, When an upload of one answer alone is evaluated
+    system = System()
+    sent = upload("q1", at("04-01", "08:05"), answers=(answered(question, answer, at("04-01")),))
+    system.evaluator.evaluate(sent)
+    # Then the event carries the answer's colour, the upload that colour, and a YELLOW or RED one an alarm
+    event = system.event(sent)
+    assert [(a["question_id"], a["answer"], a["colour"]) for a in event["answers"]] == [
+        (question, answer, colour.value)]
+    assert event["colour"] == colour.value and event["measurements"] == []
+    alarm_id, alarm = _answer_alarm(system, sent, 0)
+    if colour is GREEN:
+        assert alarm is None and system.open_alarms() == {}
+        assert system.store.heads[COPD_EPISODE].green_uploads == {sent.dedupe_key: sent.received_at}
+    else:
+        assert (alarm.status, alarm.colour) == ("open", colour.value)
+        assert system.open_alarms() == {alarm_id: colour.value}
+        changes = [(a["alarm_id"], a["kind"], a["change"]) for a in event["alarms"]]
+        assert changes == [(alarm_id, "answer", "raised")]
+
+
+def test_the_upload_is_as_bad_as_its_worst_measurement_or_answer():
+    # Given a GREEN SpO2 and a RED answer in one upload
+    system = System()
+    sent = upload("q1", at("04-01", "08:05"), measured("spo2", 96, at("04-01")),
+                  answers=(answered("coloured_sputum", "yes", at("04-01")),))
+    system.evaluator.evaluate(sent)
+    # Then the upload is RED, not a GREEN upload, and only the answer alarms
+    assert system.event(sent)["colour"] == "RED"
+    assert system.colour(sent) == GREEN
+    assert system.store.heads[COPD_EPISODE].green_uploads == {}
+    assert list(system.open_alarms().values()) == ["RED"]
+
+
+def test_a_shared_question_is_judged_under_each_episode_and_another_areas_question_under_none():
+    # Given a citizen with COPD and heart failure
+    system = System(episode("copd", COPD_EPISODE), episode("heart_failure", HEART_EPISODE))
+    # When one sitting answers a question both ask, and one only heart failure asks
+    sent = upload("q1", at("04-01", "08:05"), answers=(
+        answered("more_breathless_than_usual", "yes", at("04-01")),
+        answered("swollen_ankles_or_legs", "yes", at("04-01"))))
+    system.evaluator.evaluate(sent)
+    # Then COPD judges the shared question alone, heart failure both
+    copd = [a["question_id"] for a in system.event(sent, COPD_EPISODE)["answers"]]
+    assert copd == ["more_breathless_than_usual"]
+    assert [a["question_id"] for a in system.event(sent, HEART_EPISODE)["answers"]] == [
+        "more_breathless_than_usual", "swollen_ankles_or_legs"]
+    assert len(system.open_alarms(COPD_EPISODE)) == 1 and len(system.open_alarms(HEART_EPISODE)) == 2
+
+
+def test_a_redelivered_answer_raises_nothing_twice():
+    # Given an upload of a RED answer, evaluated
+    system = System()
+    sent = upload("q1", at("04-01", "08:05"), answers=(answered("coloured_sputum", "yes", at("04-01")),))
+    system.evaluator.evaluate(sent)
+    commits = len(system.store.commits)
+    # When the message is delivered again
+    system.evaluator.evaluate(sent)
+    # Then nothing is committed, and one alarm stays open
+    assert len(system.store.commits) == commits
+    assert len(system.open_alarms()) == 1

@@ -36,8 +36,9 @@ def test_each_raised_alarm_becomes_a_message_with_its_organisation_and_severity(
     assert red == {
         "message_type": "telehub.alarm.raised", "schema_version": 1,
         "alarm_id": event["alarms"][0]["alarm_id"], "change": "raised", "episode_id": EPISODE,
-        "patient_id": event["patient_id"], "colour": "RED", "kind": "measurement", "measurement_id": event["measurements"][0]["measurement_id"],
-        "due_at": None, "raised_at": "2024-05-01T08:05:02.250Z", "late": False,
+        "patient_id": event["patient_id"], "colour": "RED", "kind": "measurement",
+        "measurement_id": event["measurements"][0]["measurement_id"],
+        "due_at": None, "question_id": None, "raised_at": "2024-05-01T08:05:02.250Z", "late": False,
         "monitoring_organisation": MONITORING, "disease_area": "copd",
     }
     assert messages[0].alarm_id == red["alarm_id"]
@@ -153,3 +154,18 @@ def test_an_item_whose_body_is_not_json_fails_alone(metrics):
     topic = FakePublisher()
     # When relayed, Then only it fails
     assert AlarmRelay(topic, metrics).relay(inserted) == {"0"} and len(topic.sent) == 1
+
+
+def test_an_answers_alarm_is_published_with_its_question():
+    # Given an event whose RED alarm was raised by a questionnaire answer
+    event = _event("upload-0001", ["GREEN"])
+    event["alarms"] = [{"alarm_id": "alm_answer", "colour": "RED", "change": "raised", "kind": "answer",
+                        "measurement_id": None, "due_at": None, "answer_id": "ans_1",
+                        "question_id": "coloured_sputum", "raised_at": "2024-05-01T08:05:00.000Z",
+                        "late": False}]
+    # When its alarms become messages
+    [message] = raised_alarm_messages(event_item(event))
+    # Then the message names the question (not the answer: the kind and colour say enough)
+    body = json.loads(message.body)
+    assert (body["kind"], body["question_id"], body["measurement_id"], message.severity) == (
+        "answer", "coloured_sputum", None, "RED")
