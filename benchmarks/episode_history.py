@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -144,9 +144,16 @@ def _session(at: datetime, scatter: random.Random, weight: float, cat_score: int
     return readings
 
 
-def episode_with_history(days: int, now: datetime = NOW) -> tuple[AlarmEvaluator, int]:
+@dataclass(frozen=True)
+class History:
+    evaluator: AlarmEvaluator  # its store frozen: every evaluation meets the history below
+    episode: EpisodeToJudge
+    readings: tuple[Reading, ...]  # as stored
+
+
+def episode_with_history(days: int, now: datetime = NOW) -> History:
     """An evaluator whose one episode started ``days`` before ``now`` and holds a session at the
-    schedule's rate since (its store frozen); returns it and the number of readings stored."""
+    schedule's rate since."""
     started = now - timedelta(days=days)
     template = disease_area(AREA)
     versions = (
@@ -172,4 +179,4 @@ def episode_with_history(days: int, now: datetime = NOW) -> tuple[AlarmEvaluator
         evaluator.evaluate(accepted_upload(f"history-{session:04d}", measurements, received))
         at, session = at + every, session + 1
     store.frozen = True
-    return evaluator, len(store.readings)
+    return History(evaluator, episode, store.load(EPISODE_ID).readings)

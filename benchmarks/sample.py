@@ -33,14 +33,15 @@ COPD_SESSION: tuple[dict[str, Any], ...] = (
 RED_SPO2 = {"type": "spo2", "value": 85.0, "unit": "%"}  # below COPD's red_low of 88
 
 
-def copd_measurements(count: int, last_measured_at: datetime, red: bool = False) -> list[dict[str, Any]]:
-    """``count`` measurements of COPD sessions, a minute apart up to ``last_measured_at``; with ``red``
+def copd_measurements(count: int, last_measured_at: datetime, red: bool = False,
+                      spacing: timedelta = timedelta(minutes=1)) -> list[dict[str, Any]]:
+    """``count`` measurements of COPD sessions, ``spacing`` apart up to ``last_measured_at``; with ``red``
     the first is a RED SpO2, so that an alarm is raised."""
     readings = [COPD_SESSION[index % len(COPD_SESSION)] for index in range(count)]
     if red:
         readings[0] = RED_SPO2
-    return [{**reading, "measured_at": (last_measured_at - timedelta(minutes=count - 1 - index)).isoformat(
-                timespec="seconds"), "method": "automatic"}
+    return [{**reading, "measured_at": (last_measured_at - spacing * (count - 1 - index)).isoformat(
+                timespec="milliseconds"), "method": "automatic"}
             for index, reading in enumerate(readings)]
 
 
