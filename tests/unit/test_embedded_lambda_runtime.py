@@ -171,7 +171,7 @@ def test_an_isolated_function_sees_exactly_its_own_environment_and_the_shared_ba
     own = ENVIRONMENTS.of(SPEC.function("device-uploads"))
     assert {name: seen[name] for name in own} == own
     assert not (ENVIRONMENTS.variables - own.keys()) & seen.keys()
-    assert "EPISODES_TABLE_NAME" not in seen and "ROUTE_ROLES" not in seen
+    assert "CITIZENS_TABLE_NAME" not in seen and "ROUTE_ROLES" not in seen
     assert seen["AWS_REGION"] == os.environ["AWS_REGION"]
     # And afterwards the process's environment is as it was
     assert dict(os.environ) == before
