@@ -199,6 +199,7 @@ def demo_for(system: LocalSystem) -> Demo:
         queue_urls=system.names.queue_urls,
         dynamodb=boto3.Session().client("dynamodb"),
         access_log_table=system.names.tables[ACCESS_LOG_TABLE],
+        run_scheduled=system.run_scheduled,
     )
 
 

@@ -3,10 +3,12 @@
 A GP refers a COPD test citizen to monitoring; the monitoring-package order reaches the logistics
 centre's queue; the centre registers the devices, which makes the episode active; the citizen's
 tablet (the simulator) uploads measurements and questionnaire answers, retries, catches up on a
-backlog, sends a bad unit and reuses an upload id; the uploads arrive on the measurements queue;
-the GP adjusts a threshold; monitoring responsibility moves from the municipality to the hospital
-while the tablet keeps its credential; the GP ends the episode, the devices are ordered collected
-and the tablet is locked out. Each step says what it expected and whether that is what happened.
+backlog, sends a bad unit and reuses an upload id; the evaluator puts the citizen on the
+municipality's worklist; a RED SpO2 tops it and the nurse acknowledges it with a note; the GP adjusts
+a threshold; monitoring responsibility (and the worklist row) moves from the municipality to the
+hospital while the tablet keeps its credential; the missed-measurement schedule, run as of four days
+on, raises a BLUE alarm; the GP ends the episode, the devices are ordered collected and the tablet is
+locked out. Each step says what it expected and whether that is what happened.
 """
 
 from __future__ import annotations
@@ -30,9 +32,15 @@ HOSPITAL_SOR = "615171000016009"  # the hospital's lung clinic: takes over monit
 LOGISTICS_CENTRE_SOR = "265161000016009"
 QUEUE_WAIT_SECONDS = 15
 SETTLE_SECONDS = 0.5  # two polls of a stream: long enough for a duplicate message to show
-MEASUREMENTS_QUEUE = "measurements"
+WORKLIST_WAIT_SECONDS = 15  # an upload's 202 to its row: the stream, the queue and the evaluator
+RED_SPO2 = 84  # below the GP's red limit of 86
+MISSED_MEASUREMENTS = "missed-measurements"
 LOGISTICS_ORDERS_QUEUE = "logistics-orders"
 ACCESS_LOG_TABLE = "access-log"
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{colour} {counts[colour]}" for colour in ("RED", "YELLOW", "BLUE", "GREEN"))
 
 
 class StepFailed(Exception):
@@ -74,6 +82,8 @@ class Demo:
     queue_urls: dict[str, str]
     dynamodb: Any  # a boto3 DynamoDB client of the same server, to show the access log
     access_log_table: str
+    # Runs a scheduled function once, as its schedule would at the given instant.
+    run_scheduled: Callable[[str, datetime], Any]
     say: Callable[[str], None] = print
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
     # What the steps learn and hand on to later ones.
@@ -86,6 +96,7 @@ class Demo:
     first_upload: dict[str, Any] = field(default_factory=dict)
     first_reply: Any = None
     backlog_upload_id: str = ""
+    red_alarm_id: str = ""
 
     def run(self) -> bool:
         """Run every step in order, stopping at the first that does not behave as expected."""
@@ -100,10 +111,15 @@ class Demo:
             ("The tablet catches up on a backlog from 3 days ago", self.upload_backlog),
             ("The tablet sends a weight in an unknown unit", self.upload_bad_unit),
             ("The tablet reuses an upload id for a different body", self.reuse_upload_id),
-            ("The uploads arrive on the measurements queue", self.read_measurements),
+            ("The uploads are evaluated: the citizen is on the municipality's worklist", self.read_worklist),
+            (f"The tablet sends a RED SpO2 ({RED_SPO2} %, below the GP's limit of 86)", self.upload_red),
+            ("The RED alarm tops the municipality's worklist; the hospital does not see it", self.red_on_top),
+            ("The municipality's nurse acknowledges the RED alarm with a note", self.acknowledge_red),
             ("The GP adjusts a threshold", self.adjust_thresholds),
             ("The municipality hands monitoring over to the hospital, which accepts", self.hand_over),
             ("The tablet uploads again with the same credential", self.upload_after_handover),
+            ("The schedule, run as of four days on, finds a measurement missing: BLUE",
+             self.missed_measurement),
             ("The GP ends the episode", self.end_episode),
             ("A collect-devices order reaches the logistics-orders queue", self.read_collect_order),
             ("The tablet of the ended episode tries to upload", self.upload_after_end),
@@ -257,22 +273,51 @@ class Demo:
             f"-> 409 ({reply.body.get('code', '')}): upload {different['upload_id']} already holds other data"
         ]
 
-    def read_measurements(self) -> list[str]:
-        """Read (and put back) this run's messages; no consumer takes them yet."""
-        messages = self._peek(MEASUREMENTS_QUEUE, lambda body: body.get("upload_id") in self.upload_ids,
-                              len(self.upload_ids), key="upload_id")
-        lines = [f"{len(messages)} message(s) for {len(self.upload_ids)} accepted upload(s), one each:"]
-        for body in messages:
-            measurements = body.get("measurements", [])
-            late = sum(1 for m in measurements if m.get("late"))
-            expected_late = len(measurements) if body["upload_id"] == self.backlog_upload_id else 0
-            if late != expected_late:
-                raise StepFailed(f"upload {body['upload_id']}: {late} flagged late, expected {expected_late}")
-            lines.append(
-                f"upload {body['upload_id']}: {len(measurements)} measurements"
-                + (", all flagged late" if late else ", none late")
-            )
-        return lines
+    def read_worklist(self) -> list[str]:
+        row = self._row("municipality", lambda row: row["counts"]["YELLOW"] >= 1)
+        counts = row["counts"]
+        return [
+            f"GET /v1/worklist (municipality) -> 200: episode {self.episode_id}, most severe "
+            f"{row['alarm']['colour']} (the answer 'more cough than usual: yes'), counts {_counts(counts)}",
+            f"last measured {row['last_measured_at']}; the 3-day backlog was judged by the thresholds of "
+            "its own time, and flagged late",
+        ]
+
+    def upload_red(self) -> list[str]:
+        tablet, now = self._tablet(), self.now()
+        spo2 = {"type": "spo2", "value": RED_SPO2, "unit": "%", "measured_at": now.isoformat(),
+                "method": "automatic"}
+        reply = expect(tablet.send(tablet.new_upload([spo2])), 202, "RED upload")
+        return [f"SpO2 {RED_SPO2} % -> 202: upload {reply.body['upload_id']}"]
+
+    def red_on_top(self) -> list[str]:
+        row = self._row("municipality", lambda row: (row["alarm"] or {}).get("colour") == "RED")
+        rows = expect(self._call("GET", "/v1/worklist", "municipality"), 200, "worklist").body["rows"]
+        if rows[0]["episode_id"] != self.episode_id:
+            raise StepFailed("the RED row is not at the top of the worklist")
+        self.red_alarm_id = row["alarm"]["alarm_id"]
+        hospital = expect(self._call("GET", "/v1/worklist", "hospital"), 200, "hospital's worklist").body
+        if any(other["episode_id"] == self.episode_id for other in hospital["rows"]):
+            raise StepFailed("the hospital sees a row of an episode it does not monitor")
+        return [
+            f"municipality: first row, alarm {self.red_alarm_id} RED raised {row['alarm']['raised_at']}, "
+            f"counts {_counts(row['counts'])}",
+            f"hospital: {len(hospital['rows'])} row(s), none of this episode (no monitoring responsibility)",
+        ]
+
+    def acknowledge_red(self) -> list[str]:
+        path = f"/v1/alarms/{self.red_alarm_id}/acknowledge"
+        note = {"note": "Called the citizen: probe on a cold finger, SpO2 93 % on re-measuring."}
+        alarm = expect(self._call("POST", path, "municipality", note), 200, "acknowledgement").body
+        again = expect(self._call("POST", path, "municipality", note), 409, "second acknowledgement")
+        row = self._row("municipality", lambda row: (row["alarm"] or {}).get("colour") != "RED")
+        return [
+            f"POST {path} -> 200: acknowledged by {alarm['acknowledged']['by']} at "
+            f"{alarm['acknowledged']['at']}",
+            f"again -> 409: {again.body.get('detail', '')}",
+            f"the row now waits for {row['alarm']['colour'] if row['alarm'] else 'GREEN uploads only'}: "
+            f"counts {_counts(row['counts'])}",
+        ]
 
     def adjust_thresholds(self) -> list[str]:
         change = {"thresholds": {"absolute": {"spo2": {"yellow_low": 90}}}}  # yellow below 90, not 92
@@ -297,15 +342,38 @@ class Demo:
         taken = expect(self._call("POST", f"{path}/accept", "hospital"), 200, "handover accept").body
         if taken["monitoring_organisation"] != HOSPITAL_SOR or taken["device_ids"] != [self.device_id]:
             raise StepFailed("the hospital does not hold monitoring responsibility with the same device")
+        row = self._row("hospital", lambda row: True)
+        municipality = expect(self._call("GET", "/v1/worklist", "municipality"), 200, "worklist").body
+        if any(other["episode_id"] == self.episode_id for other in municipality["rows"]):
+            raise StepFailed("the municipality's worklist still shows the episode after the handover")
         return [
             f"POST {path} -> 200: offered to {HOSPITAL_SOR}; the municipality keeps it until accepted",
             f"POST {path}/accept -> 200: monitored by {HOSPITAL_SOR}, same device {self.device_id}",
+            f"the row moved with its unacknowledged alarms: the hospital's worklist counts "
+            f"{_counts(row['counts'])}; the municipality's no longer shows it",
         ]
 
     def upload_after_handover(self) -> list[str]:
         upload = self._tablet().new_upload(self._tablet().morning_readings(self.now()))
         reply = expect(self._tablet().send(upload), 202, "upload after the handover")
         return [f"-> 202: {reply.body['accepted']} accepted; the citizen kept the device and its credential"]
+
+    def missed_measurement(self) -> list[str]:
+        now = self.now()
+        # The schedule's first sight of the episode starts its clock; four days on, with nothing measured
+        # since this morning, COPD's 96 hours have passed.
+        self.run_scheduled(MISSED_MEASUREMENTS, now)
+        later = now + timedelta(days=4, hours=1)
+        summary = self.run_scheduled(MISSED_MEASUREMENTS, later)
+        row = self._row("hospital", lambda row: row["counts"]["BLUE"] == 1)
+        alarms = expect(self._call("GET", f"/v1/episodes/{self.episode_id}/alarms?status=open", "hospital"),
+                        200, "alarms").body["alarms"]
+        [blue] = [alarm for alarm in alarms if alarm["colour"] == "BLUE"]
+        return [
+            f"missed-measurements as of {later.isoformat(timespec='minutes')}: {summary}",
+            f"BLUE alarm {blue['alarm_id']}: a measurement due by {blue['due_at']}; hospital's worklist "
+            f"counts {_counts(row['counts'])}",
+        ]
 
     def end_episode(self) -> list[str]:
         expect(self._call("POST", f"/v1/episodes/{self.episode_id}/end", "gp", {}), 204, "ending")
@@ -334,6 +402,20 @@ class Demo:
             raise StepFailed("no device was registered")
         return self.tablet
 
+    def _row(self, who: str, ready: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        """The episode's row on ``who``'s worklist once ``ready``: uploads reach it asynchronously (the
+        uploads table's stream, the measurements queue, the evaluator)."""
+        deadline = time.monotonic() + WORKLIST_WAIT_SECONDS
+        while True:
+            rows: list[dict[str, Any]] = expect(self._call("GET", "/v1/worklist", who), 200,
+                                                "worklist").body["rows"]
+            row = next((row for row in rows if row["episode_id"] == self.episode_id), None)
+            if row is not None and ready(row):
+                return row
+            if time.monotonic() > deadline:
+                raise StepFailed(f"the episode's row on the {who}'s worklist is not as expected: {row}")
+            time.sleep(0.1)
+
     def _order(self, kind: str) -> dict[str, Any]:
         (order,) = self._peek(
             LOGISTICS_ORDERS_QUEUE,
@@ -345,9 +427,9 @@ class Demo:
 
     def _peek(self, queue: str, mine: Callable[[dict[str, Any]], bool], expected: int,
               key: str) -> list[dict[str, Any]]:
-        """The bodies of this run's messages on the queue, read and put back (no consumer takes them
-        yet). The outboxes hand messages on asynchronously, so wait a little, then settle briefly so that
-        a duplicate would show."""
+        """The bodies of this run's messages on the queue, read and put back (for the logistics centres'
+        systems, which read them). The outboxes hand messages on asynchronously, so wait a little, then
+        settle briefly so that a duplicate would show."""
         queue_url = self.queue_urls[queue]
         found: dict[str, dict[str, Any]] = {}
         bodies: list[dict[str, Any]] = []
@@ -365,7 +447,7 @@ class Demo:
                     settle_until = time.monotonic() + SETTLE_SECONDS
                 time.sleep(0.05)
         finally:
-            for message in found.values():  # visible again for the consumers later issues add
+            for message in found.values():  # visible again for the queue's consumers
                 self.sqs.change_message_visibility(
                     QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
                 )

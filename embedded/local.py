@@ -11,6 +11,7 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from moto.server import ThreadedMotoServer
 from embedded.dev_issuer import AUDIENCE, DevIssuer, issuer_url, jwks_url
 from embedded.gateway import BEARER_TOKEN, Gateway
 from embedded.lambda_runtime import FunctionEnvironments, FunctionRuntime, forget_warm_state
-from embedded.pollers import Poller, spec_pollers
+from embedded.pollers import Poller, schedule_rule_arn, scheduled_event, spec_pollers
 from embedded.resources import create_resources
 from functions.shared import aws
 from infrastructure.resource_spec import SPEC, PlatformSettings, ResourceNames, function_environment
@@ -95,6 +96,7 @@ class LocalSystem:
         self.started_in_seconds: float | None = None
         self._moto: _MotoServer | None = None
         self._gateway: Gateway | None = None
+        self._runtime: FunctionRuntime | None = None
         self._saved_environment: dict[str, str | None] = {}
         self._wrote_state = False
 
@@ -125,7 +127,7 @@ class LocalSystem:
         try:
             self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             self._start_moto()
-            runtime = FunctionRuntime(STAGE, REGION)
+            runtime = self._runtime = FunctionRuntime(STAGE, REGION)
             gateway = self._bind_gateway(runtime)
             self._point_aws_at_moto()
             session = boto3.Session()
@@ -171,6 +173,13 @@ class LocalSystem:
             (self.state_dir / STATE_FILE).unlink(missing_ok=True)
             self._wrote_state = False
         self._restore_environment()
+
+    def run_scheduled(self, function_id: str, at: datetime) -> Any:
+        """Run a scheduled function once now, as its rule would at ``at`` (the demo's "four days on")."""
+        assert self._runtime is not None, "start() first"
+        function = SPEC.function(function_id)
+        rule = schedule_rule_arn(self._runtime.physical_name(function), REGION)
+        return self._runtime.invoke(function, scheduled_event(at, rule, REGION))
 
     def platform_settings(self) -> PlatformSettings:
         return PlatformSettings(

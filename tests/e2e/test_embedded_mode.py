@@ -186,17 +186,25 @@ def test_the_demo_runs_every_step_and_exits_0(tmp_path):
     # Then it exits 0 and the output shows each step behaving as expected
     assert finished.returncode == 0, finished.stdout + finished.stderr
     output = finished.stdout.split("\nDemo:", 1)[-1]
-    for number in range(1, 18):
-        assert f"[{number:2}/17]" in output
-    assert output.count("        ok") == 17
-    assert "Demo finished: all 17 steps behaved as expected" in output
+    for number in range(1, 22):
+        assert f"[{number:2}/21]" in output
+    assert output.count("        ok") == 21
+    assert "Demo finished: all 21 steps behaved as expected" in output
     assert "POST /v1/referrals -> 201" in output and "status planned" in output
     assert "deliver to citizen 251248-****" in output and "1 x pulse oximeter" in output
     assert "status active" in output and "access log: read_episode" in output
     assert "-> 422 naming the field measurements[3].unit" in output
     assert "6 measurements and 4 answers accepted" in output
     assert "-> 401" in output and "-> 409" in output
-    assert "2 message(s) for 2 accepted upload(s)" in output
+    # And the evaluator put the citizen on the municipality's worklist, the RED SpO2 on top, acknowledged
+    # with a note (a second time: 409), the row moved with the handover, and the schedule raised a BLUE
+    assert "most severe YELLOW (the answer 'more cough than usual: yes')" in output
+    assert "municipality: first row, alarm alm_" in output and "RED raised" in output
+    assert "hospital: 0 row(s)" in output
+    assert "/acknowledge -> 200: acknowledged by demo-municipality" in output and "again -> 409" in output
+    assert "the row now waits for YELLOW" in output
+    assert "the hospital's worklist counts RED 0, YELLOW 1, BLUE 0, GREEN 0" in output
+    assert "BLUE alarm alm_" in output and "BLUE 1" in output
     assert "version 2" in output and "municipality -> 403" in output
     assert "/handover/accept -> 200" in output and "collect device dev_" in output
     # And the demo printed no credential or token in full, nor the CPR number or the phone number
