@@ -403,6 +403,16 @@ SPEC = ResourceSpec(
             publishes_to_topics=("clinical-alarms",),
             queue_source=QueueSource(queue="alarm-outbox-failures"),
         ),
+        FunctionSpec(
+            id="worklist",
+            handler="functions.worklist.handler.handler",
+            description="The clinicians' worklist, an episode's measurements and alarms, acknowledgement",
+            # Acknowledging the GREEN uploads of a large organisation writes one head per episode.
+            timeout_seconds=30,
+            # The episodes table says who treats and monitors an episode; each read is access-logged.
+            reads_tables=("episodes", "evaluations"),
+            writes_tables=("evaluations", "access-log"),
+        ),
         # The missed-measurement schedule and the pauses of it (functions/missed_measurements): active
         # episodes from the episodes table's index by status, heads, BLUE alarms and events in evaluations.
         FunctionSpec(
@@ -442,16 +452,6 @@ SPEC = ResourceSpec(
             reads_tables=("episodes", "evaluations"),
             writes_tables=("evaluations", "access-log"),
         ),
-        FunctionSpec(
-            id="worklist",
-            handler="functions.worklist.handler.handler",
-            description="The clinicians' worklist, an episode's measurements and alarms, acknowledgement",
-            # Acknowledging the GREEN uploads of a large organisation writes one head per episode.
-            timeout_seconds=30,
-            # The episodes table says who treats and monitors an episode; each read is access-logged.
-            reads_tables=("episodes", "evaluations"),
-            writes_tables=("evaluations", "access-log"),
-        ),
     ),
     routes=(
         RouteSpec("POST", "/v1/devices", "devices", ("logistics",)),
@@ -465,15 +465,15 @@ SPEC = ResourceSpec(
         RouteSpec("POST", "/v1/episodes/{episode_id}/handover/accept", "referral-intake", ("clinician",)),
         RouteSpec("POST", "/v1/episodes/{episode_id}/handover/decline", "referral-intake", ("clinician",)),
         RouteSpec("POST", "/v1/episodes/{episode_id}/end", "referral-intake", ("clinician",)),
-        RouteSpec("POST", "/v1/episodes/{episode_id}/pauses", "monitoring-pauses", ("clinician",)),
-        RouteSpec("GET", "/v1/episodes/{episode_id}/pauses", "monitoring-pauses", ("clinician",)),
-        RouteSpec("POST", "/v1/episodes/{episode_id}/measurements/{measurement_id}/invalidate",
-                  "measurement-invalidation", ("clinician",)),
         RouteSpec("GET", "/v1/worklist", "worklist", ("clinician",)),
         RouteSpec("POST", "/v1/worklist/acknowledge-green", "worklist", ("clinician",)),
         RouteSpec("GET", "/v1/episodes/{episode_id}/measurements", "worklist", ("clinician",)),
         RouteSpec("GET", "/v1/episodes/{episode_id}/alarms", "worklist", ("clinician",)),
         RouteSpec("POST", "/v1/alarms/{alarm_id}/acknowledge", "worklist", ("clinician",)),
+        RouteSpec("POST", "/v1/episodes/{episode_id}/pauses", "monitoring-pauses", ("clinician",)),
+        RouteSpec("GET", "/v1/episodes/{episode_id}/pauses", "monitoring-pauses", ("clinician",)),
+        RouteSpec("POST", "/v1/episodes/{episode_id}/measurements/{measurement_id}/invalidate",
+                  "measurement-invalidation", ("clinician",)),
     ),
     authorizer="authorizer",
 )
