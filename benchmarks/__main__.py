@@ -1,4 +1,5 @@
-"""Run the benchmarks: ``python -m benchmarks [cold_start|requests|cpu ...]`` (all by default)."""
+"""Run the benchmarks: ``python -m benchmarks [cold_start|requests|cpu|worklist_latency ...]`` (all by
+default)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ BENCHMARKS = {
     "cold_start": "benchmarks.cold_start",
     "requests": "benchmarks.requests_per_measurement",
     "cpu": "benchmarks.cpu_per_measurement",
+    "worklist_latency": "benchmarks.worklist_latency",
 }
 
 
