@@ -1,4 +1,4 @@
-"""(c) CPU time per measurement to validate and normalise an upload (no AWS, no moto).
+"""(c) CPU time per measurement to validate and normalise an upload, and to judge it (no AWS, no moto).
 
 A 200-measurement upload (the most one upload may hold) goes through three stages, each timed with
 ``time.process_time`` over many repetitions:
