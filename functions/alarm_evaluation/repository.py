@@ -45,6 +45,7 @@ from functions.shared.episode_records import episode_partition as source_partiti
 from functions.shared.evaluation_records import (
     EVALUATED_HOUR_INDEX,
     READING_PREFIX,
+    HeadOwner,
     alarm_sort_key,
     episode_partition,
     event_sort_key,
@@ -192,13 +193,14 @@ def transaction_items(table: str, commit: Commit) -> list[dict[str, Any]]:
     if commit.event is not None:
         items.append(_put(table, event_item(episode.episode_id, commit.event)))
     head = commit.head
-    extra = {"patient_id": _text(episode.patient_id), "disease_area": _text(episode.disease_area)}
+    extra: dict[str, Any] = {}
     if head.last_measured_at is not None:
         extra["last_measured_at"] = _text(head.last_measured_at)
     if head.last_received_at is not None:
         extra["last_received_at"] = _text(head.last_received_at)
-    items.append(head_update(table, episode.episode_id, episode.monitoring_organisation, commit.read_version,
-                             head.open_alarms, head.green_uploads, extra))
+    owner = HeadOwner(episode.episode_id, episode.patient_id, episode.disease_area,
+                      episode.monitoring_organisation)
+    items.append(head_update(table, owner, commit.read_version, head.open_alarms, head.green_uploads, extra))
     return items
 
 
@@ -312,11 +314,13 @@ def answer_alarm_item(episode: EpisodeToJudge, alarm: AnswerAlarm) -> dict[str, 
 
 
 def _alarm_update(table: str, episode_id: str, update: AlarmUpdate) -> dict[str, Any]:
+    # An alarm open again waits for a new acknowledgement; the earlier one stays in its changes.
+    reopened = " REMOVE acknowledged" if update.status == "open" else ""
     return {"Update": {
         "TableName": table,
         "Key": _key(episode_id, alarm_sort_key(update.raised_at, update.alarm_id)),
         "UpdateExpression": "SET #status = :status, colour = :colour, "
-                            "changes = list_append(if_not_exists(changes, :none), :change)",
+                            "changes = list_append(if_not_exists(changes, :none), :change)" + reopened,
         "ConditionExpression": "attribute_exists(pk)",
         "ExpressionAttributeNames": {"#status": "status"},
         "ExpressionAttributeValues": {

@@ -29,6 +29,7 @@ from functions.shared.dynamo import batch_get, get_item, transact, unavailable_w
 from functions.shared.episode_records import EpisodeRelations, EpisodeStatus
 from functions.shared.evaluation_records import (
     PAUSE_PREFIX,
+    HeadOwner,
     OpenAlarm,
     alarm_sort_key,
     episode_partition,
@@ -95,8 +96,9 @@ class DynamoMonitoringSchedule:
         schedule: dict[str, Any] = {"schedule_since": _s(iso_utc(change.schedule_since))}
         if change.missed_through is not None:
             schedule["missed_through"] = _s(iso_utc(change.missed_through))
-        items = [head_update(self._table, episode.episode_id, episode.monitoring_organisation, head.version,
-                             open_alarms, head.green_uploads, schedule)]
+        owner = HeadOwner(episode.episode_id, episode.patient_id, episode.disease_area,
+                          episode.monitoring_organisation)
+        items = [head_update(self._table, owner, head.version, open_alarms, head.green_uploads, schedule)]
         items += [self._put_new(missed_alarm_item(episode, miss.alarm_id, miss.due_at))
                   for miss in change.misses]
         if change.event_id is not None and change.event is not None:
@@ -108,8 +110,10 @@ class DynamoMonitoringSchedule:
     def add_pause(self, relations: EpisodeRelations, head: ScheduleHead, pause: Pause) -> bool:
         windows = {**head.pauses, pause.pause_id: pause.window}
         return transact([
-            head_update(self._table, relations.episode_id, relations.monitoring_organisation, head.version,
-                        head.open_alarms, head.green_uploads, {"pauses": pauses_attribute(windows)}),
+            head_update(self._table, HeadOwner(relations.episode_id, relations.patient_id,
+                                               relations.disease_area, relations.monitoring_organisation),
+                        head.version, head.open_alarms, head.green_uploads,
+                        {"pauses": pauses_attribute(windows)}),
             self._put_new(pause_item(pause)),
         ])
 

@@ -160,29 +160,44 @@ def version_of(head: Mapping[str, Any] | None) -> int:
     return int(head["version"]["N"]) if head and "version" in head else 0
 
 
-def head_update(table: str, episode_id: str, monitoring_organisation: str, read_version: int,
-                open_alarms: Mapping[str, OpenAlarm], green_uploads: Mapping[str, str],
-                extra_set: Mapping[str, Any] | None = None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class HeadOwner:
+    """Whose row a head is: every write of a head names its episode, citizen and disease area (a row on a
+    worklist shows them), and the organisation monitoring the episode, which only a head's first write
+    puts on it."""
+
+    episode_id: str
+    patient_id: str
+    disease_area: str
+    monitoring_organisation: str
+
+
+def head_update(table: str, owner: HeadOwner, read_version: int, open_alarms: Mapping[str, OpenAlarm],
+                green_uploads: Mapping[str, str], extra_set: Mapping[str, Any] | None = None,
+                acting_organisation: str | None = None) -> dict[str, Any]:
     """The transaction item that writes the head's alarms and rank and moves its version on from
     ``read_version``: the transaction is cancelled if another change came first.
 
     ``extra_set`` sets further attributes (name -> serialised value), such as last_measured_at. The
     worklist organisation is set only where the head has none yet: after that only a handover moves it
     (``worklist_organisation_item``), and a change that read the episode before the handover must not
-    move it back.
+    move it back. A change made on an organisation's behalf (an acknowledgement) names it as
+    ``acting_organisation``: the transaction is cancelled if the row is no longer on its worklist.
     """
-    rank = worklist_rank(episode_id, open_alarms, green_uploads)
+    rank = worklist_rank(owner.episode_id, open_alarms, green_uploads)
     values: dict[str, Any] = {
         ":read": {"N": str(read_version)},
         ":zero": {"N": "0"},
         ":next": {"N": str(read_version + 1)},
         ":alarms": open_alarms_attribute(open_alarms),
         ":greens": {"M": {upload: {"S": at} for upload, at in green_uploads.items()}},
-        ":episode": {"S": episode_id},
-        ":organisation": {"S": monitoring_organisation},
+        ":episode": {"S": owner.episode_id},
+        ":patient": {"S": owner.patient_id},
+        ":area": {"S": owner.disease_area},
+        ":organisation": {"S": owner.monitoring_organisation},
     }
     assignments = ["version = :next", "open_alarms = :alarms", "green_uploads = :greens",
-                   "episode_id = :episode",
+                   "episode_id = :episode", "patient_id = :patient", "disease_area = :area",
                    "worklist_organisation = if_not_exists(worklist_organisation, :organisation)"]
     names: dict[str, str] = {}
     for position, name in enumerate(sorted(extra_set or {})):
@@ -192,11 +207,15 @@ def head_update(table: str, episode_id: str, monitoring_organisation: str, read_
     if rank is not None:
         values[":rank"] = {"S": rank}
         assignments.append("worklist_rank = :rank")
+    condition = "((attribute_not_exists(version) AND :read = :zero) OR version = :read)"
+    if acting_organisation is not None:
+        condition += " AND worklist_organisation = :acting"
+        values[":acting"] = {"S": acting_organisation}
     update: dict[str, Any] = {
         "TableName": table,
-        "Key": head_key(episode_id),
+        "Key": head_key(owner.episode_id),
         "UpdateExpression": "SET " + ", ".join(assignments) + ("" if rank else " REMOVE worklist_rank"),
-        "ConditionExpression": "(attribute_not_exists(version) AND :read = :zero) OR version = :read",
+        "ConditionExpression": condition,
         "ExpressionAttributeValues": values,
     }
     if names:
@@ -206,10 +225,14 @@ def head_update(table: str, episode_id: str, monitoring_organisation: str, read_
 
 def worklist_organisation_item(table: str, episode_id: str, organisation: str) -> dict[str, Any]:
     """The transaction item that puts the episode's row on ``organisation``'s worklist (a handover
-    accepted), with its unacknowledged alarms: creates the head if the episode has none yet."""
+    accepted), with its unacknowledged alarms: creates the head if the episode has none yet. It moves the
+    version on, so that a change read before the handover (an acknowledgement by the organisation that
+    no longer monitors the episode) is cancelled and read again."""
     return {"Update": {
         "TableName": table,
         "Key": head_key(episode_id),
-        "UpdateExpression": "SET worklist_organisation = :organisation, episode_id = :episode",
-        "ExpressionAttributeValues": {":organisation": {"S": organisation}, ":episode": {"S": episode_id}},
+        "UpdateExpression": "SET worklist_organisation = :organisation, episode_id = :episode "
+                            "ADD version :one",
+        "ExpressionAttributeValues": {":organisation": {"S": organisation}, ":episode": {"S": episode_id},
+                                      ":one": {"N": "1"}},
     }}

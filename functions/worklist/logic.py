@@ -66,12 +66,13 @@ class WorklistStore(Protocol):
         """The alarm as it is now (a strongly consistent read)."""
 
     def acknowledge(self, key: AlarmKey, acknowledgement: Acknowledgement, change: AlarmChange, head: Head,
-                    monitoring_organisation: str) -> bool:
+                    organisation: str) -> bool:
         """Acknowledge the alarm while it is open and write ``head``, if the stored head is still at
-        ``head.version``; False (nothing written) otherwise."""
+        ``head.version`` and on ``organisation``'s worklist; False (nothing written) otherwise."""
 
-    def write_head(self, head: Head, monitoring_organisation: str) -> bool:
-        """Write what waits on the row if the stored head is still at ``head.version``."""
+    def write_head(self, head: Head, organisation: str) -> bool:
+        """Write what waits on the row, if the stored head is still at ``head.version`` and on
+        ``organisation``'s worklist."""
 
     def measurements(self, episode_id: str, since: datetime | None, until: datetime | None,
                      measurement_type: str | None, limit: int, after: Position | None) -> Page[Measurement]:
@@ -153,6 +154,9 @@ class WorklistService:
                             "alarm")
         for _ in range(ATTEMPTS):
             head = self._store.head(key.episode_id)  # before the alarm: a change after it cancels ours
+            if head.worklist_organisation != organisation:  # a handover accepted since the check above
+                raise Forbidden("only the organisation holding monitoring responsibility may acknowledge an "
+                                "alarm")
             alarm = self._store.alarm(key)
             if alarm is None:
                 raise unknown
@@ -160,10 +164,11 @@ class WorklistService:
             now = self._clock()
             acknowledgement = Acknowledgement(by=principal.subject, organisation=organisation, at=now,
                                               note=note)
-            change = AlarmChange(at=now, from_=alarm.colour, to=alarm.colour, reason="acknowledged")
+            change = AlarmChange(at=now, from_=alarm.colour, to=alarm.colour, reason="acknowledged",
+                                 by=principal.subject, organisation=organisation, note=note)
             waiting = {other: waits for other, waits in head.open_alarms.items() if other != alarm_id}
             if self._store.acknowledge(key, acknowledgement, change, replace(head, open_alarms=waiting),
-                                       relations.monitoring_organisation):
+                                       organisation):
                 self._access_log.record(alarm.patient_id, principal, "acknowledge_alarm", key.episode_id, now)
                 return alarm.model_copy(update={"status": AlarmStatus.ACKNOWLEDGED,
                                                 "acknowledged": acknowledgement,
@@ -233,12 +238,13 @@ def _citizen(head: Head) -> str:
 
 
 def _require_open(alarm: Alarm) -> None:
+    if alarm.status is AlarmStatus.OPEN:
+        return
     acknowledged = alarm.acknowledged
-    if acknowledged is not None:
+    if alarm.status is AlarmStatus.ACKNOWLEDGED and acknowledged is not None:
         raise Conflict(f"alarm {alarm.alarm_id} was acknowledged by {acknowledged.by} of "
                        f"{acknowledged.organisation} at {acknowledged.at.isoformat()}")
-    if alarm.status is not AlarmStatus.OPEN:
-        raise Conflict(f"alarm {alarm.alarm_id} was {alarm.status.value} and waits for nobody")
+    raise Conflict(f"alarm {alarm.alarm_id} was {alarm.status.value} and waits for nobody")
 
 
 # --- cursors ---------------------------------------------------------------------------------------

@@ -156,7 +156,8 @@ class Acknowledgement(BaseModel):
 
 class AlarmChange(BaseModel):
     """One step of an alarm's visible history: its colour before and after, and why: `re-evaluated`,
-    `invalidated` or `acknowledged` (the note is the alarm's `acknowledged.note`)."""
+    `invalidated` or `acknowledged` (then also who, for which organisation, and the note: an alarm that
+    rises again after it was acknowledged waits again, and its history keeps the earlier acknowledgement)."""
 
     model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
 
@@ -164,6 +165,9 @@ class AlarmChange(BaseModel):
     from_: Annotated[str, Field(alias="from")]
     to: str
     reason: str
+    by: str | None = None
+    organisation: str | None = None
+    note: str | None = None
 
 
 class Alarm(BaseModel):

@@ -23,6 +23,7 @@ from functions.shared.evaluation_records import (
     ALARM_PREFIX,
     READINGS_BY_TIME_INDEX,
     WORKLIST_INDEX,
+    HeadOwner,
     alarm_sort_key,
     episode_partition,
     green_uploads_of,
@@ -95,11 +96,11 @@ class DynamoWorklistStore:
 
     @unavailable_when_throttled
     def acknowledge(self, key: AlarmKey, acknowledgement: Acknowledgement, change: AlarmChange, head: Head,
-                    monitoring_organisation: str) -> bool:
+                    organisation: str) -> bool:
         """Acknowledge the alarm while it is open, and write ``head`` (what waits on the row without it),
-        if the stored head is still at ``head.version``."""
+        if the stored head is still at ``head.version`` and on ``organisation``'s worklist."""
         return transact([
-            _head_update(self._table, head, monitoring_organisation),
+            _head_update(self._table, head, organisation),
             {"Update": {
                 "TableName": self._table,
                 "Key": _alarm_key(key),
@@ -115,15 +116,18 @@ class DynamoWorklistStore:
                     }),
                     ":none": {"L": []},
                     ":change": {"L": [_map({"at": iso_utc(change.at), "from": change.from_, "to": change.to,
-                                            "reason": change.reason})]},
+                                            "reason": change.reason, "by": acknowledgement.by,
+                                            "organisation": acknowledgement.organisation,
+                                            "note": acknowledgement.note})]},
                 },
             }},
         ])
 
     @unavailable_when_throttled
-    def write_head(self, head: Head, monitoring_organisation: str) -> bool:
-        """Write what waits on the row (its rank follows) if the stored head is still at ``head.version``."""
-        return transact([_head_update(self._table, head, monitoring_organisation)])
+    def write_head(self, head: Head, organisation: str) -> bool:
+        """Write what waits on the row (its rank follows) if the stored head is still at ``head.version`` and
+        on ``organisation``'s worklist."""
+        return transact([_head_update(self._table, head, organisation)])
 
     @unavailable_when_throttled
     def measurements(self, episode_id: str, since: datetime | None, until: datetime | None,
@@ -199,9 +203,15 @@ def _page(request: dict[str, Any], limit: int, start: dict[str, Any] | None, nam
     return Page([read(item) for item in page], after)
 
 
-def _head_update(table: str, head: Head, monitoring_organisation: str) -> dict[str, Any]:
-    return head_update(table, head.episode_id, monitoring_organisation, head.version, head.open_alarms,
-                       head.green_uploads)
+def _head_update(table: str, head: Head, organisation: str) -> dict[str, Any]:
+    """What waits on the row, written on behalf of ``organisation``: cancelled if the head moved on or the
+    row is no longer on its worklist (a handover accepted meanwhile)."""
+    if head.patient_id is None or head.disease_area is None:
+        # Only a handover writes a head without them, and such a head has nothing to acknowledge.
+        raise ValueError(f"the head of episode {head.episode_id} names no citizen or disease area")
+    owner = HeadOwner(head.episode_id, head.patient_id, head.disease_area, organisation)
+    return head_update(table, owner, head.version, head.open_alarms, head.green_uploads,
+                       acting_organisation=organisation)
 
 
 def _alarm_key(key: AlarmKey) -> dict[str, Any]:

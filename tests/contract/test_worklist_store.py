@@ -186,17 +186,19 @@ def test_the_last_thing_waiting_gone_the_row_leaves_the_worklist(evaluations):
     assert not evaluations.store.write_head(replace(head, green_uploads={}), MONITORING)  # version 2 is gone
 
 
-def test_a_head_a_handover_created_keeps_its_organisation(evaluations):
-    # Given a head that a handover created: the hospital's, without a version
+def test_only_the_organisation_whose_worklist_holds_the_row_writes_its_head(evaluations):
+    # Given a row a handover moved to the hospital (the version moved on with it)
     evaluations.arrange({"pk": {"S": "EPISODE#epi_1"}, "sk": {"S": "EVAL"}, "episode_id": {"S": "epi_1"},
+                         "patient_id": {"S": "pat_1"}, "disease_area": {"S": "copd"}, "version": {"N": "3"},
                          "worklist_organisation": {"S": HOSPITAL}})
-    # When a change read at version 0 names the monitoring organisation it read before the handover
     head = evaluations.store.head("epi_1")
-    assert head.version == 0 and head.worklist_organisation == HOSPITAL
-    assert evaluations.store.write_head(replace(head, open_alarms={ALARM: RED}), MONITORING)
-    # Then the row is the hospital's
+    # When the organisation that monitored it before writes on its own behalf, Then nothing is written
+    assert not evaluations.store.write_head(replace(head, open_alarms={ALARM: RED}), MONITORING)
+    assert head_of(evaluations, "epi_1")["version"]["N"] == "3"
+    # When the hospital does, Then the row is written and stays the hospital's
+    assert evaluations.store.write_head(replace(head, open_alarms={ALARM: RED}), HOSPITAL)
     assert head_of(evaluations, "epi_1")["worklist_organisation"]["S"] == HOSPITAL
-    assert head_of(evaluations, "epi_1")["version"]["N"] == "1"
+    assert head_of(evaluations, "epi_1")["version"]["N"] == "4"
 
 
 # --- readings by time ------------------------------------------------------------------------------

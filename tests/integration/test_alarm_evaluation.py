@@ -20,6 +20,7 @@ from tests.support.events import load_event
 from tests.support.moto_state import table_items
 from tests.support.organisations import MONITORING, OTHER
 from tests.support.runtime import current, invoke
+from tests.support.worklist_api import acknowledge
 
 EPISODE = "epi_0a1b2c3d4e5f60718293a4b5"  # the sample invalidation request's
 PATIENT = "pat_9a3e7c1d5b2f8e4a6c0d1b37"  # the sample message's
@@ -192,3 +193,25 @@ def test_an_unknown_episode_or_measurement_is_a_404(names):
 def test_a_reason_must_be_given(names):
     status, problem = _invalidate("msr_" + "0" * 24, reason="")
     assert status == 422 and problem["errors"][0]["field"] == "reason"
+
+
+def test_an_alarm_raised_again_after_its_acknowledgement_waits_for_and_takes_a_new_one(names):
+    # Given CAT scores 14 then 19 (+5 from the episode's first: YELLOW), and the nurse acknowledged it
+    first = upload("cat-1", CREATED + timedelta(days=2, minutes=5),
+                   measured("cat_score", 14, CREATED + timedelta(days=2)), patient_id=PATIENT)
+    worse = upload("cat-2", CREATED + timedelta(days=9, minutes=5),
+                   measured("cat_score", 19, CREATED + timedelta(days=9)), patient_id=PATIENT)
+    assert invoke("alarm-evaluation", _event(message(first), message(worse))) == {"batchItemFailures": []}
+    alarm_id = measurement_alarm_id(EPISODE, measurement_id(worse.dedupe_key, 0))
+    assert acknowledge(alarm_id, "Seen: a cold.")[0] == 200
+    # When a late first score of 10 arrives, making the second +9: RED
+    late = upload("cat-0", CREATED + timedelta(days=10),
+                  measured("cat_score", 10, CREATED + timedelta(days=1), late=True), patient_id=PATIENT)
+    assert invoke("alarm-evaluation", _event(message(late))) == {"batchItemFailures": []}
+    # Then the alarm is open again, RED, without the old acknowledgement (kept in its changes)
+    [alarm] = [a for a in _items(names, "ALARM#") if a["alarm_id"]["S"] == alarm_id]
+    assert (alarm["status"]["S"], alarm["colour"]["S"]) == ("open", "RED") and "acknowledged" not in alarm
+    assert [c["M"]["reason"]["S"] for c in alarm["changes"]["L"]] == ["acknowledged", "re-evaluated"]
+    # And the nurse acknowledges it again
+    status, acknowledged = acknowledge(alarm_id, "Called again: seen by the GP today.")
+    assert status == 200 and acknowledged["acknowledged"]["note"] == "Called again: seen by the GP today."

@@ -24,6 +24,7 @@ from tests.support.organisations import CENTRE, MONITORING, TREATING
 from tests.support.referrals_api import call as episode_call
 from tests.support.referrals_api import clinician, refer
 from tests.support.runtime import invoke
+from tests.support.worklist_api import acknowledge, worklist
 
 COPD_MISSED_AFTER = timedelta(hours=96)
 
@@ -177,3 +178,21 @@ def test_a_run_costs_far_fewer_requests_than_episodes(resources):
     # Then it checked all 150 with one query and two batch reads
     assert summary["episodes"] == 150
     assert calls == ["Query", "BatchGetItem", "BatchGetItem"]
+
+
+def test_a_blue_only_row_is_on_the_worklist_with_its_citizen_and_is_acknowledged(resources, active_episode):
+    # Given an episode that never measured, and the schedule's BLUE alarm for it
+    t0 = datetime.now(UTC).replace(microsecond=0)
+    run_schedule(t0)
+    run_schedule(t0 + COPD_MISSED_AFTER + timedelta(minutes=5))
+    # When the monitoring organisation's nurse reads the worklist
+    status, page = worklist()
+    # Then the row names the citizen and the disease area, with one BLUE alarm
+    assert status == 200, page
+    (row,) = page["rows"]
+    assert (row["episode_id"], row["disease_area"]) == (active_episode, "copd")
+    assert row["alarm"]["colour"] == "BLUE"
+    assert row["patient_id"].startswith("pat_") and row["counts"]["BLUE"] == 1
+    # And acknowledging it takes the row off the worklist
+    assert acknowledge(row["alarm"]["alarm_id"], "Called: the tablet was unplugged.")[0] == 200
+    assert worklist()[1]["rows"] == []

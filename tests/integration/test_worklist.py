@@ -171,4 +171,4 @@ def test_a_handover_before_any_alarm_puts_the_first_alarm_on_the_new_organisatio
     assert referral_call("POST", f"{path}/accept", {}, clinician(HOSPITAL))[0] == 200
     heads = [item for item in table_items(resources, "evaluations") if item["sk"]["S"] == "EVAL"]
     assert [head["worklist_organisation"]["S"] for head in heads] == [HOSPITAL]
-    assert "version" not in heads[0] and "worklist_rank" not in heads[0]  # nothing waits yet
+    assert heads[0]["version"] == {"N": "1"} and "worklist_rank" not in heads[0]  # nothing waits yet

@@ -675,26 +675,28 @@ class FakeWorklistStore:
         return alarm_from_item(item) if item else None
 
     def acknowledge(self, key: AlarmKey, acknowledgement: Acknowledgement, change: AlarmChange,
-                    head: WorklistHead, monitoring_organisation: str) -> bool:
+                    head: WorklistHead, organisation: str) -> bool:
         self.before_write()
         alarm = self.items.get(self._alarm_key(key))
-        if alarm is None or _string(alarm, "status") != AlarmStatus.OPEN or not self._at_version(head):
+        if (alarm is None or _string(alarm, "status") != AlarmStatus.OPEN
+                or not self._writable(head, organisation)):
             return False
-        self._write_head(head, monitoring_organisation)
+        self._write_head(head)
         alarm["status"] = {"S": AlarmStatus.ACKNOWLEDGED}
         alarm["acknowledged"] = {"M": {name: {"S": value} for name, value in (
             ("by", acknowledgement.by), ("organisation", acknowledgement.organisation),
             ("at", iso_utc(acknowledgement.at)), ("note", acknowledgement.note))}}
         alarm.setdefault("changes", {"L": []})["L"].append({"M": {name: {"S": value} for name, value in (
             ("at", iso_utc(change.at)), ("from", change.from_), ("to", change.to),
-            ("reason", change.reason))}})
+            ("reason", change.reason), ("by", acknowledgement.by),
+            ("organisation", acknowledgement.organisation), ("note", acknowledgement.note))}})
         return True
 
-    def write_head(self, head: WorklistHead, monitoring_organisation: str) -> bool:
+    def write_head(self, head: WorklistHead, organisation: str) -> bool:
         self.before_write()
-        if not self._at_version(head):
+        if not self._writable(head, organisation):
             return False
-        self._write_head(head, monitoring_organisation)
+        self._write_head(head)
         return True
 
     def measurements(self, episode_id: str, since: datetime | None, until: datetime | None,
@@ -716,15 +718,16 @@ class FakeWorklistStore:
         return _fake_page(alarms, "sk", True, limit, after, ALARMS_POSITION, ("pk", partition),
                           alarm_from_item)
 
-    def _at_version(self, head: WorklistHead) -> bool:
-        return version_of(self.items.get((f"EPISODE#{head.episode_id}", HEAD))) == head.version
+    def _writable(self, head: WorklistHead, organisation: str) -> bool:
+        """The stored head is still at the version read, and on the acting organisation's worklist."""
+        stored = self.items.get((f"EPISODE#{head.episode_id}", HEAD))
+        return (version_of(stored) == head.version and stored is not None
+                and _string(stored, "worklist_organisation") == organisation)
 
-    def _write_head(self, head: WorklistHead, monitoring_organisation: str) -> None:
-        """What head_update writes: the version moved on, the waiting alarms and uploads, the rank (or none),
-        the worklist organisation only where none is set."""
-        item = self.items.setdefault((f"EPISODE#{head.episode_id}", HEAD), {
-            "pk": {"S": f"EPISODE#{head.episode_id}"}, "sk": {"S": HEAD}})
-        item.setdefault("worklist_organisation", {"S": monitoring_organisation})
+    def _write_head(self, head: WorklistHead) -> None:
+        """What head_update writes on an organisation's behalf: the version moved on, the waiting alarms and
+        uploads, the rank (or none)."""
+        item = self.items[(f"EPISODE#{head.episode_id}", HEAD)]
         item |= {"version": {"N": str(head.version + 1)}, "episode_id": {"S": head.episode_id},
                  "open_alarms": open_alarms_attribute(head.open_alarms),
                  "green_uploads": {"M": {upload: {"S": at} for upload, at in head.green_uploads.items()}}}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from functions.shared.evaluation_records import (
+    HeadOwner,
     OpenAlarm,
     green_uploads_of,
     head_update,
@@ -22,6 +23,7 @@ RED_EARLY = OpenAlarm("RED", "2026-11-20T08:00:00.000Z", late=False)
 RED_LATE = OpenAlarm("RED", "2026-11-21T08:00:00.000Z", late=True)
 YELLOW = OpenAlarm("YELLOW", "2026-11-19T08:00:00.000Z", late=False)
 BLUE = OpenAlarm("BLUE", "2026-11-18T08:00:00.000Z", late=False)
+OWNER = HeadOwner("epi_1", "pat_1", "copd", "org_a")
 
 
 def test_ids_are_stable_and_distinct():
@@ -72,7 +74,7 @@ def test_open_alarms_survive_the_round_trip_through_the_head():
 
 
 def test_the_head_update_moves_the_version_on_from_the_one_read():
-    update = head_update("evaluations", "epi_1", "org_a", 3, {"a": RED_EARLY}, {},
+    update = head_update("evaluations", OWNER, 3, {"a": RED_EARLY}, {},
                          {"last_measured_at": {"S": "2026-11-20T07:00:00.000Z"}})["Update"]
     values = update["ExpressionAttributeValues"]
     assert (values[":read"], values[":next"]) == ({"N": "3"}, {"N": "4"})
@@ -81,9 +83,18 @@ def test_the_head_update_moves_the_version_on_from_the_one_read():
     assert update["ExpressionAttributeNames"] == {"#extra0": "last_measured_at"}
     # The organisation is only set on a head that has none: a handover moves it, nothing else
     assert "if_not_exists(worklist_organisation, :organisation)" in update["UpdateExpression"]
+    # And every write names the row's citizen and disease area, which the worklist shows
+    assert (values[":patient"], values[":area"]) == ({"S": "pat_1"}, {"S": "copd"})
+    assert "worklist_organisation = :acting" not in update["ConditionExpression"]
+
+
+def test_a_change_on_an_organisations_behalf_needs_the_row_on_its_worklist():
+    update = head_update("evaluations", OWNER, 3, {}, {}, acting_organisation="org_a")["Update"]
+    assert update["ConditionExpression"].endswith("AND worklist_organisation = :acting")
+    assert update["ExpressionAttributeValues"][":acting"] == {"S": "org_a"}
 
 
 def test_a_head_with_nothing_waiting_leaves_the_worklist():
-    update = head_update("evaluations", "epi_1", "org_a", 0, {}, {})["Update"]
+    update = head_update("evaluations", OWNER, 0, {}, {})["Update"]
     assert update["UpdateExpression"].endswith("REMOVE worklist_rank")
     assert ":rank" not in update["ExpressionAttributeValues"]

@@ -305,6 +305,16 @@ def test_an_alarm_of_another_organisation_is_as_unknown_as_one_that_does_not_exi
     assert existing.value.message.replace(ALARM, "?") == missing.value.message.replace("alm_" + "b" * 24, "?")
 
 
+def test_an_organisation_that_handed_the_row_over_meanwhile_may_not_acknowledge(store, directory, service):
+    # Given a RED alarm whose row a handover moved to the hospital after the caller's relation was read
+    store.put(head_item("epi_1", "pat_1", organisation=HOSPITAL, open_alarms={ALARM: red()}))
+    store.put(alarm_item("epi_1", "pat_1", ALARM, RED_AT))
+    # When the municipality's nurse acknowledges it, Then it is refused and the alarm still waits
+    with pytest.raises(Forbidden):
+        service.acknowledge(ALARM, "Seen.", nurse(MONITORING))
+    assert store.items["EPISODE#epi_1", "EVAL"]["open_alarms"]["M"].keys() == {ALARM}
+
+
 def test_the_treating_organisation_may_read_but_not_acknowledge(store, service):
     arrange_red_and_yellow(store)
     with pytest.raises(Forbidden):
