@@ -69,6 +69,7 @@ class _RaisedAlarm(_EventPart):
 
 
 class _EventAlarms(_EventPart):
+    event_id: str
     episode_id: str
     patient_id: str
     disease_area: str
@@ -147,6 +148,7 @@ def _raised_alarm_message(event: _EventAlarms, alarm: _RaisedAlarm) -> RaisedAla
         "message_type": ALARM_MESSAGE_TYPE,
         "schema_version": ALARM_SCHEMA_VERSION,
         "alarm_id": alarm.alarm_id,
+        "event_id": event.event_id,
         "change": alarm.change,
         "episode_id": event.episode_id,
         "patient_id": event.patient_id,

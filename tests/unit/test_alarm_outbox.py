@@ -35,7 +35,8 @@ def test_each_raised_alarm_becomes_a_message_with_its_organisation_and_severity(
     red = json.loads(messages[0].body)
     assert red == {
         "message_type": "telehub.alarm.raised", "schema_version": 1,
-        "alarm_id": event["alarms"][0]["alarm_id"], "change": "raised", "episode_id": EPISODE,
+        "alarm_id": event["alarms"][0]["alarm_id"], "event_id": event["event_id"], "change": "raised",
+        "episode_id": EPISODE,
         "patient_id": event["patient_id"], "colour": "RED", "kind": "measurement",
         "measurement_id": event["measurements"][0]["measurement_id"],
         "due_at": None, "question_id": None, "raised_at": "2024-05-01T08:05:02.250Z", "late": False,
