@@ -25,11 +25,6 @@ from functions.shared.evaluation_records import OpenAlarm
 from functions.shared.thresholds import ThresholdVersion
 
 ACCEPTED_MESSAGE_TYPE = "telehub.upload.accepted"
-EVALUATED_MESSAGE_TYPE = "telehub.upload.evaluated"
-EVALUATED_SCHEMA_VERSION = 1
-# The "upload evaluated" events leave the table through its stream within minutes; they are kept a
-# while longer for the outboxes' recoveries, which read them back by the hour they were written.
-EVENT_RETENTION_DAYS = 35
 
 Trigger = Literal["upload", "invalidation", "missed_measurement"]
 AlarmChangeKind = Literal["raised", "raised_again", "escalated", "lowered", "invalidated"]

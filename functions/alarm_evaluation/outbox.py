@@ -29,9 +29,8 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt
 
-from functions.alarm_evaluation.models import EVALUATED_MESSAGE_TYPE
 from functions.shared.clock import iso_utc
-from functions.shared.evaluation_records import EVENT_PREFIX
+from functions.shared.evaluation_records import EVALUATED_MESSAGE_TYPE, EVENT_PREFIX
 from functions.shared.outbox import StreamRelay
 from functions.shared.stream_recovery import OutboxOfTable, hours_between
 

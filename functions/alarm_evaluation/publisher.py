@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from functions.alarm_evaluation.models import EVALUATED_MESSAGE_TYPE
 from functions.alarm_evaluation.outbox import ALARM_MESSAGE_TYPE, EvaluatedUploadMessage, RaisedAlarmMessage
+from functions.shared.evaluation_records import EVALUATED_MESSAGE_TYPE
 from functions.shared.sns import publish_batch
 from functions.shared.sqs import send_batch
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from functions.alarm_evaluation.models import (
-    EVENT_RETENTION_DAYS,
     AlarmState,
     AlarmUpdate,
     AnswerAlarm,
@@ -16,7 +15,6 @@ from functions.alarm_evaluation.models import (
     Component,
     EpisodeState,
     EpisodeToJudge,
-    EvaluationEvent,
     Head,
     Invalidation,
     NewAlarm,
@@ -25,7 +23,6 @@ from functions.alarm_evaluation.models import (
 from functions.alarm_evaluation.triage import Colour
 from functions.shared import aws
 from functions.shared.catalogue import BLOOD_PRESSURE
-from functions.shared.clock import hour_of
 from functions.shared.dynamo import (
     IndexByHour,
     get_item,
@@ -48,6 +45,7 @@ from functions.shared.evaluation_records import (
     HeadOwner,
     alarm_sort_key,
     episode_partition,
+    event_item,
     event_sort_key,
     green_uploads_of,
     head_key,
@@ -191,7 +189,9 @@ def transaction_items(table: str, commit: Commit) -> list[dict[str, Any]]:
             items.append(_alarm_update(table, episode.episode_id, write.alarm_update))
     items += [_put(table, answer_alarm_item(episode, alarm)) for alarm in commit.answer_alarms]
     if commit.event is not None:
-        items.append(_put(table, event_item(episode.episode_id, commit.event)))
+        event = commit.event
+        items.append(_put(table, event_item(episode.episode_id, event.event_id,
+                                            datetime.fromisoformat(event.evaluated_at), event.text())))
     head = commit.head
     extra: dict[str, Any] = {}
     if head.last_measured_at is not None:
@@ -328,18 +328,6 @@ def _alarm_update(table: str, episode_id: str, update: AlarmUpdate) -> dict[str,
             ":change": {"L": [{"M": {name: _text(value) for name, value in update.change.items()}}]},
         },
     }}
-
-
-def event_item(episode_id: str, event: EvaluationEvent) -> dict[str, Any]:
-    evaluated_at = datetime.fromisoformat(event.evaluated_at)
-    return {
-        **_key(episode_id, event_sort_key(event.event_id)),
-        "event_id": _text(event.event_id),
-        "evaluated_at": _text(event.evaluated_at),
-        "evaluated_hour": _text(hour_of(evaluated_at)),
-        "expires_at": _number(int((evaluated_at + timedelta(days=EVENT_RETENTION_DAYS)).timestamp())),
-        "event": _text(event.text()),
-    }
 
 
 def head_from_item(item: dict[str, Any] | None) -> Head:

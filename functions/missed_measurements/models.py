@@ -11,13 +11,11 @@ from typing import Annotated, Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from functions.shared.clock import iso_utc
-from functions.shared.evaluation_records import OpenAlarm
+from functions.shared.evaluation_records import EVALUATED_MESSAGE_TYPE, EVALUATED_SCHEMA_VERSION, OpenAlarm
 from functions.shared.settings import EnvironmentSettings
 
 BLUE = "BLUE"
 MISSED_MEASUREMENT = "missed_measurement"
-EVALUATED_MESSAGE_TYPE = "telehub.upload.evaluated"
-EVALUATED_SCHEMA_VERSION = 1
 # A pause covers a hospital stay or a holiday; a longer absence is a reason to end the episode.
 MAX_PAUSE = timedelta(days=90)
 # How far back a pause may start: the stay may have begun before the nurse heard of it.
@@ -158,6 +156,7 @@ def missed_measurement_event(event_id: str, episode: MonitoredEpisode, misses: t
         "measurements": [],
         "re_evaluated": [],
         "threshold_versions": [],
+        "answers": [],
         "alarms": [{"alarm_id": miss.alarm_id, "colour": BLUE, "change": "raised", "kind": MISSED_MEASUREMENT,
                     "measurement_id": None, "due_at": iso_utc(miss.due_at), "raised_at": iso_utc(miss.due_at),
                     "late": False} for miss in misses],

@@ -24,7 +24,7 @@ from functions.missed_measurements.models import (
     ScheduleHead,
 )
 from functions.shared import aws
-from functions.shared.clock import hour_of, iso_utc
+from functions.shared.clock import iso_utc
 from functions.shared.dynamo import batch_get, get_item, transact, unavailable_when_throttled
 from functions.shared.episode_records import EpisodeRelations, EpisodeStatus
 from functions.shared.evaluation_records import (
@@ -33,7 +33,7 @@ from functions.shared.evaluation_records import (
     OpenAlarm,
     alarm_sort_key,
     episode_partition,
-    event_sort_key,
+    event_item,
     green_uploads_of,
     head_key,
     head_update,
@@ -43,7 +43,6 @@ from functions.shared.evaluation_records import (
 
 STATUS_INDEX = "by-status"  # the episodes table's META items by status (resource spec)
 # Events are kept for the outbox's recovery, which re-reads a failed stream batch of the last 24 hours.
-EVENT_TTL = timedelta(days=35)
 
 
 def _s(value: str) -> dict[str, str]:
@@ -102,8 +101,8 @@ class DynamoMonitoringSchedule:
         items += [self._put_new(missed_alarm_item(episode, miss.alarm_id, miss.due_at))
                   for miss in change.misses]
         if change.event_id is not None and change.event is not None:
-            items.append(self._put_new(event_item(episode.episode_id, change.event_id, change.event,
-                                                  change.evaluated_at)))
+            items.append(self._put_new(event_item(episode.episode_id, change.event_id, change.evaluated_at,
+                                                  change.event)))
         return transact(items)
 
     @unavailable_when_throttled
@@ -190,19 +189,6 @@ def missed_alarm_item(episode: MonitoredEpisode, alarm_id: str, due_at: datetime
         "due_at": due,
         "late": {"BOOL": False},
         "changes": {"L": []},
-    }
-
-
-def event_item(episode_id: str, event_id: str, body: str, evaluated_at: datetime) -> dict[str, Any]:
-    """An "upload evaluated" event: the table's stream relays it (functions/alarm_evaluation/outbox.py)."""
-    return {
-        "pk": episode_partition(episode_id),
-        "sk": _s(event_sort_key(event_id)),
-        "event_id": _s(event_id),
-        "evaluated_at": _s(iso_utc(evaluated_at)),
-        "evaluated_hour": _s(hour_of(evaluated_at)),
-        "expires_at": {"N": str(int((evaluated_at + EVENT_TTL).timestamp()))},
-        "event": _s(body),
     }
 
 

@@ -25,7 +25,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
+
+from functions.shared.clock import hour_of, iso_utc
 
 HEAD = "EVAL"
 READING_PREFIX = "EVAL#READING#"
@@ -104,6 +107,29 @@ def alarm_sort_key(raised_at: str, alarm_id: str) -> str:
 
 def event_sort_key(event_id: str) -> str:
     return f"{EVENT_PREFIX}{event_id}"
+
+
+# --- the "upload evaluated" event: written by the evaluator and the schedule, relayed by the outboxes ---
+
+EVALUATED_MESSAGE_TYPE = "telehub.upload.evaluated"
+EVALUATED_SCHEMA_VERSION = 1
+# The events leave the table through its stream within minutes; they are kept a while longer for the
+# outboxes' recoveries, which read them back by the hour they were written (the table's TTL removes them).
+EVENT_RETENTION = timedelta(days=35)
+
+
+def event_item(episode_id: str, event_id: str, evaluated_at: datetime, body: str) -> dict[str, Any]:
+    """An event's item: ``body`` is the message exactly as the evaluated-uploads queue gets it (compact
+    JSON, docs/messages.md), indexed by the hour it was written and expiring after EVENT_RETENTION."""
+    return {
+        "pk": episode_partition(episode_id),
+        "sk": {"S": event_sort_key(event_id)},
+        "event_id": {"S": event_id},
+        "evaluated_at": {"S": iso_utc(evaluated_at)},
+        "evaluated_hour": {"S": hour_of(evaluated_at)},
+        "expires_at": {"N": str(int((evaluated_at + EVENT_RETENTION).timestamp()))},
+        "event": {"S": body},
+    }
 
 
 # --- the worklist row ----------------------------------------------------------------------------

@@ -10,9 +10,9 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeSerializer
 
-from functions.alarm_evaluation.models import EVENT_RETENTION_DAYS
 from functions.shared.clock import hour_of, iso_utc
 from functions.shared.evaluation_records import (
+    EVENT_RETENTION,
     HEAD,
     event_sort_key,
     measurement_alarm_id,
@@ -101,7 +101,7 @@ def event_item(body: dict[str, Any]) -> dict[str, Any]:
         "event_id": body["event_id"],
         "evaluated_at": body["evaluated_at"],
         "evaluated_hour": hour_of(evaluated_at),
-        "expires_at": int((evaluated_at + timedelta(days=EVENT_RETENTION_DAYS)).timestamp()),
+        "expires_at": int((evaluated_at + EVENT_RETENTION).timestamp()),
         "event": json.dumps(body, separators=(",", ":")),
     }
 
