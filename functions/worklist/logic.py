@@ -271,6 +271,8 @@ def decode_cursor(cursor: str | None, scope: str) -> Position | None:
     if not isinstance(decoded, dict) or decoded.get("scope") != scope:
         raise invalid_cursor()
     position = decoded.get("after")
-    if not isinstance(position, dict) or not all(isinstance(value, str) for value in position.values()):
+    # DynamoDB refuses an empty key value (a 500 if it reached it), so a forged one is refused here.
+    if not isinstance(position, dict) or not all(isinstance(value, str) and value
+                                                 for value in position.values()):
         raise invalid_cursor()
     return position

@@ -159,6 +159,8 @@ def test_a_cursor_of_another_organisation_is_refused(store, service):
     encode_cursor(f"worklist#{MONITORING}", {"worklist_organisation": HOSPITAL, "worklist_rank": "0#",
                                              "pk": "EPISODE#epi_1", "sk": "EVAL"}),
     encode_cursor("alarms#epi_1", {"pk": "EPISODE#epi_1", "sk": "ALARM#x"}),
+    encode_cursor(f"worklist#{MONITORING}", {"worklist_organisation": MONITORING, "worklist_rank": "",
+                                             "pk": "EPISODE#epi_1", "sk": "EVAL"}),  # DynamoDB refuses ""
 ])
 def test_a_forged_or_mixed_up_cursor_is_refused(service, cursor):
     # A position with the caller's scope but another organisation's partition, a position of another list,
