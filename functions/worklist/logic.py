@@ -187,14 +187,16 @@ class WorklistService:
             if page.after is None:
                 break
             after = page.after
-        uploads, changed = 0, []
+        uploads, episodes = 0, 0
         for row in rows:
             cleared = self._clear_green_uploads(row.episode_id, organisation)
             if cleared:
+                # Logged with each change, so that a call cut short (a timeout) leaves none unlogged.
+                self._access_log.record(_citizen(row), principal, "acknowledge_green", row.episode_id,
+                                        self._clock())
                 uploads += cleared
-                changed.append(Access(_citizen(row), "acknowledge_green", row.episode_id))
-        self._access_log.record_many(changed, principal, self._clock())
-        return GreenUploadsAcknowledged(uploads=uploads, episodes=len(changed))
+                episodes += 1
+        return GreenUploadsAcknowledged(uploads=uploads, episodes=episodes)
 
     def _clear_green_uploads(self, episode_id: str, organisation: str) -> int:
         """How many GREEN uploads were cleared: none if the row has moved to another organisation since."""
