@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Json, StringConstraints, model_validator
 
 from functions.alarm_evaluation.triage import Colour
-from functions.shared.catalogue import BLOOD_PRESSURE, BLOOD_PRESSURE_TYPES, catalogue
+from functions.shared.catalogue import BLOOD_PRESSURE, catalogue
 from functions.shared.clock import iso_utc
 from functions.shared.evaluation_records import OpenAlarm
 from functions.shared.thresholds import ThresholdVersion
@@ -253,11 +253,6 @@ class Reading:
                                    for c in self.components]}
         [only] = self.components
         return {"value": only.value, "unit": only.unit}
-
-
-def triage_types_of(reading_type: str) -> frozenset[str]:
-    """The catalogue types a stored reading type is judged as (a blood pressure as its components)."""
-    return frozenset(BLOOD_PRESSURE_TYPES) if reading_type == BLOOD_PRESSURE else frozenset({reading_type})
 
 
 @dataclass(frozen=True)
