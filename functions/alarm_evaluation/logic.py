@@ -22,8 +22,6 @@ from typing import Any, Protocol
 
 from functions.alarm_evaluation import triage
 from functions.alarm_evaluation.models import (
-    EVALUATED_MESSAGE_TYPE,
-    EVALUATED_SCHEMA_VERSION,
     AlarmChangeKind,
     AlarmState,
     AlarmStatus,
@@ -53,6 +51,8 @@ from functions.shared.clock import Clock, iso_utc
 from functions.shared.disease_areas import DiseaseArea, disease_area
 from functions.shared.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
 from functions.shared.evaluation_records import (
+    EVALUATED_MESSAGE_TYPE,
+    EVALUATED_SCHEMA_VERSION,
     OpenAlarm,
     answer_alarm_id,
     answer_id,
@@ -223,6 +223,9 @@ class Plan:
     readings: dict[str, Reading]  # every reading of the episode as the change leaves it
     previous: dict[str, Reading]  # the stored readings it changes, as they were
     alarms: tuple[dict[str, Any], ...]  # the event's alarm changes
+    # The uploads whose readings it touches, by dedupe_key: the GREEN upload's received_at to put on the
+    # worklist, or None to take the upload off it (green_uploads_changed).
+    green_uploads: dict[str, str | None]
 
 
 AlarmsOf = Callable[[Sequence[tuple[str, str]]], Mapping[str, AlarmState]]
@@ -251,7 +254,29 @@ def plan_change(episode: EpisodeToJudge, state: EpisodeState, changed: Iterable[
         writes.append(ReadingWrite(reading, new, step.new_alarm, step.update))
         if step.change is not None:
             changes.append(_alarm_change(reading, step))
-    return Plan(tuple(writes), readings, {m: stored[m] for m in readings if m in stored}, tuple(changes))
+    return Plan(tuple(writes), readings, {m: stored[m] for m in readings if m in stored}, tuple(changes),
+                green_uploads_changed(stored.values(), readings.values(), {r.dedupe_key for r in touched}))
+
+
+def green_uploads_changed(before: Iterable[Reading], after: Iterable[Reading],
+                          uploads: set[str]) -> dict[str, str | None]:
+    """Whether each of ``uploads`` (dedupe keys) waits among the GREEN uploads after a change: off the
+    worklist (None) unless its valid judged readings are all GREEN, put on it (its received_at) when it has
+    just become GREEN. One that was GREEN and stays so is left as it is: a nurse may have looked at it.
+    Only readings count: the answers of an upload evaluated earlier are not stored (docs/alarms.md)."""
+    was: dict[str, list[Reading]] = {upload: [] for upload in uploads}
+    now: dict[str, list[Reading]] = {upload: [] for upload in uploads}
+    for readings, of_upload in ((before, was), (after, now)):
+        for reading in readings:
+            if reading.dedupe_key in of_upload:
+                of_upload[reading.dedupe_key].append(reading)
+    changed: dict[str, str | None] = {}
+    for upload in uploads:
+        if upload_colour(now[upload]) != Colour.GREEN:
+            changed[upload] = None
+        elif upload_colour(was[upload]) != Colour.GREEN:
+            changed[upload] = now[upload][0].received_at
+    return changed
 
 
 def _alarm_change(reading: Reading, step: AlarmStep) -> dict[str, Any]:
@@ -263,13 +288,15 @@ def _alarm_change(reading: Reading, step: AlarmStep) -> dict[str, Any]:
 
 
 def commits_of(episode: EpisodeToJudge, head: Head, writes: Sequence[ReadingWrite], event: EvaluationEvent,
-               green_upload: tuple[str, str] | None, last_received_at: str | None,
+               green_uploads: Mapping[str, str | None], last_received_at: str | None,
                limit: int = TRANSACTION_LIMIT, answer_alarms: Sequence[AnswerAlarm] = ()) -> list[Commit]:
     """The plan cut into transactions of at most ``limit`` items (the head's update in each, the event and
     the answers' alarms in the last), each moving the head's version on by one. A reading and its alarm
     are written together, and the readings with alarm changes go last, with the event: a crash between
     transactions leaves a consistent episode, which the redelivery completes (only the event's list of
-    re-evaluated readings can then miss those already written)."""
+    re-evaluated readings can then miss those already written). ``green_uploads`` (Plan.green_uploads)
+    changes the head's GREEN uploads in every transaction: the redelivery does not touch the readings an
+    earlier one wrote, so their uploads' places cannot wait for the last."""
     ordered = sorted(writes, key=lambda write: write.new_alarm is not None or write.alarm_update is not None)
     room = limit - 2 - len(answer_alarms)  # the head's update, the event and the answers' alarms
     chunks: list[list[ReadingWrite]] = [[]]
@@ -282,6 +309,12 @@ def commits_of(episode: EpisodeToJudge, head: Head, writes: Sequence[ReadingWrit
         chunks[-1].append(write)
         used += size
     open_alarms = dict(head.open_alarms)
+    greens = dict(head.green_uploads)
+    for upload, received_at in green_uploads.items():
+        if received_at is None:
+            greens.pop(upload, None)
+        else:
+            greens[upload] = received_at
     last_measured_at = head.last_measured_at
     commits = []
     for position, chunk in enumerate(chunks):
@@ -290,15 +323,12 @@ def commits_of(episode: EpisodeToJudge, head: Head, writes: Sequence[ReadingWrit
             if write.new:
                 last_measured_at = max(filter(None, (last_measured_at, write.reading.measured_at)))
         last = position == len(chunks) - 1
-        greens = dict(head.green_uploads)
         if last:
-            if green_upload is not None:
-                greens[green_upload[0]] = green_upload[1]
             for alarm in answer_alarms:
                 open_alarms[alarm.alarm_id] = OpenAlarm(alarm.colour, alarm.received_at, alarm.answer.late)
         received = max(filter(None, (head.last_received_at, last_received_at)), default=None)
         commits.append(Commit(episode, head.version + position,
-                              HeadState(dict(open_alarms), greens, last_measured_at, received),
+                              HeadState(dict(open_alarms), dict(greens), last_measured_at, received),
                               tuple(chunk), event if last else None,
                               tuple(answer_alarms) if last else ()))
     return commits
@@ -491,9 +521,11 @@ class AlarmEvaluator:
             event = evaluation_event(event_id, "upload", episode, at, upload.reference(), colour, own, plan,
                                      answers)
             # A GREEN upload waits on the worklist for a look. Only a first evaluation gets here (the event
-            # does not exist yet), so it is put there once.
-            green = (upload.dedupe_key, upload.received_at) if colour == Colour.GREEN else None
-            commits = commits_of(episode, state.head, plan.writes, event, green, upload.received_at,
+            # does not exist yet), so the upload's place follows its colour with its answers, whatever part of
+            # its readings a crashed attempt stored; the other uploads' places follow their readings.
+            own_place = upload.received_at if colour == Colour.GREEN else None
+            greens = {**plan.green_uploads, upload.dedupe_key: own_place}
+            commits = commits_of(episode, state.head, plan.writes, event, greens, upload.received_at,
                                  self._limit, [judged.alarm for judged in answers if judged.alarm])
             if self._commit_all(commits):
                 self._count(plan, colour)
@@ -526,7 +558,8 @@ def _ids(episode: EpisodeToJudge, upload: Upload) -> dict[str, str]:
 
 class MeasurementInvalidation:
     """A wrong reading invalidated by the treating or monitoring organisation: kept, marked with who, when
-    and why, its alarm invalidated (off the worklist), the type's other readings re-evaluated without it."""
+    and why, its alarm invalidated (off the worklist), the type's other readings re-evaluated without it
+    (an upload whose only alarming reading it was waits among the GREEN ones)."""
 
     def __init__(self, episodes: EpisodeSource, store: EvaluationStore, access_log: AccessLog,
                  metrics: MetricsRecorder, clock: Clock, transaction_limit: int = TRANSACTION_LIMIT) -> None:
@@ -565,7 +598,8 @@ class MeasurementInvalidation:
             colour = upload_colour(r for r in plan.readings.values() if r.dedupe_key == reading.dedupe_key)
             event = evaluation_event(invalidation_event_id(episode_id, measurement), "invalidation", episode,
                                      at, upload, colour, [plan.readings[measurement]], plan)
-            commits = commits_of(episode, state.head, plan.writes, event, None, None, self._limit)
+            commits = commits_of(episode, state.head, plan.writes, event, plan.green_uploads, None,
+                                 self._limit)
             if all(self._store.commit(commit) for commit in commits):
                 self._log(episode, principal, now)
                 self._metrics.add_metric("MeasurementsInvalidated", COUNT, 1)

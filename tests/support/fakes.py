@@ -639,6 +639,11 @@ class FakeEvaluationStore:
         still_open = {other: alarm for other, alarm in head.open_alarms.items() if other != alarm_id}
         self.heads[episode_id] = replace(head, version=head.version + 1, open_alarms=still_open)
 
+    def acknowledge_green(self, episode_id: str) -> None:
+        """A nurse has looked at the episode's GREEN uploads (the worklist's write): none waits any more."""
+        head = self.heads[episode_id]
+        self.heads[episode_id] = replace(head, version=head.version + 1, green_uploads={})
+
 
 class FakeWorklistStore:
     """The worklist's store: the evaluations table's items by (pk, sk), arranged as the evaluator writes

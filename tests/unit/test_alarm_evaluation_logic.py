@@ -19,6 +19,7 @@ from functions.shared.evaluation_records import (
     measurement_alarm_id,
     measurement_id,
     upload_event_id,
+    worklist_rank,
 )
 from functions.shared.principal import Principal, Role
 from tests.support.evaluator_inputs import (
@@ -277,6 +278,80 @@ def test_a_green_upload_waits_for_a_look_and_a_red_one_as_an_alarm():
     assert head.last_measured_at == "2024-04-02T08:00:00.000Z"
     assert head.last_received_at == "2024-04-02T08:05:00.000Z"
     assert head.version == 2
+
+
+def test_a_green_upload_whose_reading_a_late_baseline_turns_yellow_leaves_the_green_uploads():
+    # Given a first CAT score of 15, GREEN, waiting for a look
+    system = System()
+    p = upload("p", at("03-30", "16:05"), measured("cat_score", 15, at("03-30", "16:00")))
+    system.evaluator.evaluate(p)
+    assert system.store.heads[COPD_EPISODE].green_uploads == {p.dedupe_key: p.received_at}
+    # When a late score of 10, measured before it, becomes the episode's baseline (P is now +5)
+    r = upload("r", at("04-24", "09:00"), measured("cat_score", 10, at("03-28", "16:00"), late=True))
+    system.evaluator.evaluate(r)
+    # Then P waits as a YELLOW alarm, no longer as a GREEN upload; the late one waits as GREEN
+    head = system.store.heads[COPD_EPISODE]
+    assert system.colour(p) == YELLOW
+    assert head.green_uploads == {r.dedupe_key: r.received_at}
+    assert system.open_alarms() == {system.alarm(p).alarm_id: "YELLOW"}
+    assert worklist_rank(COPD_EPISODE, head.open_alarms, head.green_uploads) == (
+        f"1#{p.received_at}#{COPD_EPISODE}")
+
+
+def test_a_yellow_upload_whose_alarm_is_lowered_joins_the_green_uploads():
+    # Given a weight 2.5 kg below the first in the window: YELLOW, not among the GREEN uploads
+    system = System()
+    first = upload("w1", at("04-01", "08:05"), measured("weight", "72.0", at("04-01")))
+    fell = upload("w2", at("04-10", "08:05"), measured("weight", "69.5", at("04-10")))
+    system.evaluator.evaluate(first)
+    system.evaluator.evaluate(fell)
+    assert fell.dedupe_key not in system.store.heads[COPD_EPISODE].green_uploads
+    # When a late earlier weight rebases it and its alarm is lowered
+    earlier = upload("w0", at("04-11", "08:05"), measured("weight", "70.0", at("03-31"), late=True))
+    system.evaluator.evaluate(earlier)
+    # Then it waits as a GREEN upload, beside the others
+    assert system.alarm(fell).status == "lowered"
+    assert system.open_alarms() == {}
+    assert system.store.heads[COPD_EPISODE].green_uploads == {
+        sent.dedupe_key: sent.received_at for sent in (first, fell, earlier)}
+
+
+def test_invalidating_the_only_alarming_reading_puts_the_upload_among_the_green_ones():
+    # Given an upload of a GREEN SpO2 and a RED pulse
+    system = System()
+    sent = upload("u1", at("04-01", "08:05"), measured("spo2", 95, at("04-01")),
+                  measured("pulse", 130, at("04-01")))
+    system.evaluator.evaluate(sent)
+    assert system.store.heads[COPD_EPISODE].green_uploads == {}
+    # When the pulse is invalidated
+    system.invalidation.invalidate(COPD_EPISODE, system.reading(sent, 1).measurement_id, "cuff off", NURSE)
+    # Then the upload waits as GREEN, and the row ranks as a GREEN one
+    head = system.store.heads[COPD_EPISODE]
+    assert head.open_alarms == {}
+    assert head.green_uploads == {sent.dedupe_key: sent.received_at}
+    assert worklist_rank(COPD_EPISODE, head.open_alarms, head.green_uploads) == (
+        f"3#{sent.received_at}#{COPD_EPISODE}")
+
+
+def test_a_green_upload_a_nurse_looked_at_waits_again_only_when_its_colour_changes():
+    # Given two GREEN uploads a nurse has looked at: an SpO2 and pulse, and a first CAT score of 15
+    system = System()
+    both = upload("u1", at("03-29", "08:05"), measured("spo2", 95, at("03-29")),
+                  measured("pulse", 70, at("03-29")))
+    p = upload("p", at("03-30", "16:05"), measured("cat_score", 15, at("03-30", "16:00")))
+    system.evaluator.evaluate(both)
+    system.evaluator.evaluate(p)
+    system.store.acknowledge_green(COPD_EPISODE)
+    # When the pulse is invalidated (the upload stays GREEN), and a late first score makes P YELLOW
+    system.invalidation.invalidate(COPD_EPISODE, system.reading(both, 1).measurement_id, "wrong", NURSE)
+    r = upload("r", at("04-24", "09:00"), measured("cat_score", 10, at("03-28", "16:00"), late=True))
+    system.evaluator.evaluate(r)
+    # Then the first upload does not wait again; P waits as an alarm
+    assert system.store.heads[COPD_EPISODE].green_uploads == {r.dedupe_key: r.received_at}
+    # And once the late score is invalidated, P is GREEN again, a change: it waits again
+    system.invalidation.invalidate(COPD_EPISODE, system.reading(r).measurement_id, "wrong citizen", NURSE)
+    assert system.colour(p) == GREEN and system.alarm(p).status == "lowered"
+    assert system.store.heads[COPD_EPISODE].green_uploads == {p.dedupe_key: p.received_at}
 
 
 # --- which episodes -------------------------------------------------------------------------------------

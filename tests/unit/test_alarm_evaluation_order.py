@@ -1,5 +1,6 @@
 """Order independence (issue 7, item 4): whatever order an episode's uploads arrive in, and however often
-each is delivered again, the stored colours and the open alarms are those of the delivery in order.
+each is delivered again, the stored colours, the open alarms, the GREEN uploads and so the worklist rank are
+those of the delivery in order.
 Generated uploads of one citizen: weights (a 30-day window), CAT scores (the episode's start) and SpO2
 (absolute), some measured before the episode, some late, across a threshold change."""
 
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from functions.alarm_evaluation import triage
 from functions.alarm_evaluation.logic import AlarmEvaluator, judge, reading_of
+from functions.shared.evaluation_records import measurement_id, worklist_rank
 from functions.shared.thresholds import thresholds_at
 from tests.support.evaluator_inputs import COPD_EPISODE, STARTED, episode, measured, upload, version
 from tests.support.fakes import FakeEpisodeSource, FakeEvaluationStore, RecordedMetrics
@@ -58,12 +60,25 @@ def _stored(deliveries):
     open_alarms = {alarm_id: alarm.colour for alarm_id, alarm in (head.open_alarms if head else {}).items()}
     statuses = {alarm_id: state.colour for alarm_id, state in store.alarm_states.get(COPD_EPISODE, {}).items()
                 if state.status == "open"}
-    return ({m: (r.colour, r.threshold_version) for m, r in readings.items()}, open_alarms, statuses)
+    greens = dict(head.green_uploads) if head else {}
+    rank = worklist_rank(COPD_EPISODE, head.open_alarms, head.green_uploads) if head else None
+    return ({m: (r.colour, r.threshold_version) for m, r in readings.items()}, open_alarms, statuses, greens,
+            rank)
+
+
+def _judged_green(uploads, colours):
+    """The uploads (dedupe_key -> received_at) with a judged reading and every judged reading GREEN."""
+    greens = {}
+    for sent in uploads:
+        judged = {colours[measurement_id(sent.dedupe_key, m.position)][0] for m in sent.measurements} - {None}
+        if judged == {triage.Colour.GREEN}:
+            greens[sent.dedupe_key] = sent.received_at
+    return greens
 
 
 @settings(max_examples=150, deadline=None, derandomize=True)
 @given(batches=_uploads, data=st.data())
-def test_colours_and_open_alarms_do_not_depend_on_arrival_order_or_redelivery(batches, data):
+def test_colours_alarms_and_the_worklist_row_do_not_depend_on_arrival_order_or_redelivery(batches, data):
     # Given generated uploads, delivered once each in the order they were received
     uploads = _built(batches)
     in_order = _stored(uploads)
@@ -75,9 +90,12 @@ def test_colours_and_open_alarms_do_not_depend_on_arrival_order_or_redelivery(ba
     for delivered, position in zip(again, positions, strict=True):
         deliveries.insert(position, delivered)
     # Then every reading has the same colour and version, and the same alarms are open with the same colours
-    colours, open_alarms, statuses = _stored(deliveries)
+    colours, open_alarms, statuses, greens, rank = _stored(deliveries)
     assert colours == in_order[0]
     assert open_alarms == in_order[1] == statuses == in_order[2]
+    # And the same uploads wait as GREEN, those whose judged readings are all GREEN: the row ranks alike
+    assert greens == in_order[3] == _judged_green(uploads, colours)
+    assert rank == in_order[4]
 
 
 @settings(max_examples=100, deadline=None, derandomize=True)
