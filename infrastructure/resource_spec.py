@@ -427,7 +427,7 @@ SPEC = ResourceSpec(
         ),
         FunctionSpec(
             id="monitoring-pauses",
-            handler="functions.missed_measurements.handler.pauses_handler",
+            handler="functions.missed_measurements.api.pauses_handler",
             description="Pauses of an episode's missed-measurement schedule (a hospital stay, a holiday)",
             reads_tables=("episodes", "evaluations"),
             writes_tables=("evaluations", "access-log"),
@@ -447,7 +447,7 @@ SPEC = ResourceSpec(
         ),
         FunctionSpec(
             id="measurement-invalidation",
-            handler="functions.alarm_evaluation.handler.invalidation_handler",
+            handler="functions.alarm_evaluation.api.invalidation_handler",
             description="Invalidates a wrong reading: kept and marked, its alarm off the worklist",
             reads_tables=("episodes", "evaluations"),
             writes_tables=("evaluations", "access-log"),

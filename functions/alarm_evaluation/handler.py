@@ -1,29 +1,17 @@
 """Entry points: the evaluator of the measurements queue (``measurements_handler``: each accepted upload
-judged under the citizen's open episodes), the invalidation of a wrong reading (``invalidation_handler``,
-POST /v1/episodes/{episode_id}/measurements/{measurement_id}/invalidate), the evaluation outbox
-(``evaluation_outbox_handler``: each "upload evaluated" event to the evaluated-uploads queue) and the
-alarm outbox (``alarm_outbox_handler``: each raised alarm to the clinical-alarms topic), and for each
-outbox the recovery of the stream batches it gave up on (``evaluation_outbox_recovery_handler``,
-``alarm_outbox_recovery_handler``)."""
+judged under the citizen's open episodes), the evaluation outbox (``evaluation_outbox_handler``: each
+"upload evaluated" event to the evaluated-uploads queue) and the alarm outbox (``alarm_outbox_handler``:
+each raised alarm to the clinical-alarms topic), and for each outbox the recovery of the stream batches it
+gave up on (``evaluation_outbox_recovery_handler``, ``alarm_outbox_recovery_handler``). The invalidation
+of a wrong reading, the feature's one route, is in api.py: none of these loads the REST resolver."""
 
 from __future__ import annotations
 
 from functools import cache
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.depends import Depends
-from aws_lambda_powertools.event_handler.openapi.params import Body
-from aws_lambda_powertools.logging import correlation_paths
-from pydantic import StringConstraints
-
-from functions.alarm_evaluation.logic import AlarmEvaluator, MeasurementInvalidation
-from functions.alarm_evaluation.models import (
-    MEASUREMENT_ID_PATTERN,
-    InvalidatedMeasurement,
-    InvalidationRequest,
-    MeasurementsQueueRecord,
-)
+from functions.alarm_evaluation.logic import AlarmEvaluator
+from functions.alarm_evaluation.models import MeasurementsQueueRecord
 from functions.alarm_evaluation.outbox import AlarmRelay, EvaluationRelay, alarm_outbox, evaluation_outbox
 from functions.alarm_evaluation.publisher import SnsAlarmPublisher, SqsEvaluationPublisher
 from functions.alarm_evaluation.repository import (
@@ -35,14 +23,9 @@ from functions.alarm_evaluation.settings import (
     AlarmEvaluationSettings,
     AlarmOutboxSettings,
     EvaluationOutboxSettings,
-    MeasurementInvalidationSettings,
     OutboxRecoverySettings,
 )
-from functions.shared.access_log_store import DynamoAccessLog
-from functions.shared.api import build_resolver, resolve
-from functions.shared.auth import Principal, Role, requires
 from functions.shared.clock import utc_now
-from functions.shared.episode_records import EPISODE_ID_PATTERN
 from functions.shared.observability import logger, metrics
 from functions.shared.outbox import relay_stream_inserts
 from functions.shared.stream_recovery import StreamBatchRecovery, recover_each
@@ -50,11 +33,6 @@ from functions.shared.stream_shards import DynamoDbStreamShards
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-
-app = build_resolver()
-Clinician = Annotated[Principal, Depends(requires(Role.CLINICIAN))]
-EpisodeId = Annotated[str, StringConstraints(pattern=EPISODE_ID_PATTERN)]
-MeasurementId = Annotated[str, StringConstraints(pattern=MEASUREMENT_ID_PATTERN)]
 
 
 @logger.inject_lambda_context
@@ -71,34 +49,6 @@ def measurements_handler(event: dict[str, Any], context: Any) -> PartialItemFail
 
 def _evaluate(record: MeasurementsQueueRecord) -> None:
     _evaluator().evaluate(record.body.upload())
-
-
-@app.post(
-    "/v1/episodes/<episode_id>/measurements/<measurement_id>/invalidate",
-    summary="Invalidate a wrong measurement",
-    description="A clinician of the treating or monitoring organisation marks a reading as wrong (a cuff put "
-    "on badly, a scale on a soft floor) with a reason. It stays stored and shown as invalid with who, when "
-    "and why; its alarm leaves the worklist; it no longer counts in relative baselines, so the type's other "
-    "readings are judged again without it; the \"upload evaluated\" event carries the change. Every call is "
-    "written to the access log before the reply.",
-    tags=["measurements"],
-    responses={200: {"description": "Invalidated", "content": {"application/json": {
-                   "model": InvalidatedMeasurement}}},
-               403: {"description": "The caller's organisation neither treats nor monitors the episode"},
-               404: {"description": "There is no such episode, or no such measurement in it"},
-               409: {"description": "The measurement was invalidated already (the reply names by whom)"}},
-)
-def invalidate_measurement(episode_id: EpisodeId, measurement_id: MeasurementId,
-                           request: Annotated[InvalidationRequest, Body()],
-                           principal: Clinician) -> Response[InvalidatedMeasurement]:
-    reply = _invalidation().invalidate(episode_id, measurement_id, request.reason, principal)
-    return Response(status_code=200, content_type="application/json", body=reply)
-
-
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@metrics.log_metrics
-def invalidation_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return resolve(app, event, context)
 
 
 @logger.inject_lambda_context
@@ -147,14 +97,6 @@ def _measurements_processor() -> Any:
 
     return BatchProcessor(event_type=EventType.SQS, model=MeasurementsQueueRecord,
                           raise_on_entire_batch_failure=False)
-
-
-@cache
-def _invalidation() -> MeasurementInvalidation:
-    settings = MeasurementInvalidationSettings.from_environment()
-    return MeasurementInvalidation(DynamoEpisodeSource(settings.episodes_table_name),
-                                   DynamoEvaluationStore(settings.evaluations_table_name),
-                                   DynamoAccessLog(settings.access_log_table_name), metrics, utc_now)
 
 
 @cache

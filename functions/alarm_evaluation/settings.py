@@ -1,6 +1,6 @@
 """Each function of the feature reads only the resources it is granted (see the resource spec).
 
-Read once, by the cached service factories in handler.py, at first use.
+Read once, by the cached service factories in handler.py and api.py, at first use.
 """
 
 from __future__ import annotations
