@@ -41,7 +41,7 @@ test: setup  ## lint, types, OpenAPI freshness, every test tier
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m scripts.openapi --check
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 openapi: setup  ## regenerate docs/openapi.json from the resolvers
 	$(BIN)/python -m scripts.openapi
