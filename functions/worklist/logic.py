@@ -160,8 +160,11 @@ class WorklistService:
             alarm = self._store.alarm(key)
             if alarm is None:
                 raise unknown
-            _require_open(alarm)
             now = self._clock()
+            if alarm.status is not AlarmStatus.OPEN:
+                # The 409 tells who acknowledged it and when: a read of the citizen's alarm, logged first.
+                self._access_log.record(alarm.patient_id, principal, "acknowledge_alarm", key.episode_id, now)
+                _require_open(alarm)
             acknowledgement = Acknowledgement(by=principal.subject, organisation=organisation, at=now,
                                               note=note)
             change = AlarmChange(at=now, from_=alarm.colour, to=alarm.colour, reason="acknowledged",

@@ -276,7 +276,7 @@ def test_acknowledging_the_last_alarm_takes_the_row_off_the_worklist(store, serv
     assert service.worklist(nurse(), 50, None).rows == []
 
 
-def test_a_second_acknowledgement_is_a_conflict_naming_who_and_when(store, service):
+def test_a_second_acknowledgement_is_a_conflict_naming_who_and_when(store, service, access_log):
     arrange_red_and_yellow(store)
     service.acknowledge(ALARM, "Seen.", nurse())
     with pytest.raises(Conflict) as conflict:
@@ -284,6 +284,8 @@ def test_a_second_acknowledgement_is_a_conflict_naming_who_and_when(store, servi
                                                           organisation=MONITORING))
     assert "nurse-1" in conflict.value.message and MONITORING in conflict.value.message
     assert "2026-11-25T09:30:00" in conflict.value.message
+    # And the refused attempt, which told who acknowledged it, is in the access log as the first is
+    assert access_log.entries.count(("pat_1", MONITORING, "acknowledge_alarm", "epi_1")) == 2
 
 
 @pytest.mark.parametrize("status", ["lowered", "invalidated"])
