@@ -500,11 +500,15 @@ class AlarmEvaluator:
 
     def _evaluate_under(self, episode: EpisodeToJudge, upload: Upload, measurements: list[Measurement],
                         answers: list[JudgedAnswer]) -> None:
-        event_id = upload_event_id(episode.episode_id, upload.dedupe_key)
+        episode_id = episode.episode_id
+        event_id = upload_event_id(episode_id, upload.dedupe_key)
         types = frozenset().union(*(measurement.triage_types for measurement in measurements))
         ids = {measurement_id(upload.dedupe_key, m.position) for m in measurements}
         for _ in range(ATTEMPTS):
             state = self._store.load(episode.episode_id)
+            # Alarms go to the organisation monitoring the episode as of the head read (a handover since
+            # the episode was read moved the head's organisation and version together).
+            episode = episode.as_of(state.head)
             stored = {reading.measurement_id for reading in state.readings}
             fresh = [reading_of(upload, m) for m in measurements
                      if measurement_id(upload.dedupe_key, m.position) not in stored]
@@ -515,7 +519,7 @@ class AlarmEvaluator:
                 return
             at = iso_utc(self._clock())
             plan = plan_change(episode, state, fresh, types,
-                               lambda keys: self._store.alarms(episode.episode_id, keys), at)
+                               lambda keys: self._store.alarms(episode_id, keys), at)
             own = sorted((plan.readings[m] for m in ids), key=lambda reading: reading.position)
             colour = _worst_of(upload_colour(own), *(judged.colour for judged in answers))
             event = evaluation_event(event_id, "upload", episode, at, upload.reference(), colour, own, plan,
@@ -580,6 +584,9 @@ class MeasurementInvalidation:
             raise Forbidden("only the treating or monitoring organisation may invalidate a measurement")
         for _ in range(ATTEMPTS):
             state = self._store.load(episode_id)
+            episode = episode.as_of(state.head)
+            if organisation not in (episode.treating_organisation, episode.monitoring_organisation):
+                raise Forbidden("only the treating or monitoring organisation may invalidate a measurement")
             reading = next((r for r in state.readings if r.measurement_id == measurement), None)
             if reading is None:
                 raise NotFound(f"episode {episode_id} has no measurement {measurement}")

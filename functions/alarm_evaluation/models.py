@@ -9,7 +9,7 @@ version was valid (docs/alarms.md). Instants are kept as ``iso_utc`` text, which
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from functools import cached_property
@@ -274,6 +274,9 @@ class Head:
     green_uploads: dict[str, str] = field(default_factory=dict)
     last_measured_at: str | None = None
     last_received_at: str | None = None
+    # The organisation whose worklist holds the row: a handover moves it and the version together, so
+    # read with the version it is the monitoring organisation the commit is made for.
+    worklist_organisation: str | None = None
 
 
 @dataclass(frozen=True)
@@ -297,6 +300,13 @@ class EpisodeToJudge:
     monitoring_organisation: str
     is_open: bool
     versions: tuple[ThresholdVersion, ...]
+
+    def as_of(self, head: Head) -> EpisodeToJudge:
+        """The episode with the monitoring organisation of ``head`` where it has one: the episode was read
+        before the head, and a handover in between shows in the head (the version lock covers the rest)."""
+        if head.worklist_organisation in (None, self.monitoring_organisation):
+            return self
+        return replace(self, monitoring_organisation=head.worklist_organisation)
 
 
 @dataclass(frozen=True)

@@ -334,7 +334,8 @@ def head_from_item(item: dict[str, Any] | None) -> Head:
     if item is None:
         return Head()
     return Head(version_of(item), open_alarms_of(item), green_uploads_of(item),
-                item.get("last_measured_at", {}).get("S"), item.get("last_received_at", {}).get("S"))
+                item.get("last_measured_at", {}).get("S"), item.get("last_received_at", {}).get("S"),
+                item.get("worklist_organisation", {}).get("S"))
 
 
 def reading_from_item(item: dict[str, Any]) -> Reading:

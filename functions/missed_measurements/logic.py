@@ -176,9 +176,15 @@ class MissedMeasurementSchedule:
         current = self._still_active(episode)
         if current is None:
             return False, 0
-        change = next_change(current, head, now)  # with the organisations as they are now
         first_sight, raised, lost_races = False, 0, 0
-        while change is not None:
+        while True:
+            # The organisations as they are now: a handover since the relations were read moved the head's
+            # worklist organisation and its version together, so the alarm goes to whoever holds the row.
+            if head.worklist_organisation is not None:
+                current = replace(current, monitoring_organisation=head.worklist_organisation)
+            change = next_change(current, head, now)
+            if change is None:
+                break
             if self._store.record(current, head, change):
                 first_sight |= head.schedule_since is None
                 raised += len(change.misses)
@@ -188,7 +194,6 @@ class MissedMeasurementSchedule:
                 if lost_races == ATTEMPTS:
                     raise ServiceUnavailable(f"episode {episode.episode_id} changed on every attempt")
                 head = self._store.head(episode.episode_id)
-            change = next_change(current, head, now)
         return first_sight, raised
 
     def _still_active(self, episode: MonitoredEpisode) -> MonitoredEpisode | None:
@@ -224,6 +229,8 @@ class PauseService:
         pause_id = pause_id_of(episode_id, organisation, request)
         for _ in range(ATTEMPTS):
             head = self._store.head(episode_id)
+            if head.worklist_organisation not in (None, organisation):  # handed over since the check above
+                raise Forbidden("only the organisation holding monitoring responsibility may pause it")
             if pause_id in head.pauses:
                 stored = next(p for p in self._store.pauses(episode_id) if p.pause_id == pause_id)
                 self._log(relations, principal, "pause_monitoring")

@@ -116,6 +116,8 @@ class ScheduleHead:
     schedule_since: datetime | None = None  # when the schedule first saw the episode active
     missed_through: datetime | None = None  # the latest due time a miss was raised for
     pauses: dict[str, PauseWindow] = field(default_factory=dict)  # by pause id
+    # The organisation whose worklist holds the row: a handover moves it with the version.
+    worklist_organisation: str | None = None
 
 
 @dataclass(frozen=True)

@@ -108,11 +108,14 @@ class DynamoMonitoringSchedule:
     @unavailable_when_throttled
     def add_pause(self, relations: EpisodeRelations, head: ScheduleHead, pause: Pause) -> bool:
         windows = {**head.pauses, pause.pause_id: pause.window}
+        # Made on the monitoring organisation's behalf: refused if a handover moved the row meanwhile (a
+        # head without an organisation was never handed over; its version guards it).
+        acting = pause.created_by_organisation if head.worklist_organisation is not None else None
         return transact([
             head_update(self._table, HeadOwner(relations.episode_id, relations.patient_id,
                                                relations.disease_area, relations.monitoring_organisation),
                         head.version, head.open_alarms, head.green_uploads,
-                        {"pauses": pauses_attribute(windows)}),
+                        {"pauses": pauses_attribute(windows)}, acting_organisation=acting),
             self._put_new(pause_item(pause)),
         ])
 
@@ -163,6 +166,7 @@ def head_from_item(item: dict[str, Any]) -> ScheduleHead:
         schedule_since=_instant(item, "schedule_since"),
         missed_through=_instant(item, "missed_through"),
         pauses=pauses,
+        worklist_organisation=item.get("worklist_organisation", {}).get("S"),
     )
 
 

@@ -426,7 +426,8 @@ class FakeMonitoringSchedule:
         self.stored_heads[episode.episode_id] = replace(
             stored, version=stored.version + 1, open_alarms={**head.open_alarms, **raised},
             green_uploads=head.green_uploads, schedule_since=change.schedule_since,
-            missed_through=change.missed_through or stored.missed_through)
+            missed_through=change.missed_through or stored.missed_through,
+            worklist_organisation=stored.worklist_organisation or episode.monitoring_organisation)
         self.alarms.update({miss.alarm_id: (episode.episode_id, miss.due_at) for miss in change.misses})
         if change.event_id is not None and change.event is not None:
             self.events[change.event_id] = change.event
@@ -436,13 +437,21 @@ class FakeMonitoringSchedule:
         self.before_write()
         stored = self.stored_heads.get(pause.episode_id, ScheduleHead())
         pauses = self.stored_pauses.setdefault(pause.episode_id, [])
-        if stored.version != head.version or any(p.pause_id == pause.pause_id for p in pauses):
+        if (stored.version != head.version or any(p.pause_id == pause.pause_id for p in pauses)
+                or stored.worklist_organisation not in (None, pause.created_by_organisation)):
             return False
         self.stored_heads[pause.episode_id] = replace(
             stored, version=stored.version + 1, open_alarms=head.open_alarms,
-            green_uploads=head.green_uploads, pauses={**head.pauses, pause.pause_id: pause.window})
+            green_uploads=head.green_uploads, pauses={**head.pauses, pause.pause_id: pause.window},
+            worklist_organisation=stored.worklist_organisation or relations.monitoring_organisation)
         pauses.append(pause)
         return True
+
+    def hand_over(self, episode_id: str, organisation: str) -> None:
+        """A handover accepted (referral intake's write): the row moves, and the version with it."""
+        head = self.stored_heads.get(episode_id, ScheduleHead())
+        self.stored_heads[episode_id] = replace(head, version=head.version + 1,
+                                                worklist_organisation=organisation)
 
     def pauses(self, episode_id: str) -> list[Pause]:
         return sorted(self.stored_pauses.get(episode_id, []),
@@ -626,10 +635,18 @@ class FakeEvaluationStore:
         if commit.event is not None:
             events[commit.event.event_id] = commit.event
         head = commit.head
+        organisation = (self.heads.get(episode_id, Head()).worklist_organisation
+                        or commit.episode.monitoring_organisation)  # set only where none is
         self.heads[episode_id] = Head(commit.read_version + 1, dict(head.open_alarms),
-                                      dict(head.green_uploads), head.last_measured_at, head.last_received_at)
+                                      dict(head.green_uploads), head.last_measured_at, head.last_received_at,
+                                      organisation)
         self.commits.append(commit)
         return True
+
+    def hand_over(self, episode_id: str, organisation: str) -> None:
+        """A handover accepted (referral intake's write): the row moves, and the version with it."""
+        head = self.heads.get(episode_id, Head())
+        self.heads[episode_id] = replace(head, version=head.version + 1, worklist_organisation=organisation)
 
     def acknowledge(self, episode_id: str, alarm_id: str) -> None:
         """A nurse acknowledges the alarm (the worklist's write): off the head, status acknowledged."""

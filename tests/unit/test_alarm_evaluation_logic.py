@@ -34,7 +34,7 @@ from tests.support.evaluator_inputs import (
     version,
 )
 from tests.support.fakes import FakeAccessLog, FakeEpisodeSource, FakeEvaluationStore, RecordedMetrics
-from tests.support.organisations import MONITORING, OTHER, TREATING
+from tests.support.organisations import HOSPITAL, MONITORING, OTHER, TREATING
 
 NOW = datetime(2024, 5, 2, 10, 0, tzinfo=UTC)
 GREEN, YELLOW, RED = Colour.GREEN, Colour.YELLOW, Colour.RED
@@ -626,3 +626,22 @@ def test_a_redelivered_answer_raises_nothing_twice():
     # Then nothing is committed, and one alarm stays open
     assert len(system.store.commits) == commits
     assert len(system.open_alarms()) == 1
+
+
+# --- a handover during an evaluation -------------------------------------------------------------------
+
+
+def test_an_alarm_raised_while_a_handover_lands_goes_to_the_new_monitoring_organisation():
+    # Given an episode read as monitored by the municipality, and a handover to the hospital landing just
+    # before the evaluation's commit
+    system = System()
+    system.store.before_commit = lambda: (system.store.hand_over(COPD_EPISODE, HOSPITAL),
+                                          setattr(system.store, "before_commit", lambda: None))
+    # When a RED SpO2 is evaluated
+    sent = upload("r", at("04-01", "08:05"), measured("spo2", 80, at("04-01")))
+    system.evaluator.evaluate(sent)
+    # Then the first commit lost to the handover, and the retry's event (and so the clinical-alarms
+    # message) names the hospital, which now holds the row
+    assert system.store.refused == 1
+    assert system.event(sent)["monitoring_organisation"] == HOSPITAL
+    assert system.store.heads[COPD_EPISODE].worklist_organisation == HOSPITAL

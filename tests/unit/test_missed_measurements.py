@@ -201,6 +201,24 @@ def test_an_episode_handed_over_raises_its_alarm_for_the_new_monitoring_organisa
     assert body["monitoring_organisation"] == HOSPITAL
 
 
+def test_a_handover_landing_during_the_run_sends_the_alarm_to_the_new_organisation(store, schedule):
+    # Given a miss due, and a handover to the hospital committed between the schedule's read and write
+    store.active = [episode()]
+    store.stored_heads[EPISODE] = head()
+
+    def handover_wins() -> None:
+        store.before_write = lambda: None
+        store.hand_over(EPISODE, HOSPITAL)
+
+    store.before_write = handover_wins
+    # When the schedule runs
+    summary = schedule.run(MEASURED + H)
+    # Then it read the head again and raised the miss for the organisation that holds the row now
+    assert summary.misses == 1
+    (body,) = [json.loads(event) for event in store.events.values()]
+    assert body["monitoring_organisation"] == HOSPITAL
+
+
 def test_a_concurrent_change_is_read_again_and_the_miss_raised_once(store, schedule):
     # Given an episode with a miss due, and an evaluation that commits between the schedule's read and write
     store.active = [episode()]

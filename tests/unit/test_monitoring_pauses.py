@@ -13,7 +13,7 @@ from functions.shared.episode_records import EpisodeRelations, EpisodeStatus
 from functions.shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from functions.shared.principal import Principal, Role
 from tests.support.fakes import FakeAccessLog, FakeEpisodeDirectory, FakeMonitoringSchedule
-from tests.support.organisations import MONITORING, OTHER, TREATING
+from tests.support.organisations import HOSPITAL, MONITORING, OTHER, TREATING
 
 NOW = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
 EPISODE = "epi_0123456789abcdef01234567"
@@ -90,6 +90,15 @@ def test_another_reason_is_another_pause(service, store):
 def test_only_the_monitoring_organisation_may_pause(service, store, organisation):
     with pytest.raises(Forbidden):
         service.pause(EPISODE, request(), nurse(organisation))
+    assert store.pauses(EPISODE) == []
+
+
+def test_an_organisation_that_handed_the_episode_over_meanwhile_may_not_pause(service, store):
+    # Given the row moved to the hospital by a handover after the caller's relation was read
+    store.hand_over(EPISODE, HOSPITAL)
+    # When the municipality's nurse pauses it, Then it is refused and nothing is stored
+    with pytest.raises(Forbidden):
+        service.pause(EPISODE, request(), nurse(MONITORING))
     assert store.pauses(EPISODE) == []
 
 
