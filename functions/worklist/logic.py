@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Protocol
 
 from functions.shared.access_log import Access, AccessLog
-from functions.shared.clock import Clock
+from functions.shared.clock import Clock, iso_utc
 from functions.shared.episode_records import EpisodeRelations
 from functions.shared.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceUnavailable
 from functions.shared.evaluation_records import SEVERITY_ORDER
@@ -113,7 +113,9 @@ class WorklistService:
         if since is not None and until is not None and since > until:
             raise InvalidInput.for_field("from", "must not be after `to`")
         relations = self._readable(episode_id, principal)
-        scope = f"measurements#{episode_id}"
+        # A cursor continues the same list: with other filters its position may lie outside the query.
+        bounds = "#".join(iso_utc(moment) if moment else "" for moment in (since, until))
+        scope = f"measurements#{episode_id}#{bounds}#{measurement_type or ''}"
         page = self._store.measurements(episode_id, since, until, measurement_type, limit,
                                         decode_cursor(cursor, scope))
         self._access_log.record(relations.patient_id, principal, "read_measurements", episode_id,
@@ -123,7 +125,7 @@ class WorklistService:
     def alarms(self, episode_id: str, principal: Principal, status: AlarmStatus | None, limit: int,
                cursor: str | None) -> AlarmsPage:
         relations = self._readable(episode_id, principal)
-        scope = f"alarms#{episode_id}"
+        scope = f"alarms#{episode_id}#{status or ''}"
         page = self._store.alarms(episode_id, status, limit, decode_cursor(cursor, scope))
         self._access_log.record(relations.patient_id, principal, "read_alarms", episode_id, self._clock())
         return AlarmsPage(alarms=page.items, next_cursor=encode_cursor(scope, page.after))

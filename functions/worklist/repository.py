@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from boto3.dynamodb.types import TypeDeserializer
+from botocore.exceptions import ClientError
 
 from functions.shared import aws
 from functions.shared.clock import iso_utc
@@ -190,10 +191,19 @@ def _page(request: dict[str, Any], limit: int, start: dict[str, Any] | None, nam
     """Up to ``limit`` items of the query, and the position after the last one if more match. One more
     than ``limit`` is read, so the last page says so."""
     items: list[dict[str, Any]] = []
+    first = True
     while True:
         if start is not None:
             request["ExclusiveStartKey"] = start
-        response = aws.client("dynamodb").query(**request, Limit=limit + 1)
+        try:
+            response = aws.client("dynamodb").query(**request, Limit=limit + 1)
+        except ClientError as error:
+            # A cursor's position outside the query's key condition (a forged one) is refused by DynamoDB:
+            # the client's mistake, named as such, not a 500.
+            if first and _refused_start(error) and "ExclusiveStartKey" in request:
+                raise invalid_cursor() from None
+            raise
+        first = False
         items += response["Items"]
         start = response.get("LastEvaluatedKey")
         if len(items) > limit or start is None:
@@ -201,6 +211,11 @@ def _page(request: dict[str, Any], limit: int, start: dict[str, Any] | None, nam
     page = items[:limit]
     after = {name: page[-1][name]["S"] for name in names} if len(items) > limit else None
     return Page([read(item) for item in page], after)
+
+
+def _refused_start(error: ClientError) -> bool:
+    return (error.response.get("Error", {}).get("Code") == "ValidationException"
+            and "starting key" in str(error.response.get("Error", {}).get("Message", "")).lower())
 
 
 def _head_update(table: str, head: Head, organisation: str) -> dict[str, Any]:

@@ -203,6 +203,19 @@ def test_a_measurements_cursor_reads_only_its_own_episode(store, service):
         service.measurements("epi_2", nurse(), None, None, None, 1, cursor)
 
 
+def test_a_cursor_continues_only_the_list_of_the_same_filters(store, service):
+    # Given a cursor of the episode's weights (its position lies within that query's keys)
+    for n in range(2):
+        store.put(reading_item("epi_1", "pat_1", f"msr_{n}", f"2026-11-2{n}T08:00:00.000Z"))
+    cursor = service.measurements("epi_1", nurse(), None, None, None, 1, None).next_cursor
+    # When it is sent with another time range or type, Then it is refused naming the cursor (DynamoDB
+    # would refuse a starting key outside the query's range with an error, not an empty page)
+    for since, measurement_type in ((NOW, None), (None, "spo2")):
+        with pytest.raises(InvalidInput) as refused:
+            service.measurements("epi_1", nurse(), since, None, measurement_type, 1, cursor)
+        assert refused.value.problems[0].field == "cursor"
+
+
 def test_a_range_that_ends_before_it_starts_is_refused(service):
     with pytest.raises(InvalidInput) as refused:
         service.measurements("epi_1", nurse(), NOW, datetime(2026, 1, 1, tzinfo=UTC), None, 50, None)
