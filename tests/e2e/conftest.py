@@ -12,10 +12,12 @@ from embedded.local import LocalOptions, LocalSystem
 
 @pytest.fixture(scope="package")
 def local_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
-    """The whole system on free ports, once for the tier: moto, resources, gateway, pollers. (Once, not
-    per module: moto's backends are global to the process, so a second system would find the first's
-    resources; and stopped when the tier ends, so its environment never reaches the other tiers.) Each
-    function runs with exactly its own environment, so a grant the spec forgot fails here."""
+    """The whole system on free ports, once for the tier in each test process (`make test` runs one per
+    core): moto, resources, gateway, pollers. (Once, not per module: moto's backends are global to the
+    process, so a second system would find the first's resources; and stopped when the tier ends, so its
+    environment never reaches the other tiers.) The modules a process runs share it, so each uses test
+    citizens of its own. Each function runs with exactly its own environment, so a grant the spec forgot
+    fails here."""
     options = LocalOptions(
         port=0,
         moto_port=0,
