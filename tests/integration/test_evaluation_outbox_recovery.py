@@ -5,7 +5,6 @@ the table by evaluated hour."""
 
 from __future__ import annotations
 
-import copy
 import json
 from collections import Counter
 from collections.abc import Callable
@@ -20,16 +19,18 @@ from botocore.exceptions import ClientError
 from functions.shared import aws
 from infrastructure.resource_spec import ResourceNames
 from tests.support.evaluation_events import event_item, other_items, serialised, upload_event
-from tests.support.events import load_event
-from tests.support.moto_state import queued_messages, subscribed_queue, table_stream
+from tests.support.moto_state import queued_messages, subscribed_queue
 from tests.support.runtime import invoke
+from tests.support.streams import failure_event, sample_failure_event, whole_stream_failure_record
 
+FEATURE = "alarm_evaluation"  # its events/ folder
 POISON = '{"DDBStreamBatchInfo": "truncated'
 EPISODE = "epi_3f9a1c7e5b2d4a6c8e0f1a2b"
 
 
-def _sample_sqs_event() -> dict[str, Any]:
-    return load_event("alarm_evaluation/outbox_failure_sqs.json")
+def _batch_so_far(resources) -> str:
+    """The on-failure record of every record of the evaluations stream so far (what the test wrote)."""
+    return whole_stream_failure_record(FEATURE, resources.tables["evaluations"])
 
 
 @dataclass
@@ -78,31 +79,10 @@ def _store_events(resources: ResourceNames) -> list[str]:
     return event_ids
 
 
-def _failure_record(table_name: str) -> str:
-    """Lambda's on-failure record for every record of the evaluations stream so far, with moto's real
-    positions and the arrival of now (when the test wrote them)."""
-    stream = table_stream(table_name)
-    numbers = [record["dynamodb"]["SequenceNumber"] for record in stream.records]
-    arrival = datetime.now(UTC).isoformat()
-    record = json.loads(_sample_sqs_event()["Records"][0]["body"])
-    record["DDBStreamBatchInfo"].update(
-        streamArn=stream.arn, shardId=stream.shard_id, startSequenceNumber=numbers[0],
-        endSequenceNumber=numbers[-1], batchSize=len(numbers),
-        approximateArrivalOfFirstRecord=arrival, approximateArrivalOfLastRecord=arrival,
-    )
-    return json.dumps(record)
-
-
-def _sqs_event(*bodies: str) -> dict[str, Any]:
-    template = _sample_sqs_event()["Records"][0]
-    return {"Records": [{**copy.deepcopy(template), "messageId": f"message-{n}", "body": body}
-                        for n, body in enumerate(bodies)]}
-
-
 def test_of_a_range_still_in_the_stream_only_the_events_are_handed_on_once(resources, recovery):
     # Given two stored evaluations (head, reading and event each) and the on-failure record of their batch
     event_ids = _store_events(resources)
-    event = _sqs_event(_failure_record(resources.tables["evaluations"]))
+    event = failure_event(FEATURE, _batch_so_far(resources))
     # When the recovery function handles it
     response = invoke(recovery.function, event)
     # Then it succeeded, and of the range's inserts only the events were handed on, each once
@@ -114,7 +94,7 @@ def test_a_range_the_stream_no_longer_holds_is_found_by_the_evaluated_hour_index
                                                                                   monkeypatch):
     # Given two stored evaluations, their on-failure record, and the stream trimmed (moto never trims)
     event_ids = _store_events(resources)
-    record = _failure_record(resources.tables["evaluations"])
+    record = _batch_so_far(resources)
 
     def trimmed(**request: Any) -> Any:
         raise ClientError({"Error": {"Code": "TrimmedDataAccessException", "Message": "trimmed"}},
@@ -122,7 +102,7 @@ def test_a_range_the_stream_no_longer_holds_is_found_by_the_evaluated_hour_index
 
     monkeypatch.setattr(aws.client("dynamodbstreams"), "get_shard_iterator", trimmed)
     # When the recovery function handles the record
-    response = invoke(recovery.function, _sqs_event(record))
+    response = invoke(recovery.function, failure_event(FEATURE, record))
     # Then the events are read from the table by their evaluated hour and handed on once
     assert response == {"batchItemFailures": []}
     assert recovery.received(resources) == Counter(dict.fromkeys(event_ids, 1))
@@ -131,7 +111,7 @@ def test_a_range_the_stream_no_longer_holds_is_found_by_the_evaluated_hour_index
 def test_a_poison_record_fails_alone_and_the_good_one_beside_it_is_recovered(resources, recovery):
     # Given an unreadable message beside a good on-failure record
     event_ids = _store_events(resources)
-    event = _sqs_event(POISON, _failure_record(resources.tables["evaluations"]))
+    event = failure_event(FEATURE, POISON, _batch_so_far(resources))
     # When handled, Then only the poison message fails (for the DLQ and a person), the events go on
     assert invoke(recovery.function, event) == {"batchItemFailures": [{"itemIdentifier": "message-0"}]}
     assert recovery.received(resources) == Counter(dict.fromkeys(event_ids, 1))
@@ -140,7 +120,7 @@ def test_a_poison_record_fails_alone_and_the_good_one_beside_it_is_recovered(res
 def test_a_record_for_another_tables_stream_fails_and_nothing_is_sent(resources, recovery):
     # Given the sample record, which names the dev stage's evaluations table, not this one
     # When handled, Then it fails, and nothing was handed on
-    assert invoke(recovery.function, _sample_sqs_event()) == {
+    assert invoke(recovery.function, sample_failure_event(FEATURE)) == {
         "batchItemFailures": [{"itemIdentifier": "3e7a9c1b-5d2f-4a8e-9b6c-0d2f4a6c8e13"}]
     }
     assert recovery.received(resources) == Counter()

@@ -3,19 +3,49 @@ outbox's use of it."""
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from functions.shared.stream_recovery import StreamRecord, StreamRecordsGone
 from tests.support.events import load_event
+from tests.support.moto_state import table_stream
 
 FIRST = 4421584500000000017450439091  # the sample records' startSequenceNumber
 
 
+def sample_failure_event(feature: str = "device_uploads") -> dict[str, Any]:
+    """The SQS event an outbox's recovery function receives: one on-failure record (events/<feature>/)."""
+    return load_event(f"{feature}/outbox_failure_sqs.json")
+
+
 def sample_record(feature: str = "device_uploads") -> dict[str, Any]:
     """The on-failure record Lambda sent for an outbox's stream, as carried by its SQS message."""
-    return json.loads(load_event(f"{feature}/outbox_failure_sqs.json")["Records"][0]["body"])
+    return json.loads(sample_failure_event(feature)["Records"][0]["body"])
+
+
+def whole_stream_failure_record(feature: str, table_name: str) -> str:
+    """Lambda's on-failure record (the SQS body) for every record of the table's stream so far under moto,
+    with moto's real positions and the arrival of now (when the test wrote them)."""
+    stream = table_stream(table_name)
+    numbers = [record["dynamodb"]["SequenceNumber"] for record in stream.records]
+    arrival = datetime.now(UTC).isoformat()
+    record = sample_record(feature)
+    record["DDBStreamBatchInfo"].update(
+        streamArn=stream.arn, shardId=stream.shard_id, startSequenceNumber=numbers[0],
+        endSequenceNumber=numbers[-1], batchSize=len(numbers),
+        approximateArrivalOfFirstRecord=arrival, approximateArrivalOfLastRecord=arrival,
+    )
+    return json.dumps(record)
+
+
+def failure_event(feature: str, *bodies: str) -> dict[str, Any]:
+    """The recovery's SQS event with one message per body, on the sample's template."""
+    template = sample_failure_event(feature)["Records"][0]
+    return {"Records": [{**copy.deepcopy(template), "messageId": f"message-{n}", "body": body}
+                        for n, body in enumerate(bodies)]}
 
 
 class FakeShards:
