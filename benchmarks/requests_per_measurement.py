@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +35,7 @@ from moto import mock_aws
 from benchmarks.episode_history import episode_with_history
 from benchmarks.report import Figure, heading, show
 from benchmarks.sample import STAGE, api_event, copd_measurements
+from embedded.environment import environment
 from embedded.gateway import authorizer_context, method_arn
 from embedded.lambda_runtime import FunctionRuntime, forget_warm_state
 from embedded.pollers import sqs_record, stream_record
@@ -197,25 +197,6 @@ ISOLATED_AWS = {
     "AWS_ENDPOINT_URL": None, "AWS_PROFILE": None,
     "POWERTOOLS_METRICS_DISABLED": "true",  # no EMF documents on the console
 }
-
-
-@contextmanager
-def _environment(variables: dict[str, str | None]) -> Iterator[None]:
-    """Set (or, for None, remove) environment variables, and put the old values back afterwards."""
-    saved = {name: os.environ.get(name) for name in variables}
-    for name, value in variables.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def functions_environment(names: ResourceNames) -> dict[str, str | None]:
@@ -405,12 +386,12 @@ def run() -> list[Figure]:
     counter = RequestCounter()
     forget_warm_state()  # the first upload meets cold functions, as after a deployment
     logger.setLevel(PLATFORM.log_level)  # the shared logger read POWERTOOLS_LOG_LEVEL when it was imported
-    with _environment(ISOLATED_AWS), mock_aws():
+    with environment(ISOLATED_AWS), mock_aws():
         aws.reset()
         aws.session().events.register("before-call", counter)  # before any client: all clients inherit it
         harness = boto3.Session()
         names = create_resources(harness, stage=STAGE)
-        with _environment(functions_environment(names)):
+        with environment(functions_environment(names)):
             figures, warm = _measure(Telehub(harness, names), counter)
         aws.reset()
     forget_warm_state()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import signal
 import sys
 import threading
@@ -26,6 +25,7 @@ import boto3
 
 from embedded.demo import ACCESS_LOG_TABLE, Demo
 from embedded.dev_issuer import AUDIENCE, MINTABLE_ROLES, DevIssuer, issuer_url, jwks_url
+from embedded.environment import environment
 from embedded.lambda_runtime import FunctionRuntime, forget_warm_state
 from embedded.local import DUMMY_CREDENTIALS, HOST, STAGE, LocalOptions, LocalSystem, PortInUse, RunningState
 from embedded.pollers import schedule_rule_arn, scheduled_event
@@ -332,20 +332,14 @@ def _environment_of(function: FunctionSpec, state: RunningState) -> Iterator[Non
         "AWS_ENDPOINT_URL": state.moto_url,
         "POWERTOOLS_METRICS_DISABLED": "true",
     }
-    saved = {name: os.environ.get(name) for name in variables}
-    os.environ.update(variables)
-    aws.reset()
-    forget_warm_state()
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    with environment(variables):
         aws.reset()
         forget_warm_state()
+        try:
+            yield
+        finally:
+            aws.reset()
+            forget_warm_state()
 
 
 if __name__ == "__main__":
