@@ -9,7 +9,7 @@ cannot disagree on them.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 AttributeType = Literal["S", "N"]
@@ -142,6 +142,8 @@ class FunctionSpec:
     stream_source: StreamSource | None = None
     reads_streams: tuple[str, ...] = ()  # tables whose stream it reads itself (no stream_source)
     schedule: ScheduleSpec | None = None
+    # Shares a citizen's data across sectors: gets the stage's nationally agreed measurement types.
+    shares_data: bool = False
     environment: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -163,6 +165,27 @@ class RouteSpec:
     authorized: bool = True
 
 
+SHARING_TOPIC = "sharing"
+
+
+@dataclass(frozen=True)
+class SharingSubscriber:
+    """An organisation that receives the shared data of the citizens it has a relation to (docs/sharing.md):
+    its own queue (with a dead-letter queue) on the sharing topic, filtered on the message's recipients."""
+
+    organisation: str  # SOR code or ydernummer, as the tokens and the referrals name it
+    account_id: str | None = None  # the AWS account that reads the queue; None: the stage's own account
+
+    @property
+    def queue(self) -> QueueSpec:
+        return QueueSpec(id=f"sharing-{self.organisation}")
+
+    @property
+    def subscription(self) -> SubscriptionSpec:
+        return SubscriptionSpec(topic=SHARING_TOPIC, queue=self.queue.id,
+                                filter_policy={"recipients": [self.organisation]})
+
+
 @dataclass(frozen=True)
 class ResourceSpec:
     tables: tuple[TableSpec, ...]
@@ -173,6 +196,18 @@ class ResourceSpec:
     functions: tuple[FunctionSpec, ...]
     routes: tuple[RouteSpec, ...]
     authorizer: str  # the function that authorizes every route with authorized=True
+    # A stage's subscribers (its config): their queues and subscriptions are part of ``queues`` and
+    # ``subscriptions`` once added with ``with_sharing_subscribers``.
+    sharing_subscribers: tuple[SharingSubscriber, ...] = ()
+
+    def with_sharing_subscribers(self, subscribers: tuple[SharingSubscriber, ...]) -> ResourceSpec:
+        """This spec with a queue and a filtered subscription to the sharing topic per subscriber."""
+        return replace(
+            self,
+            queues=self.queues + tuple(subscriber.queue for subscriber in subscribers),
+            subscriptions=self.subscriptions + tuple(subscriber.subscription for subscriber in subscribers),
+            sharing_subscribers=self.sharing_subscribers + subscribers,
+        )
 
     def table(self, table_id: str) -> TableSpec:
         return next(t for t in self.tables if t.id == table_id)
@@ -271,7 +306,9 @@ SPEC = ResourceSpec(
     # Clinical alarms (YELLOW, RED, BLUE) for the monitoring organisations' own systems, with the
     # attributes organisation and severity to filter on; not to be confused with ALARM_TOPIC, which
     # carries CloudWatch's operational alarms to the people who run Telehub.
-    topics=(TopicSpec(id=ALARM_TOPIC), TopicSpec(id="clinical-alarms")),
+    # Cross-sector sharing: one FHIR Bundle per evaluation, with the attribute recipients (the organisations
+    # that may receive it), delivered to each subscriber's own queue (SharingSubscriber, docs/sharing.md).
+    topics=(TopicSpec(id=ALARM_TOPIC), TopicSpec(id="clinical-alarms"), TopicSpec(id=SHARING_TOPIC)),
     subscriptions=(),
     keys=(
         KeySpec("data", "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", "encrypts tables, queues, topics and logs"),
@@ -452,6 +489,28 @@ SPEC = ResourceSpec(
             reads_tables=("episodes", "evaluations"),
             writes_tables=("evaluations", "access-log"),
         ),
+        # Cross-sector sharing (functions/cross_sector_sharing): each "upload evaluated" event becomes a FHIR
+        # Bundle published once to the sharing topic, to the organisations related to the citizen at publish
+        # time while the citizen's consent holds; the citizen's CPR number and consent are in citizens.
+        FunctionSpec(
+            id="sharing-publisher",
+            handler="functions.cross_sector_sharing.handler.publisher_handler",
+            description="Publishes each evaluated upload as a FHIR Bundle to the sharing topic",
+            timeout_seconds=30,
+            reads_tables=("citizens", "episodes"),
+            publishes_to_topics=(SHARING_TOPIC,),
+            queue_source=QueueSource(queue="evaluated-uploads"),
+            shares_data=True,
+        ),
+        FunctionSpec(
+            id="sharing-api",
+            handler="functions.cross_sector_sharing.api.handler",
+            description="The citizen's sharing consent and the treating doctor's FHIR Observation search",
+            reads_tables=("citizens", "episodes", "evaluations"),
+            writes_tables=("citizens", "access-log"),
+            macs_with_keys=("citizen-pseudonym",),
+            shares_data=True,
+        ),
     ),
     routes=(
         RouteSpec("POST", "/v1/devices", "devices", ("logistics",)),
@@ -474,6 +533,8 @@ SPEC = ResourceSpec(
         RouteSpec("GET", "/v1/episodes/{episode_id}/pauses", "monitoring-pauses", ("clinician",)),
         RouteSpec("POST", "/v1/episodes/{episode_id}/measurements/{measurement_id}/invalidate",
                   "measurement-invalidation", ("clinician",)),
+        RouteSpec("POST", "/v1/consents", "sharing-api", ("clinician",)),
+        RouteSpec("POST", "/fhir/Observation/_search", "sharing-api", ("clinician",)),
     ),
     authorizer="authorizer",
 )
@@ -490,6 +551,9 @@ class PlatformSettings:
     device_credential_issuer: str  # Telehub itself, for the device credentials it signs
     device_credential_ttl_days: int = 365
     log_level: str = "INFO"
+    # The nationally agreed types shared across sectors (catalogue types, blood_pressure, and
+    # "questionnaire" for the answers); nothing else leaves Telehub on the sharing path.
+    shared_measurement_types: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -527,11 +591,14 @@ def function_environment(
         environment[SPEC.key(key_id).env_name] = names.key_ids[key_id]
     if function.id == SPEC.authorizer:
         environment[ROUTE_ROLES_ENV] = route_roles(SPEC.routes)
+    if function.shares_data:
+        environment[SHARED_TYPES_ENV] = ",".join(platform.shared_measurement_types)
     environment.update(function.environment)
     return environment
 
 
 ROUTE_ROLES_ENV = "ROUTE_ROLES"
+SHARED_TYPES_ENV = "SHARED_MEASUREMENT_TYPES"
 
 
 def route_roles(routes: tuple[RouteSpec, ...]) -> str:

@@ -1,10 +1,6 @@
 """Citizens in DynamoDB and their pseudonyms in KMS: the adapters behind functions.shared.citizens.
 
-Citizens table (pk, sk):
-- ``CITIZEN#<pseudonym>`` / ``IDENTITY``: patient_id. The pseudonym is a KMS MAC of the CPR number.
-- ``PATIENT#<patient_id>`` / ``PROFILE``: cpr (kept for later standard exchange), and the contact
-  details (name, phone) the latest referral gave. The table is encrypted with the data key; the
-  CPR number, the name and the phone are attributes, never keys, and never logged.
+The table's keys are functions.shared.citizen_records'. The table is encrypted with the data key.
 """
 
 from __future__ import annotations
@@ -12,18 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from functions.shared import aws
+from functions.shared.citizen_records import citizen_key, profile_key
 from functions.shared.dynamo import get_item, transact, unavailable_when_throttled
-
-IDENTITY = "IDENTITY"
-PROFILE = "PROFILE"
-
-
-def citizen_key(pseudonym: str) -> dict[str, Any]:
-    return {"pk": {"S": f"CITIZEN#{pseudonym}"}, "sk": {"S": IDENTITY}}
-
-
-def profile_key(patient_id: str) -> dict[str, Any]:
-    return {"pk": {"S": f"PATIENT#{patient_id}"}, "sk": {"S": PROFILE}}
 
 
 class DynamoCitizenStore:

@@ -10,7 +10,7 @@ import pytest
 
 from functions.devices.models import Device
 from functions.devices.repository import DynamoDeviceRegistry
-from functions.shared.citizen_store import citizen_key, profile_key
+from functions.shared.citizen_records import citizen_key, profile_key
 from functions.shared.device_records import DeviceStatus, serial_claim_key
 from tests.support.organisations import CENTRE
 
