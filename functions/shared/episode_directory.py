@@ -4,11 +4,13 @@ features that guard a citizen's data by the organisations that hold the episode.
 from __future__ import annotations
 
 from functions.shared import aws
-from functions.shared.dynamo import unavailable_when_throttled
+from functions.shared.dynamo import batch_get, unavailable_when_throttled
 from functions.shared.episode_records import (
+    OPEN_PREFIX,
     RELATION_ATTRIBUTES,
     EpisodeRelations,
     episode_key,
+    patient_partition,
     relations_from_item,
 )
 
@@ -26,3 +28,17 @@ class DynamoEpisodeDirectory:
             ExpressionAttributeNames={"#status": "status"},
         ).get("Item")
         return relations_from_item(item) if item else None
+
+    @unavailable_when_throttled
+    def open_relations(self, patient_id: str) -> list[EpisodeRelations]:
+        """The relations of the citizen's open episodes (at most one per disease area): the guards of the
+        patient's partition name them, and one BatchGetItem reads them."""
+        guards = aws.client("dynamodb").query(
+            TableName=self._table, ConsistentRead=True,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :open)",
+            ExpressionAttributeValues={":pk": patient_partition(patient_id), ":open": {"S": OPEN_PREFIX}},
+            ProjectionExpression="episode_id",
+        )["Items"]
+        items = batch_get(self._table, [episode_key(guard["episode_id"]["S"]) for guard in guards])
+        relations = [relations_from_item(item) for item in items]
+        return sorted((relation for relation in relations if relation.is_open), key=lambda r: r.episode_id)

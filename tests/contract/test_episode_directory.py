@@ -27,6 +27,8 @@ OFFER = Handover(HOSPITAL, MONITORING, CREATED)
 class Directory(Protocol):
     def relations(self, episode_id: str) -> EpisodeRelations | None: ...
 
+    def open_relations(self, patient_id: str) -> list[EpisodeRelations]: ...
+
 
 @dataclass
 class Directories:
@@ -55,7 +57,7 @@ def directories(request) -> Directories:
                                   evaluations_table=tables["evaluations"])
 
     def store(episode: Episode) -> None:
-        assert citizens.add_patient(f"p-{episode.patient_id}", episode.patient_id, "2512489996")
+        citizens.add_patient(f"p-{episode.patient_id}", episode.patient_id, "2512489996")  # once per citizen
         new = new_episode(episode.episode_id, episode.patient_id)
         assert episodes.create(replace(new, episode=replace(episode, handover=None)))
         if episode.handover is not None:
@@ -82,3 +84,18 @@ def test_a_pending_handover_names_its_receiver(directories):
 
 def test_an_unknown_episode_has_no_relations(directories):
     assert directories.directory.relations("epi_unknown") is None
+
+
+def test_a_citizen_s_open_episodes_are_listed_with_their_relations(directories):
+    # Given a citizen with a COPD and a heart-failure episode, and another citizen's episode
+    copd = new_episode("epi_1", PATIENT).episode
+    heart = replace(new_episode("epi_2", PATIENT, "heart_failure").episode, handover=OFFER)
+    directories.store(copd)
+    directories.store(heart)
+    directories.store(new_episode("epi_3", "pat_000000000000000000000002").episode)
+    # Then the citizen's open episodes are both, in episode order, each with its organisations
+    assert directories.directory.open_relations(PATIENT) == [relations_of(copd), relations_of(heart)]
+
+
+def test_a_citizen_without_an_open_episode_has_no_open_relations(directories):
+    assert directories.directory.open_relations("pat_unknown") == []

@@ -385,6 +385,11 @@ class FakeEpisodeDirectory:
         self.reads += 1
         return self.episodes.get(episode_id)
 
+    def open_relations(self, patient_id: str) -> list[EpisodeRelations]:
+        self.reads += 1
+        return sorted((relation for relation in self.episodes.values()
+                       if relation.patient_id == patient_id and relation.is_open), key=lambda r: r.episode_id)
+
 
 class FakeMonitoringSchedule:
     """The schedule's and the pauses' store: the active episodes (pages of ``page_size``), each episode's
