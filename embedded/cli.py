@@ -5,6 +5,7 @@ telehub local [--demo] [--exit-after-demo] [--port 8080] [--moto-port 5055] [--s
 telehub token --role logistics|clinician|system [--org SOR|YDERNUMMER] [--subject ...] [--ttl-minutes 60]
 telehub redrive <queue-id>
 telehub missed-measurements [--at 2026-11-25T09:30:00Z]
+telehub subscriber --org SOR|YDERNUMMER [--wait-seconds 0]
 """
 
 from __future__ import annotations
@@ -30,12 +31,14 @@ from embedded.lambda_runtime import FunctionRuntime, forget_warm_state
 from embedded.local import DUMMY_CREDENTIALS, HOST, STAGE, LocalOptions, LocalSystem, PortInUse, RunningState
 from embedded.pollers import schedule_rule_arn, scheduled_event
 from embedded.redrive import redrive
+from embedded.subscriber import drain
 from functions.shared import aws
 from infrastructure.resource_spec import (
     SPEC,
     FunctionSpec,
     PlatformSettings,
     ResourceNames,
+    SharingSubscriber,
     function_environment,
 )
 
@@ -116,6 +119,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     _state_dir_option(missed)
     missed.set_defaults(run=run_missed_measurements)
+
+    subscriber = commands.add_parser(
+        "subscriber", help="print and delete what arrived on a subscribing organisation's sharing queue"
+    )
+    subscriber.add_argument("--org", required=True, help="the subscriber's SOR code or ydernummer")
+    subscriber.add_argument(
+        "--wait-seconds", type=int, default=0, choices=range(0, 21), metavar="0..20",
+        help="wait up to this long for the first message (SQS long polling; default 0)",
+    )
+    _state_dir_option(subscriber)
+    subscriber.set_defaults(run=run_subscriber)
     return parser
 
 
@@ -284,6 +298,30 @@ def run_redrive(arguments: argparse.Namespace) -> int:
     ).client("sqs", endpoint_url=state.moto_url)
     moved = redrive(sqs, state.queue_urls[dlq_id], state.queue_urls[queue_id])
     print(f"moved {moved} message(s) from {dlq_id} back to {queue_id}")
+    return 0
+
+
+# --- telehub subscriber ------------------------------------------------------------------------
+
+
+def run_subscriber(arguments: argparse.Namespace) -> int:
+    state = RunningState.load(arguments.state_dir)
+    if state is None:
+        print(f"telehub subscriber: no running `telehub local` found in {arguments.state_dir}",
+              file=sys.stderr)
+        return 1
+    queue_id = SharingSubscriber(arguments.org).queue.id
+    if queue_id not in state.queue_urls:
+        known = ", ".join(sorted(url_id.removeprefix("sharing-") for url_id in state.queue_urls
+                                 if url_id.startswith("sharing-") and not url_id.endswith("-dlq")))
+        print(f"telehub subscriber: {arguments.org} subscribes to nothing here; "
+              f"subscribers: {known or 'none'}", file=sys.stderr)
+        return 2
+    sqs = boto3.Session(
+        aws_access_key_id=DUMMY_CREDENTIALS, aws_secret_access_key=DUMMY_CREDENTIALS, region_name=state.region
+    ).client("sqs", endpoint_url=state.moto_url)
+    printed = drain(sqs, state.queue_urls[queue_id], print, arguments.wait_seconds)
+    print(f"{printed} Bundle(s) for {arguments.org}")
     return 0
 
 

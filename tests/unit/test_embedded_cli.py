@@ -78,6 +78,15 @@ def test_redrive_needs_a_running_system_and_a_queue_with_a_dlq(tmp_path, capsys)
     assert "is not a queue with a DLQ" in capsys.readouterr().err
 
 
+def test_subscriber_needs_a_running_system_and_an_organisation_that_subscribes(tmp_path, capsys):
+    assert main(["subscriber", "--org", "615171000016009", "--state-dir", str(tmp_path)]) == 1
+    assert "no running `telehub local`" in capsys.readouterr().err
+    write_running_state(tmp_path, queue_urls={"sharing-615171000016009": "http://q",
+                                              "sharing-615171000016009-dlq": "http://dlq"})
+    assert main(["subscriber", "--org", "664141000016003", "--state-dir", str(tmp_path)]) == 2
+    assert "subscribers: 615171000016009" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(("arguments", "isolated"), [([], False), (["--isolated-environments"], True)])
 def test_isolated_environments_are_an_option_of_local_and_off_by_default(monkeypatch, arguments, isolated):
     # Given a system that records its options and cannot start (so nothing runs)
