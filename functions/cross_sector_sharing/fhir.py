@@ -34,6 +34,12 @@ DEVICE_ID_SYSTEM = "urn:telehub:device-id"
 MEASUREMENT_ID_SYSTEM = "urn:telehub:measurement-id"
 TRIAGE_COLOUR_SYSTEM = "urn:telehub:triage-colour"
 METHOD_SYSTEM = "urn:telehub:measurement-method"
+BUNDLE_PART_SYSTEM = "urn:telehub:bundle-part"
+# Telehub's extensions (no StructureDefinition is published for them; R4 lets an extension's url be a URI):
+# a measurement or answer that arrived late (measured more than 24 hours before Telehub received it), and
+# an answer's triage colour (an answer has no interpretation element).
+LATE_EXTENSION = "urn:telehub:extension:late"
+TRIAGE_COLOUR_EXTENSION = "urn:telehub:extension:triage-colour"
 
 # Not a namespace of any standard: a fixed one of Telehub's, so every id is reproducible from its source.
 _ID_NAMESPACE = uuid.UUID("5b0f6f47-2a3c-4d7e-9c1a-8e2f4b6d0a13")
@@ -71,27 +77,94 @@ _RANGE_TYPES = {
 def bundle_of(event: Mapping[str, Any], *, cpr: str, device_id: str | None) -> dict[str, Any]:
     """The "collection" Bundle of an evaluated event: the Patient, the Device (when a device measured), an
     Observation per measurement (a cuff's pulse its own), and one QuestionnaireResponse for the answers."""
-    patient = _patient(event["patient_id"], cpr)
-    device = _device(device_id) if device_id is not None else None
-    versions = {version["version"]: version for version in event["threshold_versions"]}
-    resources: list[dict[str, Any]] = [patient, *([device] if device else [])]
-    for measurement in event["measurements"]:
-        resources += _observations(measurement, event["evaluated_at"], versions, patient, device)
-    if event.get("answers"):
-        resources.append(_questionnaire_response(event, patient))
-    return {
-        "resourceType": "Bundle",
-        "id": _id("bundle", event["event_id"]),
-        "identifier": {"system": EVENT_ID_SYSTEM, "value": event["event_id"]},
-        "type": "collection",
-        "timestamp": event["evaluated_at"],
-        "entry": [{"fullUrl": _reference(resource), "resource": resource} for resource in resources],
-    }
+    return _whole(event, *_resources(event, cpr, device_id))
+
+
+def bundles_of(event: Mapping[str, Any], *, cpr: str, device_id: str | None,
+               max_bytes: int) -> list[dict[str, Any]]:
+    """The event's Bundle (``bundle_of``) if its JSON (``bundle_json``, UTF-8) fits in ``max_bytes``, else
+    the same resources in parts that each fit: every part is a Bundle of its own with the Patient and the
+    Device, then the measurements in the event's order, a blood pressure's panel and cuff pulse together.
+
+    Deterministic: the same event splits the same way, and part n's id is a UUID 5 of the event id and n.
+    Each part says which it is in ``meta.tag`` (system ``urn:telehub:bundle-part``, code ``<n>-of-<parts>``)
+    and keeps the event id as its identifier."""
+    common, groups = _resources(event, cpr, device_id)
+    whole = _whole(event, common, groups)
+    if _size(whole) <= max_bytes:
+        return [whole]
+    # The widest part there can be without its groups (most digits in its tag): each group adds its entries
+    # and a comma before each, so every part the packing fills fits.
+    header = _size(_part(event, len(groups), len(groups), common))
+    packed: list[list[dict[str, Any]]] = [[]]
+    room = max_bytes - header
+    for group in groups:
+        size = sum(_size(_entry(resource)) + 1 for resource in group)
+        if packed[-1] and size > room:
+            packed.append([])
+            room = max_bytes - header
+        packed[-1].extend(group)
+        room -= size
+    return [_part(event, number, len(packed), [*common, *resources])
+            for number, resources in enumerate(packed, start=1)]
 
 
 def bundle_json(bundle: Mapping[str, Any]) -> str:
     """The Bundle as compact JSON: the same Bundle is the same bytes."""
     return json.dumps(bundle, separators=(",", ":"), ensure_ascii=False)
+
+
+def _size(value: Mapping[str, Any]) -> int:
+    return len(bundle_json(value).encode())
+
+
+def _resources(event: Mapping[str, Any], cpr: str,
+               device_id: str | None) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]]]:
+    """The resources every Bundle of the event holds (Patient, Device), and the rest in groups that stay
+    together: each measurement's Observations, then the answers' QuestionnaireResponse."""
+    patient = _patient(event["patient_id"], cpr)
+    device = _device(device_id) if device_id is not None else None
+    versions = {version["version"]: version for version in event["threshold_versions"]}
+    groups = [_observations(measurement, event["evaluated_at"], versions, patient, device)
+              for measurement in event["measurements"]]
+    if event.get("answers"):
+        groups.append([_questionnaire_response(event, patient)])
+    return [patient, *([device] if device else [])], groups
+
+
+def _whole(event: Mapping[str, Any], common: list[dict[str, Any]],
+           groups: list[list[dict[str, Any]]]) -> dict[str, Any]:
+    resources = [*common, *(resource for group in groups for resource in group)]
+    return _bundle(event, _id("bundle", event["event_id"]), resources)
+
+
+def _bundle(event: Mapping[str, Any], bundle_id: str, resources: Sequence[dict[str, Any]],
+            meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "resourceType": "Bundle",
+        "id": bundle_id,
+        **({"meta": meta} if meta else {}),
+        "identifier": {"system": EVENT_ID_SYSTEM, "value": event["event_id"]},
+        "type": "collection",
+        "timestamp": event["evaluated_at"],
+        "entry": [_entry(resource) for resource in resources],
+    }
+
+
+def _part(event: Mapping[str, Any], number: int, parts: int,
+          resources: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    tag = {"system": BUNDLE_PART_SYSTEM, "code": f"{number}-of-{parts}",
+           "display": f"Part {number} of {parts}"}
+    return _bundle(event, part_bundle_id(event["event_id"], number), resources, {"tag": [tag]})
+
+
+def part_bundle_id(event_id: str, number: int) -> str:
+    """The id of part ``number`` (from 1) of a split event's Bundle."""
+    return _id("bundle", f"{event_id}/part-{number}")
+
+
+def _entry(resource: dict[str, Any]) -> dict[str, Any]:
+    return {"fullUrl": _reference(resource), "resource": resource}
 
 
 def _id(kind: str, source: str) -> str:
@@ -166,10 +239,12 @@ def _head(kind: str, measurement_id: str, measurement: Mapping[str, Any],
 
 def _common(measurement: Mapping[str, Any], evaluated_at: str, patient: Mapping[str, Any],
             device: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Subject, time, device, method and the invalidation's note: the same for a panel and its cuff pulse."""
+    """Subject, time, device, method, lateness and the invalidation's note: the same for a panel and its cuff
+    pulse."""
     invalidated = measurement["invalidated"]
     method = measurement["method"]
     return {
+        **_late(measurement["late"]),
         "subject": {"reference": _reference(patient)},
         "effectiveDateTime": measurement["measured_at"],
         "issued": evaluated_at,
@@ -251,7 +326,8 @@ def _sides(limits: Mapping[str, Any], entry: MeasurementType) -> dict[str, Any]:
 
 
 def _questionnaire_response(event: Mapping[str, Any], patient: Mapping[str, Any]) -> dict[str, Any]:
-    """The upload's answers to the episode's questionnaire, authored when the last of them was given."""
+    """The upload's answers to the episode's questionnaire, authored when the last of them was given; each
+    answer carries the colour the episode's template gives it, and an item answered late says so."""
     answers: Sequence[Mapping[str, Any]] = event["answers"]
     return {
         "resourceType": "QuestionnaireResponse",
@@ -259,6 +335,17 @@ def _questionnaire_response(event: Mapping[str, Any], patient: Mapping[str, Any]
         "status": "completed",
         "subject": {"reference": _reference(patient)},
         "authored": max(answer["answered_at"] for answer in answers),
-        "item": [{"linkId": answer["question_id"], "answer": [{"valueString": answer["answer"]}]}
+        "item": [{"linkId": answer["question_id"], **_late(answer["late"]),
+                  "answer": [{"extension": [_triage_colour(answer["colour"])],
+                              "valueString": answer["answer"]}]}
                  for answer in answers],
     }
+
+
+def _late(late: bool) -> dict[str, Any]:
+    """The late flag, only where it is set (a receiver reads its absence as on time)."""
+    return {"extension": [{"url": LATE_EXTENSION, "valueBoolean": True}]} if late else {}
+
+
+def _triage_colour(colour: str) -> dict[str, Any]:
+    return {"url": TRIAGE_COLOUR_EXTENSION, "valueCoding": {"system": TRIAGE_COLOUR_SYSTEM, "code": colour}}

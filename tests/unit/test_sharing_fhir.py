@@ -17,7 +17,7 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 from pydantic import ValidationError
 
-from functions.cross_sector_sharing.fhir import bundle_json, bundle_of
+from functions.cross_sector_sharing.fhir import bundle_json, bundle_of, bundles_of, part_bundle_id
 from functions.shared.catalogue import catalogue
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -246,11 +246,11 @@ def test_an_invalidated_measurement_is_shared_again_as_entered_in_error_under_th
 
 
 def test_answers_are_one_questionnaire_response():
-    # Given an upload's two answers to the episode's questionnaire
+    # Given an upload's two answers to the episode's questionnaire, the second given late
     answers = ({"answer_id": "ans_1", "question_id": "more_cough_than_usual", "answer": "yes",
                 "answered_at": "2024-05-01T08:03:00.000Z", "late": False, "colour": "YELLOW"},
                {"answer_id": "ans_2", "question_id": "coloured_sputum", "answer": "no",
-                "answered_at": "2024-05-01T08:04:00.000Z", "late": False, "colour": "GREEN"})
+                "answered_at": "2024-05-01T08:04:00.000Z", "late": True, "colour": "GREEN"})
     # When shared
     bundle = validated_bundle(event(answers=answers))
     [response] = resources(bundle, "QuestionnaireResponse")
@@ -259,8 +259,29 @@ def test_answers_are_one_questionnaire_response():
     assert response["status"] == "completed"
     assert response["authored"] == "2024-05-01T08:04:00.000Z"
     assert response["subject"]["reference"] == f"urn:uuid:{patient['id']}"
-    assert response["item"] == [{"linkId": "more_cough_than_usual", "answer": [{"valueString": "yes"}]},
-                                {"linkId": "coloured_sputum", "answer": [{"valueString": "no"}]}]
+    # And each answer carries its colour under the episode's template (an extension: an answer has no
+    # interpretation), and the item answered late says so
+    def coloured(answer: str, colour: str) -> dict[str, Any]:
+        extension = {"url": "urn:telehub:extension:triage-colour",
+                     "valueCoding": {"system": "urn:telehub:triage-colour", "code": colour}}
+        return {"extension": [extension], "valueString": answer}
+
+    late = [{"url": "urn:telehub:extension:late", "valueBoolean": True}]
+    assert response["item"] == [
+        {"linkId": "more_cough_than_usual", "answer": [coloured("yes", "YELLOW")]},
+        {"linkId": "coloured_sputum", "extension": late, "answer": [coloured("no", "GREEN")]}]
+
+
+def test_a_late_measurement_says_so_and_one_on_time_carries_no_flag():
+    # Given a saturation measured more than 24 hours before it arrived, one on time, and a late blood pressure
+    body = event(measurement("spo2", measurement_id="msr_late", late=True),
+                 measurement("spo2", measurement_id="msr_on_time"), blood_pressure(late=True))
+    # When shared
+    late, on_time, panel, cuff_pulse = resources(validated_bundle(body), "Observation")
+    # Then the late ones (the panel and its cuff pulse alike) carry Telehub's late extension, the other none
+    flag = [{"url": "urn:telehub:extension:late", "valueBoolean": True}]
+    assert late["extension"] == panel["extension"] == cuff_pulse["extension"] == flag
+    assert "extension" not in on_time
 
 
 def test_an_event_without_measurements_shares_the_patient_alone():
@@ -293,6 +314,64 @@ def test_a_stored_decimal_value_is_shared_as_the_number_it_is():
     body = event(measurement("weight", Decimal("69.989303")))
     [observation] = resources(validated_bundle(body), "Observation")
     assert bundle_json(observation["valueQuantity"]).startswith('{"value":69.989303,')
+
+
+def two_hundred_blood_pressures() -> dict[str, Any]:
+    """An upload of 200 blood pressures with their cuff pulses: the largest upload the API accepts."""
+    return event(*(blood_pressure(measurement_id=f"msr_{n:03d}", colour="RED") for n in range(200)))
+
+
+def test_a_bundle_that_fits_is_not_split():
+    # Given an ordinary upload, When its Bundles are built for a limit it fits in
+    body = event(measurement("spo2"), blood_pressure())
+    # Then there is one: the event's Bundle, as bundle_of gives it
+    assert bundles_of(body, cpr=CPR, device_id=DEVICE_ID, max_bytes=250_000) == [
+        bundle_of(body, cpr=CPR, device_id=DEVICE_ID)]
+
+
+def test_an_oversized_bundle_is_split_into_valid_parts_that_each_fit():
+    # Given an upload of 200 blood pressures, whose one Bundle is over SNS's 256 KiB
+    body = two_hundred_blood_pressures()
+    whole = bundle_of(body, cpr=CPR, device_id=DEVICE_ID)
+    limit = 250_000
+    assert len(bundle_json(whole).encode()) > 256 * 1024
+    # When its Bundles are built for the limit
+    parts = bundles_of(body, cpr=CPR, device_id=DEVICE_ID, max_bytes=limit)
+    # Then each part is a valid Bundle within the limit, with the Patient and the Device first
+    assert len(parts) > 1
+    for number, part in enumerate(parts, start=1):
+        Bundle.model_validate(part)
+        assert len(bundle_json(part).encode()) <= limit
+        assert [entry["resource"]["resourceType"] for entry in part["entry"][:2]] == ["Patient", "Device"]
+        # And says which part of how many it is, keeping the event id as its identifier
+        assert part["meta"]["tag"] == [{"system": "urn:telehub:bundle-part",
+                                        "code": f"{number}-of-{len(parts)}",
+                                        "display": f"Part {number} of {len(parts)}"}]
+        assert part["identifier"] == whole["identifier"]
+        assert part["id"] == part_bundle_id(body["event_id"], number)
+    # And together the parts hold every Observation of the whole Bundle once, in order, each panel with its
+    # cuff pulse (the member it references is in its own part)
+    observations = [resource for part in parts for resource in resources(part, "Observation")]
+    assert observations == resources(whole, "Observation")
+    for part in parts:
+        in_part = {f"urn:uuid:{resource['id']}" for resource in resources(part, "Observation")}
+        members = {member["reference"] for resource in resources(part, "Observation")
+                   for member in resource.get("hasMember", [])}
+        assert members <= in_part
+    # And the part ids are distinct from one another and from the whole Bundle's
+    assert len({part["id"] for part in parts} | {whole["id"]}) == len(parts) + 1
+
+
+def test_a_split_is_the_same_on_every_delivery():
+    # Given the same oversized upload, as sent and as read back from the queue
+    body = two_hundred_blood_pressures()
+    redelivered = json.loads(json.dumps(body))
+    # When both are split
+    first = [bundle_json(part) for part in bundles_of(body, cpr=CPR, device_id=DEVICE_ID, max_bytes=250_000)]
+    again = [bundle_json(part) for part in bundles_of(redelivered, cpr=CPR, device_id=DEVICE_ID,
+                                                      max_bytes=250_000)]
+    # Then the parts are the same bytes
+    assert first == again
 
 
 @pytest.mark.parametrize(("break_it", "how"), [
