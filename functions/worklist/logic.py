@@ -14,15 +14,13 @@ ids tell nobody else which alarms exist.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from dataclasses import replace
 from datetime import datetime
 from typing import Protocol
 
 from functions.shared.access_log import Access, AccessLog
 from functions.shared.clock import Clock, iso_utc
+from functions.shared.cursors import decode_cursor, encode_cursor
 from functions.shared.episode_records import EpisodeRelations
 from functions.shared.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceUnavailable
 from functions.shared.evaluation_records import SEVERITY_ORDER
@@ -45,7 +43,6 @@ from functions.worklist.models import (
     Position,
     WorklistPage,
     WorklistRow,
-    invalid_cursor,
 )
 
 # A head changed between the read and the write is read again; more attempts mean the episode is busier
@@ -252,34 +249,3 @@ def _require_open(alarm: Alarm) -> None:
         raise Conflict(f"alarm {alarm.alarm_id} was acknowledged by {acknowledged.by} of "
                        f"{acknowledged.organisation} at {acknowledged.at.isoformat()}")
     raise Conflict(f"alarm {alarm.alarm_id} was {alarm.status.value} and waits for nobody")
-
-
-# --- cursors ---------------------------------------------------------------------------------------
-
-
-def encode_cursor(scope: str, position: Position | None) -> str | None:
-    """The opaque cursor of a position in the list named by ``scope`` (the organisation's worklist, an
-    episode's measurements or alarms); None for no position (the last page)."""
-    if position is None:
-        return None
-    text = json.dumps({"scope": scope, "after": position}, separators=(",", ":"), sort_keys=True)
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None, scope: str) -> Position | None:
-    """The position of a cursor of the list named by ``scope``; a 422 for anything else, so a cursor of
-    another organisation's worklist (or another episode's list) never reads it."""
-    if cursor is None:
-        return None
-    try:
-        decoded = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, binascii.Error):
-        raise invalid_cursor() from None
-    if not isinstance(decoded, dict) or decoded.get("scope") != scope:
-        raise invalid_cursor()
-    position = decoded.get("after")
-    # DynamoDB refuses an empty key value (a 500 if it reached it), so a forged one is refused here.
-    if not isinstance(position, dict) or not all(isinstance(value, str) and value
-                                                 for value in position.values()):
-        raise invalid_cursor()
-    return position

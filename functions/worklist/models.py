@@ -10,21 +10,19 @@ from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from functions.shared.errors import InvalidInput
+# The worklist's lists page with the shared cursors; their names stay importable from here.
+from functions.shared.cursors import CURSOR_PATTERN as CURSOR_PATTERN
+from functions.shared.cursors import Position as Position
+from functions.shared.cursors import invalid_cursor as invalid_cursor
 from functions.shared.evaluation_records import OpenAlarm
 from functions.shared.settings import EnvironmentSettings
 
 ALARM_ID_PATTERN = r"^alm_[0-9a-f]{24}$"
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 100
-# A cursor is a position in a list (table keys only: ids, a type, instants and a severity rank; no CPR
-# and no measured value) with the list it belongs to, base64url-encoded.
-CURSOR_PATTERN = r"^[A-Za-z0-9_-]{1,1024}$"
 
 Colour = Literal["RED", "YELLOW", "BLUE", "GREEN"]
 T = TypeVar("T")
-# The keys of the last item of a page (attribute name -> string value): where the next page starts.
-Position = dict[str, str]
 
 
 class AlarmStatus(StrEnum):
@@ -47,10 +45,6 @@ class AlarmKind(StrEnum):
 class Page(Generic[T]):
     items: list[T]
     after: Position | None  # the position after the last item; None on the last page
-
-
-def invalid_cursor() -> InvalidInput:
-    return InvalidInput.for_field("cursor", "is no cursor of this list; ask for the first page again")
 
 
 @dataclass(frozen=True)
