@@ -32,8 +32,9 @@ from functions.referral_intake.models import (
     package_of,
 )
 from functions.shared.access_log import AccessLog
+from functions.shared.citizen_records import ConsentSource, SharingConsent
 from functions.shared.citizens import ATTEMPTS, CitizenPseudonyms, CitizenStore, get_or_create_patient
-from functions.shared.clock import Clock
+from functions.shared.clock import Clock, iso_utc
 from functions.shared.disease_areas import DiseaseArea, disease_area
 from functions.shared.episode_records import EpisodeStatus
 from functions.shared.errors import (
@@ -70,8 +71,9 @@ class EpisodeStore(Protocol):
 
     def create(self, new: NewEpisode) -> bool:
         """Write the episode, its first thresholds, its order, the open guard, the logistics centre,
-        the referral record and the contact details at once; False (nothing written) if the referral
-        id, the open guard or another logistics centre is in the way."""
+        the referral record, the contact details and the referral's consent to sharing (if it gives one)
+        at once; False (nothing written) if the referral id, the open guard, another logistics centre or
+        a consent recorded after this one is in the way."""
 
     def episode(self, episode_id: str) -> Episode | None: ...
 
@@ -179,7 +181,8 @@ class EpisodeService:
         citizen = referral.citizen.model_dump()
         order = order_for(DELIVER, episode, citizen, now, package=package_of(area.package))
         reply = ReferralAccepted(episode_id=episode.episode_id, patient_id=patient_id, disease_area=area.code,
-                                 status=EpisodeStatus.PLANNED, threshold_version=1, order_id=order.order_id)
+                                 status=EpisodeStatus.PLANNED, threshold_version=1, order_id=order.order_id,
+                                 sharing_consent=referral.sharing_consent)
         return NewEpisode(
             episode=episode,
             thresholds=ThresholdVersion(1, now, thresholds, referral.treating_organisation, now),
@@ -187,6 +190,7 @@ class EpisodeService:
             referral=StoredReferral(referral.referral_id, body_hash, reply.model_dump(mode="json")),
             citizen_name=referral.citizen.name,
             citizen_phone=referral.citizen.phone,
+            consent=referral_consent(referral, now),
         )
 
     # --- reading ---------------------------------------------------------------------------------
@@ -401,6 +405,17 @@ def referral_hash(referral: Referral, pseudonym: str) -> str:
     body["citizen"]["cpr"] = pseudonym
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def referral_consent(referral: Referral, recorded_at: datetime) -> SharingConsent | None:
+    """The consent to sharing the referral gives, recorded by the treating organisation; None if it says
+    nothing. Its id follows from the referral (as the referral record's key does), not from the attempt."""
+    if referral.sharing_consent is None:
+        return None
+    name = f"{referral.treating_organisation}#{referral.referral_id}"
+    return SharingConsent(consent_id=f"con_{hashlib.sha256(name.encode('utf-8')).hexdigest()[:24]}",
+                          status=referral.sharing_consent, recorded_at=iso_utc(recorded_at),
+                          organisation=referral.treating_organisation, source=ConsentSource.REFERRAL)
 
 
 def _repeat(stored: StoredReferral, body_hash: str) -> ReferralAccepted:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
+from functions.shared.citizen_records import ConsentStatus, SharingConsent
 from functions.shared.disease_areas import PackageItem, disease_areas
 from functions.shared.episode_records import OPEN_STATUSES, EpisodeStatus
 from functions.shared.identifiers import ORGANISATION_PATTERN, CprNumber
@@ -81,6 +82,10 @@ class Referral(BaseModel):
         "limit given as null removes it, a limit left out keeps it.")] = None
     schedule: ScheduleChoice | None = None
     note: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    sharing_consent: Annotated[ConsentStatus | None, Field(
+        description="The citizen's consent to cross-sector sharing, as given to the referring doctor: "
+        "recorded with the episode. Left out, the referral says nothing and the consent recorded before "
+        "(if any) holds; a citizen with none recorded shares nothing.")] = None
 
 
 class ThresholdChange(BaseModel):
@@ -109,6 +114,8 @@ class ReferralAccepted(BaseModel):
     status: EpisodeStatus
     threshold_version: int
     order_id: str
+    sharing_consent: Annotated[ConsentStatus | None, Field(
+        description="The consent to sharing this referral recorded; null if it said nothing.")] = None
 
 
 class ThresholdVersionView(BaseModel):
@@ -229,6 +236,7 @@ class NewEpisode:
     referral: StoredReferral
     citizen_name: str
     citizen_phone: str
+    consent: SharingConsent | None = None  # the referral's say on sharing, if it had one
 
 
 def package_of(items: list[PackageItem]) -> list[dict[str, Any]]:

@@ -5,7 +5,8 @@ evaluations table (functions.shared.evaluation_records) with it.
 
 Every change is one conditional write or one transaction, so a refused or lost request writes
 nothing: the referral's seven writes (episode, thresholds v1, order, open guard, logistics centre,
-referral record, contact details) happen together or not at all.
+referral record, contact details), and the two of the consent to sharing it gives (functions.shared.
+citizen_records), happen together or not at all.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from botocore.exceptions import ClientError
 
 from functions.referral_intake.models import Episode, Handover, NewEpisode, Order, StoredReferral
 from functions.shared import aws
+from functions.shared.citizen_records import consent_items
 from functions.shared.citizen_store import DynamoCitizenStore
 from functions.shared.clock import hour_of, iso_utc
 from functions.shared.device_records import (
@@ -112,6 +114,8 @@ class DynamoEpisodeStore:
                        "body_hash": _s(new.referral.body_hash), "reply": _s(json.dumps(new.referral.reply))},
                       "attribute_not_exists(pk)"),
             self._citizens.contact_update(episode.patient_id, new.citizen_name, new.citizen_phone),
+            *(consent_items(self._citizens.table_name, episode.patient_id, new.consent)
+              if new.consent else []),
         ])
 
     @unavailable_when_throttled

@@ -32,6 +32,7 @@ from functions.devices.models import Device
 from functions.missed_measurements.models import MonitoredEpisode, Pause, ScheduleChange, ScheduleHead
 from functions.referral_intake.models import Episode, Handover, NewEpisode, Order, StoredReferral
 from functions.shared.access_log import Access
+from functions.shared.citizen_records import SharingConsent
 from functions.shared.clock import iso_utc
 from functions.shared.device_records import DeviceStanding, DeviceStatus
 from functions.shared.episode_records import EpisodeRelations, EpisodeStatus
@@ -236,6 +237,7 @@ class FakeEpisodeStore:
         self.worklist_organisations: dict[str, str] = {}  # the episodes' worklist rows an accept moved
         self.worklist_writes_first = 0  # accepts cancelled, as an evaluation writing the row first does
         self.before_write = _nothing
+        self.consents: dict[str, SharingConsent] = {}  # patient id -> the current consent to sharing
 
     def find_referral(self, organisation: str, referral_id: str) -> StoredReferral | None:
         return self.referrals.get((organisation, referral_id))
@@ -252,10 +254,14 @@ class FakeEpisodeStore:
         key = (episode.patient_id, episode.disease_area)
         referral_key = (episode.treating_organisation, new.referral.referral_id)
         centre, open_ids = self.centres.get(episode.patient_id, (episode.logistics_centre, set()))
+        current = self.consents.get(episode.patient_id)
         if (key in self.guards or referral_key in self.referrals or episode.episode_id in self.episodes
                 or (open_ids and centre != episode.logistics_centre)
-                or episode.patient_id not in self.citizens.profiles):
+                or episode.patient_id not in self.citizens.profiles
+                or (new.consent and current and current.recorded_at > new.consent.recorded_at)):
             return False
+        if new.consent:
+            self.consents[episode.patient_id] = new.consent
         self.guards[key] = episode.episode_id
         self.centres[episode.patient_id] = (episode.logistics_centre, {*open_ids, episode.episode_id})
         self.referrals[referral_key] = new.referral
