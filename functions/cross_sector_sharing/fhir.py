@@ -44,8 +44,8 @@ TRIAGE_COLOUR_EXTENSION = "urn:telehub:extension:triage-colour"
 # Not a namespace of any standard: a fixed one of Telehub's, so every id is reproducible from its source.
 _ID_NAMESPACE = uuid.UUID("5b0f6f47-2a3c-4d7e-9c1a-8e2f4b6d0a13")
 # The catalogue's note on pulse: a blood-pressure cuff's pulse has its own IEEE 11073 code.
-_CUFF_PULSE_IEEE = ("149546", "MDC_PULS_RATE_NON_INV")
-_BLOOD_PRESSURE_CODES = (
+CUFF_PULSE_IEEE = ("149546", "MDC_PULS_RATE_NON_INV")
+BLOOD_PRESSURE_CODES = (
     {"system": LOINC_SYSTEM, "code": "85354-9", "display": "Blood pressure panel with all children optional"},
     {"system": IEEE_SYSTEM, "code": "150020", "display": "MDC_PRESS_BLD_NONINV"},
 )
@@ -122,10 +122,11 @@ def _resources(event: Mapping[str, Any], cpr: str,
                device_id: str | None) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]]]:
     """The resources every Bundle of the event holds (Patient, Device), and the rest in groups that stay
     together: each measurement's Observations, then the answers' QuestionnaireResponse."""
-    patient = _patient(event["patient_id"], cpr)
-    device = _device(device_id) if device_id is not None else None
+    patient = patient_resource(event["patient_id"], cpr)
+    device = device_resource(device_id) if device_id is not None else None
     versions = {version["version"]: version for version in event["threshold_versions"]}
-    groups = [_observations(measurement, event["evaluated_at"], versions, patient, device)
+    groups = [observations_of(measurement, _thresholds(measurement, versions), patient=patient, device=device,
+                              issued=event["evaluated_at"])
               for measurement in event["measurements"]]
     if event.get("answers"):
         groups.append([_questionnaire_response(event, patient)])
@@ -164,34 +165,40 @@ def part_bundle_id(event_id: str, number: int) -> str:
 
 
 def _entry(resource: dict[str, Any]) -> dict[str, Any]:
-    return {"fullUrl": _reference(resource), "resource": resource}
+    return {"fullUrl": reference(resource), "resource": resource}
 
 
 def _id(kind: str, source: str) -> str:
     return str(uuid.uuid5(_ID_NAMESPACE, f"{kind}/{source}"))
 
 
-def _reference(resource: Mapping[str, Any]) -> str:
+def reference(resource: Mapping[str, Any]) -> str:
+    """A resource's reference (and fullUrl) in a Bundle: its urn:uuid."""
     return f"urn:uuid:{resource['id']}"
 
 
-def _patient(patient_id: str, cpr: str) -> dict[str, Any]:
+def patient_resource(patient_id: str, cpr: str) -> dict[str, Any]:
     return {"resourceType": "Patient", "id": _id("patient", patient_id),
             "identifier": [{"system": CPR_SYSTEM, "value": cpr}]}
 
 
-def _device(device_id: str) -> dict[str, Any]:
+def device_resource(device_id: str) -> dict[str, Any]:
     return {"resourceType": "Device", "id": _id("device", device_id),
             "identifier": [{"system": DEVICE_ID_SYSTEM, "value": device_id}]}
 
 
-def _observations(measurement: Mapping[str, Any], evaluated_at: str,
-                  versions: Mapping[int, Mapping[str, Any]], patient: Mapping[str, Any],
-                  device: Mapping[str, Any] | None) -> list[dict[str, Any]]:
-    """The measurement's Observation; a blood pressure's cuff pulse follows as one of its own."""
-    thresholds = _thresholds(measurement, versions)
+def observations_of(measurement: Mapping[str, Any], thresholds: Mapping[str, Any], *,
+                    patient: Mapping[str, Any], device: Mapping[str, Any] | None,
+                    issued: str | None) -> list[dict[str, Any]]:
+    """The measurement's Observation; a blood pressure's cuff pulse follows as one of its own.
+
+    ``measurement`` has the shape of an evaluated event's measurement (docs/messages.md), which a stored
+    reading is given too (the FHIR search); ``thresholds`` are those of the version that judged it (empty if
+    none did). The ids depend on the measurement only, so a search returns the ids the shared Bundles carry.
+    ``issued`` is when the evaluation shared was made (an event's evaluated_at; a stored reading has none).
+    """
     measurement_id = measurement["measurement_id"]
-    common = _common(measurement, evaluated_at, patient, device)
+    common = _common(measurement, issued, patient, device)
     if measurement["type"] != BLOOD_PRESSURE:
         entry = catalogue()[measurement["type"]]
         return [{**_head("observation", measurement_id, measurement, entry.type),
@@ -203,16 +210,16 @@ def _observations(measurement: Mapping[str, Any], evaluated_at: str,
     cuff_pulse = components.get("pulse")
     if cuff_pulse is not None:
         pulse = catalogue()["pulse"]
-        ieee_code, ieee_name = _CUFF_PULSE_IEEE
+        ieee_code, ieee_name = CUFF_PULSE_IEEE
         observations.append({
             **_head("cuff-pulse", measurement_id, measurement, "pulse"),
             "code": _code(pulse, ieee=(ieee_code, ieee_name)), **common,
             "valueQuantity": _quantity(cuff_pulse["value"], pulse), **_reference_ranges(thresholds, pulse)})
     panel = {
         **_head("observation", measurement_id, measurement, "systolic"),
-        "code": {"coding": list(_BLOOD_PRESSURE_CODES), "text": "Blood pressure"}, **common,
+        "code": {"coding": list(BLOOD_PRESSURE_CODES), "text": "Blood pressure"}, **common,
         **_interpretation(measurement["colour"]),
-        **({"hasMember": [{"reference": _reference(observations[0])}]} if observations else {}),
+        **({"hasMember": [{"reference": reference(observations[0])}]} if observations else {}),
         "component": [
             {"code": _code(entry), "valueQuantity": _quantity(components[entry.type]["value"], entry),
              **_reference_ranges(thresholds, entry)}
@@ -237,7 +244,7 @@ def _head(kind: str, measurement_id: str, measurement: Mapping[str, Any],
     }
 
 
-def _common(measurement: Mapping[str, Any], evaluated_at: str, patient: Mapping[str, Any],
+def _common(measurement: Mapping[str, Any], issued: str | None, patient: Mapping[str, Any],
             device: Mapping[str, Any] | None) -> dict[str, Any]:
     """Subject, time, device, method, lateness and the invalidation's note: the same for a panel and its cuff
     pulse."""
@@ -245,13 +252,13 @@ def _common(measurement: Mapping[str, Any], evaluated_at: str, patient: Mapping[
     method = measurement["method"]
     return {
         **_late(measurement["late"]),
-        "subject": {"reference": _reference(patient)},
+        "subject": {"reference": reference(patient)},
         "effectiveDateTime": measurement["measured_at"],
-        "issued": evaluated_at,
+        **({"issued": issued} if issued is not None else {}),
         **({"note": [{"time": invalidated["at"], "text": f"Invalidated: {invalidated['reason']}"}]}
            if invalidated else {}),
         "method": {"coding": [{"system": METHOD_SYSTEM, "code": method}], "text": _METHOD_TEXT[method]},
-        **({"device": {"reference": _reference(device)}} if device else {}),
+        **({"device": {"reference": reference(device)}} if device else {}),
     }
 
 
@@ -333,7 +340,7 @@ def _questionnaire_response(event: Mapping[str, Any], patient: Mapping[str, Any]
         "resourceType": "QuestionnaireResponse",
         "id": _id("answers", event["event_id"]),
         "status": "completed",
-        "subject": {"reference": _reference(patient)},
+        "subject": {"reference": reference(patient)},
         "authored": max(answer["answered_at"] for answer in answers),
         "item": [{"linkId": answer["question_id"], **_late(answer["late"]),
                   "answer": [{"extension": [_triage_colour(answer["colour"])],
