@@ -41,6 +41,7 @@ PROBLEM_TITLES: dict[int, str] = {
     503: "Service Unavailable",
 }
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
+FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
@@ -70,10 +71,12 @@ def build_resolver() -> APIGatewayRestResolver:
 
 
 def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: Any,
-            max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> dict[str, Any]:
+            max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+            form_routes: frozenset[str] = frozenset()) -> dict[str, Any]:
     """Refuse oversized bodies, non-JSON media types and bodies that are no JSON object before
-    anything parses them."""
-    refusal = _refuse_body(event, max_body_bytes)
+    anything parses them. The routes named in ``form_routes`` (their resource paths, as API Gateway
+    names them) take an application/x-www-form-urlencoded body instead, and only that (a FHIR search)."""
+    refusal = _refuse_body(event, max_body_bytes, form=event.get("resource") in form_routes)
     if refusal is not None:
         _count_refusal(refusal.status, error_code=refusal.code)
         response = problem(refusal.status, refusal.code, refusal.message, refusal.problems)
@@ -169,12 +172,18 @@ def _names_a_child(node: Any, part: Any) -> bool:
 def _field_problem(error: dict[str, Any], app: APIGatewayRestResolver) -> FieldProblem:
     if error["type"] == "json_invalid":  # the location is a character position, not a field
         return FieldProblem("body", "is not valid JSON")
-    body = app.current_event.json_body if error["loc"][:1] == ("body",) else _NO_BODY
+    form = _media_type(app.current_event.headers) == FORM_MEDIA_TYPE  # its fields are named as sent
+    body = app.current_event.json_body if error["loc"][:1] == ("body",) and not form else _NO_BODY
     return FieldProblem(error_field(error, body),
                         error["msg"].removeprefix("Value error, "))
 
 
-def _refuse_body(event: dict[str, Any], max_body_bytes: int) -> TelehubError | None:
+def _media_type(headers: dict[str, str] | None) -> str:
+    lowered = {name.lower(): value for name, value in (headers or {}).items()}
+    return lowered.get("content-type", "").split(";")[0].strip().lower()
+
+
+def _refuse_body(event: dict[str, Any], max_body_bytes: int, form: bool) -> TelehubError | None:
     if event.get("httpMethod") not in _BODY_METHODS or not event.get("body"):
         return None
     body = event["body"]
@@ -185,8 +194,11 @@ def _refuse_body(event: dict[str, Any], max_body_bytes: int) -> TelehubError | N
     size = len(raw)
     if size > max_body_bytes:
         return PayloadTooLarge(f"the body is {size} bytes; at most {max_body_bytes} are accepted")
-    headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
-    media_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    media_type = _media_type(event.get("headers"))
+    if form:
+        if media_type != FORM_MEDIA_TYPE:
+            return UnsupportedMediaType(f"send the body as {FORM_MEDIA_TYPE}")
+        return None
     if media_type != "application/json":
         return UnsupportedMediaType("send the body as application/json")
     # Parsed here once as well: Powertools turns only JSONDecodeError into a 422, not the
