@@ -9,9 +9,11 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from infrastructure.resource_spec import PlatformSettings
+from functions.shared.catalogue import BLOOD_PRESSURE, catalogue
+from functions.shared.identifiers import ORGANISATION_PATTERN
+from infrastructure.resource_spec import PlatformSettings, SharingSubscriber
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 
@@ -24,6 +26,14 @@ LOG_RETENTION_DAYS = {
     3653: "TEN_YEARS",
 }
 _HTTPS_URL = r"^https://[^\s/]+(/\S*)?$"
+# The questionnaire answers, shared as one QuestionnaireResponse: a shareable type beside the catalogue's.
+QUESTIONNAIRE = "questionnaire"
+# The COPD programme's measurement types and its questionnaire: the default of a stage's shared types (and
+# the embedded mode's). The nationally agreed list is the stage owner's to set in its config file.
+COPD_SHARED_MEASUREMENT_TYPES = (
+    "spo2", "pulse", "weight", BLOOD_PRESSURE, "temperature", "fev1", "fev6", "fev1_fev6_ratio", "cat_score",
+    QUESTIONNAIRE,
+)
 
 
 class _Settings(BaseModel):
@@ -52,6 +62,47 @@ class DeviceCredentials(_Settings):
     ttl_days: int = Field(ge=1, le=730)
 
 
+class Subscriber(_Settings):
+    """An organisation whose own queue receives the shared data of the citizens it has a relation to."""
+
+    # A SOR code (11+ digits) or a GP's ydernummer (6 digits): what the referrals and tokens name it by.
+    organisation: str = Field(pattern=ORGANISATION_PATTERN)
+    # The AWS account that reads the queue (a region's own); absent: the stage's own account.
+    account_id: str | None = Field(default=None, pattern=r"^[0-9]{12}$")
+
+    def as_spec(self) -> SharingSubscriber:
+        return SharingSubscriber(organisation=self.organisation, account_id=self.account_id)
+
+
+class Sharing(_Settings):
+    """Cross-sector sharing (docs/sharing.md): what is shared, and who subscribes."""
+
+    measurement_types: tuple[str, ...] = COPD_SHARED_MEASUREMENT_TYPES
+    subscribers: tuple[Subscriber, ...] = ()
+
+    @field_validator("measurement_types")
+    @classmethod
+    def _shareable(cls, types: tuple[str, ...]) -> tuple[str, ...]:
+        shareable = {*catalogue(), BLOOD_PRESSURE, QUESTIONNAIRE}
+        unknown = [t for t in types if t not in shareable]
+        if unknown:
+            raise ValueError(
+                f"{', '.join(unknown)}: not a catalogue type, {BLOOD_PRESSURE} or {QUESTIONNAIRE}"
+            )
+        if len(set(types)) != len(types):
+            raise ValueError("each measurement type at most once")
+        return types
+
+    @field_validator("subscribers")
+    @classmethod
+    def _one_queue_per_organisation(cls, subscribers: tuple[Subscriber, ...]) -> tuple[Subscriber, ...]:
+        organisations = [subscriber.organisation for subscriber in subscribers]
+        repeated = sorted({o for o in organisations if organisations.count(o) > 1})
+        if repeated:
+            raise ValueError(f"organisation {', '.join(repeated)} subscribes more than once")
+        return subscribers
+
+
 class StageConfig(_Settings):
     stage: str = Field(pattern=r"^[a-z][a-z0-9]{1,15}$")
     region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
@@ -67,6 +118,7 @@ class StageConfig(_Settings):
     # AWS Backup copies of the tables (daily, kept 35 days) on top of point-in-time recovery.
     backup_plan: bool
     alarm_email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    sharing: Sharing = Sharing()
 
     @model_validator(mode="after")
     def _checked(self) -> StageConfig:
@@ -89,7 +141,11 @@ class StageConfig(_Settings):
             device_credential_issuer=self.device_credentials.issuer,
             device_credential_ttl_days=self.device_credentials.ttl_days,
             log_level=self.log_level,
+            shared_measurement_types=self.sharing.measurement_types,
         )
+
+    def sharing_subscribers(self) -> tuple[SharingSubscriber, ...]:
+        return tuple(subscriber.as_spec() for subscriber in self.sharing.subscribers)
 
 
 def available_stages(directory: Path = CONFIG_DIR) -> list[str]:

@@ -15,10 +15,19 @@ from infrastructure.function import PlatformResources, TelehubFunction
 from infrastructure.messaging import Messaging
 from infrastructure.naming import pascal
 from infrastructure.packaging import LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, LambdaPackage
-from infrastructure.resource_spec import SPEC, ResourceNames, ResourceSpec, function_environment
+from infrastructure.resource_spec import (
+    SHARING_TOPIC,
+    SPEC,
+    ResourceNames,
+    ResourceSpec,
+    function_environment,
+)
+from infrastructure.sharing import Sharing
 
 
 class TelehubStack(Stack):
+    """Built from ``spec`` (the stage-independent resource spec) and the sharing subscribers of ``config``."""
+
     def __init__(
         self, scope: Construct, construct_id: str, *,
         config: StageConfig, spec: ResourceSpec = SPEC, package: LambdaPackage | None = None, **kwargs: Any,
@@ -27,8 +36,13 @@ class TelehubStack(Stack):
         Tags.of(self).add("project", "telehub")
         Tags.of(self).add("stage", config.stage)
         self.config = config
+        self.spec = spec = spec.with_sharing_subscribers(config.sharing_subscribers())
         self.data = Data(self, "Data", spec=spec, config=config)
         self.messaging = Messaging(self, "Messaging", spec=spec, config=config, key=self.data.data_key)
+        self.sharing = Sharing(
+            self, "Sharing", spec=spec, config=config,
+            topic=self.messaging.topics[SHARING_TOPIC], alarm_topic=self.messaging.alarm_topic,
+        )
         resources = PlatformResources(
             tables=self.data.tables,
             queues={**self.messaging.queues, **{
@@ -72,3 +86,16 @@ class TelehubStack(Stack):
             key=self.data.data_key,
         )
         CfnOutput(self, "ApiUrl", value=self.api.rest_api.url, description="The Telehub API stage")
+        for organisation, delivery in self.sharing.deliveries.items():
+            # One output per subscriber (CloudFormation allows 200): what its account needs to read.
+            CfnOutput(
+                self, f"SharingSubscriber{organisation}",
+                description=f"What {organisation} reads its shared data with (docs/deployment.md)",
+                value=self.to_json_string({
+                    "queue_url": delivery.queue.queue_url,
+                    "queue_arn": delivery.queue.queue_arn,
+                    "dead_letter_queue_url": delivery.dead_letter_queue.queue_url,
+                    "dead_letter_queue_arn": delivery.dead_letter_queue.queue_arn,
+                    "key_arn": delivery.key.key_arn,
+                }),
+            )

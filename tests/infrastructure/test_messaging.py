@@ -21,13 +21,14 @@ def _denies_insecure_transport(template, policy_type: str, target: str) -> bool:
 
 
 def test_every_queue_is_encrypted_ssl_only_and_redrives_within_five_receives(stage):
-    # Given a stage's queues
+    # Given a stage's queues (a sharing subscriber's on a key of its own: test_sharing.py)
     data_key, _ = tagged(stage.template, "AWS::KMS::Key", "key")["data"]
+    sharing_keys = {key for key, _ in tagged(stage.template, "AWS::KMS::Key", "sharing-key").values()}
     queues = tagged(stage.template, "AWS::SQS::Queue", "queue")
     for queue_id, (logical_id, queue) in queues.items():
         properties = queue["Properties"]
-        # Then each is encrypted with the data key and refuses requests without TLS
-        assert logical_id_of(properties["KmsMasterKeyId"]) == data_key, queue_id
+        # Then each is encrypted with the data key or a sharing key, and refuses requests without TLS
+        assert logical_id_of(properties["KmsMasterKeyId"]) in {data_key, *sharing_keys}, queue_id
         assert _denies_insecure_transport(stage.template, "AWS::SQS::QueuePolicy", logical_id), queue_id
         # And each queue that is not itself a dead-letter queue redrives after at most 5 receives
         if not queue_id.endswith("-dlq"):
@@ -91,8 +92,8 @@ def test_prod_alarms_reach_the_operations_mailbox(prod, dev):
 
 
 def test_sns_may_deliver_to_a_subscribed_queue_only_from_its_topic(variant):
-    # Given the variant's subscription sharing -> region-dk81
-    topic, _ = tagged(variant.template, "AWS::SNS::Topic", "topic")["sharing"]
+    # Given the variant's subscription regional-feed -> region-dk81
+    topic, _ = tagged(variant.template, "AWS::SNS::Topic", "topic")["regional-feed"]
     queue, _ = tagged(variant.template, "AWS::SQS::Queue", "queue")["region-dk81"]
     statements = [
         statement

@@ -20,6 +20,7 @@ def differences(template: dict[str, Any], spec: ResourceSpec) -> list[str]:
         *_queues(template, spec),
         *_topics_and_subscriptions(template, spec),
         *_keys(template, spec),
+        *_sharing_keys(template, spec),
         *_functions(template, spec),
         *_event_sources(template, spec),
         *_schedules(template, spec),
@@ -152,6 +153,22 @@ def _keys(template: dict[str, Any], spec: ResourceSpec) -> list[str]:
                 key.usage,
             ):
                 problems.append(f"key {key.id}: {properties.get('KeySpec')}/{properties.get('KeyUsage')}")
+    return problems
+
+
+def _sharing_keys(template: dict[str, Any], spec: ResourceSpec) -> list[str]:
+    """Each sharing subscriber has a key of its own, encrypting its queue and dead-letter queue."""
+    found = tagged(template, "AWS::KMS::Key", "sharing-key")
+    queues = tagged(template, "AWS::SQS::Queue", "queue")
+    subscribers = {s.organisation: s for s in spec.sharing_subscribers}
+    problems = _extra_or_missing("sharing key", set(subscribers), set(found))
+    for organisation in set(subscribers) & set(found):
+        queue, key = spec.queue(subscribers[organisation].queue.id), found[organisation][0]
+        for queue_id in (queue.id, queue.dlq_id):
+            if queue_id not in queues:
+                continue  # reported as missing by _queues
+            if logical_id_of(queues[queue_id][1]["Properties"].get("KmsMasterKeyId")) != key:
+                problems.append(f"queue {queue_id}: not encrypted with the sharing key of {organisation}")
     return problems
 
 

@@ -29,9 +29,9 @@ VARIANT_SPEC: ResourceSpec = replace(
         for table in SPEC.tables
     ),
     queues=(*SPEC.queues, QueueSpec(id="region-dk81", max_receive_count=3)),
-    topics=(*SPEC.topics, TopicSpec(id="sharing")),
+    topics=(*SPEC.topics, TopicSpec(id="regional-feed")),
     subscriptions=(
-        SubscriptionSpec(topic="sharing", queue="region-dk81", filter_policy={"region": ["DK-81"]}),
+        SubscriptionSpec(topic="regional-feed", queue="region-dk81", filter_policy={"region": ["DK-81"]}),
     ),
     functions=(
         *SPEC.functions,
