@@ -1,0 +1,87 @@
+"""The citizen's consent to cross-sector sharing, withdrawn or given again by a clinician of an organisation
+related to the citizen (POST /v1/consents). Recorded only: the publisher reads the consent that holds when
+it publishes (docs/sharing.md).
+
+No event shapes and no boto3: the consent store, the citizens, the pseudonyms, the episode directory, the
+access log and the clock are injected. Every consent is kept; the one recorded last holds, even when two
+requests race (the store's write is conditional on it).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from functions.shared.access_log import Access, AccessLog
+from functions.shared.citizen_records import ConsentSource, ConsentStatus, SharingConsent
+from functions.shared.citizens import CitizenPseudonyms
+from functions.shared.clock import Clock, iso_utc
+from functions.shared.episode_records import EpisodeRelations
+from functions.shared.errors import Conflict, Forbidden
+from functions.shared.identifiers import new_id
+from functions.shared.principal import Principal, organisation_of
+
+RECORD_CONSENT = "record_consent"
+# One refusal for an unknown citizen and a citizen the caller has no relation to: it tells nothing.
+NOT_RELATED = "only a clinician of the treating or the monitoring organisation of an open episode of the " \
+    "citizen may record the citizen's consent"
+
+
+class ConsentStore(Protocol):
+    def current(self, patient_id: str) -> SharingConsent | None:
+        """The consent that holds now; None if none was ever recorded."""
+
+    def record(self, patient_id: str, consent: SharingConsent) -> bool:
+        """Keep ``consent`` and make it the one that holds; False (nothing written) if a consent recorded
+        later holds already, or this one was recorded before."""
+
+
+class CitizenDirectory(Protocol):
+    def find_patient(self, pseudonym: str) -> str | None: ...
+
+
+class OpenEpisodes(Protocol):
+    def open_relations(self, patient_id: str) -> list[EpisodeRelations]:
+        """The relations of the citizen's open episodes."""
+
+
+class ConsentService:
+    def __init__(self, store: ConsentStore, citizens: CitizenDirectory, pseudonyms: CitizenPseudonyms,
+                 episodes: OpenEpisodes, access_log: AccessLog, clock: Clock) -> None:
+        self._store = store
+        self._citizens = citizens
+        self._pseudonyms = pseudonyms
+        self._episodes = episodes
+        self._access_log = access_log
+        self._clock = clock
+
+    def record(self, cpr: str, status: ConsentStatus, principal: Principal) -> tuple[SharingConsent, bool]:
+        """Record the citizen's consent as ``status`` from now, for a clinician of the treating or the
+        monitoring organisation of an open episode of the citizen. Returns the consent that holds and
+        whether this request recorded it (False: it was the one holding already, and nothing changed).
+
+        The request is access-logged under each open episode the caller is related to before the consent
+        is read or written, so no reply leaves, and no consent changes, unlogged."""
+        organisation = organisation_of(principal)
+        patient_id = self._citizens.find_patient(self._pseudonyms.pseudonym(cpr))
+        if patient_id is None:
+            raise Forbidden(NOT_RELATED)
+        related = [relation for relation in self._episodes.open_relations(patient_id)
+                   if relation.treated_or_monitored_by(organisation)]
+        if not related:
+            raise Forbidden(NOT_RELATED)
+        now = self._clock()
+        self._access_log.record_many([Access(patient_id, RECORD_CONSENT, relation.episode_id)
+                                      for relation in related], principal, now)
+        current = self._store.current(patient_id)
+        if current is not None and current.status == status:
+            return current, False
+        consent = SharingConsent(consent_id=new_id("con"), status=status, recorded_at=iso_utc(now),
+                                 organisation=organisation, source=ConsentSource.REQUEST)
+        if self._store.record(patient_id, consent):
+            return consent, True
+        # A consent recorded after this one holds already (a concurrent request, or a clock running ahead).
+        winner = self._store.current(patient_id)
+        if winner is not None and winner.status == status:
+            return winner, False
+        raise Conflict("another consent was recorded meanwhile and holds; send the request again to record "
+                       "this one after it")
