@@ -1,0 +1,81 @@
+"""What the sharing publisher decides by, read for a whole batch in one BatchGetItem across two tables:
+each episode's relations (episodes table, META) and each citizen's consent and CPR number (citizens
+table, SHARING_CONSENT and PROFILE), strongly consistent, so a consent withdrawn or a handover accepted
+a moment ago already counts."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from functions.cross_sector_sharing.logic import SharingState
+from functions.shared import aws
+from functions.shared.citizen_records import (
+    CONSENT_ATTRIBUTES,
+    PROFILE,
+    SHARING_CONSENT,
+    consent_from_item,
+    consent_key,
+    profile_key,
+)
+from functions.shared.dynamo import BATCH_GET_ATTEMPTS, BATCH_GET_LIMIT, unavailable_when_throttled
+from functions.shared.episode_records import RELATION_ATTRIBUTES, episode_key, relations_from_item
+from functions.shared.errors import ServiceUnavailable
+
+_PATIENT_PREFIX = "PATIENT#"
+# The citizens' items are told apart by their keys; "#source" because SOURCE is a reserved word.
+_CITIZEN_ATTRIBUTES = ("pk", "sk", "cpr", *(f"#{name}" if name == "source" else name
+                                            for name in CONSENT_ATTRIBUTES))
+
+
+class DynamoSharingDirectory:
+    def __init__(self, citizens_table: str, episodes_table: str) -> None:
+        self._citizens = citizens_table
+        self._episodes = episodes_table
+
+    @unavailable_when_throttled
+    def state(self, episode_ids: Collection[str], patient_ids: Collection[str]) -> SharingState:
+        keys = [(self._episodes, episode_key(episode_id)) for episode_id in sorted(episode_ids)]
+        keys += [(self._citizens, key) for patient_id in sorted(patient_ids)
+                 for key in (consent_key(patient_id), profile_key(patient_id))]
+        items = _batch_get(keys, {
+            self._episodes: {"ProjectionExpression": ", ".join(RELATION_ATTRIBUTES),
+                             "ExpressionAttributeNames": {"#status": "status"}},
+            self._citizens: {"ProjectionExpression": ", ".join(_CITIZEN_ATTRIBUTES),
+                             "ExpressionAttributeNames": {"#source": "source"}},
+        })
+        relations = [relations_from_item(item) for item in items[self._episodes]]
+        citizens = items[self._citizens]
+        return SharingState(
+            relations={relation.episode_id: relation for relation in relations},
+            consents={_patient_id(item): consent_from_item(item)
+                      for item in citizens if item["sk"]["S"] == SHARING_CONSENT},
+            cprs={_patient_id(item): item["cpr"]["S"] for item in citizens if item["sk"]["S"] == PROFILE},
+        )
+
+
+def _patient_id(item: dict[str, Any]) -> str:
+    return str(item["pk"]["S"]).removeprefix(_PATIENT_PREFIX)
+
+
+def _batch_get(keys: list[tuple[str, dict[str, Any]]],
+               projections: dict[str, dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The items of ``keys`` (table, serialised key) from any number of tables, 100 keys per BatchGetItem
+    (however they fall across the tables), asking again for the keys DynamoDB left unprocessed;
+    ServiceUnavailable (retry later) if some stay unread."""
+    items: dict[str, list[dict[str, Any]]] = {table: [] for table in projections}
+    for start in range(0, len(keys), BATCH_GET_LIMIT):
+        pending: dict[str, Any] = {}
+        for table, key in keys[start:start + BATCH_GET_LIMIT]:
+            read = pending.setdefault(table, {"Keys": [], "ConsistentRead": True, **projections[table]})
+            read["Keys"].append(key)
+        for _ in range(BATCH_GET_ATTEMPTS):
+            response = aws.client("dynamodb").batch_get_item(RequestItems=pending)
+            for table, found in response["Responses"].items():
+                items[table] += found
+            pending = response.get("UnprocessedKeys") or {}
+            if not pending:
+                break
+        else:
+            raise ServiceUnavailable("the sharing state left keys unread; retry")
+    return items
