@@ -13,10 +13,15 @@ from fhir.resources.R4B.bundle import Bundle
 
 from functions.cross_sector_sharing.logic import SharingState
 from functions.cross_sector_sharing.models import BundleMessage
-from functions.shared.citizen_records import ConsentSource, ConsentStatus, SharingConsent
+from functions.referral_intake.models import Episode, Handover
+from functions.referral_intake.repository import DynamoEpisodeStore
+from functions.shared.citizen_records import ConsentSource, ConsentStatus, SharingConsent, consent_items
+from functions.shared.citizen_store import DynamoCitizenStore
+from functions.shared.dynamo import transact
 from functions.shared.episode_records import EpisodeRelations, EpisodeStatus
 from functions.shared.evaluation_records import measurement_id, upload_event_id
-from tests.support.episodes import CREATED
+from infrastructure.resource_spec import ResourceNames
+from tests.support.episodes import CREATED, new_episode
 from tests.support.events import load_event
 from tests.support.organisations import MONITORING, TREATING
 
@@ -167,3 +172,35 @@ class FakeBundleTopic:
         refused = {position for position, message in enumerate(messages) if self.refuse(message)}
         self.published += [message for position, message in enumerate(messages) if position not in refused]
         return refused
+
+
+class StoredSharingState:
+    """The sharing state as the other features write it in moto's tables: a citizen's profile (referral
+    intake), their consent (the consent API's transaction items), an episode and its handovers (referral
+    intake's store)."""
+
+    def __init__(self, names: ResourceNames) -> None:
+        self._citizens_table = names.tables["citizens"]
+        self._citizens = DynamoCitizenStore(names.tables["citizens"])
+        self._episodes = DynamoEpisodeStore(names.tables["episodes"], names.tables["devices"], self._citizens,
+                                            evaluations_table=names.tables["evaluations"])
+
+    def citizen(self, patient_id: str = PATIENT, cpr: str = CPR,
+                consented: SharingConsent | None = None) -> None:
+        assert self._citizens.add_patient(f"pseudonym-{patient_id}", patient_id, cpr)
+        if consented is not None:
+            self.consent(patient_id, consented)
+
+    def consent(self, patient_id: str, consented: SharingConsent) -> None:
+        assert transact(consent_items(self._citizens_table, patient_id, consented))
+
+    def episode(self, episode_id: str = EPISODE, patient_id: str = PATIENT) -> Episode:
+        new = new_episode(episode_id, patient_id)
+        assert self._episodes.create(new)
+        return new.episode
+
+    def offer_handover(self, episode: Episode, to_organisation: str) -> None:
+        assert self._episodes.offer_handover(episode, Handover(to_organisation, MONITORING, CREATED))
+
+    def accept_handover(self, episode: Episode, organisation: str) -> None:
+        assert self._episodes.accept_handover(episode, organisation)
