@@ -15,6 +15,8 @@ from functions.cross_sector_sharing.api_models import ConsentRequest, ConsentVie
 from functions.cross_sector_sharing.api_settings import sharing_api_settings
 from functions.cross_sector_sharing.consent_store import DynamoConsentStore
 from functions.cross_sector_sharing.consents import ConsentService
+from functions.cross_sector_sharing.search_api import search_router
+from functions.cross_sector_sharing.search_models import SEARCH_PATH
 from functions.shared.access_log_store import DynamoAccessLog
 from functions.shared.api import build_resolver, resolve
 from functions.shared.auth import Principal, Role, requires
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 app = build_resolver()
+app.include_router(search_router)
 Clinician = Annotated[Principal, Depends(requires(Role.CLINICIAN))]
 _RECORDED: OpenAPIResponse = {"description": "Recorded: the consent that holds now",
                               "content": {"application/json": {"model": ConsentView}}}
@@ -71,4 +74,4 @@ def post_consent(request: Annotated[ConsentRequest, Body()], principal: Clinicia
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return resolve(app, event, context)
+    return resolve(app, event, context, form_routes=frozenset({SEARCH_PATH}))
