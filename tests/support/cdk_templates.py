@@ -41,13 +41,17 @@ def synthesize_stage(stage: str, outdir: Path) -> Synthesized:
     return _synthesized(app, stack_of(app))
 
 
-def synthesize_spec(spec: ResourceSpec, stage: str, outdir: Path) -> Synthesized:
-    """A stack built from another resource spec, with the same checks as the app's."""
-    config = load_stage_config(stage)
+def synthesize_spec(
+    spec: ResourceSpec, stage: str, outdir: Path, config: StageConfig | None = None,
+    stack_name: str = "Telehub-variant",
+) -> Synthesized:
+    """A stack built from another resource spec (or another config of the stage), with the app's checks.
+    Named as the stage's (``Telehub-<stage>``), its logical ids are the stage's, for comparing templates."""
+    config = config or load_stage_config(stage)
     app = App(context={**feature_flags(), **SKIP_BUNDLING}, outdir=str(outdir))
     stack = TelehubStack(
         app,
-        "Telehub-variant",
+        stack_name,
         config=config,
         spec=spec,
         env=Environment(region=config.region),
