@@ -140,6 +140,10 @@ def _pause(body: dict[str, Any]) -> None:
         body["reason"] = "Fuzz"
 
 
+def _consent(body: dict[str, Any]) -> None:
+    body["cpr"] = EPISODE_CITIZEN  # its open episodes are the clinician's organisation's (treating)
+
+
 _BODIES: dict[str, Callable[[Any], None]] = {
     "POST /v1/devices": _registration,
     "POST /v1/measurements": _upload,
@@ -148,6 +152,7 @@ _BODIES: dict[str, Callable[[Any], None]] = {
     "POST /v1/episodes/{episode_id}/handover": _handover_offer,
     "POST /v1/alarms/{alarm_id}/acknowledge": _acknowledgement,
     "POST /v1/episodes/{episode_id}/pauses": _pause,
+    "POST /v1/consents": _consent,
 }
 
 
