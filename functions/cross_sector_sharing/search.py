@@ -114,12 +114,13 @@ class ObservationSearch:
         else:
             pages = {}
         matches, positions_after = _merge(pages, positions, query.count)
-        bundle = self._bundle(patient_id, query.cpr, matches, now, {
-            "self": _link(url, cursor), "next": _link(url, encode_cursor(scope, positions_after or None))})
+        following = encode_cursor(scope, positions_after or None)
+        links = {"self": _link(url, cursor), **({"next": _link(url, following)} if following else {})}
+        bundle = self._bundle(patient_id, query.cpr, matches, now, links)
         return SearchResult(bundle, len(matches), len(positions))
 
     def _bundle(self, patient_id: str, cpr: str, matches: list[StoredReading], now: datetime,
-                links: Mapping[str, str | None]) -> dict[str, Any]:
+                links: Mapping[str, str]) -> dict[str, Any]:
         """The searchset: each reading's Observation as a match (a cuff's pulse included with its panel),
         then the Patient and the Devices they refer to, included."""
         patient = patient_resource(patient_id, cpr)
@@ -141,7 +142,7 @@ class ObservationSearch:
             "resourceType": "Bundle",
             "type": "searchset",
             "timestamp": iso_utc(now),
-            "link": [{"relation": relation, "url": url} for relation, url in links.items() if url],
+            "link": [{"relation": relation, "url": url} for relation, url in links.items()],
             "entry": entries,
         }
 
@@ -150,7 +151,7 @@ def _entry(resource: dict[str, Any], mode: str) -> dict[str, Any]:
     return {"fullUrl": reference(resource), "resource": resource, "search": {"mode": mode}}
 
 
-def _link(url: str, cursor: str | None) -> str | None:
+def _link(url: str, cursor: str | None) -> str:
     return url if cursor is None else f"{url}?{CURSOR_PARAMETER}={cursor}"
 
 
