@@ -67,17 +67,9 @@ def _fake_directories() -> Directories:
 
 def _real_directories(names: Any) -> Directories:
     stored = StoredSharingState(names)
-    episodes = {}
-
-    def episode(episode_id: str, patient_id: str) -> None:
-        episodes[episode_id] = stored.episode(episode_id, patient_id)
-
-    def accept(episode_id: str, to: str) -> None:
-        stored.accept_handover(episodes[episode_id], to)
-
     directory = DynamoSharingDirectory(names.tables["citizens"], names.tables["episodes"])
-    return Directories(directory, stored.citizen, stored.consent, episode,
-                       lambda episode_id, to: stored.offer_handover(episodes[episode_id], to), accept)
+    return Directories(directory, stored.citizen, stored.consent, stored.episode, stored.offer_handover,
+                       stored.accept_handover)
 
 
 @pytest.fixture(params=[FAKE, REAL])

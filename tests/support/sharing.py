@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import replace
 from typing import Any
 
 from fhir.resources.R4B.bundle import Bundle
@@ -15,6 +16,7 @@ from functions.cross_sector_sharing.logic import SharingState
 from functions.cross_sector_sharing.models import BundleMessage
 from functions.referral_intake.models import Episode, Handover
 from functions.referral_intake.repository import DynamoEpisodeStore
+from functions.shared import aws
 from functions.shared.citizen_records import ConsentSource, ConsentStatus, SharingConsent, consent_items
 from functions.shared.citizen_store import DynamoCitizenStore
 from functions.shared.dynamo import transact
@@ -184,6 +186,7 @@ class StoredSharingState:
         self._citizens = DynamoCitizenStore(names.tables["citizens"])
         self._episodes = DynamoEpisodeStore(names.tables["episodes"], names.tables["devices"], self._citizens,
                                             evaluations_table=names.tables["evaluations"])
+        self.episodes: dict[str, Episode] = {}  # as stored, by id
 
     def citizen(self, patient_id: str = PATIENT, cpr: str = CPR,
                 consented: SharingConsent | None = None) -> None:
@@ -194,13 +197,26 @@ class StoredSharingState:
     def consent(self, patient_id: str, consented: SharingConsent) -> None:
         assert transact(consent_items(self._citizens_table, patient_id, consented))
 
-    def episode(self, episode_id: str = EPISODE, patient_id: str = PATIENT) -> Episode:
+    def episode(self, episode_id: str = EPISODE, patient_id: str = PATIENT,
+                monitoring: str = MONITORING) -> None:
         new = new_episode(episode_id, patient_id)
+        new = replace(new, episode=replace(new.episode, monitoring_organisation=monitoring))
         assert self._episodes.create(new)
-        return new.episode
+        self.episodes[episode_id] = new.episode
 
-    def offer_handover(self, episode: Episode, to_organisation: str) -> None:
-        assert self._episodes.offer_handover(episode, Handover(to_organisation, MONITORING, CREATED))
+    def offer_handover(self, episode_id: str, to_organisation: str) -> None:
+        episode = self.episodes[episode_id]
+        handover = Handover(to_organisation, episode.monitoring_organisation, CREATED)
+        assert self._episodes.offer_handover(episode, handover)
 
-    def accept_handover(self, episode: Episode, organisation: str) -> None:
-        assert self._episodes.accept_handover(episode, organisation)
+    def accept_handover(self, episode_id: str, organisation: str) -> None:
+        assert self._episodes.accept_handover(self.episodes[episode_id], organisation)
+
+
+def requests_sent() -> list[str]:
+    """The operations the functions' DynamoDB and SNS clients send from now on (their names, in order)."""
+    sent: list[str] = []
+    for service in ("dynamodb", "sns"):
+        aws.client(service).meta.events.register(f"before-call.{service}",
+                                                 lambda model, **_: sent.append(model.name))
+    return sent
