@@ -22,8 +22,8 @@ from functions.shared.principal import Principal, organisation_of
 
 RECORD_CONSENT = "record_consent"
 # One refusal for an unknown citizen and a citizen the caller has no relation to: it tells nothing.
-NOT_RELATED = "only a clinician of the treating or the monitoring organisation of an open episode of the " \
-    "citizen may record the citizen's consent"
+NOT_RELATED = ("only a clinician of the treating or the monitoring organisation of an open episode of the "
+               "citizen may record the citizen's consent")
 
 
 class ConsentStore(Protocol):

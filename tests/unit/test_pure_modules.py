@@ -16,7 +16,8 @@ PURE_MODULES = sorted(
     for pattern in ("functions/*/models.py", "functions/*/logic.py", "functions/*/outbox.py",
                     "functions/alarm_evaluation/triage.py", "functions/alarm_evaluation/questionnaire.py",
                     "functions/shared/*_records.py", "functions/shared/access_log.py",
-                    "functions/cross_sector_sharing/fhir.py")
+                    "functions/cross_sector_sharing/fhir.py", "functions/cross_sector_sharing/consents.py",
+                    "functions/cross_sector_sharing/api_models.py")
     for path in ROOT.glob(pattern)
 )
 _PROBE = """
