@@ -22,14 +22,11 @@ from typing import Any
 
 from embedded.api_client import ApiReply, call
 from embedded.dev_issuer import DevIssuer
+from embedded.organisations import GP_YDERNUMMER, HOSPITAL_SOR, LOGISTICS_CENTRE_SOR, MUNICIPALITY_SOR
 from embedded.simulator import COPD_KIT_TYPES, HomeTablet
 
 TEST_CITIZEN_CPR = "2512489996"  # a test CPR number (DESIGN §5): no real person
 TEST_CITIZEN_PHONE = "+45 20 30 40 50"
-GP_YDERNUMMER = "123456"  # the treating GP practice, known by its ydernummer
-MUNICIPALITY_SOR = "380431000016007"  # the municipality's home care: monitoring responsibility at first
-HOSPITAL_SOR = "615171000016009"  # the hospital's lung clinic: takes over monitoring
-LOGISTICS_CENTRE_SOR = "265161000016009"
 QUEUE_WAIT_SECONDS = 15
 SETTLE_SECONDS = 0.5  # two polls of a stream: long enough for a duplicate message to show
 WORKLIST_WAIT_SECONDS = 15  # an upload's 202 to its row: the stream, the queue and the evaluator

@@ -21,9 +21,11 @@ from moto.server import ThreadedMotoServer
 from embedded.dev_issuer import AUDIENCE, DevIssuer, issuer_url, jwks_url
 from embedded.gateway import BEARER_TOKEN, Gateway
 from embedded.lambda_runtime import FunctionEnvironments, FunctionRuntime, forget_warm_state
+from embedded.organisations import SUBSCRIBERS
 from embedded.pollers import Poller, schedule_rule_arn, scheduled_event, spec_pollers
 from embedded.resources import create_resources
 from functions.shared import aws
+from infrastructure.config import COPD_SHARED_MEASUREMENT_TYPES
 from infrastructure.resource_spec import SPEC, PlatformSettings, ResourceNames, function_environment
 
 STAGE = "local"
@@ -31,6 +33,10 @@ REGION = "eu-west-1"
 HOST = "127.0.0.1"
 STATE_FILE = "local.json"
 DUMMY_CREDENTIALS = "telehub-local"
+# The stack's resources with the embedded mode's sharing subscribers: their queues and filtered
+# subscriptions, as `cdk deploy` makes them from a stage's config. Without their KMS keys: moto enforces no
+# key policy, so a key would prove nothing here (tests/infrastructure/test_sharing.py checks the stack's).
+EMBEDDED_SPEC = SPEC.with_sharing_subscribers(SUBSCRIBERS)
 
 
 class PortInUse(Exception):
@@ -131,7 +137,7 @@ class LocalSystem:
             gateway = self._bind_gateway(runtime)
             self._point_aws_at_moto()
             session = boto3.Session()
-            self.names = create_resources(session, stage=STAGE)
+            self.names = create_resources(session, stage=STAGE, spec=EMBEDDED_SPEC)
             platform = self.platform_settings()
             if self.options.isolated_environments:
                 runtime.isolate(FunctionEnvironments(self.names, platform))
@@ -189,6 +195,7 @@ class LocalSystem:
             jwks_uri=jwks_url(self.gateway_url),
             device_credential_issuer=f"{self.gateway_url}/device-credentials",
             log_level=self.options.function_log_level,
+            shared_measurement_types=COPD_SHARED_MEASUREMENT_TYPES,  # the default of a stage's config
         )
 
     def _issuer(self) -> DevIssuer:
