@@ -1,7 +1,8 @@
 """The sharing publisher's rules (functions/cross_sector_sharing/logic.py) against in-memory fakes: who
 receives a Bundle under every relation, consent as it is at publish time, the nationally agreed types, the
 events that share nothing, invalidation, redelivery, a split Bundle, and a refused message failing only its
-own record. Every Bundle published here is validated with fhir.resources' R4B models."""
+own record; and the agreed types' setting. Every Bundle published here is validated with fhir.resources'
+R4B models."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import json
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from functions.cross_sector_sharing.logic import BundlePublisher
 from functions.cross_sector_sharing.models import UploadEvaluated
 from functions.cross_sector_sharing.publisher import MAX_BUNDLE_BYTES
+from functions.cross_sector_sharing.settings import PublisherSettings
 from functions.shared.citizen_records import ConsentStatus
 from tests.support.fakes import RecordedMetrics
 from tests.support.organisations import HOSPITAL, MONITORING, OTHER, TREATING
@@ -331,3 +334,32 @@ def test_an_event_whose_episode_or_citizen_is_missing_fails_alone(sharing):
     # Then both are reported (retried, in the end dead-lettered: no data is dropped silently); the third goes
     assert not_published == {"message-0", "message-1"}
     assert len(sharing.topic.published) == 1
+
+
+# --- the agreed types' configuration --------------------------------------------------------------------
+
+_SETTINGS = {"CITIZENS_TABLE_NAME": "citizens", "EPISODES_TABLE_NAME": "episodes",
+             "SHARING_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:telehub-test-sharing"}
+
+
+def test_the_agreed_types_are_read_from_their_comma_separated_setting(monkeypatch):
+    agreed = "spo2, blood_pressure,questionnaire"
+    for name, value in {**_SETTINGS, "SHARED_MEASUREMENT_TYPES": agreed}.items():
+        monkeypatch.setenv(name, value)
+    settings = PublisherSettings.from_environment()
+    assert settings.shared_measurement_types == frozenset({"spo2", "blood_pressure", "questionnaire"})
+
+
+def test_an_empty_list_of_agreed_types_shares_nothing(monkeypatch):
+    for name, value in {**_SETTINGS, "SHARED_MEASUREMENT_TYPES": ""}.items():
+        monkeypatch.setenv(name, value)
+    assert PublisherSettings.from_environment().shared_measurement_types == frozenset()
+
+
+def test_a_type_that_is_not_shareable_is_a_configuration_error(monkeypatch):
+    # Given a misspelt type (a typo would otherwise silently never share it)
+    for name, value in {**_SETTINGS, "SHARED_MEASUREMENT_TYPES": "spo2,sp02"}.items():
+        monkeypatch.setenv(name, value)
+    # Then reading the settings fails, naming it
+    with pytest.raises(ValidationError, match="sp02"):
+        PublisherSettings.from_environment()
