@@ -96,13 +96,14 @@ def test_the_authorizer_only_reads_devices_and_the_public_key(dev):
     assert "kms:Sign" not in grants
 
 
-def test_only_the_devices_function_signs_credentials_and_only_the_two_that_find_citizens_mac_cprs(dev):
+def test_only_the_devices_function_signs_credentials_and_only_those_that_find_citizens_mac_cprs(dev):
     # Given every function's grants, Then kms:Sign belongs to the devices function alone, and
-    # kms:GenerateMac to the two functions that find a citizen by CPR (device registration, referral)
+    # kms:GenerateMac to the functions that find a citizen by CPR (device registration, referral, and the
+    # sharing API's consent and FHIR search)
     signers = {f.id for f in SPEC.functions if "kms:Sign" in _grants(dev.template, f.id)}
     maccers = {f.id for f in SPEC.functions if "kms:GenerateMac" in _grants(dev.template, f.id)}
     assert signers == {"devices"}
-    assert maccers == {"devices", "referral-intake"}
+    assert maccers == {"devices", "referral-intake", "sharing-api"}
 
 
 @pytest.mark.parametrize("spec_and_fixture", [(SPEC, "dev"), (SPEC, "prod"), (VARIANT_SPEC, "variant")])
