@@ -39,6 +39,8 @@ def test_platform_settings_carry_the_identity_provider_and_device_credentials():
     )
     assert platform.device_credential_issuer == config.device_credentials.issuer
     assert platform.device_credential_ttl_days == config.device_credentials.ttl_days
+    # And the nationally agreed types the sharing functions may share
+    assert platform.shared_measurement_types == config.sharing.measurement_types
 
 
 def test_prod_cannot_be_configured_to_delete_its_data(tmp_path):
