@@ -410,8 +410,13 @@ def _description_of(case: Any, field_path: str) -> str:
     if field_path in parameters:
         return parameters[field_path].get("schema", {}).get("description", "") + parameters[field_path].get(
             "description", "")
-    body_schema = (case.operation.definition.raw.get("requestBody", {}).get("content", {})
-                   .get("application/json", {}).get("schema", {}))
+    content = case.operation.definition.raw.get("requestBody", {}).get("content", {})
+    if "application/x-www-form-urlencoded" in content:  # a form's fields are named as sent, dots and all
+        form = _resolve(document, content["application/x-www-form-urlencoded"].get("schema", {}), case.body)
+        name = re.sub(r"\[[0-9]+\]$", "", field_path)
+        form_field = _resolve(document, form.get("properties", {}).get(name, {}), None)
+        return f"{form_field.get('description', '')} {form_field.get('items', {}).get('description', '')}"
+    body_schema = content.get("application/json", {}).get("schema", {})
     parts = re.findall(r"\[[0-9]+\]|[^.\[\]]+", field_path)
     node, value, descriptions = body_schema, case.body, []
     for part in parts + [None]:

@@ -144,6 +144,13 @@ def _consent(body: dict[str, Any]) -> None:
     body["cpr"] = EPISODE_CITIZEN  # its open episodes are the clinician's organisation's (treating)
 
 
+def _observation_search(form: dict[str, Any]) -> None:
+    """The citizen whose episodes the clinician's organisation treats, over all time (a generated date may
+    name no real day)."""
+    form["patient.identifier"] = [f"urn:oid:1.2.208.176.1.2|{EPISODE_CITIZEN}"]
+    form.pop("date", None)
+
+
 _BODIES: dict[str, Callable[[Any], None]] = {
     "POST /v1/devices": _registration,
     "POST /v1/measurements": _upload,
@@ -153,6 +160,7 @@ _BODIES: dict[str, Callable[[Any], None]] = {
     "POST /v1/alarms/{alarm_id}/acknowledge": _acknowledgement,
     "POST /v1/episodes/{episode_id}/pauses": _pause,
     "POST /v1/consents": _consent,
+    "POST /fhir/Observation/_search": _observation_search,
 }
 
 
