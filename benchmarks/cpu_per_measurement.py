@@ -17,6 +17,11 @@ blood pressures, one RED SpO2) judged by the evaluator's logic against an episod
 year of history at the schedule's rate (benchmarks/episode_history.py: in-memory ports, no AWS), and by
 the whole consumer (the batch processor parsing the SQS record, then the logic) with a year. Each figure
 is the median of repeated runs of ``time.process_time``.
+
+Last, the sharing of that upload's "upload evaluated" event (as the evaluator wrote it): the FHIR Bundle
+built and serialised (functions/cross_sector_sharing/fhir.py), and the whole sharing publisher (the batch
+processor parsing the SQS record, the agreed types, the decision, the Bundle, the SNS message) with
+in-memory ports, per measurement shared.
 """
 
 from __future__ import annotations
@@ -33,19 +38,37 @@ from functools import partial
 from typing import Any
 from unittest import mock
 
-from benchmarks.episode_history import NOW, NoMetrics, episode_with_history, queue_message
+from benchmarks.episode_history import (
+    MONITORING,
+    NOW,
+    TREATING,
+    EpisodeStore,
+    NoMetrics,
+    OneEpisode,
+    accepted_upload,
+    episode_with_history,
+    queue_message,
+)
 from benchmarks.report import Figure, heading, show
 from benchmarks.sample import api_event, copd_measurements, upload_of
 from embedded.lambda_runtime import LambdaContext
 from embedded.pollers import sqs_record
 from functions.alarm_evaluation import handler as evaluation_handler
 from functions.alarm_evaluation.logic import AlarmEvaluator
-from functions.alarm_evaluation.models import UploadAccepted
+from functions.alarm_evaluation.models import Commit, UploadAccepted
+from functions.cross_sector_sharing import handler as sharing_handler
+from functions.cross_sector_sharing.fhir import bundle_json, bundles_of
+from functions.cross_sector_sharing.logic import BundlePublisher, SharingState
+from functions.cross_sector_sharing.models import UploadEvaluated
+from functions.cross_sector_sharing.publisher import MAX_BUNDLE_BYTES
 from functions.device_uploads import handler
 from functions.device_uploads.logic import UploadService
 from functions.device_uploads.models import MAX_MEASUREMENTS, StoredUpload, UploadRequest
+from functions.shared.citizen_records import ConsentSource, ConsentStatus, SharingConsent
+from functions.shared.episode_records import EpisodeRelations, EpisodeStatus
 from functions.shared.observability import logger
 from functions.shared.principal import Principal, Role
+from infrastructure.config import COPD_SHARED_MEASUREMENT_TYPES
 
 BUDGET_MICROSECONDS = 50.0  # per measurement through the whole route: 10 ms of CPU for a full upload
 # Per measurement judged: 10 ms of CPU for a 20-measurement upload, about 30 ms on Lambda, no more than
@@ -56,6 +79,8 @@ HISTORY_DAYS = (90, 365)
 REPEATS = 5
 REPEAT_SECONDS = 0.2  # of CPU, at least, per repeat
 QUEUE_ARN = "arn:aws:sqs:eu-west-1:123456789012:telehub-bench-measurements"
+EVALUATED_QUEUE_ARN = "arn:aws:sqs:eu-west-1:123456789012:telehub-bench-evaluated-uploads"
+CPR = "2512489996"  # a test citizen (DESIGN §5)
 
 
 class DiscardingRepository:
@@ -107,7 +132,10 @@ def run() -> list[Figure]:
         ingest_route = figures[-1].value
         heading(f"(c) CPU time per measurement judged, an upload of {EVALUATED_MEASUREMENTS} COPD "
                 "measurements, no AWS")
-        return figures + evaluation_figures(ingest_route)
+        figures += evaluation_figures(ingest_route)
+        heading(f"(c) CPU time per measurement shared, the evaluated event of the {EVALUATED_MEASUREMENTS}-"
+                "measurement upload, no AWS")
+        return figures + sharing_figures(ingest_route)
     finally:
         gc.unfreeze()
 
@@ -179,6 +207,86 @@ def evaluation_figures(ingest_route_microseconds: float) -> list[Figure]:
                                microseconds, " us")))
     figures.append(show(Figure(f"  logic with {HISTORY_DAYS[-1]} days / ingest route, per measurement",
                                year / ingest_route_microseconds, "x")))
+    return figures
+
+
+class EventCapturingStore(EpisodeStore):
+    """The evaluation store that also keeps each "upload evaluated" event its commits write."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[str] = []
+
+    def commit(self, commit: Commit) -> bool:
+        if commit.event is not None:
+            self.events.append(commit.event.text())
+        return super().commit(commit)
+
+
+class StillSharing:
+    """The sharing state of the benchmark's episode: its organisations, the citizen's consent and CPR."""
+
+    def __init__(self, event: UploadEvaluated) -> None:
+        relations = EpisodeRelations(event.episode_id, event.patient_id, "copd", EpisodeStatus.ACTIVE, NOW,
+                                     TREATING, MONITORING, None)
+        consent = SharingConsent("cns_bench", ConsentStatus.GRANTED, "2026-11-01T08:00:00.000Z", TREATING,
+                                 ConsentSource.REFERRAL)
+        self._state = SharingState({event.episode_id: relations}, {event.patient_id: consent},
+                                   {event.patient_id: CPR})
+
+    def state(self, episode_ids: Any, patient_ids: Any) -> SharingState:
+        return self._state
+
+
+class DiscardingTopic:
+    def publish(self, messages: Any) -> set[int]:
+        return set()
+
+
+def evaluated_event() -> str:
+    """The event the evaluator writes for the 20-measurement COPD upload, under an episode with 90 days."""
+    history = episode_with_history(HISTORY_DAYS[0])
+    store = EventCapturingStore()
+    evaluator = AlarmEvaluator(OneEpisode(history.episode), store, NoMetrics(), lambda: NOW)
+    measurements = copd_measurements(EVALUATED_MEASUREMENTS, NOW, red=True)
+    evaluator.evaluate(accepted_upload("bench-shared-0001", measurements, NOW + timedelta(minutes=2)))
+    (body,) = store.events
+    return body
+
+
+def sharing_figures(ingest_route_microseconds: float) -> list[Figure]:
+    body = evaluated_event()
+    event = UploadEvaluated.model_validate_json(body)
+    shared = len(event.measurements)
+
+    def bundle() -> None:
+        body = event.as_body()
+        for part in bundles_of(body, cpr=CPR, device_id=event.device_id, max_bytes=MAX_BUNDLE_BYTES):
+            bundle_json(part)
+
+    publisher = BundlePublisher(StillSharing(event), DiscardingTopic(),
+                                frozenset(COPD_SHARED_MEASUREMENT_TYPES), MAX_BUNDLE_BYTES, NoMetrics())
+    sent = str(int(NOW.timestamp() * 1000))
+    message = {"MessageId": "bench-evaluated-0001", "ReceiptHandle": "bench", "Body": body,
+               "MD5OfBody": hashlib.md5(body.encode()).hexdigest(),
+               "Attributes": {"ApproximateReceiveCount": "1", "ApproximateFirstReceiveTimestamp": sent,
+                              "SenderId": "bench", "SentTimestamp": sent}}
+    records = {"Records": [sqs_record(message, EVALUATED_QUEUE_ARN, "eu-west-1")]}
+    context = _context("sharing-publisher")
+
+    def whole_publisher() -> None:
+        reply = sharing_handler.publisher_handler(records, context)
+        assert reply == {"batchItemFailures": []}, reply
+
+    print(f"  the event holds {shared} measurements, judged under the episode's thresholds")
+    figures = [show(Figure("CPU per measurement shared, Bundle built and serialised",
+                           cpu_seconds_per_call(bundle) / shared * 1e6, " us"))]
+    with mock.patch.object(sharing_handler, "_publisher", lambda: publisher), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "No application metrics")  # the fake ports record none
+        microseconds = cpu_seconds_per_call(whole_publisher) / shared * 1e6
+    figures.append(show(Figure("CPU per measurement shared, whole sharing publisher", microseconds, " us")))
+    figures.append(show(Figure("  whole sharing publisher / ingest route, per measurement",
+                               microseconds / ingest_route_microseconds, "x")))
     return figures
 
 

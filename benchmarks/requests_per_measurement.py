@@ -1,5 +1,5 @@
-"""(b) AWS requests per measurement from the upload to the stored alarm, counted from botocore events
-under moto.
+"""(b) AWS requests per measurement from the upload to the stored alarm and on to the FHIR Bundle on a
+subscribing organisation's queue, counted from botocore events under moto.
 
 One upload of 20 measurements goes the whole way a deployed upload goes: the TOKEN authorizer for
 the device credential, the upload API function, the outbox function run over the upload's DynamoDB
@@ -45,11 +45,20 @@ from functions.shared import aws
 from functions.shared.evaluation_records import ALARM_PREFIX, episode_partition
 from functions.shared.observability import logger, metrics
 from functions.shared.principal import Principal, Role
-from infrastructure.resource_spec import SPEC, PlatformSettings, ResourceNames, function_environment
+from infrastructure.config import COPD_SHARED_MEASUREMENT_TYPES
+from infrastructure.resource_spec import (
+    SPEC,
+    PlatformSettings,
+    ResourceNames,
+    SharingSubscriber,
+    function_environment,
+)
 
 MEASUREMENTS = 20
 INGEST_BUDGET = 0.2  # AWS requests per measurement, from the authorizer to the measurements queue
 TO_ALARM_BUDGET = 0.4  # the same with the evaluation, up to the stored alarm (issue 7)
+END_TO_END_BUDGET = 0.6  # from the device's upload to the Bundle on a subscriber's queue (issue 8)
+END_TO_END_DOLLARS_BUDGET = 1.00  # per million measurements, the same path at list prices (issue 8)
 HISTORY_DAYS = 365  # for the reads of an older episode's readings
 NAIVE_REQUESTS_PER_MEASUREMENT = 6  # 1 API request + 5 writes (DESIGN §6)
 NAIVE_DOLLARS_PER_MILLION = 17.0  # DESIGN §6
@@ -65,6 +74,7 @@ PLATFORM = PlatformSettings(
     jwks_uri="https://idp.bench.telehub.dk/.well-known/jwks.json",
     device_credential_issuer="https://telehub.bench/device-credentials",
     log_level="WARNING",
+    shared_measurement_types=COPD_SHARED_MEASUREMENT_TYPES,
 )
 
 # US-East list prices in USD (2025); other regions differ by 10-20 %. Lambda duration assumes
@@ -79,8 +89,10 @@ PRICE_SNS_PUBLISH = 0.50e-6  # per 64 KB chunk; delivery to an SQS subscription 
 PRICE_KMS_REQUEST = 0.03e-4
 ASSUMED_INVOCATION_MS = 100
 EVALUATION = "evaluation (alarm-evaluation on the queued message)"
-# The functions one upload invokes, at most, up to its stored alarm.
+# The functions one upload invokes, at most, up to its stored alarm, and on to a subscriber's queue.
 INVOKED_FUNCTIONS = (SPEC.authorizer, "device-uploads", "upload-outbox", "alarm-evaluation")
+SHARING_FUNCTIONS = ("evaluation-outbox", "sharing-publisher")
+SUBSCRIBERS = (SharingSubscriber(GP), SharingSubscriber(NURSES))
 
 
 @dataclass
@@ -209,15 +221,23 @@ def functions_environment(names: ResourceNames) -> dict[str, str | None]:
 
 @dataclass(frozen=True)
 class UploadRequests:
-    """The calls of one upload: to the measurements queue, its evaluation, and the evaluation's outboxes."""
+    """The calls of one upload: to the measurements queue, its evaluation, the evaluation outbox, the alarm
+    outbox, and the sharing publisher."""
 
     ingest: Tally
     evaluation: Tally
-    onward: Tally
+    evaluation_outbox: Tally
+    alarm_outbox: Tally
+    sharing: Tally
 
     @property
     def to_alarm(self) -> Tally:
         return self.ingest + self.evaluation
+
+    @property
+    def end_to_end(self) -> Tally:
+        """From the device's upload to the Bundle on the subscriber's queue."""
+        return self.to_alarm + self.evaluation_outbox + self.sharing
 
 
 class Telehub:
@@ -237,7 +257,7 @@ class Telehub:
             "referral_id": f"bench-{cpr}-{area}", "citizen": {"cpr": cpr, "name": "Karen Jensen",
                                                               "phone": "+45 20 30 40 50"},
             "disease_area": area, "treating_organisation": GP, "monitoring_organisation": NURSES,
-            "logistics_centre": LOGISTICS_CENTRE,
+            "logistics_centre": LOGISTICS_CENTRE, "sharing_consent": "granted",
         }, {**gp.context(), "principalId": gp.subject})
         reply = self.runtime.invoke(SPEC.function("referral-intake"), event)
         assert reply["statusCode"] == 201, reply
@@ -270,11 +290,17 @@ class Telehub:
         assert evaluated == 1, f"expected one message on the measurements queue, got {evaluated}"
         for episode_id, before in alarms_before.items():
             assert self.stored_alarms(episode_id) == before + 1, "the RED SpO2 should store one alarm"
-        with counter.counting() as onward:
+        with counter.counting() as evaluation_outbox:
             events = self.relay_stream("evaluation-outbox")
-            self.relay_stream("alarm-outbox")
         assert events == len(episode_ids), f"expected an event per episode, got {events}"
-        return UploadRequests(ingest, evaluation, onward)
+        with counter.counting() as alarm_outbox:
+            self.relay_stream("alarm-outbox")
+        with counter.counting() as sharing:
+            shared = self.deliver_queued("evaluated-uploads", "sharing-publisher")
+        assert shared == len(episode_ids), f"expected an evaluated event per episode, got {shared}"
+        arrived = self.drain(SUBSCRIBERS[0])
+        assert arrived == len(episode_ids), f"expected a Bundle per episode on the GP's queue, got {arrived}"
+        return UploadRequests(ingest, evaluation, evaluation_outbox, alarm_outbox, sharing)
 
     def upload(self, credential: str, upload: dict[str, Any]) -> None:
         arn = method_arn(REGION, STAGE, "POST", "/v1/measurements")
@@ -313,8 +339,12 @@ class Telehub:
 
     def evaluate_queued(self) -> int:
         """Deliver the measurements queue's messages to the evaluator, as its event source mapping does."""
+        return self.deliver_queued("measurements", "alarm-evaluation")
+
+    def deliver_queued(self, queue_id: str, function_id: str) -> int:
+        """Deliver a queue's messages to its consumer, as its event source mapping does; return how many."""
         sqs = self.harness.client("sqs")
-        queue_url = self.names.queue_urls["measurements"]
+        queue_url = self.names.queue_urls[queue_id]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
             "Attributes"]["QueueArn"]
         messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
@@ -322,11 +352,21 @@ class Telehub:
                                        MessageAttributeNames=["All"]).get("Messages", [])
         if not messages:
             return 0
-        result = self.runtime.invoke(SPEC.function("alarm-evaluation"),
+        result = self.runtime.invoke(SPEC.function(function_id),
                                      {"Records": [sqs_record(m, queue_arn, REGION) for m in messages]})
         assert result == {"batchItemFailures": []}, result
         sqs.delete_message_batch(QueueUrl=queue_url, Entries=[
             {"Id": str(index), "ReceiptHandle": m["ReceiptHandle"]} for index, m in enumerate(messages)])
+        return len(messages)
+
+    def drain(self, subscriber: SharingSubscriber) -> int:
+        """Take what arrived on the subscriber's queue (the subscriber's reads, not Telehub's: uncounted)."""
+        sqs = self.harness.client("sqs")
+        queue_url = self.names.queue_urls[subscriber.queue.id]
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        for message in messages:
+            assert json.loads(message["Body"])["resourceType"] == "Bundle"
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
         return len(messages)
 
     def stored_alarms(self, episode_id: str) -> int:
@@ -354,11 +394,12 @@ def _over_by(figure: Figure, requests: int, reason: str) -> None:
         print(f"      over by {over:g} request(s) per upload ({per_measurement:.2f}/measurement): {reason}")
 
 
-def upload_cost(tally: Tally) -> list[tuple[str, float]]:
-    """The variable cost of one upload, item by item: the API request, the invocations and the counted
-    calls (DynamoDB writes by write units, reads at one unit each; SQS and SNS by 64 KB chunks)."""
+def upload_cost(tally: Tally, functions: tuple[str, ...] = INVOKED_FUNCTIONS) -> list[tuple[str, float]]:
+    """The variable cost of one upload, item by item: the API request, the invocations of ``functions``
+    and the counted calls (DynamoDB writes by write units, reads at one unit each; SQS and SNS by 64 KB
+    chunks)."""
     lines = [("API Gateway REST request", PRICE_API_GATEWAY_REST_REQUEST)]
-    for function_id in INVOKED_FUNCTIONS:
+    for function_id in functions:
         gb_seconds = SPEC.function(function_id).memory_mb / 1024 * ASSUMED_INVOCATION_MS / 1000
         lines.append((f"Lambda {function_id}, {ASSUMED_INVOCATION_MS} ms assumed",
                       PRICE_LAMBDA_REQUEST + gb_seconds * PRICE_LAMBDA_GB_SECOND_ARM))
@@ -390,7 +431,7 @@ def run() -> list[Figure]:
         aws.reset()
         aws.session().events.register("before-call", counter)  # before any client: all clients inherit it
         harness = boto3.Session()
-        names = create_resources(harness, stage=STAGE)
+        names = create_resources(harness, stage=STAGE, spec=SPEC.with_sharing_subscribers(SUBSCRIBERS))
         with environment(functions_environment(names)):
             figures, warm = _measure(Telehub(harness, names), counter)
         aws.reset()
@@ -439,30 +480,49 @@ def _measure(telehub: Telehub, counter: RequestCounter) -> tuple[list[Figure], U
              + (two_areas.evaluation - warm.evaluation).operations() + "): the evaluation reads and commits "
              "each episode of the citizen apart")
 
-    _print_breakdown("beyond the stored alarm, COPD, warm: the evaluations table's two outboxes", warm.onward,
-                     "the upload")
-    figures.append(show(Figure("  the outboxes' AWS requests/measurement, warm",
-                               warm.onward.total / MEASUREMENTS, "")))
-    billed = 1 + len(INVOKED_FUNCTIONS) + warm.to_alarm.total  # the API request and the invocations too
-    figures.append(show(Figure(f"  with the API request and {len(INVOKED_FUNCTIONS)} invocations, warm",
+    _print_breakdown("the alarm outbox (clinical-alarms topic), COPD, warm: a branch off the data's path",
+                     warm.alarm_outbox, "the upload")
+    for label, upload in (("cold", cold), ("warm", warm)):
+        _print_breakdown(f"on to the GP's queue, {label}: the evaluation outbox, then the sharing publisher",
+                         upload.evaluation_outbox + upload.sharing, "the upload")
+        figures.append(show(Figure(f"SNS publishes/upload, sharing, {label}",
+                                   upload.sharing.calls[("SNS", "PublishBatch")]
+                                   + upload.sharing.calls[("SNS", "Publish")], "", 1)))
+        figure = show(Figure(f"AWS requests/measurement, upload to a subscriber's queue, {label}",
+                             upload.end_to_end.total / MEASUREMENTS, "", END_TO_END_BUDGET))
+        figures.append(figure)
+        _over_by(figure, upload.end_to_end.total, "the sharing publisher's read of the sharing state and its "
+                 "publish, once per event at this traffic (a batch of events shares both)")
+    figures.append(show(Figure("  the same, COPD + HF (a Bundle per episode), warm",
+                               two_areas.end_to_end.total / MEASUREMENTS, "", END_TO_END_BUDGET)))
+    invocations = len(INVOKED_FUNCTIONS) + len(SHARING_FUNCTIONS)
+    billed = 1 + invocations + warm.end_to_end.total
+    figures.append(show(Figure(f"  with the API request and {invocations} invocations, warm",
                                billed / MEASUREMENTS, "")))
-    print("  each upload became one queue message, an alarm stored under each of its episodes and an "
-          "event relayed per episode")
+    print("  each upload became one queue message, an alarm stored under each of its episodes, an event "
+          "relayed per episode and a Bundle per episode on the GP's queue")
     return figures, warm
 
 
 def _costs(warm: UploadRequests) -> list[Figure]:
     print(f"  naive reference: {NAIVE_REQUESTS_PER_MEASUREMENT} requests/measurement (1 API request + 5 "
           f"writes), about ${NAIVE_DOLLARS_PER_MILLION:.0f} per million measurements (DESIGN §6)")
-    print("  Telehub per million measurements, warm, to the stored alarm (list prices; DynamoDB stream reads "
-          "by Lambda are free):")
-    lines = upload_cost(warm.to_alarm)
-    for name, dollars in lines:
-        print(f"      {name:<52} ${dollars / MEASUREMENTS * 1e6:7.3f}")
-    per_million = sum(dollars for _, dollars in lines) / MEASUREMENTS * 1e6
-    figures = [show(Figure("USD per million measurements to the stored alarm (estimate)", per_million, ""))]
-    share = per_million / NAIVE_DOLLARS_PER_MILLION
-    figures.append(show(Figure(f"  as a share of the naive ~${NAIVE_DOLLARS_PER_MILLION:.0f}", share, "")))
+    figures = []
+    for title, tally, functions, budget in (
+            ("to the stored alarm", warm.to_alarm, INVOKED_FUNCTIONS, None),
+            ("to a subscriber's queue", warm.end_to_end, INVOKED_FUNCTIONS + SHARING_FUNCTIONS,
+             END_TO_END_DOLLARS_BUDGET)):
+        print(f"  Telehub per million measurements, warm, {title} (list prices; DynamoDB stream reads by "
+              "Lambda and SNS deliveries to SQS are free):")
+        lines = upload_cost(tally, functions)
+        for name, dollars in lines:
+            print(f"      {name:<52} ${dollars / MEASUREMENTS * 1e6:7.3f}")
+        per_million = sum(dollars for _, dollars in lines) / MEASUREMENTS * 1e6
+        figures.append(show(Figure(f"USD per million measurements {title} (estimate)", per_million, "",
+                                   budget)))
+        share = per_million / NAIVE_DOLLARS_PER_MILLION
+        figures.append(show(Figure(f"  as a share of the naive ~${NAIVE_DOLLARS_PER_MILLION:.0f}", share,
+                                   "")))
     return figures
 
 
