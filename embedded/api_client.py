@@ -1,9 +1,11 @@
-"""A minimal JSON client for Telehub's API over real HTTP (urllib), for the simulator and the demo."""
+"""A minimal client for Telehub's API over real HTTP (urllib), for the simulator and the demo: JSON bodies,
+and form bodies for the FHIR search by POST."""
 
 from __future__ import annotations
 
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
@@ -20,12 +22,18 @@ class ApiReply:
         return [error.get("field", "") for error in errors if isinstance(error, dict)]
 
 
-def call(method: str, url: str, token: str | None = None, body: Any = None, timeout: float = 15) -> ApiReply:
-    """One request; 4xx and 5xx replies are returned, not raised."""
-    data = None if body is None else json.dumps(body).encode("utf-8")
+def call(method: str, url: str, token: str | None = None, body: Any = None, timeout: float = 15,
+         form: list[tuple[str, str]] | None = None) -> ApiReply:
+    """One request with a JSON ``body`` or a ``form`` (application/x-www-form-urlencoded, a field may
+    repeat); 4xx and 5xx replies are returned, not raised."""
+    if form is not None:
+        data: bytes | None = urllib.parse.urlencode(form).encode("ascii")
+        media_type = "application/x-www-form-urlencoded"
+    else:
+        data, media_type = (None if body is None else json.dumps(body).encode("utf-8")), "application/json"
     request = urllib.request.Request(url, data=data, method=method)
     if data is not None:
-        request.add_header("Content-Type", "application/json")
+        request.add_header("Content-Type", media_type)
     if token is not None:
         request.add_header("Authorization", f"Bearer {token}")
     try:

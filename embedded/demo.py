@@ -22,8 +22,17 @@ from typing import Any
 
 from embedded.api_client import ApiReply, call
 from embedded.dev_issuer import DevIssuer
-from embedded.organisations import GP_YDERNUMMER, HOSPITAL_SOR, LOGISTICS_CENTRE_SOR, MUNICIPALITY_SOR
+from embedded.organisations import (
+    GP_YDERNUMMER,
+    HOSPITAL_SOR,
+    LOGISTICS_CENTRE_SOR,
+    MUNICIPALITY_SOR,
+    OTHER_REGION_SOR,
+)
 from embedded.simulator import COPD_KIT_TYPES, HomeTablet
+from embedded.subscriber import masked_cpr, summaries
+from functions.cross_sector_sharing.fhir import CPR_SYSTEM
+from infrastructure.resource_spec import SharingSubscriber
 
 TEST_CITIZEN_CPR = "2512489996"  # a test CPR number (DESIGN §5): no real person
 TEST_CITIZEN_PHONE = "+45 20 30 40 50"
@@ -38,6 +47,16 @@ ACCESS_LOG_TABLE = "access-log"
 
 def _counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{colour} {counts[colour]}" for colour in ("RED", "YELLOW", "BLUE", "GREEN"))
+
+
+def _red(bundle: dict[str, Any]) -> bool:
+    return any(coding.get("code") == "RED" for entry in bundle["entry"]
+               for interpretation in entry["resource"].get("interpretation", [])
+               for coding in interpretation["coding"])
+
+
+def _next_link(searchset: dict[str, Any]) -> str | None:
+    return next((link["url"] for link in searchset.get("link", []) if link["relation"] == "next"), None)
 
 
 class StepFailed(Exception):
@@ -55,10 +74,6 @@ def expect(reply: ApiReply, status: int, what: str) -> ApiReply:
 
 def masked(secret: str) -> str:
     return f"{secret[:10]}... ({len(secret)} characters, not shown)"
-
-
-def masked_cpr(cpr: str) -> str:
-    return f"{cpr[:6]}-****"
 
 
 def masked_phone(phone: str) -> str:
@@ -98,7 +113,8 @@ class Demo:
     def run(self) -> bool:
         """Run every step in order, stopping at the first that does not behave as expected."""
         steps = [
-            ("Mint tokens: the GP, the municipality, the hospital, the logistics centre", self.mint_tokens),
+            ("Mint tokens: the GP, the municipality, the hospital, another region, the logistics centre",
+             self.mint_tokens),
             ("The GP refers the test citizen to COPD monitoring", self.refer),
             ("The monitoring-package order reaches the logistics-orders queue", self.read_delivery_order),
             ("The logistics centre registers the devices", self.register_device),
@@ -111,10 +127,16 @@ class Demo:
             ("The uploads are evaluated: the citizen is on the municipality's worklist", self.read_worklist),
             (f"The tablet sends a RED SpO2 ({RED_SPO2} %, below the GP's limit of 86)", self.upload_red),
             ("The RED alarm tops the municipality's worklist; the hospital does not see it", self.red_on_top),
+            ("The citizen's data reaches the GP's and the municipality's own queues as FHIR, no other's",
+             self.shared_before_handover),
             ("The municipality's nurse acknowledges the RED alarm with a note", self.acknowledge_red),
             ("The GP adjusts a threshold", self.adjust_thresholds),
             ("The municipality hands monitoring over to the hospital, which accepts", self.hand_over),
             ("The tablet uploads again with the same credential", self.upload_after_handover),
+            ("The hospital's queue now receives the citizen's data; the municipality's no longer does",
+             self.shared_after_handover),
+            ("The GP pulls the citizen's observations: FHIR search by POST, the CPR number in the body",
+             self.search_observations),
             ("The schedule, run as of four days on, finds a measurement missing: BLUE",
              self.missed_measurement),
             ("The GP ends the episode", self.end_episode),
@@ -141,6 +163,7 @@ class Demo:
     def mint_tokens(self) -> list[str]:
         organisations = {"gp": ("clinician", GP_YDERNUMMER), "municipality": ("clinician", MUNICIPALITY_SOR),
                          "hospital": ("clinician", HOSPITAL_SOR),
+                         "other_region": ("clinician", OTHER_REGION_SOR),
                          "logistics": ("logistics", LOGISTICS_CENTRE_SOR)}
         lines = []
         for who, (role, organisation) in organisations.items():
@@ -157,6 +180,7 @@ class Demo:
             "monitoring_organisation": MUNICIPALITY_SOR,
             "logistics_centre": LOGISTICS_CENTRE_SOR,
             "thresholds": {"absolute": {"spo2": {"red_low": 86}}},  # the default is 88
+            "sharing_consent": "granted",  # the citizen agreed to share with the GP and the monitoring team
             "schedule": {"per_week": 3},
             "note": "Known COPD GOLD 3; habitual SpO2 around 91 %.",
         }
@@ -167,7 +191,8 @@ class Demo:
         return [
             f"citizen {masked_cpr(TEST_CITIZEN_CPR)}: patient id {self.patient_id}",
             f"POST /v1/referrals -> 201: episode {self.episode_id}, status planned, thresholds version 1 "
-            "(COPD defaults, SpO2 red below 86 instead of 88), 3 measurements a week",
+            "(COPD defaults, SpO2 red below 86 instead of 88), 3 measurements a week, the citizen's "
+            "consent to sharing recorded",
         ]
 
     def read_delivery_order(self) -> list[str]:
@@ -355,6 +380,63 @@ class Demo:
         reply = expect(self._tablet().send(upload), 202, "upload after the handover")
         return [f"-> 202: {reply.body['accepted']} accepted; the citizen kept the device and its credential"]
 
+    def shared_before_handover(self) -> list[str]:
+        gp = self._received(GP_YDERNUMMER, until=_red)
+        municipality = self._received(MUNICIPALITY_SOR, until=_red)
+        self._received_nothing(HOSPITAL_SOR, OTHER_REGION_SOR)
+        red = next(bundle for bundle in reversed(gp) if _red(bundle))
+        return [
+            f"sharing-{GP_YDERNUMMER} (the GP): {len(gp)} Bundle(s), one per evaluated upload; the RED one:",
+            *(f"    {line}" for line in summaries(red)),
+            f"sharing-{MUNICIPALITY_SOR} (the municipality): the same {len(municipality)} Bundle(s)",
+            f"sharing-{HOSPITAL_SOR} (the hospital, not yet monitoring) and sharing-{OTHER_REGION_SOR} "
+            "(another region): nothing (SNS filters on each message's recipients)",
+        ]
+
+    def shared_after_handover(self) -> list[str]:
+        hospital = self._received(HOSPITAL_SOR, until=lambda bundle: True)
+        gp = self._received(GP_YDERNUMMER, until=lambda bundle: True)
+        self._received_nothing(MUNICIPALITY_SOR, OTHER_REGION_SOR)
+        return [
+            f"sharing-{HOSPITAL_SOR} (the hospital): {len(hospital)} Bundle(s), of the upload after the "
+            "handover:",
+            *(f"    {line}" for line in summaries(hospital[-1])),
+            f"sharing-{GP_YDERNUMMER} (the GP, still treating): {len(gp)} Bundle(s); "
+            f"sharing-{MUNICIPALITY_SOR} and sharing-{OTHER_REGION_SOR}: nothing",
+        ]
+
+    def search_observations(self) -> list[str]:
+        form = [("patient.identifier", f"{CPR_SYSTEM}|{TEST_CITIZEN_CPR}"), ("_count", "5")]
+        first = self._search("gp", form)
+        if first.status != 200 or first.body.get("type") != "searchset":
+            raise StepFailed(f"FHIR search: expected a searchset Bundle, got HTTP {first.status}")
+        matches = [entry["resource"] for entry in first.body["entry"]
+                   if entry.get("search", {}).get("mode") == "match"]
+        pages, found, next_url = 1, len(matches), _next_link(first.body)
+        while next_url is not None:
+            page = expect(call("POST", next_url, self.tokens["gp"], form=form), 200, "the next page").body
+            found += len([entry for entry in page["entry"] if entry.get("search", {}).get("mode") == "match"])
+            pages, next_url = pages + 1, _next_link(page)
+        stranger = self._search("other_region", form)
+        unknown = self._search("other_region", [("patient.identifier", f"{CPR_SYSTEM}|0101010000")])
+        if stranger.status != 403 or (stranger.status, stranger.body) != (unknown.status, unknown.body):
+            raise StepFailed("another region's search must get the same 403 as for an unknown citizen")
+        logged = [entry for entry in self.dynamodb.query(
+            TableName=self.access_log_table, KeyConditionExpression="patient_id = :patient",
+            ExpressionAttributeValues={":patient": {"S": self.patient_id}})["Items"]
+            if entry["organisation"]["S"] == GP_YDERNUMMER and "search" in entry["action"]["S"]]
+        if not logged:
+            raise StepFailed("the GP's search is not in the access log")
+        return [
+            "POST /fhir/Observation/_search (patient.identifier="
+            f"{CPR_SYSTEM}|{masked_cpr(TEST_CITIZEN_CPR)}, _count=5) -> 200: a searchset, {found} "
+            f"observation(s) over {pages} page(s) by next links",
+            *(f"    {line}" for line in summaries(first.body)[:3]),
+            f"the search is in the access log ({logged[-1]['action']['S']}) before the reply",
+            f"another region's hospital -> {stranger.status}, byte for byte the answer for a citizen that "
+            "does not exist",
+        ]
+
     def missed_measurement(self) -> list[str]:
         now = self.now()
         # The schedule's first sight of the episode starts its clock; four days on, with nothing measured
@@ -393,6 +475,34 @@ class Demo:
 
     def _call(self, method: str, path: str, who: str, body: Any = None) -> ApiReply:
         return call(method, f"{self.api_url}{path}", self.tokens[who], body)
+
+    def _search(self, who: str, form: list[tuple[str, str]]) -> ApiReply:
+        return call("POST", f"{self.api_url}/fhir/Observation/_search", self.tokens[who], form=form)
+
+    def _received(self, organisation: str, until: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+        """The Bundles on the organisation's sharing queue, read and deleted as its own system would, once one
+        of them is ``until``; then a moment more, so that nothing still on its way is missed."""
+        queue_url = self.queue_urls[SharingSubscriber(organisation).queue.id]
+        bundles: dict[str, dict[str, Any]] = {}  # by Bundle id: a redelivery is the same Bundle
+        deadline, settle_until = time.monotonic() + QUEUE_WAIT_SECONDS, None
+        while time.monotonic() < (settle_until or deadline):
+            for message in self.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
+                                                    WaitTimeSeconds=0).get("Messages", []):
+                bundle = json.loads(message["Body"])
+                bundles[bundle["id"]] = bundle
+                self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+            if settle_until is None and any(until(bundle) for bundle in bundles.values()):
+                settle_until = time.monotonic() + SETTLE_SECONDS
+            time.sleep(0.05)
+        if settle_until is None:
+            raise StepFailed(f"nothing expected arrived on the queue of {organisation}")
+        return sorted(bundles.values(), key=lambda bundle: bundle["timestamp"])
+
+    def _received_nothing(self, *organisations: str) -> None:
+        for organisation in organisations:
+            queue_url = self.queue_urls[SharingSubscriber(organisation).queue.id]
+            if self.sqs.receive_message(QueueUrl=queue_url, VisibilityTimeout=0).get("Messages"):
+                raise StepFailed(f"the queue of {organisation} received a citizen it has no relation to")
 
     def _tablet(self) -> HomeTablet:
         if self.tablet is None:

@@ -18,7 +18,7 @@ RECEIVE_LIMIT = 10
 _RANGE_NAMES = {"RAL": "red", "GAL": "yellow", "RELRAL": "red change", "RELGAL": "yellow change"}
 
 
-def masked(cpr: str) -> str:
+def masked_cpr(cpr: str) -> str:
     """The birth date part only (DDMMYY-****): enough to tell test citizens apart, not to identify one."""
     return f"{cpr[:6]}-****"
 
@@ -27,7 +27,7 @@ def summaries(bundle: Mapping[str, Any]) -> list[str]:
     """One readable line per Observation and per questionnaire response of a sharing Bundle."""
     resources = [entry["resource"] for entry in bundle.get("entry", [])]
     patients = [resource for resource in resources if resource["resourceType"] == "Patient"]
-    citizen = next((masked(identifier["value"]) for patient in patients
+    citizen = next((masked_cpr(identifier["value"]) for patient in patients
                     for identifier in patient.get("identifier", []) if identifier["system"] == CPR_SYSTEM),
                    "unknown citizen")
     lines = []
@@ -57,14 +57,19 @@ def _observation(observation: Mapping[str, Any]) -> str:
 
 
 def _quantity(quantity: Mapping[str, Any]) -> str:
-    return f"{quantity['value']} {quantity['unit']}"
+    return f"{_number(quantity['value'])} {quantity['unit']}"
+
+
+def _number(value: float) -> str:
+    """86.0 as 86: a limit set as a whole number reads as one."""
+    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 def _limits(observed: Mapping[str, Any]) -> str:
     parts = []
     for reference_range in observed.get("referenceRange", []):
         code = reference_range["type"]["coding"][0]["code"]
-        sides = [f"{'below' if side == 'low' else 'above'} {reference_range[side]['value']}"
+        sides = [f"{'below' if side == 'low' else 'above'} {_number(reference_range[side]['value'])}"
                  for side in ("low", "high") if side in reference_range]
         parts.append(f"{_RANGE_NAMES.get(code, code)} {' or '.join(sides)}")
     return ", ".join(parts)

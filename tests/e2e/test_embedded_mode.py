@@ -189,7 +189,7 @@ def test_the_demo_runs_every_step_and_exits_0(tmp_path):
     for number in range(1, 22):
         assert f"[{number:2}/21]" in output
     assert output.count("        ok") == 21
-    assert "Demo finished: all 21 steps behaved as expected" in output
+    assert "Demo finished: all 24 steps behaved as expected" in output
     assert "POST /v1/referrals -> 201" in output and "status planned" in output
     assert "deliver to citizen 251248-****" in output and "1 x pulse oximeter" in output
     assert "status active" in output and "access log: read_episode" in output

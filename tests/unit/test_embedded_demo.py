@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from embedded.demo import initials, masked_cpr, masked_phone
+from embedded.demo import initials, masked_phone
+from embedded.subscriber import masked_cpr
 
 
 def test_the_cpr_number_shows_the_birth_date_only():
