@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,8 +18,8 @@ from pydantic import ValidationError
 
 from functions.cross_sector_sharing.fhir import bundle_json, bundle_of, bundles_of, part_bundle_id
 from functions.shared.catalogue import catalogue
+from tests.support.docs import json_block_after
 
-ROOT = Path(__file__).resolve().parents[2]
 CPR = "0101701234"
 DEVICE_ID = "dev_5f0c2a9e41b7d3c8a6e1f042"
 NPU, MEDCOM = "urn:oid:1.2.208.176.2.1", "urn:oid:1.2.208.184.100.8"
@@ -390,19 +389,13 @@ def test_the_validation_rejects_a_bundle_fhir_does_not_allow(break_it, how):
         Bundle.model_validate(bundle)
 
 
-def _json_block_after(path: str, heading: str) -> Any:
-    text = (ROOT / path).read_text(encoding="utf-8")
-    start = text.index("```json", text.index(heading)) + len("```json")
-    return json.loads(text[start:text.index("\n```", start)])
-
-
 def test_the_documented_example_is_what_the_builder_gives_for_the_documented_event():
     # Given the evaluated event docs/messages.md documents, narrowed to its first measurement
-    documented_event = _json_block_after("docs/messages.md", "## `telehub.upload.evaluated`")
+    documented_event = json_block_after("docs/messages.md", "## `telehub.upload.evaluated`")
     documented_event["measurements"] = documented_event["measurements"][:1]
     # When it is shared
     bundle = validated_bundle(documented_event, device_id=documented_event["upload"]["device_id"])
     # Then the Bundle is the example docs/sharing.md shows, and that example is valid FHIR
-    example = _json_block_after("docs/sharing.md", "### Example")
+    example = json_block_after("docs/sharing.md", "### Example")
     Bundle.model_validate(example)
     assert bundle == example
