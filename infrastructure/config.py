@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from functions.shared.catalogue import BLOOD_PRESSURE, catalogue
+from functions.shared.catalogue import BLOOD_PRESSURE, QUESTIONNAIRE, shareable_types
 from functions.shared.identifiers import ORGANISATION_PATTERN
 from infrastructure.resource_spec import PlatformSettings, SharingSubscriber
 
@@ -26,8 +26,6 @@ LOG_RETENTION_DAYS = {
     3653: "TEN_YEARS",
 }
 _HTTPS_URL = r"^https://[^\s/]+(/\S*)?$"
-# The questionnaire answers, shared as one QuestionnaireResponse: a shareable type beside the catalogue's.
-QUESTIONNAIRE = "questionnaire"
 # The COPD programme's measurement types and its questionnaire: the default of a stage's shared types (and
 # the embedded mode's). The nationally agreed list is the stage owner's to set in its config file.
 COPD_SHARED_MEASUREMENT_TYPES = (
@@ -83,8 +81,7 @@ class Sharing(_Settings):
     @field_validator("measurement_types")
     @classmethod
     def _shareable(cls, types: tuple[str, ...]) -> tuple[str, ...]:
-        shareable = {*catalogue(), BLOOD_PRESSURE, QUESTIONNAIRE}
-        unknown = [t for t in types if t not in shareable]
+        unknown = [t for t in types if t not in shareable_types()]
         if unknown:
             raise ValueError(
                 f"{', '.join(unknown)}: not a catalogue type, {BLOOD_PRESSURE} or {QUESTIONNAIRE}"

@@ -21,8 +21,8 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from functions.cross_sector_sharing.fhir import bundle_json, bundles_of
-from functions.cross_sector_sharing.models import QUESTIONNAIRE, BundleMessage, UploadEvaluated
-from functions.shared.catalogue import BLOOD_PRESSURE
+from functions.cross_sector_sharing.models import BundleMessage, UploadEvaluated
+from functions.shared.catalogue import BLOOD_PRESSURE, QUESTIONNAIRE
 from functions.shared.citizen_records import SharingConsent
 from functions.shared.episode_records import EpisodeRelations
 from functions.shared.observability import COUNT, MetricsRecorder, logger

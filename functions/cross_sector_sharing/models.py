@@ -19,8 +19,6 @@ from functions.shared.catalogue import BLOOD_PRESSURE, catalogue
 # The message type of a published Bundle (a message attribute; docs/sharing.md).
 BUNDLE_MESSAGE_TYPE = "telehub.sharing.bundle"
 BUNDLE_SCHEMA_VERSION = 1
-# The item of SHARED_MEASUREMENT_TYPES that shares an upload's questionnaire answers.
-QUESTIONNAIRE = "questionnaire"
 
 Colour = Literal["RED", "YELLOW", "GREEN"]
 Text = Annotated[str, StringConstraints(min_length=1)]

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pydantic import field_validator
 
-from functions.cross_sector_sharing.models import QUESTIONNAIRE
-from functions.shared.catalogue import BLOOD_PRESSURE, catalogue
+from functions.shared.catalogue import BLOOD_PRESSURE, QUESTIONNAIRE, shareable_types
 from functions.shared.settings import EnvironmentSettings
 
 
@@ -30,7 +29,7 @@ class PublisherSettings(EnvironmentSettings):
     @field_validator("shared_measurement_types")
     @classmethod
     def _known(cls, value: frozenset[str]) -> frozenset[str]:
-        unknown = value - {*catalogue(), BLOOD_PRESSURE, QUESTIONNAIRE}
+        unknown = value - shareable_types()
         if unknown:
             raise ValueError(f"not a catalogue type, {BLOOD_PRESSURE} or {QUESTIONNAIRE}: {sorted(unknown)}")
         return value

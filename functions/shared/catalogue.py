@@ -29,6 +29,8 @@ CONVERTED_DECIMALS = 6
 # range) per component, the vocabulary every other part of Telehub uses.
 BLOOD_PRESSURE = "blood_pressure"
 BLOOD_PRESSURE_TYPES = ("systolic", "diastolic", "pulse")
+# A stage's list of types shared across sectors names the questionnaire answers so (docs/sharing.md).
+QUESTIONNAIRE = "questionnaire"
 
 
 @dataclass(frozen=True)
@@ -119,3 +121,8 @@ def to_catalogue_unit(measurement_type: str, value: Decimal | float | int, unit:
 def _without_trailing_zeros(value: Decimal) -> Decimal:
     """96.000000 -> 96 and 45.359237 stays, without normalize()'s exponent form (1E+2)."""
     return value.quantize(Decimal(1)) if value == value.to_integral_value() else value.normalize()
+
+
+def shareable_types() -> frozenset[str]:
+    """What a stage may share across sectors: every catalogue type, blood_pressure and the questionnaire."""
+    return frozenset({*catalogue(), BLOOD_PRESSURE, QUESTIONNAIRE})

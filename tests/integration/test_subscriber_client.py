@@ -63,5 +63,6 @@ def test_the_queue_is_drained_once_duplicates_dropped_and_a_non_bundle_left_for_
     # And only the non-Bundle is left on the queue (in flight now; it reaches the DLQ after its last receive)
     attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=[
         "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-    assert (attributes["ApproximateNumberOfMessages"], attributes["ApproximateNumberOfMessagesNotVisible"]) == (
-        "0", "1")
+    visible, in_flight = (attributes[name] for name in ("ApproximateNumberOfMessages",
+                                                         "ApproximateNumberOfMessagesNotVisible"))
+    assert (visible, in_flight) == ("0", "1")
