@@ -17,7 +17,8 @@ PURE_MODULES = sorted(
                     "functions/alarm_evaluation/triage.py", "functions/alarm_evaluation/questionnaire.py",
                     "functions/shared/*_records.py", "functions/shared/access_log.py",
                     "functions/cross_sector_sharing/fhir.py", "functions/cross_sector_sharing/consents.py",
-                    "functions/cross_sector_sharing/api_models.py", "functions/cross_sector_sharing/search.py",
+                    "functions/cross_sector_sharing/api_models.py",
+                    "functions/cross_sector_sharing/search.py",
                     "functions/cross_sector_sharing/search_models.py", "functions/shared/cursors.py",
                     "functions/shared/citizens.py", "functions/shared/catalogue.py")
     for path in ROOT.glob(pattern)
