@@ -300,7 +300,7 @@ def test_every_function_with_a_queue_or_stream_source_gets_a_poller(resources, s
         spec, resources, function_runtime, boto3.Session(), "eu-west-1"
     )
     # Then there is one for each outbox's stream, one for each outbox's on-failure queue's recovery,
-    # one for the queue's consumer and one for the missed-measurement schedule
+    # one for each queue's consumer and one for the missed-measurement schedule
     assert sorted(p.name for p in pollers) == [
         "alarm-outbox-recovery<-sqs:alarm-outbox-failures",
         "alarm-outbox<-stream:evaluations",
@@ -310,6 +310,7 @@ def test_every_function_with_a_queue_or_stream_source_gets_a_poller(resources, s
         "evaluation-outbox<-stream:evaluations",
         "measurement-consumer<-sqs:measurements",
         "missed-measurements<-schedule:rate(15 minutes)",
+        "sharing-publisher<-sqs:evaluated-uploads",
         "upload-outbox-recovery<-sqs:upload-outbox-failures",
         "upload-outbox<-stream:uploads",
     ]
