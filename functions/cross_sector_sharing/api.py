@@ -12,17 +12,16 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 
 from functions.cross_sector_sharing.api_models import ConsentRequest, ConsentView
-from functions.cross_sector_sharing.api_settings import sharing_api_settings
 from functions.cross_sector_sharing.consent_store import DynamoConsentStore
 from functions.cross_sector_sharing.consents import ConsentService
+from functions.cross_sector_sharing.repository import dynamo_citizen_relations
 from functions.cross_sector_sharing.search_api import search_router
 from functions.cross_sector_sharing.search_models import SEARCH_PATH
+from functions.cross_sector_sharing.settings import sharing_api_settings
 from functions.shared.access_log_store import DynamoAccessLog
 from functions.shared.api import build_resolver, resolve
 from functions.shared.auth import Principal, Role, requires
-from functions.shared.citizen_store import DynamoCitizenStore, KmsCitizenPseudonyms
 from functions.shared.clock import utc_now
-from functions.shared.episode_directory import DynamoEpisodeDirectory
 from functions.shared.observability import COUNT, logger, metrics
 
 if TYPE_CHECKING:
@@ -41,9 +40,7 @@ _UNCHANGED: OpenAPIResponse = {"description": "The consent that holds already (n
 def _consents() -> ConsentService:
     settings = sharing_api_settings()
     return ConsentService(DynamoConsentStore(settings.citizens_table_name),
-                          DynamoCitizenStore(settings.citizens_table_name),
-                          KmsCitizenPseudonyms(settings.citizen_pseudonym_key_id),
-                          DynamoEpisodeDirectory(settings.episodes_table_name),
+                          dynamo_citizen_relations(settings),
                           DynamoAccessLog(settings.access_log_table_name), utc_now)
 
 

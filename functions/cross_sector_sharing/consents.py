@@ -2,8 +2,8 @@
 related to the citizen (POST /v1/consents). Recorded only: the publisher reads the consent that holds when
 it publishes (docs/sharing.md).
 
-No event shapes and no boto3: the consent store, the citizens, the pseudonyms, the episode directory, the
-access log and the clock are injected. Every consent is kept; the one recorded last holds, even when two
+No event shapes and no boto3: the consent store, the citizen's relations (relations.py), the access log
+and the clock are injected. Every consent is kept; the one recorded last holds, even when two
 requests race (the store's write is conditional on it).
 """
 
@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from functions.cross_sector_sharing.relations import CitizenRelations
 from functions.shared.access_log import Access, AccessLog
 from functions.shared.citizen_records import ConsentSource, ConsentStatus, SharingConsent
-from functions.shared.citizens import CitizenPseudonyms
 from functions.shared.clock import Clock, iso_utc
-from functions.shared.episode_records import EpisodeRelations
-from functions.shared.errors import Conflict, Forbidden
+from functions.shared.errors import Conflict
 from functions.shared.identifiers import new_id
 from functions.shared.principal import Principal, organisation_of
 
@@ -35,22 +34,11 @@ class ConsentStore(Protocol):
         later holds already, or this one was recorded before."""
 
 
-class CitizenDirectory(Protocol):
-    def find_patient(self, pseudonym: str) -> str | None: ...
-
-
-class OpenEpisodes(Protocol):
-    def open_relations(self, patient_id: str) -> list[EpisodeRelations]:
-        """The relations of the citizen's open episodes."""
-
-
 class ConsentService:
-    def __init__(self, store: ConsentStore, citizens: CitizenDirectory, pseudonyms: CitizenPseudonyms,
-                 episodes: OpenEpisodes, access_log: AccessLog, clock: Clock) -> None:
+    def __init__(self, store: ConsentStore, relations: CitizenRelations, access_log: AccessLog,
+                 clock: Clock) -> None:
         self._store = store
-        self._citizens = citizens
-        self._pseudonyms = pseudonyms
-        self._episodes = episodes
+        self._relations = relations
         self._access_log = access_log
         self._clock = clock
 
@@ -62,16 +50,11 @@ class ConsentService:
         The request is access-logged under each open episode the caller is related to before the consent
         is read or written, so no reply leaves, and no consent changes, unlogged."""
         organisation = organisation_of(principal)
-        patient_id = self._citizens.find_patient(self._pseudonyms.pseudonym(cpr))
-        if patient_id is None:
-            raise Forbidden(NOT_RELATED)
-        related = [relation for relation in self._episodes.open_relations(patient_id)
-                   if relation.treated_or_monitored_by(organisation)]
-        if not related:
-            raise Forbidden(NOT_RELATED)
+        citizen = self._relations.related(cpr, organisation, NOT_RELATED)
+        patient_id = citizen.patient_id
         now = self._clock()
-        self._access_log.record_many([Access(patient_id, RECORD_CONSENT, relation.episode_id)
-                                      for relation in related], principal, now)
+        self._access_log.record_many([Access(patient_id, RECORD_CONSENT, episode_id)
+                                      for episode_id in citizen.episode_ids], principal, now)
         current = self._store.current(patient_id)
         if current is not None and current.status == status:
             return current, False

@@ -9,6 +9,8 @@ from collections.abc import Collection
 from typing import Any
 
 from functions.cross_sector_sharing.logic import SharingState
+from functions.cross_sector_sharing.relations import CitizenRelations
+from functions.cross_sector_sharing.settings import SharingApiSettings
 from functions.shared import aws
 from functions.shared.citizen_records import (
     CONSENT_ATTRIBUTES,
@@ -18,7 +20,9 @@ from functions.shared.citizen_records import (
     consent_key,
     profile_key,
 )
+from functions.shared.citizen_store import DynamoCitizenStore, KmsCitizenPseudonyms
 from functions.shared.dynamo import BATCH_GET_ATTEMPTS, BATCH_GET_LIMIT, unavailable_when_throttled
+from functions.shared.episode_directory import DynamoEpisodeDirectory
 from functions.shared.episode_records import RELATION_ATTRIBUTES, episode_key, relations_from_item
 from functions.shared.errors import ServiceUnavailable
 
@@ -79,3 +83,10 @@ def _batch_get(keys: list[tuple[str, dict[str, Any]]],
         else:
             raise ServiceUnavailable("the sharing state left keys unread; retry")
     return items
+
+
+def dynamo_citizen_relations(settings: SharingApiSettings) -> CitizenRelations:
+    """The sharing API's relation check on DynamoDB, the CPR number made a pseudonym by the KMS key."""
+    return CitizenRelations(DynamoCitizenStore(settings.citizens_table_name),
+                            KmsCitizenPseudonyms(settings.citizen_pseudonym_key_id),
+                            DynamoEpisodeDirectory(settings.episodes_table_name))

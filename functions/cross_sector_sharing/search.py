@@ -1,8 +1,8 @@
 """The treating doctor's pull: a FHIR searchset Bundle of a citizen's Observations (POST
 /fhir/Observation/_search; parameters in functions.cross_sector_sharing.search_models).
 
-No event shapes and no boto3: the readings store, the citizens, the pseudonyms, the episode directory, the
-access log and the clock are injected.
+No event shapes and no boto3: the readings store, the citizen's relations (relations.py), the access log
+and the clock are injected.
 
 Who may search: a clinician of the treating or the current monitoring organisation of an open episode of
 the citizen, and only that organisation's episodes are searched (an organisation offered the monitoring
@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from functions.cross_sector_sharing.fhir import device_resource, observations_of, patient_resource, reference
+from functions.cross_sector_sharing.relations import CitizenRelations
 from functions.cross_sector_sharing.search_models import (
     CURSOR_PARAMETER,
     FHIR_SEARCH,
@@ -37,11 +38,8 @@ from functions.cross_sector_sharing.search_models import (
     Window,
 )
 from functions.shared.access_log import Access, AccessLog
-from functions.shared.citizens import CitizenPseudonyms
 from functions.shared.clock import Clock, iso_utc
 from functions.shared.cursors import Position, decode_cursor, encode_cursor, invalid_cursor
-from functions.shared.episode_records import EpisodeRelations
-from functions.shared.errors import Forbidden
 from functions.shared.evaluation_records import READING_PREFIX
 from functions.shared.principal import Principal, organisation_of
 
@@ -61,15 +59,6 @@ class ReadingStore(Protocol):
         """The episode's threshold versions: version -> its thresholds (``absolute``, ``relative``)."""
 
 
-class CitizenDirectory(Protocol):
-    def find_patient(self, pseudonym: str) -> str | None: ...
-
-
-class OpenEpisodes(Protocol):
-    def open_relations(self, patient_id: str) -> list[EpisodeRelations]:
-        """The relations of the citizen's open episodes."""
-
-
 @dataclass(frozen=True)
 class SearchResult:
     bundle: dict[str, Any]  # the searchset Bundle
@@ -78,13 +67,10 @@ class SearchResult:
 
 
 class ObservationSearch:
-    def __init__(self, store: ReadingStore, citizens: CitizenDirectory, pseudonyms: CitizenPseudonyms,
-                 episodes: OpenEpisodes, access_log: AccessLog, clock: Clock,
+    def __init__(self, store: ReadingStore, relations: CitizenRelations, access_log: AccessLog, clock: Clock,
                  shared_types: frozenset[str]) -> None:
         self._store = store
-        self._citizens = citizens
-        self._pseudonyms = pseudonyms
-        self._episodes = episodes
+        self._relations = relations
         self._access_log = access_log
         self._clock = clock
         self._shared_types = shared_types
@@ -94,13 +80,8 @@ class ObservationSearch:
         """One page of the search; ``url`` is the search's own URL (no parameters), which the Bundle's
         links extend with the cursor alone: the client repeats its body to the next link."""
         organisation = organisation_of(principal)
-        patient_id = self._citizens.find_patient(self._pseudonyms.pseudonym(query.cpr))
-        if patient_id is None:
-            raise Forbidden(NOT_RELATED)
-        related = sorted(relation.episode_id for relation in self._episodes.open_relations(patient_id)
-                         if relation.treated_or_monitored_by(organisation))
-        if not related:
-            raise Forbidden(NOT_RELATED)
+        citizen = self._relations.related(query.cpr, organisation, NOT_RELATED)
+        patient_id, related = citizen.patient_id, citizen.episode_ids
         types = self._shared_types if query.types is None else query.types & self._shared_types
         scope = _scope(organisation, patient_id, types, query.window)
         positions = _positions(decode_cursor(cursor, scope, CURSOR_PARAMETER), related, types, query.window)

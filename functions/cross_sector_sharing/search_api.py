@@ -12,8 +12,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Form, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
-from functions.cross_sector_sharing.api_settings import sharing_api_settings
 from functions.cross_sector_sharing.fhir import bundle_json
+from functions.cross_sector_sharing.repository import dynamo_citizen_relations
 from functions.cross_sector_sharing.search import ObservationSearch
 from functions.cross_sector_sharing.search_models import (
     CURSOR_PARAMETER,
@@ -28,12 +28,11 @@ from functions.cross_sector_sharing.search_models import (
     PatientCpr,
 )
 from functions.cross_sector_sharing.search_store import DynamoReadingStore
+from functions.cross_sector_sharing.settings import sharing_api_settings
 from functions.shared.access_log_store import DynamoAccessLog
 from functions.shared.auth import Principal, Role, requires
-from functions.shared.citizen_store import DynamoCitizenStore, KmsCitizenPseudonyms
 from functions.shared.clock import utc_now
 from functions.shared.cursors import CURSOR_PATTERN
-from functions.shared.episode_directory import DynamoEpisodeDirectory
 from functions.shared.observability import COUNT, logger, metrics
 
 if TYPE_CHECKING:
@@ -55,11 +54,8 @@ def _search() -> ObservationSearch:
     settings = sharing_api_settings()
     return ObservationSearch(
         DynamoReadingStore(settings.evaluations_table_name, settings.episodes_table_name),
-        DynamoCitizenStore(settings.citizens_table_name),
-        KmsCitizenPseudonyms(settings.citizen_pseudonym_key_id),
-        DynamoEpisodeDirectory(settings.episodes_table_name),
-        DynamoAccessLog(settings.access_log_table_name), utc_now,
-        frozenset(settings.shared_measurement_types))
+        dynamo_citizen_relations(settings),
+        DynamoAccessLog(settings.access_log_table_name), utc_now, settings.shared_measurement_types)
 
 
 def search_url(event: APIGatewayProxyEvent) -> str:

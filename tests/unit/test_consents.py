@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from functions.cross_sector_sharing.consents import ConsentService
+from functions.cross_sector_sharing.relations import CitizenRelations
 from functions.shared.citizen_records import ConsentSource, ConsentStatus, SharingConsent
 from functions.shared.clock import iso_utc
 from functions.shared.episode_records import EpisodeRelations, EpisodeStatus
@@ -62,8 +63,8 @@ class Setting:
         if consent is not None:
             assert self.store.record(PATIENT, consent)
         self.access_log = FakeAccessLog()
-        self.service = ConsentService(self.store, self.citizens, FakePseudonyms(),
-                                      FakeEpisodeDirectory(episodes), self.access_log, clock=lambda: NOW)
+        relations = CitizenRelations(self.citizens, FakePseudonyms(), FakeEpisodeDirectory(episodes))
+        self.service = ConsentService(self.store, relations, self.access_log, clock=lambda: NOW)
 
 
 @pytest.mark.parametrize("caller", [TREATING, MONITORING])

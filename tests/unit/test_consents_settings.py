@@ -1,10 +1,10 @@
-"""The sharing API's settings (api_settings.py), as the resource spec's environment gives them."""
+"""The sharing API's settings (settings.py), as the resource spec's environment gives them."""
 
 from __future__ import annotations
 
 import pytest
 
-from functions.cross_sector_sharing.api_settings import SharingApiSettings
+from functions.cross_sector_sharing.settings import SharingApiSettings
 
 ENVIRONMENT = {"CITIZENS_TABLE_NAME": "citizens", "EPISODES_TABLE_NAME": "episodes",
                "EVALUATIONS_TABLE_NAME": "evaluations", "ACCESS_LOG_TABLE_NAME": "access-log",
@@ -12,9 +12,9 @@ ENVIRONMENT = {"CITIZENS_TABLE_NAME": "citizens", "EPISODES_TABLE_NAME": "episod
 
 
 @pytest.mark.parametrize("listed, types", [
-    ("spo2,weight,blood_pressure", ("spo2", "weight", "blood_pressure")),
-    (" spo2 , questionnaire ", ("spo2", "questionnaire")),
-    ("", ()),
+    ("spo2,weight,blood_pressure", {"spo2", "weight", "blood_pressure"}),
+    (" spo2 , questionnaire ", {"spo2", "questionnaire"}),
+    ("", set()),
 ])
 def test_the_shared_types_are_the_comma_separated_list(monkeypatch, listed, types):
     # Given the function's environment with the stage's shared types

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import pytest
 
 from functions.cross_sector_sharing.fhir import bundle_of
+from functions.cross_sector_sharing.relations import CitizenRelations
 from functions.cross_sector_sharing.search import ObservationSearch
 from functions.cross_sector_sharing.search_models import ObservationQuery, code_choice, date_window
 from functions.shared.episode_records import EpisodeRelations, EpisodeStatus
@@ -53,8 +54,8 @@ def service(store: FakeReadingStore, *episodes: EpisodeRelations, access_log=Non
     citizens = FakeCitizenStore()
     citizens.patients[FakePseudonyms().pseudonym(CPR)] = PATIENT
     directory = FakeEpisodeDirectory(episodes or [relations()])
-    return ObservationSearch(store, citizens, FakePseudonyms(), directory, access_log or FakeAccessLog(),
-                             lambda: NOW, frozenset(shared))
+    return ObservationSearch(store, CitizenRelations(citizens, FakePseudonyms(), directory),
+                             access_log or FakeAccessLog(), lambda: NOW, frozenset(shared))
 
 
 def query(codes=(), dates=(), count=50, cpr=CPR) -> ObservationQuery:

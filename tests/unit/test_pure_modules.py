@@ -18,7 +18,7 @@ PURE_MODULES = sorted(
                     "functions/shared/*_records.py", "functions/shared/access_log.py",
                     "functions/cross_sector_sharing/fhir.py", "functions/cross_sector_sharing/consents.py",
                     "functions/cross_sector_sharing/api_models.py",
-                    "functions/cross_sector_sharing/search.py",
+                    "functions/cross_sector_sharing/search.py", "functions/cross_sector_sharing/relations.py",
                     "functions/cross_sector_sharing/search_models.py", "functions/shared/cursors.py",
                     "functions/shared/citizens.py", "functions/shared/catalogue.py")
     for path in ROOT.glob(pattern)
