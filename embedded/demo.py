@@ -8,7 +8,10 @@ municipality's worklist; a RED SpO2 tops it and the nurse acknowledges it with a
 a threshold; monitoring responsibility (and the worklist row) moves from the municipality to the
 hospital while the tablet keeps its credential; the missed-measurement schedule, run as of four days
 on, raises a BLUE alarm; the GP ends the episode, the devices are ordered collected and the tablet is
-locked out. Each step says what it expected and whether that is what happened.
+locked out. Along the way the citizen's data is shared as FHIR (the referral records the consent): each
+evaluated upload reaches the GP's and the monitoring organisation's own queues and no other region's,
+follows the handover to the hospital's queue, and the GP pulls the observations by FHIR search. Each step
+says what it expected and whether that is what happened.
 """
 
 from __future__ import annotations
@@ -376,8 +379,12 @@ class Demo:
         ]
 
     def upload_after_handover(self) -> list[str]:
-        upload = self._tablet().new_upload(self._tablet().morning_readings(self.now()))
-        reply = expect(self._tablet().send(upload), 202, "upload after the handover")
+        # Taken just now, all of them (to the microsecond, as the RED SpO2): after the GP's threshold change
+        # a moment ago, so that each is judged under it (the morning's spread over ten minutes would predate
+        # the demo's episode and stay unjudged).
+        tablet, now = self._tablet(), self.now()
+        readings = [{**reading, "measured_at": now.isoformat()} for reading in tablet.morning_readings(now)]
+        reply = expect(tablet.send(tablet.new_upload(readings)), 202, "upload after the handover")
         return [f"-> 202: {reply.body['accepted']} accepted; the citizen kept the device and its credential"]
 
     def shared_before_handover(self) -> list[str]:
@@ -406,17 +413,17 @@ class Demo:
         ]
 
     def search_observations(self) -> list[str]:
-        form = [("patient.identifier", f"{CPR_SYSTEM}|{TEST_CITIZEN_CPR}"), ("_count", "5")]
-        first = self._search("gp", form)
-        if first.status != 200 or first.body.get("type") != "searchset":
-            raise StepFailed(f"FHIR search: expected a searchset Bundle, got HTTP {first.status}")
-        matches = [entry["resource"] for entry in first.body["entry"]
-                   if entry.get("search", {}).get("mode") == "match"]
-        pages, found, next_url = 1, len(matches), _next_link(first.body)
-        while next_url is not None:
-            page = expect(call("POST", next_url, self.tokens["gp"], form=form), 200, "the next page").body
-            found += len([entry for entry in page["entry"] if entry.get("search", {}).get("mode") == "match"])
-            pages, next_url = pages + 1, _next_link(page)
+        spo2 = "urn:oid:1.2.208.176.2.1|NPU03011"  # the NPU code of SpO2
+        form = [("patient.identifier", f"{CPR_SYSTEM}|{TEST_CITIZEN_CPR}"), ("code", spo2), ("_count", "2")]
+        reply = self._search("gp", form)
+        if reply.status != 200 or reply.body.get("type") != "searchset":
+            raise StepFailed(f"FHIR search: expected a searchset Bundle, got HTTP {reply.status}")
+        lines, pages = summaries(reply.body), 1
+        while (next_url := _next_link(reply.body)) is not None:
+            reply = expect(call("POST", next_url, self.tokens["gp"], form=form), 200, "the next page")
+            lines, pages = lines + summaries(reply.body), pages + 1
+        if not any("84 %  RED" in line for line in lines):
+            raise StepFailed("the search did not find the RED SpO2")
         stranger = self._search("other_region", form)
         unknown = self._search("other_region", [("patient.identifier", f"{CPR_SYSTEM}|0101010000")])
         if stranger.status != 403 or (stranger.status, stranger.body) != (unknown.status, unknown.body):
@@ -429,10 +436,11 @@ class Demo:
             raise StepFailed("the GP's search is not in the access log")
         return [
             "POST /fhir/Observation/_search (patient.identifier="
-            f"{CPR_SYSTEM}|{masked_cpr(TEST_CITIZEN_CPR)}, _count=5) -> 200: a searchset, {found} "
-            f"observation(s) over {pages} page(s) by next links",
-            *(f"    {line}" for line in summaries(first.body)[:3]),
-            f"the search is in the access log ({logged[-1]['action']['S']}) before the reply",
+            f"{CPR_SYSTEM}|{masked_cpr(TEST_CITIZEN_CPR)}, code={spo2}, _count=2) -> 200: a searchset, "
+            f"{len(lines)} SpO2 observation(s) over {pages} page(s) by next links, newest first, each with "
+            "the limits of the threshold version valid when it was measured:",
+            *(f"    {line}" for line in lines),
+            f"every page is in the access log ({logged[-1]['action']['S']}) before its reply",
             f"another region's hospital -> {stranger.status}, byte for byte the answer for a citizen that "
             "does not exist",
         ]

@@ -30,10 +30,13 @@ def summaries(bundle: Mapping[str, Any]) -> list[str]:
     citizen = next((masked_cpr(identifier["value"]) for patient in patients
                     for identifier in patient.get("identifier", []) if identifier["system"] == CPR_SYSTEM),
                    "unknown citizen")
+    # A blood pressure's cuff pulse is judged with the blood pressure: the panel carries the colour.
+    members = {member["reference"] for resource in resources for member in resource.get("hasMember", [])}
     lines = []
-    for resource in resources:
+    for entry in bundle.get("entry", []):
+        resource = entry["resource"]
         if resource["resourceType"] == "Observation":
-            lines.append(f"{citizen}  {_observation(resource)}")
+            lines.append(f"{citizen}  {_observation(resource, entry.get('fullUrl') in members)}")
         elif resource["resourceType"] == "QuestionnaireResponse":
             answers = ", ".join(f"{item['linkId']}={item['answer'][0]['valueString']}"
                                 for item in resource.get("item", []))
@@ -41,15 +44,16 @@ def summaries(bundle: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def _observation(observation: Mapping[str, Any]) -> str:
+def _observation(observation: Mapping[str, Any], member: bool) -> str:
     colour = next((coding["code"] for interpretation in observation.get("interpretation", [])
                    for coding in interpretation["coding"] if coding["system"] == TRIAGE_COLOUR_SYSTEM),
-                  "unjudged")
+                  "judged with the blood pressure" if member else "unjudged")
     if observation["status"] == "entered-in-error":
         colour = "INVALIDATED"
     if "component" in observation:
         value = " / ".join(_quantity(component["valueQuantity"]) for component in observation["component"])
-        limits = "; ".join(_limits(component) for component in observation["component"] if _limits(component))
+        limits = "; ".join(f"{component['code']['text']}: {_limits(component)}"
+                           for component in observation["component"] if _limits(component))
     else:
         value, limits = _quantity(observation["valueQuantity"]), _limits(observation)
     return (f"{_moment(observation['effectiveDateTime'])}  {observation['code']['text']}  {value}  {colour}"

@@ -15,6 +15,7 @@ from functions.cross_sector_sharing.fhir import bundle_json, bundle_of
 from infrastructure.resource_spec import SPEC, SharingSubscriber
 from tests.support.evaluation_events import upload_event
 from tests.support.moto_state import moto_account
+from tests.support.sharing import evaluated, pressure
 
 REGION = "615171000016009"
 CPR = "2512489996"
@@ -38,6 +39,13 @@ def test_each_observation_is_one_line_with_the_citizen_masked_its_colour_and_lim
     red, green = lines
     assert "RED" in red and "(limits: red below 88, yellow below 92)" in red
     assert "GREEN" in green and "Oxygen saturation" in green
+
+
+def test_a_blood_pressure_shows_both_components_and_its_cuff_pulse_is_judged_with_it():
+    event = evaluated(pressure(colour="YELLOW"))
+    panel, cuff_pulse = summaries(bundle_of(event, cpr=CPR, device_id=event["upload"]["device_id"]))
+    assert "132 mmHg / 84 mmHg  YELLOW" in panel
+    assert "Pulse rate  71 /min  judged with the blood pressure" in cuff_pulse
 
 
 def test_an_invalidated_observation_is_shown_as_invalidated():
