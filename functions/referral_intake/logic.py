@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -42,7 +42,7 @@ from functions.shared.errors import (
     FieldProblem,
     Forbidden,
     InvalidInput,
-    NotFound,
+    NoRelation,
     ServiceUnavailable,
 )
 from functions.shared.identifiers import new_id
@@ -58,6 +58,8 @@ from functions.shared.thresholds import (
 # How far in the past a threshold change may say it starts: the clinician's clock may run behind ours.
 # More would change which thresholds were valid when measurements already triaged were taken.
 VALID_FROM_CLOCK_SKEW = timedelta(minutes=5)
+# A referral refused for another organisation's open episode in its area: nothing of that episode is named.
+AREA_TAKEN_ELSEWHERE = "the citizen has an open episode of another organisation in this disease area"
 
 
 class EpisodeStore(Protocol):
@@ -152,12 +154,21 @@ class EpisodeService:
     def _check_nothing_open(self, patient_id: str, referral: Referral) -> None:
         open_id = self._store.open_episode_id(patient_id, referral.disease_area)
         if open_id is not None:
-            raise Conflict(f"the citizen has an open {referral.disease_area} episode: {open_id}",
-                           [FieldProblem("disease_area", f"open episode {open_id}")])
+            raise self._area_taken(open_id, referral.treating_organisation)
         centre = self._store.logistics_centre(patient_id)
         if centre is not None and centre != referral.logistics_centre:
             raise Conflict("the citizen has another logistics centre while an episode is open",
                            [FieldProblem("logistics_centre", "the citizen has exactly one logistics centre")])
+
+    def _area_taken(self, open_id: str, organisation: str) -> Conflict:
+        """The open episode in the referral's area is named to an organisation that treats or monitors it
+        (it may read it anyway); another organisation's is not, nor is its area or anything of it."""
+        episode = self._store.episode(open_id)
+        if episode is not None and organisation in (episode.treating_organisation,
+                                                    episode.monitoring_organisation):
+            return Conflict(f"the citizen has an open {episode.disease_area} episode: {open_id}",
+                            [FieldProblem("disease_area", f"open episode {open_id}")])
+        return Conflict(AREA_TAKEN_ELSEWHERE, [FieldProblem("disease_area", AREA_TAKEN_ELSEWHERE)])
 
     def _new_episode(self, referral: Referral, area: DiseaseArea, thresholds: Thresholds, patient_id: str,
                      body_hash: str) -> NewEpisode:
@@ -198,11 +209,8 @@ class EpisodeService:
     def read(self, episode_id: str, principal: Principal) -> EpisodeView:
         """The episode for its treating or monitoring organisation or the offered receiver; the read is
         logged before anything is returned."""
-        episode = self._episode(episode_id)
-        organisation = organisation_of(principal)
-        receiver = episode.handover.to_organisation if episode.handover else None
-        if organisation not in (episode.treating_organisation, episode.monitoring_organisation, receiver):
-            raise Forbidden("only the treating or monitoring organisation (or one offered it) may read it")
+        # The receiver reads what it is offered before it decides; it was told the episode id by the offer.
+        episode = self._related(episode_id, principal, _offered_to)
         versions = self._store.threshold_versions(episode_id)
         now = self._clock()
         self._access_log.record(episode.patient_id, principal, "read_episode", episode_id, now)
@@ -214,7 +222,7 @@ class EpisodeService:
     def change_thresholds(self, episode_id: str, change: ThresholdChange,
                           principal: Principal) -> ThresholdVersion:
         """A new version: the latest version with the changes, valid from ``valid_from`` (default now)."""
-        episode = self._episode(episode_id)
+        episode = self._related(episode_id, principal)
         organisation = organisation_of(principal)
         if organisation != episode.treating_organisation:
             raise Forbidden("only the treating organisation may change the thresholds")
@@ -253,7 +261,7 @@ class EpisodeService:
     # --- handover --------------------------------------------------------------------------------
 
     def offer_handover(self, episode_id: str, to_organisation: str, principal: Principal) -> Episode:
-        episode = self._episode(episode_id)
+        episode = self._related(episode_id, principal)
         organisation = organisation_of(principal)
         if organisation != episode.monitoring_organisation:
             raise Forbidden("only the organisation holding monitoring responsibility may offer a handover")
@@ -272,12 +280,12 @@ class EpisodeService:
                              and e.handover.to_organisation == to_organisation)
 
     def accept_handover(self, episode_id: str, principal: Principal) -> Episode:
-        episode = self._episode(episode_id)
+        episode = self._related(episode_id, principal, _offered_to)
         organisation = organisation_of(principal)
         if episode.handover is None or episode.handover.to_organisation != organisation:
             if episode.monitoring_organisation == organisation and episode.handover is None:
                 return episode  # accepted before: a retry
-            _require_open(episode)  # ending withdrew any offer: a 409, not a 403
+            _require_open(episode)
             raise Forbidden("only the organisation offered the handover may accept it")
         for _ in range(ATTEMPTS):
             if self._store.accept_handover(episode, organisation):
@@ -293,7 +301,7 @@ class EpisodeService:
     def withdraw_handover(self, episode_id: str, principal: Principal) -> Episode:
         """The offering organisation takes its pending offer back; with none pending (a retry, or the
         episode ended) nothing changes."""
-        episode = self._episode(episode_id)
+        episode = self._related(episode_id, principal)
         organisation = organisation_of(principal)
         if organisation != episode.monitoring_organisation:
             raise Forbidden("only the organisation holding monitoring responsibility may withdraw its offer")
@@ -305,7 +313,7 @@ class EpisodeService:
                              and e.monitoring_organisation == organisation)
 
     def decline_handover(self, episode_id: str, principal: Principal) -> Episode:
-        episode = self._episode(episode_id)
+        episode = self._related(episode_id, principal, _offered_to_or_declined_by)
         organisation = organisation_of(principal)
         if episode.handover is None or episode.handover.to_organisation != organisation:
             if _declined_by(episode, organisation):
@@ -330,7 +338,7 @@ class EpisodeService:
         """End the episode: its guard released, a collect order sent for its devices that no other open
         episode of the citizen uses (those are revoked; the others stay, unlinked from this one). Ending
         an ended episode changes nothing."""
-        episode = self._episode(episode_id)
+        episode = self._related(episode_id, principal)
         if organisation_of(principal) != episode.treating_organisation:
             raise Forbidden("only the treating organisation may end the episode")
         for _ in range(ATTEMPTS):
@@ -366,11 +374,33 @@ class EpisodeService:
         episode = self._store.episode(episode_id)
         return episode is not None and episode.is_open
 
+    def _related(self, episode_id: str, principal: Principal,
+                 also: Callable[[Episode], set[str]] = lambda _: set()) -> Episode:
+        """The episode, if the caller's organisation treats or monitors it (or is one ``also`` names); else
+        the refusal an episode that does not exist gets, byte for byte."""
+        episode = self._store.episode(episode_id)
+        organisation = organisation_of(principal)
+        if episode is None or organisation not in {episode.treating_organisation,
+                                                   episode.monitoring_organisation, *also(episode)}:
+            raise NoRelation()
+        return episode
+
     def _episode(self, episode_id: str) -> Episode:
+        """The episode read again after a lost write (episodes are never deleted)."""
         episode = self._store.episode(episode_id)
         if episode is None:
-            raise NotFound(f"there is no episode {episode_id}")
+            raise NoRelation()
         return episode
+
+
+def _offered_to(episode: Episode) -> set[str]:
+    """The organisation a pending handover is offered to: it may read the episode and answer the offer."""
+    return {episode.handover.to_organisation} if episode.handover else set()
+
+
+def _offered_to_or_declined_by(episode: Episode) -> set[str]:
+    """The offered organisation, and the one that declined the last offer (its retried decline is a 204)."""
+    return _offered_to(episode) | ({episode.declined_by} if episode.declined_by else set())
 
 
 def _declined_by(episode: Episode, organisation: str) -> bool:

@@ -44,6 +44,18 @@ class Forbidden(TelehubError):
     code = "forbidden"
 
 
+# The one reply to a caller without a relation to what the request names, and to a request naming
+# something that does not exist: the same status and body, so a refusal tells nothing about whether an
+# episode, alarm or measurement exists. 403 as every other "not yours" in Telehub (the sharing API, device
+# registration); a caller with a relation gets the specific answer (403 for its role in it, 409, 404).
+NO_RELATION = "the caller's organisation has no relation to this, or it does not exist"
+
+
+class NoRelation(Forbidden):
+    def __init__(self) -> None:
+        super().__init__(NO_RELATION)
+
+
 class NotFound(TelehubError):
     status = 404
     code = "not_found"

@@ -12,7 +12,7 @@ from functions.referral_intake.logic import EpisodeService
 from functions.referral_intake.models import Referral, ThresholdChange
 from functions.shared.device_records import DeviceStatus
 from functions.shared.episode_records import EpisodeStatus
-from functions.shared.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceUnavailable
+from functions.shared.errors import Conflict, Forbidden, InvalidInput, NoRelation, ServiceUnavailable
 from functions.shared.principal import Principal, Role
 from functions.shared.thresholds import ThresholdOverrides
 from tests.support.fakes import (
@@ -106,6 +106,29 @@ def test_one_open_episode_per_area_and_one_logistics_centre(service):
     assert created and hf.patient_id == first.patient_id
 
 
+def test_a_referral_refused_for_another_organisations_open_episode_names_nothing_of_it(service):
+    # Given the citizen's open COPD episode, treated and monitored by other organisations
+    first, _ = service.accept_referral(referral(), doctor())
+    # When a third organisation refers the citizen to COPD monitoring
+    with pytest.raises(Conflict) as refused:
+        service.accept_referral(referral(referral_id="ref-h", treating_organisation=HOSPITAL), doctor(HOSPITAL))
+    # Then the 409 names neither the episode nor the area, only the referral's own field
+    said = f"{refused.value} {refused.value.problems}"
+    assert first.episode_id not in said and "copd" not in said and TREATING not in said
+    assert [problem.field for problem in refused.value.problems] == ["disease_area"]
+
+
+def test_a_referral_refused_for_an_open_episode_the_organisation_monitors_names_it(service):
+    # Given the citizen's open COPD episode, monitored by MONITORING
+    first, _ = service.accept_referral(referral(), doctor())
+    # When MONITORING, treating the citizen now, refers the citizen to COPD monitoring
+    with pytest.raises(Conflict, match=first.episode_id) as refused:
+        service.accept_referral(referral(referral_id="ref-m", treating_organisation=MONITORING),
+                                doctor(MONITORING))
+    # Then the 409 names the episode it may read anyway, and its area
+    assert "copd" in str(refused.value)
+
+
 def test_thresholds_for_a_type_the_area_does_not_measure_are_refused(service):
     with pytest.raises(InvalidInput) as refused:
         thresholds = {"absolute": {"temperature": {"red_high": 39}}}
@@ -115,14 +138,16 @@ def test_thresholds_for_a_type_the_area_does_not_measure_are_refused(service):
 
 def test_reading_is_logged_first_and_only_for_the_organisations_of_the_episode(service, access_log):
     reply, _ = service.accept_referral(referral(), doctor())
-    with pytest.raises(Forbidden):
+    with pytest.raises(NoRelation) as not_related:
         service.read(reply.episode_id, doctor(OTHER))
     assert access_log.entries == []
     view = service.read(reply.episode_id, doctor(MONITORING))
     assert view.thresholds.version == 1
     assert access_log.entries == [(reply.patient_id, MONITORING, "read_episode", reply.episode_id)]
-    with pytest.raises(NotFound):
+    # And an episode that does not exist is refused as another organisation's is
+    with pytest.raises(NoRelation) as unknown:
         service.read("epi_000000000000000000000000", doctor())
+    assert str(unknown.value) == str(not_related.value)
 
 
 def change(valid_from=None, **absolute) -> ThresholdChange:
