@@ -325,8 +325,11 @@ SPEC = ResourceSpec(
             handler="functions.authorizer.handler.handler",
             description="Verifies bearer JWTs and device credentials; refuses revoked devices",
             timeout_seconds=5,
-            reads_tables=("devices",),
+            # Citizens too, with the pseudonym key: a citizen's token names the CPR number, which becomes
+            # the patient id here, so no function, context or log downstream ever holds it.
+            reads_tables=("devices", "citizens"),
             verifies_with_keys=("device-credentials",),
+            macs_with_keys=("citizen-pseudonym",),
         ),
         FunctionSpec(
             id="devices",

@@ -49,7 +49,7 @@ from functions.alarm_evaluation.triage import Colour
 from functions.shared.access_log import AccessLog
 from functions.shared.clock import Clock, iso_utc
 from functions.shared.disease_areas import DiseaseArea, disease_area
-from functions.shared.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
+from functions.shared.errors import Conflict, NoRelation, NotFound, ServiceUnavailable
 from functions.shared.evaluation_records import (
     EVALUATED_MESSAGE_TYPE,
     EVALUATED_SCHEMA_VERSION,
@@ -576,17 +576,18 @@ class MeasurementInvalidation:
 
     def invalidate(self, episode_id: str, measurement: str, reason: str,
                    principal: Principal) -> InvalidatedMeasurement:
+        # Without a relation to the episode, the same refusal as for an episode that does not exist; the
+        # measurement is looked for only in an episode the caller treats or monitors.
         episode = self._episodes.episode(episode_id)
-        if episode is None:
-            raise NotFound(f"there is no episode {episode_id}")
         organisation = organisation_of(principal)
-        if organisation not in (episode.treating_organisation, episode.monitoring_organisation):
-            raise Forbidden("only the treating or monitoring organisation may invalidate a measurement")
+        if episode is None or organisation not in (episode.treating_organisation,
+                                                   episode.monitoring_organisation):
+            raise NoRelation()
         for _ in range(ATTEMPTS):
             state = self._store.load(episode_id)
             episode = episode.as_of(state.head)
             if organisation not in (episode.treating_organisation, episode.monitoring_organisation):
-                raise Forbidden("only the treating or monitoring organisation may invalidate a measurement")
+                raise NoRelation()  # handed over since the check above
             reading = next((r for r in state.readings if r.measurement_id == measurement), None)
             if reading is None:
                 raise NotFound(f"episode {episode_id} has no measurement {measurement}")

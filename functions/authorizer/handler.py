@@ -19,7 +19,7 @@ from functions.authorizer.models import (
     TrustSettings,
     policy_for,
 )
-from functions.authorizer.repository import DynamoDeviceDirectory
+from functions.authorizer.repository import DynamoCitizenDirectory, DynamoDeviceDirectory
 from functions.shared.observability import COUNT, logger, metrics
 
 
@@ -37,6 +37,7 @@ def _authenticator() -> Authenticator:
         JwksIdentityProviderKeys(settings.jwks_uri),
         KmsDeviceCredentialKey(settings.device_credentials_key_id),
         DynamoDeviceDirectory(settings.devices_table_name),
+        DynamoCitizenDirectory(settings.citizens_table_name, settings.citizen_pseudonym_key_id),
     )
 
 

@@ -5,6 +5,11 @@ devices carry the credentials Telehub signed with its KMS key when they were reg
 unverified ``iss`` only chooses which key to verify with; everything is then verified in full:
 signature with a pinned algorithm list (never ``none``, never HMAC), issuer, audience, expiry and
 the required claims. A device must also still be registered and active.
+
+A citizen's token (the national login, MitID) carries the CPR number in ``CPR_CLAIM``. The authorizer is
+where it becomes the internal patient id (the citizens table, by the KMS MAC of the CPR number), so the
+principal, the context, the logs and the principal id never hold it; a citizen Telehub does not know gets
+a principal without a patient id.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import jwt
 
 from functions.authorizer.models import NotAuthenticated, TrustSettings
 from functions.shared.device_records import DeviceStanding
-from functions.shared.identifiers import InvalidIdentifier, normalise_organisation
+from functions.shared.identifiers import InvalidIdentifier, normalise_cpr, normalise_organisation
 from functions.shared.principal import Principal, Role
 
 # The scheme is case-insensitive (RFC 9110); the token is three base64url segments.
@@ -26,8 +31,11 @@ LEEWAY_SECONDS = 30  # clock skew tolerated on exp, iat and nbf
 IDENTITY_ALGORITHMS = ("RS256", "ES256")
 DEVICE_ALGORITHMS = ("RS256",)  # KMS RSASSA_PKCS1_V1_5_SHA_256
 REQUIRED_CLAIMS = ("iss", "aud", "exp", "iat", "sub", "telehub_role")
-IDENTITY_PROVIDER_ROLES = frozenset({Role.CLINICIAN, Role.LOGISTICS, Role.SYSTEM})
+IDENTITY_PROVIDER_ROLES = frozenset({Role.CLINICIAN, Role.LOGISTICS, Role.SYSTEM, Role.CITIZEN})
 ROLES_WITH_ORGANISATION = frozenset({Role.CLINICIAN, Role.LOGISTICS})
+# The CPR number's claim in a citizen's token: the attribute name of the Danish public sector's login
+# (NemLog-in's OIOSAML/OIDC profile), so a broker in front of MitID passes it on unchanged.
+CPR_CLAIM = "dk:gov:saml:attribute:CprNumberIdentifier"
 
 # Most specific first: the first class the error is an instance of names the reason.
 _REFUSAL_REASONS: tuple[tuple[type[Exception], str], ...] = (
@@ -57,13 +65,20 @@ class DeviceDirectory(Protocol):
         """The device's status and patient, read consistently, or None if it was never registered."""
 
 
+class CitizenDirectory(Protocol):
+    def patient_id(self, cpr: str) -> str | None:
+        """The citizen's patient id, found by the pseudonym of the CPR number; None if Telehub has none."""
+
+
 class Authenticator:
     def __init__(self, trust: TrustSettings, identity_keys: IdentityProviderKeys,
-                 device_key: DeviceCredentialKey, devices: DeviceDirectory) -> None:
+                 device_key: DeviceCredentialKey, devices: DeviceDirectory,
+                 citizens: CitizenDirectory) -> None:
         self._trust = trust
         self._identity_keys = identity_keys
         self._device_key = device_key
         self._devices = devices
+        self._citizens = citizens
 
     def authenticate(self, authorization: Any) -> Principal:
         token = _bearer_token(authorization)
@@ -84,12 +99,22 @@ class Authenticator:
         role = _role(claims["telehub_role"])
         if role not in IDENTITY_PROVIDER_ROLES:
             raise NotAuthenticated("role_not_issued_by_identity_provider")
+        if role is Role.CITIZEN:
+            return self._citizen(claims)
         organisation = claims.get("telehub_org")
         if organisation is None and role in ROLES_WITH_ORGANISATION:
             raise NotAuthenticated("missing_organisation")
         if organisation is not None:
             organisation = _organisation(organisation)
         return Principal(role=role, subject=claims["sub"], organisation=organisation)
+
+    def _citizen(self, claims: dict[str, Any]) -> Principal:
+        """The citizen as their patient id; no organisation, whatever the token says (a citizen acts for no
+        organisation)."""
+        cpr = _cpr(claims.get(CPR_CLAIM))
+        if cpr in claims["sub"].replace("-", ""):  # the subject is the principal id, which API Gateway logs
+            raise NotAuthenticated("cpr_in_subject")
+        return Principal(role=Role.CITIZEN, subject=claims["sub"], patient_id=self._citizens.patient_id(cpr))
 
     def _device(self, token: str) -> Principal:
         if jwt.get_unverified_header(token).get("kid") != self._trust.device_credentials_key_id:
@@ -157,6 +182,17 @@ def _role(value: Any) -> Role:
         return Role(value)
     except ValueError:
         raise NotAuthenticated("unknown_role") from None
+
+
+def _cpr(value: Any) -> str:
+    if value is None:
+        raise NotAuthenticated("missing_claim")
+    if not isinstance(value, str):
+        raise NotAuthenticated("invalid_cpr")
+    try:
+        return normalise_cpr(value)
+    except InvalidIdentifier:
+        raise NotAuthenticated("invalid_cpr") from None
 
 
 def _organisation(value: Any) -> str:

@@ -27,6 +27,8 @@ class AuthorizerSettings(EnvironmentSettings):
     device_credential_issuer: str
     device_credentials_key_id: str
     devices_table_name: str
+    citizens_table_name: str  # a citizen's patient id, by the pseudonym of their CPR number
+    citizen_pseudonym_key_id: str
     route_roles: Json[tuple[RouteRoles, ...]]  # ROUTE_ROLES, from the resource spec
 
 

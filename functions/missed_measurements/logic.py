@@ -37,7 +37,7 @@ from functions.shared.access_log import AccessLog
 from functions.shared.citizens import ATTEMPTS
 from functions.shared.clock import Clock, iso_utc
 from functions.shared.episode_records import EpisodeRelations, EpisodeStatus
-from functions.shared.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceUnavailable
+from functions.shared.errors import Conflict, Forbidden, InvalidInput, NoRelation, ServiceUnavailable
 from functions.shared.evaluation_records import OpenAlarm, missed_alarm_id, missed_event_id
 from functions.shared.principal import Principal, organisation_of
 
@@ -220,7 +220,7 @@ class PauseService:
     def pause(self, episode_id: str, request: PauseRequest, principal: Principal) -> tuple[Pause, bool]:
         """Pause the episode's schedule, by a clinician of its monitoring organisation. The same request
         again (same organisation, same body as sent) is the same pause: returned as stored, with False."""
-        relations = self._relations(episode_id)
+        relations = self._related(episode_id, principal)
         organisation = organisation_of(principal)
         if not relations.monitored_by(organisation):
             raise Forbidden("only the organisation holding monitoring responsibility may pause it")
@@ -247,17 +247,17 @@ class PauseService:
 
     def pauses(self, episode_id: str, principal: Principal) -> list[Pause]:
         """The episode's pauses, for its treating or monitoring organisation; the read is logged first."""
-        relations = self._relations(episode_id)
-        if not relations.treated_or_monitored_by(organisation_of(principal)):
-            raise Forbidden("only the treating or monitoring organisation may read the pauses")
+        relations = self._related(episode_id, principal)
         pauses = self._store.pauses(episode_id)
         self._log(relations, principal, "read_pauses")
         return pauses
 
-    def _relations(self, episode_id: str) -> EpisodeRelations:
+    def _related(self, episode_id: str, principal: Principal) -> EpisodeRelations:
+        """The episode's relations, if the caller's organisation treats or monitors it; else the refusal an
+        episode that does not exist gets."""
         relations = self._directory.relations(episode_id)
-        if relations is None:
-            raise NotFound(f"there is no episode {episode_id}")
+        if relations is None or not relations.treated_or_monitored_by(organisation_of(principal)):
+            raise NoRelation()
         return relations
 
     def _log(self, relations: EpisodeRelations, principal: Principal, action: str) -> None:

@@ -19,11 +19,13 @@ class Role(StrEnum):
     CLINICIAN = "clinician"
     LOGISTICS = "logistics"
     SYSTEM = "system"
+    CITIZEN = "citizen"  # a citizen by the national login (MitID), reading their own data
 
 
 class Principal(BaseModel):
     """Authorizer context. Device principals carry device_id and patient_id; people and
-    organisations' systems carry their organisation (a SOR code)."""
+    organisations' systems carry their organisation (a SOR code); a citizen carries their own patient_id
+    (never their CPR number), or none while Telehub does not know them."""
 
     role: Role
     subject: str

@@ -6,10 +6,10 @@ transaction against the head's version read first; when another change came firs
 decided again, a few times, then the request is a 503 to retry.
 
 Who may do what: the worklist is the caller's organisation's own rows. An episode's measurements and
-alarms are for its treating and its monitoring organisation (others 403, an unknown episode 404). An
-alarm is acknowledged by its episode's monitoring organisation; the treating organisation, which may read
-the alarm, gets 403; any other organisation gets the 404 of an alarm that does not exist, so that alarm
-ids tell nobody else which alarms exist.
+alarms are for its treating and its monitoring organisation. An alarm is acknowledged by its episode's
+monitoring organisation; the treating organisation, which may read the alarm, gets a 403 saying so. Any
+other organisation gets the refusal of an episode or alarm that does not exist (NoRelation), so that ids
+tell nobody else which episodes and alarms exist.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from functions.shared.access_log import Access, AccessLog
 from functions.shared.clock import Clock, iso_utc
 from functions.shared.cursors import decode_cursor, encode_cursor
 from functions.shared.episode_records import EpisodeRelations
-from functions.shared.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceUnavailable
+from functions.shared.errors import Conflict, Forbidden, InvalidInput, NoRelation, ServiceUnavailable
 from functions.shared.evaluation_records import SEVERITY_ORDER
 from functions.shared.principal import Principal, organisation_of
 from functions.worklist.models import (
@@ -130,11 +130,8 @@ class WorklistService:
     def _readable(self, episode_id: str, principal: Principal) -> EpisodeRelations:
         organisation = organisation_of(principal)
         relations = self._directory.relations(episode_id)
-        if relations is None:
-            raise NotFound(f"there is no episode {episode_id}")
-        if not relations.treated_or_monitored_by(organisation):
-            raise Forbidden("only the treating or monitoring organisation may read the episode's "
-                            "measurements and alarms")
+        if relations is None or not relations.treated_or_monitored_by(organisation):
+            raise NoRelation()
         return relations
 
     # --- acknowledging -----------------------------------------------------------------------------
@@ -143,11 +140,10 @@ class WorklistService:
         """Acknowledge an open alarm with a note: who, when and the note are recorded, and the alarm
         leaves the worklist row (its rank recomputed). The alarm is returned, and logged as read."""
         organisation = organisation_of(principal)
-        unknown = NotFound(f"there is no alarm {alarm_id}")
         key = self._store.find_alarm(alarm_id)
         relations = self._directory.relations(key.episode_id) if key else None
         if key is None or relations is None or not relations.treated_or_monitored_by(organisation):
-            raise unknown
+            raise NoRelation()
         if not relations.monitored_by(organisation):
             raise Forbidden("only the organisation holding monitoring responsibility may acknowledge an "
                             "alarm")
@@ -158,7 +154,7 @@ class WorklistService:
                                 "alarm")
             alarm = self._store.alarm(key)
             if alarm is None:
-                raise unknown
+                raise NoRelation()
             now = self._clock()
             if alarm.status is not AlarmStatus.OPEN:
                 # The 409 tells who acknowledged it and when: a read of the citizen's alarm, logged first.

@@ -84,26 +84,28 @@ def test_the_upload_function_cannot_touch_devices_or_citizens(dev):
     assert not {"kms:Sign", "kms:GenerateMac", "sqs:SendMessage", "sns:Publish"} & set(grants)
 
 
-def test_the_authorizer_only_reads_devices_and_the_public_key(dev):
+def test_the_authorizer_only_reads_devices_citizens_and_the_public_key(dev):
     # Given the authorizer's grants
     grants = _grants(dev.template, "authorizer")
     tables = tagged(dev.template, "AWS::DynamoDB::Table", "table")
     keys = tagged(dev.template, "AWS::KMS::Key", "key")
-    # Then it writes nothing and only reads the devices table and the signing key's public half
+    # Then it writes nothing and only reads the devices table, the citizens table (a citizen's patient id by
+    # the MAC of the CPR number) and the signing key's public half
     assert not TABLE_WRITES & set(grants)
-    assert grants["dynamodb:GetItem"] == {tables["devices"][0]}
+    assert grants["dynamodb:GetItem"] == {tables["devices"][0], tables["citizens"][0]}
     assert grants["kms:GetPublicKey"] == {keys["device-credentials"][0]}
+    assert grants["kms:GenerateMac"] == {keys["citizen-pseudonym"][0]}
     assert "kms:Sign" not in grants
 
 
 def test_only_the_devices_function_signs_credentials_and_only_those_that_find_citizens_mac_cprs(dev):
     # Given every function's grants, Then kms:Sign belongs to the devices function alone, and
-    # kms:GenerateMac to the functions that find a citizen by CPR (device registration, referral, and the
-    # sharing API's consent and FHIR search)
+    # kms:GenerateMac to the functions that find a citizen by CPR (device registration, referral, the
+    # sharing API's consent and FHIR search, and the authorizer for a citizen's own token)
     signers = {f.id for f in SPEC.functions if "kms:Sign" in _grants(dev.template, f.id)}
     maccers = {f.id for f in SPEC.functions if "kms:GenerateMac" in _grants(dev.template, f.id)}
     assert signers == {"devices"}
-    assert maccers == {"devices", "referral-intake", "sharing-api"}
+    assert maccers == {"authorizer", "devices", "referral-intake", "sharing-api"}
 
 
 @pytest.mark.parametrize("spec_and_fixture", [(SPEC, "dev"), (SPEC, "prod"), (VARIANT_SPEC, "variant")])

@@ -18,6 +18,7 @@ from functions.authorizer.logic import LEEWAY_SECONDS, MAX_TOKEN_CHARS, Authenti
 from functions.authorizer.models import NotAuthenticated, TrustSettings, policy_for
 from functions.shared.device_records import DeviceStanding, DeviceStatus
 from functions.shared.principal import Principal, Role
+from tests.support.citizen_view import FakeCitizenDirectory
 from tests.support.fakes import FakeDeviceDirectory, FakeDeviceKey, FakeIdentityProviderKeys
 
 IDP = "https://idp.example.dk/"
@@ -50,7 +51,8 @@ def devices() -> FakeDeviceDirectory:
 def authenticator(keys, devices) -> Authenticator:
     published = {"rsa-1": keys["idp-rsa"].public_key(), "ec-1": keys["idp-ec"].public_key()}
     device_key = FakeDeviceKey(keys["device"].public_key())
-    return Authenticator(TRUST, FakeIdentityProviderKeys(published), device_key, devices)
+    return Authenticator(TRUST, FakeIdentityProviderKeys(published), device_key, devices,
+                         FakeCitizenDirectory())
 
 
 def person_token(keys, kid: str = "rsa-1", key: str = "idp-rsa", algorithm: str = "RS256",

@@ -10,7 +10,7 @@ import pytest
 from functions.missed_measurements.logic import MissedMeasurementSchedule, PauseService
 from functions.missed_measurements.models import MonitoredEpisode, PauseRequest, ScheduleHead
 from functions.shared.episode_records import EpisodeRelations, EpisodeStatus
-from functions.shared.errors import Conflict, Forbidden, InvalidInput, NotFound
+from functions.shared.errors import Conflict, Forbidden, InvalidInput, NoRelation
 from functions.shared.principal import Principal, Role
 from tests.support.fakes import FakeAccessLog, FakeEpisodeDirectory, FakeMonitoringSchedule
 from tests.support.organisations import HOSPITAL, MONITORING, OTHER, TREATING
@@ -102,9 +102,12 @@ def test_an_organisation_that_handed_the_episode_over_meanwhile_may_not_pause(se
     assert store.pauses(EPISODE) == []
 
 
-def test_an_unknown_episode_is_404(service):
-    with pytest.raises(NotFound):
+def test_an_unknown_episode_is_refused_as_another_organisations_is(service):
+    with pytest.raises(NoRelation) as unknown:
         service.pause("epi_ffffffffffffffffffffffff", request(), nurse())
+    with pytest.raises(NoRelation) as not_related:
+        service.pauses(EPISODE, nurse(OTHER))
+    assert str(unknown.value) == str(not_related.value)
 
 
 def test_an_ended_episode_is_409(service, directory):

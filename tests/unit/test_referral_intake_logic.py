@@ -111,7 +111,8 @@ def test_a_referral_refused_for_another_organisations_open_episode_names_nothing
     first, _ = service.accept_referral(referral(), doctor())
     # When a third organisation refers the citizen to COPD monitoring
     with pytest.raises(Conflict) as refused:
-        service.accept_referral(referral(referral_id="ref-h", treating_organisation=HOSPITAL), doctor(HOSPITAL))
+        service.accept_referral(referral(referral_id="ref-h", treating_organisation=HOSPITAL),
+                                doctor(HOSPITAL))
     # Then the 409 names neither the episode nor the area, only the referral's own field
     said = f"{refused.value} {refused.value.problems}"
     assert first.episode_id not in said and "copd" not in said and TREATING not in said
