@@ -218,8 +218,8 @@ def test_another_organisation_may_not_read_and_nothing_is_logged(resources):
     assert status == 403 and table_items(resources, "access-log") == []
 
 
-def test_an_unknown_episode_is_a_404_and_a_malformed_id_a_422(resources):
-    assert call("GET", "/v1/episodes/epi_000000000000000000000000")[0] == 404
+def test_an_unknown_episode_is_a_403_as_another_organisations_is_and_a_malformed_id_a_422(resources):
+    assert call("GET", "/v1/episodes/epi_000000000000000000000000")[0] == 403
     status, problem = call("GET", "/v1/episodes/nope")
     assert status == 422 and problem["errors"][0]["field"] == "episode_id"
 
@@ -382,15 +382,18 @@ def test_a_handover_is_not_refused_for_a_concurrent_write_to_another_part_of_the
 
 
 @pytest.mark.parametrize("action", ["accept", "decline"])
-def test_answering_an_offer_after_the_episode_ended_is_a_409(resources, action):
+def test_answering_an_offer_after_the_episode_ended_is_refused_as_an_unknown_episode_is(resources, action):
     # Given an offer to the hospital, and then the episode ended (which withdraws the offer)
     _, accepted = refer()
     episode_id = accepted["episode_id"]
     handover(episode_id, body={"to_organisation": HOSPITAL})
     assert call("POST", f"/v1/episodes/{episode_id}/end", {})[0] == 204
     # When the hospital answers the offer
-    # Then it is a conflict with the episode's state, not a refusal of the hospital
-    assert handover(episode_id, action, who=HOSPITAL)[0] == 409
+    # Then it has no relation left: the reply is that of an episode that does not exist
+    unknown = handover("epi_" + "0" * 24, action, who=HOSPITAL)
+    assert handover(episode_id, action, who=HOSPITAL) == unknown and unknown[0] == 403
+    # But the treating organisation, which holds the episode, is told it has ended
+    assert handover(episode_id, action, who=TREATING)[0] == 409
 
 
 def test_the_offering_organisation_withdraws_its_offer_and_may_offer_another(resources):
