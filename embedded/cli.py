@@ -2,7 +2,8 @@
 
 telehub local [--demo] [--exit-after-demo] [--port 8080] [--moto-port 5055] [--state-dir .telehub]
               [--isolated-environments]
-telehub token --role logistics|clinician|system [--org SOR|YDERNUMMER] [--subject ...] [--ttl-minutes 60]
+telehub token --role logistics|clinician|system|citizen [--org SOR|YDERNUMMER] [--cpr CPR] [--subject ...]
+              [--ttl-minutes 60]
 telehub redrive <queue-id>
 telehub missed-measurements [--at 2026-11-25T09:30:00Z]
 telehub subscriber --org SOR|YDERNUMMER [--wait-seconds 0]
@@ -97,6 +98,7 @@ def _parser() -> argparse.ArgumentParser:
         "--org",
         help="the organisation's SOR code or a GP's 6-digit ydernummer (for logistics and clinician)",
     )
+    token.add_argument("--cpr", help="the citizen's CPR number (for citizen; a test CPR number only)")
     token.add_argument("--subject", help="the sub claim (default dev-<role>)")
     token.add_argument("--ttl-minutes", type=int, default=60, help="lifetime in minutes (default 60)")
     _state_dir_option(token)
@@ -269,6 +271,7 @@ def run_token(arguments: argparse.Namespace) -> int:
             organisation=arguments.org,
             subject=arguments.subject,
             ttl_minutes=arguments.ttl_minutes,
+            cpr=arguments.cpr,
         )
     except ValueError as error:
         print(f"telehub token: {error}", file=sys.stderr)

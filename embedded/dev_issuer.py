@@ -3,7 +3,9 @@
 In AWS the token issuer is configuration (a real identity provider). Locally Telehub is its own:
 an RSA key generated once and kept in the state directory (readable by its owner only), published
 as a JWKS by the local gateway, and used by ``telehub token`` to mint tokens with the claims of the
-token contract (iss, aud, exp, iat, sub, telehub_role, telehub_org: a SOR code or a GP ydernummer).
+token contract (iss, aud, exp, iat, sub, telehub_role, telehub_org: a SOR code or a GP ydernummer). A
+citizen's token stands in for the national login's (MitID): no organisation, the CPR number in the claim
+the authorizer reads it from (functions.authorizer.logic.CPR_CLAIM), and a subject that is not the CPR.
 """
 
 from __future__ import annotations
@@ -22,13 +24,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
+from functions.authorizer.logic import CPR_CLAIM
 from functions.shared.auth import Role
-from functions.shared.identifiers import normalise_organisation
+from functions.shared.identifiers import normalise_cpr, normalise_organisation
 
 KEY_FILE = "dev-issuer-key.pem"
 AUDIENCE = "telehub-local"
 ROLES_WITH_ORGANISATION = frozenset({Role.CLINICIAN, Role.LOGISTICS})
-MINTABLE_ROLES = (Role.LOGISTICS, Role.CLINICIAN, Role.SYSTEM)  # devices get credentials from Telehub
+# Devices get their credentials from Telehub, not from an identity provider.
+MINTABLE_ROLES = (Role.LOGISTICS, Role.CLINICIAN, Role.SYSTEM, Role.CITIZEN)
 
 
 def issuer_url(gateway_url: str) -> str:
@@ -76,12 +80,17 @@ class DevIssuer:
         organisation: str | None = None,
         subject: str | None = None,
         ttl_minutes: int = 60,
+        cpr: str | None = None,
     ) -> str:
         role = Role(role)
         if role not in MINTABLE_ROLES:
             raise ValueError(f"the dev issuer mints {', '.join(r.value for r in MINTABLE_ROLES)} tokens only")
         if role in ROLES_WITH_ORGANISATION and not organisation:
             raise ValueError(f"a {role.value} token needs an organisation (SOR code or GP ydernummer)")
+        if (role is Role.CITIZEN) != (cpr is not None):
+            raise ValueError("a citizen token, and only a citizen token, needs a CPR number")
+        if role is Role.CITIZEN and organisation:
+            raise ValueError("a citizen token names no organisation")
         if ttl_minutes <= 0:
             raise ValueError("the time to live must be at least one minute")
         now = int(time.time())
@@ -95,6 +104,9 @@ class DevIssuer:
         }
         if organisation:
             claims["telehub_org"] = normalise_organisation(organisation)
+        if cpr is not None:
+            # A test CPR number only (DESIGN §5); the subject stays the default, never the CPR number.
+            claims[CPR_CLAIM] = normalise_cpr(cpr)
         return jwt.encode(claims, self._private_key, algorithm="RS256", headers={"kid": self.kid})
 
 

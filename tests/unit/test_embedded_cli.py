@@ -70,6 +70,18 @@ def test_a_logistics_token_without_an_organisation_is_refused_with_a_reason(tmp_
     assert "needs an organisation" in capsys.readouterr().err
 
 
+def test_a_citizen_token_is_minted_with_the_cpr_number_and_one_without_is_refused(tmp_path, capsys):
+    # Given no running system; When a citizen's token is minted for a test CPR number
+    assert main(["token", "--role", "citizen", "--cpr", "2512489996", "--state-dir", str(tmp_path)]) == 0
+    # Then it is a citizen's token carrying the CPR number in the national login's claim
+    claims = jwt.decode(capsys.readouterr().out.strip(), options={"verify_signature": False})
+    assert claims["telehub_role"] == "citizen"
+    assert claims["dk:gov:saml:attribute:CprNumberIdentifier"] == "2512489996"
+    # And without a CPR number none is minted, with the reason
+    assert main(["token", "--role", "citizen", "--state-dir", str(tmp_path)]) == 2
+    assert "needs a CPR number" in capsys.readouterr().err
+
+
 def test_redrive_needs_a_running_system_and_a_queue_with_a_dlq(tmp_path, capsys):
     assert main(["redrive", "measurements", "--state-dir", str(tmp_path)]) == 1
     assert "no running `telehub local`" in capsys.readouterr().err

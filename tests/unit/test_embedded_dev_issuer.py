@@ -8,6 +8,7 @@ import jwt
 import pytest
 
 from embedded.dev_issuer import KEY_FILE, DevIssuer, issuer_url, jwks_url
+from functions.authorizer.logic import CPR_CLAIM
 
 ISSUER = issuer_url("http://127.0.0.1:8080/")
 SOR = "265161000016009"
@@ -72,3 +73,26 @@ def test_the_jwks_is_where_the_gateway_serves_it():
 def test_tokens_the_contract_does_not_allow_are_refused(tmp_path, role, organisation, ttl):
     with pytest.raises(ValueError):
         DevIssuer(tmp_path, ISSUER).mint(role, organisation=organisation, ttl_minutes=ttl)
+
+
+def test_a_citizen_token_carries_the_cpr_number_where_the_authorizer_reads_it_and_no_organisation(tmp_path):
+    # Given the dev issuer
+    issuer = DevIssuer(tmp_path, ISSUER)
+    # When it mints a citizen's token for a test CPR number written with a dash
+    claims = verify(issuer.mint("citizen", cpr="251248-9996"), issuer)
+    # Then the token carries the ten digits in the national login's CPR claim, and neither an organisation
+    # nor the CPR number as its subject
+    assert claims["telehub_role"] == "citizen"
+    assert claims[CPR_CLAIM] == "2512489996"
+    assert "telehub_org" not in claims and claims["sub"] == "dev-citizen"
+
+
+@pytest.mark.parametrize(("role", "organisation", "cpr"), [
+    ("citizen", None, None),  # a citizen needs a CPR number
+    ("citizen", SOR, "2512489996"),  # and acts for no organisation
+    ("citizen", None, "3212489996"),  # no such birth date
+    ("clinician", SOR, "2512489996"),  # nobody else carries one
+])
+def test_citizen_tokens_the_contract_does_not_allow_are_refused(tmp_path, role, organisation, cpr):
+    with pytest.raises(ValueError):
+        DevIssuer(tmp_path, ISSUER).mint(role, organisation=organisation, cpr=cpr)
