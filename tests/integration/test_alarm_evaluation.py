@@ -182,12 +182,14 @@ def test_an_invalidation_takes_the_alarm_off_the_worklist_and_is_logged(names):
     assert status == 409 and "nurse-1" in problem["detail"]
 
 
-def test_an_unknown_episode_or_measurement_is_a_404(names):
+def test_an_unknown_measurement_is_a_404_and_an_unknown_episode_the_403_of_another_organisations(names):
+    # Given an episode the monitoring organisation holds: a measurement it does not have is not found
     assert _invalidate("msr_" + "0" * 24)[0] == 404
+    # And an episode that does not exist is refused as one of another organisation is
     event = load_event("alarm_evaluation/invalidate_measurement.json")
     event["pathParameters"]["episode_id"] = "epi_" + "1" * 24
     event["path"] = event["path"].replace(EPISODE, "epi_" + "1" * 24)
-    assert invoke("measurement-invalidation", event)["statusCode"] == 404
+    assert invoke("measurement-invalidation", event)["statusCode"] == 403
 
 
 def test_a_reason_must_be_given(names):
