@@ -89,6 +89,10 @@ def test_a_non_treating_clinician_is_refused_and_nothing_changes(local_system):
         ]
         # Then each is a 403, and the episode is as it was
         assert refused == [403] * 5
+        # And the unrelated hospital's refusal is the same as for an episode that does not exist
+        theirs = as_org(local_system, "GET", path, OTHER_HOSPITAL)
+        unknown = as_org(local_system, "GET", f"/v1/episodes/epi_{'0' * 24}", OTHER_HOSPITAL)
+        assert (theirs.status, theirs.body) == (unknown.status, unknown.body)
         episode = as_org(local_system, "GET", path, GP).body
         assert (episode["status"], episode["monitoring_organisation"]) == ("planned", MUNICIPALITY)
         assert [v["version"] for v in episode["threshold_history"]] == [1]

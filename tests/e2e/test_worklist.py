@@ -91,8 +91,10 @@ def test_a_red_measurement_leads_the_worklist_until_acknowledged_and_a_handover_
     # And a nurse of another organisation sees neither row, and cannot acknowledge the alarm
     assert not {red, yellow} & set(episodes_of(worklist_once(local_system, ELSEWHERE, lambda rows: True)))
     alarm_id = rows[0]["alarm"]["alarm_id"]
-    assert as_org(local_system, "POST", f"/v1/alarms/{alarm_id}/acknowledge", ELSEWHERE,
-                  {"note": "Not ours."}).status == 404
+    note = {"note": "Not ours."}
+    theirs = as_org(local_system, "POST", f"/v1/alarms/{alarm_id}/acknowledge", ELSEWHERE, note)
+    unknown = as_org(local_system, "POST", f"/v1/alarms/alm_{'0' * 24}/acknowledge", ELSEWHERE, note)
+    assert (theirs.status, theirs.body) == (unknown.status, unknown.body) and theirs.status == 403
 
     # When the nurse acknowledges the RED alarm with a note
     acknowledged = as_org(local_system, "POST", f"/v1/alarms/{alarm_id}/acknowledge", NURSES,
