@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from functions.shared.access_log import MINIMUM_RETENTION_DAYS
 from functions.shared.catalogue import BLOOD_PRESSURE, QUESTIONNAIRE, shareable_types
 from functions.shared.identifiers import ORGANISATION_PATTERN
 from infrastructure.resource_spec import PlatformSettings, SharingSubscriber
@@ -106,6 +107,9 @@ class StageConfig(_Settings):
     account: str | None = Field(default=None, pattern=r"^\d{12}$")
     removal_policy: Literal["RETAIN", "DESTROY"]
     log_retention_days: int
+    # Days each access-log entry is kept (the table's TTL): who looked at a citizen's data, for the citizen
+    # to read; at least two years, whatever the stage.
+    access_log_retention_days: int
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     api_throttling: ApiThrottling
     # Per client address and 5-minute window, enforced by the web ACL in front of the API.
@@ -116,6 +120,13 @@ class StageConfig(_Settings):
     backup_plan: bool
     alarm_email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     sharing: Sharing = Sharing()
+
+    @field_validator("access_log_retention_days")
+    @classmethod
+    def _two_years_at_least(cls, days: int) -> int:
+        if days < MINIMUM_RETENTION_DAYS:
+            raise ValueError(f"the access log is kept two years at least ({MINIMUM_RETENTION_DAYS} days)")
+        return days
 
     @model_validator(mode="after")
     def _checked(self) -> StageConfig:
@@ -139,6 +150,7 @@ class StageConfig(_Settings):
             device_credential_ttl_days=self.device_credentials.ttl_days,
             log_level=self.log_level,
             shared_measurement_types=self.sharing.measurement_types,
+            access_log_retention_days=self.access_log_retention_days,
         )
 
     def sharing_subscribers(self) -> tuple[SharingSubscriber, ...]:

@@ -33,6 +33,10 @@ TABLE_WRITE_ACTIONS = (
     "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem",
     "dynamodb:ConditionCheckItem",
 )
+# An append-only table (the access log): new items only. Its adapter puts each item on the condition that it
+# is absent (singly, or in a TransactWriteItems, whose puts IAM authorises as PutItem); without UpdateItem,
+# DeleteItem and BatchWriteItem (unconditional puts) no role of the application can change or delete one.
+TABLE_APPEND_ACTIONS = ("dynamodb:PutItem",)
 # What Lambda's event source mappings do with the function's role.
 STREAM_READ_ACTIONS = ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator")
 STREAM_POSITION_READ_ACTIONS = ("dynamodb:GetShardIterator", "dynamodb:GetRecords")
@@ -117,6 +121,7 @@ class TelehubFunction(Construct):
         spec, resources = self.spec, self._resources
         self._allow(TABLE_READ_ACTIONS, [arn for t in spec.reads_tables for arn in self._table_arns(t)])
         self._allow(TABLE_WRITE_ACTIONS, [arn for t in spec.writes_tables for arn in self._table_arns(t)])
+        self._allow(TABLE_APPEND_ACTIONS, [resources.tables[t].table_arn for t in spec.appends_to_tables])
         self._allow(("sqs:SendMessage",), [resources.queues[q].queue_arn for q in spec.sends_to_queues])
         self._allow(("sns:Publish",), [resources.topics[t].topic_arn for t in spec.publishes_to_topics])
         keys = resources.keys
@@ -128,7 +133,7 @@ class TelehubFunction(Construct):
         self._allow(STREAM_POSITION_READ_ACTIONS, [self._stream_arn(t) for t in spec.reads_streams])
         if spec.reads_tables or spec.reads_streams:
             self._data_key_actions.update(DATA_KEY_READ_ACTIONS)
-        if spec.writes_tables or spec.sends_to_queues or spec.publishes_to_topics:
+        if spec.writes_tables or spec.appends_to_tables or spec.sends_to_queues or spec.publishes_to_topics:
             self._data_key_actions.update(DATA_KEY_WRITE_ACTIONS)
 
     def _table_arns(self, table_id: str) -> list[str]:

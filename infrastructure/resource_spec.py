@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from functions.shared.access_log import MINIMUM_RETENTION_DAYS
+
 AttributeType = Literal["S", "N"]
 
 
@@ -133,6 +135,9 @@ class FunctionSpec:
     memory_mb: int = 512
     reads_tables: tuple[str, ...] = ()
     writes_tables: tuple[str, ...] = ()
+    # Append-only tables (the access log): the function may put new items, conditional on their absence,
+    # and nothing else; no update, delete or batch write (whose puts would overwrite).
+    appends_to_tables: tuple[str, ...] = ()
     sends_to_queues: tuple[str, ...] = ()
     publishes_to_topics: tuple[str, ...] = ()
     signs_with_keys: tuple[str, ...] = ()
@@ -269,8 +274,10 @@ SPEC = ResourceSpec(
                 IndexSpec("by-status", Key("status"), Key("episode_id")),
             ),
         ),
-        # Who read a citizen's data, when and what: written before the data is returned.
-        TableSpec(id="access-log", partition_key=Key("patient_id"), sort_key=Key("access_id")),
+        # Who read a citizen's data (or was refused it), when and what: written before the reply, appended
+        # only (functions/shared/access_log_store.py); each entry expires after the stage's retention.
+        TableSpec(id="access-log", partition_key=Key("patient_id"), sort_key=Key("access_id"),
+                  ttl_attribute="expires_at"),
         # Measurements as judged per episode, alarms, the worklist rows and the "upload evaluated" events,
         # one partition per episode (keys: functions.shared.evaluation_records). The stream is the outbox
         # of the EVENT items.
@@ -377,7 +384,8 @@ SPEC = ResourceSpec(
             # serial claims released; the evaluations table when a handover is accepted: the episode's
             # worklist row moves to the new monitoring organisation.
             reads_tables=("citizens", "episodes", "devices"),
-            writes_tables=("citizens", "episodes", "devices", "access-log", "evaluations"),
+            writes_tables=("citizens", "episodes", "devices", "evaluations"),
+            appends_to_tables=("access-log",),
             macs_with_keys=("citizen-pseudonym",),
         ),
         FunctionSpec(
@@ -451,7 +459,8 @@ SPEC = ResourceSpec(
             timeout_seconds=30,
             # The episodes table says who treats and monitors an episode; each read is access-logged.
             reads_tables=("episodes", "evaluations"),
-            writes_tables=("evaluations", "access-log"),
+            writes_tables=("evaluations",),
+            appends_to_tables=("access-log",),
         ),
         # The missed-measurement schedule and the pauses of it (functions/missed_measurements): active
         # episodes from the episodes table's index by status, heads, BLUE alarms and events in evaluations.
@@ -470,7 +479,8 @@ SPEC = ResourceSpec(
             handler="functions.missed_measurements.api.pauses_handler",
             description="Pauses of an episode's missed-measurement schedule (a hospital stay, a holiday)",
             reads_tables=("episodes", "evaluations"),
-            writes_tables=("evaluations", "access-log"),
+            writes_tables=("evaluations",),
+            appends_to_tables=("access-log",),
         ),
         # The alarm evaluator (functions/alarm_evaluation): each accepted upload judged under the
         # citizen's open episodes; readings, alarms, the worklist's head and the "upload evaluated" event
@@ -490,7 +500,8 @@ SPEC = ResourceSpec(
             handler="functions.alarm_evaluation.api.invalidation_handler",
             description="Invalidates a wrong reading: kept and marked, its alarm off the worklist",
             reads_tables=("episodes", "evaluations"),
-            writes_tables=("evaluations", "access-log"),
+            writes_tables=("evaluations",),
+            appends_to_tables=("access-log",),
         ),
         # Cross-sector sharing (functions/cross_sector_sharing): each "upload evaluated" event becomes a FHIR
         # Bundle published once to the sharing topic, to the organisations related to the citizen at publish
@@ -510,7 +521,8 @@ SPEC = ResourceSpec(
             handler="functions.cross_sector_sharing.api.handler",
             description="The citizen's sharing consent and the treating doctor's FHIR Observation search",
             reads_tables=("citizens", "episodes", "evaluations"),
-            writes_tables=("citizens", "access-log"),
+            writes_tables=("citizens",),
+            appends_to_tables=("access-log",),
             macs_with_keys=("citizen-pseudonym",),
             shares_data=True,
         ),
@@ -557,6 +569,8 @@ class PlatformSettings:
     # The nationally agreed types shared across sectors (catalogue types, blood_pressure, and
     # "questionnaire" for the answers); nothing else leaves Telehub on the sharing path.
     shared_measurement_types: tuple[str, ...] = ()
+    # How long each access-log entry is kept (its TTL); the embedded mode keeps the dev stage's two years.
+    access_log_retention_days: int = MINIMUM_RETENTION_DAYS
 
 
 @dataclass(frozen=True)
@@ -584,8 +598,10 @@ def function_environment(
         "DEVICE_CREDENTIAL_ISSUER": platform.device_credential_issuer,
         "DEVICE_CREDENTIAL_TTL_DAYS": str(platform.device_credential_ttl_days),
     }
-    for table_id in {*function.reads_tables, *function.writes_tables}:
+    for table_id in {*function.reads_tables, *function.writes_tables, *function.appends_to_tables}:
         environment[SPEC.table(table_id).env_name] = names.tables[table_id]
+    if ACCESS_LOG_TABLE in function.appends_to_tables:
+        environment[ACCESS_LOG_RETENTION_ENV] = str(platform.access_log_retention_days)
     for queue_id in function.sends_to_queues:
         environment[SPEC.queue(queue_id).env_name] = names.queue_urls[queue_id]
     for topic_id in function.publishes_to_topics:
@@ -602,6 +618,8 @@ def function_environment(
 
 ROUTE_ROLES_ENV = "ROUTE_ROLES"
 SHARED_TYPES_ENV = "SHARED_MEASUREMENT_TYPES"
+ACCESS_LOG_TABLE = "access-log"
+ACCESS_LOG_RETENTION_ENV = "ACCESS_LOG_RETENTION_DAYS"
 
 
 def route_roles(routes: tuple[RouteSpec, ...]) -> str:

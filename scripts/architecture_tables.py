@@ -103,6 +103,7 @@ def _table_use(function: FunctionSpec, spec: ResourceSpec) -> str:
         ("reads and writes", [t for t in table_ids if t in reads and t in writes]),
         ("reads", [t for t in table_ids if t in reads and t not in writes]),
         ("writes", [t for t in table_ids if t in writes and t not in reads]),
+        ("appends to", [t for t in table_ids if t in function.appends_to_tables]),
         ("reads the stream of", [t for t in table_ids if t in streams and t not in reads]),
     ]
     return "; ".join(f"{verb} {named(tables)}" for verb, tables in uses if tables) or NONE
@@ -135,12 +136,18 @@ def _tables_table(spec: ResourceSpec) -> str:
                 for index in table.indexes
             ) or NONE,
             _codes(f.id for f in spec.functions if table.id in f.reads_tables) or NONE,
-            _codes(f.id for f in spec.functions if table.id in f.writes_tables) or NONE,
+            _written_by(table, spec) or NONE,
         ]
         for table in spec.tables
     ]
     header = ["table", "key (partition / sort)", "stream", "indexes", "read by", "written by"]
     return _markdown(header, rows)
+
+
+def _written_by(table: TableSpec, spec: ResourceSpec) -> str:
+    writers = _codes(f.id for f in spec.functions if table.id in f.writes_tables)
+    appenders = _codes(f.id for f in spec.functions if table.id in f.appends_to_tables)
+    return ", ".join(filter(None, [writers, f"{appenders} (append only)" if appenders else ""]))
 
 
 def _key(partition_key: Key, sort_key: Key | None) -> str:
