@@ -23,7 +23,7 @@ from functions.alarm_evaluation.models import (
 )
 from functions.alarm_evaluation.repository import DynamoEpisodeSource, DynamoEvaluationStore
 from functions.alarm_evaluation.settings import MeasurementInvalidationSettings
-from functions.shared.access_log_store import DynamoAccessLog
+from functions.shared.access_log_store import DynamoAccessLog, current_request
 from functions.shared.api import build_resolver, resolve
 from functions.shared.auth import Principal, Role, requires
 from functions.shared.clock import utc_now
@@ -69,4 +69,6 @@ def _invalidation() -> MeasurementInvalidation:
     settings = MeasurementInvalidationSettings.from_environment()
     return MeasurementInvalidation(DynamoEpisodeSource(settings.episodes_table_name),
                                    DynamoEvaluationStore(settings.evaluations_table_name),
-                                   DynamoAccessLog(settings.access_log_table_name), metrics, utc_now)
+                                   DynamoAccessLog(settings.access_log_table_name,
+                                                   settings.access_log_retention_days, current_request(app)),
+                                   metrics, utc_now)

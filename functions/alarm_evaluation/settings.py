@@ -33,3 +33,4 @@ class MeasurementInvalidationSettings(EnvironmentSettings):
     episodes_table_name: str
     evaluations_table_name: str
     access_log_table_name: str
+    access_log_retention_days: int

@@ -18,7 +18,7 @@ from functions.cross_sector_sharing.repository import dynamo_citizen_relations
 from functions.cross_sector_sharing.search_api import search_router
 from functions.cross_sector_sharing.search_models import SEARCH_PATH
 from functions.cross_sector_sharing.settings import sharing_api_settings
-from functions.shared.access_log_store import DynamoAccessLog
+from functions.shared.access_log_store import DynamoAccessLog, current_request
 from functions.shared.api import build_resolver, resolve
 from functions.shared.auth import Principal, Role, requires
 from functions.shared.clock import utc_now
@@ -41,7 +41,8 @@ def _consents() -> ConsentService:
     settings = sharing_api_settings()
     return ConsentService(DynamoConsentStore(settings.citizens_table_name),
                           dynamo_citizen_relations(settings),
-                          DynamoAccessLog(settings.access_log_table_name), utc_now)
+                          DynamoAccessLog(settings.access_log_table_name, settings.access_log_retention_days,
+                                          current_request(app)), utc_now)
 
 
 @app.post(

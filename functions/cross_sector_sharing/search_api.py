@@ -29,7 +29,7 @@ from functions.cross_sector_sharing.search_models import (
 )
 from functions.cross_sector_sharing.search_store import DynamoReadingStore
 from functions.cross_sector_sharing.settings import sharing_api_settings
-from functions.shared.access_log_store import DynamoAccessLog
+from functions.shared.access_log_store import DynamoAccessLog, current_request
 from functions.shared.auth import Principal, Role, requires
 from functions.shared.clock import utc_now
 from functions.shared.cursors import CURSOR_PATTERN
@@ -55,7 +55,9 @@ def _search() -> ObservationSearch:
     return ObservationSearch(
         DynamoReadingStore(settings.evaluations_table_name, settings.episodes_table_name),
         dynamo_citizen_relations(settings),
-        DynamoAccessLog(settings.access_log_table_name), utc_now, settings.shared_measurement_types)
+        DynamoAccessLog(settings.access_log_table_name, settings.access_log_retention_days,
+                        current_request(search_router)),
+        utc_now, settings.shared_measurement_types)
 
 
 def search_url(event: APIGatewayProxyEvent) -> str:

@@ -49,6 +49,7 @@ class SharingApiSettings(EnvironmentSettings):
     episodes_table_name: str
     evaluations_table_name: str
     access_log_table_name: str
+    access_log_retention_days: int
     citizen_pseudonym_key_id: str
     shared_measurement_types: SharedTypes
 

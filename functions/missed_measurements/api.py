@@ -17,7 +17,7 @@ from pydantic import StringConstraints
 from functions.missed_measurements.logic import PauseService
 from functions.missed_measurements.models import PauseList, PauseRequest, PauseSettings, PauseView
 from functions.missed_measurements.repository import DynamoMonitoringSchedule
-from functions.shared.access_log_store import DynamoAccessLog
+from functions.shared.access_log_store import DynamoAccessLog, current_request
 from functions.shared.api import build_resolver, resolve
 from functions.shared.auth import Principal, Role, requires
 from functions.shared.clock import utc_now
@@ -40,7 +40,8 @@ def _pauses() -> PauseService:
     settings = PauseSettings.from_environment()
     store = DynamoMonitoringSchedule(settings.episodes_table_name, settings.evaluations_table_name)
     return PauseService(store, DynamoEpisodeDirectory(settings.episodes_table_name),
-                        DynamoAccessLog(settings.access_log_table_name), utc_now)
+                        DynamoAccessLog(settings.access_log_table_name, settings.access_log_retention_days,
+                                        current_request(app)), utc_now)
 
 
 @app.post(

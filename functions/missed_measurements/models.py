@@ -175,3 +175,4 @@ class PauseSettings(EnvironmentSettings):
     episodes_table_name: str
     evaluations_table_name: str
     access_log_table_name: str
+    access_log_retention_days: int

@@ -27,7 +27,7 @@ from functions.referral_intake.models import (
 from functions.referral_intake.outbox import OrderRelay, order_outbox
 from functions.referral_intake.publisher import SqsOrderPublisher
 from functions.referral_intake.repository import DynamoEpisodeStore, DynamoOrdersByHour
-from functions.shared.access_log_store import DynamoAccessLog
+from functions.shared.access_log_store import DynamoAccessLog, current_request
 from functions.shared.api import build_resolver, resolve
 from functions.shared.auth import Principal, Role, requires
 from functions.shared.citizen_store import DynamoCitizenStore, KmsCitizenPseudonyms
@@ -57,7 +57,8 @@ def _service() -> EpisodeService:
     store = DynamoEpisodeStore(settings.episodes_table_name, settings.devices_table_name, citizens,
                                evaluations_table=settings.evaluations_table_name)
     return EpisodeService(store, citizens, KmsCitizenPseudonyms(settings.citizen_pseudonym_key_id),
-                          DynamoAccessLog(settings.access_log_table_name), utc_now)
+                          DynamoAccessLog(settings.access_log_table_name, settings.access_log_retention_days,
+                                          current_request(app)), utc_now)
 
 
 def _json(status: int, body: Any) -> Response[Any]:

@@ -249,6 +249,7 @@ class ReferralIntakeSettings(EnvironmentSettings):
     devices_table_name: str
     evaluations_table_name: str  # an accepted handover moves the episode's worklist row
     access_log_table_name: str
+    access_log_retention_days: int
     citizen_pseudonym_key_id: str
 
 

@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.logging import correlation_paths
 from pydantic import AwareDatetime, StringConstraints
 
-from functions.shared.access_log_store import DynamoAccessLog
+from functions.shared.access_log_store import DynamoAccessLog, current_request
 from functions.shared.api import build_resolver, resolve
 from functions.shared.auth import Principal, Role, requires
 from functions.shared.clock import utc_now
@@ -60,7 +60,8 @@ def _service() -> WorklistService:
     settings = WorklistSettings.from_environment()
     return WorklistService(DynamoWorklistStore(settings.evaluations_table_name),
                            DynamoEpisodeDirectory(settings.episodes_table_name),
-                           DynamoAccessLog(settings.access_log_table_name), utc_now)
+                           DynamoAccessLog(settings.access_log_table_name, settings.access_log_retention_days,
+                                           current_request(app)), utc_now)
 
 
 def _json(status: int, body: Any) -> Response[Any]:

@@ -218,3 +218,4 @@ class WorklistSettings(EnvironmentSettings):
     episodes_table_name: str  # who holds the episode (its relations)
     evaluations_table_name: str
     access_log_table_name: str
+    access_log_retention_days: int

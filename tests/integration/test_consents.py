@@ -166,9 +166,9 @@ def test_without_the_access_log_nothing_is_recorded_or_returned(resources, refer
     # Given an access log DynamoDB keeps refusing
     def throttled(**_: Any) -> Any:
         raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow"}},
-                          "BatchWriteItem")
+                          "TransactWriteItems")
 
-    monkeypatch.setattr(aws.client("dynamodb"), "batch_write_item", throttled)
+    monkeypatch.setattr(aws.client("dynamodb"), "transact_write_items", throttled)
     # When the consent is withdrawn
     reply = post_consent({"cpr": CPR, "status": "withdrawn"})
     # Then the request fails with a retry-later and no consent, and the granted consent holds

@@ -31,7 +31,7 @@ from functions.device_uploads.models import StoredUpload
 from functions.devices.models import Device
 from functions.missed_measurements.models import MonitoredEpisode, Pause, ScheduleChange, ScheduleHead
 from functions.referral_intake.models import Episode, Handover, NewEpisode, Order, StoredReferral
-from functions.shared.access_log import Access
+from functions.shared.access_log import Access, Outcome
 from functions.shared.citizen_records import SharingConsent
 from functions.shared.clock import iso_utc
 from functions.shared.device_records import DeviceStanding, DeviceStatus
@@ -366,18 +366,21 @@ def _same_offer(pending: Handover, named: Handover) -> bool:
 
 
 class FakeAccessLog:
-    """The access log: one entry per read, (patient, organisation, action, episode)."""
+    """The access log, append-only: one entry per access, (patient, organisation, action, episode), in
+    ``entries`` if it was allowed and in ``denials`` if the caller was refused."""
 
     def __init__(self) -> None:
         self.entries: list[tuple[str, str | None, str, str]] = []
+        self.denials: list[tuple[str, str | None, str, str]] = []
 
     def record(self, patient_id: str, principal: Principal, action: str, episode_id: str,
-               at: datetime) -> None:
-        self.entries.append((patient_id, principal.organisation, action, episode_id))
+               at: datetime, outcome: Outcome = Outcome.ALLOWED) -> None:
+        entries = self.entries if outcome is Outcome.ALLOWED else self.denials
+        entries.append((patient_id, principal.organisation, action, episode_id))
 
     def record_many(self, accesses: Sequence[Access], principal: Principal, at: datetime) -> None:
         for access in accesses:
-            self.record(access.patient_id, principal, access.action, access.episode_id, at)
+            self.record(access.patient_id, principal, access.action, access.episode_id, at, access.outcome)
 
 
 class FakeEpisodeDirectory:
