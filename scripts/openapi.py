@@ -109,7 +109,9 @@ PROBLEMS: dict[int, tuple[str, str, str]] = {
         "The caller may not do this. A token whose role may not call the route, or a path no route has, is "
         "refused by API Gateway itself with its own JSON (`User is not authorized to access this resource`, "
         "`Missing Authentication Token`); a function's refusal (the caller's organisation may not act on "
-        "this resource) is problem+json.",
+        "this resource) is problem+json. A caller without a relation to the episode or alarm a path names "
+        "gets the same reply whether it exists or not (detail `the caller's organisation has no relation to "
+        "this, or it does not exist`), so a refusal tells nothing.",
     ),
     404: ("NotFound", "not_found", "The resource named in the path does not exist."),
     409: ("Conflict", "conflict", "The request conflicts with what is stored."),

@@ -47,8 +47,10 @@ MeasurementId = Annotated[str, StringConstraints(pattern=MEASUREMENT_ID_PATTERN)
     tags=["measurements"],
     responses={200: {"description": "Invalidated", "content": {"application/json": {
                    "model": InvalidatedMeasurement}}},
-               403: {"description": "The caller's organisation neither treats nor monitors the episode"},
-               404: {"description": "There is no such episode, or no such measurement in it"},
+               403: {"description": "No relation to the episode, or no such episode (one reply, whether "
+                     "the measurement exists or not)"},
+               404: {"description": "The episode the caller's organisation treats or monitors has no such "
+                     "measurement"},
                409: {"description": "The measurement was invalidated already (the reply names by whom)"}},
 )
 def invalidate_measurement(episode_id: EpisodeId, measurement_id: MeasurementId,

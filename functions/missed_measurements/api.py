@@ -31,8 +31,8 @@ if TYPE_CHECKING:
 app = build_resolver()
 Clinician = Annotated[Principal, Depends(requires(Role.CLINICIAN))]
 EpisodeId = Annotated[str, StringConstraints(pattern=EPISODE_ID_PATTERN)]
-_REFUSED: dict[int, OpenAPIResponse] = {403: {"description": "The caller's organisation may not do this"},
-                                        404: {"description": "There is no such episode"}}
+_REFUSED: dict[int, OpenAPIResponse] = {403: {"description": "No relation to the episode, or no such episode "
+                                               "(one reply); or the caller's part in it does not allow this"}}
 
 
 @cache

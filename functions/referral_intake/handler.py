@@ -46,8 +46,10 @@ app = build_resolver()
 Clinician = Annotated[Principal, Depends(requires(Role.CLINICIAN))]
 EpisodeId = Annotated[str, StringConstraints(pattern=EPISODE_ID_PATTERN)]
 _EPISODE: OpenAPIResponse = {"content": {"application/json": {"model": EpisodeView}}}
-_FORBIDDEN: dict[int, OpenAPIResponse] = {403: {"description": "The caller's organisation may not do this"},
-              404: {"description": "There is no such episode"}}
+_FORBIDDEN: dict[int, OpenAPIResponse] = {
+    403: {"description": "No relation to the episode, or no such episode (one reply); or the caller's part "
+          "in it does not allow this"},
+}
 
 
 @cache
@@ -74,12 +76,14 @@ def _json(status: int, body: Any) -> Response[Any]:
     "logistics centre. "
     "Retrying with the same referral_id and body returns the same 201; the same referral_id with another "
     "body is a 409. A citizen has at most one open episode per disease area and exactly one logistics "
-    "centre (409 naming the open episode or `logistics_centre`).",
+    "centre (409 naming `disease_area` or `logistics_centre`; the open episode is named only to an "
+    "organisation that treats or monitors it).",
     tags=["referrals"],
     responses={201: {"description": "Accepted (or a retry: the same reply)",
                      "content": {"application/json": {"model": ReferralAccepted}}},
                403: {"description": "The caller is not of the treating organisation"},
-               409: {"description": "An open episode, another logistics centre, or a reused referral_id"}},
+               409: {"description": "An open episode in the area (named only to its own organisations), "
+                     "another logistics centre, or a reused referral_id"}},
 )
 def post_referral(referral: Annotated[Referral, Body()], principal: Clinician) -> Response[ReferralAccepted]:
     reply, created = _service().accept_referral(referral, principal)

@@ -50,8 +50,7 @@ Cursor = Annotated[str | None, Query(
     pattern=CURSOR_PATTERN, description="The previous page's `next_cursor`; left out for the first page. "
     "Beyond the schema: only a cursor this list gave the caller.")]
 _EPISODE_REFUSALS: dict[int, OpenAPIResponse] = {
-    403: {"description": "The caller's organisation neither treats nor monitors the episode"},
-    404: {"description": "There is no such episode"},
+    403: {"description": "No relation to the episode, or no such episode (one reply, the same either way)"},
 }
 
 
@@ -167,15 +166,15 @@ def get_alarms(episode_id: EpisodeId, principal: Clinician,
     summary="Acknowledge an alarm",
     description="A clinician of the organisation holding monitoring responsibility acknowledges an open "
     "alarm with a note: who (subject and organisation), when and the note are recorded on the alarm and in "
-    "its changes, and it leaves the worklist. The treating organisation gets 403; any other organisation "
-    "the 404 of an alarm that does not exist, so alarm ids reveal nothing to it. A second acknowledgement "
-    "is a 409 naming who acknowledged it and when; an alarm lowered by re-evaluation or invalidated with "
-    "its measurement waits for nobody and is a 409 too.",
+    "its changes, and it leaves the worklist. The treating organisation gets a 403 saying so; any other "
+    "organisation the 403 of an alarm that does not exist, so alarm ids reveal nothing to it. A second "
+    "acknowledgement is a 409 naming who acknowledged it and when; an alarm lowered by re-evaluation or "
+    "invalidated with its measurement waits for nobody and is a 409 too.",
     tags=["worklist"],
     responses={200: {"description": "The alarm, acknowledged",
                      "content": {"application/json": {"model": Alarm}}},
-               403: {"description": "The caller's organisation treats the episode but does not monitor it"},
-               404: {"description": "There is no such alarm the caller's organisation may see"},
+               403: {"description": "No relation to the alarm's episode, or no such alarm (one reply); or "
+                     "the caller's organisation treats the episode but does not monitor it"},
                409: {"description": "Acknowledged before (by whom, when), lowered or invalidated"}},
 )
 def acknowledge_alarm(alarm_id: AlarmId, acknowledgement: Annotated[AlarmAcknowledgement, Body()],
