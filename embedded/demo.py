@@ -10,8 +10,9 @@ hospital while the tablet keeps its credential; the missed-measurement schedule,
 on, raises a BLUE alarm; the GP ends the episode, the devices are ordered collected and the tablet is
 locked out. Along the way the citizen's data is shared as FHIR (the referral records the consent): each
 evaluated upload reaches the GP's and the monitoring organisation's own queues and no other region's,
-follows the handover to the hospital's queue, and the GP pulls the observations by FHIR search. Each step
-says what it expected and whether that is what happened.
+follows the handover to the hospital's queue, and the GP pulls the observations by FHIR search. The citizen,
+with a token as the national login gives, reads who looked at their data and their own measurements. Each
+step says what it expected and whether that is what happened.
 """
 
 from __future__ import annotations
@@ -140,6 +141,7 @@ class Demo:
              self.shared_after_handover),
             ("The GP pulls the citizen's observations: FHIR search by POST, the CPR number in the body",
              self.search_observations),
+            ("The citizen reads who looked at their data", self.citizen_reads_access_log),
             ("The schedule, run as of four days on, finds a measurement missing: BLUE",
              self.missed_measurement),
             ("The GP ends the episode", self.end_episode),
@@ -443,6 +445,36 @@ class Demo:
             f"every page is in the access log ({logged[-1]['action']['S']}) before its reply",
             f"another region's hospital -> {stranger.status}, byte for byte the answer for a citizen that "
             "does not exist",
+        ]
+
+    def citizen_reads_access_log(self) -> list[str]:
+        # As the national login's token: the CPR number in a claim, which the authorizer makes the patient id.
+        self.tokens["citizen"] = self.issuer.mint("citizen", subject="demo-citizen", cpr=TEST_CITIZEN_CPR)
+        entries: list[dict[str, Any]] = []
+        path, pages = "/v1/me/access-log?limit=100", 0
+        while True:
+            page = expect(self._call("GET", path, "citizen"), 200, "the citizen's access log").body
+            entries, pages = entries + page["entries"], pages + 1
+            if page["next_cursor"] is None:
+                break
+            path = f"/v1/me/access-log?limit=100&cursor={page['next_cursor']}"
+        organisations = {"the GP": GP_YDERNUMMER, "the municipality": MUNICIPALITY_SOR,
+                         "the hospital": HOSPITAL_SOR}
+        by_organisation = {name: [entry["action"] for entry in entries if entry["organisation"] == code]
+                           for name, code in organisations.items()}
+        if not all(by_organisation.values()):
+            raise StepFailed(f"expected the GP's, the municipality's and the hospital's reads, got "
+                             f"{ {name: len(actions) for name, actions in by_organisation.items()} }")
+        measurements = expect(self._call("GET", "/v1/me/measurements?limit=3", "citizen"), 200,
+                              "the citizen's measurements").body["measurements"]
+        return [
+            f"GET /v1/me/access-log (a citizen's token, the CPR number in it, none in the URL) -> 200: "
+            f"{len(entries)} entries over {pages} page(s), newest first",
+            *(f"    {name}: {len(actions)} entries ({', '.join(sorted(set(actions)))})"
+              for name, actions in by_organisation.items()),
+            "GET /v1/me/measurements?limit=3 -> 200: "
+            + ", ".join(f"{m['type']} {m['colour'] or 'not judged'}" for m in measurements)
+            + " (newest first); both reads are in the access log as the citizen's own",
         ]
 
     def missed_measurement(self) -> list[str]:

@@ -526,6 +526,16 @@ SPEC = ResourceSpec(
             macs_with_keys=("citizen-pseudonym",),
             shares_data=True,
         ),
+        # The citizen's view (functions/citizen_view): who looked at the citizen's data and their own
+        # measurements (the patient id the authorizer found by the CPR number), and an episode's access log
+        # for its monitoring organisation; every view is itself logged.
+        FunctionSpec(
+            id="citizen-view",
+            handler="functions.citizen_view.handler.handler",
+            description="A citizen's access log and measurements, and an episode's access log",
+            reads_tables=("access-log", "episodes", "evaluations"),
+            appends_to_tables=("access-log",),
+        ),
     ),
     routes=(
         RouteSpec("POST", "/v1/devices", "devices", ("logistics",)),
@@ -550,6 +560,9 @@ SPEC = ResourceSpec(
                   "measurement-invalidation", ("clinician",)),
         RouteSpec("POST", "/v1/consents", "sharing-api", ("clinician",)),
         RouteSpec("POST", "/fhir/Observation/_search", "sharing-api", ("clinician",)),
+        RouteSpec("GET", "/v1/me/access-log", "citizen-view", ("citizen",)),
+        RouteSpec("GET", "/v1/me/measurements", "citizen-view", ("citizen",)),
+        RouteSpec("GET", "/v1/episodes/{episode_id}/access-log", "citizen-view", ("clinician",)),
     ),
     authorizer="authorizer",
 )

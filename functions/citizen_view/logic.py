@@ -33,8 +33,8 @@ from functions.citizen_view.models import (
     AccessLogEntry,
     AccessLogPage,
     AccessPage,
-    Measurement,
-    MeasurementsPage,
+    OwnMeasurement,
+    OwnMeasurementsPage,
     ReadingsPage,
     StoredAccess,
     StoredReading,
@@ -105,12 +105,12 @@ class CitizenView:
         return AccessLogPage(entries=[access_log_entry(entry) for entry in page.entries],
                              next_cursor=encode_cursor(scope, page.after))
 
-    def my_measurements(self, principal: Principal, limit: int, cursor: str | None) -> MeasurementsPage:
+    def my_measurements(self, principal: Principal, limit: int, cursor: str | None) -> OwnMeasurementsPage:
         """The readings of the citizen's open episodes, newest measured first, each with its colour."""
         scope = _scope("my-measurements", principal)
         decoded = decode_cursor(cursor, scope)
         if principal.patient_id is None:
-            return MeasurementsPage(measurements=[], next_cursor=None)
+            return OwnMeasurementsPage(measurements=[], next_cursor=None)
         episodes = {relation.episode_id: relation for relation in self._directory.open_relations(
             principal.patient_id)}
         positions = _positions(decoded, episodes)
@@ -119,11 +119,11 @@ class CitizenView:
         pages = {episode_id: self._readings.readings(episode_id, limit, None if at == FROM_START else at)
                  for episode_id, at in positions.items()}
         taken, positions_after = _merge(pages, positions, limit)
-        measurements = [Measurement.model_validate({
+        measurements = [OwnMeasurement.model_validate({
             **reading.measurement, "episode_id": reading.episode_id,
             "disease_area": episodes[reading.episode_id].disease_area,
         }) for reading in taken]
-        return MeasurementsPage(measurements=measurements,
+        return OwnMeasurementsPage(measurements=measurements,
                                 next_cursor=encode_cursor(scope, positions_after or None))
 
 

@@ -55,7 +55,7 @@ class StoredReading:
     episode_id: str
     sort_key: str  # the evaluations table's: EVAL#READING#<type>#<measured_at>#<measurement id>
     measured_key: str  # <measured_at>#<measurement id>: the list's order, newest first
-    measurement: dict[str, Any]  # Measurement's fields but the disease area
+    measurement: dict[str, Any]  # OwnMeasurement's fields but the disease area
 
 
 @dataclass(frozen=True)
@@ -97,12 +97,14 @@ class Component(BaseModel):
     unit: str
 
 
-class Invalidation(BaseModel):
+class InvalidationSeen(BaseModel):
+    """An invalidation as the citizen sees it: when and why, not by whom."""
+
     at: datetime
     reason: Annotated[str, Field(description="Why the clinician invalidated it.")]
 
 
-class Measurement(BaseModel):
+class OwnMeasurement(BaseModel):
     measurement_id: Annotated[str, Field(description="The same under every episode that judged it.")]
     episode_id: str
     disease_area: str
@@ -115,11 +117,11 @@ class Measurement(BaseModel):
     colour: Annotated[Colour | None, Field(
         description="As judged under this episode's thresholds; null when measured before its first "
         "threshold version was valid.")]
-    invalidated: Annotated[Invalidation | None, Field(description="When and why it was invalidated.")]
+    invalidated: Annotated[InvalidationSeen | None, Field(description="When and why it was invalidated.")]
 
 
-class MeasurementsPage(BaseModel):
-    measurements: Annotated[list[Measurement], Field(
+class OwnMeasurementsPage(BaseModel):
+    measurements: Annotated[list[OwnMeasurement], Field(
         description="Newest measured first. A measurement judged under two of the citizen's episodes is "
         "listed under each, with that episode's colour.")]
     next_cursor: Annotated[str | None, Field(description="The next page's `cursor`; null on the last page.")]

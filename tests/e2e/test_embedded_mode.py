@@ -186,10 +186,10 @@ def test_the_demo_runs_every_step_and_exits_0(tmp_path):
     # Then it exits 0 and the output shows each step behaving as expected
     assert finished.returncode == 0, finished.stdout + finished.stderr
     output = finished.stdout.split("\nDemo:", 1)[-1]
-    for number in range(1, 25):
-        assert f"[{number:2}/24]" in output
-    assert output.count("        ok") == 24
-    assert "Demo finished: all 24 steps behaved as expected" in output
+    for number in range(1, 26):
+        assert f"[{number:2}/25]" in output
+    assert output.count("        ok") == 25
+    assert "Demo finished: all 25 steps behaved as expected" in output
     assert "POST /v1/referrals -> 201" in output and "status planned" in output
     assert "deliver to citizen 251248-****" in output and "1 x pulse oximeter" in output
     assert "status active" in output and "access log: read_episode" in output
@@ -211,6 +211,9 @@ def test_the_demo_runs_every_step_and_exits_0(tmp_path):
     assert "sharing-123456 (the GP): 3 Bundle(s)" in output and "84 %  RED  (limits: red below 86" in output
     assert "sharing-615171000016009 (the hospital): 1 Bundle(s)" in output
     assert "-> 200: a searchset" in output and "another region's hospital -> 403, byte for byte" in output
+    # the citizen reads who looked at their data: the GP, the municipality and the hospital
+    assert "GET /v1/me/access-log (a citizen's token, the CPR number in it, none in the URL) -> 200" in output
+    assert "the GP: " in output and "the municipality: " in output and "the hospital: " in output
     # And the demo printed no credential or token in full, nor the CPR number or the phone number
     assert "not shown" in output and TEST_CPR not in output and "251248-9996" not in output
     assert "20 30 40" not in output
