@@ -68,6 +68,7 @@ ROUTES = {
     "pause monitoring": Route("monitoring-pauses", "POST", f"{EPISODE}/pauses",
                               {"ends_at": "2099-01-01T00:00:00Z", "reason": "admitted"}),
     "read pauses": Route("monitoring-pauses", "GET", f"{EPISODE}/pauses"),
+    "read access log": Route("citizen-view", "GET", f"{EPISODE}/access-log"),
     "invalidate measurement": Route("measurement-invalidation", "POST",
                                     f"{EPISODE}/measurements/{{measurement_id}}/invalidate",
                                     {"reason": "probe slipped"}),
