@@ -46,7 +46,7 @@ from functions.alarm_evaluation.models import (
 )
 from functions.alarm_evaluation.questionnaire import answer_colour
 from functions.alarm_evaluation.triage import Colour
-from functions.shared.access_log import AccessLog
+from functions.shared.access_log import AccessLog, Outcome
 from functions.shared.clock import Clock, iso_utc
 from functions.shared.disease_areas import DiseaseArea, disease_area
 from functions.shared.errors import Conflict, NoRelation, NotFound, ServiceUnavailable
@@ -580,8 +580,11 @@ class MeasurementInvalidation:
         # measurement is looked for only in an episode the caller treats or monitors.
         episode = self._episodes.episode(episode_id)
         organisation = organisation_of(principal)
-        if episode is None or organisation not in (episode.treating_organisation,
-                                                   episode.monitoring_organisation):
+        if episode is None:
+            raise NoRelation()
+        if organisation not in (episode.treating_organisation, episode.monitoring_organisation):
+            self._access_log.record(episode.patient_id, principal, "invalidate_measurement", episode_id,
+                                    self._clock(), Outcome.DENIED)
             raise NoRelation()
         for _ in range(ATTEMPTS):
             state = self._store.load(episode_id)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from functions.cross_sector_sharing.relations import CitizenRelations
-from functions.shared.access_log import Access, AccessLog
+from functions.shared.access_log import Access, AccessLog, Outcome
 from functions.shared.citizen_records import ConsentSource, ConsentStatus, SharingConsent
 from functions.shared.clock import Clock, iso_utc
 from functions.shared.errors import Conflict
@@ -50,7 +50,9 @@ class ConsentService:
         The request is access-logged under each open episode the caller is related to before the consent
         is read or written, so no reply leaves, and no consent changes, unlogged."""
         organisation = organisation_of(principal)
-        citizen = self._relations.related(cpr, organisation, NOT_RELATED)
+        citizen = self._relations.related(
+            cpr, organisation, NOT_RELATED, lambda patient_id: self._access_log.record(
+                patient_id, principal, RECORD_CONSENT, "", self._clock(), Outcome.DENIED))
         patient_id = citizen.patient_id
         now = self._clock()
         self._access_log.record_many([Access(patient_id, RECORD_CONSENT, episode_id)

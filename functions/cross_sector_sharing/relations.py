@@ -10,6 +10,7 @@ episode directory are injected.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -44,14 +45,17 @@ class CitizenRelations:
         self._pseudonyms = pseudonyms
         self._episodes = episodes
 
-    def related(self, cpr: str, organisation: str | None, refusal: str) -> RelatedCitizen:
+    def related(self, cpr: str, organisation: str | None, refusal: str,
+                on_denial: Callable[[str], None]) -> RelatedCitizen:
         """The citizen and the open episodes ``organisation`` treats or monitors; Forbidden(``refusal``) if
-        there is no such citizen or no such episode."""
+        there is no such citizen or no such episode. Refusing a citizen that exists calls ``on_denial`` with
+        its patient id first (to access-log the refusal); the reply is the same."""
         patient_id = self._citizens.find_patient(self._pseudonyms.pseudonym(cpr))
         if patient_id is None:
             raise Forbidden(refusal)
         episodes = tuple(relation for relation in self._episodes.open_relations(patient_id)
                          if relation.treated_or_monitored_by(organisation))
         if not episodes:
+            on_denial(patient_id)
             raise Forbidden(refusal)
         return RelatedCitizen(patient_id, episodes)

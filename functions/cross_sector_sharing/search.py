@@ -37,7 +37,7 @@ from functions.cross_sector_sharing.search_models import (
     StoredReading,
     Window,
 )
-from functions.shared.access_log import Access, AccessLog
+from functions.shared.access_log import Access, AccessLog, Outcome
 from functions.shared.clock import Clock, iso_utc
 from functions.shared.cursors import Position, decode_cursor, encode_cursor, invalid_cursor
 from functions.shared.evaluation_records import READING_PREFIX
@@ -80,7 +80,9 @@ class ObservationSearch:
         """One page of the search; ``url`` is the search's own URL (no parameters), which the Bundle's
         links extend with the cursor alone: the client repeats its body to the next link."""
         organisation = organisation_of(principal)
-        citizen = self._relations.related(query.cpr, organisation, NOT_RELATED)
+        citizen = self._relations.related(
+            query.cpr, organisation, NOT_RELATED, lambda patient_id: self._access_log.record(
+                patient_id, principal, FHIR_SEARCH, "", self._clock(), Outcome.DENIED))
         patient_id, related = citizen.patient_id, citizen.episode_ids
         types = self._shared_types if query.types is None else query.types & self._shared_types
         scope = _scope(organisation, patient_id, types, query.window)

@@ -33,7 +33,7 @@ from functions.missed_measurements.models import (
     ScheduleHead,
     missed_measurement_event,
 )
-from functions.shared.access_log import AccessLog
+from functions.shared.access_log import AccessLog, Outcome
 from functions.shared.citizens import ATTEMPTS
 from functions.shared.clock import Clock, iso_utc
 from functions.shared.episode_records import EpisodeRelations, EpisodeStatus
@@ -220,7 +220,7 @@ class PauseService:
     def pause(self, episode_id: str, request: PauseRequest, principal: Principal) -> tuple[Pause, bool]:
         """Pause the episode's schedule, by a clinician of its monitoring organisation. The same request
         again (same organisation, same body as sent) is the same pause: returned as stored, with False."""
-        relations = self._related(episode_id, principal)
+        relations = self._related(episode_id, principal, "pause_monitoring")
         organisation = organisation_of(principal)
         if not relations.monitored_by(organisation):
             raise Forbidden("only the organisation holding monitoring responsibility may pause it")
@@ -247,16 +247,20 @@ class PauseService:
 
     def pauses(self, episode_id: str, principal: Principal) -> list[Pause]:
         """The episode's pauses, for its treating or monitoring organisation; the read is logged first."""
-        relations = self._related(episode_id, principal)
+        relations = self._related(episode_id, principal, "read_pauses")
         pauses = self._store.pauses(episode_id)
         self._log(relations, principal, "read_pauses")
         return pauses
 
-    def _related(self, episode_id: str, principal: Principal) -> EpisodeRelations:
+    def _related(self, episode_id: str, principal: Principal, action: str) -> EpisodeRelations:
         """The episode's relations, if the caller's organisation treats or monitors it; else the refusal an
-        episode that does not exist gets."""
+        episode that does not exist gets (``action`` logged as denied first, when the episode exists)."""
         relations = self._directory.relations(episode_id)
-        if relations is None or not relations.treated_or_monitored_by(organisation_of(principal)):
+        if relations is None:
+            raise NoRelation()
+        if not relations.treated_or_monitored_by(organisation_of(principal)):
+            self._access_log.record(relations.patient_id, principal, action, episode_id, self._clock(),
+                                    Outcome.DENIED)
             raise NoRelation()
         return relations
 

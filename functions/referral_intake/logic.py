@@ -31,7 +31,7 @@ from functions.referral_intake.models import (
     ThresholdChange,
     package_of,
 )
-from functions.shared.access_log import AccessLog
+from functions.shared.access_log import AccessLog, Outcome
 from functions.shared.citizen_records import ConsentSource, SharingConsent
 from functions.shared.citizens import ATTEMPTS, CitizenPseudonyms, CitizenStore, get_or_create_patient
 from functions.shared.clock import Clock, iso_utc
@@ -210,7 +210,7 @@ class EpisodeService:
         """The episode for its treating or monitoring organisation or the offered receiver; the read is
         logged before anything is returned."""
         # The receiver reads what it is offered before it decides; it was told the episode id by the offer.
-        episode = self._related(episode_id, principal, _offered_to)
+        episode = self._related(episode_id, principal, "read_episode", _offered_to)
         versions = self._store.threshold_versions(episode_id)
         now = self._clock()
         self._access_log.record(episode.patient_id, principal, "read_episode", episode_id, now)
@@ -222,7 +222,7 @@ class EpisodeService:
     def change_thresholds(self, episode_id: str, change: ThresholdChange,
                           principal: Principal) -> ThresholdVersion:
         """A new version: the latest version with the changes, valid from ``valid_from`` (default now)."""
-        episode = self._related(episode_id, principal)
+        episode = self._related(episode_id, principal, "change_thresholds")
         organisation = organisation_of(principal)
         if organisation != episode.treating_organisation:
             raise Forbidden("only the treating organisation may change the thresholds")
@@ -261,7 +261,7 @@ class EpisodeService:
     # --- handover --------------------------------------------------------------------------------
 
     def offer_handover(self, episode_id: str, to_organisation: str, principal: Principal) -> Episode:
-        episode = self._related(episode_id, principal)
+        episode = self._related(episode_id, principal, "offer_handover")
         organisation = organisation_of(principal)
         if organisation != episode.monitoring_organisation:
             raise Forbidden("only the organisation holding monitoring responsibility may offer a handover")
@@ -280,7 +280,7 @@ class EpisodeService:
                              and e.handover.to_organisation == to_organisation)
 
     def accept_handover(self, episode_id: str, principal: Principal) -> Episode:
-        episode = self._related(episode_id, principal, _offered_to)
+        episode = self._related(episode_id, principal, "accept_handover", _offered_to)
         organisation = organisation_of(principal)
         if episode.handover is None or episode.handover.to_organisation != organisation:
             if episode.monitoring_organisation == organisation and episode.handover is None:
@@ -301,7 +301,7 @@ class EpisodeService:
     def withdraw_handover(self, episode_id: str, principal: Principal) -> Episode:
         """The offering organisation takes its pending offer back; with none pending (a retry, or the
         episode ended) nothing changes."""
-        episode = self._related(episode_id, principal)
+        episode = self._related(episode_id, principal, "withdraw_handover")
         organisation = organisation_of(principal)
         if organisation != episode.monitoring_organisation:
             raise Forbidden("only the organisation holding monitoring responsibility may withdraw its offer")
@@ -313,7 +313,7 @@ class EpisodeService:
                              and e.monitoring_organisation == organisation)
 
     def decline_handover(self, episode_id: str, principal: Principal) -> Episode:
-        episode = self._related(episode_id, principal, _offered_to_or_declined_by)
+        episode = self._related(episode_id, principal, "decline_handover", _offered_to_or_declined_by)
         organisation = organisation_of(principal)
         if episode.handover is None or episode.handover.to_organisation != organisation:
             if _declined_by(episode, organisation):
@@ -338,7 +338,7 @@ class EpisodeService:
         """End the episode: its guard released, a collect order sent for its devices that no other open
         episode of the citizen uses (those are revoked; the others stay, unlinked from this one). Ending
         an ended episode changes nothing."""
-        episode = self._related(episode_id, principal)
+        episode = self._related(episode_id, principal, "end_episode")
         if organisation_of(principal) != episode.treating_organisation:
             raise Forbidden("only the treating organisation may end the episode")
         for _ in range(ATTEMPTS):
@@ -374,14 +374,19 @@ class EpisodeService:
         episode = self._store.episode(episode_id)
         return episode is not None and episode.is_open
 
-    def _related(self, episode_id: str, principal: Principal,
+    def _related(self, episode_id: str, principal: Principal, action: str,
                  also: Callable[[Episode], set[str]] = lambda _: set()) -> Episode:
         """The episode, if the caller's organisation treats or monitors it (or is one ``also`` names); else
-        the refusal an episode that does not exist gets, byte for byte."""
+        the refusal an episode that does not exist gets, byte for byte (``action`` logged as denied first,
+        when the episode exists)."""
         episode = self._store.episode(episode_id)
         organisation = organisation_of(principal)
-        if episode is None or organisation not in {episode.treating_organisation,
-                                                   episode.monitoring_organisation, *also(episode)}:
+        if episode is None:
+            raise NoRelation()
+        related = {episode.treating_organisation, episode.monitoring_organisation, *also(episode)}
+        if organisation not in related:
+            self._access_log.record(episode.patient_id, principal, action, episode_id, self._clock(),
+                                    Outcome.DENIED)
             raise NoRelation()
         return episode
 

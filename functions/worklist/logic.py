@@ -18,7 +18,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Protocol
 
-from functions.shared.access_log import Access, AccessLog
+from functions.shared.access_log import Access, AccessLog, Outcome
 from functions.shared.clock import Clock, iso_utc
 from functions.shared.cursors import decode_cursor, encode_cursor
 from functions.shared.episode_records import EpisodeRelations
@@ -109,7 +109,7 @@ class WorklistService:
                      cursor: str | None) -> MeasurementsPage:
         if since is not None and until is not None and since > until:
             raise InvalidInput.for_field("from", "must not be after `to`")
-        relations = self._readable(episode_id, principal)
+        relations = self._readable(episode_id, principal, "read_measurements")
         # A cursor continues the same list: with other filters its position may lie outside the query.
         bounds = "#".join(iso_utc(moment) if moment else "" for moment in (since, until))
         scope = f"measurements#{episode_id}#{bounds}#{measurement_type or ''}"
@@ -121,16 +121,21 @@ class WorklistService:
 
     def alarms(self, episode_id: str, principal: Principal, status: AlarmStatus | None, limit: int,
                cursor: str | None) -> AlarmsPage:
-        relations = self._readable(episode_id, principal)
+        relations = self._readable(episode_id, principal, "read_alarms")
         scope = f"alarms#{episode_id}#{status or ''}"
         page = self._store.alarms(episode_id, status, limit, decode_cursor(cursor, scope))
         self._access_log.record(relations.patient_id, principal, "read_alarms", episode_id, self._clock())
         return AlarmsPage(alarms=page.items, next_cursor=encode_cursor(scope, page.after))
 
-    def _readable(self, episode_id: str, principal: Principal) -> EpisodeRelations:
+    def _readable(self, episode_id: str, principal: Principal, action: str) -> EpisodeRelations:
         organisation = organisation_of(principal)
         relations = self._directory.relations(episode_id)
-        if relations is None or not relations.treated_or_monitored_by(organisation):
+        if relations is None:
+            raise NoRelation()
+        if not relations.treated_or_monitored_by(organisation):
+            # A known citizen refused: logged as denied, and answered as an unknown episode is.
+            self._access_log.record(relations.patient_id, principal, action, episode_id, self._clock(),
+                                    Outcome.DENIED)
             raise NoRelation()
         return relations
 
@@ -142,7 +147,11 @@ class WorklistService:
         organisation = organisation_of(principal)
         key = self._store.find_alarm(alarm_id)
         relations = self._directory.relations(key.episode_id) if key else None
-        if key is None or relations is None or not relations.treated_or_monitored_by(organisation):
+        if key is None or relations is None:
+            raise NoRelation()
+        if not relations.treated_or_monitored_by(organisation):
+            self._access_log.record(relations.patient_id, principal, "acknowledge_alarm", key.episode_id,
+                                    self._clock(), Outcome.DENIED)
             raise NoRelation()
         if not relations.monitored_by(organisation):
             raise Forbidden("only the organisation holding monitoring responsibility may acknowledge an "

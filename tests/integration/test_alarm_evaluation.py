@@ -176,7 +176,8 @@ def test_an_invalidation_takes_the_alarm_off_the_worklist_and_is_logged(names):
     assert head["open_alarms"]["M"] == {} and "worklist_rank" not in head
     assert sorted(json.loads(e["event"]["S"])["trigger"] for e in _items(names, "EVENT#")) == [
         "invalidation", "upload"]
-    assert [e["action"]["S"] for e in table_items(names, "access-log")] == ["invalidate_measurement"]
+    assert sorted((e["action"]["S"], e["outcome"]["S"]) for e in table_items(names, "access-log")) == [
+        ("invalidate_measurement", "allowed"), ("invalidate_measurement", "denied")]
     # And a second invalidation is a 409 naming who did it
     status, problem = _invalidate(reading)
     assert status == 409 and "nurse-1" in problem["detail"]

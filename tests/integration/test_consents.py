@@ -32,8 +32,10 @@ def consent_items(resources) -> dict[str, list[dict[str, Any]]]:
 
 
 def consent_log(resources) -> list[tuple[str, str, str]]:
+    """The consent requests allowed and logged (a refusal of an existing citizen is logged as denied)."""
     return [(e["patient_id"]["S"], e["organisation"]["S"], e["episode_id"]["S"])
-            for e in table_items(resources, "access-log") if e["action"]["S"] == "record_consent"]
+            for e in table_items(resources, "access-log")
+            if e["action"]["S"] == "record_consent" and e["outcome"]["S"] == "allowed"]
 
 
 @pytest.fixture

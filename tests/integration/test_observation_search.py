@@ -45,8 +45,10 @@ def episode(resources) -> dict:
 
 
 def _searches(resources) -> list[tuple[str, str, str]]:
+    """The searches allowed and logged (a refusal of an existing citizen is logged as denied)."""
     return [(item["patient_id"]["S"], item["organisation"]["S"], item["episode_id"]["S"])
-            for item in table_items(resources, "access-log") if item["action"]["S"] == "fhir_search"]
+            for item in table_items(resources, "access-log")
+            if item["action"]["S"] == "fhir_search" and item["outcome"]["S"] == "allowed"]
 
 
 def test_the_treating_doctor_pulls_the_observations_as_a_searchset(resources, episode):

@@ -212,10 +212,12 @@ def test_the_treating_and_monitoring_organisations_read_the_episode_and_each_rea
     assert CPR not in json.dumps(log)
 
 
-def test_another_organisation_may_not_read_and_nothing_is_logged(resources):
+def test_another_organisation_may_not_read_and_is_logged_as_denied(resources):
     _, accepted = refer()
     status, _ = call("GET", f"/v1/episodes/{accepted['episode_id']}", who=clinician(OTHER))
-    assert status == 403 and table_items(resources, "access-log") == []
+    assert status == 403
+    assert [(e["organisation"]["S"], e["outcome"]["S"]) for e in table_items(resources, "access-log")] == [
+        (OTHER, "denied")]
 
 
 def test_an_unknown_episode_is_a_403_as_another_organisations_is_and_a_malformed_id_a_422(resources):
