@@ -43,6 +43,8 @@ PROBLEM_TITLES: dict[int, str] = {
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# What Powertools' route pattern accepts as a path parameter's value (its _SAFE_URI, _UNSAFE_URI and \w).
+_PATH_PARAMETER = re.compile(r"[-._~()'!*:@,;=+&$%<> \[\]{}|^\w]+")
 
 
 def build_resolver() -> APIGatewayRestResolver:
@@ -54,9 +56,17 @@ def build_resolver() -> APIGatewayRestResolver:
 
     @app.not_found
     def no_such_route(_: Exception) -> Response[str]:
-        # API Gateway routed it here, so only a path parameter Powertools' route pattern refuses gets here.
-        _count_refusal(404, error_code="not_found")
-        return problem(404, "not_found", "there is no such resource")
+        # API Gateway routed it here, so only a path parameter Powertools' route pattern refuses gets here:
+        # malformed input, a 422 naming it as a parameter the route's own pattern refuses is (a 404 would
+        # answer a well-formed id that exists and one that does not differently from a malformed one).
+        problems = [FieldProblem(name, "has characters no such identifier has")
+                    for name, value in sorted((app.current_event.path_parameters or {}).items())
+                    if not _PATH_PARAMETER.fullmatch(value)]
+        if not problems:  # no route at all (a function invoked directly): nothing to name
+            _count_refusal(404, error_code="not_found")
+            return problem(404, "not_found", "there is no such resource")
+        _count_refusal(422, fields=[p.field for p in problems])
+        return problem(422, "invalid_input", "the request is not valid; see errors", problems)
 
     def invalid_request(error: RequestValidationError) -> Response[str]:
         problems = [_field_problem(item, app) for item in error.errors()]

@@ -155,6 +155,16 @@ def test_a_path_no_route_matches_is_a_problem_json_404():
     assert _problem(response)["code"] == "not_found"
 
 
+def test_a_path_parameter_the_route_pattern_refuses_is_a_422_naming_it():
+    # Given a request API Gateway routed to /shelters/{id} whose id has characters no route pattern takes
+    event = {**_event('{"animals": []}'), "path": "/shelters/a#b", "resource": "/shelters/{id}",
+             "pathParameters": {"id": "a#b"}}
+    # Then it is a 422 naming the path parameter, as a malformed id is everywhere
+    response = resolve(_app, event, None)
+    assert response["statusCode"] == 422
+    assert [error["field"] for error in _problem(response)["errors"]] == ["id"]
+
+
 def test_a_json_media_type_with_a_charset_is_accepted():
     response = resolve(_app, _event('{"animals": []}', "application/json; charset=utf-8"), None)
     assert response["statusCode"] == 200
