@@ -63,7 +63,8 @@ from functions.cross_sector_sharing.models import UploadEvaluated
 from functions.cross_sector_sharing.publisher import MAX_BUNDLE_BYTES
 from functions.device_uploads import handler
 from functions.device_uploads.logic import UploadService
-from functions.device_uploads.models import MAX_MEASUREMENTS, StoredUpload, UploadRequest
+from functions.device_uploads.models import MAX_MEASUREMENTS, StoredUpload, UploadingDevice, UploadRequest
+from functions.shared.catalogue import catalogue
 from functions.shared.citizen_records import ConsentSource, ConsentStatus, SharingConsent
 from functions.shared.episode_records import EpisodeRelations, EpisodeStatus
 from functions.shared.observability import logger
@@ -146,7 +147,9 @@ def ingest_figures() -> list[Figure]:
     request = UploadRequest.model_validate_json(body)
     service = UploadService(DiscardingRepository(), NoOpenEpisodes(), NoMetrics())
     device_id, patient_id = "dev_" + "0" * 24, "pat_" + "0" * 24
-    device = Principal(role=Role.DEVICE, subject=device_id, device_id=device_id, patient_id=patient_id)
+    uploader = UploadingDevice(device_id, patient_id, frozenset(catalogue()))  # registered for every type
+    device = Principal(role=Role.DEVICE, subject=device_id, device_id=device_id, patient_id=patient_id,
+                       measurement_types=tuple(sorted(uploader.measurement_types)))
     context = _context("device-uploads")
     event = api_event("POST", "/v1/measurements", body, {**device.context(), "principalId": device_id})
 
@@ -156,7 +159,7 @@ def ingest_figures() -> list[Figure]:
 
     stages = [
         ("validation (JSON -> UploadRequest)", lambda: UploadRequest.model_validate_json(body), None),
-        ("upload logic (window, hash, normalise)", lambda: service.accept(device_id, patient_id, request),
+        ("upload logic (window, hash, normalise)", lambda: service.accept(uploader, request),
          None),
         ("whole API route (resolver, validation, logic, reply)", whole_route, BUDGET_MICROSECONDS),
     ]

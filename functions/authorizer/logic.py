@@ -132,7 +132,8 @@ class Authenticator:
         if not standing.active:
             raise NotAuthenticated("revoked_device")
         return Principal(
-            role=Role.DEVICE, subject=device_id, device_id=device_id, patient_id=standing.patient_id
+            role=Role.DEVICE, subject=device_id, device_id=device_id, patient_id=standing.patient_id,
+            measurement_types=standing.measurement_types,  # read with the standing: no request more
         )
 
     def _verified_claims(self, token: str, key: Any, algorithms: tuple[str, ...], issuer: str,

@@ -19,6 +19,7 @@ from functions.device_uploads.models import (
     MAX_AHEAD,
     MAX_ANSWERS,
     MAX_MEASUREMENTS,
+    UploadingDevice,
     UploadReceipt,
     UploadRequest,
 )
@@ -50,7 +51,9 @@ app = build_resolver()
     summary="Upload measurements and questionnaire answers (device)",
     description=f"A home collection point uploads up to {MAX_MEASUREMENTS} measurements and up to "
     f"{MAX_ANSWERS} questionnaire answers for its citizen, at least one of either. The device credential "
-    "decides the citizen. Answers must fit the questionnaire of one of the citizen's open episodes of care "
+    "decides the citizen, and the device uploads only the measurement types it was registered for (a 422 "
+    "names `measurements[i].type` otherwise; `blood_pressure` is registered as a whole). "
+    "Answers must fit the questionnaire of one of the citizen's open episodes of care "
     "(a 422 names the answer otherwise). Retrying with the same upload_id and body returns the same 202, "
     "however long the tablet was offline (uploads are kept, not expired); the same upload_id with a "
     f"different body is a 409. Measurements and answers may be up to {MAX_AGE.days} days old (over "
@@ -67,9 +70,10 @@ def post_measurements(
     upload: Annotated[UploadRequest, Body()],
     device: Annotated[Principal, Depends(requires(Role.DEVICE))],
 ) -> Response[UploadReceipt]:
-    if not (device.device_id and device.patient_id):
-        raise Forbidden("the device credential names no device or citizen")
-    receipt = _upload_service().accept(device.device_id, device.patient_id, upload)
+    if not (device.device_id and device.patient_id and device.measurement_types):
+        raise Forbidden("the device credential names no device, citizen or measurement types")
+    uploader = UploadingDevice(device.device_id, device.patient_id, frozenset(device.measurement_types))
+    receipt = _upload_service().accept(uploader, upload)
     return Response(202, content_type="application/json", body=receipt)
 
 

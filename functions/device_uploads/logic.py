@@ -1,5 +1,5 @@
-"""Accepting an upload once: the time rules, the late flag, answers that fit the citizen's
-questionnaires, the idempotent write.
+"""Accepting an upload once: the types the device was registered for, the time rules, the late flag,
+answers that fit the citizen's questionnaires, the idempotent write.
 
 No event shapes and no boto3 here: the repository, the citizen's open disease areas, the clock and
 the metrics recorder are injected, so the rules are tested with in-memory fakes. Handing stored
@@ -22,6 +22,7 @@ from functions.device_uploads.models import (
     BloodPressureMeasurement,
     SingleValueMeasurement,
     StoredUpload,
+    UploadingDevice,
     UploadReceipt,
     UploadRequest,
 )
@@ -53,16 +54,18 @@ class UploadService:
         self._metrics = metrics
         self._clock = clock
 
-    def accept(self, device_id: str, patient_id: str, request: UploadRequest) -> UploadReceipt:
+    def accept(self, device: UploadingDevice, request: UploadRequest) -> UploadReceipt:
         """Store the upload with one conditional write, or recognise a retry of a stored one.
 
         Same key and same body: the stored upload's receipt, nothing written. Same key with a
-        different body: 409. The citizen is the device's, never named by the body. The citizen's open
-        disease areas are read only for an upload with answers, which must fit their questionnaires.
+        different body: 409. The citizen is the device's, never named by the body, and each measurement
+        is of a type the device was registered for. The citizen's open disease areas are read only for an
+        upload with answers, which must fit their questionnaires.
         """
+        device_id, patient_id = device.device_id, device.patient_id
         received_at = self._clock()
         body_hash = canonical_hash(request)
-        problems = time_problems(request, received_at)
+        problems = type_problems(request, device) + time_problems(request, received_at)
         if request.answers:
             problems += answer_problems(request.answers, self._open_areas.open_disease_areas(patient_id))
         if problems:
@@ -72,8 +75,8 @@ class UploadService:
             existing = self._stored_or_none(device_id, request.upload_id)
             if existing is not None and existing.body_hash == body_hash:
                 return self._duplicate(existing)
-            raise InvalidInput("the upload breaks a rule of its time window or the citizen's questionnaires; "
-                               "see errors", problems)
+            raise InvalidInput("the upload breaks a rule of the device's types, its time window or the "
+                               "citizen's questionnaires; see errors", problems)
         upload = StoredUpload(
             device_id=device_id,
             upload_id=request.upload_id,
@@ -128,6 +131,13 @@ def canonical_hash(request: UploadRequest) -> str:
         del validated["answers"]
     canonical = json.dumps(validated, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def type_problems(request: UploadRequest, device: UploadingDevice) -> list[FieldProblem]:
+    """Each measurement of a type the device was not registered for, by its field."""
+    return [FieldProblem(f"measurements[{index}].type", "is not a type this device was registered to measure")
+            for index, measurement in enumerate(request.measurements)
+            if not device.measures(measurement.type)]
 
 
 def time_problems(request: UploadRequest, received_at: datetime) -> list[FieldProblem]:

@@ -34,6 +34,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from functions.shared.catalogue import (
+    BLOOD_PRESSURE,
     MeasurementType,
     accepted_units,
     catalogue,
@@ -137,6 +138,10 @@ def _range_after_conversion(measurement_type: str) -> str:
             f"{entry.unit}: {'; '.join(ranges)}.")
 
 
+REGISTERED_TYPE = ("The measurement's type. Beyond the schema: a type the device was registered for "
+                   "(`measurement_types` of POST /v1/devices; `blood_pressure` as a whole).")
+
+
 class _Reading(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -182,7 +187,7 @@ def single_value_model(measurement_type: str) -> type[SingleValueMeasurement]:
         value = (Number, Field(description=_range_after_conversion(measurement_type)))
     # Types made from data at run time, which is all create_model takes them for: Any.
     fields: dict[str, Any] = {
-        "type": (Literal[measurement_type], ...),
+        "type": (Literal[measurement_type], Field(description=REGISTERED_TYPE)),
         "unit": (Literal[units], Field(description=f"The unit the device used; stored in {entry.unit}")),
         "value": value,
     }
@@ -208,7 +213,7 @@ else:
 class BloodPressureMeasurement(_Reading):
     """One blood-pressure reading: systolic and diastolic in ``unit``, the pulse in /min."""
 
-    type: Literal["blood_pressure"]
+    type: Literal["blood_pressure"] = Field(description=REGISTERED_TYPE)
     unit: PressureUnit = Field(description="Unit of systolic and diastolic")
     systolic: Number = Field(description=_range_after_conversion("systolic"))
     diastolic: Number = Field(description=_range_after_conversion("diastolic") + " And below systolic.")
@@ -345,6 +350,23 @@ def received_hour(received_at: str) -> str:
     """2024-05-01T08: the hour an upload was received (from its ``iso_utc`` text), the partition key
     of the uploads index that finds uploads by when they arrived."""
     return received_at[:13]
+
+
+@dataclass(frozen=True)
+class UploadingDevice:
+    """The device an upload comes from, as its credential's principal names it: the citizen it measures,
+    and the catalogue types it was registered for (blood pressure as systolic, diastolic and pulse)."""
+
+    device_id: str
+    patient_id: str
+    measurement_types: frozenset[str]
+
+    def measures(self, measurement_type: str) -> bool:
+        """Whether the device was registered for ``measurement_type`` (an upload's type); a blood pressure
+        is one type, registered as systolic and diastolic, and its cuff's pulse goes with it."""
+        if measurement_type == BLOOD_PRESSURE:
+            return {"systolic", "diastolic"} <= self.measurement_types
+        return measurement_type in self.measurement_types
 
 
 @dataclass(frozen=True)

@@ -50,15 +50,19 @@ def _service() -> DeviceService:
     summary="Register a citizen's device",
     description=(
         "The logistics centre registers a device it delivered to a citizen and gets the credential the "
-        "home collection point uploads with. Sending the same vendor and serial for the same citizen again "
+        "home collection point uploads with. Only the logistics centre of an open (planned or active) "
+        "episode of the citizen may: the device joins the citizen's open episodes. Any other caller gets "
+        "the same 403, whether or not the citizen is known or has an episode. The device uploads only the "
+        "measurement types registered here. Sending the same vendor and serial for the same citizen again "
         "(a retry) registers nothing new: the reply is 200 with the same device and a fresh credential. "
-        "A serial that is active for another citizen is a 409 until it is revoked."
+        "A serial that is active on another device is a 409 until it is revoked."
     ),
     tags=["devices"],
     responses={
         201: {**_REGISTERED, "description": "Registered: the new device and its credential"},
         200: {**_REGISTERED, "description": "Registered before (a retry): the device and a fresh credential"},
-        409: {"description": "The serial is registered to another citizen or by another organisation"},
+        403: {"description": "The caller is not the logistics centre of an open episode of the citizen"},
+        409: {"description": "The serial is active on another device (another citizen's or organisation's)"},
     },
 )
 def register_device(registration: DeviceRegistration, principal: Logistics) -> Response[RegisteredDevice]:
@@ -84,12 +88,13 @@ def register_device(registration: DeviceRegistration, principal: Logistics) -> R
     summary="Revoke a device",
     description=(
         "Revokes the device at once: its credentials are refused from the next request. Only the "
-        "organisation that registered the device may revoke it; revoking a revoked device is a 204 again."
+        "organisation that registered the device may revoke it; to any other, the device is unknown (404). "
+        "Revoking a revoked device is a 204 again."
     ),
     tags=["devices"],
     responses={
         204: {"description": "Revoked (now or before)"},
-        404: {"description": "There is no such device"},
+        404: {"description": "There is no such device registered by the caller's organisation"},
     },
 )
 def revoke_device(device_id: Annotated[str, StringConstraints(pattern=DEVICE_ID_PATTERN)],

@@ -1,10 +1,12 @@
 """Registering and revoking a citizen's devices, and issuing the credentials devices upload with.
 
 The citizen is found by a pseudonym (a keyed MAC of the CPR number, computed by KMS), never by
-the CPR itself, through the get-or-create every feature shares (functions.shared.citizens). Both
-"get or create" steps here, the citizen's patient id and the device for a vendor's serial, are
-races between concurrent requests: the repository's writes are conditional, and a lost race is
-resolved by reading what the winner wrote.
+the CPR itself. A logistics centre registers a device only where it has a reason: an open episode of
+the citizen whose logistics centre it is (the referral made the citizen and named the centre). Without
+one the answer is one 403, whether the citizen is unknown, has no open episode or has another centre's:
+which citizens are monitored, and by whom, is health data. "Get or create" of the device for a vendor's
+serial is a race between concurrent requests: the repository's writes are conditional, and a lost race
+is resolved by reading what the winner wrote.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from functions.devices.models import Credential, Device, DeviceRegistration
-from functions.shared.citizens import ATTEMPTS, CitizenPseudonyms, CitizenStore, get_or_create_patient
+from functions.shared.citizens import ATTEMPTS, CitizenPseudonyms
 from functions.shared.clock import Clock
 from functions.shared.device_records import DeviceStatus
 from functions.shared.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
@@ -33,7 +35,17 @@ class CredentialSigner(Protocol):
         """An RSASSA-PKCS1-v1_5 SHA-256 signature of ``message``."""
 
 
-class DeviceRegistry(CitizenStore, Protocol):
+# One refusal for every caller without a reason, so that it tells nothing about the citizen.
+NO_REASON = "the organisation may not register devices for this citizen"
+# A serial held by another citizen's or another organisation's device: only that the serial is taken.
+SERIAL_TAKEN = ("a device with this vendor and serial is active; the organisation that registered it must "
+                "revoke it first")
+
+
+class DeviceRegistry(Protocol):
+    def find_patient(self, pseudonym: str) -> str | None:
+        """The citizen's patient id, if the citizen is known."""
+
     def open_episodes(self, patient_id: str) -> list[tuple[str, str]]:
         """(episode_id, logistics_centre) of each open episode of care of the citizen."""
 
@@ -101,28 +113,30 @@ class DeviceService:
     def register(self, registration: DeviceRegistration, principal: Principal) -> Registration:
         """Register the device for the citizen, or, for a retry, return the device registered before.
 
-        A retry is the same vendor and serial for the same citizen from the same organisation while
-        the device is active; it gets a fresh credential, and the device is linked to the citizen's open
-        episodes it does not serve yet. The serial held for anyone else is a 409.
+        Only the logistics centre of an open episode of the citizen may register (403 otherwise, the
+        same for every reason); the device is linked to the citizen's open episodes. A retry is the same
+        vendor and serial for the same citizen from the same organisation while the device is active;
+        it gets a fresh credential, and the device is linked to the open episodes it does not serve yet.
+        The serial held by any other device is a 409 that says only that.
         """
         organisation = organisation_of(principal)
-        pseudonym = self._pseudonyms.pseudonym(registration.cpr)
-        patient_id = self._registry.find_patient(pseudonym)
+        patient_id = self._registry.find_patient(self._pseudonyms.pseudonym(registration.cpr))
+        if patient_id is None:
+            raise Forbidden(NO_REASON)
         for _ in range(ATTEMPTS):
+            # Decided again on each attempt: an episode that ended meanwhile may have taken the reason away.
+            episode_ids = self._episodes_to_link(patient_id, organisation)
             existing = self._registry.device_with_serial(registration.vendor, registration.serial)
             if existing is not None:
-                _check_is_retry(existing, patient_id, organisation)
+                if (existing.patient_id, existing.registered_by) != (patient_id, organisation):
+                    raise Conflict(SERIAL_TAKEN)
                 # A retry may come for an episode opened since (a scale shared by COPD and heart failure):
                 # the device joins the open episodes it is not linked to yet.
-                missing = tuple(episode_id for episode_id in self._episodes_to_link(patient_id, organisation)
-                                if episode_id not in existing.episode_ids)
+                missing = tuple(sorted(set(episode_ids) - set(existing.episode_ids)))
                 if missing and not self._registry.link_device(existing, missing):
                     continue  # revoked or an episode ended meanwhile: decide again on what is stored now
                 linked = replace(existing, episode_ids=tuple(sorted({*existing.episode_ids, *missing})))
                 return Registration(linked, self._credentials.issue(existing.device_id), created=False)
-            episode_ids = self._episodes_to_link(patient_id, organisation)
-            # Created only now, so a refused registration (409) writes nothing, not even the citizen.
-            patient_id = patient_id or get_or_create_patient(self._registry, pseudonym, registration.cpr)
             device = Device(
                 device_id=new_id("dev"),
                 patient_id=patient_id,
@@ -140,22 +154,21 @@ class DeviceService:
                 return Registration(device, self._credentials.issue(device.device_id), created=True)
         raise ServiceUnavailable("the device could not be registered now; retry the same request")
 
-    def _episodes_to_link(self, patient_id: str | None, organisation: str) -> tuple[str, ...]:
-        """The citizen's open episodes, which the device joins; only the citizen's logistics centre
-        may register devices for a citizen with an open episode."""
-        episodes = self._registry.open_episodes(patient_id) if patient_id else []
-        if any(centre != organisation for _, centre in episodes):
-            raise Forbidden("only the citizen's logistics centre may register devices for the citizen")
+    def _episodes_to_link(self, patient_id: str, organisation: str) -> tuple[str, ...]:
+        """The citizen's open episodes, which the device joins: the caller's reason to register. The
+        citizen has one logistics centre while an episode is open, so every one of them is the caller's."""
+        episodes = self._registry.open_episodes(patient_id)
+        if not episodes or any(centre != organisation for _, centre in episodes):
+            raise Forbidden(NO_REASON)
         return tuple(sorted(episode_id for episode_id, _ in episodes))
 
     def revoke(self, device_id: str, principal: Principal) -> None:
-        """Revoke the device: its credential is refused from now on. Revoking twice is harmless."""
+        """Revoke the device: its credential is refused from now on. Revoking twice is harmless. Another
+        organisation's device is as unknown to the caller as a device that does not exist (one 404)."""
         organisation = organisation_of(principal)
         device = self._registry.find_device(device_id)
-        if device is None:
-            raise NotFound(f"there is no device {device_id}")
-        if device.registered_by != organisation:
-            raise Forbidden("only the organisation that registered the device may revoke it")
+        if device is None or device.registered_by != organisation:
+            raise NotFound(f"there is no device {device_id} registered by this organisation")
         if device.status == DeviceStatus.REVOKED:
             return
         if self._registry.revoke_device(device, self._clock()):
@@ -163,14 +176,6 @@ class DeviceService:
         current = self._registry.find_device(device_id)  # lost a race: revoked by a concurrent request?
         if current is None or current.status != DeviceStatus.REVOKED:
             raise ServiceUnavailable("the device could not be revoked now; retry the same request")
-
-
-def _check_is_retry(existing: Device, patient_id: str | None, organisation: str) -> None:
-    if existing.patient_id != patient_id:
-        raise Conflict("a device with this vendor and serial is registered to another citizen; "
-                       "the registering organisation must revoke it first")
-    if existing.registered_by != organisation:
-        raise Conflict("this device is registered to the citizen by another organisation")
 
 
 def _segment(value: Mapping[str, object]) -> str:

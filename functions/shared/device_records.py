@@ -44,10 +44,12 @@ def serial_claim_key(vendor: str, serial: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class DeviceStanding:
-    """What the authorizer reads about a device: whether it may upload, and for which patient."""
+    """What the authorizer reads about a device: whether it may upload, for which patient, and which
+    measurement types (the catalogue's, as registered)."""
 
     status: DeviceStatus
     patient_id: str
+    measurement_types: tuple[str, ...]
 
     @property
     def active(self) -> bool:
@@ -56,7 +58,7 @@ class DeviceStanding:
 
 # A GetItem's projection of a device item to its standing ("status" is a reserved word, hence "#status").
 STANDING_PROJECTION: dict[str, Any] = {
-    "ProjectionExpression": "#status, patient_id",
+    "ProjectionExpression": "#status, patient_id, measurement_types",
     "ExpressionAttributeNames": {"#status": "status"},
 }
 
@@ -66,7 +68,8 @@ def device_standing(item: dict[str, Any] | None) -> DeviceStanding | None:
     if there is no item."""
     if item is None:
         return None
-    return DeviceStanding(status=DeviceStatus(item["status"]["S"]), patient_id=item["patient_id"]["S"])
+    return DeviceStanding(status=DeviceStatus(item["status"]["S"]), patient_id=item["patient_id"]["S"],
+                          measurement_types=tuple(kind["S"] for kind in item["measurement_types"]["L"]))
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,21 @@ what it uses only.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator, PlainSerializer
 
 from functions.shared.errors import Forbidden
+
+
+def _split(value: Any) -> Any:
+    return value.split() if isinstance(value, str) else value
+
+
+# The authorizer context holds strings only: a device's measurement types travel space-separated.
+MeasurementTypes = Annotated[
+    tuple[str, ...], BeforeValidator(_split), PlainSerializer(" ".join, return_type=str)
+]
 
 
 class Role(StrEnum):
@@ -32,6 +43,7 @@ class Principal(BaseModel):
     device_id: str | None = None
     patient_id: str | None = None
     organisation: str | None = None
+    measurement_types: MeasurementTypes | None = None  # a device's: what it was registered to measure
 
     def context(self) -> dict[str, str]:
         """The authorizer context API Gateway passes on: strings only, absent values left out."""

@@ -19,8 +19,9 @@ from tests.support.fakes import FakeDeviceDirectory
 
 REGISTERED = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
 PATIENT = "pat_000000000000000000000001"
+TYPES = ("spo2",)  # what the device was registered for
 DEVICE = Device(device_id="dev_1", patient_id=PATIENT, status=DeviceStatus.ACTIVE, vendor="Nonin",
-                model="3230", serial="502012345", measurement_types=("spo2",),
+                model="3230", serial="502012345", measurement_types=TYPES,
                 registered_by="345678901234567", registered_at=REGISTERED)
 
 
@@ -38,17 +39,17 @@ def devices(request) -> Directory:
     if request.param == FAKE:
         fake = FakeDeviceDirectory({})
         return Directory(
-            fake, lambda: fake.devices.update({"dev_1": DeviceStanding(DeviceStatus.ACTIVE, PATIENT)}),
-            lambda: fake.devices.update({"dev_1": DeviceStanding(DeviceStatus.REVOKED, PATIENT)}))
+            fake, lambda: fake.devices.update({"dev_1": DeviceStanding(DeviceStatus.ACTIVE, PATIENT, TYPES)}),
+            lambda: fake.devices.update({"dev_1": DeviceStanding(DeviceStatus.REVOKED, PATIENT, TYPES)}))
     tables = request.getfixturevalue("moto_resources").tables
     registry = DynamoDeviceRegistry(tables["citizens"], tables["devices"], tables["episodes"])
     return Directory(DynamoDeviceDirectory(tables["devices"]), lambda: registry.add_device(DEVICE),
                      lambda: registry.revoke_device(DEVICE, REGISTERED))
 
 
-def test_a_device_stands_active_for_its_patient_until_revoked(devices):
+def test_a_device_stands_active_for_its_patient_and_types_until_revoked(devices):
     assert devices.directory.standing("dev_1") is None
     devices.register()
-    assert devices.directory.standing("dev_1") == DeviceStanding(DeviceStatus.ACTIVE, PATIENT)
+    assert devices.directory.standing("dev_1") == DeviceStanding(DeviceStatus.ACTIVE, PATIENT, TYPES)
     devices.revoke()
-    assert devices.directory.standing("dev_1") == DeviceStanding(DeviceStatus.REVOKED, PATIENT)
+    assert devices.directory.standing("dev_1") == DeviceStanding(DeviceStatus.REVOKED, PATIENT, TYPES)

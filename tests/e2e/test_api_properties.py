@@ -49,6 +49,7 @@ from schemathesis.specs.openapi.checks import (
 
 from embedded.api_client import call
 from embedded.local import LocalSystem
+from functions.shared.catalogue import catalogue
 from functions.shared.evaluation_records import measurement_id
 from infrastructure.resource_spec import SPEC, RouteSpec
 from tests.support.beyond_the_schema import (
@@ -210,8 +211,9 @@ def _offer(url: str, token: str, episode_id: str, to_organisation: str) -> None:
 
 
 def _register(url: str, token: str, cpr: str = DEVICE_CITIZEN) -> dict[str, Any]:
+    # Registered for every type, so that any upload made right is one the device may send.
     registration = {"cpr": cpr, "vendor": "Fuzz", "model": "Tablet",
-                    "serial": f"fixture-{time.time_ns()}", "measurement_types": ["weight", "blood_pressure"]}
+                    "serial": f"fixture-{time.time_ns()}", "measurement_types": sorted(catalogue())}
     registered = call("POST", f"{url}/v1/devices", token, registration)
     assert registered.status == 201, registered.body
     device: dict[str, Any] = registered.body

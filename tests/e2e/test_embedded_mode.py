@@ -42,7 +42,9 @@ def logistics_token(system: LocalSystem) -> str:
     return system.issuer.mint("logistics", organisation=SOR)
 
 
-def register_tablet(system: LocalSystem, cpr: str = TEST_CPR) -> tuple[dict[str, Any], HomeTablet]:
+def register_tablet(system: LocalSystem, cpr: str = UPLOADING_CPR) -> tuple[dict[str, Any], HomeTablet]:
+    """A tablet of a citizen with an open COPD episode (the logistics centre's reason to register it)."""
+    open_copd_episode(system, cpr)
     registration = {
         "cpr": cpr,
         "vendor": "Telehub Test",
@@ -241,9 +243,10 @@ def test_telehub_token_and_redrive_work_against_the_running_system(local_system,
     # Given a token minted by the command line for the running system
     assert main(["token", "--role", "logistics", "--org", SOR, "--state-dir", state_dir]) == 0
     token = capsys.readouterr().out.strip()
-    # When it is used to register a device
+    # When it is used to register a device for a citizen with an open episode
+    open_copd_episode(local_system)
     registration = {
-        "cpr": TEST_CPR,
+        "cpr": UPLOADING_CPR,
         "vendor": "V",
         "model": "M",
         "serial": uuid.uuid4().hex[:12],

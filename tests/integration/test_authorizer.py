@@ -21,7 +21,7 @@ from jwt.algorithms import RSAAlgorithm
 
 from functions.authorizer import handler as authorizer
 from functions.shared import aws
-from tests.support.devices_api import authorize, register, revoke
+from tests.support.devices_api import authorize, refer_citizen, register, revoke
 from tests.support.events import load_event
 from tests.support.runtime import PLATFORM, current
 
@@ -159,6 +159,7 @@ def test_tokens_and_subjects_never_reach_the_logs(identity_provider, caplog):
 
 def test_a_credential_works_until_the_device_is_revoked_and_kms_is_read_once(identity_provider):
     # Given a registered device, and a count of the authorizer's reads of the KMS public key
+    refer_citizen()
     _, device = register()
     public_key_reads: list[str] = []
     aws.client("kms").meta.events.register(
@@ -169,7 +170,7 @@ def test_a_credential_works_until_the_device_is_revoked_and_kms_is_read_once(ide
     # Then both are allowed as the device and its patient, and the public key was read once
     assert first["context"] == second["context"] == {
         "role": "device", "subject": device["device_id"], "device_id": device["device_id"],
-        "patient_id": device["patient_id"],
+        "patient_id": device["patient_id"], "measurement_types": "pulse spo2",
     }
     assert public_key_reads == ["GetPublicKey"]
     # When the device is revoked, Then its credential is refused on the very next request
@@ -179,6 +180,7 @@ def test_a_credential_works_until_the_device_is_revoked_and_kms_is_read_once(ide
 
 def test_the_identity_provider_cannot_forge_a_device_credential(identity_provider):
     # Given a token signed by the provider's key that claims Telehub's device issuer and a real device
+    refer_citizen()
     _, device = register()
     forged = identity_provider.token(
         iss=PLATFORM.device_credential_issuer, sub=device["device_id"], telehub_role="device",

@@ -1,4 +1,5 @@
-"""The devices API under moto: real KMS MAC and signing, DynamoDB, and the real authorizer handler."""
+"""The devices API under moto: real KMS MAC and signing, DynamoDB, the real authorizer handler, and
+referrals that name the logistics centre (its reason to register a citizen's devices)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,31 @@ import boto3
 import jwt
 import pytest
 
+from functions.devices.logic import NO_REASON, SERIAL_TAKEN
 from functions.devices.models import DeviceRegistration
-from tests.support.devices_api import CPR, SAMPLE_BODY, authorize, principal_context, register, revoke
+from tests.support.devices_api import (
+    CPR,
+    SAMPLE_BODY,
+    authorize,
+    principal_context,
+    refer_citizen,
+    register,
+    register_reply,
+    revoke,
+)
 from tests.support.events import load_event
 from tests.support.moto_state import table_items
-from tests.support.organisations import CENTRE
+from tests.support.organisations import CENTRE, OTHER
+from tests.support.referrals_api import call
 from tests.support.runtime import PLATFORM
 
 OTHER_CPR = "0101011235"
+
+
+@pytest.fixture
+def referred(resources) -> dict[str, Any]:
+    """The sample citizen referred with a COPD episode whose logistics centre is CENTRE; the episode."""
+    return refer_citizen()
 
 
 def body_with(**changes: Any) -> dict[str, Any]:
@@ -33,18 +51,20 @@ def body_with(**changes: Any) -> dict[str, Any]:
 # --- register, authorize, revoke -----------------------------------------------------------------
 
 
-def test_a_registered_device_is_let_in_by_the_authorizer_until_it_is_revoked(resources):
-    # Given a logistics centre registers a device for a citizen (the canonical sample event)
+def test_a_registered_device_is_let_in_by_the_authorizer_until_it_is_revoked(referred):
+    # Given the logistics centre of the citizen's episode registers a device (the canonical sample event)
     status, reply = register()
     assert status == 201
-    assert reply["status"] == "active"
+    assert reply["status"] == "active" and reply["patient_id"] == referred["patient_id"]
     assert reply["measurement_types"] == ["pulse", "spo2"]
-    # When the tablet presents the credential, Then the real authorizer lets it in as that device and patient
+    # When the tablet presents the credential, Then the real authorizer lets it in as that device and
+    # patient, with the types it was registered for (read with the device's standing)
     policy = authorize(reply["credential"])
     assert policy["principalId"] == reply["device_id"]
     device_id = reply["device_id"]
     assert policy["context"] == {
-        "role": "device", "subject": device_id, "device_id": device_id, "patient_id": reply["patient_id"]
+        "role": "device", "subject": device_id, "device_id": device_id, "patient_id": reply["patient_id"],
+        "measurement_types": "pulse spo2",
     }
     # When the centre revokes the device
     status, _ = revoke(reply["device_id"])
@@ -54,7 +74,7 @@ def test_a_registered_device_is_let_in_by_the_authorizer_until_it_is_revoked(res
         authorize(reply["credential"])
 
 
-def test_the_stored_items_follow_the_contract_and_no_key_holds_the_cpr(resources):
+def test_the_stored_items_follow_the_contract_and_no_key_holds_the_cpr(resources, referred):
     # Given a registered device
     _, reply = register()
     # Then the device item has the contract's fields
@@ -65,6 +85,7 @@ def test_the_stored_items_follow_the_contract_and_no_key_holds_the_cpr(resources
     assert device["registered_by"]["S"] == CENTRE
     assert device["medcom_instrument_code"]["S"] == SAMPLE_BODY["medcom_instrument_code"]
     assert [kind["S"] for kind in device["measurement_types"]["L"]] == ["pulse", "spo2"]
+    assert device["episode_ids"]["SS"] == [referred["episode_id"]]
     # And the citizen is found by the KMS MAC of the CPR, never by the CPR itself
     mac = boto3.Session().client("kms").generate_mac(
         KeyId=resources.key_ids["citizen-pseudonym"], MacAlgorithm="HMAC_SHA_256", Message=CPR.encode()
@@ -75,7 +96,7 @@ def test_the_stored_items_follow_the_contract_and_no_key_holds_the_cpr(resources
     assert all(CPR not in pk and CPR not in sk for pk, sk in citizens)
 
 
-def test_the_credential_has_the_contracts_claims_and_key_id(resources):
+def test_the_credential_has_the_contracts_claims_and_key_id(resources, referred):
     _, reply = register()
     header = jwt.get_unverified_header(reply["credential"])
     claims = jwt.decode(reply["credential"], options={"verify_signature": False})
@@ -86,7 +107,7 @@ def test_the_credential_has_the_contracts_claims_and_key_id(resources):
     assert claims["exp"] - claims["iat"] == PLATFORM.device_credential_ttl_days * 86400
 
 
-def test_a_retried_registration_returns_the_same_device_with_a_working_credential(resources):
+def test_a_retried_registration_returns_the_same_device_with_a_working_credential(resources, referred):
     # Given a registered device
     _, first = register()
     # When the identical request is sent again
@@ -99,7 +120,7 @@ def test_a_retried_registration_returns_the_same_device_with_a_working_credentia
     assert authorize(retry["credential"])["context"]["device_id"] == first["device_id"]
 
 
-def test_a_second_device_of_the_citizen_shares_the_patient_id(resources):
+def test_a_second_device_of_the_citizen_shares_the_patient_id(resources, referred):
     _, first = register()
     status, second = register(body_with(serial="SCALE-1", measurement_types=["weight"], cpr="251248-9996"))
     assert status == 201
@@ -107,24 +128,71 @@ def test_a_second_device_of_the_citizen_shares_the_patient_id(resources):
     assert len([item for item in table_items(resources, "citizens") if item["sk"]["S"] == "IDENTITY"]) == 1
 
 
-def test_the_same_serial_for_another_citizen_is_a_conflict_that_writes_nothing(resources):
-    # Given the serial is active for one citizen
+def test_the_same_serial_for_another_citizen_is_a_conflict_that_names_no_one_and_writes_nothing(
+        resources, referred):
+    # Given the serial is active for one citizen, and another citizen referred to the same centre
     register()
+    refer_citizen(OTHER_CPR)
     citizens, devices_before = table_items(resources, "citizens"), table_items(resources, "devices")
-    # When it is registered for another citizen
+    # When it is registered for the other citizen
     status, reply = register(body_with(cpr=OTHER_CPR))
-    # Then 409, and nothing was written: no device, and not the other citizen either
+    # Then 409 saying only that the serial is taken, and nothing was written
     assert status == 409
-    assert reply["code"] == "conflict"
+    assert (reply["code"], reply["detail"]) == ("conflict", SERIAL_TAKEN)
     assert table_items(resources, "citizens") == citizens
     assert table_items(resources, "devices") == devices_before
 
 
-def test_after_revocation_the_serial_can_be_registered_again(resources):
+def test_after_revocation_the_serial_can_be_registered_again(resources, referred):
+    refer_citizen(OTHER_CPR)
     _, first = register()
     revoke(first["device_id"])
     status, again = register(body_with(cpr=OTHER_CPR))
     assert status == 201 and again["device_id"] != first["device_id"]
+
+
+# --- no reason to register: one 403 -------------------------------------------------------------
+
+
+def known_without_an_episode() -> None:
+    episode = refer_citizen()
+    assert call("POST", f"/v1/episodes/{episode['episode_id']}/end", {})[0] == 204
+
+
+def known_with_another_centres_episode() -> None:
+    refer_citizen(logistics_centre=OTHER)
+
+
+def test_a_centre_without_an_open_episode_of_the_citizen_gets_one_403_whatever_the_reason(resources):
+    # Given three citizens as a centre without a reason sees them: unknown, known without an open
+    # episode, and known with another logistics centre's episode
+    replies = []
+    for arrange in (lambda: None, known_without_an_episode, known_with_another_centres_episode):
+        arrange()
+        devices_before = table_items(resources, "devices")
+        # When the centre registers a device for the citizen
+        replies.append(register_reply())
+        # Then nothing is written
+        assert table_items(resources, "devices") == devices_before
+        assert "502012345" not in json.dumps(table_items(resources, "citizens"))
+    # And the three replies are byte-equal 403s that say nothing more
+    unknown, ended, another_centres = replies
+    assert unknown["statusCode"] == 403 and json.loads(unknown["body"])["detail"] == NO_REASON
+    assert ended == unknown and another_centres == unknown  # status, headers and body as sent
+
+
+def test_an_unknown_citizen_is_not_created_by_a_refused_registration(resources):
+    assert register()[0] == 403
+    assert table_items(resources, "citizens") == []
+
+
+def test_a_retry_after_the_episode_ended_gets_no_fresh_credential(resources, referred):
+    # Given a device registered during an episode, which then ended (revoking the device)
+    assert register()[0] == 201
+    assert call("POST", f"/v1/episodes/{referred['episode_id']}/end", {})[0] == 204
+    # When the centre sends the registration again, Then it is the same 403
+    status, reply = register()
+    assert status == 403 and reply["detail"] == NO_REASON
 
 
 # --- refused requests write nothing -------------------------------------------------------------
@@ -183,7 +251,7 @@ def test_a_request_without_a_principal_is_unauthorized(resources):
 # --- revocation rules ---------------------------------------------------------------------------
 
 
-def test_revoking_twice_is_a_204_both_times_and_records_when(resources):
+def test_revoking_twice_is_a_204_both_times_and_records_when(resources, referred):
     _, reply = register()
     assert revoke(reply["device_id"])[0] == 204
     [device] = table_items(resources, "devices")
@@ -202,17 +270,21 @@ def test_revoking_a_malformed_device_id_is_a_422_naming_it(resources):
     assert status == 422 and reply["errors"][0]["field"] == "device_id"
 
 
-def test_another_organisation_may_not_revoke_and_the_credential_keeps_working(resources):
+def test_another_organisation_cannot_tell_its_device_from_none_and_the_credential_keeps_working(
+        resources, referred):
     # Given a device registered by one centre
     _, reply = register()
-    # When another centre revokes it
-    status, _ = revoke(reply["device_id"], principal_context(organisation="543210987654321"))
-    # Then 403, and the device still gets in
-    assert status == 403
-    assert authorize(reply["credential"])["context"]["device_id"] == reply["device_id"]
+    device_id, unknown_id = reply["device_id"], "dev_000000000000000000000000"
+    # When another centre revokes it, and a device id that names no device
+    status, theirs = revoke(device_id, principal_context(organisation=OTHER))
+    unknown_status, unknown = revoke(unknown_id, principal_context(organisation=OTHER))
+    # Then both are the same 404, apart from the id the caller sent, and the device still gets in
+    assert status == unknown_status == 404
+    assert json.dumps(theirs).replace(device_id, unknown_id) == json.dumps(unknown)
+    assert authorize(reply["credential"])["context"]["device_id"] == device_id
 
 
-def test_a_clinician_may_not_revoke(resources):
+def test_a_clinician_may_not_revoke(resources, referred):
     _, reply = register()
     assert revoke(reply["device_id"], principal_context(role="clinician"))[0] == 403
 

@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from infrastructure.resource_spec import SPEC
-from tests.support.devices_api import SAMPLE_BODY, principal_context
+from tests.support.devices_api import SAMPLE_BODY, principal_context, refer_citizen
 from tests.support.events import load_event
 from tests.support.moto_state import table_items
 from tests.support.runtime import invoke
@@ -32,7 +32,9 @@ def test_a_function_the_spec_forgot_to_grant_a_table_fails_although_another_func
         reads_tables=tuple(table for table in devices.reads_tables if table != "episodes"),
         writes_tables=tuple(table for table in devices.writes_tables if table != "episodes"),
     )
-    # When the variant registers a device, Then it fails on the missing setting and stores nothing
+    # When the variant registers a device for a referred citizen, Then it fails on the missing setting and
+    # stores nothing
+    refer_citizen()
     with pytest.raises(ValidationError, match="episodes_table_name"):
         invoke(forgetful, registration())
     assert table_items(resources, "devices") == []

@@ -150,14 +150,27 @@ def test_only_a_device_may_upload(names, role):
     assert stored_uploads(names) == []
 
 
-def test_a_device_principal_without_its_citizen_is_refused(names):
-    # Given an authorizer context for a device that names no citizen
+@pytest.mark.parametrize("missing", ["patient_id", "measurement_types"])
+def test_a_device_principal_without_its_citizen_or_types_is_refused(names, missing):
+    # Given an authorizer context for a device that names no citizen, or no registered types
     event = sample_event("post_measurements.json")
-    del event["requestContext"]["authorizer"]["patient_id"]
+    del event["requestContext"]["authorizer"][missing]
     # When it posts the sample upload
     response = invoke("device-uploads", event)
     # Then 403, nothing stored
     assert response["statusCode"] == 403
+    assert stored_uploads(names) == []
+
+
+def test_a_type_the_device_was_not_registered_for_is_a_422_naming_it_and_nothing_is_stored(names):
+    # Given a device registered for SpO2 and blood pressure only (the authorizer's context says so)
+    event = sample_event("post_measurements.json")
+    event["requestContext"]["authorizer"]["measurement_types"] = "diastolic pulse spo2 systolic"
+    # When it posts the sample upload, which holds a weight and a CAT score too
+    response = invoke("device-uploads", event)
+    # Then 422 names the two measurements' type, and nothing is stored
+    assert response["statusCode"] == 422
+    assert refused_fields(response) == ["measurements[2].type", "measurements[3].type"]
     assert stored_uploads(names) == []
 
 

@@ -1,13 +1,17 @@
 """Calls of the devices API and the authorizer as API Gateway makes them (after the authorizer
-allowed the request), each function invoked with its own environment."""
+allowed the request), each function invoked with its own environment, and the referral that gives a
+logistics centre its reason to register a citizen's devices."""
 
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 from tests.support.events import load_event
 from tests.support.organisations import CENTRE
+from tests.support.referrals_api import SAMPLE as SAMPLE_REFERRAL
+from tests.support.referrals_api import refer
 from tests.support.runtime import invoke
 
 CPR = "2512489996"
@@ -22,14 +26,39 @@ def principal_context(role: str = "logistics", organisation: str | None = CENTRE
     return context
 
 
+def refer_citizen(cpr: str = CPR, logistics_centre: str = CENTRE, disease_area: str = "copd"
+                  ) -> dict[str, Any]:
+    """The sample referral for the citizen, naming the logistics centre (which may then register the
+    citizen's devices); the accepted episode (episode_id, patient_id, ...)."""
+    referral = SAMPLE_REFERRAL | {
+        "referral_id": f"ref-{uuid.uuid4().hex[:12]}", "disease_area": disease_area,
+        "citizen": SAMPLE_REFERRAL["citizen"] | {"cpr": cpr}, "logistics_centre": logistics_centre,
+    }
+    if disease_area != SAMPLE_REFERRAL["disease_area"]:
+        del referral["thresholds"]  # the sample's thresholds are COPD's; the area's defaults apply
+    status, episode = refer(referral)
+    assert status == 201, episode
+    return dict(episode)
+
+
 def register(body: Any = None, raw_body: str | None = None, authorizer_context: dict | None = None,
              content_type: str = "application/json") -> tuple[int, Any]:
     """POST /v1/devices with the sample body (or another); the status and the parsed reply."""
+    reply = register_reply(body, raw_body, authorizer_context, content_type)
+    return reply["statusCode"], json.loads(reply["body"]) if reply.get("body") else None
+
+
+def register_reply(body: Any = None, raw_body: str | None = None, authorizer_context: dict | None = None,
+                   content_type: str = "application/json") -> dict[str, Any]:
+    """POST /v1/devices as register does; the function's whole reply, its body as sent."""
     event = load_event("devices/register_device.json")
     event["body"] = raw_body if raw_body is not None else json.dumps(SAMPLE_BODY if body is None else body)
     event["headers"]["Content-Type"] = content_type
     event["multiValueHeaders"]["Content-Type"] = [content_type]
-    return _call(event, authorizer_context)
+    event["requestContext"]["authorizer"] = principal_context() if authorizer_context is None else (
+        authorizer_context
+    )
+    return invoke("devices", event)
 
 
 def revoke(device_id: str, authorizer_context: dict | None = None) -> tuple[int, Any]:

@@ -28,6 +28,7 @@ DEVICE_KEY_ID = "kms-key-1"
 SOR = "123456789012345"
 DEVICE_ID = "dev_0123456789abcdef01234567"
 PATIENT_ID = "pat_76543210fedcba9876543210"
+MEASURES = ("pulse", "spo2")  # what the device was registered for
 TRUST = TrustSettings(IDP, AUDIENCE, DEVICE_ISSUER, DEVICE_KEY_ID)
 METHOD_ARN = "arn:aws:execute-api:eu-west-1:123456789012:a1b2c3d4e5/prod/DELETE/v1/devices/dev_1"
 
@@ -44,7 +45,7 @@ def keys() -> dict[str, Any]:
 
 @pytest.fixture
 def devices() -> FakeDeviceDirectory:
-    return FakeDeviceDirectory({DEVICE_ID: DeviceStanding(DeviceStatus.ACTIVE, PATIENT_ID)})
+    return FakeDeviceDirectory({DEVICE_ID: DeviceStanding(DeviceStatus.ACTIVE, PATIENT_ID, MEASURES)})
 
 
 @pytest.fixture
@@ -121,9 +122,11 @@ def test_an_active_device_is_let_in_with_its_patient_from_the_device_item(authen
     # Given a device credential of an active device
     # When it is authenticated
     principal = authenticator.authenticate(f"Bearer {device_token(keys)}")
-    # Then the principal is the device, with the patient read from the device item (not the token)
+    # Then the principal is the device, with the patient and the measurement types read from the device
+    # item (not the token)
     assert principal == Principal(
-        role=Role.DEVICE, subject=DEVICE_ID, device_id=DEVICE_ID, patient_id=PATIENT_ID
+        role=Role.DEVICE, subject=DEVICE_ID, device_id=DEVICE_ID, patient_id=PATIENT_ID,
+        measurement_types=MEASURES,
     )
     assert devices.reads == [DEVICE_ID]
 
@@ -308,7 +311,7 @@ def test_the_credential_of_an_unknown_device_is_refused(authenticator, keys, dev
 
 def test_the_credential_of_a_revoked_device_is_refused(authenticator, keys, devices):
     # Given a well-signed, unexpired credential of a device that has since been revoked
-    devices.devices[DEVICE_ID] = DeviceStanding(DeviceStatus.REVOKED, PATIENT_ID)
+    devices.devices[DEVICE_ID] = DeviceStanding(DeviceStatus.REVOKED, PATIENT_ID, MEASURES)
     # When it is authenticated, Then it is refused
     assert refusal(authenticator, f"Bearer {device_token(keys)}") == "revoked_device"
 
@@ -328,7 +331,8 @@ ROUTES = (
 
 def test_a_device_is_allowed_only_the_upload_and_carries_the_principal_as_strings():
     # Given a device principal and the ARN of the method being called
-    principal = Principal(role=Role.DEVICE, subject=DEVICE_ID, device_id=DEVICE_ID, patient_id=PATIENT_ID)
+    principal = Principal(role=Role.DEVICE, subject=DEVICE_ID, device_id=DEVICE_ID, patient_id=PATIENT_ID,
+                          measurement_types=MEASURES)
     # When the policy is built
     policy = policy_for(principal, METHOD_ARN, ROUTES)
     # Then it allows only the device's one route, on the called stage, whatever method was called
@@ -336,9 +340,9 @@ def test_a_device_is_allowed_only_the_upload_and_carries_the_principal_as_string
     assert policy["policyDocument"]["Statement"] == [{
         "Action": "execute-api:Invoke", "Effect": "Allow", "Resource": [f"{API}/prod/POST/v1/measurements"],
     }]
-    # And the context holds the principal's present fields, all strings
+    # And the context holds the principal's present fields, all strings (the types space-separated)
     assert policy["context"] == {"role": "device", "subject": DEVICE_ID, "device_id": DEVICE_ID,
-                                 "patient_id": PATIENT_ID}
+                                 "patient_id": PATIENT_ID, "measurement_types": "pulse spo2"}
 
 
 @pytest.mark.parametrize(

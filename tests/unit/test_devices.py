@@ -8,7 +8,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from functions.devices.logic import CredentialIssuer, DeviceService
+from functions.devices.logic import NO_REASON, SERIAL_TAKEN, CredentialIssuer, DeviceService
 from functions.devices.models import Device, DeviceRegistration
 from functions.shared.device_records import DeviceStatus
 from functions.shared.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
@@ -48,6 +48,15 @@ def registration(**overrides) -> DeviceRegistration:
     return DeviceRegistration.model_validate(fields)
 
 
+def referred(registry: FakeDeviceRegistry, cpr: str = CITIZEN, *episodes: tuple[str, str]) -> str:
+    """The citizen as a referral leaves them: known, with open episodes (id, logistics centre); their
+    patient id. One COPD episode of CENTRE unless ``episodes`` are given."""
+    patient_id = f"pat_{cpr}"
+    registry.add_patient(FakePseudonyms().pseudonym(cpr), patient_id, cpr)
+    registry.episodes[patient_id] = list(episodes or [(f"epi_copd_{cpr}", CENTRE)])
+    return patient_id
+
+
 def verified_claims(token: str, signing_key: rsa.RSAPrivateKey) -> dict:
     return jwt.decode(
         token, signing_key.public_key(), algorithms=["RS256"], audience=AUDIENCE, issuer=ISSUER,
@@ -58,9 +67,10 @@ def verified_claims(token: str, signing_key: rsa.RSAPrivateKey) -> dict:
 # --- registering --------------------------------------------------------------------------------
 
 
-def test_a_new_device_is_registered_for_a_new_citizen(service, registry):
-    # Given no citizen and no device yet
-    # When the logistics centre registers a blood-pressure monitor
+def test_a_device_is_registered_for_a_citizen_of_an_open_episode_of_the_centre(service, registry):
+    # Given a citizen referred with a planned COPD episode whose logistics centre is CENTRE
+    patient_id = referred(registry)
+    # When the centre registers a blood-pressure monitor
     outcome = service.register(registration(measurement_types=["blood_pressure"], serial="BP-1"), LOGISTICS)
     # Then a device is created, active, in the catalogue's vocabulary, registered by the centre
     device = outcome.device
@@ -68,14 +78,15 @@ def test_a_new_device_is_registered_for_a_new_citizen(service, registry):
     assert device.status == DeviceStatus.ACTIVE
     assert device.measurement_types == ("diastolic", "pulse", "systolic")
     assert (device.registered_by, device.registered_at) == (CENTRE, NOW)
-    assert device.device_id.startswith("dev_") and device.patient_id.startswith("pat_")
-    # And the citizen got a patient id under the pseudonym, with the CPR kept only in the profile
-    assert registry.patients == {FakePseudonyms().pseudonym(CITIZEN): device.patient_id}
-    assert registry.profiles == {device.patient_id: {"cpr": CITIZEN}}
+    assert device.device_id.startswith("dev_")
+    # And it is the referred citizen's, linked to the episode; no citizen was created
+    assert (device.patient_id, device.episode_ids) == (patient_id, (f"epi_copd_{CITIZEN}",))
+    assert registry.patients == {FakePseudonyms().pseudonym(CITIZEN): patient_id}
 
 
-def test_the_credential_is_an_rs256_jwt_for_the_device(service, signing_key):
+def test_the_credential_is_an_rs256_jwt_for_the_device(service, registry, signing_key):
     # Given a registered device
+    referred(registry)
     outcome = service.register(registration(), LOGISTICS)
     token = outcome.credential.token
     # When its credential is verified with the signing key's public half
@@ -93,17 +104,19 @@ def test_the_credential_is_an_rs256_jwt_for_the_device(service, signing_key):
 
 
 def test_a_second_device_for_the_same_citizen_gets_the_same_patient_id(service, registry):
-    # Given a citizen with one device
+    # Given a referred citizen with one device
+    referred(registry)
     first = service.register(registration(), LOGISTICS).device
     # When a second device is registered for the same CPR written with the dash
     second = service.register(registration(serial="SCALE-7", measurement_types=["weight"]), LOGISTICS).device
     # Then it is a new device of the same patient
     assert second.device_id != first.device_id
     assert second.patient_id == first.patient_id
-    assert len(registry.patients) == 1
 
 
-def test_another_citizen_gets_another_patient_id(service):
+def test_another_citizen_gets_another_patient_id(service, registry):
+    referred(registry)
+    referred(registry, OTHER_CITIZEN)
     first = service.register(registration(), LOGISTICS).device
     other = service.register(registration(cpr=OTHER_CITIZEN, serial="X-2"), LOGISTICS).device
     assert other.patient_id != first.patient_id
@@ -111,6 +124,7 @@ def test_another_citizen_gets_another_patient_id(service):
 
 def test_a_retried_registration_returns_the_same_device_with_a_fresh_credential(service, registry):
     # Given a device registered once
+    referred(registry)
     first = service.register(registration(), LOGISTICS)
     # When the same registration arrives again (the reply was lost; a client retries)
     retry = service.register(registration(), LOGISTICS)
@@ -123,12 +137,11 @@ def test_a_retried_registration_returns_the_same_device_with_a_fresh_credential(
 
 def test_a_retry_links_the_device_to_an_episode_opened_since(service, registry):
     # Given a device registered while the citizen had one open episode (COPD)
-    first = service.register(registration(), LOGISTICS).device
-    registry.episodes[first.patient_id] = [("epi_copd", CENTRE)]
+    patient_id = referred(registry, CITIZEN, ("epi_copd", CENTRE))
     first = service.register(registration(), LOGISTICS).device
     assert first.episode_ids == ("epi_copd",)
     # When a heart-failure episode opens and the centre registers the same scale again for it
-    registry.episodes[first.patient_id] = [("epi_copd", CENTRE), ("epi_hf", CENTRE)]
+    registry.episodes[patient_id].append(("epi_hf", CENTRE))
     retry = service.register(registration(), LOGISTICS)
     # Then the same device now serves both episodes, in the reply and in the store
     assert not retry.created and retry.device.device_id == first.device_id
@@ -138,56 +151,102 @@ def test_a_retry_links_the_device_to_an_episode_opened_since(service, registry):
 
 def test_a_retry_whose_device_is_revoked_meanwhile_registers_a_new_device(service, registry):
     # Given a registered device, and an episode of the citizen opened since
+    patient_id = referred(registry, CITIZEN, ("epi_copd", CENTRE))
     first = service.register(registration(), LOGISTICS).device
-    registry.episodes[first.patient_id] = [("epi_hf", CENTRE)]
+    registry.episodes[patient_id].append(("epi_hf", CENTRE))
     # When the device is revoked between the retry's read and its link
     registry.before_link_device = lambda: service.revoke(first.device_id, LOGISTICS)
     retry = service.register(registration(), LOGISTICS)
-    # Then the retry decides again: a new device, linked to the episode
+    # Then the retry decides again: a new device, linked to both episodes
     assert retry.created and retry.device.device_id != first.device_id
-    assert retry.device.episode_ids == ("epi_hf",)
+    assert retry.device.episode_ids == ("epi_copd", "epi_hf")
 
 
 def test_a_retry_matches_vendor_and_serial_without_regard_to_case(service, registry):
+    referred(registry)
     first = service.register(registration(), LOGISTICS)
     retry = service.register(registration(vendor="NONIN", serial="502012345"), LOGISTICS)
     assert retry.device.device_id == first.device.device_id and len(registry.devices) == 1
 
 
-def test_a_serial_active_for_another_citizen_is_a_conflict_and_writes_nothing(service, registry):
-    # Given the serial is active for one citizen
+# --- refused: no reason, or the serial is taken -----------------------------------------------------
+
+
+def no_episode(registry: FakeDeviceRegistry) -> None:
+    registry.add_patient(FakePseudonyms().pseudonym(CITIZEN), "pat_known", CITIZEN)
+
+
+def another_centres_episode(registry: FakeDeviceRegistry) -> None:
+    referred(registry, CITIZEN, ("epi_copd", OTHER_CENTRE))
+
+
+@pytest.mark.parametrize("arrange", [lambda registry: None, no_episode, another_centres_episode],
+                         ids=["unknown citizen", "known, no open episode", "another centre's episode"])
+def test_without_an_open_episode_of_its_own_the_centre_is_refused_alike_and_nothing_is_written(
+        service, registry, arrange):
+    # Given a CPR unknown, known without an open episode, or with another logistics centre's episode
+    arrange(registry)
+    patients_before = dict(registry.patients)
+    # When the centre registers a device for the citizen
+    with pytest.raises(Forbidden) as refusal:
+        service.register(registration(), LOGISTICS)
+    # Then it is one refusal, which says nothing about the citizen, and nothing is written
+    assert (refusal.value.message, refusal.value.problems) == (NO_REASON, [])
+    assert registry.devices == {} and registry.claims == {} and registry.patients == patients_before
+
+
+def test_an_episode_that_ends_before_the_device_is_stored_takes_the_reason_away(service, registry):
+    # Given a referred citizen whose only episode ends between the request's read and its write
+    patient_id = referred(registry)
+    registry.before_add_device = lambda: registry.episodes.pop(patient_id)
+    # When the centre registers a device, Then it is refused as if there had been no episode
+    with pytest.raises(Forbidden, match=NO_REASON):
+        service.register(registration(), LOGISTICS)
+    assert registry.devices == {}
+
+
+def test_a_retry_after_the_last_episode_ended_is_refused(service, registry):
+    # Given a device registered during an episode that has ended since (ending revokes its devices;
+    # here the device is left active, as if the ending had not reached it)
+    patient_id = referred(registry)
     service.register(registration(), LOGISTICS)
-    patients_before, devices_before = dict(registry.patients), dict(registry.devices)
-    # When the same vendor and serial are registered for another citizen
-    # Then it is a conflict
-    with pytest.raises(Conflict, match="another citizen"):
+    registry.episodes[patient_id] = []
+    # When the centre sends the registration again, Then it is refused: no fresh credential
+    with pytest.raises(Forbidden, match=NO_REASON):
+        service.register(registration(), LOGISTICS)
+
+
+def test_a_serial_active_for_another_citizen_is_a_conflict_that_names_no_one_and_writes_nothing(
+        service, registry):
+    # Given the serial is active for one citizen, and another citizen referred to the same centre
+    referred(registry)
+    referred(registry, OTHER_CITIZEN)
+    service.register(registration(), LOGISTICS)
+    devices_before = dict(registry.devices)
+    # When the same vendor and serial are registered for the other citizen
+    # Then it is a conflict saying only that the serial is taken
+    with pytest.raises(Conflict) as conflict:
         service.register(registration(cpr=OTHER_CITIZEN), LOGISTICS)
-    # And nothing was written: no device, and not the other citizen either
-    assert (registry.patients, registry.devices) == (patients_before, devices_before)
+    assert (conflict.value.message, conflict.value.problems) == (SERIAL_TAKEN, [])
+    # And nothing was written
+    assert registry.devices == devices_before
 
 
-def test_the_same_device_from_another_organisation_is_a_conflict(service):
-    service.register(registration(), LOGISTICS)
-    other_centre = LOGISTICS.model_copy(update={"organisation": OTHER_CENTRE})
-    with pytest.raises(Conflict, match="another organisation"):
-        service.register(registration(), other_centre)
-
-
-def test_a_concurrent_first_registration_of_a_citizen_yields_one_patient_id(service, registry):
-    # Given another request creates the citizen between this request's read and its write
-    competitor = "pat_competitor000000000000"
-    pseudonym = FakePseudonyms().pseudonym(CITIZEN)
-    registry.before_add_patient = lambda: registry.patients.setdefault(pseudonym, competitor)
-    # When this request registers a device for the citizen
-    device = service.register(registration(), LOGISTICS).device
-    # Then it uses the competitor's patient id: the citizen still has exactly one
-    assert device.patient_id == competitor
-    assert registry.patients == {pseudonym: competitor}
-    assert registry.profiles == {}
+def test_the_citizens_device_registered_by_another_centre_is_the_same_conflict(service, registry):
+    # Given a device another centre registered for the citizen, still active, and the citizen's episode
+    # now with this centre (a new referral named it)
+    patient_id = referred(registry, CITIZEN, ("epi_copd", OTHER_CENTRE))
+    service.register(registration(), LOGISTICS.model_copy(update={"organisation": OTHER_CENTRE}))
+    registry.episodes[patient_id] = [("epi_hf", CENTRE)]
+    # When this centre registers the same serial, Then the 409 says only that the serial is taken
+    with pytest.raises(Conflict) as conflict:
+        service.register(registration(), LOGISTICS)
+    assert conflict.value.message == SERIAL_TAKEN
 
 
 def test_a_concurrent_registration_of_the_same_device_yields_one_device(service, registry):
     # Given an identical request wins the device write between this request's read and its write
+    referred(registry)
     winner = {}
 
     def competitor_registers() -> None:
@@ -205,23 +264,32 @@ def test_a_concurrent_registration_of_the_same_device_yields_one_device(service,
 
 
 def test_a_store_that_keeps_refusing_writes_is_a_503_not_a_loop(service, registry):
+    referred(registry)
     registry.refuse_writes = True
     with pytest.raises(ServiceUnavailable):
         service.register(registration(), LOGISTICS)
 
 
 def test_a_logistics_principal_without_organisation_may_not_register(service, registry):
+    referred(registry)
     with pytest.raises(Forbidden):
         service.register(registration(), Principal(role=Role.LOGISTICS, subject="x"))
-    assert registry.patients == {}
+    assert registry.devices == {}
 
 
 # --- revoking -----------------------------------------------------------------------------------
 
 
-def test_revoking_marks_the_device_revoked_and_releases_its_serial(service, registry):
-    # Given a registered device
-    device = service.register(registration(), LOGISTICS).device
+@pytest.fixture
+def device(service, registry) -> Device:
+    """A device the centre registered for a referred citizen."""
+    referred(registry)
+    return service.register(registration(), LOGISTICS).device
+
+
+def test_revoking_marks_the_device_revoked_and_releases_its_serial(service, registry, device):
+    # Given a registered device, and another citizen referred to the centre
+    referred(registry, OTHER_CITIZEN)
     # When the registering centre revokes it
     service.revoke(device.device_id, LOGISTICS)
     # Then it is revoked with the time of revocation, and its serial may be registered again
@@ -231,8 +299,7 @@ def test_revoking_marks_the_device_revoked_and_releases_its_serial(service, regi
     assert again.created and again.device.device_id != device.device_id
 
 
-def test_revoking_twice_is_harmless(service, registry):
-    device = service.register(registration(), LOGISTICS).device
+def test_revoking_twice_is_harmless(service, registry, device):
     service.revoke(device.device_id, LOGISTICS)
     revoked = registry.devices[device.device_id]
     service.revoke(device.device_id, LOGISTICS)
@@ -244,18 +311,22 @@ def test_revoking_an_unknown_device_is_not_found(service):
         service.revoke("dev_000000000000000000000000", LOGISTICS)
 
 
-def test_only_the_registering_organisation_may_revoke(service, registry):
+def test_another_organisations_device_is_as_unknown_to_it_as_no_device(service, registry, device):
     # Given a device registered by one centre
-    device = service.register(registration(), LOGISTICS).device
-    # When another centre tries to revoke it, Then it is forbidden and the device stays active
-    with pytest.raises(Forbidden):
-        service.revoke(device.device_id, LOGISTICS.model_copy(update={"organisation": OTHER_CENTRE}))
+    other_centre = LOGISTICS.model_copy(update={"organisation": OTHER_CENTRE})
+    # When another centre revokes it, and a device id that names no device
+    with pytest.raises(NotFound) as theirs:
+        service.revoke(device.device_id, other_centre)
+    unknown_id = "dev_000000000000000000000000"
+    with pytest.raises(NotFound) as unknown:
+        service.revoke(unknown_id, other_centre)
+    # Then both are the same 404, which tells nothing of the device, and the device stays active
+    assert theirs.value.message.replace(device.device_id, unknown_id) == unknown.value.message
     assert registry.devices[device.device_id].status == DeviceStatus.ACTIVE
 
 
-def test_a_revocation_that_lost_a_race_to_another_revocation_succeeds(service, registry):
+def test_a_revocation_that_lost_a_race_to_another_revocation_succeeds(service, registry, device):
     # Given the device is revoked by a concurrent request between this request's read and its write
-    device = service.register(registration(), LOGISTICS).device
     original_revoke = registry.revoke_device
 
     def concurrent_revocation(target: Device, revoked_at: datetime) -> bool:
@@ -268,8 +339,7 @@ def test_a_revocation_that_lost_a_race_to_another_revocation_succeeds(service, r
     assert registry.devices[device.device_id].status == DeviceStatus.REVOKED
 
 
-def test_a_revocation_the_store_refuses_is_a_503(service, registry):
-    device = service.register(registration(), LOGISTICS).device
+def test_a_revocation_the_store_refuses_is_a_503(service, registry, device):
     registry.refuse_writes = True
     with pytest.raises(ServiceUnavailable):
         service.revoke(device.device_id, LOGISTICS)

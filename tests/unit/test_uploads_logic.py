@@ -12,13 +12,15 @@ import pytest
 
 from functions.device_uploads import logic
 from functions.device_uploads.logic import UploadService, canonical_hash
-from functions.device_uploads.models import LATE_AFTER, MAX_AGE, MAX_AHEAD, UploadRequest
+from functions.device_uploads.models import LATE_AFTER, MAX_AGE, MAX_AHEAD, UploadingDevice, UploadRequest
+from functions.shared.catalogue import catalogue
 from functions.shared.disease_areas import disease_area
 from functions.shared.errors import Conflict, InvalidInput, ServiceUnavailable
 from tests.support.fakes import FakeOpenDiseaseAreas, FakeUploadRepository, RecordedMetrics
 
 NOW = datetime(2024, 5, 1, 8, 5, tzinfo=UTC)
 DEVICE, PATIENT = "dev_5f0c2a9e41b7d3c8a6e1f042", "pat_9a3e7c1d5b2f8e4a6c0d1b37"
+UPLOADER = UploadingDevice(DEVICE, PATIENT, frozenset(catalogue()))  # registered for every type
 
 
 class Clock:
@@ -85,7 +87,7 @@ def test_the_time_window_is_inclusive_at_both_ends(service, uploads):
     # Given measurements exactly MAX_AGE old and exactly MAX_AHEAD in the future
     request = _request(NOW - MAX_AGE, NOW + MAX_AHEAD)
     # When accepted
-    receipt = service.accept(DEVICE, PATIENT, request)
+    receipt = service.accept(UPLOADER, request)
     # Then both are stored
     assert receipt.accepted == 2 and uploads.writes == 1
 
@@ -102,7 +104,7 @@ def test_a_measurement_outside_the_window_is_refused_naming_it(service, uploads,
     request = _request(NOW, measured_at)
     # When accepted
     with pytest.raises(InvalidInput) as refusal:
-        service.accept(DEVICE, PATIENT, request)
+        service.accept(UPLOADER, request)
     # Then the refusal names that measurement's measured_at, and nothing is stored
     problems = [(problem.field, problem.message) for problem in refusal.value.problems]
     assert problems == [("measurements[1].measured_at", message)]
@@ -113,10 +115,64 @@ def test_late_is_measured_more_than_the_threshold_before_receipt(service, upload
     # Given one measurement exactly LATE_AFTER old and one a second older
     request = _request(NOW - LATE_AFTER, NOW - LATE_AFTER - timedelta(seconds=1))
     # When accepted
-    service.accept(DEVICE, PATIENT, request)
+    service.accept(UPLOADER, request)
     # Then only the older one is flagged late
     stored = uploads.get(DEVICE, "upload-0001")
     assert [m["late"] for m in stored.measurements] == [False, True]
+
+
+# --- the types the device was registered for ----------------------------------------------------
+
+
+def _blood_pressure(pulse: float | None = 72) -> dict:
+    return {"type": "blood_pressure", "systolic": 132, "diastolic": 84, "unit": "mmHg", "measured_at":
+            NOW.isoformat(), "method": "automatic", **({"pulse": pulse} if pulse is not None else {})}
+
+
+def _mixed(*measurements: dict) -> UploadRequest:
+    return UploadRequest.model_validate({"upload_id": "upload-0001", "measurements": list(measurements)})
+
+
+def test_a_type_the_device_was_not_registered_for_is_a_422_naming_it_and_nothing_is_stored(service, uploads):
+    # Given an oximeter registered for SpO2 and pulse
+    oximeter = UploadingDevice(DEVICE, PATIENT, frozenset({"spo2", "pulse"}))
+    # When it uploads SpO2, a weight and a blood pressure
+    weight = _measurement(NOW, type="weight", value=76.4, unit="kg")
+    request = _mixed(_measurement(NOW), weight, _blood_pressure())
+    with pytest.raises(InvalidInput) as refusal:
+        service.accept(oximeter, request)
+    # Then the weight and the blood pressure are named by their type field, and nothing is stored
+    fields = [problem.field for problem in refusal.value.problems]
+    assert fields == ["measurements[1].type", "measurements[2].type"]
+    assert uploads.items == {}
+
+
+def test_a_blood_pressure_monitor_uploads_blood_pressure_as_a_whole_and_its_pulse(service, uploads):
+    # Given a monitor registered for blood_pressure (stored as systolic, diastolic and pulse)
+    monitor = UploadingDevice(DEVICE, PATIENT, frozenset({"systolic", "diastolic", "pulse"}))
+    # When it uploads a reading with and one without the cuff's pulse, and a pulse on its own
+    receipt = service.accept(monitor, _mixed(_blood_pressure(), _blood_pressure(pulse=None),
+                                             _measurement(NOW, type="pulse", value=70, unit="/min")))
+    # Then all three are accepted
+    assert receipt.accepted == 3
+
+
+def test_a_blood_pressure_needs_both_pressures_registered(service):
+    # Given a device registered for systolic and pulse only (as no registration allows; an old item)
+    odd = UploadingDevice(DEVICE, PATIENT, frozenset({"systolic", "pulse"}))
+    # When it uploads a blood pressure, Then it is refused
+    with pytest.raises(InvalidInput) as refusal:
+        service.accept(odd, _mixed(_blood_pressure()))
+    assert [problem.field for problem in refusal.value.problems] == ["measurements[0].type"]
+
+
+def test_a_retry_of_an_upload_stored_before_the_types_were_checked_gets_its_reply(service, uploads):
+    # Given an upload stored from a device for a type it was not registered for (before the check)
+    first = service.accept(UPLOADER, _request(NOW))
+    # When the tablet retries it, its device now checked against its registered types
+    again = service.accept(UploadingDevice(DEVICE, PATIENT, frozenset({"weight"})), _request(NOW))
+    # Then the retry gets the stored reply: nothing is lost and nothing written twice
+    assert again == first and uploads.writes == 1
 
 
 # --- what is stored ------------------------------------------------------------------------------
@@ -134,7 +190,7 @@ def test_the_stored_upload_has_the_devices_citizen_and_normalised_values(service
         ],
     })
     # When accepted
-    receipt = service.accept(DEVICE, PATIENT, request)
+    receipt = service.accept(UPLOADER, request)
     # Then the item holds the device's citizen, the catalogue units as Decimal, and UTC times
     stored = uploads.get(DEVICE, "upload-0001")
     assert stored.patient_id == PATIENT and stored.accepted == 3 == receipt.accepted
@@ -160,10 +216,10 @@ def test_the_stored_upload_has_the_devices_citizen_and_normalised_values(service
 
 def test_an_identical_retry_gets_the_first_reply_and_writes_nothing(service, uploads, metrics, clock):
     # Given an accepted upload
-    first = service.accept(DEVICE, PATIENT, _request(NOW))
+    first = service.accept(UPLOADER, _request(NOW))
     # When the same upload is retried an hour later
     clock.now = NOW + timedelta(hours=1)
-    again = service.accept(DEVICE, PATIENT, _request(NOW))
+    again = service.accept(UPLOADER, _request(NOW))
     # Then the reply is the same, received_at included, and nothing more was written
     assert again == first
     assert uploads.writes == 1
@@ -172,10 +228,10 @@ def test_an_identical_retry_gets_the_first_reply_and_writes_nothing(service, upl
 
 def test_a_retry_is_recognised_even_after_its_measurements_aged_out(service, uploads, clock):
     # Given an upload accepted with a 29-day-old measurement
-    first = service.accept(DEVICE, PATIENT, _request(NOW - timedelta(days=29)))
+    first = service.accept(UPLOADER, _request(NOW - timedelta(days=29)))
     # When the tablet retries it three days later (now 32 days old)
     clock.now = NOW + timedelta(days=3)
-    again = service.accept(DEVICE, PATIENT, _request(NOW - timedelta(days=29)))
+    again = service.accept(UPLOADER, _request(NOW - timedelta(days=29)))
     # Then it gets its original reply rather than a 422
     assert again == first and uploads.writes == 1
 
@@ -190,24 +246,24 @@ def test_a_time_problem_is_a_422_even_when_the_store_cannot_be_asked_about_retri
     # When an upload with a too-old measurement arrives
     # Then it is refused as bad input, not as a server problem
     with pytest.raises(InvalidInput):
-        service.accept(DEVICE, PATIENT, _request(NOW - MAX_AGE - timedelta(days=1)))
+        service.accept(UPLOADER, _request(NOW - MAX_AGE - timedelta(days=1)))
 
 
 def test_the_same_upload_id_with_a_different_body_is_a_conflict(service, uploads, metrics):
     # Given an accepted upload
-    service.accept(DEVICE, PATIENT, _request(NOW))
+    service.accept(UPLOADER, _request(NOW))
     stored = uploads.get(DEVICE, "upload-0001")
     # When another body arrives under the same upload_id
     with pytest.raises(Conflict):
-        service.accept(DEVICE, PATIENT, _request(NOW, value=95))
+        service.accept(UPLOADER, _request(NOW, value=95))
     # Then the stored upload is unchanged
     assert uploads.get(DEVICE, "upload-0001") == stored and uploads.writes == 1
     assert metrics.values["UploadConflicts"] == 1
 
 
 def test_the_same_upload_id_from_another_device_is_another_upload(service, uploads):
-    service.accept(DEVICE, PATIENT, _request(NOW))
-    service.accept("dev_other", "pat_other", _request(NOW, value=95))
+    service.accept(UPLOADER, _request(NOW))
+    service.accept(UploadingDevice("dev_other", "pat_other", frozenset({"spo2"})), _request(NOW, value=95))
     assert uploads.writes == 2
 
 
@@ -240,7 +296,7 @@ def test_answers_are_stored_normalised_beside_the_measurements(service, uploads,
                             timezone(timedelta(hours=2)))),
                         measured_at=(NOW,))
     # When accepted
-    receipt = service.accept(DEVICE, PATIENT, request)
+    receipt = service.accept(UPLOADER, request)
     # Then the answers are stored in UTC with milliseconds, the older one flagged late, and counted
     stored = uploads.get(DEVICE, "upload-0001")
     assert stored.answers == [
@@ -254,14 +310,14 @@ def test_answers_are_stored_normalised_beside_the_measurements(service, uploads,
 
 
 def test_an_upload_of_answers_only_is_accepted(service, uploads):
-    receipt = service.accept(DEVICE, PATIENT, _answered(_answer("more_breathless_than_usual", "no")))
+    receipt = service.accept(UPLOADER, _answered(_answer("more_breathless_than_usual", "no")))
     assert (receipt.accepted, receipt.answers_accepted) == (0, 1)
     assert uploads.get(DEVICE, "upload-0001").measurements == []
 
 
 def test_an_upload_without_answers_never_asks_for_the_citizens_episodes(service, open_areas):
     # Given a measurements-only upload, When accepted, Then the episodes were not read (no request more)
-    service.accept(DEVICE, PATIENT, _request(NOW))
+    service.accept(UPLOADER, _request(NOW))
     assert open_areas.asked == 0
 
 
@@ -272,7 +328,7 @@ def test_a_question_another_open_area_asks_is_valid(service, uploads, open_areas
     request = _answered(_answer("coloured_sputum"), _answer("swollen_ankles_or_legs"),
                         _answer("more_breathless_than_usual"))
     # Then all three are accepted
-    assert service.accept(DEVICE, PATIENT, request).answers_accepted == 3
+    assert service.accept(UPLOADER, request).answers_accepted == 3
 
 
 @pytest.mark.parametrize(
@@ -286,7 +342,7 @@ def test_a_question_another_open_area_asks_is_valid(service, uploads, open_areas
 def test_a_question_of_no_open_area_is_a_422_naming_it_and_nothing_is_stored(service, uploads, answers,
                                                                             field):
     with pytest.raises(InvalidInput) as refusal:
-        service.accept(DEVICE, PATIENT, _answered(*answers, measured_at=(NOW,)))
+        service.accept(UPLOADER, _answered(*answers, measured_at=(NOW,)))
     problems = [(problem.field, problem.message) for problem in refusal.value.problems]
     assert problems == [(field, "is not a question of the citizen's questionnaires")]
     assert uploads.items == {}
@@ -302,7 +358,7 @@ def test_an_answer_the_open_areas_do_not_list_is_a_422_naming_it_and_nothing_is_
                         lambda code: narrowed if code == "copd" else disease_area(code))
     # When the citizen answers no
     with pytest.raises(InvalidInput) as refusal:
-        service.accept(DEVICE, PATIENT,
+        service.accept(UPLOADER,
                        _answered(_answer("more_cough_than_usual"), _answer("coloured_sputum", "no")))
     # Then the answer is named, and nothing is stored
     assert [problem.field for problem in refusal.value.problems] == ["answers[1].answer"]
@@ -315,7 +371,7 @@ def test_answers_from_a_citizen_without_an_open_episode_are_a_422_naming_answers
     open_areas.end(PATIENT, "copd")
     # When their device sends measurements and answers
     with pytest.raises(InvalidInput) as refusal:
-        service.accept(DEVICE, PATIENT, _answered(_answer("coloured_sputum"), measured_at=(NOW,)))
+        service.accept(UPLOADER, _answered(_answer("coloured_sputum"), measured_at=(NOW,)))
     # Then answers is named, the message says why without naming any disease area, and nothing is stored
     [problem] = refusal.value.problems
     assert problem.field == "answers" and "no open episode" in problem.message
@@ -334,7 +390,7 @@ def test_an_answer_outside_the_window_is_refused_naming_it(service, uploads, ans
     request = _answered(_answer("coloured_sputum", answered_at=NOW - MAX_AGE),
                         _answer("more_cough_than_usual", answered_at=answered_at))
     with pytest.raises(InvalidInput) as refusal:
-        service.accept(DEVICE, PATIENT, request)
+        service.accept(UPLOADER, request)
     assert [(p.field, p.message) for p in refusal.value.problems] == [("answers[1].answered_at", message)]
     assert uploads.items == {}
 
@@ -343,25 +399,25 @@ def test_every_problem_of_an_upload_is_named_at_once(service):
     # Given a too-old measurement and an answer to a question the citizen is not asked
     request = _answered(_answer("swollen_ankles_or_legs"), measured_at=(NOW - MAX_AGE - timedelta(days=1),))
     with pytest.raises(InvalidInput) as refusal:
-        service.accept(DEVICE, PATIENT, request)
+        service.accept(UPLOADER, request)
     # Then both are named
     fields = [problem.field for problem in refusal.value.problems]
     assert fields == ["measurements[0].measured_at", "answers[0].question_id"]
 
 
 def test_an_identical_retry_with_answers_gets_the_first_reply(service, uploads, clock):
-    first = service.accept(DEVICE, PATIENT, _answered(_answer("coloured_sputum"), measured_at=(NOW,)))
+    first = service.accept(UPLOADER, _answered(_answer("coloured_sputum"), measured_at=(NOW,)))
     clock.now = NOW + timedelta(minutes=5)
-    again = service.accept(DEVICE, PATIENT, _answered(_answer("coloured_sputum"), measured_at=(NOW,)))
+    again = service.accept(UPLOADER, _answered(_answer("coloured_sputum"), measured_at=(NOW,)))
     assert again == first and uploads.writes == 1
 
 
 def test_a_retry_is_recognised_after_the_episode_it_answered_for_ended(service, uploads, open_areas):
     # Given an accepted upload with answers, and the citizen's episode ended since
-    first = service.accept(DEVICE, PATIENT, _answered(_answer("coloured_sputum")))
+    first = service.accept(UPLOADER, _answered(_answer("coloured_sputum")))
     open_areas.end(PATIENT, "copd")
     # When the tablet retries it (its reply was lost)
-    again = service.accept(DEVICE, PATIENT, _answered(_answer("coloured_sputum")))
+    again = service.accept(UPLOADER, _answered(_answer("coloured_sputum")))
     # Then it gets its original reply rather than a 422
     assert again == first and uploads.writes == 1
 
@@ -376,10 +432,10 @@ def test_a_retry_is_recognised_after_the_episode_it_answered_for_ended(service, 
 )
 def test_the_same_upload_id_with_other_answers_is_a_conflict(service, uploads, other):
     # Given an accepted upload of a measurement and an answer
-    service.accept(DEVICE, PATIENT, _answered(_answer("coloured_sputum"), measured_at=(NOW,)))
+    service.accept(UPLOADER, _answered(_answer("coloured_sputum"), measured_at=(NOW,)))
     stored = uploads.get(DEVICE, "upload-0001")
     # When the same upload_id arrives with other answers
     with pytest.raises(Conflict):
-        service.accept(DEVICE, PATIENT, _answered(*other, measured_at=(NOW,)))
+        service.accept(UPLOADER, _answered(*other, measured_at=(NOW,)))
     # Then the stored upload is unchanged
     assert uploads.get(DEVICE, "upload-0001") == stored and uploads.writes == 1
