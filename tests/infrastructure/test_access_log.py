@@ -22,8 +22,8 @@ def _statements(template) -> list[tuple[str, dict]]:
     found = []
     for resource_type in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
         for logical_id, policy in resources(template, resource_type).items():
-            found += [(logical_id, statement) for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-                      if statement["Effect"] == "Allow"]
+            statements = policy["Properties"]["PolicyDocument"]["Statement"]
+            found += [(logical_id, statement) for statement in statements if statement["Effect"] == "Allow"]
     for logical_id, role in resources(template, "AWS::IAM::Role").items():
         for inline in role["Properties"].get("Policies", []):
             found += [(logical_id, statement) for statement in inline["PolicyDocument"]["Statement"]]
