@@ -34,7 +34,7 @@ from moto import mock_aws
 
 from benchmarks.episode_history import episode_with_history
 from benchmarks.report import Figure, heading, show
-from benchmarks.sample import STAGE, api_event, copd_measurements
+from benchmarks.sample import COPD_SESSION, STAGE, api_event, copd_measurements
 from embedded.environment import environment
 from embedded.gateway import authorizer_context, method_arn
 from embedded.lambda_runtime import FunctionRuntime, forget_warm_state
@@ -268,7 +268,8 @@ class Telehub:
         logistics = Principal(role=Role.LOGISTICS, subject="bench-logistics", organisation=LOGISTICS_CENTRE)
         event = api_event("POST", "/v1/devices", {
             "cpr": cpr, "vendor": "Nonin", "model": "3230", "serial": f"5020{cpr}",
-            "measurement_types": ["spo2", "pulse", "blood_pressure", "weight", "temperature"],
+            # The tablet uploads the COPD session: registered for each of its types.
+            "measurement_types": sorted({reading["type"] for reading in COPD_SESSION}),
         }, {**logistics.context(), "principalId": logistics.subject})
         reply = self.runtime.invoke(SPEC.function("devices"), event)
         assert reply["statusCode"] == 201, reply

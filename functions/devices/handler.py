@@ -88,13 +88,13 @@ def register_device(registration: DeviceRegistration, principal: Logistics) -> R
     summary="Revoke a device",
     description=(
         "Revokes the device at once: its credentials are refused from the next request. Only the "
-        "organisation that registered the device may revoke it; to any other, the device is unknown (404). "
-        "Revoking a revoked device is a 204 again."
+        "organisation that registered the device may revoke it; any other gets the 403 of a device that does "
+        "not exist. Revoking a revoked device is a 204 again."
     ),
     tags=["devices"],
     responses={
         204: {"description": "Revoked (now or before)"},
-        404: {"description": "There is no such device registered by the caller's organisation"},
+        403: {"description": "No such device registered by the caller's organisation (one reply for both)"},
     },
 )
 def revoke_device(device_id: Annotated[str, StringConstraints(pattern=DEVICE_ID_PATTERN)],

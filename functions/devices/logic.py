@@ -3,7 +3,7 @@
 The citizen is found by a pseudonym (a keyed MAC of the CPR number, computed by KMS), never by
 the CPR itself. A logistics centre registers a device only where it has a reason: an open episode of
 the citizen whose logistics centre it is (the referral made the citizen and named the centre). Without
-one the answer is one 403, whether the citizen is unknown, has no open episode or has another centre's:
+one the answer is NoRelation, whether the citizen is unknown, has no open episode or another centre's:
 which citizens are monitored, and by whom, is health data. "Get or create" of the device for a vendor's
 serial is a race between concurrent requests: the repository's writes are conditional, and a lost race
 is resolved by reading what the winner wrote.
@@ -22,7 +22,7 @@ from functions.devices.models import Credential, Device, DeviceRegistration
 from functions.shared.citizens import ATTEMPTS, CitizenPseudonyms
 from functions.shared.clock import Clock
 from functions.shared.device_records import DeviceStatus
-from functions.shared.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
+from functions.shared.errors import Conflict, NoRelation, ServiceUnavailable
 from functions.shared.identifiers import new_id
 from functions.shared.principal import Principal, organisation_of
 
@@ -35,8 +35,6 @@ class CredentialSigner(Protocol):
         """An RSASSA-PKCS1-v1_5 SHA-256 signature of ``message``."""
 
 
-# One refusal for every caller without a reason, so that it tells nothing about the citizen.
-NO_REASON = "the organisation may not register devices for this citizen"
 # A serial held by another citizen's or another organisation's device: only that the serial is taken.
 SERIAL_TAKEN = ("a device with this vendor and serial is active; the organisation that registered it must "
                 "revoke it first")
@@ -113,8 +111,8 @@ class DeviceService:
     def register(self, registration: DeviceRegistration, principal: Principal) -> Registration:
         """Register the device for the citizen, or, for a retry, return the device registered before.
 
-        Only the logistics centre of an open episode of the citizen may register (403 otherwise, the
-        same for every reason); the device is linked to the citizen's open episodes. A retry is the same
+        Only the logistics centre of an open episode of the citizen may register (NoRelation otherwise,
+        the same for every reason); the device is linked to the citizen's open episodes. A retry is the same
         vendor and serial for the same citizen from the same organisation while the device is active;
         it gets a fresh credential, and the device is linked to the open episodes it does not serve yet.
         The serial held by any other device is a 409 that says only that.
@@ -122,7 +120,7 @@ class DeviceService:
         organisation = organisation_of(principal)
         patient_id = self._registry.find_patient(self._pseudonyms.pseudonym(registration.cpr))
         if patient_id is None:
-            raise Forbidden(NO_REASON)
+            raise NoRelation()
         for _ in range(ATTEMPTS):
             # Decided again on each attempt: an episode that ended meanwhile may have taken the reason away.
             episode_ids = self._episodes_to_link(patient_id, organisation)
@@ -159,16 +157,16 @@ class DeviceService:
         citizen has one logistics centre while an episode is open, so every one of them is the caller's."""
         episodes = self._registry.open_episodes(patient_id)
         if not episodes or any(centre != organisation for _, centre in episodes):
-            raise Forbidden(NO_REASON)
+            raise NoRelation()
         return tuple(sorted(episode_id for episode_id, _ in episodes))
 
     def revoke(self, device_id: str, principal: Principal) -> None:
         """Revoke the device: its credential is refused from now on. Revoking twice is harmless. Another
-        organisation's device is as unknown to the caller as a device that does not exist (one 404)."""
+        organisation's device gets the reply of a device that does not exist (one 403)."""
         organisation = organisation_of(principal)
         device = self._registry.find_device(device_id)
         if device is None or device.registered_by != organisation:
-            raise NotFound(f"there is no device {device_id} registered by this organisation")
+            raise NoRelation()
         if device.status == DeviceStatus.REVOKED:
             return
         if self._registry.revoke_device(device, self._clock()):

@@ -11,8 +11,9 @@ import boto3
 import jwt
 import pytest
 
-from functions.devices.logic import NO_REASON, SERIAL_TAKEN
+from functions.devices.logic import SERIAL_TAKEN
 from functions.devices.models import DeviceRegistration
+from functions.shared.errors import NO_RELATION
 from tests.support.devices_api import (
     CPR,
     SAMPLE_BODY,
@@ -177,7 +178,7 @@ def test_a_centre_without_an_open_episode_of_the_citizen_gets_one_403_whatever_t
         assert "502012345" not in json.dumps(table_items(resources, "citizens"))
     # And the three replies are byte-equal 403s that say nothing more
     unknown, ended, another_centres = replies
-    assert unknown["statusCode"] == 403 and json.loads(unknown["body"])["detail"] == NO_REASON
+    assert unknown["statusCode"] == 403 and json.loads(unknown["body"])["detail"] == NO_RELATION
     assert ended == unknown and another_centres == unknown  # status, headers and body as sent
 
 
@@ -192,7 +193,28 @@ def test_a_retry_after_the_episode_ended_gets_no_fresh_credential(resources, ref
     assert call("POST", f"/v1/episodes/{referred['episode_id']}/end", {})[0] == 204
     # When the centre sends the registration again, Then it is the same 403
     status, reply = register()
-    assert status == 403 and reply["detail"] == NO_REASON
+    assert status == 403 and reply["detail"] == NO_RELATION
+
+
+# --- a device lives as long as an open episode of its citizen ---------------------------------------
+
+
+def test_a_device_of_two_episodes_survives_the_first_ending_and_is_revoked_with_the_last(resources, referred):
+    # Given a scale registered for the citizen's COPD episode, and registered again (a retry) once a
+    # heart-failure episode opened, so that it serves both
+    _, device = register()
+    heart = refer_citizen(disease_area="heart_failure")
+    status, again = register()
+    assert status == 200 and again["device_id"] == device["device_id"]
+    # When the COPD episode ends, Then the scale still gets in
+    assert call("POST", f"/v1/episodes/{referred['episode_id']}/end", {})[0] == 204
+    assert authorize(device["credential"])["context"]["device_id"] == device["device_id"]
+    # When the heart-failure episode ends too, the citizen has no open episode: the scale is revoked
+    assert call("POST", f"/v1/episodes/{heart['episode_id']}/end", {})[0] == 204
+    with pytest.raises(Exception, match="^Unauthorized$"):
+        authorize(device["credential"])
+    (stored,) = table_items(resources, "devices")
+    assert stored["status"]["S"] == "revoked"
 
 
 # --- refused requests write nothing -------------------------------------------------------------
@@ -260,9 +282,9 @@ def test_revoking_twice_is_a_204_both_times_and_records_when(resources, referred
     assert device["status"]["S"] == "revoked" and device["revoked_at"]["S"]
 
 
-def test_revoking_an_unknown_device_is_a_404(resources):
+def test_revoking_an_unknown_device_is_the_no_relation_403(resources):
     status, reply = revoke("dev_000000000000000000000000")
-    assert status == 404 and reply["code"] == "not_found"
+    assert status == 403 and reply["detail"] == NO_RELATION
 
 
 def test_revoking_a_malformed_device_id_is_a_422_naming_it(resources):
@@ -278,9 +300,9 @@ def test_another_organisation_cannot_tell_its_device_from_none_and_the_credentia
     # When another centre revokes it, and a device id that names no device
     status, theirs = revoke(device_id, principal_context(organisation=OTHER))
     unknown_status, unknown = revoke(unknown_id, principal_context(organisation=OTHER))
-    # Then both are the same 404, apart from the id the caller sent, and the device still gets in
-    assert status == unknown_status == 404
-    assert json.dumps(theirs).replace(device_id, unknown_id) == json.dumps(unknown)
+    # Then both are the same 403, byte for byte, and the device still gets in
+    assert status == unknown_status == 403
+    assert theirs == unknown
     assert authorize(reply["credential"])["context"]["device_id"] == device_id
 
 
