@@ -168,7 +168,8 @@ def stored(local_system: LocalSystem) -> Stored:
     wrong = _evaluated_measurement(local_system, main, _register(url, logistics, EPISODE_CITIZEN))
     return Stored(
         tokens={"clinician": clinician, "logistics": logistics, "device": uploading["credential"],
-                "system": local_system.issuer.mint("system")},
+                "system": local_system.issuer.mint("system"),
+                "citizen": local_system.issuer.mint("citizen", cpr=EPISODE_CITIZEN)},
         path_parameters={
             "DELETE /v1/devices/{device_id}": {"device_id": revoked["device_id"]},
             "GET /v1/episodes/{episode_id}": {"episode_id": main},
@@ -185,6 +186,7 @@ def stored(local_system: LocalSystem) -> Stored:
                 "episode_id": main, "measurement_id": wrong},
             "POST /v1/episodes/{episode_id}/pauses": {"episode_id": main},
             "GET /v1/episodes/{episode_id}/pauses": {"episode_id": main},
+            "GET /v1/episodes/{episode_id}/access-log": {"episode_id": main},
         },
     )
 

@@ -166,7 +166,8 @@ _BODIES: dict[str, Callable[[Any], None]] = {
 
 # The paged lists: a cursor is given by the list itself, beyond what the schema can say.
 _LISTS = frozenset({"GET /v1/worklist", "GET /v1/episodes/{episode_id}/measurements",
-                    "GET /v1/episodes/{episode_id}/alarms"})
+                    "GET /v1/episodes/{episode_id}/alarms", "GET /v1/episodes/{episode_id}/access-log",
+                    "GET /v1/me/access-log", "GET /v1/me/measurements"})
 
 
 def _unique(kind: str) -> str:

@@ -8,7 +8,7 @@ from functions.cross_sector_sharing.settings import SharingApiSettings
 
 ENVIRONMENT = {"CITIZENS_TABLE_NAME": "citizens", "EPISODES_TABLE_NAME": "episodes",
                "EVALUATIONS_TABLE_NAME": "evaluations", "ACCESS_LOG_TABLE_NAME": "access-log",
-               "CITIZEN_PSEUDONYM_KEY_ID": "key-1"}
+               "CITIZEN_PSEUDONYM_KEY_ID": "key-1", "ACCESS_LOG_RETENTION_DAYS": "731"}
 
 
 @pytest.mark.parametrize("listed, types", [
