@@ -345,6 +345,8 @@ SPEC = ResourceSpec(
             # Episodes too: a device registered for a citizen with an open episode is linked to it.
             reads_tables=("citizens", "devices", "episodes"),
             writes_tables=("citizens", "devices", "episodes"),
+            # A registration's reply names the citizen's patient id: it is access-logged, as a revocation is.
+            appends_to_tables=("access-log",),
             signs_with_keys=("device-credentials",),
             macs_with_keys=("citizen-pseudonym",),
         ),

@@ -15,6 +15,7 @@ from functions.devices.keys import KmsCredentialSigner
 from functions.devices.logic import CredentialIssuer, DeviceService
 from functions.devices.models import DEVICE_ID_PATTERN, DeviceRegistration, DevicesSettings, RegisteredDevice
 from functions.devices.repository import DynamoDeviceRegistry
+from functions.shared.access_log_store import DynamoAccessLog, current_request
 from functions.shared.api import build_resolver, resolve
 from functions.shared.auth import Principal, Role, requires
 from functions.shared.citizen_store import KmsCitizenPseudonyms
@@ -42,7 +43,9 @@ def _service() -> DeviceService:
     registry = DynamoDeviceRegistry(settings.citizens_table_name, settings.devices_table_name,
                                     settings.episodes_table_name)
     pseudonyms = KmsCitizenPseudonyms(settings.citizen_pseudonym_key_id)
-    return DeviceService(registry, pseudonyms, credentials, utc_now)
+    access_log = DynamoAccessLog(settings.access_log_table_name, settings.access_log_retention_days,
+                                 current_request(app))
+    return DeviceService(registry, pseudonyms, credentials, access_log, utc_now)
 
 
 @app.post(

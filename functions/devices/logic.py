@@ -6,19 +6,22 @@ the citizen whose logistics centre it is (the referral made the citizen and name
 one the answer is NoRelation, whether the citizen is unknown, has no open episode or another centre's:
 which citizens are monitored, and by whom, is health data. "Get or create" of the device for a vendor's
 serial is a race between concurrent requests: the repository's writes are conditional, and a lost race
-is resolved by reading what the winner wrote.
+is resolved by reading what the winner wrote. A registration's reply names the citizen's patient id, so it
+is access-logged (one entry per episode the device serves) before the device is written, as a revocation
+is; a refusal of a known citizen or an existing device is logged as denied.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from functions.devices.models import Credential, Device, DeviceRegistration
+from functions.shared.access_log import Access, AccessLog, Outcome
 from functions.shared.citizens import ATTEMPTS, CitizenPseudonyms
 from functions.shared.clock import Clock
 from functions.shared.device_records import DeviceStatus
@@ -102,10 +105,11 @@ class CredentialIssuer:
 
 class DeviceService:
     def __init__(self, registry: DeviceRegistry, pseudonyms: CitizenPseudonyms, credentials: CredentialIssuer,
-                 clock: Clock) -> None:
+                 access_log: AccessLog, clock: Clock) -> None:
         self._registry = registry
         self._pseudonyms = pseudonyms
         self._credentials = credentials
+        self._access_log = access_log
         self._clock = clock
 
     def register(self, registration: DeviceRegistration, principal: Principal) -> Registration:
@@ -123,7 +127,7 @@ class DeviceService:
             raise NoRelation()
         for _ in range(ATTEMPTS):
             # Decided again on each attempt: an episode that ended meanwhile may have taken the reason away.
-            episode_ids = self._episodes_to_link(patient_id, organisation)
+            episode_ids = self._episodes_to_link(patient_id, principal)
             existing = self._registry.device_with_serial(registration.vendor, registration.serial)
             if existing is not None:
                 if (existing.patient_id, existing.registered_by) != (patient_id, organisation):
@@ -131,6 +135,8 @@ class DeviceService:
                 # A retry may come for an episode opened since (a scale shared by COPD and heart failure):
                 # the device joins the open episodes it is not linked to yet.
                 missing = tuple(sorted(set(episode_ids) - set(existing.episode_ids)))
+                self._logged(patient_id, "register_device", sorted({*existing.episode_ids, *missing}),
+                             principal)
                 if missing and not self._registry.link_device(existing, missing):
                     continue  # revoked or an episode ended meanwhile: decide again on what is stored now
                 linked = replace(existing, episode_ids=tuple(sorted({*existing.episode_ids, *missing})))
@@ -148,25 +154,39 @@ class DeviceService:
                 registered_at=self._clock(),
                 episode_ids=episode_ids,
             )
+            self._logged(patient_id, "register_device", episode_ids, principal)
             if self._registry.add_device(device):
                 return Registration(device, self._credentials.issue(device.device_id), created=True)
         raise ServiceUnavailable("the device could not be registered now; retry the same request")
 
-    def _episodes_to_link(self, patient_id: str, organisation: str) -> tuple[str, ...]:
+    def _episodes_to_link(self, patient_id: str, principal: Principal) -> tuple[str, ...]:
         """The citizen's open episodes, which the device joins: the caller's reason to register. The
         citizen has one logistics centre while an episode is open, so every one of them is the caller's."""
         episodes = self._registry.open_episodes(patient_id)
-        if not episodes or any(centre != organisation for _, centre in episodes):
+        if not episodes or any(centre != organisation_of(principal) for _, centre in episodes):
+            self._access_log.record(patient_id, principal, "register_device", "", self._clock(),
+                                    Outcome.DENIED)
             raise NoRelation()
         return tuple(sorted(episode_id for episode_id, _ in episodes))
+
+    def _logged(self, patient_id: str, action: str, episode_ids: Sequence[str], principal: Principal) -> None:
+        """Append the allowed access, one entry per episode the device serves (each episode's log shows
+        it), before the write and the reply; ServiceUnavailable, with nothing written, if it cannot be."""
+        accesses = [Access(patient_id, action, episode_id) for episode_id in episode_ids or ("",)]
+        self._access_log.record_many(accesses, principal, self._clock())
 
     def revoke(self, device_id: str, principal: Principal) -> None:
         """Revoke the device: its credential is refused from now on. Revoking twice is harmless. Another
         organisation's device gets the reply of a device that does not exist (one 403)."""
         organisation = organisation_of(principal)
         device = self._registry.find_device(device_id)
-        if device is None or device.registered_by != organisation:
+        if device is None:
             raise NoRelation()
+        if device.registered_by != organisation:
+            self._access_log.record(device.patient_id, principal, "revoke_device", "", self._clock(),
+                                    Outcome.DENIED)
+            raise NoRelation()
+        self._logged(device.patient_id, "revoke_device", device.episode_ids, principal)
         if device.status == DeviceStatus.REVOKED:
             return
         if self._registry.revoke_device(device, self._clock()):

@@ -129,3 +129,5 @@ class DevicesSettings(EnvironmentSettings):
     device_credential_issuer: str
     token_audience: str
     device_credential_ttl_days: int
+    access_log_table_name: str  # a registration's reply names the citizen's patient id: logged first
+    access_log_retention_days: int

@@ -141,10 +141,10 @@ def put_thresholds(episode_id: EpisodeId, change: Annotated[ThresholdChange, Bod
 )
 def offer_handover(episode_id: EpisodeId, offer: Annotated[HandoverOffer, Body()],
                    principal: Clinician) -> Response[EpisodeView]:
-    _service().offer_handover(episode_id, offer.to_organisation, principal)
+    view = _service().offer_handover(episode_id, offer.to_organisation, principal)
     metrics.add_metric(name="HandoversOffered", unit=COUNT, value=1)
     logger.info("handover offered", extra={"episode_id": episode_id})
-    return _json(200, _service().read(episode_id, principal))
+    return _json(200, view)
 
 
 @app.delete(
@@ -173,10 +173,10 @@ def withdraw_handover(episode_id: EpisodeId, principal: Clinician) -> Response[N
                409: {"description": "The offer changed meanwhile, or the episode has ended"}, **_FORBIDDEN},
 )
 def accept_handover(episode_id: EpisodeId, principal: Clinician) -> Response[EpisodeView]:
-    _service().accept_handover(episode_id, principal)
+    view = _service().accept_handover(episode_id, principal)
     metrics.add_metric(name="HandoversAccepted", unit=COUNT, value=1)
     logger.info("handover accepted", extra={"episode_id": episode_id})
-    return _json(200, _service().read(episode_id, principal))
+    return _json(200, view)
 
 
 @app.post(

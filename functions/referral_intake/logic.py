@@ -139,17 +139,30 @@ class EpisodeService:
         body_hash = referral_hash(referral, pseudonym)
         stored = self._store.find_referral(referral.treating_organisation, referral.referral_id)
         if stored is not None:
-            return _repeat(stored, body_hash), False
+            return self._repeat(stored, body_hash, principal), False
         patient_id = get_or_create_patient(self._citizens, pseudonym, referral.citizen.cpr)
         for _ in range(ATTEMPTS):
             self._check_nothing_open(patient_id, referral)
             new = self._new_episode(referral, area, thresholds, patient_id, body_hash)
+            # Logged before the episode is stored: an entry that cannot be written leaves nothing created.
+            self._logged(new.episode, principal, "create_episode")
             if self._store.create(new):
                 return ReferralAccepted.model_validate(new.referral.reply), True
             stored = self._store.find_referral(referral.treating_organisation, referral.referral_id)
             if stored is not None:
-                return _repeat(stored, body_hash), False
+                return self._repeat(stored, body_hash, principal), False
         raise ServiceUnavailable("the referral could not be stored now; retry the same request")
+
+    def _repeat(self, stored: StoredReferral, body_hash: str, principal: Principal) -> ReferralAccepted:
+        """The reply of the referral received before, if this is the same referral; it names the citizen's
+        patient id again, so it is logged again."""
+        if stored.body_hash != body_hash:
+            raise Conflict(f"referral {stored.referral_id} was received before with a different body",
+                           [FieldProblem("referral_id", "was used for another referral")])
+        reply = ReferralAccepted.model_validate(stored.reply)
+        self._access_log.record(reply.patient_id, principal, "create_episode", reply.episode_id,
+                                self._clock())
+        return reply
 
     def _check_nothing_open(self, patient_id: str, referral: Referral) -> None:
         open_id = self._store.open_episode_id(patient_id, referral.disease_area)
@@ -211,10 +224,13 @@ class EpisodeService:
         logged before anything is returned."""
         # The receiver reads what it is offered before it decides; it was told the episode id by the offer.
         episode = self._related(episode_id, principal, "read_episode", _offered_to)
-        versions = self._store.threshold_versions(episode_id)
-        now = self._clock()
-        self._access_log.record(episode.patient_id, principal, "read_episode", episode_id, now)
-        current = thresholds_at(versions, now) or versions[0]
+        self._logged(episode, principal, "read_episode")
+        return self._view(episode)
+
+    def _view(self, episode: Episode) -> EpisodeView:
+        """The episode as the API shows it; only for a reply whose access is logged already."""
+        versions = self._store.threshold_versions(episode.episode_id)
+        current = thresholds_at(versions, self._clock()) or versions[0]
         return EpisodeView.of(episode, current, versions)
 
     # --- thresholds ------------------------------------------------------------------------------
@@ -234,7 +250,7 @@ class EpisodeService:
             latest = max(versions, key=lambda v: v.version)
             thresholds = _checked(merge(latest.thresholds, change.thresholds), area, "thresholds")
             if thresholds == latest.thresholds and change.valid_from in (None, latest.valid_from):
-                self._log_threshold_reply(episode, principal)
+                self._logged(episode, principal, "change_thresholds")
                 return latest  # a retry of the same change: nothing new
             if change.valid_from is not None and change.valid_from < now - VALID_FROM_CLOCK_SKEW:
                 raise InvalidInput.for_field("valid_from", "must not be in the past (5 minutes of clock skew "
@@ -249,18 +265,23 @@ class EpisodeService:
                                              f"({latest.valid_from.isoformat()})")
             version = ThresholdVersion(latest.version + 1, valid_from, thresholds, organisation, now)
             if self._store.add_threshold_version(replace(episode, threshold_version=latest.version), version):
-                self._log_threshold_reply(episode, principal)
+                # The reply holds the episode's thresholds: logged before it leaves, as a read is.
+                self._logged(episode, principal, "change_thresholds")
                 return version
         raise ServiceUnavailable("the thresholds could not be changed now; retry the request")
 
-    def _log_threshold_reply(self, episode: Episode, principal: Principal) -> None:
-        """The reply holds the episode's thresholds, so it is access-logged as a read is, before it leaves."""
-        self._access_log.record(episode.patient_id, principal, "change_thresholds", episode.episode_id,
-                                self._clock())
+    def _logged(self, episode: Episode, principal: Principal, action: str) -> None:
+        """Append the caller's allowed access to the episode, before its change or its reply; raises
+        ServiceUnavailable if it cannot be written (then nothing is changed or returned)."""
+        self._access_log.record(episode.patient_id, principal, action, episode.episode_id, self._clock())
 
     # --- handover --------------------------------------------------------------------------------
 
-    def offer_handover(self, episode_id: str, to_organisation: str, principal: Principal) -> Episode:
+    # Each change below is access-logged once it is allowed, before the store is written (an entry that
+    # cannot be written changes nothing); a retry that changes nothing is logged too. The episode the offer
+    # and the acceptance return is covered by that one entry, as a threshold change's reply is.
+
+    def offer_handover(self, episode_id: str, to_organisation: str, principal: Principal) -> EpisodeView:
         episode = self._related(episode_id, principal, "offer_handover")
         organisation = organisation_of(principal)
         if organisation != episode.monitoring_organisation:
@@ -268,33 +289,38 @@ class EpisodeService:
         _require_open(episode)
         if to_organisation == organisation:
             raise InvalidInput.for_field("to_organisation", "already holds monitoring responsibility")
-        if episode.handover is not None:
-            if episode.handover.to_organisation == to_organisation:
-                return episode  # a retry of the same offer
+        if episode.handover is not None and episode.handover.to_organisation != to_organisation:
             raise Conflict(f"a handover to {episode.handover.to_organisation} is pending; it must be "
                            "accepted or declined first")
+        self._logged(episode, principal, "offer_handover")
+        if episode.handover is not None:
+            return self._view(episode)  # a retry of the same offer
         handover = Handover(to_organisation, organisation, self._clock())
         if self._store.offer_handover(episode, handover):
-            return replace(episode, handover=handover)
-        return self._settled(episode_id, lambda e: e.handover is not None
-                             and e.handover.to_organisation == to_organisation)
+            return self._view(replace(episode, handover=handover))
+        return self._view(self._settled(episode_id, lambda e: e.handover is not None
+                                        and e.handover.to_organisation == to_organisation))
 
-    def accept_handover(self, episode_id: str, principal: Principal) -> Episode:
+    def accept_handover(self, episode_id: str, principal: Principal) -> EpisodeView:
         episode = self._related(episode_id, principal, "accept_handover", _offered_to)
         organisation = organisation_of(principal)
-        if episode.handover is None or episode.handover.to_organisation != organisation:
-            if episode.monitoring_organisation == organisation and episode.handover is None:
-                return episode  # accepted before: a retry
+        offered = episode.handover is not None and episode.handover.to_organisation == organisation
+        accepted_before = episode.monitoring_organisation == organisation and episode.handover is None
+        if not offered and not accepted_before:
             _require_open(episode)
             raise Forbidden("only the organisation offered the handover may accept it")
+        self._logged(episode, principal, "accept_handover")
+        if accepted_before:
+            return self._view(episode)  # a retry
         for _ in range(ATTEMPTS):
             if self._store.accept_handover(episode, organisation):
-                return replace(episode, monitoring_organisation=organisation, handover=None)
+                return self._view(replace(episode, monitoring_organisation=organisation, handover=None))
             # Lost to a change of the offer (settled below), or to an evaluation writing the worklist row
             # that moves with the acceptance: then the offer stands, and accepting is tried again.
             current = self._episode(episode_id)
             if current.handover != episode.handover or not current.is_open:
-                return self._settled(episode_id, lambda e: e.monitoring_organisation == organisation)
+                return self._view(self._settled(episode_id,
+                                                lambda e: e.monitoring_organisation == organisation))
             episode = current
         raise ServiceUnavailable("the handover could not be accepted now; retry the request")
 
@@ -305,6 +331,7 @@ class EpisodeService:
         organisation = organisation_of(principal)
         if organisation != episode.monitoring_organisation:
             raise Forbidden("only the organisation holding monitoring responsibility may withdraw its offer")
+        self._logged(episode, principal, "withdraw_handover")
         if episode.handover is None:
             return episode
         if self._store.withdraw_handover(episode, episode.handover):
@@ -315,11 +342,14 @@ class EpisodeService:
     def decline_handover(self, episode_id: str, principal: Principal) -> Episode:
         episode = self._related(episode_id, principal, "decline_handover", _offered_to_or_declined_by)
         organisation = organisation_of(principal)
-        if episode.handover is None or episode.handover.to_organisation != organisation:
-            if _declined_by(episode, organisation):
-                return episode  # declined before: a retry
+        offered = episode.handover is not None and episode.handover.to_organisation == organisation
+        declined_before = _declined_by(episode, organisation)
+        if not offered and not declined_before:
             _require_open(episode)
             raise Forbidden("only the organisation offered a pending handover may decline it")
+        self._logged(episode, principal, "decline_handover")
+        if declined_before:
+            return episode  # a retry
         declined_at = self._clock()
         if self._store.decline_handover(episode, organisation, declined_at):
             return replace(episode, handover=None, declined_by=organisation, declined_at=declined_at)
@@ -341,6 +371,7 @@ class EpisodeService:
         episode = self._related(episode_id, principal, "end_episode")
         if organisation_of(principal) != episode.treating_organisation:
             raise Forbidden("only the treating organisation may end the episode")
+        self._logged(episode, principal, "end_episode")
         for _ in range(ATTEMPTS):
             if episode.status == EpisodeStatus.ENDED:
                 return episode
@@ -451,13 +482,6 @@ def referral_consent(referral: Referral, recorded_at: datetime) -> SharingConsen
     return SharingConsent(consent_id=f"con_{hashlib.sha256(name.encode('utf-8')).hexdigest()[:24]}",
                           status=referral.sharing_consent, recorded_at=iso_utc(recorded_at),
                           organisation=referral.treating_organisation, source=ConsentSource.REFERRAL)
-
-
-def _repeat(stored: StoredReferral, body_hash: str) -> ReferralAccepted:
-    if stored.body_hash != body_hash:
-        raise Conflict(f"referral {stored.referral_id} was received before with a different body",
-                       [FieldProblem("referral_id", "was used for another referral")])
-    return ReferralAccepted.model_validate(stored.reply)
 
 
 def order_for(kind: str, episode: Episode, citizen: dict[str, Any], ordered_at: datetime, *,

@@ -13,7 +13,7 @@ from functions.devices.models import Device, DeviceRegistration
 from functions.shared.device_records import DeviceStatus
 from functions.shared.errors import NO_RELATION, Conflict, Forbidden, NoRelation, ServiceUnavailable
 from functions.shared.principal import Principal, Role
-from tests.support.fakes import FakeDeviceRegistry, FakePseudonyms, FakeSigner
+from tests.support.fakes import FakeAccessLog, FakeDeviceRegistry, FakePseudonyms, FakeSigner
 from tests.support.organisations import CENTRE
 
 NOW = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
@@ -37,9 +37,14 @@ def registry() -> FakeDeviceRegistry:
 
 
 @pytest.fixture
-def service(registry, signing_key) -> DeviceService:
+def access_log() -> FakeAccessLog:
+    return FakeAccessLog()
+
+
+@pytest.fixture
+def service(registry, signing_key, access_log) -> DeviceService:
     credentials = CredentialIssuer(FakeSigner(signing_key), ISSUER, AUDIENCE, TTL, clock=lambda: NOW)
-    return DeviceService(registry, FakePseudonyms(), credentials, clock=lambda: NOW)
+    return DeviceService(registry, FakePseudonyms(), credentials, access_log, clock=lambda: NOW)
 
 
 def registration(**overrides) -> DeviceRegistration:
@@ -264,6 +269,46 @@ def test_a_concurrent_registration_of_the_same_device_yields_one_device(service,
     assert len(registry.devices) == 1
 
 
+def test_a_registration_and_its_retry_are_logged_for_each_episode_the_device_serves(
+        service, registry, access_log):
+    # Given a citizen with two open episodes of the centre
+    patient_id = referred(registry, CITIZEN, ("epi_copd", CENTRE), ("epi_hf", CENTRE))
+    # When the centre registers a device, and retries (its reply, which names the patient id, was lost)
+    service.register(registration(), LOGISTICS)
+    service.register(registration(), LOGISTICS)
+    # Then each reply was logged first, once for each episode the device joined
+    assert access_log.entries == [(patient_id, CENTRE, "register_device", "epi_copd"),
+                                  (patient_id, CENTRE, "register_device", "epi_hf")] * 2
+    assert access_log.denials == []
+
+
+def _unavailable(*_: object) -> None:
+    raise ServiceUnavailable("the access log could not store the entry; retry the request")
+
+
+def test_nothing_is_registered_when_the_registration_cannot_be_logged(service, registry, access_log,
+                                                                    monkeypatch):
+    # Given a referred citizen, and an access log that cannot store entries now
+    referred(registry)
+    monkeypatch.setattr(access_log, "record_many", _unavailable)
+    # When the centre registers a device, Then the request fails and no device or serial claim is stored
+    with pytest.raises(ServiceUnavailable):
+        service.register(registration(), LOGISTICS)
+    assert registry.devices == {} and registry.claims == {}
+
+
+def test_a_refused_registration_is_logged_as_denied_only_for_a_known_citizen(service, registry, access_log):
+    # Given a citizen known with another centre's episode, and a CPR number nobody has
+    patient_id = referred(registry, CITIZEN, ("epi_copd", OTHER_CENTRE))
+    # When the centre registers a device for each, Then both are refused
+    for cpr in (CITIZEN, OTHER_CITIZEN):
+        with pytest.raises(NoRelation):
+            service.register(registration(cpr=cpr), LOGISTICS)
+    # And only the known citizen's refusal is logged, denied, under no episode
+    assert access_log.denials == [(patient_id, CENTRE, "register_device", "")]
+    assert access_log.entries == []
+
+
 def test_a_store_that_keeps_refusing_writes_is_a_503_not_a_loop(service, registry):
     referred(registry)
     registry.refuse_writes = True
@@ -341,6 +386,28 @@ def test_a_revocation_that_lost_a_race_to_another_revocation_succeeds(service, r
 
 def test_a_revocation_the_store_refuses_is_a_503(service, registry, device):
     registry.refuse_writes = True
+    with pytest.raises(ServiceUnavailable):
+        service.revoke(device.device_id, LOGISTICS)
+    assert registry.devices[device.device_id].status == DeviceStatus.ACTIVE
+
+
+def test_a_revocation_and_its_retry_are_logged_and_another_centres_attempt_denied(
+        service, registry, device, access_log):
+    # Given a registered device (its registration's entry set aside)
+    access_log.entries.clear()
+    # When its centre revokes it twice, and another centre tries to
+    service.revoke(device.device_id, LOGISTICS)
+    service.revoke(device.device_id, LOGISTICS)
+    with pytest.raises(NoRelation):
+        service.revoke(device.device_id, LOGISTICS.model_copy(update={"organisation": OTHER_CENTRE}))
+    # Then each revocation is logged under the device's episode, and the other centre's as denied
+    assert access_log.entries == [(device.patient_id, CENTRE, "revoke_device", device.episode_ids[0])] * 2
+    assert access_log.denials == [(device.patient_id, OTHER_CENTRE, "revoke_device", "")]
+
+
+def test_a_revocation_that_cannot_be_logged_leaves_the_device_active(service, registry, device, access_log,
+                                                                     monkeypatch):
+    monkeypatch.setattr(access_log, "record_many", _unavailable)
     with pytest.raises(ServiceUnavailable):
         service.revoke(device.device_id, LOGISTICS)
     assert registry.devices[device.device_id].status == DeviceStatus.ACTIVE

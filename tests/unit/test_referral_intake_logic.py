@@ -93,6 +93,32 @@ def test_a_referral_removing_a_limit_is_not_a_retry_of_one_keeping_it(service):
         service.accept_referral(removing, doctor())
 
 
+def test_a_referral_is_logged_as_the_episodes_creation_and_its_retry_again(service, access_log):
+    # When a referral is accepted, and retried (its reply lost)
+    first, _ = service.accept_referral(referral(), doctor())
+    again, created = service.accept_referral(referral(), doctor())
+    # Then each reply, which names the citizen's patient id, was logged as the episode's creation
+    assert not created
+    assert access_log.entries == [(first.patient_id, TREATING, "create_episode", first.episode_id)] * 2
+    # And a refused referral (another body under the same id) is not
+    with pytest.raises(Conflict):
+        service.accept_referral(referral(note="changed"), doctor())
+    assert len(access_log.entries) == 2
+
+
+def _unavailable(*_: object) -> None:
+    raise ServiceUnavailable("the access log could not store the entry; retry the request")
+
+
+def test_nothing_is_created_when_the_referral_cannot_be_logged(service, store, access_log, monkeypatch):
+    # Given an access log that cannot store entries now
+    monkeypatch.setattr(access_log, "record", _unavailable)
+    # When a citizen is referred, Then the request fails and no episode, order or referral record is stored
+    with pytest.raises(ServiceUnavailable):
+        service.accept_referral(referral(), doctor())
+    assert (store.episodes, store.orders, store.referrals, store.guards) == ({}, [], {}, {})
+
+
 def test_one_open_episode_per_area_and_one_logistics_centre(service):
     first, _ = service.accept_referral(referral(), doctor())
     with pytest.raises(Conflict, match=first.episode_id):
@@ -139,6 +165,7 @@ def test_thresholds_for_a_type_the_area_does_not_measure_are_refused(service):
 
 def test_reading_is_logged_first_and_only_for_the_organisations_of_the_episode(service, access_log):
     reply, _ = service.accept_referral(referral(), doctor())
+    access_log.entries.clear()  # the referral's own entry
     with pytest.raises(NoRelation) as not_related:
         service.read(reply.episode_id, doctor(OTHER))
     assert access_log.entries == []
@@ -174,6 +201,7 @@ def test_a_threshold_change_may_not_start_before_the_current_version(service):
 def test_a_threshold_reply_is_access_logged_like_a_read(service, access_log):
     # Given an episode
     reply, _ = service.accept_referral(referral(), doctor())
+    access_log.entries.clear()  # the referral's own entry
     # When its thresholds are changed, and the change is retried
     service.change_thresholds(reply.episode_id, change(spo2={"red_low": 85}), doctor())
     service.change_thresholds(reply.episode_id, change(spo2={"red_low": 85}), doctor())
@@ -347,3 +375,70 @@ def test_ending_decides_again_when_the_other_episode_ends_meanwhile(service, sto
     # Then COPD's ending sees it on its retry and revokes the scale (nobody uses it any more)
     assert store.devices["dev_scale"][0] == DeviceStatus.REVOKED
     assert store.orders[-1].body["device_ids"] == ["dev_scale"]
+
+
+def test_each_handover_step_and_the_ending_is_logged_once_as_the_change_it_is(service, access_log):
+    # Given an episode (its referral's entry set aside)
+    reply, _ = service.accept_referral(referral(), doctor())
+    episode_id, patient_id = reply.episode_id, reply.patient_id
+    access_log.entries.clear()
+    # When an offer is made and declined, another made, withdrawn, made again and accepted, and the episode
+    # is ended
+    service.offer_handover(episode_id, HOSPITAL, doctor(MONITORING))
+    service.decline_handover(episode_id, doctor(HOSPITAL))
+    service.offer_handover(episode_id, OTHER, doctor(MONITORING))
+    service.withdraw_handover(episode_id, doctor(MONITORING))
+    service.offer_handover(episode_id, HOSPITAL, doctor(MONITORING))
+    accepted = service.accept_handover(episode_id, doctor(HOSPITAL))
+    service.end(episode_id, doctor(TREATING))
+    # Then each was logged once, as the change it is, by the organisation that made it (the offer's and the
+    # acceptance's replies show the episode: no separate read)
+    assert accepted.monitoring_organisation == HOSPITAL
+    assert access_log.entries == [
+        (patient_id, MONITORING, "offer_handover", episode_id),
+        (patient_id, HOSPITAL, "decline_handover", episode_id),
+        (patient_id, MONITORING, "offer_handover", episode_id),
+        (patient_id, MONITORING, "withdraw_handover", episode_id),
+        (patient_id, MONITORING, "offer_handover", episode_id),
+        (patient_id, HOSPITAL, "accept_handover", episode_id),
+        (patient_id, TREATING, "end_episode", episode_id),
+    ]
+    assert access_log.denials == []
+
+
+def test_a_retried_change_is_logged_again(service, access_log):
+    # Given an offer accepted and an episode ended
+    reply, _ = service.accept_referral(referral(), doctor())
+    service.offer_handover(reply.episode_id, HOSPITAL, doctor(MONITORING))
+    service.accept_handover(reply.episode_id, doctor(HOSPITAL))
+    service.end(reply.episode_id, doctor())
+    access_log.entries.clear()
+    # When the acceptance (whose reply shows the episode) and the ending are retried
+    service.accept_handover(reply.episode_id, doctor(HOSPITAL))
+    service.end(reply.episode_id, doctor())
+    # Then each retry is logged as well
+    assert [entry[2] for entry in access_log.entries] == ["accept_handover", "end_episode"]
+
+
+@pytest.mark.parametrize("change", ["offer", "withdraw", "accept", "decline", "end"])
+def test_a_change_that_cannot_be_logged_changes_nothing(service, store, access_log, monkeypatch, change):
+    # Given an episode (with an offer pending to the hospital, for all but the offer), and an access log
+    # that cannot store entries now
+    reply, _ = service.accept_referral(referral(), doctor())
+    if change != "offer":
+        service.offer_handover(reply.episode_id, HOSPITAL, doctor(MONITORING))
+    before = store.episodes[reply.episode_id]
+    orders = len(store.orders)
+    monkeypatch.setattr(access_log, "record", _unavailable)
+    # When the change is asked for, Then the request fails and the episode and its orders are as they were
+    attempts = {
+        "offer": lambda: service.offer_handover(reply.episode_id, HOSPITAL, doctor(MONITORING)),
+        "withdraw": lambda: service.withdraw_handover(reply.episode_id, doctor(MONITORING)),
+        "accept": lambda: service.accept_handover(reply.episode_id, doctor(HOSPITAL)),
+        "decline": lambda: service.decline_handover(reply.episode_id, doctor(HOSPITAL)),
+        "end": lambda: service.end(reply.episode_id, doctor(TREATING)),
+    }
+    with pytest.raises(ServiceUnavailable):
+        attempts[change]()
+    assert store.episodes[reply.episode_id] == before and len(store.orders) == orders
+    assert store.worklist_organisations == {}
