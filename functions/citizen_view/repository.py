@@ -16,11 +16,12 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 
 from functions.citizen_view.models import AccessPage, ReadingsPage, StoredAccess, StoredReading
-from functions.shared import aws
 from functions.shared.cursors import Position
-from functions.shared.dynamo import unavailable_when_throttled
-from functions.shared.evaluation_records import READING_PREFIX, READINGS_BY_TIME_INDEX
-from functions.shared.evaluation_records import episode_partition as evaluations_partition
+from functions.shared.dynamo import query_page, unavailable_when_throttled
+from functions.shared.evaluation_records import (
+    READINGS_BY_TIME_INDEX,
+    readings_by_time_position,
+)
 
 _deserializer = TypeDeserializer()
 
@@ -44,15 +45,8 @@ class DynamoAccessEntries:
         if after is not None:
             request["ExclusiveStartKey"] = {"patient_id": {"S": patient_id},
                                             "access_id": {"S": after["access_id"]}}
-        items: list[dict[str, Any]] = []
-        while True:
-            response = aws.client("dynamodb").query(**request)
-            items += response["Items"]
-            if len(items) > limit or "LastEvaluatedKey" not in response:
-                break
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        page = items[:limit]
-        following = {"access_id": page[-1]["access_id"]["S"]} if len(items) > limit else None
+        page, more = query_page(request, limit)
+        following = {"access_id": page[-1]["access_id"]["S"]} if more else None
         return AccessPage([access_from_item(item) for item in page], following)
 
 
@@ -69,22 +63,9 @@ class DynamoReadingStore:
                                    "ExpressionAttributeValues": {":episode": {"S": episode_id}},
                                    "ScanIndexForward": False, "Limit": limit + 1}
         if after is not None:
-            request["ExclusiveStartKey"] = _start_key(episode_id, after)
-        items: list[dict[str, Any]] = []
-        while True:  # more than one query only when a page's items pass DynamoDB's 1 MB
-            response = aws.client("dynamodb").query(**request)
-            items += response["Items"]
-            if len(items) > limit or "LastEvaluatedKey" not in response:
-                break
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        return ReadingsPage([reading_from_item(item) for item in items[:limit]], len(items) > limit)
-
-
-def _start_key(episode_id: str, sort_key: str) -> dict[str, Any]:
-    """The index position of the reading with ``sort_key`` (``EVAL#READING#<type>#<measured_at>#<id>``)."""
-    _, measured_at, measurement_id = sort_key.removeprefix(READING_PREFIX).split("#")
-    return {"reading_episode": {"S": episode_id}, "measured_key": {"S": f"{measured_at}#{measurement_id}"},
-            "pk": evaluations_partition(episode_id), "sk": {"S": sort_key}}
+            request["ExclusiveStartKey"] = readings_by_time_position(episode_id, after)
+        items, more = query_page(request, limit)
+        return ReadingsPage([reading_from_item(item) for item in items], more)
 
 
 def access_from_item(item: dict[str, Any]) -> StoredAccess:

@@ -12,10 +12,12 @@ from boto3.dynamodb.types import TypeDeserializer
 from functions.cross_sector_sharing.search_models import ReadingsPage, StoredReading, Window
 from functions.shared import aws
 from functions.shared.clock import iso_utc
-from functions.shared.dynamo import unavailable_when_throttled
+from functions.shared.dynamo import query_page, unavailable_when_throttled
 from functions.shared.episode_records import THRESHOLDS_PREFIX, episode_partition, thresholds_from_item
-from functions.shared.evaluation_records import READING_PREFIX, READINGS_BY_TIME_INDEX
-from functions.shared.evaluation_records import episode_partition as evaluations_partition
+from functions.shared.evaluation_records import (
+    READINGS_BY_TIME_INDEX,
+    readings_by_time_position,
+)
 
 # After every measurement id in a measured_key (<measured_at>#<measurement id>): the end of an instant.
 _END_OF_INSTANT = "#~"
@@ -57,15 +59,9 @@ class DynamoReadingStore:
             values |= names
         request["ExpressionAttributeValues"] = values
         if after is not None:
-            request["ExclusiveStartKey"] = _start_key(episode_id, after)
-        items: list[dict[str, Any]] = []
-        while True:
-            response = aws.client("dynamodb").query(**request)
-            items += response["Items"]
-            if len(items) > limit or "LastEvaluatedKey" not in response:
-                break
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        return ReadingsPage([reading_from_item(item) for item in items[:limit]], len(items) > limit)
+            request["ExclusiveStartKey"] = readings_by_time_position(episode_id, after)
+        items, more = query_page(request, limit)
+        return ReadingsPage([reading_from_item(item) for item in items], more)
 
     @unavailable_when_throttled
     def threshold_versions(self, episode_id: str) -> dict[int, dict[str, Any]]:
@@ -78,13 +74,6 @@ class DynamoReadingStore:
         versions = [thresholds_from_item(item) for page in pages for item in page["Items"]]
         return {version.version: version.thresholds.model_dump(mode="json", exclude_none=True)
                 for version in versions}
-
-
-def _start_key(episode_id: str, sort_key: str) -> dict[str, Any]:
-    """The index position of the reading with ``sort_key`` (``EVAL#READING#<type>#<measured_at>#<id>``)."""
-    _, measured_at, measurement_id = sort_key.removeprefix(READING_PREFIX).split("#")
-    return {"reading_episode": {"S": episode_id}, "measured_key": {"S": f"{measured_at}#{measurement_id}"},
-            "pk": evaluations_partition(episode_id), "sk": {"S": sort_key}}
 
 
 def reading_from_item(item: dict[str, Any]) -> StoredReading:

@@ -86,6 +86,18 @@ def batch_get(table: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return items
 
 
+def query_page(request: dict[str, Any], limit: int) -> tuple[list[dict[str, Any]], bool]:
+    """Up to ``limit`` items of a Query (``request`` asks for ``Limit`` limit + 1), and whether more follow.
+    The query is continued while a filter leaves fewer than that, or a page's items pass DynamoDB's 1 MB."""
+    items: list[dict[str, Any]] = []
+    while True:
+        response = aws.client("dynamodb").query(**request)
+        items += response["Items"]
+        if len(items) > limit or "LastEvaluatedKey" not in response:
+            return items[:limit], len(items) > limit
+        request = {**request, "ExclusiveStartKey": response["LastEvaluatedKey"]}
+
+
 @dataclass(frozen=True)
 class IndexByHour:
     """A keys-only index of a table's items by when they were written: partition the hour

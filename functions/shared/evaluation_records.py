@@ -101,6 +101,14 @@ def reading_sort_key(reading_type: str, measured_at: str, measurement_id: str) -
     return f"{READING_PREFIX}{reading_type}#{measured_at}#{measurement_id}"
 
 
+def readings_by_time_position(episode_id: str, sort_key: str) -> dict[str, Any]:
+    """The readings-by-time index's position (an ExclusiveStartKey) of the reading whose table sort key is
+    ``sort_key`` (``EVAL#READING#<type>#<measured_at>#<id>``)."""
+    _, measured_at, measurement_id = sort_key.removeprefix(READING_PREFIX).split("#")
+    return {"reading_episode": {"S": episode_id}, "measured_key": {"S": f"{measured_at}#{measurement_id}"},
+            "pk": episode_partition(episode_id), "sk": {"S": sort_key}}
+
+
 def alarm_sort_key(raised_at: str, alarm_id: str) -> str:
     return f"{ALARM_PREFIX}{raised_at}#{alarm_id}"
 
