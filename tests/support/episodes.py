@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from functions.referral_intake.models import Episode, NewEpisode, Order, StoredReferral
+from functions.referral_intake.models import Episode, NewEpisode, Order, Referral, StoredReferral
 from functions.shared.episode_records import EpisodeStatus
 from functions.shared.thresholds import Thresholds, ThresholdVersion
 from tests.support.organisations import CENTRE, MONITORING, TREATING
@@ -36,3 +36,12 @@ def order(episode_id: str, kind: str, centre: str = CENTRE) -> Order:
     order_id = f"ord_{kind}_{episode_id}"
     body = {"order_id": order_id, "ordered_at": CREATED.isoformat()}
     return Order(order_id, kind, episode_id, centre, body)
+
+
+def referral(**changes: object) -> Referral:
+    """A COPD referral of the test citizen by TREATING, monitored by MONITORING, as a request gives it."""
+    body = {"referral_id": "ref-1", "citizen": {"cpr": "2512489996", "name": "Karen Jensen",
+                                                "phone": "+45 20 30 40 50"},
+            "disease_area": "copd", "treating_organisation": TREATING, "monitoring_organisation": MONITORING,
+            "logistics_centre": CENTRE}
+    return Referral.model_validate(body | changes)

@@ -8,23 +8,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from functions.referral_intake.logic import EpisodeService, referral_consent
-from functions.referral_intake.models import Referral
 from functions.shared.citizen_records import ConsentSource, ConsentStatus
 from functions.shared.clock import iso_utc
 from functions.shared.principal import Principal, Role
+from tests.support.episodes import referral
 from tests.support.fakes import FakeAccessLog, FakeCitizenStore, FakeEpisodeStore, FakePseudonyms
-from tests.support.organisations import CENTRE, MONITORING, TREATING
+from tests.support.organisations import TREATING
 
 NOW = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
 DOCTOR = Principal(role=Role.CLINICIAN, subject="doc-1", organisation=TREATING)
-
-
-def referral(**changes) -> Referral:
-    body = {"referral_id": "ref-1", "citizen": {"cpr": "2512489996", "name": "Karen Jensen",
-                                                "phone": "+45 20 30 40 50"},
-            "disease_area": "copd", "treating_organisation": TREATING, "monitoring_organisation": MONITORING,
-            "logistics_centre": CENTRE}
-    return Referral.model_validate(body | changes)
 
 
 @pytest.fixture

@@ -9,12 +9,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from functions.referral_intake.logic import EpisodeService
-from functions.referral_intake.models import Referral, ThresholdChange
+from functions.referral_intake.models import ThresholdChange
 from functions.shared.device_records import DeviceStatus
 from functions.shared.episode_records import EpisodeStatus
 from functions.shared.errors import Conflict, Forbidden, InvalidInput, NoRelation, ServiceUnavailable
 from functions.shared.principal import Principal, Role
 from functions.shared.thresholds import ThresholdOverrides
+from tests.support.episodes import referral
 from tests.support.fakes import (
     FakeAccessLog,
     FakeCitizenStore,
@@ -48,14 +49,6 @@ def access_log():
 @pytest.fixture
 def service(store, citizens, access_log):
     return EpisodeService(store, citizens, FakePseudonyms(), access_log, clock=lambda: NOW)
-
-
-def referral(**changes) -> Referral:
-    body = {"referral_id": "ref-1", "citizen": {"cpr": "2512489996", "name": "Karen Jensen",
-                                                "phone": "+45 20 30 40 50"},
-            "disease_area": "copd", "treating_organisation": TREATING, "monitoring_organisation": MONITORING,
-            "logistics_centre": CENTRE}
-    return Referral.model_validate(body | changes)
 
 
 def test_a_referral_opens_a_planned_episode_with_the_merged_thresholds_and_a_delivery_order(service, store):
