@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from functions.shared.access_log import MINIMUM_RETENTION_DAYS
+from functions.shared.access_rules import ACCESS_RULES
 
 AttributeType = Literal["S", "N"]
 
@@ -165,9 +166,15 @@ class RouteSpec:
     method: Literal["GET", "POST", "PUT", "DELETE"]
     path: str  # API Gateway style, {param} for path parameters
     function: str
-    # The roles the authorizer's policy lets call the route (a handler's requires(...) checks the same).
+    # The roles the authorizer's policy lets call the route (a handler's requires(...) checks the same);
+    # Telehub's routes take them from their access rule (_route).
     roles: tuple[str, ...] = ()
     authorized: bool = True
+
+
+def _route(method: Literal["GET", "POST", "PUT", "DELETE"], path: str, function: str) -> RouteSpec:
+    """A route of Telehub's API, open to the roles of its rule (functions/shared/access_rules.py)."""
+    return RouteSpec(method, path, function, tuple(sorted(ACCESS_RULES[f"{method} {path}"].roles)))
 
 
 SHARING_TOPIC = "sharing"
@@ -540,31 +547,31 @@ SPEC = ResourceSpec(
         ),
     ),
     routes=(
-        RouteSpec("POST", "/v1/devices", "devices", ("logistics",)),
-        RouteSpec("DELETE", "/v1/devices/{device_id}", "devices", ("logistics",)),
-        RouteSpec("POST", "/v1/measurements", "device-uploads", ("device",)),
-        RouteSpec("POST", "/v1/referrals", "referral-intake", ("clinician",)),
-        RouteSpec("GET", "/v1/episodes/{episode_id}", "referral-intake", ("clinician",)),
-        RouteSpec("PUT", "/v1/episodes/{episode_id}/thresholds", "referral-intake", ("clinician",)),
-        RouteSpec("POST", "/v1/episodes/{episode_id}/handover", "referral-intake", ("clinician",)),
-        RouteSpec("DELETE", "/v1/episodes/{episode_id}/handover", "referral-intake", ("clinician",)),
-        RouteSpec("POST", "/v1/episodes/{episode_id}/handover/accept", "referral-intake", ("clinician",)),
-        RouteSpec("POST", "/v1/episodes/{episode_id}/handover/decline", "referral-intake", ("clinician",)),
-        RouteSpec("POST", "/v1/episodes/{episode_id}/end", "referral-intake", ("clinician",)),
-        RouteSpec("GET", "/v1/worklist", "worklist", ("clinician",)),
-        RouteSpec("POST", "/v1/worklist/acknowledge-green", "worklist", ("clinician",)),
-        RouteSpec("GET", "/v1/episodes/{episode_id}/measurements", "worklist", ("clinician",)),
-        RouteSpec("GET", "/v1/episodes/{episode_id}/alarms", "worklist", ("clinician",)),
-        RouteSpec("POST", "/v1/alarms/{alarm_id}/acknowledge", "worklist", ("clinician",)),
-        RouteSpec("POST", "/v1/episodes/{episode_id}/pauses", "monitoring-pauses", ("clinician",)),
-        RouteSpec("GET", "/v1/episodes/{episode_id}/pauses", "monitoring-pauses", ("clinician",)),
-        RouteSpec("POST", "/v1/episodes/{episode_id}/measurements/{measurement_id}/invalidate",
-                  "measurement-invalidation", ("clinician",)),
-        RouteSpec("POST", "/v1/consents", "sharing-api", ("clinician",)),
-        RouteSpec("POST", "/fhir/Observation/_search", "sharing-api", ("clinician",)),
-        RouteSpec("GET", "/v1/me/access-log", "citizen-view", ("citizen",)),
-        RouteSpec("GET", "/v1/me/measurements", "citizen-view", ("citizen",)),
-        RouteSpec("GET", "/v1/episodes/{episode_id}/access-log", "citizen-view", ("clinician",)),
+        _route("POST", "/v1/devices", "devices"),
+        _route("DELETE", "/v1/devices/{device_id}", "devices"),
+        _route("POST", "/v1/measurements", "device-uploads"),
+        _route("POST", "/v1/referrals", "referral-intake"),
+        _route("GET", "/v1/episodes/{episode_id}", "referral-intake"),
+        _route("PUT", "/v1/episodes/{episode_id}/thresholds", "referral-intake"),
+        _route("POST", "/v1/episodes/{episode_id}/handover", "referral-intake"),
+        _route("DELETE", "/v1/episodes/{episode_id}/handover", "referral-intake"),
+        _route("POST", "/v1/episodes/{episode_id}/handover/accept", "referral-intake"),
+        _route("POST", "/v1/episodes/{episode_id}/handover/decline", "referral-intake"),
+        _route("POST", "/v1/episodes/{episode_id}/end", "referral-intake"),
+        _route("GET", "/v1/worklist", "worklist"),
+        _route("POST", "/v1/worklist/acknowledge-green", "worklist"),
+        _route("GET", "/v1/episodes/{episode_id}/measurements", "worklist"),
+        _route("GET", "/v1/episodes/{episode_id}/alarms", "worklist"),
+        _route("POST", "/v1/alarms/{alarm_id}/acknowledge", "worklist"),
+        _route("POST", "/v1/episodes/{episode_id}/pauses", "monitoring-pauses"),
+        _route("GET", "/v1/episodes/{episode_id}/pauses", "monitoring-pauses"),
+        _route("POST", "/v1/episodes/{episode_id}/measurements/{measurement_id}/invalidate",
+               "measurement-invalidation"),
+        _route("POST", "/v1/consents", "sharing-api"),
+        _route("POST", "/fhir/Observation/_search", "sharing-api"),
+        _route("GET", "/v1/me/access-log", "citizen-view"),
+        _route("GET", "/v1/me/measurements", "citizen-view"),
+        _route("GET", "/v1/episodes/{episode_id}/access-log", "citizen-view"),
     ),
     authorizer="authorizer",
 )
