@@ -61,6 +61,9 @@ def create_resources(
         ["KeyMetadata"]["KeyId"]
         for key in spec.keys
     }
+    for key in spec.keys:
+        if key.key_spec == "SYMMETRIC_DEFAULT":  # as the stack's: KMS rotates symmetric keys only
+            kms.enable_key_rotation(KeyId=key_ids[key.id])
     return ResourceNames(tables=tables, queue_urls=queue_urls, topic_arns=topic_arns, key_ids=key_ids)
 
 

@@ -128,6 +128,11 @@ class TelehubFunction(Construct):
         self._allow(("kms:Sign", "kms:GetPublicKey"), [keys[k].key_arn for k in spec.signs_with_keys])
         self._allow(("kms:GenerateMac",), [keys[k].key_arn for k in spec.macs_with_keys])
         self._allow(("kms:GetPublicKey",), [keys[k].key_arn for k in spec.verifies_with_keys])
+        for actions, key_ids in ((("kms:Encrypt",), spec.encrypts_with_keys),
+                                 (("kms:Decrypt",), spec.decrypts_with_keys)):
+            for key_id in key_ids:
+                self._allow(actions, [keys[key_id].key_arn],
+                            _context_condition(self._resource_spec.key(key_id).encryption_context))
         # A function reading a stream by position itself (no mapping); it knows the stream's ARN
         # from what it handles, so it needs no ListStreams or DescribeStream.
         self._allow(STREAM_POSITION_READ_ACTIONS, [self._stream_arn(t) for t in spec.reads_streams])
@@ -153,9 +158,11 @@ class TelehubFunction(Construct):
             raise ValueError(f"table {table_id} has no stream to read")
         return arn
 
-    def _allow(self, actions: Iterable[str], resources: list[str]) -> None:
+    def _allow(self, actions: Iterable[str], resources: list[str],
+               conditions: dict[str, Any] | None = None) -> None:
         if actions and resources:
-            self.policy.add_statements(iam.PolicyStatement(actions=list(actions), resources=resources))
+            self.policy.add_statements(iam.PolicyStatement(actions=list(actions), resources=resources,
+                                                           conditions=conditions))
 
     def _add_event_sources(self) -> None:
         resources = self._resources
@@ -252,6 +259,13 @@ def stream_filter_pattern(source: StreamSource) -> dict[str, Any]:
         attribute, prefix = source.key_prefix
         pattern["dynamodb"] = {"Keys": {attribute: {"S": lambda_.FilterRule.begins_with(prefix)}}}
     return pattern
+
+
+def _context_condition(context: dict[str, str]) -> dict[str, Any] | None:
+    """The IAM condition that a KMS request's encryption context carries ``context``'s pairs."""
+    if not context:
+        return None
+    return {"StringEquals": {f"kms:EncryptionContext:{name}": value for name, value in context.items()}}
 
 
 def _logical_id(table: dynamodb.Table) -> str:

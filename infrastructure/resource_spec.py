@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from functions.shared.access_log import MINIMUM_RETENTION_DAYS
 from functions.shared.access_rules import ACCESS_RULES
+from functions.shared.citizen_records import PROFILE_CONTEXT
 
 AttributeType = Literal["S", "N"]
 
@@ -89,6 +90,9 @@ class KeySpec:
     key_spec: Literal["SYMMETRIC_DEFAULT", "RSA_2048", "HMAC_256"]
     usage: Literal["ENCRYPT_DECRYPT", "SIGN_VERIFY", "GENERATE_VERIFY_MAC"]
     purpose: str
+    # Pairs every encryption context used with the key carries: a function's kms:Encrypt and kms:Decrypt on
+    # it are granted on condition of them, so the key seals and opens nothing but what they name.
+    encryption_context: dict[str, str] = field(default_factory=dict)
 
     @property
     def env_name(self) -> str:
@@ -144,6 +148,9 @@ class FunctionSpec:
     signs_with_keys: tuple[str, ...] = ()
     macs_with_keys: tuple[str, ...] = ()
     verifies_with_keys: tuple[str, ...] = ()
+    # Symmetric keys used by code (kms:Encrypt, kms:Decrypt), each on its encryption_context's condition.
+    encrypts_with_keys: tuple[str, ...] = ()
+    decrypts_with_keys: tuple[str, ...] = ()
     queue_source: QueueSource | None = None
     stream_source: StreamSource | None = None
     reads_streams: tuple[str, ...] = ()  # tables whose stream it reads itself (no stream_source)
@@ -332,6 +339,11 @@ SPEC = ResourceSpec(
         KeySpec(
             "citizen-pseudonym", "HMAC_256", "GENERATE_VERIFY_MAC", "turns a CPR number into a lookup key",
         ),
+        KeySpec(
+            "citizen-profile", "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT",
+            "seals the CPR number, name and phone on the citizen's profile",
+            encryption_context=PROFILE_CONTEXT,
+        ),
     ),
     functions=(
         FunctionSpec(
@@ -396,6 +408,10 @@ SPEC = ResourceSpec(
             writes_tables=("citizens", "episodes", "devices", "evaluations"),
             appends_to_tables=("access-log",),
             macs_with_keys=("citizen-pseudonym",),
+            # It registers citizens (their CPR number sealed) and stores each referral's contact details;
+            # the logistics centre's contact endpoint opens them.
+            encrypts_with_keys=("citizen-profile",),
+            decrypts_with_keys=("citizen-profile",),
         ),
         FunctionSpec(
             id="episode-outbox",
@@ -523,6 +539,7 @@ SPEC = ResourceSpec(
             reads_tables=("citizens", "episodes"),
             publishes_to_topics=(SHARING_TOPIC,),
             queue_source=QueueSource(queue="evaluated-uploads"),
+            decrypts_with_keys=("citizen-profile",),  # the CPR number the Bundle's Patient carries
             shares_data=True,
         ),
         FunctionSpec(
@@ -628,7 +645,8 @@ def function_environment(
         environment[SPEC.queue(queue_id).env_name] = names.queue_urls[queue_id]
     for topic_id in function.publishes_to_topics:
         environment[TopicSpec(topic_id).env_name] = names.topic_arns[topic_id]
-    for key_id in {*function.signs_with_keys, *function.macs_with_keys, *function.verifies_with_keys}:
+    for key_id in {*function.signs_with_keys, *function.macs_with_keys, *function.verifies_with_keys,
+                   *function.encrypts_with_keys, *function.decrypts_with_keys}:
         environment[SPEC.key(key_id).env_name] = names.key_ids[key_id]
     if function.id == SPEC.authorizer:
         environment[ROUTE_ROLES_ENV] = route_roles(SPEC.routes)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functions.shared import aws
-from functions.shared.citizen_store import DynamoCitizenStore, KmsCitizenPseudonyms
+from functions.shared.citizen_store import DynamoCitizenLookup, KmsCitizenPseudonyms
 from functions.shared.device_records import STANDING_PROJECTION, DeviceStanding, device_key, device_standing
 
 
@@ -23,7 +23,7 @@ class DynamoCitizenDirectory:
     GetItem per citizen's request: the authorizer caches no policy)."""
 
     def __init__(self, citizens_table: str, pseudonym_key_id: str) -> None:
-        self._citizens = DynamoCitizenStore(citizens_table)
+        self._citizens = DynamoCitizenLookup(citizens_table)
         self._pseudonyms = KmsCitizenPseudonyms(pseudonym_key_id)
 
     def patient_id(self, cpr: str) -> str | None:

@@ -13,6 +13,7 @@ from functions.cross_sector_sharing.publisher import MAX_BUNDLE_BYTES, SnsBundle
 from functions.cross_sector_sharing.repository import DynamoSharingDirectory
 from functions.cross_sector_sharing.settings import PublisherSettings
 from functions.shared.observability import logger, metrics
+from functions.shared.profile_sealing import KmsProfileSealer
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse, PartialItemFailures
@@ -52,6 +53,7 @@ def _processor() -> Any:
 @cache
 def _publisher() -> BundlePublisher:
     settings = PublisherSettings.from_environment()
-    return BundlePublisher(DynamoSharingDirectory(settings.citizens_table_name, settings.episodes_table_name),
+    return BundlePublisher(DynamoSharingDirectory(settings.citizens_table_name, settings.episodes_table_name,
+                                                  KmsProfileSealer(settings.citizen_profile_key_id)),
                            SnsBundleTopic(settings.sharing_topic_arn), settings.shared_measurement_types,
                            MAX_BUNDLE_BYTES, metrics)

@@ -1,11 +1,13 @@
 """What the sharing publisher decides by, read for a whole batch in one BatchGetItem across two tables:
 each episode's relations (episodes table, META) and each citizen's consent and CPR number (citizens
 table, SHARING_CONSENT and PROFILE), strongly consistent, so a consent withdrawn or a handover accepted
-a moment ago already counts."""
+a moment ago already counts. Each CPR number is opened with the citizen-profile key, once per citizen
+per batch, and kept no longer than the batch."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
+from contextlib import suppress
 from typing import Any
 
 from functions.cross_sector_sharing.logic import SharingState
@@ -15,27 +17,32 @@ from functions.shared import aws
 from functions.shared.citizen_records import (
     CONSENT_ATTRIBUTES,
     PROFILE,
+    SEALED_ATTRIBUTES,
     SHARING_CONSENT,
+    ProfilePart,
     consent_from_item,
     consent_key,
     profile_key,
 )
-from functions.shared.citizen_store import DynamoCitizenStore, KmsCitizenPseudonyms
+from functions.shared.citizen_store import DynamoCitizenLookup, KmsCitizenPseudonyms
 from functions.shared.dynamo import BATCH_GET_ATTEMPTS, BATCH_GET_LIMIT, unavailable_when_throttled
 from functions.shared.episode_directory import DynamoEpisodeDirectory
 from functions.shared.episode_records import RELATION_ATTRIBUTES, episode_key, relations_from_item
 from functions.shared.errors import ServiceUnavailable
+from functions.shared.profile_sealing import ProfileSealer, UnreadableProfile
 
 _PATIENT_PREFIX = "PATIENT#"
 # The citizens' items are told apart by their keys; "#source" because SOURCE is a reserved word.
-_CITIZEN_ATTRIBUTES = ("pk", "sk", "cpr", *(f"#{name}" if name == "source" else name
-                                            for name in CONSENT_ATTRIBUTES))
+_SEALED_CPR = SEALED_ATTRIBUTES[ProfilePart.CPR]
+_CITIZEN_ATTRIBUTES = ("pk", "sk", _SEALED_CPR, *(f"#{name}" if name == "source" else name
+                                                 for name in CONSENT_ATTRIBUTES))
 
 
 class DynamoSharingDirectory:
-    def __init__(self, citizens_table: str, episodes_table: str) -> None:
+    def __init__(self, citizens_table: str, episodes_table: str, sealer: ProfileSealer) -> None:
         self._citizens = citizens_table
         self._episodes = episodes_table
+        self._sealer = sealer
 
     @unavailable_when_throttled
     def state(self, episode_ids: Collection[str], patient_ids: Collection[str]) -> SharingState:
@@ -54,8 +61,18 @@ class DynamoSharingDirectory:
             relations={relation.episode_id: relation for relation in relations},
             consents={_patient_id(item): consent_from_item(item)
                       for item in citizens if item["sk"]["S"] == SHARING_CONSENT},
-            cprs={_patient_id(item): item["cpr"]["S"] for item in citizens if item["sk"]["S"] == PROFILE},
+            cprs=self._cprs([item for item in citizens if item["sk"]["S"] == PROFILE]),
         )
+
+    def _cprs(self, profiles: list[dict[str, Any]]) -> dict[str, str]:
+        """Each profile's CPR number opened; one that does not open is left out (its citizen's messages
+        fail alone, as for a profile not found), while KMS refusing fails the batch, for SQS to retry."""
+        cprs: dict[str, str] = {}
+        for item in profiles:
+            patient_id = _patient_id(item)
+            with suppress(UnreadableProfile):
+                cprs[patient_id] = self._sealer.unseal(patient_id, ProfilePart.CPR, item[_SEALED_CPR]["B"])
+        return cprs
 
 
 def _patient_id(item: dict[str, Any]) -> str:
@@ -87,6 +104,6 @@ def _batch_get(keys: list[tuple[str, dict[str, Any]]],
 
 def dynamo_citizen_relations(settings: SharingApiSettings) -> CitizenRelations:
     """The sharing API's relation check on DynamoDB, the CPR number made a pseudonym by the KMS key."""
-    return CitizenRelations(DynamoCitizenStore(settings.citizens_table_name),
+    return CitizenRelations(DynamoCitizenLookup(settings.citizens_table_name),
                             KmsCitizenPseudonyms(settings.citizen_pseudonym_key_id),
                             DynamoEpisodeDirectory(settings.episodes_table_name))

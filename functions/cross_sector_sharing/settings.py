@@ -33,10 +33,12 @@ SharedTypes = Annotated[frozenset[str], BeforeValidator(_comma_separated), After
 
 
 class PublisherSettings(EnvironmentSettings):
-    """The tables it decides from, the topic it publishes to, and the agreed types."""
+    """The tables it decides from, the key that opens the citizens' CPR numbers, the topic it publishes to,
+    and the agreed types."""
 
     citizens_table_name: str
     episodes_table_name: str
+    citizen_profile_key_id: str
     sharing_topic_arn: str
     shared_measurement_types: SharedTypes
 

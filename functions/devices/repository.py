@@ -16,7 +16,7 @@ from typing import Any
 
 from functions.devices.models import Device
 from functions.shared import aws
-from functions.shared.citizen_store import DynamoCitizenStore
+from functions.shared.citizen_store import DynamoCitizenLookup
 from functions.shared.device_records import (
     DeviceStatus,
     device_key,
@@ -29,7 +29,7 @@ from functions.shared.dynamo import get_item, transact, unavailable_when_throttl
 from functions.shared.episode_records import OPEN_PREFIX, link_device_items, patient_partition
 
 
-class DynamoDeviceRegistry(DynamoCitizenStore):
+class DynamoDeviceRegistry(DynamoCitizenLookup):
     def __init__(self, citizens_table: str, devices_table: str, episodes_table: str) -> None:
         super().__init__(citizens_table)
         self._citizens = citizens_table

@@ -35,6 +35,7 @@ from functions.shared.clock import utc_now
 from functions.shared.episode_records import EPISODE_ID_PATTERN
 from functions.shared.observability import COUNT, logger, metrics
 from functions.shared.outbox import relay_stream_inserts
+from functions.shared.profile_sealing import KmsProfileSealer
 from functions.shared.stream_recovery import StreamBatchRecovery, recover_each
 from functions.shared.stream_shards import DynamoDbStreamShards
 
@@ -55,7 +56,8 @@ _FORBIDDEN: dict[int, OpenAPIResponse] = {
 @cache
 def _service() -> EpisodeService:
     settings = ReferralIntakeSettings.from_environment()
-    citizens = DynamoCitizenStore(settings.citizens_table_name)
+    citizens = DynamoCitizenStore(settings.citizens_table_name,
+                                  KmsProfileSealer(settings.citizen_profile_key_id))
     store = DynamoEpisodeStore(settings.episodes_table_name, settings.devices_table_name, citizens,
                                evaluations_table=settings.evaluations_table_name)
     return EpisodeService(store, citizens, KmsCitizenPseudonyms(settings.citizen_pseudonym_key_id),

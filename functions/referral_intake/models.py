@@ -251,6 +251,7 @@ class ReferralIntakeSettings(EnvironmentSettings):
     access_log_table_name: str
     access_log_retention_days: int
     citizen_pseudonym_key_id: str
+    citizen_profile_key_id: str  # seals and opens the profile's CPR number, name and phone
 
 
 class EpisodeOutboxSettings(EnvironmentSettings):

@@ -2,13 +2,16 @@
 
 Citizens table (pk, sk):
 - ``CITIZEN#<pseudonym>`` / ``IDENTITY``: patient_id. The pseudonym is a KMS MAC of the CPR number.
-- ``PATIENT#<patient_id>`` / ``PROFILE``: cpr (for the standard exchange that must carry it), and the
-  contact details (name, phone) the latest referral gave.
+- ``PATIENT#<patient_id>`` / ``PROFILE``: the citizen's personal data, each part sealed on its own with the
+  citizen-profile KMS key (functions.shared.profile_sealing): ``sealed_cpr`` (for the standard exchange that
+  must carry it, sealed once when the citizen is first registered) and ``sealed_contact`` (the name and phone
+  the latest referral gave, sealed together). Each is bound to its item and part by its encryption context,
+  so a sealed value copied to another citizen's profile, or to the other part, does not open.
 - ``PATIENT#<patient_id>`` / ``SHARING_CONSENT``: the consent that holds now (granted or withdrawn), who
   recorded it and when. No item: none was recorded, and nothing is shared.
 - ``PATIENT#<patient_id>`` / ``CONSENT#<recorded_at>#<consent_id>``: every consent ever recorded, kept.
 
-The CPR number, the name and the phone are attributes, never keys, and never logged.
+The CPR number, the name and the phone are sealed attributes, never keys, and never logged.
 """
 
 from __future__ import annotations
@@ -29,6 +32,22 @@ def citizen_key(pseudonym: str) -> dict[str, Any]:
 
 def profile_key(patient_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"PATIENT#{patient_id}"}, "sk": {"S": PROFILE}}
+
+
+class ProfilePart(StrEnum):
+    CPR = "cpr"
+    CONTACT = "contact"  # name and phone: a referral gives both, and nothing reads one without the other
+
+
+SEALED_ATTRIBUTES = {ProfilePart.CPR: "sealed_cpr", ProfilePart.CONTACT: "sealed_contact"}
+# The part of every profile part's encryption context that is the same for all: the citizen-profile key's
+# grants require it (infrastructure/resource_spec.py), so the key seals and opens nothing else.
+PROFILE_CONTEXT = {"table": "citizens", "item": PROFILE}
+
+
+def profile_context(patient_id: str, part: ProfilePart) -> dict[str, str]:
+    """The encryption context a profile part is sealed under: its item and part, so it opens there only."""
+    return {**PROFILE_CONTEXT, "patient_id": patient_id, "part": part.value}
 
 
 def consent_key(patient_id: str) -> dict[str, Any]:

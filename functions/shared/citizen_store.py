@@ -1,18 +1,24 @@
 """Citizens in DynamoDB and their pseudonyms in KMS: the adapters behind functions.shared.citizens.
 
-The table's keys are functions.shared.citizen_records'. The table is encrypted with the data key.
+The table's keys are functions.shared.citizen_records'. The table is encrypted with the data key, and the
+profile's personal data besides, part by part, with the citizen-profile key
+(functions.shared.profile_sealing).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from functions.shared import aws
-from functions.shared.citizen_records import citizen_key, profile_key
+from functions.shared.citizen_records import SEALED_ATTRIBUTES, ProfilePart, citizen_key, profile_key
 from functions.shared.dynamo import get_item, transact, unavailable_when_throttled
+from functions.shared.profile_sealing import ProfileSealer
 
 
-class DynamoCitizenStore:
+class DynamoCitizenLookup:
+    """A citizen's patient id by pseudonym: all that the functions holding no profile key read."""
+
     def __init__(self, citizens_table: str) -> None:
         self._citizens = citizens_table
 
@@ -25,8 +31,19 @@ class DynamoCitizenStore:
         item = get_item(self._citizens, citizen_key(pseudonym), "patient_id")
         return item["patient_id"]["S"] if item else None
 
+
+class DynamoCitizenStore(DynamoCitizenLookup):
+    """The citizens and their profiles, whose personal data is sealed by ``sealer`` part by part: the CPR
+    number once, when the citizen is registered; the name and phone, together, by each referral (so updating
+    them needs no CPR number)."""
+
+    def __init__(self, citizens_table: str, sealer: ProfileSealer) -> None:
+        super().__init__(citizens_table)
+        self._sealer = sealer
+
     @unavailable_when_throttled
     def add_patient(self, pseudonym: str, patient_id: str, cpr: str) -> bool:
+        sealed_cpr = self._sealer.seal(patient_id, ProfilePart.CPR, cpr)
         return transact([
             {"Put": {
                 "TableName": self._citizens,
@@ -35,7 +52,8 @@ class DynamoCitizenStore:
             }},
             {"Put": {
                 "TableName": self._citizens,
-                "Item": {**profile_key(patient_id), "patient_id": {"S": patient_id}, "cpr": {"S": cpr}},
+                "Item": {**profile_key(patient_id), "patient_id": {"S": patient_id},
+                         SEALED_ATTRIBUTES[ProfilePart.CPR]: {"B": sealed_cpr}},
                 "ConditionExpression": "attribute_not_exists(pk)",
             }},
         ])
@@ -45,19 +63,29 @@ class DynamoCitizenStore:
         """The citizen's cpr, name and phone (those known), for a message that must carry them."""
         item = aws.client("dynamodb").get_item(
             TableName=self._citizens, Key=profile_key(patient_id), ConsistentRead=True,
-            ProjectionExpression="cpr, #name, phone", ExpressionAttributeNames={"#name": "name"},
+            ProjectionExpression=", ".join(SEALED_ATTRIBUTES.values()),
         ).get("Item")
-        return {name: value["S"] for name, value in item.items()} if item else None
+        if item is None:
+            return None
+        found: dict[str, str] = {}
+        if cpr := item.get(SEALED_ATTRIBUTES[ProfilePart.CPR]):
+            found["cpr"] = self._sealer.unseal(patient_id, ProfilePart.CPR, cpr["B"])
+        if contact := item.get(SEALED_ATTRIBUTES[ProfilePart.CONTACT]):
+            found |= json.loads(self._sealer.unseal(patient_id, ProfilePart.CONTACT, contact["B"]))
+        return found
 
     def contact_update(self, patient_id: str, name: str, phone: str) -> dict[str, Any]:
-        """A transaction item that stores the contact details on the citizen's existing profile."""
+        """A transaction item that stores the contact details, sealed, on the citizen's existing profile."""
+        contact = json.dumps({"name": name, "phone": phone}, separators=(",", ":"))
         return {"Update": {
             "TableName": self._citizens,
             "Key": profile_key(patient_id),
-            "UpdateExpression": "SET #name = :name, phone = :phone",
+            "UpdateExpression": "SET #contact = :contact",
             "ConditionExpression": "attribute_exists(pk)",
-            "ExpressionAttributeNames": {"#name": "name"},
-            "ExpressionAttributeValues": {":name": {"S": name}, ":phone": {"S": phone}},
+            "ExpressionAttributeNames": {"#contact": SEALED_ATTRIBUTES[ProfilePart.CONTACT]},
+            "ExpressionAttributeValues": {
+                ":contact": {"B": self._sealer.seal(patient_id, ProfilePart.CONTACT, contact)},
+            },
         }}
 
 

@@ -12,14 +12,14 @@ from collections.abc import Iterator
 import pytest
 
 from infrastructure.resource_spec import ResourceNames
-from tests.support.contract import SPEC_OF_KEYS, SPEC_WITHOUT_KEYS, STAGE
+from tests.support.contract import SPEC_OF_KEYS, SPEC_OF_STORES, STAGE
 from tests.support.moto_state import moto_account
 
 
 @pytest.fixture
 def moto_resources() -> Iterator[ResourceNames]:
-    """A fresh moto account with the spec's tables and queues."""
-    with moto_account(STAGE, SPEC_WITHOUT_KEYS) as names:
+    """A fresh moto account with the spec's tables and queues, and the key that seals citizens' profiles."""
+    with moto_account(STAGE, SPEC_OF_STORES) as names:
         yield names
 
 

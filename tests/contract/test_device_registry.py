@@ -1,5 +1,5 @@
-"""The citizen store's and the device registry's contracts (functions.shared.citizens.CitizenStore,
-functions.devices.logic.DeviceRegistry), for the fakes and for the DynamoDB adapters under moto."""
+"""The device registry's contract (functions.devices.logic.DeviceRegistry), for the fake and for the DynamoDB
+adapter under moto. The citizen store's is tests/contract/test_citizen_store.py."""
 
 from __future__ import annotations
 
@@ -14,49 +14,18 @@ from functions.devices.logic import DeviceRegistry
 from functions.devices.models import Device
 from functions.devices.repository import DynamoDeviceRegistry
 from functions.referral_intake.repository import DynamoEpisodeStore
-from functions.shared.citizen_store import DynamoCitizenStore
 from functions.shared.device_records import DeviceStatus, serial_claim_key
 from tests.support.contract import FAKE, REAL
 from tests.support.episodes import new_episode, order
-from tests.support.fakes import FakeCitizenStore, FakeDeviceRegistry
+from tests.support.fakes import FakeDeviceRegistry
 from tests.support.organisations import CENTRE
+from tests.support.profiles import citizen_store
 
 REGISTERED = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
 REVOKED_AT = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 PATIENT = "pat_000000000000000000000001"
 CPR = "2512489996"
 SERIAL = "502012345"
-
-
-# --- the citizen store --------------------------------------------------------------------------------
-
-
-@pytest.fixture(params=[FAKE, REAL])
-def citizens(request) -> FakeCitizenStore | DynamoCitizenStore:
-    if request.param == FAKE:
-        return FakeCitizenStore()
-    return DynamoCitizenStore(request.getfixturevalue("moto_resources").tables["citizens"])
-
-
-def test_a_citizen_is_found_by_pseudonym_and_their_profile_holds_the_cpr(citizens):
-    assert citizens.find_patient("pseudonym-1") is None
-    assert citizens.add_patient("pseudonym-1", PATIENT, CPR)
-    assert citizens.find_patient("pseudonym-1") == PATIENT
-    assert citizens.profile(PATIENT) == {"cpr": CPR}
-    assert citizens.profile("pat_000000000000000000000999") is None
-
-
-def test_a_pseudonym_with_a_patient_or_a_patient_id_in_use_is_refused_and_nothing_written(citizens):
-    citizens.add_patient("pseudonym-1", PATIENT, CPR)
-    assert not citizens.add_patient("pseudonym-1", "pat_000000000000000000000002", CPR)
-    assert not citizens.add_patient("pseudonym-2", PATIENT, "0101011235")
-    assert citizens.find_patient("pseudonym-1") == PATIENT
-    assert citizens.find_patient("pseudonym-2") is None
-    assert citizens.profile(PATIENT) == {"cpr": CPR}
-    assert citizens.profile("pat_000000000000000000000002") is None
-
-
-# --- the device registry ------------------------------------------------------------------------------
 
 
 @dataclass
@@ -87,10 +56,11 @@ def registry(request) -> Registry:
             fake, lambda episode_id, area: fake.episodes.setdefault(PATIENT, []).append((episode_id, CENTRE)),
             end_fake, damage_fake_claim,
         )
-    tables = request.getfixturevalue("moto_resources").tables
+    names = request.getfixturevalue("moto_resources")
+    tables = names.tables
     real = DynamoDeviceRegistry(tables["citizens"], tables["devices"], tables["episodes"])
-    real.add_patient("pseudonym-1", PATIENT, CPR)
-    citizens = DynamoCitizenStore(tables["citizens"])
+    citizens = citizen_store(names)
+    citizens.add_patient("pseudonym-1", PATIENT, CPR)
     episodes = DynamoEpisodeStore(tables["episodes"], tables["devices"], citizens,
                                   evaluations_table=tables["evaluations"])
 

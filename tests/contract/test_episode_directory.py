@@ -12,13 +12,13 @@ import pytest
 
 from functions.referral_intake.models import Episode, Handover
 from functions.referral_intake.repository import DynamoEpisodeStore
-from functions.shared.citizen_store import DynamoCitizenStore
 from functions.shared.episode_directory import DynamoEpisodeDirectory
 from functions.shared.episode_records import EpisodeRelations, EpisodeStatus
 from tests.support.contract import FAKE, REAL
 from tests.support.episodes import CREATED, new_episode
 from tests.support.fakes import FakeEpisodeDirectory
 from tests.support.organisations import HOSPITAL, MONITORING, TREATING
+from tests.support.profiles import citizen_store
 
 PATIENT = "pat_000000000000000000000001"
 OFFER = Handover(HOSPITAL, MONITORING, CREATED)
@@ -51,8 +51,9 @@ def directories(request) -> Directories:
         fake = FakeEpisodeDirectory()
         return Directories(fake, lambda episode: fake.episodes.__setitem__(episode.episode_id,
                                                                            relations_of(episode)))
-    tables = request.getfixturevalue("moto_resources").tables
-    citizens = DynamoCitizenStore(tables["citizens"])
+    names = request.getfixturevalue("moto_resources")
+    tables = names.tables
+    citizens = citizen_store(names)
     episodes = DynamoEpisodeStore(tables["episodes"], tables["devices"], citizens,
                                   evaluations_table=tables["evaluations"])
 

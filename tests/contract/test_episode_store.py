@@ -14,7 +14,6 @@ from functions.devices.repository import DynamoDeviceRegistry
 from functions.referral_intake.logic import EpisodeStore
 from functions.referral_intake.models import Episode, Handover
 from functions.referral_intake.repository import DynamoEpisodeStore
-from functions.shared.citizen_store import DynamoCitizenStore
 from functions.shared.device_records import DeviceStatus
 from functions.shared.dynamo import get_item
 from functions.shared.episode_records import EpisodeStatus
@@ -24,6 +23,7 @@ from tests.support.contract import FAKE, REAL
 from tests.support.episodes import CREATED, new_episode, order
 from tests.support.fakes import FakeCitizenStore, FakeEpisodeStore
 from tests.support.organisations import CENTRE, HOSPITAL, MONITORING, OTHER, TREATING
+from tests.support.profiles import citizen_store
 
 LATER = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 PATIENT = "pat_000000000000000000000001"
@@ -50,8 +50,9 @@ def stores(request) -> Stores:
         return Stores(fake, lambda patient_id: fake_citizens.add_patient(f"p-{patient_id}", patient_id, CPR),
                       lambda device_id, patient_id, episode_ids: fake.link(device_id, *episode_ids),
                       fake.revoke, fake.worklist_organisations.get)
-    tables = request.getfixturevalue("moto_resources").tables
-    citizens = DynamoCitizenStore(tables["citizens"])
+    names = request.getfixturevalue("moto_resources")
+    tables = names.tables
+    citizens = citizen_store(names)
     registry = DynamoDeviceRegistry(tables["citizens"], tables["devices"], tables["episodes"])
 
     def register_device(device_id: str, patient_id: str, episode_ids: tuple[str, ...]) -> None:

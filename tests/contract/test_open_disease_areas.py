@@ -13,10 +13,10 @@ import pytest
 from functions.device_uploads.logic import OpenDiseaseAreas
 from functions.device_uploads.repository import DynamoDbOpenDiseaseAreas
 from functions.referral_intake.repository import DynamoEpisodeStore
-from functions.shared.citizen_store import DynamoCitizenStore
 from tests.support.contract import FAKE, REAL
 from tests.support.episodes import new_episode, order
 from tests.support.fakes import FakeOpenDiseaseAreas
+from tests.support.profiles import citizen_store
 
 ENDED_AT = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 PATIENT, OTHER_PATIENT = "pat_000000000000000000000001", "pat_000000000000000000000002"
@@ -37,8 +37,9 @@ def areas(request) -> Areas:
     if request.param == FAKE:
         fake = FakeOpenDiseaseAreas()
         return Areas(fake, fake.open, fake.end)
-    tables = request.getfixturevalue("moto_resources").tables
-    citizens = DynamoCitizenStore(tables["citizens"])
+    names = request.getfixturevalue("moto_resources")
+    tables = names.tables
+    citizens = citizen_store(names)
     episodes = DynamoEpisodeStore(tables["episodes"], tables["devices"], citizens,
                                   evaluations_table=tables["evaluations"])
 

@@ -18,9 +18,11 @@ from functions.cross_sector_sharing.publisher import SnsBundleTopic
 from functions.cross_sector_sharing.repository import DynamoSharingDirectory
 from functions.shared.citizen_records import ConsentStatus, SharingConsent
 from functions.shared.episode_records import EpisodeRelations, EpisodeStatus
+from functions.shared.profile_sealing import KmsProfileSealer
 from tests.support.contract import FAKE, REAL
 from tests.support.moto_state import queued_messages, subscribed_queue
 from tests.support.organisations import HOSPITAL, MONITORING, TREATING
+from tests.support.profiles import PROFILE_KEY
 from tests.support.sharing import (
     CPR,
     EPISODE,
@@ -67,7 +69,8 @@ def _fake_directories() -> Directories:
 
 def _real_directories(names: Any) -> Directories:
     stored = StoredSharingState(names)
-    directory = DynamoSharingDirectory(names.tables["citizens"], names.tables["episodes"])
+    directory = DynamoSharingDirectory(names.tables["citizens"], names.tables["episodes"],
+                                       KmsProfileSealer(names.key_ids[PROFILE_KEY]))
     return Directories(directory, stored.citizen, stored.consent, stored.episode, stored.offer_handover,
                        stored.accept_handover)
 

@@ -10,7 +10,6 @@ import pytest
 
 from functions.devices.models import Device
 from functions.devices.repository import DynamoDeviceRegistry
-from functions.shared.citizen_records import citizen_key, profile_key
 from functions.shared.device_records import DeviceStatus, serial_claim_key
 from tests.support.organisations import CENTRE
 
@@ -36,24 +35,6 @@ def registry(resources) -> DynamoDeviceRegistry:
 
 def get(resources, table: str, key: dict) -> dict | None:
     return boto3.Session().client("dynamodb").get_item(TableName=resources.tables[table], Key=key).get("Item")
-
-
-def test_a_citizen_is_created_once_and_a_second_create_writes_nothing(registry, resources):
-    # Given a citizen stored under a pseudonym
-    assert registry.add_patient("ps1", "pat_first", "2512489996")
-    # When another request tries to store the same pseudonym under another patient id
-    created = registry.add_patient("ps1", "pat_second", "2512489996")
-    # Then it is refused, the first patient id stands, and no second profile was written
-    assert not created
-    assert registry.find_patient("ps1") == "pat_first"
-    assert get(resources, "citizens", profile_key("pat_second")) is None
-    assert get(resources, "citizens", profile_key("pat_first"))["cpr"]["S"] == "2512489996"
-
-
-def test_the_citizen_identity_item_holds_no_cpr(registry, resources):
-    registry.add_patient("ps1", "pat_first", "2512489996")
-    identity = get(resources, "citizens", citizen_key("ps1"))
-    assert identity == {**citizen_key("ps1"), "patient_id": {"S": "pat_first"}}
 
 
 def test_a_device_round_trips_with_its_optional_fields(registry):

@@ -16,6 +16,7 @@ from tests.support import devices_api
 from tests.support.devices_api import authorize, principal_context
 from tests.support.moto_state import table_items
 from tests.support.organisations import CENTRE, HOSPITAL, MONITORING, OTHER, TREATING
+from tests.support.profiles import citizen_store
 from tests.support.referrals_api import SAMPLE, call, clinician, refer
 from tests.support.runtime import invoke
 
@@ -66,9 +67,13 @@ def test_a_referral_creates_a_planned_episode_with_thresholds_and_an_order(resou
             assert CPR not in json.dumps({k: item[k] for k in ("pk", "sk")})
     not_orders = [i for i in table_items(resources, "episodes") if not i["sk"]["S"].startswith("ORDER#")]
     assert CPR not in json.dumps(not_orders)
-    # And the citizen's profile holds the contact details
+    # And the citizen's profile holds the CPR number and contact details sealed, none of them in the clear
     profile = next(i for i in table_items(resources, "citizens") if i["sk"]["S"] == "PROFILE")
-    assert (profile["name"]["S"], profile["phone"]["S"]) == ("Karen Jensen", "+45 20 30 40 50")
+    assert set(profile) == {"pk", "sk", "patient_id", "sealed_cpr", "sealed_contact"}
+    at_rest = profile["sealed_cpr"]["B"] + profile["sealed_contact"]["B"]
+    assert not [secret for secret in (CPR, "Karen Jensen", "+45 20 30 40 50") if secret.encode() in at_rest]
+    assert citizen_store(resources).profile(reply["patient_id"]) == {
+        "cpr": CPR, "name": "Karen Jensen", "phone": "+45 20 30 40 50"}
 
 
 def test_the_order_reaches_the_logistics_queue_with_the_package_and_contact_details(resources):

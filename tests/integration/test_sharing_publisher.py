@@ -11,13 +11,16 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
 
-from functions.shared.citizen_records import ConsentStatus
+from functions.shared.citizen_records import ConsentStatus, profile_key
 from infrastructure.resource_spec import SPEC, ResourceNames, SharingSubscriber
 from tests.support.events import load_event
+from tests.support.log_scan import function_logs_at_debug
 from tests.support.moto_state import moto_account, queued_messages
 from tests.support.organisations import HOSPITAL, MONITORING, OTHER, TREATING
+from tests.support.profiles import stored_profile
 from tests.support.runtime import STAGE, current, invoke, isolated_functions
 from tests.support.sharing import (
     CPR,
@@ -85,9 +88,10 @@ def test_a_region_receives_its_citizens_bundle_and_another_region_nothing(names,
     sent = requests_sent()
     response = publish(evaluated(reading("spo2", 94)),
                        evaluated(reading("spo2", 91), episode_id=OTHER_EPISODE, patient_id=OTHER_PATIENT))
-    # Then both are published, with one read of the sharing state and one PublishBatch
+    # Then both are published, with one read of the sharing state (each citizen's CPR number opened once)
+    # and one PublishBatch
     assert response == {"batchItemFailures": []}
-    assert sent == ["BatchGetItem", "PublishBatch"]
+    assert sent == ["BatchGetItem", "Decrypt", "Decrypt", "PublishBatch"]
     received = inboxes(names)
     # And the treating organisation receives both citizens' Bundles, each monitoring organisation its own
     # citizen's alone, and the organisation with no relation nothing
@@ -148,6 +152,27 @@ def test_a_poison_message_fails_alone_and_the_rest_of_the_batch_is_published(nam
     assert patients(inboxes(names)[MONITORING]) == [CPR]
 
 
+def test_a_citizen_whose_cpr_does_not_open_fails_alone_and_no_cpr_is_logged(names, stored):
+    # Given the other citizen's sealed CPR number copied onto the citizen's profile (it opens only there)
+    copied = stored_profile(names, OTHER_PATIENT)["sealed_cpr"]  # type: ignore[index]
+    boto3.Session().client("dynamodb").update_item(
+        TableName=names.tables["citizens"], Key=profile_key(PATIENT),
+        UpdateExpression="SET sealed_cpr = :cpr", ExpressionAttributeValues={":cpr": copied})
+    # When an upload of each citizen is published in one batch, the function's logs captured at DEBUG
+    with function_logs_at_debug() as logs:
+        response = publish(evaluated(reading("spo2", 94)),
+                           evaluated(reading("spo2", 91), episode_id=OTHER_EPISODE, patient_id=OTHER_PATIENT))
+    # Then the citizen's message fails alone (for SQS to retry, then the DLQ), under neither CPR number,
+    # and the other citizen's Bundle is published
+    assert response == {"batchItemFailures": [{"itemIdentifier": "message-0"}]}
+    received = inboxes(names)
+    assert received[MONITORING] == []
+    assert patients(received[HOSPITAL]) == [OTHER_CPR]
+    # And what the function logged names neither CPR number
+    assert "a profile part could not be opened" in logs.text
+    assert CPR not in logs.text and OTHER_CPR not in logs.text
+
+
 def test_the_sample_event_reaches_its_organisations(names, stored):
     # Given the sample message (docs/messages.md's evaluated event of the stored citizen's episode)
     response = invoke("sharing-publisher", load_event("cross_sector_sharing/evaluated_uploads_sqs.json"))
@@ -171,7 +196,7 @@ def test_an_upload_of_200_blood_pressures_arrives_in_parts_none_lost(names, stor
     assert {m["attributes"]["bundle_parts"]["StringValue"] for m in parts} == {str(len(parts))}
     assert sum(len(observations(validated(json.dumps(m["body"])))) for m in parts) == 400
     # And each part took a PublishBatch of its own (a part is near the 256 KiB a request may carry)
-    assert sent == ["BatchGetItem", *["PublishBatch"] * len(parts)]
+    assert sent == ["BatchGetItem", "Decrypt", *["PublishBatch"] * len(parts)]
 
 
 def test_a_full_batch_of_ordinary_uploads_costs_two_requests(names, stored):
@@ -181,7 +206,7 @@ def test_a_full_batch_of_ordinary_uploads_costs_two_requests(names, stored):
     sent = requests_sent()
     # When published
     assert publish(*bodies) == {"batchItemFailures": []}
-    # Then one BatchGetItem read the state and one PublishBatch took all ten Bundles: 0.04 requests per
-    # measurement on the sharing path
-    assert sent == ["BatchGetItem", "PublishBatch"]
+    # Then one BatchGetItem read the state, one Decrypt opened the citizen's CPR number and one PublishBatch
+    # took all ten Bundles: 0.06 requests per measurement on the sharing path
+    assert sent == ["BatchGetItem", "Decrypt", "PublishBatch"]
     assert len(inboxes(names)[MONITORING]) == 10

@@ -9,7 +9,8 @@ from infrastructure.resource_spec import SPEC
 
 FAKE, REAL = "fake", "moto"
 STAGE = "contract"
-# Only the key suite uses KMS, and creating keys is the slowest part of moto's set-up: the other
-# suites get an account without keys, and the key suite one account of keys only per module.
-SPEC_WITHOUT_KEYS = dataclasses.replace(SPEC, keys=())
+# Creating keys is the slowest part of moto's set-up (the RSA one above all): the store suites get an account
+# with the one key a store uses itself (citizen-profile, which seals the profiles; symmetric, quick to make),
+# and the key suite one account of keys only per module.
+SPEC_OF_STORES = dataclasses.replace(SPEC, keys=(SPEC.key("citizen-profile"),))
 SPEC_OF_KEYS = dataclasses.replace(SPEC, tables=(), queues=(), topics=(), subscriptions=())

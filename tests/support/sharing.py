@@ -18,7 +18,6 @@ from functions.referral_intake.models import Episode, Handover
 from functions.referral_intake.repository import DynamoEpisodeStore
 from functions.shared import aws
 from functions.shared.citizen_records import ConsentSource, ConsentStatus, SharingConsent, consent_items
-from functions.shared.citizen_store import DynamoCitizenStore
 from functions.shared.dynamo import transact
 from functions.shared.episode_records import EpisodeRelations, EpisodeStatus
 from functions.shared.evaluation_records import measurement_id, upload_event_id
@@ -26,6 +25,7 @@ from infrastructure.resource_spec import ResourceNames
 from tests.support.episodes import CREATED, new_episode
 from tests.support.events import load_event
 from tests.support.organisations import MONITORING, TREATING
+from tests.support.profiles import citizen_store
 
 PATIENT = "pat_9a3e7c1d5b2f8e4a6c0d1b37"
 OTHER_PATIENT = "pat_1c5e9a3d7b0f2e4c6a8d0b21"
@@ -183,7 +183,7 @@ class StoredSharingState:
 
     def __init__(self, names: ResourceNames) -> None:
         self._citizens_table = names.tables["citizens"]
-        self._citizens = DynamoCitizenStore(names.tables["citizens"])
+        self._citizens = citizen_store(names)
         self._episodes = DynamoEpisodeStore(names.tables["episodes"], names.tables["devices"], self._citizens,
                                             evaluations_table=names.tables["evaluations"])
         self.episodes: dict[str, Episode] = {}  # as stored, by id
@@ -214,9 +214,9 @@ class StoredSharingState:
 
 
 def requests_sent() -> list[str]:
-    """The operations the functions' DynamoDB and SNS clients send from now on (their names, in order)."""
+    """The operations the functions' DynamoDB, KMS and SNS clients send from now on (names, in order)."""
     sent: list[str] = []
-    for service in ("dynamodb", "sns"):
+    for service in ("dynamodb", "kms", "sns"):
         aws.client(service).meta.events.register(f"before-call.{service}",
                                                  lambda model, **_: sent.append(model.name))
     return sent

@@ -14,12 +14,12 @@ from boto3.dynamodb.types import TypeDeserializer
 
 from functions.device_uploads import handler
 from functions.referral_intake.repository import DynamoEpisodeStore
-from functions.shared.citizen_store import DynamoCitizenStore
 from infrastructure.resource_spec import ResourceNames
 from tests.support.episodes import new_episode
 from tests.support.events import load_event
 from tests.support.moto_state import table_items, table_stream
 from tests.support.organisations import TREATING
+from tests.support.profiles import citizen_store
 from tests.support.runtime import invoke
 
 # The instant the sample event was received; every test runs the handlers at it.
@@ -47,7 +47,7 @@ def open_episode(names: ResourceNames, disease_area: str) -> str:
     """An open episode of ``disease_area`` for the sample device's citizen, written as a referral writes it;
     its id."""
     patient_id = sample_event("post_measurements.json")["requestContext"]["authorizer"]["patient_id"]
-    citizens = DynamoCitizenStore(names.tables["citizens"])
+    citizens = citizen_store(names)
     citizens.add_patient(f"pseudonym-{patient_id}", patient_id, "2512489996")
     episode_id = f"epi_{disease_area}"
     assert DynamoEpisodeStore(names.tables["episodes"], names.tables["devices"], citizens,

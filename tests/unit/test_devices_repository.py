@@ -9,7 +9,9 @@ from botocore.exceptions import ClientError
 
 from functions.devices.repository import DynamoDeviceRegistry
 from functions.shared import aws
+from functions.shared.citizen_store import DynamoCitizenStore
 from functions.shared.errors import ServiceUnavailable
+from tests.support.profiles import FakeProfileSealer
 
 
 class RefusingClient:
@@ -40,8 +42,8 @@ def test_a_throttled_read_is_service_unavailable(refusing, code):
 
 def test_a_cancelled_transaction_is_reported_as_not_written(refusing):
     refusing("TransactionCanceledException")
-    registry = DynamoDeviceRegistry("citizens", "devices", "episodes")
-    assert registry.add_patient("ps1", "pat_1", "2512489996") is False
+    citizens = DynamoCitizenStore("citizens", FakeProfileSealer())
+    assert citizens.add_patient("ps1", "pat_1", "2512489996") is False
 
 
 def test_any_other_error_propagates_unchanged(refusing):

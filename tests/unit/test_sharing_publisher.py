@@ -339,6 +339,7 @@ def test_an_event_whose_episode_or_citizen_is_missing_fails_alone(sharing):
 # --- the agreed types' configuration --------------------------------------------------------------------
 
 _SETTINGS = {"CITIZENS_TABLE_NAME": "citizens", "EPISODES_TABLE_NAME": "episodes",
+             "CITIZEN_PROFILE_KEY_ID": "key-1",
              "SHARING_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:telehub-test-sharing"}
 
 
