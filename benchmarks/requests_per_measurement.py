@@ -492,8 +492,10 @@ def _measure(telehub: Telehub, counter: RequestCounter) -> tuple[list[Figure], U
         figure = show(Figure(f"AWS requests/measurement, upload to a subscriber's queue, {label}",
                              upload.end_to_end.total / MEASUREMENTS, "", END_TO_END_BUDGET))
         figures.append(figure)
-        _over_by(figure, upload.end_to_end.total, "the sharing publisher's read of the sharing state and its "
-                 "publish, once per event at this traffic (a batch of events shares both)")
+        _over_by(figure, upload.end_to_end.total, "the sharing publisher's read of the sharing state, its "
+                 "opening of the citizen's sealed CPR number and its publish, once per event at this "
+                 "traffic (a batch of events shares the read and the publish, and opens each citizen's "
+                 "CPR number once)")
     figures.append(show(Figure("  the same, COPD + HF (a Bundle per episode), warm",
                                two_areas.end_to_end.total / MEASUREMENTS, "", END_TO_END_BUDGET)))
     invocations = len(INVOKED_FUNCTIONS) + len(SHARING_FUNCTIONS)
