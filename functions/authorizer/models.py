@@ -56,24 +56,32 @@ def policy_for(principal: Principal, method_arn: str, routes: tuple[RouteRoles, 
 
     API Gateway then answers 403 for any other route before a function runs (and before its body
     is validated). The policy does not depend on the route called, so one result serves all routes.
+    A path parameter becomes '*', which in execute-api ARNs matches across '/': so another role's route
+    under an allowed one (GET /v1/episodes/{episode_id}/orders/{order_id}/contact under
+    GET /v1/episodes/{episode_id}) gets an explicit Deny, which wins over the Allow.
     A role with no routes gets an explicit Deny on the whole API.
     """
     match = _METHOD_ARN.match(method_arn or "")
     if not match:
         raise NotAuthenticated("invalid_method_arn")
     api_arn, stage = match.groups()
-    allowed = [
-        f"{api_arn}/{stage}/{method}/{_PATH_PARAMETER.sub('*', path).lstrip('/')}"
-        for method, path, roles in routes
-        if principal.role in roles
-    ]
-    statement = (
-        {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": allowed}
-        if allowed
-        else {"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": f"{api_arn}/*"}
-    )
+    patterns = {(method, path): f"{method}/{_PATH_PARAMETER.sub('*', path).lstrip('/')}"
+                for method, path, _ in routes}
+    allowed = [patterns[method, path] for method, path, roles in routes if principal.role in roles]
+    statements: list[dict[str, Any]]
+    if not allowed:
+        statements = [{"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": f"{api_arn}/*"}]
+    else:
+        covered = re.compile("|".join(re.escape(pattern).replace(r"\*", ".*") for pattern in allowed))
+        denied = [patterns[method, path] for method, path, roles in routes
+                  if principal.role not in roles and covered.fullmatch(patterns[method, path])]
+        statements = [{"Action": "execute-api:Invoke", "Effect": "Allow",
+                       "Resource": [f"{api_arn}/{stage}/{pattern}" for pattern in allowed]}]
+        if denied:
+            statements.append({"Action": "execute-api:Invoke", "Effect": "Deny",
+                               "Resource": [f"{api_arn}/{stage}/{pattern}" for pattern in denied]})
     return {
         "principalId": principal.subject,
-        "policyDocument": {"Version": "2012-10-17", "Statement": [statement]},
+        "policyDocument": {"Version": "2012-10-17", "Statement": statements},
         "context": principal.context(),
     }

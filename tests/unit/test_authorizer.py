@@ -361,6 +361,22 @@ def test_each_role_is_allowed_its_routes_with_path_parameters_as_wildcards(role,
     assert statement["Resource"] == [f"{API}/prod/{resource}" for resource in resources]
 
 
+def test_another_roles_route_under_an_allowed_wildcard_is_denied_explicitly():
+    # Given a logistics route below a clinician's route ('*' in an execute-api ARN matches across '/')
+    contact = ("GET", "/v1/episodes/{episode_id}/orders/{order_id}/contact", frozenset({Role.LOGISTICS}))
+    routes = (*ROUTES, contact)
+    # When a clinician's policy is built
+    statements = policy_for(Principal(role=Role.CLINICIAN, subject="someone", organisation=SOR), METHOD_ARN,
+                            routes)["policyDocument"]["Statement"]
+    # Then it allows the clinician's routes and denies the logistics route they cover (a Deny wins)
+    assert [statement["Effect"] for statement in statements] == ["Allow", "Deny"]
+    assert statements[1]["Resource"] == [f"{API}/prod/GET/v1/episodes/*/orders/*/contact"]
+    # And the logistics centre's own policy allows it, with nothing to deny
+    [statement] = policy_for(Principal(role=Role.LOGISTICS, subject="centre", organisation=SOR), METHOD_ARN,
+                             routes)["policyDocument"]["Statement"]
+    assert f"{API}/prod/GET/v1/episodes/*/orders/*/contact" in statement["Resource"]
+
+
 def test_a_role_without_routes_is_denied_the_whole_api():
     # Given a system principal, and no route a system may call
     principal = Principal(role=Role.SYSTEM, subject="svc")
