@@ -10,7 +10,6 @@ from functools import cache
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from pydantic import StringConstraints
@@ -25,13 +24,12 @@ from functions.alarm_evaluation.repository import DynamoEpisodeSource, DynamoEva
 from functions.alarm_evaluation.settings import MeasurementInvalidationSettings
 from functions.shared.access_log_store import DynamoAccessLog, current_request
 from functions.shared.api import build_resolver, resolve
-from functions.shared.auth import Principal, Role, requires
+from functions.shared.auth import Caller
 from functions.shared.clock import utc_now
 from functions.shared.episode_records import EPISODE_ID_PATTERN
 from functions.shared.observability import logger, metrics
 
 app = build_resolver()
-Clinician = Annotated[Principal, Depends(requires(Role.CLINICIAN))]
 EpisodeId = Annotated[str, StringConstraints(pattern=EPISODE_ID_PATTERN)]
 MeasurementId = Annotated[str, StringConstraints(pattern=MEASUREMENT_ID_PATTERN)]
 
@@ -55,7 +53,7 @@ MeasurementId = Annotated[str, StringConstraints(pattern=MEASUREMENT_ID_PATTERN)
 )
 def invalidate_measurement(episode_id: EpisodeId, measurement_id: MeasurementId,
                            request: Annotated[InvalidationRequest, Body()],
-                           principal: Clinician) -> Response[InvalidatedMeasurement]:
+                           principal: Caller) -> Response[InvalidatedMeasurement]:
     reply = _invalidation().invalidate(episode_id, measurement_id, request.reason, principal)
     return Response(status_code=200, content_type="application/json", body=reply)
 

@@ -46,10 +46,11 @@ from functions.alarm_evaluation.models import (
 )
 from functions.alarm_evaluation.questionnaire import answer_colour
 from functions.alarm_evaluation.triage import Colour
-from functions.shared.access_log import AccessLog, Outcome
+from functions.shared.access_log import Access, AccessLog
+from functions.shared.access_rules import AccessGuard, Relation, episode_relations, nothing_found
 from functions.shared.clock import Clock, iso_utc
 from functions.shared.disease_areas import DiseaseArea, disease_area
-from functions.shared.errors import Conflict, NoRelation, NotFound, ServiceUnavailable
+from functions.shared.errors import Conflict, NotFound, ServiceUnavailable
 from functions.shared.evaluation_records import (
     EVALUATED_MESSAGE_TYPE,
     EVALUATED_SCHEMA_VERSION,
@@ -560,6 +561,10 @@ def _ids(episode: EpisodeToJudge, upload: Upload) -> dict[str, str]:
     return {"episode_id": episode.episode_id, "upload_id": upload.upload_id, "device_id": upload.device_id}
 
 
+# The route of an invalidation: its rule in functions.shared.access_rules decides who may call it.
+INVALIDATE_MEASUREMENT = "POST /v1/episodes/{episode_id}/measurements/{measurement_id}/invalidate"
+
+
 class MeasurementInvalidation:
     """A wrong reading invalidated by the treating or monitoring organisation: kept, marked with who, when
     and why, its alarm invalidated (off the worklist), the type's other readings re-evaluated without it
@@ -573,6 +578,7 @@ class MeasurementInvalidation:
         self._metrics = metrics
         self._clock = clock
         self._limit = transaction_limit
+        self._guard = AccessGuard(access_log, clock)
 
     def invalidate(self, episode_id: str, measurement: str, reason: str,
                    principal: Principal) -> InvalidatedMeasurement:
@@ -581,23 +587,22 @@ class MeasurementInvalidation:
         episode = self._episodes.episode(episode_id)
         organisation = organisation_of(principal)
         if episode is None:
-            raise NoRelation()
-        if organisation not in (episode.treating_organisation, episode.monitoring_organisation):
-            self._access_log.record(episode.patient_id, principal, "invalidate_measurement", episode_id,
-                                    self._clock(), Outcome.DENIED)
-            raise NoRelation()
+            raise nothing_found(INVALIDATE_MEASUREMENT)
+        about = Access(episode.patient_id, "invalidate_measurement", episode_id)
+        self._guard.check(INVALIDATE_MEASUREMENT, _relations(episode, organisation), principal, about)
+        # Logged once, before the change (an entry that cannot be written changes nothing); a 409 naming
+        # who invalidated the measurement already is a read of it.
+        self._access_log.record(about.patient_id, principal, about.action, about.episode_id, self._clock())
         for _ in range(ATTEMPTS):
             state = self._store.load(episode_id)
-            episode = episode.as_of(state.head)
-            if organisation not in (episode.treating_organisation, episode.monitoring_organisation):
-                raise NoRelation()  # handed over since the check above
+            episode = episode.as_of(state.head)  # handed over since the check above: decided again
+            self._guard.check(INVALIDATE_MEASUREMENT, _relations(episode, organisation), principal, about)
             reading = next((r for r in state.readings if r.measurement_id == measurement), None)
             if reading is None:
                 raise NotFound(f"episode {episode_id} has no measurement {measurement}")
             now = self._clock()
             at = iso_utc(now)
             if reading.invalidated is not None:
-                self._log(episode, principal, now)  # the reply names who invalidated it: a read
                 done = reading.invalidated
                 raise Conflict(f"measurement {measurement} was invalidated by {done.by} of "
                                f"{done.organisation} at {done.at}")
@@ -612,7 +617,6 @@ class MeasurementInvalidation:
             commits = commits_of(episode, state.head, plan.writes, event, plan.green_uploads, None,
                                  self._limit)
             if all(self._store.commit(commit) for commit in commits):
-                self._log(episode, principal, now)
                 self._metrics.add_metric("MeasurementsInvalidated", COUNT, 1)
                 logger.info("measurement invalidated", extra={"episode_id": episode_id,
                                                               "measurement_id": measurement})
@@ -624,6 +628,7 @@ class MeasurementInvalidation:
             self._metrics.add_metric("EvaluationConflicts", COUNT, 1)
         raise ServiceUnavailable("the episode kept changing; retry the request")
 
-    def _log(self, episode: EpisodeToJudge, principal: Principal, at: datetime) -> None:
-        self._access_log.record(episode.patient_id, principal, "invalidate_measurement", episode.episode_id,
-                                at)
+
+def _relations(episode: EpisodeToJudge, organisation: str) -> frozenset[Relation]:
+    return episode_relations(organisation, treating=episode.treating_organisation,
+                             monitoring=episode.monitoring_organisation)

@@ -8,7 +8,6 @@ from functools import cache
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from pydantic import StringConstraints
@@ -25,15 +24,13 @@ from functions.citizen_view.repository import DynamoAccessEntries, DynamoReading
 from functions.citizen_view.settings import CitizenViewSettings
 from functions.shared.access_log_store import DynamoAccessLog, current_request
 from functions.shared.api import build_resolver, resolve
-from functions.shared.auth import Principal, Role, requires
+from functions.shared.auth import Caller
 from functions.shared.clock import utc_now
 from functions.shared.episode_directory import DynamoEpisodeDirectory
 from functions.shared.episode_records import EPISODE_ID_PATTERN
 from functions.shared.observability import COUNT, logger, metrics
 
 app = build_resolver()
-Citizen = Annotated[Principal, Depends(requires(Role.CITIZEN))]
-Clinician = Annotated[Principal, Depends(requires(Role.CLINICIAN))]
 EpisodeId = Annotated[str, StringConstraints(pattern=EPISODE_ID_PATTERN)]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE,
                              description=f"Items per page (default {DEFAULT_PAGE_SIZE}).")]
@@ -67,7 +64,7 @@ def _json(body: Any) -> Response[Any]:
     responses={200: {"description": "A page of entries",
                      "content": {"application/json": {"model": AccessLogPage}}}},
 )
-def get_my_access_log(principal: Citizen, limit: Limit = DEFAULT_PAGE_SIZE,
+def get_my_access_log(principal: Caller, limit: Limit = DEFAULT_PAGE_SIZE,
                       cursor: Cursor = None) -> Response[AccessLogPage]:
     page = _view().my_access_log(principal, limit, cursor)
     metrics.add_metric(name="OwnAccessLogEntriesRead", unit=COUNT, value=len(page.entries))
@@ -87,7 +84,7 @@ def get_my_access_log(principal: Citizen, limit: Limit = DEFAULT_PAGE_SIZE,
     responses={200: {"description": "A page of measurements",
                      "content": {"application/json": {"model": OwnMeasurementsPage}}}},
 )
-def get_my_measurements(principal: Citizen, limit: Limit = DEFAULT_PAGE_SIZE,
+def get_my_measurements(principal: Caller, limit: Limit = DEFAULT_PAGE_SIZE,
                         cursor: Cursor = None) -> Response[OwnMeasurementsPage]:
     page = _view().my_measurements(principal, limit, cursor)
     metrics.add_metric(name="OwnMeasurementsRead", unit=COUNT, value=len(page.measurements))
@@ -107,7 +104,7 @@ def get_my_measurements(principal: Citizen, limit: Limit = DEFAULT_PAGE_SIZE,
                403: {"description": "The caller's organisation does not monitor the episode, or there is no "
                      "such episode: one reply for both"}},
 )
-def get_episode_access_log(episode_id: EpisodeId, principal: Clinician, limit: Limit = DEFAULT_PAGE_SIZE,
+def get_episode_access_log(episode_id: EpisodeId, principal: Caller, limit: Limit = DEFAULT_PAGE_SIZE,
                            cursor: Cursor = None) -> Response[AccessLogPage]:
     page = _view().episode_access_log(episode_id, principal, limit, cursor)
     metrics.add_metric(name="EpisodeAccessLogEntriesRead", unit=COUNT, value=len(page.entries))

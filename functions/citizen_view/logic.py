@@ -7,7 +7,8 @@ clock are injected.
 Who sees what: a citizen sees the entries and the measurements of their own patient id, which the authorizer
 found by their CPR number (a citizen Telehub does not know has none, and empty lists). The organisation that
 monitors an episode sees the entries of the episode's citizen made under that episode; any other caller, and
-a caller naming an episode that does not exist, gets the one reply that tells nothing (errors.NoRelation).
+a caller naming an episode that does not exist, gets the one reply that tells nothing (errors.NoRelation; the
+route's rule in functions.shared.access_rules), a refusal of an existing episode's caller logged as denied.
 Every view is itself written to the access log before the reply (the citizen's as role citizen); it is not
 on its own page, and shows on the next read.
 
@@ -40,15 +41,17 @@ from functions.citizen_view.models import (
     StoredReading,
 )
 from functions.shared.access_log import Access, AccessLog
+from functions.shared.access_rules import AccessGuard, nothing_found
 from functions.shared.clock import Clock
 from functions.shared.cursors import Position, decode_cursor, encode_cursor, invalid_cursor
 from functions.shared.episode_records import EpisodeRelations
-from functions.shared.errors import NoRelation
 from functions.shared.evaluation_records import READING_PREFIX
 from functions.shared.principal import Principal
 
 FROM_START = "start"  # a cursor's position of an episode none of whose readings was returned yet
 NOT_ABOUT_ONE_EPISODE = ""  # the episode of an entry for a read that spans the citizen's episodes
+# The route of an episode's access log: its rule in functions.shared.access_rules decides who may read it.
+EPISODE_ACCESS_LOG = "GET /v1/episodes/{episode_id}/access-log"
 
 
 class AccessEntries(Protocol):
@@ -78,6 +81,7 @@ class CitizenView:
         self._directory = directory
         self._access_log = access_log
         self._clock = clock
+        self._guard = AccessGuard(access_log, clock)
 
     def my_access_log(self, principal: Principal, limit: int, cursor: str | None) -> AccessLogPage:
         """Who read or changed the citizen's data, newest first."""
@@ -96,8 +100,10 @@ class CitizenView:
         """The entries of the episode's citizen made under the episode, newest first: for the organisation
         that monitors it now."""
         relations = self._directory.relations(episode_id)
-        if relations is None or not relations.monitored_by(principal.organisation):
-            raise NoRelation()
+        if relations is None:
+            raise nothing_found(EPISODE_ACCESS_LOG)
+        self._guard.check(EPISODE_ACCESS_LOG, relations.held_by(principal.organisation), principal,
+                          Access(relations.patient_id, READ_ACCESS_LOG, episode_id))
         scope = f"episode-access-log#{episode_id}#{principal.organisation}"
         after = _access_position(decode_cursor(cursor, scope))
         page = self._entries.entries(relations.patient_id, episode_id, limit, after)

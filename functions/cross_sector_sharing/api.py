@@ -7,7 +7,6 @@ from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 
@@ -20,7 +19,7 @@ from functions.cross_sector_sharing.search_models import SEARCH_PATH
 from functions.cross_sector_sharing.settings import sharing_api_settings
 from functions.shared.access_log_store import DynamoAccessLog, current_request
 from functions.shared.api import build_resolver, resolve
-from functions.shared.auth import Principal, Role, requires
+from functions.shared.auth import Caller
 from functions.shared.clock import utc_now
 from functions.shared.observability import COUNT, logger, metrics
 
@@ -29,7 +28,6 @@ if TYPE_CHECKING:
 
 app = build_resolver()
 app.include_router(search_router)
-Clinician = Annotated[Principal, Depends(requires(Role.CLINICIAN))]
 _RECORDED: OpenAPIResponse = {"description": "Recorded: the consent that holds now",
                               "content": {"application/json": {"model": ConsentView}}}
 _UNCHANGED: OpenAPIResponse = {"description": "The consent that holds already (nothing changed)",
@@ -61,7 +59,7 @@ def _consents() -> ConsentService:
                      "of the citizen; the same reply whether the citizen is known or not"},
                409: {"description": "Another consent was recorded meanwhile and holds"}},
 )
-def post_consent(request: Annotated[ConsentRequest, Body()], principal: Clinician) -> Response[ConsentView]:
+def post_consent(request: Annotated[ConsentRequest, Body()], principal: Caller) -> Response[ConsentView]:
     consent, recorded = _consents().record(request.cpr, request.status, principal)
     metrics.add_metric(name="ConsentsRecorded" if recorded else "ConsentsRepeated", unit=COUNT, value=1)
     logger.info("consent recorded", extra={"consent_id": consent.consent_id, "new_consent": recorded})

@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Protocol
 
 from functions.cross_sector_sharing.relations import CitizenRelations
-from functions.shared.access_log import Access, AccessLog, Outcome
+from functions.shared.access_log import Access, AccessLog
+from functions.shared.access_rules import AccessGuard, nothing_found
 from functions.shared.citizen_records import ConsentSource, ConsentStatus, SharingConsent
 from functions.shared.clock import Clock, iso_utc
 from functions.shared.errors import Conflict
@@ -20,9 +21,8 @@ from functions.shared.identifiers import new_id
 from functions.shared.principal import Principal, organisation_of
 
 RECORD_CONSENT = "record_consent"
-# One refusal for an unknown citizen and a citizen the caller has no relation to: it tells nothing.
-NOT_RELATED = ("only a clinician of the treating or the monitoring organisation of an open episode of the "
-               "citizen may record the citizen's consent")
+# The route of a consent: its rule in functions.shared.access_rules decides who may record one.
+CONSENT_ROUTE = "POST /v1/consents"
 
 
 class ConsentStore(Protocol):
@@ -41,6 +41,7 @@ class ConsentService:
         self._relations = relations
         self._access_log = access_log
         self._clock = clock
+        self._guard = AccessGuard(access_log, clock)
 
     def record(self, cpr: str, status: ConsentStatus, principal: Principal) -> tuple[SharingConsent, bool]:
         """Record the citizen's consent as ``status`` from now, for a clinician of the treating or the
@@ -50,10 +51,12 @@ class ConsentService:
         The request is access-logged under each open episode the caller is related to before the consent
         is read or written, so no reply leaves, and no consent changes, unlogged."""
         organisation = organisation_of(principal)
-        citizen = self._relations.related(
-            cpr, organisation, NOT_RELATED, lambda patient_id: self._access_log.record(
-                patient_id, principal, RECORD_CONSENT, "", self._clock(), Outcome.DENIED))
+        # One refusal for an unknown citizen and a citizen the caller has no relation to: it tells nothing.
+        citizen = self._relations.related(cpr, organisation, CONSENT_ROUTE)
+        if citizen is None:
+            raise nothing_found(CONSENT_ROUTE)
         patient_id = citizen.patient_id
+        self._guard.check(CONSENT_ROUTE, citizen.held, principal, Access(patient_id, RECORD_CONSENT, ""))
         now = self._clock()
         self._access_log.record_many([Access(patient_id, RECORD_CONSENT, episode_id)
                                       for episode_id in citizen.episode_ids], principal, now)

@@ -1,22 +1,21 @@
-"""Who may act on a citizen's shared data, named by CPR number in a request body (the consent and the FHIR
-search): a clinician of the treating or the current monitoring organisation of an open episode of the
-citizen. An organisation offered the monitoring has no relation until it accepts; one whose episodes have
-all ended has none left.
+"""What an organisation is to a citizen named by CPR number in a request body (the consent and the FHIR
+search): its relations to the citizen's open episodes, which the route's rule (functions.shared.access_rules:
+treating or monitoring) decides by. An organisation offered the monitoring has no relation until it accepts;
+one whose episodes have all ended has none left.
 
-One refusal, whatever the reason (no such citizen, no open episode, another organisation's): it tells
-nothing about whether the citizen exists or is monitored. No boto3: the citizens, the pseudonyms and the
-episode directory are injected.
+The features refuse with the rule's one 403, whatever the reason (no such citizen, no open episode, another
+organisation's): it tells nothing about whether the citizen exists or is monitored. No boto3: the citizens,
+the pseudonyms and the episode directory are injected.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from functions.shared.access_rules import Relation, refusal
 from functions.shared.citizens import CitizenPseudonyms
 from functions.shared.episode_records import EpisodeRelations
-from functions.shared.errors import Forbidden
 
 
 class CitizenDirectory(Protocol):
@@ -31,7 +30,8 @@ class OpenEpisodes(Protocol):
 @dataclass(frozen=True)
 class RelatedCitizen:
     patient_id: str
-    episodes: tuple[EpisodeRelations, ...]  # the open episodes the caller's organisation treats or monitors
+    held: frozenset[Relation]  # what the organisation is to any of the citizen's open episodes
+    episodes: tuple[EpisodeRelations, ...]  # the open episodes whose relation opens the route
 
     @property
     def episode_ids(self) -> list[str]:
@@ -45,17 +45,14 @@ class CitizenRelations:
         self._pseudonyms = pseudonyms
         self._episodes = episodes
 
-    def related(self, cpr: str, organisation: str | None, refusal: str,
-                on_denial: Callable[[str], None]) -> RelatedCitizen:
-        """The citizen and the open episodes ``organisation`` treats or monitors; Forbidden(``refusal``) if
-        there is no such citizen or no such episode. Refusing a citizen that exists calls ``on_denial`` with
-        its patient id first (to access-log the refusal); the reply is the same."""
+    def related(self, cpr: str, organisation: str, route: str) -> RelatedCitizen | None:
+        """The citizen, what ``organisation`` is to its open episodes and those of them it may call
+        ``route`` about; None if Telehub does not know the citizen."""
         patient_id = self._citizens.find_patient(self._pseudonyms.pseudonym(cpr))
         if patient_id is None:
-            raise Forbidden(refusal)
-        episodes = tuple(relation for relation in self._episodes.open_relations(patient_id)
-                         if relation.treated_or_monitored_by(organisation))
-        if not episodes:
-            on_denial(patient_id)
-            raise Forbidden(refusal)
-        return RelatedCitizen(patient_id, episodes)
+            return None
+        open_episodes = self._episodes.open_relations(patient_id)
+        held = frozenset(relation for episode in open_episodes for relation in episode.held_by(organisation))
+        episodes = tuple(episode for episode in open_episodes
+                         if refusal(route, episode.held_by(organisation)) is None)
+        return RelatedCitizen(patient_id, held, episodes)

@@ -37,15 +37,15 @@ from functions.cross_sector_sharing.search_models import (
     StoredReading,
     Window,
 )
-from functions.shared.access_log import Access, AccessLog, Outcome
+from functions.shared.access_log import Access, AccessLog
+from functions.shared.access_rules import AccessGuard, nothing_found
 from functions.shared.clock import Clock, iso_utc
 from functions.shared.cursors import Position, decode_cursor, encode_cursor, invalid_cursor
 from functions.shared.evaluation_records import READING_PREFIX
 from functions.shared.principal import Principal, organisation_of
 
-# One refusal for an unknown citizen and a citizen the caller has no relation to: it tells nothing.
-NOT_RELATED = "only a clinician of the treating or the monitoring organisation of an open episode of the " \
-    "citizen may search the citizen's observations"
+# The route of the search: its rule in functions.shared.access_rules decides who may search.
+SEARCH_ROUTE = "POST /fhir/Observation/_search"
 FROM_START = "start"  # a cursor's position of an episode none of whose readings was returned yet
 
 
@@ -73,6 +73,7 @@ class ObservationSearch:
         self._relations = relations
         self._access_log = access_log
         self._clock = clock
+        self._guard = AccessGuard(access_log, clock)
         self._shared_types = shared_types
 
     def search(self, query: ObservationQuery, principal: Principal, cursor: str | None,
@@ -80,9 +81,11 @@ class ObservationSearch:
         """One page of the search; ``url`` is the search's own URL (no parameters), which the Bundle's
         links extend with the cursor alone: the client repeats its body to the next link."""
         organisation = organisation_of(principal)
-        citizen = self._relations.related(
-            query.cpr, organisation, NOT_RELATED, lambda patient_id: self._access_log.record(
-                patient_id, principal, FHIR_SEARCH, "", self._clock(), Outcome.DENIED))
+        # One refusal for an unknown citizen and a citizen the caller has no relation to: it tells nothing.
+        citizen = self._relations.related(query.cpr, organisation, SEARCH_ROUTE)
+        if citizen is None:
+            raise nothing_found(SEARCH_ROUTE)
+        self._guard.check(SEARCH_ROUTE, citizen.held, principal, Access(citizen.patient_id, FHIR_SEARCH, ""))
         patient_id, related = citizen.patient_id, citizen.episode_ids
         types = self._shared_types if query.types is None else query.types & self._shared_types
         scope = _scope(organisation, patient_id, types, query.window)

@@ -7,7 +7,6 @@ from functools import cache
 from typing import TYPE_CHECKING, Annotated
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Form, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
@@ -30,7 +29,7 @@ from functions.cross_sector_sharing.search_models import (
 from functions.cross_sector_sharing.search_store import DynamoReadingStore
 from functions.cross_sector_sharing.settings import sharing_api_settings
 from functions.shared.access_log_store import DynamoAccessLog, current_request
-from functions.shared.auth import Principal, Role, requires
+from functions.shared.auth import Caller
 from functions.shared.clock import utc_now
 from functions.shared.cursors import CURSOR_PATTERN
 from functions.shared.observability import COUNT, logger, metrics
@@ -39,7 +38,6 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 search_router = APIGatewayRouter()  # type: ignore[no-untyped-call]
-Clinician = Annotated[Principal, Depends(requires(Role.CLINICIAN))]
 _SEARCHSET: OpenAPIResponse = {
     "description": "A page of the search: a FHIR R4 Bundle of type searchset",
     "content": {FHIR_JSON: {"schema": {
@@ -92,7 +90,7 @@ def search_url(event: APIGatewayProxyEvent) -> str:
                      "of the citizen; the same reply whether the citizen is known or not"}},
 )
 def search_observations(
-    principal: Clinician,
+    principal: Caller,
     patient: Annotated[list[PatientCpr], Form(alias="patient.identifier", min_length=1, max_length=1)],
     code: Annotated[list[CodeParameter] | None, Form(
         description="A token: `system|code` or a bare code; commas separate alternatives. Repeatable (AND).",

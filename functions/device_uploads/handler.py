@@ -8,7 +8,6 @@ from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 
@@ -28,7 +27,7 @@ from functions.device_uploads.publisher import SqsUploadPublisher
 from functions.device_uploads.repository import DynamoDbOpenDiseaseAreas, DynamoDbUploadRepository
 from functions.device_uploads.settings import OutboxRecoverySettings, OutboxSettings, UploadApiSettings
 from functions.shared.api import build_resolver, resolve
-from functions.shared.auth import Principal, Role, requires
+from functions.shared.auth import Caller
 from functions.shared.clock import utc_now
 from functions.shared.errors import Forbidden
 from functions.shared.observability import logger, metrics
@@ -68,7 +67,7 @@ app = build_resolver()
 )
 def post_measurements(
     upload: Annotated[UploadRequest, Body()],
-    device: Annotated[Principal, Depends(requires(Role.DEVICE))],
+    device: Caller,
 ) -> Response[UploadReceipt]:
     if not (device.device_id and device.patient_id and device.measurement_types):
         raise Forbidden("the device credential names no device, citizen or measurement types")

@@ -7,7 +7,6 @@ from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.logging import correlation_paths
 from pydantic import StringConstraints
 
@@ -17,7 +16,7 @@ from functions.devices.models import DEVICE_ID_PATTERN, DeviceRegistration, Devi
 from functions.devices.repository import DynamoDeviceRegistry
 from functions.shared.access_log_store import DynamoAccessLog, current_request
 from functions.shared.api import build_resolver, resolve
-from functions.shared.auth import Principal, Role, requires
+from functions.shared.auth import Caller
 from functions.shared.citizen_store import KmsCitizenPseudonyms
 from functions.shared.clock import utc_now
 from functions.shared.observability import COUNT, logger, metrics
@@ -26,7 +25,6 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 app = build_resolver()
-Logistics = Annotated[Principal, Depends(requires(Role.LOGISTICS))]
 _REGISTERED: OpenAPIResponse = {"content": {"application/json": {"model": RegisteredDevice}}}
 
 
@@ -68,7 +66,7 @@ def _service() -> DeviceService:
         409: {"description": "The serial is active on another device (another citizen's or organisation's)"},
     },
 )
-def register_device(registration: DeviceRegistration, principal: Logistics) -> Response[RegisteredDevice]:
+def register_device(registration: DeviceRegistration, principal: Caller) -> Response[RegisteredDevice]:
     outcome = _service().register(registration, principal)
     device = outcome.device
     metric = "DevicesRegistered" if outcome.created else "DeviceRegistrationsRepeated"
@@ -101,7 +99,7 @@ def register_device(registration: DeviceRegistration, principal: Logistics) -> R
     },
 )
 def revoke_device(device_id: Annotated[str, StringConstraints(pattern=DEVICE_ID_PATTERN)],
-                  principal: Logistics) -> Response[None]:
+                  principal: Caller) -> Response[None]:
     _service().revoke(device_id, principal)
     metrics.add_metric(name="DevicesRevoked", unit=COUNT, value=1)
     logger.info("device revoked", extra={"device_id": device_id})

@@ -21,11 +21,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from functions.devices.models import Credential, Device, DeviceRegistration
-from functions.shared.access_log import Access, AccessLog, Outcome
+from functions.shared.access_log import Access, AccessLog
+from functions.shared.access_rules import AccessGuard, Relation, nothing_found
 from functions.shared.citizens import ATTEMPTS, CitizenPseudonyms
 from functions.shared.clock import Clock
 from functions.shared.device_records import DeviceStatus
-from functions.shared.errors import Conflict, NoRelation, ServiceUnavailable
+from functions.shared.errors import Conflict, ServiceUnavailable
 from functions.shared.identifiers import new_id
 from functions.shared.principal import Principal, organisation_of
 
@@ -41,6 +42,9 @@ class CredentialSigner(Protocol):
 # A serial held by another citizen's or another organisation's device: only that the serial is taken.
 SERIAL_TAKEN = ("a device with this vendor and serial is active; the organisation that registered it must "
                 "revoke it first")
+# The routes of the use cases below: their rules in functions.shared.access_rules decide who may call them.
+REGISTER_DEVICE = "POST /v1/devices"
+REVOKE_DEVICE = "DELETE /v1/devices/{device_id}"
 
 
 class DeviceRegistry(Protocol):
@@ -111,6 +115,7 @@ class DeviceService:
         self._credentials = credentials
         self._access_log = access_log
         self._clock = clock
+        self._guard = AccessGuard(access_log, clock)
 
     def register(self, registration: DeviceRegistration, principal: Principal) -> Registration:
         """Register the device for the citizen, or, for a retry, return the device registered before.
@@ -124,7 +129,8 @@ class DeviceService:
         organisation = organisation_of(principal)
         patient_id = self._registry.find_patient(self._pseudonyms.pseudonym(registration.cpr))
         if patient_id is None:
-            raise NoRelation()
+            raise nothing_found(REGISTER_DEVICE)
+        logged: set[str] = set()  # the episodes this request's entries name: a lost race logs none again
         for _ in range(ATTEMPTS):
             # Decided again on each attempt: an episode that ended meanwhile may have taken the reason away.
             episode_ids = self._episodes_to_link(patient_id, principal)
@@ -136,7 +142,7 @@ class DeviceService:
                 # the device joins the open episodes it is not linked to yet.
                 missing = tuple(sorted(set(episode_ids) - set(existing.episode_ids)))
                 self._logged(patient_id, "register_device", sorted({*existing.episode_ids, *missing}),
-                             principal)
+                             principal, logged)
                 if missing and not self._registry.link_device(existing, missing):
                     continue  # revoked or an episode ended meanwhile: decide again on what is stored now
                 linked = replace(existing, episode_ids=tuple(sorted({*existing.episode_ids, *missing})))
@@ -154,7 +160,7 @@ class DeviceService:
                 registered_at=self._clock(),
                 episode_ids=episode_ids,
             )
-            self._logged(patient_id, "register_device", episode_ids, principal)
+            self._logged(patient_id, "register_device", episode_ids, principal, logged)
             if self._registry.add_device(device):
                 return Registration(device, self._credentials.issue(device.device_id), created=True)
         raise ServiceUnavailable("the device could not be registered now; retry the same request")
@@ -163,17 +169,21 @@ class DeviceService:
         """The citizen's open episodes, which the device joins: the caller's reason to register. The
         citizen has one logistics centre while an episode is open, so every one of them is the caller's."""
         episodes = self._registry.open_episodes(patient_id)
-        if not episodes or any(centre != organisation_of(principal) for _, centre in episodes):
-            self._access_log.record(patient_id, principal, "register_device", "", self._clock(),
-                                    Outcome.DENIED)
-            raise NoRelation()
+        centre_of_all = bool(episodes) and all(centre == organisation_of(principal) for _, centre in episodes)
+        self._guard.check(REGISTER_DEVICE, {Relation.LOGISTICS} if centre_of_all else set(), principal,
+                          Access(patient_id, "register_device", ""))
         return tuple(sorted(episode_id for episode_id, _ in episodes))
 
-    def _logged(self, patient_id: str, action: str, episode_ids: Sequence[str], principal: Principal) -> None:
+    def _logged(self, patient_id: str, action: str, episode_ids: Sequence[str], principal: Principal,
+                logged: set[str]) -> None:
         """Append the allowed access, one entry per episode the device serves (each episode's log shows
-        it), before the write and the reply; ServiceUnavailable, with nothing written, if it cannot be."""
-        accesses = [Access(patient_id, action, episode_id) for episode_id in episode_ids or ("",)]
-        self._access_log.record_many(accesses, principal, self._clock())
+        it) that the request has not logged yet (``logged``, updated), before the write and the reply;
+        ServiceUnavailable, with nothing written, if it cannot be."""
+        accesses = [Access(patient_id, action, episode_id) for episode_id in episode_ids or ("",)
+                    if episode_id not in logged]
+        if accesses:
+            self._access_log.record_many(accesses, principal, self._clock())
+            logged.update(access.episode_id for access in accesses)
 
     def revoke(self, device_id: str, principal: Principal) -> None:
         """Revoke the device: its credential is refused from now on. Revoking twice is harmless. Another
@@ -181,12 +191,10 @@ class DeviceService:
         organisation = organisation_of(principal)
         device = self._registry.find_device(device_id)
         if device is None:
-            raise NoRelation()
-        if device.registered_by != organisation:
-            self._access_log.record(device.patient_id, principal, "revoke_device", "", self._clock(),
-                                    Outcome.DENIED)
-            raise NoRelation()
-        self._logged(device.patient_id, "revoke_device", device.episode_ids, principal)
+            raise nothing_found(REVOKE_DEVICE)
+        registrar = {Relation.REGISTRAR} if device.registered_by == organisation else set()
+        self._guard.check(REVOKE_DEVICE, registrar, principal, Access(device.patient_id, "revoke_device", ""))
+        self._logged(device.patient_id, "revoke_device", device.episode_ids, principal, set())
         if device.status == DeviceStatus.REVOKED:
             return
         if self._registry.revoke_device(device, self._clock()):

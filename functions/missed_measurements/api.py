@@ -9,7 +9,6 @@ from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from pydantic import StringConstraints
@@ -19,7 +18,7 @@ from functions.missed_measurements.models import PauseList, PauseRequest, PauseS
 from functions.missed_measurements.repository import DynamoMonitoringSchedule
 from functions.shared.access_log_store import DynamoAccessLog, current_request
 from functions.shared.api import build_resolver, resolve
-from functions.shared.auth import Principal, Role, requires
+from functions.shared.auth import Caller
 from functions.shared.clock import utc_now
 from functions.shared.episode_directory import DynamoEpisodeDirectory
 from functions.shared.episode_records import EPISODE_ID_PATTERN
@@ -29,7 +28,6 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 app = build_resolver()
-Clinician = Annotated[Principal, Depends(requires(Role.CLINICIAN))]
 EpisodeId = Annotated[str, StringConstraints(pattern=EPISODE_ID_PATTERN)]
 _REFUSED: dict[int, OpenAPIResponse] = {403: {"description": "No relation to the episode, or no such episode "
                                                "(one reply); or the caller's part in it does not allow this"}}
@@ -58,7 +56,7 @@ def _pauses() -> PauseService:
                409: {"description": "The episode has ended"}, **_REFUSED},
 )
 def post_pause(episode_id: EpisodeId, request: Annotated[PauseRequest, Body()],
-               principal: Clinician) -> Response[PauseView]:
+               principal: Caller) -> Response[PauseView]:
     pause, created = _pauses().pause(episode_id, request, principal)
     metrics.add_metric(name="PausesCreated" if created else "PausesRepeated", unit=COUNT, value=1)
     logger.info("monitoring paused", extra={"episode_id": episode_id, "pause_id": pause.pause_id,
@@ -75,7 +73,7 @@ def post_pause(episode_id: EpisodeId, request: Annotated[PauseRequest, Body()],
     responses={200: {"description": "The pauses", "content": {"application/json": {"model": PauseList}}},
                **_REFUSED},
 )
-def get_pauses(episode_id: EpisodeId, principal: Clinician) -> Response[PauseList]:
+def get_pauses(episode_id: EpisodeId, principal: Caller) -> Response[PauseList]:
     pauses = _pauses().pauses(episode_id, principal)
     metrics.add_metric(name="PausesRead", unit=COUNT, value=1)
     logger.info("pauses read", extra={"episode_id": episode_id})

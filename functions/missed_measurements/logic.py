@@ -33,17 +33,22 @@ from functions.missed_measurements.models import (
     ScheduleHead,
     missed_measurement_event,
 )
-from functions.shared.access_log import AccessLog, Outcome
+from functions.shared.access_log import Access, AccessLog
+from functions.shared.access_rules import AccessGuard, Relation, nothing_found
 from functions.shared.citizens import ATTEMPTS
 from functions.shared.clock import Clock, iso_utc
 from functions.shared.episode_records import EpisodeRelations, EpisodeStatus
-from functions.shared.errors import Conflict, Forbidden, InvalidInput, NoRelation, ServiceUnavailable
+from functions.shared.errors import Conflict, InvalidInput, ServiceUnavailable
 from functions.shared.evaluation_records import OpenAlarm, missed_alarm_id, missed_event_id
 from functions.shared.principal import Principal, organisation_of
 
 # A transaction holds at most 100 items: the head, the event and the alarms of up to this many misses
 # (more, after a long outage of the schedule, take several writes).
 MISSES_PER_WRITE = 25
+
+# The routes of the pauses: their rules in functions.shared.access_rules decide who may call them.
+PAUSE = "POST /v1/episodes/{episode_id}/pauses"
+READ_PAUSES = "GET /v1/episodes/{episode_id}/pauses"
 
 
 class EpisodeDirectory(Protocol):
@@ -216,24 +221,27 @@ class PauseService:
         self._directory = directory
         self._access_log = access_log
         self._clock = clock
+        self._guard = AccessGuard(access_log, clock)
 
     def pause(self, episode_id: str, request: PauseRequest, principal: Principal) -> tuple[Pause, bool]:
         """Pause the episode's schedule, by a clinician of its monitoring organisation. The same request
         again (same organisation, same body as sent) is the same pause: returned as stored, with False."""
-        relations = self._related(episode_id, principal, "pause_monitoring")
+        relations = self._related(PAUSE, episode_id, principal, "pause_monitoring")
         organisation = organisation_of(principal)
-        if not relations.monitored_by(organisation):
-            raise Forbidden("only the organisation holding monitoring responsibility may pause it")
         if not relations.is_open:
             raise Conflict(f"episode {episode_id} has ended")
         pause_id = pause_id_of(episode_id, organisation, request)
+        # Logged once, before the change (an entry that cannot be written changes nothing); a retry's
+        # reply, the pause stored before, is a read of it.
+        self._log(relations, principal, "pause_monitoring")
         for _ in range(ATTEMPTS):
             head = self._store.head(episode_id)
-            if head.worklist_organisation not in (None, organisation):  # handed over since the check above
-                raise Forbidden("only the organisation holding monitoring responsibility may pause it")
+            if head.worklist_organisation not in (None, organisation):
+                # Handed over since the check above: the caller holds the monitoring no more.
+                self._guard.check(PAUSE, relations.held_by(organisation) - {Relation.MONITORING}, principal,
+                                  Access(relations.patient_id, "pause_monitoring", episode_id))
             if pause_id in head.pauses:
                 stored = next(p for p in self._store.pauses(episode_id) if p.pause_id == pause_id)
-                self._log(relations, principal, "pause_monitoring")
                 return stored, False
             now = _as_stored(self._clock())
             starts_at, ends_at = _as_stored(request.starts_at or now), _as_stored(request.ends_at)
@@ -241,27 +249,25 @@ class PauseService:
             pause = Pause(pause_id, episode_id, starts_at, ends_at, request.reason, principal.subject,
                           organisation, now)
             if self._store.add_pause(relations, head, pause):
-                self._log(relations, principal, "pause_monitoring")
                 return pause, True
         raise ServiceUnavailable("the pause could not be stored now; retry the same request")
 
     def pauses(self, episode_id: str, principal: Principal) -> list[Pause]:
         """The episode's pauses, for its treating or monitoring organisation; the read is logged first."""
-        relations = self._related(episode_id, principal, "read_pauses")
+        relations = self._related(READ_PAUSES, episode_id, principal, "read_pauses")
         pauses = self._store.pauses(episode_id)
         self._log(relations, principal, "read_pauses")
         return pauses
 
-    def _related(self, episode_id: str, principal: Principal, action: str) -> EpisodeRelations:
-        """The episode's relations, if the caller's organisation treats or monitors it; else the refusal an
-        episode that does not exist gets (``action`` logged as denied first, when the episode exists)."""
+    def _related(self, route: str, episode_id: str, principal: Principal, action: str) -> EpisodeRelations:
+        """The episode's relations, if the caller's open ``route``; else its 403 (``action`` logged as denied
+        first; an episode that does not exist gets the same 403, unlogged)."""
+        organisation = organisation_of(principal)
         relations = self._directory.relations(episode_id)
         if relations is None:
-            raise NoRelation()
-        if not relations.treated_or_monitored_by(organisation_of(principal)):
-            self._access_log.record(relations.patient_id, principal, action, episode_id, self._clock(),
-                                    Outcome.DENIED)
-            raise NoRelation()
+            raise nothing_found(route)
+        self._guard.check(route, relations.held_by(organisation), principal,
+                          Access(relations.patient_id, action, episode_id))
         return relations
 
     def _log(self, relations: EpisodeRelations, principal: Principal, action: str) -> None:

@@ -7,7 +7,6 @@ from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from pydantic import StringConstraints
@@ -29,7 +28,7 @@ from functions.referral_intake.publisher import SqsOrderPublisher
 from functions.referral_intake.repository import DynamoEpisodeStore, DynamoOrdersByHour
 from functions.shared.access_log_store import DynamoAccessLog, current_request
 from functions.shared.api import build_resolver, resolve
-from functions.shared.auth import Principal, Role, requires
+from functions.shared.auth import Caller
 from functions.shared.citizen_store import DynamoCitizenStore, KmsCitizenPseudonyms
 from functions.shared.clock import utc_now
 from functions.shared.episode_records import EPISODE_ID_PATTERN
@@ -44,7 +43,6 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
 app = build_resolver()
-Clinician = Annotated[Principal, Depends(requires(Role.CLINICIAN))]
 EpisodeId = Annotated[str, StringConstraints(pattern=EPISODE_ID_PATTERN)]
 _EPISODE: OpenAPIResponse = {"content": {"application/json": {"model": EpisodeView}}}
 _FORBIDDEN: dict[int, OpenAPIResponse] = {
@@ -87,7 +85,7 @@ def _json(status: int, body: Any) -> Response[Any]:
                409: {"description": "An open episode in the area (named only to its own organisations), "
                      "another logistics centre, or a reused referral_id"}},
 )
-def post_referral(referral: Annotated[Referral, Body()], principal: Clinician) -> Response[ReferralAccepted]:
+def post_referral(referral: Annotated[Referral, Body()], principal: Caller) -> Response[ReferralAccepted]:
     reply, created = _service().accept_referral(referral, principal)
     metric = "ReferralsAccepted" if created else "ReferralsRepeated"
     metrics.add_metric(name=metric, unit=COUNT, value=1)
@@ -104,7 +102,7 @@ def post_referral(referral: Annotated[Referral, Body()], principal: Clinician) -
     tags=["episodes"],
     responses={200: {**_EPISODE, "description": "The episode"}, **_FORBIDDEN},
 )
-def get_episode(episode_id: EpisodeId, principal: Clinician) -> Response[EpisodeView]:
+def get_episode(episode_id: EpisodeId, principal: Caller) -> Response[EpisodeView]:
     view = _service().read(episode_id, principal)
     metrics.add_metric(name="EpisodesRead", unit=COUNT, value=1)
     logger.info("episode read", extra={"episode_id": episode_id})
@@ -125,7 +123,7 @@ def get_episode(episode_id: EpisodeId, principal: Clinician) -> Response[Episode
                      "version's valid_from"}, **_FORBIDDEN},
 )
 def put_thresholds(episode_id: EpisodeId, change: Annotated[ThresholdChange, Body()],
-                   principal: Clinician) -> Response[ThresholdVersionView]:
+                   principal: Caller) -> Response[ThresholdVersionView]:
     version = _service().change_thresholds(episode_id, change, principal)
     metrics.add_metric(name="ThresholdVersionsCreated", unit=COUNT, value=1)
     logger.info("thresholds changed", extra={"episode_id": episode_id, "version": version.version})
@@ -142,7 +140,7 @@ def put_thresholds(episode_id: EpisodeId, change: Annotated[ThresholdChange, Bod
                409: {"description": "Another offer is pending, or the episode has ended"}, **_FORBIDDEN},
 )
 def offer_handover(episode_id: EpisodeId, offer: Annotated[HandoverOffer, Body()],
-                   principal: Clinician) -> Response[EpisodeView]:
+                   principal: Caller) -> Response[EpisodeView]:
     view = _service().offer_handover(episode_id, offer.to_organisation, principal)
     metrics.add_metric(name="HandoversOffered", unit=COUNT, value=1)
     logger.info("handover offered", extra={"episode_id": episode_id})
@@ -158,7 +156,7 @@ def offer_handover(episode_id: EpisodeId, offer: Annotated[HandoverOffer, Body()
     responses={204: {"description": "No offer is pending"},
                409: {"description": "The offer was accepted meanwhile"}, **_FORBIDDEN},
 )
-def withdraw_handover(episode_id: EpisodeId, principal: Clinician) -> Response[None]:
+def withdraw_handover(episode_id: EpisodeId, principal: Caller) -> Response[None]:
     _service().withdraw_handover(episode_id, principal)
     metrics.add_metric(name="HandoversWithdrawn", unit=COUNT, value=1)
     logger.info("handover withdrawn", extra={"episode_id": episode_id})
@@ -174,7 +172,7 @@ def withdraw_handover(episode_id: EpisodeId, principal: Clinician) -> Response[N
     responses={200: {**_EPISODE, "description": "The episode, now monitored by the caller"},
                409: {"description": "The offer changed meanwhile, or the episode has ended"}, **_FORBIDDEN},
 )
-def accept_handover(episode_id: EpisodeId, principal: Clinician) -> Response[EpisodeView]:
+def accept_handover(episode_id: EpisodeId, principal: Caller) -> Response[EpisodeView]:
     view = _service().accept_handover(episode_id, principal)
     metrics.add_metric(name="HandoversAccepted", unit=COUNT, value=1)
     logger.info("handover accepted", extra={"episode_id": episode_id})
@@ -189,7 +187,7 @@ def accept_handover(episode_id: EpisodeId, principal: Clinician) -> Response[Epi
     responses={204: {"description": "Declined"},
                409: {"description": "The offer changed meanwhile, or the episode has ended"}, **_FORBIDDEN},
 )
-def decline_handover(episode_id: EpisodeId, principal: Clinician) -> Response[None]:
+def decline_handover(episode_id: EpisodeId, principal: Caller) -> Response[None]:
     _service().decline_handover(episode_id, principal)
     metrics.add_metric(name="HandoversDeclined", unit=COUNT, value=1)
     logger.info("handover declined", extra={"episode_id": episode_id})
@@ -206,7 +204,7 @@ def decline_handover(episode_id: EpisodeId, principal: Clinician) -> Response[No
     tags=["episodes"],
     responses={204: {"description": "Ended (now or before)"}, **_FORBIDDEN},
 )
-def end_episode(episode_id: EpisodeId, principal: Clinician) -> Response[None]:
+def end_episode(episode_id: EpisodeId, principal: Caller) -> Response[None]:
     _service().end(episode_id, principal)
     metrics.add_metric(name="EpisodesEnded", unit=COUNT, value=1)
     logger.info("episode ended", extra={"episode_id": episode_id})

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -31,7 +31,8 @@ from functions.referral_intake.models import (
     ThresholdChange,
     package_of,
 )
-from functions.shared.access_log import AccessLog, Outcome
+from functions.shared.access_log import Access, AccessLog
+from functions.shared.access_rules import AccessGuard, Relation, episode_relations, nothing_found
 from functions.shared.citizen_records import ConsentSource, SharingConsent
 from functions.shared.citizens import ATTEMPTS, CitizenPseudonyms, CitizenStore, get_or_create_patient
 from functions.shared.clock import Clock, iso_utc
@@ -40,7 +41,6 @@ from functions.shared.episode_records import EpisodeStatus
 from functions.shared.errors import (
     Conflict,
     FieldProblem,
-    Forbidden,
     InvalidInput,
     NoRelation,
     ServiceUnavailable,
@@ -60,6 +60,16 @@ from functions.shared.thresholds import (
 VALID_FROM_CLOCK_SKEW = timedelta(minutes=5)
 # A referral refused for another organisation's open episode in its area: nothing of that episode is named.
 AREA_TAKEN_ELSEWHERE = "the citizen has an open episode of another organisation in this disease area"
+
+# The routes of the use cases below: their rules in functions.shared.access_rules decide who may call them.
+REFER = "POST /v1/referrals"
+READ_EPISODE = "GET /v1/episodes/{episode_id}"
+CHANGE_THRESHOLDS = "PUT /v1/episodes/{episode_id}/thresholds"
+OFFER_HANDOVER = "POST /v1/episodes/{episode_id}/handover"
+WITHDRAW_HANDOVER = "DELETE /v1/episodes/{episode_id}/handover"
+ACCEPT_HANDOVER = "POST /v1/episodes/{episode_id}/handover/accept"
+DECLINE_HANDOVER = "POST /v1/episodes/{episode_id}/handover/decline"
+END_EPISODE = "POST /v1/episodes/{episode_id}/end"
 
 
 class EpisodeStore(Protocol):
@@ -125,32 +135,39 @@ class EpisodeService:
         self._pseudonyms = pseudonyms
         self._access_log = access_log
         self._clock = clock
+        self._guard = AccessGuard(access_log, clock)
 
     # --- referral intake ---------------------------------------------------------------------
 
     def accept_referral(self, referral: Referral, principal: Principal) -> tuple[ReferralAccepted, bool]:
         """Create the episode (status planned) with threshold version 1 and a delivery order, or return
         the reply of the same referral received before. Returns the reply and whether it is new."""
-        if referral.treating_organisation != organisation_of(principal):
-            raise Forbidden("only a clinician of the treating organisation may refer")
+        pseudonym = self._pseudonyms.pseudonym(referral.citizen.cpr)
+        # A referral for another organisation is refused (logged as denied if the citizen is known).
+        held = episode_relations(organisation_of(principal), treating=referral.treating_organisation,
+                                 monitoring=referral.monitoring_organisation)
+        known = self._citizens.find_patient(pseudonym)
+        self._guard.check(REFER, held, principal, Access(known, "create_episode", "") if known else None)
         area = disease_area(referral.disease_area)
         thresholds = _checked(merge(area.thresholds, referral.thresholds), area, "thresholds")
-        pseudonym = self._pseudonyms.pseudonym(referral.citizen.cpr)
         body_hash = referral_hash(referral, pseudonym)
         stored = self._store.find_referral(referral.treating_organisation, referral.referral_id)
         if stored is not None:
             return self._repeat(stored, body_hash, principal), False
         patient_id = get_or_create_patient(self._citizens, pseudonym, referral.citizen.cpr)
+        # One episode id for every attempt, logged once before the episode is stored: an entry that cannot
+        # be written leaves nothing created, and a lost race adds no second entry.
+        episode_id = new_id("epi")
+        self._check_nothing_open(patient_id, referral)
+        self._access_log.record(patient_id, principal, "create_episode", episode_id, self._clock())
         for _ in range(ATTEMPTS):
-            self._check_nothing_open(patient_id, referral)
-            new = self._new_episode(referral, area, thresholds, patient_id, body_hash)
-            # Logged before the episode is stored: an entry that cannot be written leaves nothing created.
-            self._logged(new.episode, principal, "create_episode")
+            new = self._new_episode(referral, area, thresholds, patient_id, body_hash, episode_id)
             if self._store.create(new):
                 return ReferralAccepted.model_validate(new.referral.reply), True
             stored = self._store.find_referral(referral.treating_organisation, referral.referral_id)
             if stored is not None:
                 return self._repeat(stored, body_hash, principal), False
+            self._check_nothing_open(patient_id, referral)  # lost to an episode opened meanwhile: its 409
         raise ServiceUnavailable("the referral could not be stored now; retry the same request")
 
     def _repeat(self, stored: StoredReferral, body_hash: str, principal: Principal) -> ReferralAccepted:
@@ -184,12 +201,12 @@ class EpisodeService:
         return Conflict(AREA_TAKEN_ELSEWHERE, [FieldProblem("disease_area", AREA_TAKEN_ELSEWHERE)])
 
     def _new_episode(self, referral: Referral, area: DiseaseArea, thresholds: Thresholds, patient_id: str,
-                     body_hash: str) -> NewEpisode:
+                     body_hash: str, episode_id: str) -> NewEpisode:
         now = self._clock()
         schedule = {**area.schedule.model_dump(),
                     **(referral.schedule.model_dump(exclude_none=True) if referral.schedule else {})}
         episode = Episode(
-            episode_id=new_id("epi"),
+            episode_id=episode_id,
             patient_id=patient_id,
             disease_area=area.code,
             status=EpisodeStatus.PLANNED,
@@ -223,7 +240,7 @@ class EpisodeService:
         """The episode for its treating or monitoring organisation or the offered receiver; the read is
         logged before anything is returned."""
         # The receiver reads what it is offered before it decides; it was told the episode id by the offer.
-        episode = self._related(episode_id, principal, "read_episode", _offered_to)
+        episode = self._allowed(READ_EPISODE, episode_id, principal, "read_episode")
         self._logged(episode, principal, "read_episode")
         return self._view(episode)
 
@@ -238,19 +255,19 @@ class EpisodeService:
     def change_thresholds(self, episode_id: str, change: ThresholdChange,
                           principal: Principal) -> ThresholdVersion:
         """A new version: the latest version with the changes, valid from ``valid_from`` (default now)."""
-        episode = self._related(episode_id, principal, "change_thresholds")
+        episode = self._allowed(CHANGE_THRESHOLDS, episode_id, principal, "change_thresholds")
         organisation = organisation_of(principal)
-        if organisation != episode.treating_organisation:
-            raise Forbidden("only the treating organisation may change the thresholds")
         _require_open(episode)
         area = disease_area(episode.disease_area)
         now = self._clock()
+        # Logged once, before the change (an entry that cannot be written changes nothing); the reply, and
+        # a refusal naming the latest version, hold the episode's thresholds: a read too.
+        self._logged(episode, principal, "change_thresholds")
         for _ in range(ATTEMPTS):
             versions = self._store.threshold_versions(episode_id)
             latest = max(versions, key=lambda v: v.version)
             thresholds = _checked(merge(latest.thresholds, change.thresholds), area, "thresholds")
             if thresholds == latest.thresholds and change.valid_from in (None, latest.valid_from):
-                self._logged(episode, principal, "change_thresholds")
                 return latest  # a retry of the same change: nothing new
             if change.valid_from is not None and change.valid_from < now - VALID_FROM_CLOCK_SKEW:
                 raise InvalidInput.for_field("valid_from", "must not be in the past (5 minutes of clock skew "
@@ -265,8 +282,6 @@ class EpisodeService:
                                              f"({latest.valid_from.isoformat()})")
             version = ThresholdVersion(latest.version + 1, valid_from, thresholds, organisation, now)
             if self._store.add_threshold_version(replace(episode, threshold_version=latest.version), version):
-                # The reply holds the episode's thresholds: logged before it leaves, as a read is.
-                self._logged(episode, principal, "change_thresholds")
                 return version
         raise ServiceUnavailable("the thresholds could not be changed now; retry the request")
 
@@ -282,10 +297,8 @@ class EpisodeService:
     # and the acceptance return is covered by that one entry, as a threshold change's reply is.
 
     def offer_handover(self, episode_id: str, to_organisation: str, principal: Principal) -> EpisodeView:
-        episode = self._related(episode_id, principal, "offer_handover")
+        episode = self._allowed(OFFER_HANDOVER, episode_id, principal, "offer_handover")
         organisation = organisation_of(principal)
-        if organisation != episode.monitoring_organisation:
-            raise Forbidden("only the organisation holding monitoring responsibility may offer a handover")
         _require_open(episode)
         if to_organisation == organisation:
             raise InvalidInput.for_field("to_organisation", "already holds monitoring responsibility")
@@ -302,16 +315,11 @@ class EpisodeService:
                                         and e.handover.to_organisation == to_organisation))
 
     def accept_handover(self, episode_id: str, principal: Principal) -> EpisodeView:
-        episode = self._related(episode_id, principal, "accept_handover", _offered_to)
+        episode = self._allowed(ACCEPT_HANDOVER, episode_id, principal, "accept_handover")
         organisation = organisation_of(principal)
-        offered = episode.handover is not None and episode.handover.to_organisation == organisation
-        accepted_before = episode.monitoring_organisation == organisation and episode.handover is None
-        if not offered and not accepted_before:
-            _require_open(episode)
-            raise Forbidden("only the organisation offered the handover may accept it")
         self._logged(episode, principal, "accept_handover")
-        if accepted_before:
-            return self._view(episode)  # a retry
+        if episode.handover is None or episode.handover.to_organisation != organisation:
+            return self._view(episode)  # a retry: it holds the monitoring, with no offer pending
         for _ in range(ATTEMPTS):
             if self._store.accept_handover(episode, organisation):
                 return self._view(replace(episode, monitoring_organisation=organisation, handover=None))
@@ -327,10 +335,8 @@ class EpisodeService:
     def withdraw_handover(self, episode_id: str, principal: Principal) -> Episode:
         """The offering organisation takes its pending offer back; with none pending (a retry, or the
         episode ended) nothing changes."""
-        episode = self._related(episode_id, principal, "withdraw_handover")
+        episode = self._allowed(WITHDRAW_HANDOVER, episode_id, principal, "withdraw_handover")
         organisation = organisation_of(principal)
-        if organisation != episode.monitoring_organisation:
-            raise Forbidden("only the organisation holding monitoring responsibility may withdraw its offer")
         self._logged(episode, principal, "withdraw_handover")
         if episode.handover is None:
             return episode
@@ -340,15 +346,10 @@ class EpisodeService:
                              and e.monitoring_organisation == organisation)
 
     def decline_handover(self, episode_id: str, principal: Principal) -> Episode:
-        episode = self._related(episode_id, principal, "decline_handover", _offered_to_or_declined_by)
+        episode = self._allowed(DECLINE_HANDOVER, episode_id, principal, "decline_handover")
         organisation = organisation_of(principal)
-        offered = episode.handover is not None and episode.handover.to_organisation == organisation
-        declined_before = _declined_by(episode, organisation)
-        if not offered and not declined_before:
-            _require_open(episode)
-            raise Forbidden("only the organisation offered a pending handover may decline it")
         self._logged(episode, principal, "decline_handover")
-        if declined_before:
+        if _declined_by(episode, organisation):
             return episode  # a retry
         declined_at = self._clock()
         if self._store.decline_handover(episode, organisation, declined_at):
@@ -368,9 +369,7 @@ class EpisodeService:
         """End the episode: its guard released, a collect order sent for its devices that no other open
         episode of the citizen uses (those are revoked; the others stay, unlinked from this one). Ending
         an ended episode changes nothing."""
-        episode = self._related(episode_id, principal, "end_episode")
-        if organisation_of(principal) != episode.treating_organisation:
-            raise Forbidden("only the treating organisation may end the episode")
+        episode = self._allowed(END_EPISODE, episode_id, principal, "end_episode")
         self._logged(episode, principal, "end_episode")
         for _ in range(ATTEMPTS):
             if episode.status == EpisodeStatus.ENDED:
@@ -405,20 +404,16 @@ class EpisodeService:
         episode = self._store.episode(episode_id)
         return episode is not None and episode.is_open
 
-    def _related(self, episode_id: str, principal: Principal, action: str,
-                 also: Callable[[Episode], set[str]] = lambda _: set()) -> Episode:
-        """The episode, if the caller's organisation treats or monitors it (or is one ``also`` names); else
-        the refusal an episode that does not exist gets, byte for byte (``action`` logged as denied first,
-        when the episode exists)."""
-        episode = self._store.episode(episode_id)
+    def _allowed(self, route: str, episode_id: str, principal: Principal, action: str) -> Episode:
+        """The episode, if the caller's relations to it open ``route``; else the route's 403, ``action``
+        logged as denied first. An episode that does not exist gets the 403 of one the caller has no
+        relation to, byte for byte (and no entry: there is no citizen to log for)."""
         organisation = organisation_of(principal)
+        episode = self._store.episode(episode_id)
         if episode is None:
-            raise NoRelation()
-        related = {episode.treating_organisation, episode.monitoring_organisation, *also(episode)}
-        if organisation not in related:
-            self._access_log.record(episode.patient_id, principal, action, episode_id, self._clock(),
-                                    Outcome.DENIED)
-            raise NoRelation()
+            raise nothing_found(route)
+        self._guard.check(route, _relations(episode, organisation), principal,
+                          Access(episode.patient_id, action, episode_id))
         return episode
 
     def _episode(self, episode_id: str) -> Episode:
@@ -429,14 +424,13 @@ class EpisodeService:
         return episode
 
 
-def _offered_to(episode: Episode) -> set[str]:
-    """The organisation a pending handover is offered to: it may read the episode and answer the offer."""
-    return {episode.handover.to_organisation} if episode.handover else set()
-
-
-def _offered_to_or_declined_by(episode: Episode) -> set[str]:
-    """The offered organisation, and the one that declined the last offer (its retried decline is a 204)."""
-    return _offered_to(episode) | ({episode.declined_by} if episode.declined_by else set())
+def _relations(episode: Episode, organisation: str) -> frozenset[Relation]:
+    """What ``organisation`` is to the episode. The monitoring organisation, while no offer is pending, holds
+    the monitoring as one that accepted it does: a retried acceptance is answered as the first was."""
+    held = episode_relations(
+        organisation, treating=episode.treating_organisation, monitoring=episode.monitoring_organisation,
+        offered=episode.handover.to_organisation if episode.handover else None, declined=episode.declined_by)
+    return held | {Relation.ACCEPTED} if Relation.MONITORING in held and episode.handover is None else held
 
 
 def _declined_by(episode: Episode, organisation: str) -> bool:

@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
 
+from functions.shared.access_log import Access, AccessLog, Outcome
+from functions.shared.clock import Clock
 from functions.shared.errors import Forbidden, NoRelation
-from functions.shared.principal import Role
+from functions.shared.principal import Principal, Role
 
 
 class Relation(StrEnum):
@@ -29,6 +31,7 @@ class Relation(StrEnum):
     MONITORING = "monitoring"  # the episode's current monitoring organisation
     OFFERED = "offered"  # the organisation a pending handover of the episode is offered to
     DECLINED = "declined"  # the organisation that declined the episode's last offer (its retried decline)
+    ACCEPTED = "accepted"  # the monitoring organisation while no offer is pending (its retried acceptance)
     LOGISTICS = "logistics"  # the logistics centre of an open (planned or active) episode of the citizen
     REGISTRAR = "registrar"  # the logistics centre that registered the device
     ORDERED = "ordered"  # the logistics centre an order was sent to, while the order is current
@@ -78,7 +81,8 @@ ACCESS_RULES: Mapping[str, Rule] = MappingProxyType({
     "DELETE /v1/episodes/{episode_id}/handover": _rule(
         _CLINICIAN, _M, told=(_T,), told_why=_MONITORING_ONLY + "withdraw its offer"),
     "POST /v1/episodes/{episode_id}/handover/accept": _rule(
-        _CLINICIAN, _O, told=(_T, _M), told_why="only the organisation offered the handover may accept it"),
+        _CLINICIAN, _O, Relation.ACCEPTED, told=(_T, _M),
+        told_why="only the organisation offered the handover may accept it"),
     "POST /v1/episodes/{episode_id}/handover/decline": _rule(
         _CLINICIAN, _O, Relation.DECLINED, told=(_T, _M),
         told_why="only the organisation offered a pending handover may decline it"),
@@ -106,6 +110,35 @@ ACCESS_RULES: Mapping[str, Rule] = MappingProxyType({
 def refusal(route: str, held: Collection[Relation]) -> Forbidden | None:
     """None if a caller holding ``held`` may call ``route`` ("METHOD /path"); else the 403 to raise."""
     return ACCESS_RULES[route].refusal(held)
+
+
+def nothing_found(route: str) -> Forbidden:
+    """The 403 of ``route`` for a request naming nothing Telehub holds: a caller without relation's."""
+    return refusal(route, ()) or NoRelation()
+
+
+class AccessGuard:
+    """Decides a request by its route's rule, and writes a refusal of a citizen Telehub knows to the access
+    log as denied before raising it: a feature decides every relation through ``check``, so none can
+    refuse unlogged."""
+
+    def __init__(self, access_log: AccessLog, clock: Clock) -> None:
+        self._access_log = access_log
+        self._clock = clock
+
+    def check(self, route: str, held: Collection[Relation], principal: Principal,
+              about: Access | None) -> None:
+        """Return if a caller holding ``held`` may call ``route`` about ``about`` (the citizen, the action,
+        the episode or ""; None for a citizen Telehub does not know); else log ``about`` as denied
+        (ServiceUnavailable if it cannot be written, so that nothing is answered unlogged) and raise the
+        rule's 403."""
+        refused = refusal(route, held)
+        if refused is None:
+            return
+        if about is not None:
+            self._access_log.record(about.patient_id, principal, about.action, about.episode_id,
+                                    self._clock(), Outcome.DENIED)
+        raise refused
 
 
 def episode_relations(organisation: str | None, *, treating: str, monitoring: str,

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Annotated
 
+from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.request import Request
 from aws_lambda_powertools.utilities.data_classes.api_gateway_proxy_event import APIGatewayProxyEvent
 from pydantic import ValidationError
 
+from functions.shared.access_rules import ACCESS_RULES
 from functions.shared.errors import Forbidden, Unauthorized
 from functions.shared.principal import Principal, Role
 
-__all__ = ["Principal", "Role", "principal_of", "requires"]
+__all__ = ["Caller", "Principal", "Role", "caller", "principal_of"]
 
 
 def principal_of(request: Request) -> Principal:
@@ -24,14 +26,14 @@ def principal_of(request: Request) -> Principal:
         raise Unauthorized("the request carries no valid principal") from None
 
 
-def requires(*roles: Role) -> Callable[[Request], Principal]:
-    """A route dependency that returns the principal if it has one of ``roles``, else 403."""
+def caller(request: Request) -> Principal:
+    """The principal, if its role is one the access rule of the route the request matched names (the rule
+    the authorizer's policy is built from: checked again here, in depth); else 403."""
+    principal = principal_of(request)
+    if principal.role not in ACCESS_RULES[f"{request.method} {request.route}"].roles:
+        raise Forbidden(f"role {principal.role.value} may not call this endpoint")
+    return principal
 
-    def dependency(request: Request) -> Principal:
-        principal = principal_of(request)
-        if principal.role not in roles:
-            raise Forbidden(f"role {principal.role.value} may not call this endpoint")
-        return principal
 
-    dependency.__name__ = "requires_" + "_or_".join(role.value for role in roles)
-    return dependency
+# Every route's principal: a caller of a role the route's rule (functions.shared.access_rules) names.
+Caller = Annotated[Principal, Depends(caller)]

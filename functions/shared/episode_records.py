@@ -19,6 +19,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from functions.shared.access_rules import Relation, episode_relations
 from functions.shared.thresholds import Thresholds, ThresholdVersion
 
 # An episode's id (identifiers.new_id("epi")) as every API that names one in its path accepts it.
@@ -133,12 +134,10 @@ class EpisodeRelations:
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
 
-    def monitored_by(self, organisation: str | None) -> bool:
-        return organisation is not None and organisation == self.monitoring_organisation
-
-    def treated_or_monitored_by(self, organisation: str | None) -> bool:
-        return organisation is not None and organisation in {self.treating_organisation,
-                                                              self.monitoring_organisation}
+    def held_by(self, organisation: str | None) -> frozenset[Relation]:
+        """What ``organisation`` is to the episode, for its route's access rule."""
+        return episode_relations(organisation, treating=self.treating_organisation,
+                                 monitoring=self.monitoring_organisation, offered=self.handover_to)
 
 
 RELATION_ATTRIBUTES = ("episode_id", "patient_id", "disease_area", "#status", "created_at",

@@ -7,14 +7,13 @@ from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.logging import correlation_paths
 from pydantic import AwareDatetime, StringConstraints
 
 from functions.shared.access_log_store import DynamoAccessLog, current_request
 from functions.shared.api import build_resolver, resolve
-from functions.shared.auth import Principal, Role, requires
+from functions.shared.auth import Caller
 from functions.shared.clock import utc_now
 from functions.shared.episode_directory import DynamoEpisodeDirectory
 from functions.shared.episode_records import EPISODE_ID_PATTERN
@@ -41,7 +40,6 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 app = build_resolver()
-Clinician = Annotated[Principal, Depends(requires(Role.CLINICIAN))]
 EpisodeId = Annotated[str, StringConstraints(pattern=EPISODE_ID_PATTERN)]
 AlarmId = Annotated[str, StringConstraints(pattern=ALARM_ID_PATTERN)]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE,
@@ -81,7 +79,7 @@ def _json(status: int, body: Any) -> Response[Any]:
                      "content": {"application/json": {"model": WorklistPage}}},
                403: {"description": "The token names no organisation"}},
 )
-def get_worklist(principal: Clinician, limit: Limit = DEFAULT_PAGE_SIZE,
+def get_worklist(principal: Caller, limit: Limit = DEFAULT_PAGE_SIZE,
                  cursor: Cursor = None) -> Response[WorklistPage]:
     page = _service().worklist(principal, limit, cursor)
     metrics.add_metric(name="WorklistRowsRead", unit=COUNT, value=len(page.rows))
@@ -101,7 +99,7 @@ def get_worklist(principal: Clinician, limit: Limit = DEFAULT_PAGE_SIZE,
                403: {"description": "The token names no organisation"}},
 )
 def acknowledge_green(_: Annotated[GreenAcknowledgement, Body()],
-                      principal: Clinician) -> Response[GreenUploadsAcknowledged]:
+                      principal: Caller) -> Response[GreenUploadsAcknowledged]:
     acknowledged = _service().acknowledge_green(principal)
     metrics.add_metric(name="GreenUploadsAcknowledged", unit=COUNT, value=acknowledged.uploads)
     logger.info("green uploads acknowledged", extra={"uploads": acknowledged.uploads,
@@ -123,7 +121,7 @@ def acknowledge_green(_: Annotated[GreenAcknowledgement, Body()],
                      "content": {"application/json": {"model": MeasurementsPage}}}, **_EPISODE_REFUSALS},
 )
 def get_measurements(
-    episode_id: EpisodeId, principal: Clinician,
+    episode_id: EpisodeId, principal: Caller,
     since: Annotated[AwareDatetime | None, Query(
         alias="from", description="Measured at or after this instant. Beyond the schema: not after `to`.",
     )] = None,
@@ -152,7 +150,7 @@ def get_measurements(
     responses={200: {"description": "A page of alarms",
                      "content": {"application/json": {"model": AlarmsPage}}}, **_EPISODE_REFUSALS},
 )
-def get_alarms(episode_id: EpisodeId, principal: Clinician,
+def get_alarms(episode_id: EpisodeId, principal: Caller,
                status: Annotated[AlarmStatus | None, Query(description="Only alarms of this status.")] = None,
                limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None) -> Response[AlarmsPage]:
     page = _service().alarms(episode_id, principal, status, limit, cursor)
@@ -178,7 +176,7 @@ def get_alarms(episode_id: EpisodeId, principal: Clinician,
                409: {"description": "Acknowledged before (by whom, when), lowered or invalidated"}},
 )
 def acknowledge_alarm(alarm_id: AlarmId, acknowledgement: Annotated[AlarmAcknowledgement, Body()],
-                      principal: Clinician) -> Response[Alarm]:
+                      principal: Caller) -> Response[Alarm]:
     alarm = _service().acknowledge(alarm_id, acknowledgement.note, principal)
     metrics.add_metric(name="AlarmsAcknowledged", unit=COUNT, value=1)
     logger.info("alarm acknowledged", extra={"alarm_id": alarm_id, "episode_id": alarm.episode_id})

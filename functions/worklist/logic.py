@@ -5,11 +5,12 @@ clock are injected, so the rules are tested with in-memory fakes. Every change o
 transaction against the head's version read first; when another change came first it is read and
 decided again, a few times, then the request is a 503 to retry.
 
-Who may do what: the worklist is the caller's organisation's own rows. An episode's measurements and
-alarms are for its treating and its monitoring organisation. An alarm is acknowledged by its episode's
-monitoring organisation; the treating organisation, which may read the alarm, gets a 403 saying so. Any
-other organisation gets the refusal of an episode or alarm that does not exist (NoRelation), so that ids
-tell nobody else which episodes and alarms exist.
+Who may do what (the routes' rules in functions.shared.access_rules): the worklist is the caller's
+organisation's own rows. An episode's measurements and alarms are for its treating and its monitoring
+organisation. An alarm is acknowledged by its episode's monitoring organisation; the treating organisation,
+which may read the alarm, gets a 403 saying so. Any other organisation gets the refusal of an episode or
+alarm that does not exist (NoRelation), so that ids tell nobody else which episodes and alarms exist. Every
+refusal of an existing episode's or alarm's caller is logged as denied first.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Protocol
 
-from functions.shared.access_log import Access, AccessLog, Outcome
+from functions.shared.access_log import Access, AccessLog
+from functions.shared.access_rules import AccessGuard, Relation, nothing_found
 from functions.shared.clock import Clock, iso_utc
 from functions.shared.cursors import decode_cursor, encode_cursor
 from functions.shared.episode_records import EpisodeRelations
-from functions.shared.errors import Conflict, Forbidden, InvalidInput, NoRelation, ServiceUnavailable
+from functions.shared.errors import Conflict, InvalidInput, NoRelation, ServiceUnavailable
 from functions.shared.evaluation_records import SEVERITY_ORDER
 from functions.shared.principal import Principal, organisation_of
 from functions.worklist.models import (
@@ -48,6 +50,11 @@ from functions.worklist.models import (
 # A head changed between the read and the write is read again; more attempts mean the episode is busier
 # than a person acknowledging can be, and the client retries later.
 ATTEMPTS = 5
+
+# The routes of the use cases below: their rules in functions.shared.access_rules decide who may call them.
+READ_MEASUREMENTS = "GET /v1/episodes/{episode_id}/measurements"
+READ_ALARMS = "GET /v1/episodes/{episode_id}/alarms"
+ACKNOWLEDGE_ALARM = "POST /v1/alarms/{alarm_id}/acknowledge"
 
 
 class WorklistStore(Protocol):
@@ -91,6 +98,7 @@ class WorklistService:
         self._directory = directory
         self._access_log = access_log
         self._clock = clock
+        self._guard = AccessGuard(access_log, clock)
 
     # --- reading -----------------------------------------------------------------------------------
 
@@ -109,7 +117,7 @@ class WorklistService:
                      cursor: str | None) -> MeasurementsPage:
         if since is not None and until is not None and since > until:
             raise InvalidInput.for_field("from", "must not be after `to`")
-        relations = self._readable(episode_id, principal, "read_measurements")
+        relations = self._readable(READ_MEASUREMENTS, episode_id, principal, "read_measurements")
         # A cursor continues the same list: with other filters its position may lie outside the query.
         bounds = "#".join(iso_utc(moment) if moment else "" for moment in (since, until))
         scope = f"measurements#{episode_id}#{bounds}#{measurement_type or ''}"
@@ -121,22 +129,21 @@ class WorklistService:
 
     def alarms(self, episode_id: str, principal: Principal, status: AlarmStatus | None, limit: int,
                cursor: str | None) -> AlarmsPage:
-        relations = self._readable(episode_id, principal, "read_alarms")
+        relations = self._readable(READ_ALARMS, episode_id, principal, "read_alarms")
         scope = f"alarms#{episode_id}#{status or ''}"
         page = self._store.alarms(episode_id, status, limit, decode_cursor(cursor, scope))
         self._access_log.record(relations.patient_id, principal, "read_alarms", episode_id, self._clock())
         return AlarmsPage(alarms=page.items, next_cursor=encode_cursor(scope, page.after))
 
-    def _readable(self, episode_id: str, principal: Principal, action: str) -> EpisodeRelations:
+    def _readable(self, route: str, episode_id: str, principal: Principal, action: str) -> EpisodeRelations:
+        """The episode's relations, if the caller's open ``route``; else its 403 (logged as denied first;
+        an unknown episode gets the same 403, unlogged)."""
         organisation = organisation_of(principal)
         relations = self._directory.relations(episode_id)
         if relations is None:
-            raise NoRelation()
-        if not relations.treated_or_monitored_by(organisation):
-            # A known citizen refused: logged as denied, and answered as an unknown episode is.
-            self._access_log.record(relations.patient_id, principal, action, episode_id, self._clock(),
-                                    Outcome.DENIED)
-            raise NoRelation()
+            raise nothing_found(route)
+        self._guard.check(route, relations.held_by(organisation), principal,
+                          Access(relations.patient_id, action, episode_id))
         return relations
 
     # --- acknowledging -----------------------------------------------------------------------------
@@ -148,27 +155,23 @@ class WorklistService:
         key = self._store.find_alarm(alarm_id)
         relations = self._directory.relations(key.episode_id) if key else None
         if key is None or relations is None:
-            raise NoRelation()
-        if not relations.treated_or_monitored_by(organisation):
-            self._access_log.record(relations.patient_id, principal, "acknowledge_alarm", key.episode_id,
-                                    self._clock(), Outcome.DENIED)
-            raise NoRelation()
-        if not relations.monitored_by(organisation):
-            raise Forbidden("only the organisation holding monitoring responsibility may acknowledge an "
-                            "alarm")
+            raise nothing_found(ACKNOWLEDGE_ALARM)
+        about = Access(relations.patient_id, "acknowledge_alarm", key.episode_id)
+        self._guard.check(ACKNOWLEDGE_ALARM, relations.held_by(organisation), principal, about)
+        # Logged once, before the change (an entry that cannot be written changes nothing); a 409 for an
+        # alarm acknowledged already tells who did it and when: a read of the citizen's alarm.
+        self._access_log.record(about.patient_id, principal, about.action, about.episode_id, self._clock())
         for _ in range(ATTEMPTS):
             head = self._store.head(key.episode_id)  # before the alarm: a change after it cancels ours
-            if head.worklist_organisation != organisation:  # a handover accepted since the check above
-                raise Forbidden("only the organisation holding monitoring responsibility may acknowledge an "
-                                "alarm")
+            if head.worklist_organisation != organisation:
+                # Handed over since the check above: the caller holds the monitoring no more.
+                self._guard.check(ACKNOWLEDGE_ALARM, relations.held_by(organisation) - {Relation.MONITORING},
+                                  principal, about)
             alarm = self._store.alarm(key)
             if alarm is None:
                 raise NoRelation()
             now = self._clock()
-            if alarm.status is not AlarmStatus.OPEN:
-                # The 409 tells who acknowledged it and when: a read of the citizen's alarm, logged first.
-                self._access_log.record(alarm.patient_id, principal, "acknowledge_alarm", key.episode_id, now)
-                _require_open(alarm)
+            _require_open(alarm)
             acknowledgement = Acknowledgement(by=principal.subject, organisation=organisation, at=now,
                                               note=note)
             change = AlarmChange(at=now, from_=alarm.colour, to=alarm.colour, reason="acknowledged",
@@ -176,7 +179,6 @@ class WorklistService:
             waiting = {other: waits for other, waits in head.open_alarms.items() if other != alarm_id}
             if self._store.acknowledge(key, acknowledgement, change, replace(head, open_alarms=waiting),
                                        organisation):
-                self._access_log.record(alarm.patient_id, principal, "acknowledge_alarm", key.episode_id, now)
                 return alarm.model_copy(update={"status": AlarmStatus.ACKNOWLEDGED,
                                                 "acknowledged": acknowledgement,
                                                 "changes": [*alarm.changes, change]})
@@ -196,11 +198,12 @@ class WorklistService:
             after = page.after
         uploads, episodes = 0, 0
         for row in rows:
+            # Logged before each episode's change, once whatever its attempts: a call cut short (a timeout)
+            # leaves no change unlogged.
+            self._access_log.record(_citizen(row), principal, "acknowledge_green", row.episode_id,
+                                    self._clock())
             cleared = self._clear_green_uploads(row.episode_id, organisation)
             if cleared:
-                # Logged with each change, so that a call cut short (a timeout) leaves none unlogged.
-                self._access_log.record(_citizen(row), principal, "acknowledge_green", row.episode_id,
-                                        self._clock())
                 uploads += cleared
                 episodes += 1
         return GreenUploadsAcknowledged(uploads=uploads, episodes=episodes)

@@ -12,6 +12,7 @@ import pytest
 
 from functions.referral_intake.models import Episode, Handover
 from functions.referral_intake.repository import DynamoEpisodeStore
+from functions.shared.access_rules import Relation
 from functions.shared.episode_directory import DynamoEpisodeDirectory
 from functions.shared.episode_records import EpisodeRelations, EpisodeStatus
 from tests.support.contract import FAKE, REAL
@@ -80,7 +81,8 @@ def test_a_pending_handover_names_its_receiver(directories):
     directories.store(replace(new_episode("epi_1", PATIENT).episode, handover=OFFER))
     relations = directories.directory.relations("epi_1")
     assert relations is not None and relations.handover_to == HOSPITAL
-    assert relations.monitored_by(MONITORING) and not relations.monitored_by(HOSPITAL)
+    assert relations.held_by(MONITORING) == {Relation.MONITORING}
+    assert relations.held_by(HOSPITAL) == {Relation.OFFERED}
 
 
 def test_an_unknown_episode_has_no_relations(directories):

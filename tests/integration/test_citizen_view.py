@@ -133,10 +133,13 @@ def test_any_other_organisation_gets_byte_for_byte_the_reply_of_an_episode_that_
     # When it reads the episode's access log, and that of an episode that does not exist
     existing = call(f"/v1/episodes/{episode['episode_id']}/access-log", clinician(organisation))
     missing = call(f"/v1/episodes/{MISSING_EPISODE}/access-log", clinician(organisation))
-    # Then both are the same 403, byte for byte, and nothing was logged as read
+    # Then both are the same 403, byte for byte, and the existing episode's citizen has the refusal logged as
+    # denied (the unknown episode has no citizen to log for)
     assert existing[0] == missing[0] == 403
     assert existing[2] == missing[2]
-    assert logged(resources, "read_access_log") == []
+    [denied] = logged(resources, "read_access_log")
+    assert (denied["organisation"]["S"], denied["episode_id"]["S"], denied["outcome"]["S"]) == (
+        organisation, episode["episode_id"], "denied")
 
 
 @pytest.mark.parametrize(("path", "who"), [

@@ -544,6 +544,22 @@ def test_only_the_treating_or_monitoring_organisation_may_invalidate(episode_id,
     assert system.reading(sent).invalidated is None
 
 
+def test_an_invalidation_that_cannot_be_logged_changes_nothing(monkeypatch):
+    # Given a RED reading, and an access log that cannot store entries now
+    system = System()
+    sent = upload("u1", at("04-01", "08:05"), measured("spo2", 80, at("04-01")))
+    system.evaluator.evaluate(sent)
+
+    def unavailable(*_: object) -> None:
+        raise ServiceUnavailable("the access log could not store the entry; retry the request")
+
+    monkeypatch.setattr(system.access_log, "record", unavailable)
+    # When the nurse invalidates it, Then the request fails and the reading and its alarm are as they were
+    with pytest.raises(ServiceUnavailable):
+        system.invalidation.invalidate(COPD_EPISODE, system.reading(sent).measurement_id, "wrong", NURSE)
+    assert system.reading(sent).invalidated is None and system.alarm(sent).status == "open"
+
+
 def test_an_unknown_measurement_is_not_found():
     system = System()
     with pytest.raises(NotFound):

@@ -269,6 +269,17 @@ def test_a_concurrent_registration_of_the_same_device_yields_one_device(service,
     assert len(registry.devices) == 1
 
 
+def test_a_registration_that_loses_a_race_is_logged_once(service, registry, access_log):
+    # Given an identical request that wins the device write between this request's read and its write
+    patient_id = referred(registry)
+    registry.before_add_device = lambda: setattr(registry, "before_add_device", lambda: None) or (
+        service.register(registration(), LOGISTICS))
+    # When this request completes (as a retry, on its second attempt)
+    assert not service.register(registration(), LOGISTICS).created
+    # Then each of the two requests has one entry, not one per attempt
+    assert access_log.entries == [(patient_id, CENTRE, "register_device", f"epi_copd_{CITIZEN}")] * 2
+
+
 def test_a_registration_and_its_retry_are_logged_for_each_episode_the_device_serves(
         service, registry, access_log):
     # Given a citizen with two open episodes of the centre

@@ -10,7 +10,7 @@ import pytest
 from functions.missed_measurements.logic import MissedMeasurementSchedule, PauseService
 from functions.missed_measurements.models import MonitoredEpisode, PauseRequest, ScheduleHead
 from functions.shared.episode_records import EpisodeRelations, EpisodeStatus
-from functions.shared.errors import Conflict, Forbidden, InvalidInput, NoRelation
+from functions.shared.errors import Conflict, Forbidden, InvalidInput, NoRelation, ServiceUnavailable
 from functions.shared.principal import Principal, Role
 from tests.support.fakes import FakeAccessLog, FakeEpisodeDirectory, FakeMonitoringSchedule
 from tests.support.organisations import HOSPITAL, MONITORING, OTHER, TREATING
@@ -86,11 +86,18 @@ def test_another_reason_is_another_pause(service, store):
     assert len(store.pauses(EPISODE)) == 2
 
 
-@pytest.mark.parametrize("organisation", [TREATING, OTHER])
-def test_only_the_monitoring_organisation_may_pause(service, store, organisation):
-    with pytest.raises(Forbidden):
+@pytest.mark.parametrize(("organisation", "told"), [
+    (TREATING, "only the organisation holding monitoring responsibility may pause it"),
+    (OTHER, NoRelation().message),
+])
+def test_only_the_monitoring_organisation_may_pause(service, store, access_log, organisation, told):
+    # When the treating organisation (told why) or a stranger (told nothing) pauses the episode
+    with pytest.raises(Forbidden) as refused:
         service.pause(EPISODE, request(), nurse(organisation))
-    assert store.pauses(EPISODE) == []
+    # Then it is refused, logged as denied first, and nothing is stored
+    assert refused.value.message == told
+    assert access_log.denials == [("pat_1", organisation, "pause_monitoring", EPISODE)]
+    assert access_log.entries == [] and store.pauses(EPISODE) == []
 
 
 def test_an_organisation_that_handed_the_episode_over_meanwhile_may_not_pause(service, store):
@@ -148,6 +155,28 @@ def test_a_concurrent_change_is_read_again(service, store):
     _, created = service.pause(EPISODE, request(), nurse())
     assert created
     assert store.stored_heads[EPISODE].version == 2
+
+
+def test_a_pause_is_logged_once_before_it_whatever_the_races(service, store, access_log):
+    # Given an evaluation that commits between the pause's read of the head and its write
+    def evaluation_wins() -> None:
+        store.before_write = lambda: None
+        store.stored_heads[EPISODE] = ScheduleHead(version=1)
+
+    store.before_write = evaluation_wins
+    # When the nurse pauses (written on the second attempt), Then the request has one entry
+    service.pause(EPISODE, request(), nurse())
+    assert access_log.entries == [("pat_1", MONITORING, "pause_monitoring", EPISODE)]
+
+
+def test_a_pause_that_cannot_be_logged_is_not_stored(service, store, access_log, monkeypatch):
+    def unavailable(*_: object) -> None:
+        raise ServiceUnavailable("the access log could not store the entry; retry the request")
+
+    monkeypatch.setattr(access_log, "record", unavailable)
+    with pytest.raises(ServiceUnavailable):
+        service.pause(EPISODE, request(), nurse())
+    assert store.pauses(EPISODE) == []
 
 
 def test_the_treating_and_monitoring_organisations_read_the_pauses(service, access_log):

@@ -435,3 +435,84 @@ def test_a_change_that_cannot_be_logged_changes_nothing(service, store, access_l
         attempts[change]()
     assert store.episodes[reply.episode_id] == before and len(store.orders) == orders
     assert store.worklist_organisations == {}
+
+
+# --- refusals and the access log ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("who", "action", "attempt", "told"), [
+    (MONITORING, "change_thresholds", lambda s, e, p: s.change_thresholds(e, change(spo2={"red_low": 85}), p),
+     "only the treating organisation may change the thresholds"),
+    (MONITORING, "end_episode", lambda s, e, p: s.end(e, p),
+     "only the treating organisation may end the episode"),
+    (TREATING, "offer_handover", lambda s, e, p: s.offer_handover(e, HOSPITAL, p),
+     "only the organisation holding monitoring responsibility may offer a handover"),
+    (TREATING, "accept_handover", lambda s, e, p: s.accept_handover(e, p),
+     "only the organisation offered the handover may accept it"),
+])
+def test_a_related_organisation_refused_is_told_why_and_logged_as_denied(service, store, access_log, who,
+                                                                          action, attempt, told):
+    # Given an episode, with an offer to the hospital pending (its referral's entry set aside)
+    reply, _ = service.accept_referral(referral(), doctor())
+    service.offer_handover(reply.episode_id, HOSPITAL, doctor(MONITORING))
+    before = store.episodes[reply.episode_id]
+    access_log.entries.clear()
+    # When an organisation of the episode asks for what its part does not allow
+    # Then it is told why, the refusal is logged as denied first, and nothing changed
+    with pytest.raises(Forbidden) as refused:
+        attempt(service, reply.episode_id, doctor(who))
+    assert refused.value.message == told
+    assert access_log.denials == [(reply.patient_id, who, action, reply.episode_id)]
+    assert access_log.entries == [] and store.episodes[reply.episode_id] == before
+
+
+def test_a_referral_for_another_organisation_is_logged_as_denied_only_for_a_known_citizen(service,
+                                                                                          access_log):
+    # Given a referral whose treating organisation is not the caller's, for a citizen Telehub does not know
+    # When it is sent, Then it is refused and nobody's log holds it
+    with pytest.raises(Forbidden):
+        service.accept_referral(referral(), doctor(OTHER))
+    assert access_log.denials == []
+    # Given the citizen referred since, When the same is sent again, Then the refusal is in the citizen's log
+    reply, _ = service.accept_referral(referral(), doctor())
+    with pytest.raises(Forbidden):
+        service.accept_referral(referral(referral_id="ref-other"), doctor(OTHER))
+    assert access_log.denials == [(reply.patient_id, OTHER, "create_episode", "")]
+
+
+def test_a_referral_that_loses_a_race_is_logged_once_under_the_episode_it_creates(service, store, access_log,
+                                                                                   monkeypatch):
+    # Given a store whose first create loses to a concurrent change (written nothing)
+    create = store.create
+    attempts: list[str] = []
+
+    def lose_once(new):
+        attempts.append(new.episode.episode_id)
+        return len(attempts) > 1 and create(new)
+
+    monkeypatch.setattr(store, "create", lose_once)
+    # When the referral is accepted
+    reply, created = service.accept_referral(referral(), doctor())
+    # Then both attempts wrote the same episode, and the request has one entry, naming it
+    assert created and attempts == [reply.episode_id] * 2
+    assert access_log.entries == [(reply.patient_id, TREATING, "create_episode", reply.episode_id)]
+
+
+def test_a_threshold_change_is_logged_once_before_it_whatever_the_races(service, store, access_log):
+    # Given an episode whose threshold version another change moves on before this one's write
+    reply, _ = service.accept_referral(referral(), doctor())
+    access_log.entries.clear()
+    store.before_write = lambda: setattr(store, "before_write", lambda: None) or service.change_thresholds(
+        reply.episode_id, change(pulse={"red_high": 130}), doctor())
+    # When the change is made (built on the other, on the second attempt)
+    assert service.change_thresholds(reply.episode_id, change(spo2={"red_low": 85}), doctor()).version == 3
+    # Then each request has one entry
+    assert access_log.entries == [(reply.patient_id, TREATING, "change_thresholds", reply.episode_id)] * 2
+
+
+def test_a_threshold_change_that_cannot_be_logged_changes_nothing(service, store, access_log, monkeypatch):
+    reply, _ = service.accept_referral(referral(), doctor())
+    monkeypatch.setattr(access_log, "record", _unavailable)
+    with pytest.raises(ServiceUnavailable):
+        service.change_thresholds(reply.episode_id, change(spo2={"red_low": 85}), doctor())
+    assert len(store.versions[reply.episode_id]) == 1

@@ -1,7 +1,8 @@
 """The roles in the resource spec (the authorizer's policy) are the roles each route's handler requires.
 
-The authorizer's policy refuses a wrong role before any function runs; the handler's
-``Depends(requires(...))`` checks again in depth. This keeps the two from drifting apart.
+The authorizer's policy refuses a wrong role before any function runs; the handler's ``Caller``
+(``Depends(auth.caller)``) checks again in depth, by the access rule of the route it serves. Both take the
+roles from functions.shared.access_rules; this holds every route's handler to checking them.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import pytest
 from aws_lambda_powertools.event_handler.depends import Depends
 
 from functions.authorizer.models import AuthorizerSettings
+from functions.shared.access_rules import ACCESS_RULES
+from functions.shared.auth import caller
 from infrastructure.resource_spec import (
     SPEC,
     PlatformSettings,
@@ -24,7 +27,8 @@ from infrastructure.resource_spec import (
 
 
 def required_roles(route: RouteSpec) -> set[str]:
-    """The roles of the ``requires(...)`` dependencies on the resolver route that serves ``route``."""
+    """The roles the resolver route that serves ``route`` requires: those of the access rule of the route it
+    is, if it depends on ``auth.caller``."""
     module = importlib.import_module(SPEC.function(route.function).module)
     resolver_path = re.sub(r"\{(\w+)\}", r"<\1>", route.path)
     [served] = [
@@ -34,16 +38,15 @@ def required_roles(route: RouteSpec) -> set[str]:
     roles: set[str] = set()
     for hint in typing.get_type_hints(served.func, include_extras=True).values():
         for metadata in getattr(hint, "__metadata__", ()):
-            name = getattr(getattr(metadata, "dependency", None), "__name__", "")
-            if isinstance(metadata, Depends) and name.startswith("requires_"):
-                roles.update(name.removeprefix("requires_").split("_or_"))
+            if isinstance(metadata, Depends) and metadata.dependency is caller:
+                roles.update(ACCESS_RULES[f"{served.method} {route.path}"].roles)
     return roles
 
 
 @pytest.mark.parametrize("route", SPEC.routes, ids=lambda route: f"{route.method} {route.path}")
 def test_the_spec_grants_a_route_to_exactly_the_roles_its_handler_requires(route):
     # Given a route of the spec and the handler function that serves it
-    # When the roles of its requires(...) dependency are read
+    # When the roles its Caller dependency checks are read
     # Then they are the roles the authorizer's policy allows on it, and an authorized route names some
     assert set(route.roles) == required_roles(route)
     assert route.roles or not route.authorized

@@ -323,7 +323,8 @@ def test_an_alarm_of_another_organisation_is_as_unknown_as_one_that_does_not_exi
     assert str(existing.value) == str(missing.value) and ALARM not in str(existing.value)
 
 
-def test_an_organisation_that_handed_the_row_over_meanwhile_may_not_acknowledge(store, directory, service):
+def test_an_organisation_that_handed_the_row_over_meanwhile_may_not_acknowledge(store, directory, service,
+                                                                                access_log):
     # Given a RED alarm whose row a handover moved to the hospital after the caller's relation was read
     store.put(head_item("epi_1", "pat_1", organisation=HOSPITAL, open_alarms={ALARM: red()}))
     store.put(alarm_item("epi_1", "pat_1", ALARM, RED_AT))
@@ -331,15 +332,36 @@ def test_an_organisation_that_handed_the_row_over_meanwhile_may_not_acknowledge(
     with pytest.raises(Forbidden):
         service.acknowledge(ALARM, "Seen.", nurse(MONITORING))
     assert store.items["EPISODE#epi_1", "EVAL"]["open_alarms"]["M"].keys() == {ALARM}
+    # And the refusal was logged as denied
+    assert access_log.denials == [("pat_1", MONITORING, "acknowledge_alarm", "epi_1")]
 
 
-def test_the_treating_organisation_may_read_but_not_acknowledge(store, service):
+def test_the_treating_organisation_may_read_but_not_acknowledge(store, service, access_log):
+    # Given an alarm of an episode the treating organisation may read
     arrange_red_and_yellow(store)
-    with pytest.raises(Forbidden):
+    # When it acknowledges the alarm, Then it is told only the monitoring organisation may
+    with pytest.raises(Forbidden, match="only the organisation holding monitoring responsibility may"):
         service.acknowledge(ALARM, "Seen.", nurse(TREATING))
+    # And the refusal was logged as denied, nothing as allowed
+    assert access_log.denials == [("pat_1", TREATING, "acknowledge_alarm", "epi_1")]
+    assert access_log.entries == []
 
 
-def test_a_change_of_the_episode_meanwhile_is_read_again(store, service):
+def test_an_acknowledgement_that_cannot_be_logged_changes_nothing(store, service, access_log, monkeypatch):
+    # Given an open alarm, and an access log that cannot store entries now
+    arrange_red_and_yellow(store)
+
+    def unavailable(*_: object) -> None:
+        raise ServiceUnavailable("the access log could not store the entry; retry the request")
+
+    monkeypatch.setattr(access_log, "record", unavailable)
+    # When the monitoring nurse acknowledges it, Then the request fails and the alarm still waits
+    with pytest.raises(ServiceUnavailable):
+        service.acknowledge(ALARM, "Seen.", nurse())
+    assert store.items["EPISODE#epi_1", "EVAL"]["open_alarms"]["M"].keys() == {ALARM, "alm_y"}
+
+
+def test_a_change_of_the_episode_meanwhile_is_read_again(store, service, access_log):
     # Given an evaluation that raises another RED alarm between the nurse's read and write
     arrange_red_and_yellow(store)
     raised = {"done": False}
@@ -359,6 +381,8 @@ def test_a_change_of_the_episode_meanwhile_is_read_again(store, service):
     (row,) = service.worklist(nurse(), 50, None).rows
     assert row.alarm is not None and row.alarm.alarm_id == "alm_new"
     assert row.counts.RED == 1 and row.counts.YELLOW == 1
+    # And the request, tried twice, was logged once
+    assert access_log.entries.count(("pat_1", MONITORING, "acknowledge_alarm", "epi_1")) == 1
 
 
 def test_an_episode_that_keeps_changing_is_a_retry_later(store, service):
