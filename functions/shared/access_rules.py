@@ -8,7 +8,8 @@ every role, relation and route against the running handlers.
 
 A caller without an allowed relation gets errors.NoRelation: the same 403 as for something that does
 not exist. Only a caller that already holds a relation the rule names as ``told`` (it knows the episode)
-learns which relation the route needs.
+learns which relation the route needs. A feature computes the relations its caller holds and decides through
+AccessGuard.check, which writes any refusal of a citizen Telehub knows to the access log as denied first.
 """
 
 from __future__ import annotations
