@@ -120,6 +120,8 @@ def _key_use(function: FunctionSpec) -> str:
         ("signs with", function.signs_with_keys),
         ("MACs with", function.macs_with_keys),
         ("verifies with", function.verifies_with_keys),
+        ("encrypts with", function.encrypts_with_keys),
+        ("decrypts with", function.decrypts_with_keys),
     ]
     return "; ".join(f"{verb} {_codes(keys)}" for verb, keys in uses if keys) or NONE
 
