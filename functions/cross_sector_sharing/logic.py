@@ -31,7 +31,8 @@ from functions.shared.observability import COUNT, MetricsRecorder, logger
 @dataclass(frozen=True)
 class SharingState:
     """What a batch's publication is decided by, as it is now: the episodes' relations (by episode id),
-    the citizens' consents and CPR numbers (by patient id). A missing entry was not found."""
+    the citizens' consents and, of those whose consent is granted, their CPR numbers (by patient id). A
+    missing entry was not found."""
 
     relations: Mapping[str, EpisodeRelations]
     consents: Mapping[str, SharingConsent]
@@ -40,7 +41,8 @@ class SharingState:
 
 class SharingDirectory(Protocol):
     def state(self, episode_ids: Collection[str], patient_ids: Collection[str]) -> SharingState:
-        """The relations, consents and CPR numbers of the episodes and citizens, read together."""
+        """The relations and consents of the episodes and citizens, read together, and the CPR numbers of
+        the citizens whose consent is granted (no other is opened)."""
 
 
 class BundleTopic(Protocol):
@@ -118,13 +120,15 @@ class BundlePublisher:
 
     def _messages(self, event: UploadEvaluated, state: SharingState) -> list[BundleMessage]:
         relations = state.relations.get(event.episode_id)
-        cpr = state.cprs.get(event.patient_id)
-        if relations is None or cpr is None:
-            raise NotShareable("episode not found" if relations is None else "citizen's profile not found")
+        if relations is None:
+            raise NotShareable("episode not found")
         consent = state.consents.get(event.patient_id)
         if consent is None or not consent.granted:
             self._withhold(event, Withheld.NO_CONSENT if consent is None else Withheld.CONSENT_WITHDRAWN)
             return []
+        cpr = state.cprs.get(event.patient_id)
+        if cpr is None:
+            raise NotShareable("citizen's profile not found")
         bundles = bundles_of(event.as_body(), cpr=cpr, device_id=event.device_id,
                              max_bytes=self._max_bundle_bytes)
         return [BundleMessage(event_id=event.event_id, bundle_id=bundle["id"], body=bundle_json(bundle),

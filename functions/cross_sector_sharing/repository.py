@@ -1,8 +1,9 @@
 """What the sharing publisher decides by, read for a whole batch in one BatchGetItem across two tables:
 each episode's relations (episodes table, META) and each citizen's consent and CPR number (citizens
 table, SHARING_CONSENT and PROFILE), strongly consistent, so a consent withdrawn or a handover accepted
-a moment ago already counts. Each CPR number is opened with the citizen-profile key, once per citizen
-per batch, and kept no longer than the batch."""
+a moment ago already counts. The CPR numbers of the citizens whose consent is granted (no other is
+shared) are opened with the citizen-profile key, once per citizen per batch, and kept no longer than the
+batch."""
 
 from __future__ import annotations
 
@@ -57,11 +58,14 @@ class DynamoSharingDirectory:
         })
         relations = [relations_from_item(item) for item in items[self._episodes]]
         citizens = items[self._citizens]
+        consents = {_patient_id(item): consent_from_item(item)
+                    for item in citizens if item["sk"]["S"] == SHARING_CONSENT}
+        granted = {patient_id for patient_id, consent in consents.items() if consent.granted}
         return SharingState(
             relations={relation.episode_id: relation for relation in relations},
-            consents={_patient_id(item): consent_from_item(item)
-                      for item in citizens if item["sk"]["S"] == SHARING_CONSENT},
-            cprs=self._cprs([item for item in citizens if item["sk"]["S"] == PROFILE]),
+            consents=consents,
+            cprs=self._cprs([item for item in citizens
+                             if item["sk"]["S"] == PROFILE and _patient_id(item) in granted]),
         )
 
     def _cprs(self, profiles: list[dict[str, Any]]) -> dict[str, str]:

@@ -89,12 +89,13 @@ def test_the_state_names_each_episodes_relations_and_each_citizens_consent_and_c
     directories.episode(OTHER_EPISODE, OTHER_PATIENT)
     # When both are read together
     state = directories.directory.state({EPISODE, OTHER_EPISODE}, {PATIENT, OTHER_PATIENT})
-    # Then each episode's organisations, each citizen's CPR number and the one consent are there
+    # Then each episode's organisations and the one consent are there, and the CPR number of the citizen
+    # who consented (no other is opened: nothing is shared without consent)
     assert state.relations[EPISODE] == EpisodeRelations(
         EPISODE, PATIENT, "copd", EpisodeStatus.PLANNED, state.relations[EPISODE].created_at, TREATING,
         MONITORING, None)
     assert state.relations[OTHER_EPISODE].patient_id == OTHER_PATIENT
-    assert state.cprs == {PATIENT: CPR, OTHER_PATIENT: OTHER_CPR}
+    assert state.cprs == {PATIENT: CPR}
     assert state.consents == {PATIENT: consent()}
 
 
@@ -103,10 +104,11 @@ def test_the_latest_consent_holds(directories):
     directories.citizen(PATIENT, CPR, consent())
     withdrawn = consent(ConsentStatus.WITHDRAWN, "2024-05-01T09:00:00.000Z")
     directories.consent(PATIENT, withdrawn)
-    # Then the state holds the withdrawal
+    # Then the state holds the withdrawal, and no CPR number
     state = directories.directory.state(set(), {PATIENT})
     assert state.consents[PATIENT] == withdrawn
     assert not state.consents[PATIENT].granted
+    assert dict(state.cprs) == {}
 
 
 def test_a_pending_handover_names_its_receiver_and_an_accepted_one_the_new_monitoring_organisation(

@@ -134,10 +134,13 @@ def test_after_the_consent_is_withdrawn_no_queue_gets_anything(names, stored):
     body = evaluated(reading("spo2", 94))
     stored.consent(PATIENT, consent(ConsentStatus.WITHDRAWN, "2024-05-01T09:00:00.000Z"))
     # When the upload is published
+    sent = requests_sent()
     response = publish(body)
     # Then the message is done with, and no queue receives anything
     assert response == {"batchItemFailures": []}
     assert inboxes(names) == {organisation: [] for organisation in SUBSCRIBERS}
+    # And the citizen's CPR number was not even opened
+    assert sent == ["BatchGetItem"]
 
 
 def test_a_poison_message_fails_alone_and_the_rest_of_the_batch_is_published(names, stored):

@@ -157,7 +157,8 @@ class FakeSharingDirectory:
         return SharingState(
             relations={e: self.relations[e] for e in episode_ids if e in self.relations},
             consents={p: self.consents[p] for p in patient_ids if p in self.consents},
-            cprs={p: self.cprs[p] for p in patient_ids if p in self.cprs},
+            cprs={p: self.cprs[p] for p in patient_ids
+                  if p in self.cprs and p in self.consents and self.consents[p].granted},
         )
 
 
