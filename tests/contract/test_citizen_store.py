@@ -138,7 +138,7 @@ def test_a_sealed_part_copied_to_another_citizens_profile_fails_closed(store, mo
     _profiled(store, OTHER_PATIENT, OTHER_CPR, "Jens Hansen", "+45 60 70 80 90")
     # When one citizen's sealed part is copied onto the other's profile (by someone who may write the table)
     attribute = SEALED_ATTRIBUTES[part]
-    copied = stored_profile(moto_resources, PATIENT)[attribute]  # type: ignore[index]
+    copied = stored_profile(moto_resources, PATIENT)[attribute]
     boto3.Session().client("dynamodb").update_item(
         TableName=moto_resources.tables["citizens"], Key=profile_key(OTHER_PATIENT),
         UpdateExpression="SET #part = :copied", ExpressionAttributeNames={"#part": attribute},

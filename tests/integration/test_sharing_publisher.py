@@ -157,7 +157,7 @@ def test_a_poison_message_fails_alone_and_the_rest_of_the_batch_is_published(nam
 
 def test_a_citizen_whose_cpr_does_not_open_fails_alone_and_no_cpr_is_logged(names, stored):
     # Given the other citizen's sealed CPR number copied onto the citizen's profile (it opens only there)
-    copied = stored_profile(names, OTHER_PATIENT)["sealed_cpr"]  # type: ignore[index]
+    copied = stored_profile(names, OTHER_PATIENT)["sealed_cpr"]
     boto3.Session().client("dynamodb").update_item(
         TableName=names.tables["citizens"], Key=profile_key(PATIENT),
         UpdateExpression="SET sealed_cpr = :cpr", ExpressionAttributeValues={":cpr": copied})
