@@ -1,18 +1,20 @@
 """The demo: a scripted scenario against the running embedded system, over real HTTP.
 
 A GP refers a COPD test citizen to monitoring; the monitoring-package order reaches the logistics
-centre's queue; the centre registers the devices, which makes the episode active; the citizen's
+centre's queue, naming the citizen by patient id only, and the centre reads whom it is for through the
+access-logged API; the centre registers the devices, which makes the episode active; the citizen's
 tablet (the simulator) uploads measurements and questionnaire answers, retries, catches up on a
 backlog, sends a bad unit and reuses an upload id; the evaluator puts the citizen on the
 municipality's worklist; a RED SpO2 tops it and the nurse acknowledges it with a note; the GP adjusts
 a threshold; monitoring responsibility (and the worklist row) moves from the municipality to the
 hospital while the tablet keeps its credential; the missed-measurement schedule, run as of four days
-on, raises a BLUE alarm; the GP ends the episode, the devices are ordered collected and the tablet is
-locked out. Along the way the citizen's data is shared as FHIR (the referral records the consent): each
-evaluated upload reaches the GP's and the monitoring organisation's own queues and no other region's,
-follows the handover to the hospital's queue, and the GP pulls the observations by FHIR search. The citizen,
-with a token as the national login gives, reads who looked at their data and their own measurements. Each
-step says what it expected and whether that is what happened.
+on, raises a BLUE alarm; the GP ends the episode, the devices are ordered collected (the centre reads
+the contact again) and the tablet is locked out. Along the way the citizen's data is shared as FHIR
+(the referral records the consent): each evaluated upload reaches the GP's and the monitoring
+organisation's own queues and no other region's, follows the handover to the hospital's queue, and the
+GP pulls the observations by FHIR search. The citizen, with a token as the national login gives, reads
+who looked at their data and their own measurements. Each step says what it expected and whether that
+is what happened.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from functions.cross_sector_sharing.fhir import CPR_SYSTEM
 from infrastructure.resource_spec import SharingSubscriber
 
 TEST_CITIZEN_CPR = "2512489996"  # a test CPR number (DESIGN §5): no real person
+TEST_CITIZEN_NAME = "Karen Jensen"
 TEST_CITIZEN_PHONE = "+45 20 30 40 50"
 QUEUE_WAIT_SECONDS = 15
 SETTLE_SECONDS = 0.5  # two polls of a stream: long enough for a duplicate message to show
@@ -120,7 +123,8 @@ class Demo:
             ("Mint tokens: the GP, the municipality, the hospital, another region, the logistics centre",
              self.mint_tokens),
             ("The GP refers the test citizen to COPD monitoring", self.refer),
-            ("The monitoring-package order reaches the logistics-orders queue", self.read_delivery_order),
+            ("The monitoring-package order reaches the logistics queue; the centre reads whom it is for",
+             self.read_delivery_order),
             ("The logistics centre registers the devices", self.register_device),
             ("The GP reads the episode: active, the read written to the access log", self.read_episode),
             ("The tablet uploads this morning's measurements and questionnaire answers", self.upload),
@@ -145,7 +149,8 @@ class Demo:
             ("The schedule, run as of four days on, finds a measurement missing: BLUE",
              self.missed_measurement),
             ("The GP ends the episode", self.end_episode),
-            ("A collect-devices order reaches the logistics-orders queue", self.read_collect_order),
+            ("A collect-devices order reaches the logistics queue; the centre reads whom it is for",
+             self.read_collect_order),
             ("The tablet of the ended episode tries to upload", self.upload_after_end),
         ]
         started = time.monotonic()
@@ -179,7 +184,7 @@ class Demo:
     def refer(self) -> list[str]:
         referral = {
             "referral_id": f"demo-{int(self.now().timestamp())}",
-            "citizen": {"cpr": TEST_CITIZEN_CPR, "name": "Karen Jensen", "phone": TEST_CITIZEN_PHONE},
+            "citizen": {"cpr": TEST_CITIZEN_CPR, "name": TEST_CITIZEN_NAME, "phone": TEST_CITIZEN_PHONE},
             "disease_area": "copd",
             "treating_organisation": GP_YDERNUMMER,
             "monitoring_organisation": MUNICIPALITY_SOR,
@@ -202,15 +207,16 @@ class Demo:
 
     def read_delivery_order(self) -> list[str]:
         order = self._order("deliver")
-        citizen = order["citizen"]
-        if citizen.get("cpr") != TEST_CITIZEN_CPR or order["logistics_centre"] != LOGISTICS_CENTRE_SOR:
-            raise StepFailed("the order is not for the test citizen's logistics centre")
+        contact = self._order_contact(order)
         return [
-            f"order {order['order_id']}: deliver to citizen {masked_cpr(citizen['cpr'])} "
-            f"({initials(citizen['name'])}, phone {masked_phone(citizen['phone'])}), "
-            f"from logistics centre {order['logistics_centre']}:",
+            f"order {order['order_id']}: deliver to patient {order['patient_id']} from logistics centre "
+            f"{order['logistics_centre']}:",
             *(f"  {item['quantity']} x {item['device']} ({', '.join(item['measurement_types'])})"
               for item in order["package"]),
+            "the message names the citizen by patient id only: no CPR number, name or phone on the queue",
+            f"GET /v1/episodes/{{episode_id}}/orders/{order['order_id']}/contact (the centre's token) "
+            f"-> 200, access-logged: deliver to citizen {masked_cpr(contact['cpr'])} "
+            f"({initials(contact['name'])}, phone {masked_phone(contact['phone'])})",
         ]
 
     def register_device(self) -> list[str]:
@@ -459,12 +465,12 @@ class Demo:
                 break
             path = f"/v1/me/access-log?limit=100&cursor={page['next_cursor']}"
         organisations = {"the GP": GP_YDERNUMMER, "the municipality": MUNICIPALITY_SOR,
-                         "the hospital": HOSPITAL_SOR}
+                         "the hospital": HOSPITAL_SOR, "the logistics centre": LOGISTICS_CENTRE_SOR}
         by_organisation = {name: [entry["action"] for entry in entries if entry["organisation"] == code]
                            for name, code in organisations.items()}
         if not all(by_organisation.values()):
-            raise StepFailed(f"expected the GP's, the municipality's and the hospital's reads, got "
-                             f"{ {name: len(actions) for name, actions in by_organisation.items()} }")
+            raise StepFailed(f"expected the GP's, the municipality's, the hospital's and the centre's reads, "
+                             f"got { {name: len(actions) for name, actions in by_organisation.items()} }")
         measurements = expect(self._call("GET", "/v1/me/measurements?limit=3", "citizen"), 200,
                               "the citizen's measurements").body["measurements"]
         return [
@@ -502,10 +508,12 @@ class Demo:
         order = self._order("collect")
         if order["device_ids"] != [self.device_id]:
             raise StepFailed(f"expected the order to collect {self.device_id}, got {order['device_ids']}")
+        contact = self._order_contact(order)
         return [
-            f"order {order['order_id']}: collect device {self.device_id} from citizen "
-            f"{masked_cpr(order['citizen']['cpr'])} (phone {masked_phone(order['citizen']['phone'])}), "
-            f"by logistics centre {order['logistics_centre']}"
+            f"order {order['order_id']}: collect device {self.device_id} from patient {order['patient_id']}, "
+            f"by logistics centre {order['logistics_centre']}; no CPR number, name or phone on the queue",
+            f"GET .../orders/{order['order_id']}/contact -> 200, access-logged: citizen "
+            f"{masked_cpr(contact['cpr'])} (phone {masked_phone(contact['phone'])}), readable for 30 days",
         ]
 
     def upload_after_end(self) -> list[str]:
@@ -562,6 +570,23 @@ class Demo:
             if time.monotonic() > deadline:
                 raise StepFailed(f"the episode's row on the {who}'s worklist is not as expected: {row}")
             time.sleep(0.1)
+
+    def _order_contact(self, order: dict[str, Any]) -> dict[str, Any]:
+        """The test citizen's contact details, read by the logistics centre through the API for an order whose
+        message holds none of them."""
+        if order["logistics_centre"] != LOGISTICS_CENTRE_SOR or order["patient_id"] != self.patient_id:
+            raise StepFailed("the order is not for the test citizen's logistics centre")
+        message = json.dumps(order)
+        dashed_cpr = f"{TEST_CITIZEN_CPR[:6]}-{TEST_CITIZEN_CPR[6:]}"
+        if any(secret in message for secret in (TEST_CITIZEN_CPR, dashed_cpr, TEST_CITIZEN_NAME,
+                                                TEST_CITIZEN_PHONE)):
+            raise StepFailed("the order message carries the citizen's CPR number, name or phone")
+        path = f"/v1/episodes/{order['episode_id']}/orders/{order['order_id']}/contact"
+        contact: dict[str, Any] = expect(self._call("GET", path, "logistics"), 200, "the contact").body
+        if (contact["cpr"], contact["name"], contact["phone"]) != (TEST_CITIZEN_CPR, TEST_CITIZEN_NAME,
+                                                                   TEST_CITIZEN_PHONE):
+            raise StepFailed("the order's contact is not the test citizen's")
+        return contact
 
     def _order(self, kind: str) -> dict[str, Any]:
         (order,) = self._peek(

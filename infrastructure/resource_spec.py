@@ -575,6 +575,7 @@ SPEC = ResourceSpec(
         _route("POST", "/v1/episodes/{episode_id}/handover/accept", "referral-intake"),
         _route("POST", "/v1/episodes/{episode_id}/handover/decline", "referral-intake"),
         _route("POST", "/v1/episodes/{episode_id}/end", "referral-intake"),
+        _route("GET", "/v1/episodes/{episode_id}/orders/{order_id}/contact", "referral-intake"),
         _route("GET", "/v1/worklist", "worklist"),
         _route("POST", "/v1/worklist/acknowledge-green", "worklist"),
         _route("GET", "/v1/episodes/{episode_id}/measurements", "worklist"),

@@ -1,5 +1,6 @@
-"""Entry points: the referral and episode API (``handler``), the order outbox (``outbox_handler``) and
-the recovery of the stream batches the outbox gave up on (``outbox_recovery_handler``)."""
+"""Entry points: the referral and episode API, with the logistics centre's read of an order's contact
+details (``handler``), the order outbox (``outbox_handler``) and the recovery of the stream batches the
+outbox gave up on (``outbox_recovery_handler``)."""
 
 from __future__ import annotations
 
@@ -17,12 +18,14 @@ from functions.referral_intake.models import (
     EpisodeOutboxSettings,
     EpisodeView,
     HandoverOffer,
+    OrderContact,
     Referral,
     ReferralAccepted,
     ReferralIntakeSettings,
     ThresholdChange,
     ThresholdVersionView,
 )
+from functions.referral_intake.order_contact import ORDER_CONTACT_DAYS, OrderContacts
 from functions.referral_intake.outbox import OrderRelay, order_outbox
 from functions.referral_intake.publisher import SqsOrderPublisher
 from functions.referral_intake.repository import DynamoEpisodeStore, DynamoOrdersByHour
@@ -31,7 +34,7 @@ from functions.shared.api import build_resolver, resolve
 from functions.shared.auth import Caller
 from functions.shared.citizen_store import DynamoCitizenStore, KmsCitizenPseudonyms
 from functions.shared.clock import utc_now
-from functions.shared.episode_records import EPISODE_ID_PATTERN
+from functions.shared.episode_records import EPISODE_ID_PATTERN, ORDER_ID_PATTERN
 from functions.shared.observability import COUNT, logger, metrics
 from functions.shared.outbox import relay_stream_inserts
 from functions.shared.profile_sealing import KmsProfileSealer
@@ -44,6 +47,7 @@ if TYPE_CHECKING:
 
 app = build_resolver()
 EpisodeId = Annotated[str, StringConstraints(pattern=EPISODE_ID_PATTERN)]
+OrderId = Annotated[str, StringConstraints(pattern=ORDER_ID_PATTERN)]
 _EPISODE: OpenAPIResponse = {"content": {"application/json": {"model": EpisodeView}}}
 _FORBIDDEN: dict[int, OpenAPIResponse] = {
     403: {"description": "No relation to the episode, or no such episode (one reply); or the caller's part "
@@ -54,13 +58,33 @@ _FORBIDDEN: dict[int, OpenAPIResponse] = {
 @cache
 def _service() -> EpisodeService:
     settings = ReferralIntakeSettings.from_environment()
-    citizens = DynamoCitizenStore(settings.citizens_table_name,
-                                  KmsProfileSealer(settings.citizen_profile_key_id))
-    store = DynamoEpisodeStore(settings.episodes_table_name, settings.devices_table_name, citizens,
-                               evaluations_table=settings.evaluations_table_name)
-    return EpisodeService(store, citizens, KmsCitizenPseudonyms(settings.citizen_pseudonym_key_id),
-                          DynamoAccessLog(settings.access_log_table_name, settings.access_log_retention_days,
-                                          current_request(app)), utc_now)
+    return EpisodeService(_store(), _citizens(), KmsCitizenPseudonyms(settings.citizen_pseudonym_key_id),
+                          _access_log(), utc_now)
+
+
+@cache
+def _contacts() -> OrderContacts:
+    return OrderContacts(_store(), _citizens(), _access_log(), utc_now)
+
+
+@cache
+def _store() -> DynamoEpisodeStore:
+    settings = ReferralIntakeSettings.from_environment()
+    return DynamoEpisodeStore(settings.episodes_table_name, settings.devices_table_name, _citizens(),
+                              evaluations_table=settings.evaluations_table_name)
+
+
+@cache
+def _citizens() -> DynamoCitizenStore:
+    settings = ReferralIntakeSettings.from_environment()
+    return DynamoCitizenStore(settings.citizens_table_name, KmsProfileSealer(settings.citizen_profile_key_id))
+
+
+@cache
+def _access_log() -> DynamoAccessLog:
+    settings = ReferralIntakeSettings.from_environment()
+    return DynamoAccessLog(settings.access_log_table_name, settings.access_log_retention_days,
+                           current_request(app))
 
 
 def _json(status: int, body: Any) -> Response[Any]:
@@ -209,6 +233,30 @@ def end_episode(episode_id: EpisodeId, principal: Caller) -> Response[None]:
     metrics.add_metric(name="EpisodesEnded", unit=COUNT, value=1)
     logger.info("episode ended", extra={"episode_id": episode_id})
     return Response(status_code=204)
+
+
+@app.get(
+    "/v1/episodes/<episode_id>/orders/<order_id>/contact",
+    summary="Read whom an order is for",
+    description="The logistics centre an order was sent to reads the citizen's CPR number (to register the "
+    "devices), name and phone (to agree the visit), as the citizen's profile holds them now: the order "
+    "message itself names the citizen by patient id only. Only while the order is current: a delivery "
+    f"while its episode is open, a collection for {ORDER_CONTACT_DAYS} days after it was ordered. Every "
+    "read is written to the access log before the reply, which is not to be cached (`Cache-Control: "
+    "no-store`).",
+    tags=["logistics"],
+    responses={200: {"description": "The citizen's contact details",
+                     "content": {"application/json": {"model": OrderContact}}},
+               403: {"description": "No such episode or order, an order sent to another centre, or one no "
+                     "longer current: one reply for all"}},
+)
+def get_order_contact(episode_id: EpisodeId, order_id: OrderId,
+                      principal: Caller) -> Response[OrderContact]:
+    contact = _contacts().contact(episode_id, order_id, principal)
+    metrics.add_metric(name="OrderContactsRead", unit=COUNT, value=1)
+    logger.info("order contact read", extra={"episode_id": episode_id, "order_id": order_id})
+    return Response(status_code=200, content_type="application/json", body=contact,
+                    headers={"Cache-Control": "no-store"})
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -118,17 +118,8 @@ class EpisodeStore(Protocol):
         condition that the device is still active and the open episodes keeping it are still open."""
 
 
-class ContactDetails(Protocol):
-    def profile(self, patient_id: str) -> dict[str, str] | None:
-        """The citizen's cpr, name and phone, for the logistics centre's order."""
-
-
-class Citizens(CitizenStore, ContactDetails, Protocol):
-    pass
-
-
 class EpisodeService:
-    def __init__(self, store: EpisodeStore, citizens: Citizens, pseudonyms: CitizenPseudonyms,
+    def __init__(self, store: EpisodeStore, citizens: CitizenStore, pseudonyms: CitizenPseudonyms,
                  access_log: AccessLog, clock: Clock) -> None:
         self._store = store
         self._citizens = citizens
@@ -219,8 +210,7 @@ class EpisodeService:
             threshold_version=1,
             note=referral.note,
         )
-        citizen = referral.citizen.model_dump()
-        order = order_for(DELIVER, episode, citizen, now, package=package_of(area.package))
+        order = order_for(DELIVER, episode, now, package=package_of(area.package))
         reply = ReferralAccepted(episode_id=episode.episode_id, patient_id=patient_id, disease_area=area.code,
                                  status=EpisodeStatus.PLANNED, threshold_version=1, order_id=order.order_id,
                                  sharing_consent=referral.sharing_consent)
@@ -376,8 +366,7 @@ class EpisodeService:
                 return episode
             now = self._clock()
             revoked, kept = self._devices_after(episode)
-            citizen = self._citizens.profile(episode.patient_id) or {}
-            order = order_for(COLLECT, episode, citizen, now, device_ids=revoked)
+            order = order_for(COLLECT, episode, now, device_ids=revoked)
             if self._store.end(episode, now, order, revoked, kept):
                 return replace(episode, status=EpisodeStatus.ENDED, ended_at=now, handover=None)
             episode = self._episode(episode_id)
@@ -478,9 +467,11 @@ def referral_consent(referral: Referral, recorded_at: datetime) -> SharingConsen
                           organisation=referral.treating_organisation, source=ConsentSource.REFERRAL)
 
 
-def order_for(kind: str, episode: Episode, citizen: dict[str, Any], ordered_at: datetime, *,
+def order_for(kind: str, episode: Episode, ordered_at: datetime, *,
               package: list[dict[str, Any]] | None = None, device_ids: list[str] | None = None) -> Order:
-    """The logistics centre's order: deliver the area's package, or collect the episode's devices."""
+    """The logistics centre's order: deliver the area's package, or collect the episode's devices. It names
+    the citizen by patient id only: the centre reads the contact details through the access-logged
+    contact endpoint (order_contact.py), so no order item, stream record or message holds them."""
     order_id = new_id("ord")
     body: dict[str, Any] = {
         "message_type": ORDER_MESSAGE_TYPE,
@@ -494,7 +485,6 @@ def order_for(kind: str, episode: Episode, citizen: dict[str, Any], ordered_at: 
         "treating_organisation": episode.treating_organisation,
         "monitoring_organisation": episode.monitoring_organisation,
         "ordered_at": ordered_at.isoformat(),
-        "citizen": {name: citizen[name] for name in ("cpr", "name", "phone") if name in citizen},
     }
     if kind == DELIVER:
         body["package"] = package or []

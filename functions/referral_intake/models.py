@@ -17,7 +17,8 @@ from functions.shared.thresholds import ThresholdOverrides, ThresholdVersion
 
 DELIVER, COLLECT = "deliver", "collect"
 ORDER_MESSAGE_TYPE = "telehub.logistics.order"
-ORDER_SCHEMA_VERSION = 1
+# 2: the order names the citizen by patient id only; the contact details are read through the API.
+ORDER_SCHEMA_VERSION = 2
 
 Organisation = Annotated[
     str,
@@ -43,8 +44,8 @@ DiseaseAreaCode = Annotated[
 
 
 class Citizen(BaseModel):
-    """The citizen referred. Name and phone go to the logistics centre's order; none of it is a key
-    or logged."""
+    """The citizen referred. All of it is kept on the citizen's profile, where the logistics centre reads it
+    for an order it was sent (never in the order itself); none of it is a key or logged."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -116,6 +117,21 @@ class ReferralAccepted(BaseModel):
     order_id: str
     sharing_consent: Annotated[ConsentStatus | None, Field(
         description="The consent to sharing this referral recorded; null if it said nothing.")] = None
+
+
+class OrderContact(BaseModel):
+    """Whom the logistics centre delivers an order to or collects it from: the citizen's profile as it is now
+    (null where the profile holds nothing)."""
+
+    order_id: str
+    kind: Literal["deliver", "collect"]
+    cpr: Annotated[str | None, Field(
+        repr=False, description="The citizen's CPR number (10 digits), for registering the devices.",
+        examples=["2512489996"])]
+    name: Annotated[str | None, Field(repr=False, examples=["Karen Jensen"])]
+    phone: Annotated[str | None, Field(
+        repr=False, description="Where to call the citizen to agree the visit.",
+        examples=["+45 20 30 40 50"])]
 
 
 class ThresholdVersionView(BaseModel):
@@ -217,6 +233,10 @@ class Order:
     episode_id: str
     logistics_centre: str
     body: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ordered_at(self) -> datetime:
+        return datetime.fromisoformat(self.body["ordered_at"])
 
 
 @dataclass(frozen=True)

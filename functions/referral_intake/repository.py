@@ -124,6 +124,11 @@ class DynamoEpisodeStore:
         return episode_from_item(item) if item else None
 
     @unavailable_when_throttled
+    def order(self, episode_id: str, order_id: str) -> Order | None:
+        item = get_item(self._table, order_key(episode_id, order_id))
+        return order_from_item(item) if item else None
+
+    @unavailable_when_throttled
     def threshold_versions(self, episode_id: str) -> list[ThresholdVersion]:
         response = aws.client("dynamodb").query(
             TableName=self._table,
@@ -330,6 +335,11 @@ def order_item(order: Order) -> dict[str, Any]:
         "ordered_at": _s(iso_utc(ordered_at)),
         "ordered_hour": _s(hour_of(ordered_at)),
     }
+
+
+def order_from_item(item: dict[str, Any]) -> Order:
+    return Order(item["order_id"]["S"], item["kind"]["S"], item["episode_id"]["S"],
+                 item["logistics_centre"]["S"], json.loads(item["message"]["S"]))
 
 
 class DynamoOrdersByHour:

@@ -4,7 +4,8 @@ device registration learn them from. Items and keys only, no boto3: each feature
 
 Episodes table (pk, sk), no CPR in any key:
 - ``EPISODE#<id>`` / ``META``: the episode; ``THRESHOLDS#v0001``..: its threshold versions;
-  ``ORDER#<order id>``: a logistics order (the stream relays it to the logistics-orders queue).
+  ``ORDER#<order id>``: a logistics order (the stream relays it to the logistics-orders queue); it names
+  the citizen by patient id only, never by CPR number, name or phone.
 - ``PATIENT#<patient_id>`` / ``OPEN#<disease area>``: episode_id and logistics_centre of the open
   episode (at most one per citizen and area); ``LOGISTICS``: the citizen's one logistics centre while
   any episode is open (open_episodes, a string set).
@@ -24,6 +25,7 @@ from functions.shared.thresholds import Thresholds, ThresholdVersion
 
 # An episode's id (identifiers.new_id("epi")) as every API that names one in its path accepts it.
 EPISODE_ID_PATTERN = r"^epi_[0-9a-f]{24}$"
+ORDER_ID_PATTERN = r"^ord_[0-9a-f]{24}$"
 META = "META"
 OPEN_PREFIX = "OPEN#"
 ORDER_PREFIX = "ORDER#"

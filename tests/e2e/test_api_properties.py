@@ -154,7 +154,8 @@ def stored(local_system: LocalSystem) -> Stored:
     clinician = local_system.issuer.mint("clinician", organisation=TREATING)
     monitoring = local_system.issuer.mint("clinician", organisation=MONITORING)
     logistics = local_system.issuer.mint("logistics", organisation=CENTRE)
-    main = _refer(url, clinician, EPISODE_CITIZEN, THRESHOLD_AREA, monitoring=TREATING)
+    main_referral = _referral(url, clinician, EPISODE_CITIZEN, THRESHOLD_AREA, monitoring=TREATING)
+    main = main_referral["episode_id"]
     ending = _refer(url, clinician, EPISODE_CITIZEN, "copd", monitoring=TREATING)
     to_accept = _refer(url, clinician, OFFERED_CITIZEN, "heart_failure", monitoring=MONITORING)
     to_decline = _refer(url, clinician, OFFERED_CITIZEN, "copd", monitoring=MONITORING)
@@ -187,11 +188,20 @@ def stored(local_system: LocalSystem) -> Stored:
             "POST /v1/episodes/{episode_id}/pauses": {"episode_id": main},
             "GET /v1/episodes/{episode_id}/pauses": {"episode_id": main},
             "GET /v1/episodes/{episode_id}/access-log": {"episode_id": main},
+            # The delivery order of the main episode, sent to the logistics token's centre.
+            "GET /v1/episodes/{episode_id}/orders/{order_id}/contact": {
+                "episode_id": main, "order_id": main_referral["order_id"]},
         },
     )
 
 
 def _refer(url: str, token: str, cpr: str, disease_area: str, monitoring: str) -> str:
+    episode_id: str = _referral(url, token, cpr, disease_area, monitoring)["episode_id"]
+    return episode_id
+
+
+def _referral(url: str, token: str, cpr: str, disease_area: str, monitoring: str) -> dict[str, Any]:
+    """The reply to a referral of the citizen: the episode, and the order sent to CENTRE."""
     referral = {
         "referral_id": f"fuzz-fixture-{disease_area}-{cpr[-2:]}",
         "citizen": {"cpr": cpr, "name": "Karen Jensen", "phone": "+45 20 30 40 50"},
@@ -202,8 +212,8 @@ def _refer(url: str, token: str, cpr: str, disease_area: str, monitoring: str) -
     }
     referred = call("POST", f"{url}/v1/referrals", token, referral)
     assert referred.status == 201, referred.body
-    episode_id: str = referred.body["episode_id"]
-    return episode_id
+    reply: dict[str, Any] = referred.body
+    return reply
 
 
 def _offer(url: str, token: str, episode_id: str, to_organisation: str) -> None:

@@ -194,6 +194,9 @@ def test_the_demo_runs_every_step_and_exits_0(tmp_path):
     assert "Demo finished: all 25 steps behaved as expected" in output
     assert "POST /v1/referrals -> 201" in output and "status planned" in output
     assert "deliver to citizen 251248-****" in output and "1 x pulse oximeter" in output
+    # the orders name the citizen by patient id only; the centre reads the contact through the API, logged
+    assert output.count("no CPR number, name or phone on the queue") == 2
+    assert "/contact (the centre's token) -> 200" in output and "the logistics centre: " in output
     assert "status active" in output and "access log: read_episode" in output
     assert "-> 422 naming the field measurements[3].unit" in output
     assert "6 measurements and 4 answers accepted" in output

@@ -45,6 +45,16 @@ def refer(system: LocalSystem, disease_area: str = "copd") -> dict[str, Any]:
     return reply.body
 
 
+def order_contact(system: LocalSystem, order: dict[str, Any]) -> dict[str, Any]:
+    """The contact details the order's logistics centre reads for it."""
+    path = f"/v1/episodes/{order['episode_id']}/orders/{order['order_id']}/contact"
+    reply = as_org(system, "GET", path, order["logistics_centre"], role="logistics")
+    assert reply.status == 200, reply.body
+    assert reply.body["order_id"] == order["order_id"] and reply.body["kind"] == order["kind"]
+    contact: dict[str, Any] = reply.body
+    return contact
+
+
 def take_order(sqs, system: LocalSystem, episode_id: str, kind: str, timeout: float = 10) -> list[dict]:
     """Consume the logistics-orders queue's messages for the episode and kind; wait for one, then settle."""
     assert system.names is not None
@@ -107,7 +117,10 @@ def test_referral_to_end_with_a_handover_between_and_one_device_credential_throu
     assert referred["status"] == "planned"
     # Then the monitoring package is ordered from the citizen's logistics centre, once
     (delivery,) = take_order(sqs, local_system, episode_id, "deliver")
-    assert delivery["logistics_centre"] == CENTRE and delivery["citizen"]["cpr"] == TEST_CPR
+    assert delivery["logistics_centre"] == CENTRE and delivery["patient_id"] == referred["patient_id"]
+    # And the order names the citizen by patient id only: the centre reads whom to deliver to from the API
+    assert TEST_CPR not in json.dumps(delivery) and "Karen" not in json.dumps(delivery)
+    assert order_contact(local_system, delivery)["cpr"] == TEST_CPR
     assert {item["device"] for item in delivery["package"]} >= {"pulse oximeter", "scale"}
 
     # When the logistics centre registers the tablet
@@ -135,4 +148,5 @@ def test_referral_to_end_with_a_handover_between_and_one_device_credential_throu
     # Then the logistics centre is asked, once, to collect the device, and the tablet is locked out
     (collect,) = take_order(sqs, local_system, episode_id, "collect")
     assert collect["device_ids"] == [device_id] and collect["logistics_centre"] == CENTRE
+    assert order_contact(local_system, collect)["phone"] == "+45 20 30 40 50"
     assert upload(tablet) == 401

@@ -118,7 +118,9 @@ def test_the_flows_log_and_measure_no_cpr_name_phone_answer_or_measured_value(
         referred = api.expect(201, "POST", "/v1/referrals", "gp", referral)
         episode_id = referred["episode_id"]
         _take_orders(sqs, local_system, episode_id, "deliver")
-        # And the logistics centre registers the citizen's device
+        # And the logistics centre reads whom the order is for, and registers the citizen's device
+        contact = f"/v1/episodes/{episode_id}/orders/{referred['order_id']}/contact"
+        assert api.expect(200, "GET", contact, "logistics")["cpr"] == CPR
         registration = {"cpr": CPR, "vendor": "Telehub Test", "model": "Tablet", "serial": uuid.uuid4().hex,
                         "measurement_types": ["spo2", "weight", "temperature", "blood_pressure"]}
         tokens["device"] = api.expect(201, "POST", "/v1/devices", "logistics", registration)["credential"]
@@ -165,7 +167,7 @@ def test_the_flows_log_and_measure_no_cpr_name_phone_answer_or_measured_value(
     # And the functions logged and measured it, each flow at least once
     for message in ("referral accepted", "device registered", "upload accepted", "upload evaluated",
                     "measurements read", "consent recorded", "observations searched", "handover accepted",
-                    "own access log read", "episode ended", "request refused"):
+                    "own access log read", "order contact read", "episode ended", "request refused"):
         assert message in logs.text, f"nothing logged as {message!r}: is the capture still working?"
     assert metric_documents, "no EMF metric document was printed"
     # And none of it holds a CPR number, the citizen's name or phone, a measured value or an answer

@@ -274,6 +274,10 @@ class FakeEpisodeStore:
     def episode(self, episode_id: str) -> Episode | None:
         return self.episodes.get(episode_id)
 
+    def order(self, episode_id: str, order_id: str) -> Order | None:
+        return next((order for order in self.orders
+                     if (order.episode_id, order.order_id) == (episode_id, order_id)), None)
+
     def threshold_versions(self, episode_id: str) -> list[ThresholdVersion]:
         return list(self.versions.get(episode_id, []))
 
