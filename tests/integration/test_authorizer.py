@@ -86,11 +86,14 @@ def test_a_clinician_token_is_allowed_the_clinicians_routes_with_the_principal(i
     # Then the policy allows the clinician's routes of the stage (from ROUTE_ROLES), not the device's upload,
     # for the token's subject, with the principal as context
     api_stage = METHOD_ARN.split("/")[0] + "/" + METHOD_ARN.split("/")[1]
-    [statement] = policy["policyDocument"]["Statement"]
-    assert statement["Effect"] == "Allow"
-    assert f"{api_stage}/POST/v1/referrals" in statement["Resource"]
-    assert f"{api_stage}/GET/v1/episodes/*" in statement["Resource"]
-    assert f"{api_stage}/POST/v1/measurements" not in statement["Resource"]
+    allow, deny = policy["policyDocument"]["Statement"]
+    assert allow["Effect"] == "Allow"
+    assert f"{api_stage}/POST/v1/referrals" in allow["Resource"]
+    assert f"{api_stage}/GET/v1/episodes/*" in allow["Resource"]
+    assert f"{api_stage}/POST/v1/measurements" not in allow["Resource"]
+    # And the logistics centre's order contact route, which the episodes' wildcard covers, is denied
+    assert deny == {"Action": "execute-api:Invoke", "Effect": "Deny",
+                    "Resource": [f"{api_stage}/GET/v1/episodes/*/orders/*/contact"]}
     assert policy["principalId"] == "nurse-42"
     assert policy["context"] == {"role": "clinician", "subject": "nurse-42", "organisation": SOR}
 
