@@ -5,11 +5,8 @@ at rest: the CPR number, name and phone sealed with the citizen-profile key, eac
 
 from __future__ import annotations
 
-from typing import Any
-
 import boto3
 import pytest
-from botocore.exceptions import ClientError
 
 from functions.shared import aws
 from functions.shared.citizen_records import SEALED_ATTRIBUTES, ProfilePart, citizen_key, profile_key
@@ -18,7 +15,7 @@ from functions.shared.dynamo import transact
 from functions.shared.errors import ServiceUnavailable
 from functions.shared.profile_sealing import KmsProfileSealer, ProfileSealer, UnreadableProfile
 from tests.support.contract import FAKE, REAL
-from tests.support.fakes import FakeCitizenStore
+from tests.support.fakes import FakeCitizenStore, RefusingClient
 from tests.support.profiles import PROFILE_KEY, FakeProfileSealer, citizen_store, stored_profile
 
 PATIENT, OTHER_PATIENT = "pat_000000000000000000000001", "pat_000000000000000000000002"
@@ -151,25 +148,12 @@ def test_a_sealed_part_copied_to_another_citizens_profile_fails_closed(store, mo
     assert store.profile(PATIENT) == {"cpr": CPR, "name": NAME, "phone": PHONE}
 
 
-class _RefusingKms:
-    """KMS refusing every call with ``code``; DynamoDB as moto has it."""
-
-    def __init__(self, code: str) -> None:
-        self.code = code
-
-    def __getattr__(self, operation: str) -> Any:
-        def refuse(**_: Any) -> None:
-            raise ClientError({"Error": {"Code": self.code, "Message": "refused"}}, operation)
-
-        return refuse
-
-
 @pytest.mark.parametrize("code", ["ThrottlingException", "DisabledException", "AccessDeniedException"])
 def test_kms_refusing_is_a_503_and_nothing_read_or_written(store, moto_resources, monkeypatch, code):
     # Given a citizen's profile, and then KMS refusing (throttled, the key disabled, no grant)
     _profiled(store)
     dynamodb = aws.client("dynamodb")
-    monkeypatch.setattr(aws, "client", lambda service: _RefusingKms(code) if service == "kms" else dynamodb)
+    monkeypatch.setattr(aws, "client", lambda service: RefusingClient(code) if service == "kms" else dynamodb)
     # When the profile is read, a citizen registered or contact details stored, Then each is a 503
     for attempt in (lambda: store.profile(PATIENT),
                     lambda: store.add_patient("pseudonym-2", OTHER_PATIENT, CPR),

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import jwt
+from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
@@ -800,3 +801,16 @@ def _fake_page(items: list[dict[str, Any]], order: str, descending: bool, limit:
     page = items[:limit]
     position = {name: page[-1][name]["S"] for name in names} if len(items) > limit else None
     return Page([read(item) for item in page], position)
+
+
+class RefusingClient:
+    """A boto3 client stand-in that refuses every call with the AWS error ``code``."""
+
+    def __init__(self, code: str) -> None:
+        self.code = code
+
+    def __getattr__(self, operation: str) -> Any:
+        def refuse(**_: Any) -> None:
+            raise ClientError({"Error": {"Code": self.code, "Message": "refused"}}, operation)
+
+        return refuse

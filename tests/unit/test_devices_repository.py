@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from botocore.exceptions import ClientError
 
@@ -11,18 +9,8 @@ from functions.devices.repository import DynamoDeviceRegistry
 from functions.shared import aws
 from functions.shared.citizen_store import DynamoCitizenStore
 from functions.shared.errors import ServiceUnavailable
+from tests.support.fakes import RefusingClient
 from tests.support.profiles import FakeProfileSealer
-
-
-class RefusingClient:
-    def __init__(self, code: str) -> None:
-        self.code = code
-
-    def __getattr__(self, operation: str) -> Any:
-        def refuse(**_: Any) -> None:
-            raise ClientError({"Error": {"Code": self.code, "Message": "refused"}}, operation)
-
-        return refuse
 
 
 @pytest.fixture
