@@ -149,7 +149,7 @@ class EpisodeService:
         # One episode id for every attempt, logged once before the episode is stored: an entry that cannot
         # be written leaves nothing created, and a lost race adds no second entry.
         episode_id = new_id("epi")
-        self._check_nothing_open(patient_id, referral)
+        self._check_nothing_open(patient_id, referral, principal)
         self._access_log.record(patient_id, principal, "create_episode", episode_id, self._clock())
         for _ in range(ATTEMPTS):
             new = self._new_episode(referral, area, thresholds, patient_id, body_hash, episode_id)
@@ -158,7 +158,8 @@ class EpisodeService:
             stored = self._store.find_referral(referral.treating_organisation, referral.referral_id)
             if stored is not None:
                 return self._repeat(stored, body_hash, principal), False
-            self._check_nothing_open(patient_id, referral)  # lost to an episode opened meanwhile: its 409
+            # Lost to an episode opened meanwhile: its 409.
+            self._check_nothing_open(patient_id, referral, principal)
         raise ServiceUnavailable("the referral could not be stored now; retry the same request")
 
     def _repeat(self, stored: StoredReferral, body_hash: str, principal: Principal) -> ReferralAccepted:
@@ -172,21 +173,23 @@ class EpisodeService:
                                 self._clock())
         return reply
 
-    def _check_nothing_open(self, patient_id: str, referral: Referral) -> None:
+    def _check_nothing_open(self, patient_id: str, referral: Referral, principal: Principal) -> None:
         open_id = self._store.open_episode_id(patient_id, referral.disease_area)
         if open_id is not None:
-            raise self._area_taken(open_id, referral.treating_organisation)
+            raise self._area_taken(open_id, principal)
         centre = self._store.logistics_centre(patient_id)
         if centre is not None and centre != referral.logistics_centre:
             raise Conflict("the citizen has another logistics centre while an episode is open",
                            [FieldProblem("logistics_centre", "the citizen has exactly one logistics centre")])
 
-    def _area_taken(self, open_id: str, organisation: str) -> Conflict:
+    def _area_taken(self, open_id: str, principal: Principal) -> Conflict:
         """The open episode in the referral's area is named to an organisation that treats or monitors it
-        (it may read it anyway); another organisation's is not, nor is its area or anything of it."""
+        (it may read it anyway; naming it is a read of the episode, logged as one first); another
+        organisation's is not, nor is its area or anything of it."""
         episode = self._store.episode(open_id)
-        if episode is not None and organisation in (episode.treating_organisation,
-                                                    episode.monitoring_organisation):
+        if episode is not None and organisation_of(principal) in (episode.treating_organisation,
+                                                                  episode.monitoring_organisation):
+            self._access_log.record(episode.patient_id, principal, "read_episode", open_id, self._clock())
             return Conflict(f"the citizen has an open {episode.disease_area} episode: {open_id}",
                             [FieldProblem("disease_area", f"open episode {open_id}")])
         return Conflict(AREA_TAKEN_ELSEWHERE, [FieldProblem("disease_area", AREA_TAKEN_ELSEWHERE)])

@@ -125,7 +125,7 @@ def test_one_open_episode_per_area_and_one_logistics_centre(service):
     assert created and hf.patient_id == first.patient_id
 
 
-def test_a_referral_refused_for_another_organisations_open_episode_names_nothing_of_it(service):
+def test_a_referral_refused_for_another_organisations_open_episode_names_nothing_of_it(service, access_log):
     # Given the citizen's open COPD episode, treated and monitored by other organisations
     first, _ = service.accept_referral(referral(), doctor())
     # When a third organisation refers the citizen to COPD monitoring
@@ -136,9 +136,12 @@ def test_a_referral_refused_for_another_organisations_open_episode_names_nothing
     said = f"{refused.value} {refused.value.problems}"
     assert first.episode_id not in said and "copd" not in said and TREATING not in said
     assert [problem.field for problem in refused.value.problems] == ["disease_area"]
+    # And the only entry of the first episode is its creation: nothing of it was read
+    assert [entry for entry in access_log.entries if entry[3] == first.episode_id] == [
+        (first.patient_id, TREATING, "create_episode", first.episode_id)]
 
 
-def test_a_referral_refused_for_an_open_episode_the_organisation_monitors_names_it(service):
+def test_a_referral_refused_for_an_open_episode_the_organisation_monitors_names_it(service, access_log):
     # Given the citizen's open COPD episode, monitored by MONITORING
     first, _ = service.accept_referral(referral(), doctor())
     # When MONITORING, treating the citizen now, refers the citizen to COPD monitoring
@@ -147,6 +150,8 @@ def test_a_referral_refused_for_an_open_episode_the_organisation_monitors_names_
                                 doctor(MONITORING))
     # Then the 409 names the episode it may read anyway, and its area
     assert "copd" in str(refused.value)
+    # And naming it was logged as MONITORING reading the episode
+    assert access_log.entries[-1] == (first.patient_id, MONITORING, "read_episode", first.episode_id)
 
 
 def test_thresholds_for_a_type_the_area_does_not_measure_are_refused(service):
