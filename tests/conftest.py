@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from tests.support.botocore_models import share_parsed_models
+
 os.environ.update(
     AWS_ACCESS_KEY_ID="testing",
     AWS_SECRET_ACCESS_KEY="testing",
@@ -19,3 +21,4 @@ os.environ.update(
 )
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
+share_parsed_models()
