@@ -58,6 +58,9 @@ from functions.shared.thresholds import (
 # How far in the past a threshold change may say it starts: the clinician's clock may run behind ours.
 # More would change which thresholds were valid when measurements already triaged were taken.
 VALID_FROM_CLOCK_SKEW = timedelta(minutes=5)
+# How far ahead a threshold change may be scheduled. A version takes effect at valid_from and every later
+# change must start at or after it, so one set in year 9999 would freeze the thresholds for good.
+VALID_FROM_MAX_AHEAD = timedelta(days=365)
 # A referral refused for another organisation's open episode in its area: nothing of that episode is named.
 AREA_TAKEN_ELSEWHERE = "the citizen has an open episode of another organisation in this disease area"
 
@@ -265,6 +268,10 @@ class EpisodeService:
             if change.valid_from is not None and change.valid_from < now - VALID_FROM_CLOCK_SKEW:
                 raise InvalidInput.for_field("valid_from", "must not be in the past (5 minutes of clock skew "
                                              "allowed): measurements already judged keep their thresholds")
+            if change.valid_from is not None and change.valid_from > now + VALID_FROM_MAX_AHEAD:
+                raise InvalidInput.for_field(
+                    "valid_from", f"must be at most {VALID_FROM_MAX_AHEAD.days} days ahead: a later change "
+                    "could not start before it")
             valid_from = change.valid_from or now
             if valid_from < latest.valid_from:
                 if change.valid_from is None:

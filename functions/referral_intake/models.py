@@ -97,7 +97,8 @@ class ThresholdChange(BaseModel):
     thresholds: ThresholdOverrides
     valid_from: Annotated[AwareDatetime | None, Field(
         description="When the new version takes effect (default now). Beyond the schema: not more than 5 "
-        "minutes in the past, and not before the latest version's valid_from.")] = None
+        "minutes in the past, at most 365 days ahead, and not before the latest version's valid_from."
+    )] = None
 
 
 class HandoverOffer(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -261,6 +262,8 @@ def test_only_the_treating_organisation_changes_thresholds(resources, organisati
         ({"thresholds": {"absolute": {"pulse": {"red_high": 90}}}}, "thresholds.absolute.pulse.red_high"),
         ({"thresholds": {}, "valid_from": "2020-01-01T00:00:00Z"}, "valid_from"),
         ({"thresholds": {}, "valid_from": "2030-01-01T00:00:00"}, "valid_from"),
+        ({"thresholds": {}, "valid_from": (datetime.now(UTC) + timedelta(days=366)).isoformat()},
+         "valid_from"),
         ({}, "thresholds"),
     ],
 )
@@ -274,10 +277,11 @@ def test_a_bad_threshold_change_is_a_422_naming_the_field_and_writes_nothing(res
 
 
 def test_a_retried_threshold_change_with_valid_from_adds_no_version(resources):
-    # Given an episode, and a change scheduled from 2030
+    # Given an episode, and a change scheduled from a month ahead
     _, accepted = refer()
     path = f"/v1/episodes/{accepted['episode_id']}/thresholds"
-    change = {"thresholds": {"absolute": {"spo2": {"red_low": 85}}}, "valid_from": "2030-01-01T00:00:00Z"}
+    month_ahead = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+    change = {"thresholds": {"absolute": {"spo2": {"red_low": 85}}}, "valid_from": month_ahead}
     # When it is sent three times (retries)
     versions = [call("PUT", path, change)[1]["version"] for _ in range(3)]
     # Then one version was made and every reply names it

@@ -247,6 +247,25 @@ def test_a_back_dated_threshold_change_is_refused_beyond_the_clock_skew(service,
         assert service.change_thresholds(reply.episode_id, attempt, doctor()).version == 2
 
 
+@pytest.mark.parametrize(("ahead", "refused"),
+                         [(timedelta(days=365, minutes=1), True), (timedelta(days=365), False)])
+def test_a_threshold_change_is_scheduled_at_most_a_year_ahead(service, store, ahead, refused):
+    # Given an episode
+    reply, _ = service.accept_referral(referral(), doctor())
+    # When a change is scheduled `ahead` of now
+    attempt = change(NOW + ahead, spo2={"red_low": 80})
+    # Then beyond 365 days it is a 422 naming valid_from and nothing is written (a version that far ahead
+    # would hold every later change back); up to it, a new version
+    if refused:
+        with pytest.raises(InvalidInput) as refusal:
+            service.change_thresholds(reply.episode_id, attempt, doctor())
+        assert refusal.value.problems[0].field == "valid_from"
+        assert "365 days" in refusal.value.problems[0].message
+        assert len(store.versions[reply.episode_id]) == 1
+    else:
+        assert service.change_thresholds(reply.episode_id, attempt, doctor()).version == 2
+
+
 def test_a_concurrent_threshold_change_is_built_on_not_overwritten(service, store):
     reply, _ = service.accept_referral(referral(), doctor())
     concurrent = service.change_thresholds(reply.episode_id, change(pulse={"red_high": 130}), doctor())
