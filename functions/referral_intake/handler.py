@@ -255,8 +255,7 @@ def get_order_contact(episode_id: EpisodeId, order_id: OrderId,
     contact = _contacts().contact(episode_id, order_id, principal)
     metrics.add_metric(name="OrderContactsRead", unit=COUNT, value=1)
     logger.info("order contact read", extra={"episode_id": episode_id, "order_id": order_id})
-    return Response(status_code=200, content_type="application/json", body=contact,
-                    headers={"Cache-Control": "no-store"})
+    return _json(200, contact)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

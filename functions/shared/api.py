@@ -1,7 +1,8 @@
 """The one way Telehub turns API Gateway events into routes and errors into HTTP responses.
 
 Every API function builds its resolver with ``build_resolver`` and enters through ``resolve``:
-typed errors map to a status once, here, as problem+json naming the wrong fields.
+typed errors map to a status once, here, as problem+json naming the wrong fields, and every reply
+says that no cache may keep it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ PROBLEM_JSON = "application/problem+json"
 # "Unprocessable Content", 413 "Content Too Large"), and a client must not see a title that depends on
 # the interpreter that served it. One per status a problem is returned with; the OpenAPI document uses them.
 PROBLEM_TITLES: dict[int, str] = {
+    400: "Bad Request",
     401: "Unauthorized",
     403: "Forbidden",
     404: "Not Found",
@@ -37,9 +39,15 @@ PROBLEM_TITLES: dict[int, str] = {
     413: "Request Entity Too Large",
     415: "Unsupported Media Type",
     422: "Unprocessable Entity",
+    429: "Too Many Requests",
     500: "Internal Server Error",
+    502: "Bad Gateway",
     503: "Service Unavailable",
+    504: "Gateway Timeout",
 }
+# Every reply: most carry health data, a CPR number or a device credential, and a rule for all of them
+# cannot miss one (a refusal is no worse for it). Cache-Control alone: Pragma is defined for requests only.
+NO_STORE = {"Cache-Control": ["no-store"]}
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -85,13 +93,17 @@ def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: Any,
             form_routes: frozenset[str] = frozenset()) -> dict[str, Any]:
     """Refuse oversized bodies, non-JSON media types and bodies that are no JSON object before
     anything parses them. The routes named in ``form_routes`` (their resource paths, as API Gateway
-    names them) take an application/x-www-form-urlencoded body instead, and only that (a FHIR search)."""
+    names them) take an application/x-www-form-urlencoded body instead, and only that (a FHIR search).
+    Every reply, a refusal too, carries ``NO_STORE``."""
     refusal = _refuse_body(event, max_body_bytes, form=event.get("resource") in form_routes)
     if refusal is not None:
         _count_refusal(refusal.status, error_code=refusal.code)
         response = problem(refusal.status, refusal.code, refusal.message, refusal.problems)
-        return ResponseBuilder[APIGatewayProxyEvent](response).build(APIGatewayProxyEvent(event))
-    return app.resolve(event, context)
+        reply = ResponseBuilder[APIGatewayProxyEvent](response).build(APIGatewayProxyEvent(event))
+    else:
+        reply = app.resolve(event, context)
+    reply.setdefault("multiValueHeaders", {}).update(NO_STORE)
+    return reply
 
 
 _FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

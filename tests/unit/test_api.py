@@ -115,6 +115,7 @@ def test_problem_titles_are_telehubs_own_whatever_the_python_version():
     # Given the titles Telehub answers with (http.HTTPStatus renamed 413 and 422 in Python 3.13)
     # Then they are fixed here, as clients have always seen them
     assert PROBLEM_TITLES == {
+        400: "Bad Request",
         401: "Unauthorized",
         403: "Forbidden",
         404: "Not Found",
@@ -122,8 +123,11 @@ def test_problem_titles_are_telehubs_own_whatever_the_python_version():
         413: "Request Entity Too Large",
         415: "Unsupported Media Type",
         422: "Unprocessable Entity",
+        429: "Too Many Requests",
         500: "Internal Server Error",
+        502: "Bad Gateway",
         503: "Service Unavailable",
+        504: "Gateway Timeout",
     }
     # And every typed error has one, so a problem response is never a KeyError
     typed = [value for value in vars(errors).values()
@@ -144,6 +148,26 @@ def test_oversized_bodies_and_other_media_types_are_refused_before_parsing(body,
     assert response["statusCode"] == status
     assert _problem(response)["code"] == code
     assert _problem(response)["title"] == PROBLEM_TITLES[status]
+
+
+@pytest.mark.parametrize(
+    ("event", "status"),
+    [
+        (_event('{"animals": [{"kind": "cat", "lives": 9}]}'), 200),  # served
+        (_event('{"animals": [], "size": "taken"}'), 409),  # a domain error
+        (_event('{"animals": [{"kind": "cow"}]}'), 422),  # refused by validation
+        (_event("x" * 300_000), 413),  # refused before the resolver
+        ({**_event("{}"), "path": "/kennels", "resource": "/kennels"}, 404),  # no such route
+    ],
+    ids=["served", "domain-error", "invalid", "refused-body", "no-route"],
+)
+def test_every_reply_tells_caches_not_to_store_it(event, status):
+    # Given a request the resolver serves, or refuses at any of its stages
+    # When resolved
+    response = resolve(_app, event, None)
+    # Then the reply, whatever it is, says no cache may keep it
+    assert response["statusCode"] == status
+    assert response["multiValueHeaders"]["Cache-Control"] == ["no-store"]
 
 
 def test_a_path_no_route_matches_is_a_problem_json_404():
