@@ -7,7 +7,8 @@ route's handler, and held to functions/shared/access_rules.py:
   the state the call meets (e.g. a referral for an area the citizen is monitored for is a 409);
 - holding a relation the rule tells: a 403 whose body is the rule's reason;
 - otherwise: a 403 byte-equal to the reply to a request naming nothing that exists (so byte-equal across
-  every such caller), and the refusal of the known citizen access-logged as denied.
+  every such caller), and the refusal of the known citizen access-logged as denied;
+- every reply, served or refused, by the gateway or a function, says ``Cache-Control: no-store``.
 
 Who holds what (tests/support/access_matrix.py): four organisations hold an episode's TREATING, MONITORING,
 OFFERED (a pending handover) and DECLINED (the last offer before it); ACCEPTED, which a pending offer rules
@@ -58,6 +59,8 @@ pytestmark = pytest.mark.e2e
 ROUTES = [f"{route.method} {route.path}" for route in SPEC.routes if route.authorized]
 CELLS = matrix(ROUTES)
 WALKED = sorted({cell.walked for cell in CELLS})
+# What every reply says to caches (functions.shared.api.resolve and infrastructure.edge.GATEWAY_HEADERS).
+NO_STORE = "no-store"
 
 # The status a caller the rule allows gets, for the state its call meets.
 SERVED: dict[str, int] = {
@@ -186,6 +189,8 @@ def test_a_role_the_route_is_not_for_gets_the_gateways_403(
     reply = walk(cell, calls, world)
     # Then the authorizer's policy refuses it: API Gateway's own 403, the same body whoever asks
     assert (reply.status, reply.body) == (403, gateway_refusal())
+    # And no cache may keep it, as no reply may be kept
+    assert reply.cache_control == NO_STORE
 
 
 @pytest.mark.parametrize("cell", cells(Expect.NO_RELATION))
@@ -201,6 +206,8 @@ def test_a_caller_without_an_allowed_relation_gets_the_reply_of_nothing(
     assert refusal is not None
     assert (nothing.status, nothing.body) == (403, problem_body(403, refusal.message))
     assert (reply.status, reply.body) == (nothing.status, nothing.body)
+    # And no cache may keep it, as no reply may be kept
+    assert reply.cache_control == nothing.cache_control == NO_STORE
     # And the refusal of a citizen Telehub knows is in the access log as denied
     assert calls.denied_entries(world.patient_id, reply.request_id)
 
@@ -212,8 +219,9 @@ def test_a_related_caller_the_rule_tells_gets_its_reason(
     world = worlds(cell)
     # When it calls the route
     reply = walk(cell, calls, world)
-    # Then it gets a 403 saying so, and the refusal is in the access log as denied
+    # Then it gets a 403 saying so, not to be cached, and the refusal is in the access log as denied
     assert (reply.status, reply.body) == (403, problem_body(403, cell.rule.told_why))
+    assert reply.cache_control == NO_STORE
     assert calls.denied_entries(world.patient_id, reply.request_id)
 
 
@@ -227,6 +235,8 @@ def test_a_caller_holding_an_allowed_relation_is_served(
     reply = walk(cell, calls, world, fresh)
     # Then it is served, as the route serves the state its call meets
     assert reply.status == SERVED[cell.route], reply.body
+    # And no cache may keep the reply (health data, a CPR number or a credential, or nothing: one rule)
+    assert reply.cache_control == NO_STORE
     # And the worklist is the caller's own: the world's episode is on the monitoring organisation's only
     if cell.route == "GET /v1/worklist":
         rows = [row["episode_id"] for row in reply.json()["rows"]]

@@ -173,6 +173,7 @@ class Reply:
     status: int
     body: bytes
     request_id: str
+    cache_control: str | None  # the Cache-Control header, if any
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -230,10 +231,12 @@ class Calls:
         request.add_header("Authorization", f"Bearer {token}")
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
-                return Reply(response.status, response.read(), response.headers["x-amzn-RequestId"])
+                return Reply(response.status, response.read(), response.headers["x-amzn-RequestId"],
+                             response.headers["Cache-Control"])
         except urllib.error.HTTPError as error:
             with error:
-                return Reply(error.code, error.read(), error.headers["x-amzn-RequestId"])
+                return Reply(error.code, error.read(), error.headers["x-amzn-RequestId"],
+                             error.headers["Cache-Control"])
 
     def as_org(self, method: str, path: str, organisation: str, body: Any = None,
                role: Role = Role.CLINICIAN) -> Reply:
