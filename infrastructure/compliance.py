@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Acknowledgment, App, Validations
+from aws_cdk import Acknowledgment, App, CfnResource, Validations
 from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NagPack
 from constructs import IConstruct
 
@@ -37,6 +37,16 @@ def acknowledge(scope: IConstruct, rule_id: str, reason: str) -> None:
     everything under it."""
     if not scope.node.try_get_context(REPORT_ALL_FINDINGS):
         Validations.of(scope).acknowledge(Acknowledgment(id=rule_id, reason=reason))
+
+
+def skip_checkov(construct: IConstruct, check_id: str, reason: str) -> None:
+    """Say in the template why checkov's ``check_id`` does not apply to the construct's resource: checkov
+    reads a resource's Metadata ``checkov.skip`` and reports the finding as skipped with the reason."""
+    resource = construct.node.default_child
+    if not isinstance(resource, CfnResource):
+        raise TypeError(f"{construct.node.path} has no CloudFormation resource")
+    skips: list[dict[str, str]] = (resource.get_metadata("checkov") or {}).get("skip", [])
+    resource.add_metadata("checkov", {"skip": [*skips, {"id": check_id, "comment": reason}]})
 
 
 def acknowledgements(scope: IConstruct) -> list[Acknowledged]:

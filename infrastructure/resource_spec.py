@@ -131,6 +131,32 @@ class ScheduleSpec:
         return f"rate({self.rate_minutes} minutes)"
 
 
+# DynamoDB's item actions as IAM names them. A TransactWriteItems is authorised item by item, as PutItem,
+# UpdateItem, DeleteItem or ConditionCheckItem, so a function lists each kind its transactions hold.
+TableAction = Literal[
+    "GetItem", "BatchGetItem", "Query", "PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem",
+]
+TABLE_READ_ACTIONS: frozenset[TableAction] = frozenset({"GetItem", "BatchGetItem", "Query"})
+
+
+@dataclass(frozen=True)
+class TableAccess:
+    """What a function's code does with one table: exactly the actions it calls on the table itself
+    (``Query`` here is a query of the table) and the secondary indexes it queries, each granted by name."""
+
+    table: str
+    actions: tuple[TableAction, ...] = ()
+    indexes: tuple[str, ...] = ()
+
+    @property
+    def reads(self) -> bool:
+        return bool(self.indexes) or any(action in TABLE_READ_ACTIONS for action in self.actions)
+
+    @property
+    def writes(self) -> bool:
+        return any(action not in TABLE_READ_ACTIONS for action in self.actions)
+
+
 @dataclass(frozen=True)
 class FunctionSpec:
     id: str
@@ -138,8 +164,9 @@ class FunctionSpec:
     description: str
     timeout_seconds: int = 10
     memory_mb: int = 512
-    reads_tables: tuple[str, ...] = ()
-    writes_tables: tuple[str, ...] = ()
+    # The tables its code reaches, each with exactly what it calls there: the grants are these and no more,
+    # and tests/integration/test_least_privilege.py holds them to the calls a run of each function makes.
+    tables: tuple[TableAccess, ...] = ()
     # Append-only tables (the access log): the function may put new items, conditional on their absence,
     # and nothing else; no update, delete or batch write (whose puts would overwrite).
     appends_to_tables: tuple[str, ...] = ()
@@ -158,6 +185,14 @@ class FunctionSpec:
     # Shares a citizen's data across sectors: gets the stage's nationally agreed measurement types.
     shares_data: bool = False
     environment: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def reads_tables(self) -> tuple[str, ...]:
+        return tuple(access.table for access in self.tables if access.reads)
+
+    @property
+    def writes_tables(self) -> tuple[str, ...]:
+        return tuple(access.table for access in self.tables if access.writes)
 
     @property
     def module(self) -> str:
@@ -353,7 +388,7 @@ SPEC = ResourceSpec(
             timeout_seconds=5,
             # Citizens too, with the pseudonym key: a citizen's token names the CPR number, which becomes
             # the patient id here, so no function, context or log downstream ever holds it.
-            reads_tables=("devices", "citizens"),
+            tables=(TableAccess("devices", ("GetItem",)), TableAccess("citizens", ("GetItem",))),
             verifies_with_keys=("device-credentials",),
             macs_with_keys=("citizen-pseudonym",),
         ),
@@ -361,9 +396,13 @@ SPEC = ResourceSpec(
             id="devices",
             handler="functions.devices.handler.handler",
             description="Registers and revokes a citizen's devices (logistics centre)",
-            # Episodes too: a device registered for a citizen with an open episode is linked to it.
-            reads_tables=("citizens", "devices", "episodes"),
-            writes_tables=("citizens", "devices", "episodes"),
+            # Episodes too: a device registered for a citizen with an open episode is linked to it; the
+            # citizens table holds each device's serial claim, released (deleted) when it is revoked.
+            tables=(
+                TableAccess("citizens", ("GetItem", "PutItem", "DeleteItem")),
+                TableAccess("devices", ("GetItem", "PutItem", "UpdateItem")),
+                TableAccess("episodes", ("Query", "UpdateItem")),
+            ),
             # A registration's reply names the citizen's patient id: it is access-logged, as a revocation is.
             appends_to_tables=("access-log",),
             signs_with_keys=("device-credentials",),
@@ -376,8 +415,7 @@ SPEC = ResourceSpec(
             # Reads too: a retry of an upload whose measurements have aged past the accepted
             # window is recognised by reading the stored upload; and the citizen's open episodes,
             # whose questionnaires an upload's answers must fit.
-            reads_tables=("uploads", "episodes"),
-            writes_tables=("uploads",),
+            tables=(TableAccess("uploads", ("GetItem", "PutItem")), TableAccess("episodes", ("Query",))),
         ),
         FunctionSpec(
             id="upload-outbox",
@@ -392,7 +430,7 @@ SPEC = ResourceSpec(
             handler="functions.device_uploads.handler.outbox_recovery_handler",
             description="Hands on the uploads of stream batches the outbox gave up on (its on-failure queue)",
             timeout_seconds=60,
-            reads_tables=("uploads",),
+            tables=(TableAccess("uploads", ("BatchGetItem",), indexes=("by-received-hour",)),),
             reads_streams=("uploads",),
             sends_to_queues=("measurements",),
             queue_source=QueueSource(queue="upload-outbox-failures"),
@@ -404,8 +442,14 @@ SPEC = ResourceSpec(
             # Devices and citizens are written when an episode ends: its devices are revoked and their
             # serial claims released; the evaluations table when a handover is accepted: the episode's
             # worklist row moves to the new monitoring organisation.
-            reads_tables=("citizens", "episodes", "devices"),
-            writes_tables=("citizens", "episodes", "devices", "evaluations"),
+            tables=(
+                TableAccess("citizens", ("GetItem", "PutItem", "UpdateItem", "DeleteItem")),
+                TableAccess("episodes", (
+                    "GetItem", "Query", "PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem",
+                )),
+                TableAccess("devices", ("GetItem", "UpdateItem")),
+                TableAccess("evaluations", ("UpdateItem",)),
+            ),
             appends_to_tables=("access-log",),
             macs_with_keys=("citizen-pseudonym",),
             # It registers citizens (their CPR number sealed) and stores each referral's contact details;
@@ -428,7 +472,7 @@ SPEC = ResourceSpec(
             handler="functions.referral_intake.handler.outbox_recovery_handler",
             description="Hands on the orders of stream batches the episode outbox gave up on",
             timeout_seconds=60,
-            reads_tables=("episodes",),
+            tables=(TableAccess("episodes", ("BatchGetItem",), indexes=("by-ordered-hour",)),),
             reads_streams=("episodes",),
             sends_to_queues=("logistics-orders",),
             queue_source=QueueSource(queue="episode-outbox-failures"),
@@ -451,7 +495,7 @@ SPEC = ResourceSpec(
             handler="functions.alarm_evaluation.handler.evaluation_outbox_recovery_handler",
             description="Hands on the events of stream batches the evaluation outbox gave up on",
             timeout_seconds=60,
-            reads_tables=("evaluations",),
+            tables=(TableAccess("evaluations", ("BatchGetItem",), indexes=("by-evaluated-hour",)),),
             reads_streams=("evaluations",),
             sends_to_queues=("evaluated-uploads",),
             queue_source=QueueSource(queue="evaluation-outbox-failures"),
@@ -471,7 +515,7 @@ SPEC = ResourceSpec(
             handler="functions.alarm_evaluation.handler.alarm_outbox_recovery_handler",
             description="Publishes the raised alarms of stream batches the alarm outbox gave up on",
             timeout_seconds=60,
-            reads_tables=("evaluations",),
+            tables=(TableAccess("evaluations", ("BatchGetItem",), indexes=("by-evaluated-hour",)),),
             reads_streams=("evaluations",),
             publishes_to_topics=("clinical-alarms",),
             queue_source=QueueSource(queue="alarm-outbox-failures"),
@@ -483,8 +527,11 @@ SPEC = ResourceSpec(
             # Acknowledging the GREEN uploads of a large organisation writes one head per episode.
             timeout_seconds=30,
             # The episodes table says who treats and monitors an episode; each read is access-logged.
-            reads_tables=("episodes", "evaluations"),
-            writes_tables=("evaluations",),
+            tables=(
+                TableAccess("episodes", ("GetItem",)),
+                TableAccess("evaluations", ("GetItem", "Query", "UpdateItem"),
+                            indexes=("worklist", "by-alarm-id", "readings-by-time")),
+            ),
             appends_to_tables=("access-log",),
         ),
         # The missed-measurement schedule and the pauses of it (functions/missed_measurements): active
@@ -495,16 +542,20 @@ SPEC = ResourceSpec(
             description="Raises a BLUE alarm for each measurement an active episode's schedule missed",
             # A run reads every active episode's head in batches; one cut short is finished by the next.
             timeout_seconds=300,
-            reads_tables=("episodes", "evaluations"),
-            writes_tables=("evaluations",),
+            tables=(
+                TableAccess("episodes", ("GetItem",), indexes=("by-status",)),
+                TableAccess("evaluations", ("BatchGetItem", "PutItem", "UpdateItem")),
+            ),
             schedule=ScheduleSpec(rate_minutes=15),
         ),
         FunctionSpec(
             id="monitoring-pauses",
             handler="functions.missed_measurements.api.pauses_handler",
             description="Pauses of an episode's missed-measurement schedule (a hospital stay, a holiday)",
-            reads_tables=("episodes", "evaluations"),
-            writes_tables=("evaluations",),
+            tables=(
+                TableAccess("episodes", ("GetItem",)),
+                TableAccess("evaluations", ("GetItem", "Query", "PutItem", "UpdateItem")),
+            ),
             appends_to_tables=("access-log",),
         ),
         # The alarm evaluator (functions/alarm_evaluation): each accepted upload judged under the
@@ -516,16 +567,20 @@ SPEC = ResourceSpec(
             description="Judges each accepted upload against its episodes' thresholds and raises alarms",
             # A late reading re-evaluates a year of readings of its type at most: well inside 30 s.
             timeout_seconds=30,
-            reads_tables=("episodes", "evaluations"),
-            writes_tables=("evaluations",),
+            tables=(
+                TableAccess("episodes", ("Query",)),
+                TableAccess("evaluations", ("GetItem", "Query", "PutItem", "UpdateItem")),
+            ),
             queue_source=QueueSource(queue="measurements"),
         ),
         FunctionSpec(
             id="measurement-invalidation",
             handler="functions.alarm_evaluation.api.invalidation_handler",
             description="Invalidates a wrong reading: kept and marked, its alarm off the worklist",
-            reads_tables=("episodes", "evaluations"),
-            writes_tables=("evaluations",),
+            tables=(
+                TableAccess("episodes", ("Query",)),
+                TableAccess("evaluations", ("GetItem", "Query", "PutItem", "UpdateItem")),
+            ),
             appends_to_tables=("access-log",),
         ),
         # Cross-sector sharing (functions/cross_sector_sharing): each "upload evaluated" event becomes a FHIR
@@ -536,7 +591,7 @@ SPEC = ResourceSpec(
             handler="functions.cross_sector_sharing.handler.publisher_handler",
             description="Publishes each evaluated upload as a FHIR Bundle to the sharing topic",
             timeout_seconds=30,
-            reads_tables=("citizens", "episodes"),
+            tables=(TableAccess("citizens", ("BatchGetItem",)), TableAccess("episodes", ("BatchGetItem",))),
             publishes_to_topics=(SHARING_TOPIC,),
             queue_source=QueueSource(queue="evaluated-uploads"),
             decrypts_with_keys=("citizen-profile",),  # the CPR number the Bundle's Patient carries
@@ -546,8 +601,11 @@ SPEC = ResourceSpec(
             id="sharing-api",
             handler="functions.cross_sector_sharing.api.handler",
             description="The citizen's sharing consent and the treating doctor's FHIR Observation search",
-            reads_tables=("citizens", "episodes", "evaluations"),
-            writes_tables=("citizens",),
+            tables=(
+                TableAccess("citizens", ("GetItem", "PutItem")),
+                TableAccess("episodes", ("Query", "BatchGetItem")),
+                TableAccess("evaluations", indexes=("readings-by-time",)),
+            ),
             appends_to_tables=("access-log",),
             macs_with_keys=("citizen-pseudonym",),
             shares_data=True,
@@ -559,7 +617,11 @@ SPEC = ResourceSpec(
             id="citizen-view",
             handler="functions.citizen_view.handler.handler",
             description="A citizen's access log and measurements, and an episode's access log",
-            reads_tables=("access-log", "episodes", "evaluations"),
+            tables=(
+                TableAccess("access-log", ("Query",)),
+                TableAccess("episodes", ("GetItem", "Query", "BatchGetItem")),
+                TableAccess("evaluations", indexes=("readings-by-time",)),
+            ),
             appends_to_tables=("access-log",),
         ),
     ),

@@ -20,6 +20,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infrastructure.config import StageConfig
+from infrastructure.data import administration_statement, via_service
 from infrastructure.messaging import (
     alarm_on_messages,
     filter_policy_of,
@@ -29,13 +30,6 @@ from infrastructure.messaging import (
 from infrastructure.naming import pascal, tag_from_spec
 from infrastructure.resource_spec import ResourceSpec, SharingSubscriber
 
-# What the stage's account does with a subscriber's key: administer it (policy, rotation, tags, aliases,
-# deletion), never use it. The actions are CDK's key-administration set.
-KEY_ADMINISTRATION_ACTIONS = (
-    "kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*", "kms:Revoke*",
-    "kms:Disable*", "kms:Get*", "kms:Delete*", "kms:TagResource", "kms:UntagResource",
-    "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion",
-)
 # What SNS needs of an encrypted queue's key to deliver to it (and to its dead-letter queue).
 SNS_DELIVERY_ACTIONS = ("kms:GenerateDataKey*", "kms:Decrypt")
 # Reading a queue: receive, delete what was handled, hold a message longer, see the depth and the URL.
@@ -115,15 +109,9 @@ class Sharing(Construct):
 
     def _key(self, scope: Construct, subscriber: SharingSubscriber, reader: iam.IPrincipal) -> kms.Key:
         """A key only SNS (delivering from the sharing topic) and the subscriber (reading through SQS) use;
-        the stage's account administers it. An explicit policy: CDK's default would let the account use it."""
-        region = Stack.of(self).region
+        the stage's account administers it and cannot use it (the stack's other keys' administration)."""
         policy = iam.PolicyDocument(statements=[
-            iam.PolicyStatement(
-                sid="TheStageAccountAdministersTheKey",
-                principals=[iam.AccountRootPrincipal()],
-                actions=list(KEY_ADMINISTRATION_ACTIONS),
-                resources=["*"],
-            ),
+            administration_statement(),
             iam.PolicyStatement(
                 sid="SnsDeliversFromTheSharingTopicOnly",
                 principals=[iam.ServicePrincipal("sns.amazonaws.com")],
@@ -136,7 +124,7 @@ class Sharing(Construct):
                 principals=[reader],
                 actions=["kms:Decrypt"],
                 resources=["*"],
-                conditions={"StringEquals": {"kms:ViaService": f"sqs.{region}.amazonaws.com"}},
+                conditions={"StringEquals": {"kms:ViaService": via_service(self, "sqs")}},
             ),
         ])
         key = kms.Key(

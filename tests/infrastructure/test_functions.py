@@ -8,7 +8,8 @@ import re
 
 import pytest
 
-from infrastructure.resource_spec import ROUTE_ROLES_ENV, SPEC, route_roles
+from infrastructure.permissions import Resource, code_permissions
+from infrastructure.resource_spec import ROUTE_ROLES_ENV, SPEC, ResourceSpec, route_roles
 from tests.support.cdk_templates import (
     as_list,
     logical_id_of,
@@ -108,31 +109,74 @@ def test_only_the_devices_function_signs_credentials_and_only_those_that_find_ci
     assert maccers == {"authorizer", "devices", "referral-intake", "sharing-api"}
 
 
+def _targets(template, spec: ResourceSpec) -> dict[Resource, str]:
+    """Each resource a function's code may name (infrastructure/permissions.py), as the policy renders it."""
+    tables = {tid: lid for tid, (lid, _) in tagged(template, "AWS::DynamoDB::Table", "table").items()}
+    targets = {Resource("table", table_id): lid for table_id, lid in tables.items()}
+    # A stream's ARN is an attribute of its table, so it renders as the table's logical id.
+    targets |= {Resource("stream", table_id): lid for table_id, lid in tables.items()}
+    targets |= {Resource("index", table.id, index.name): f"{tables[table.id]}/index/{index.name}"
+                for table in spec.tables for index in table.indexes}
+    for kind, resource_type in (("queue", "AWS::SQS::Queue"), ("topic", "AWS::SNS::Topic"),
+                                ("key", "AWS::KMS::Key")):
+        tagged_ids = tagged(template, resource_type, kind)
+        targets |= {Resource(kind, rid): lid for rid, (lid, _) in tagged_ids.items()}  # type: ignore[arg-type]
+    return targets
+
+
+def _platform_grants(template, function, targets: dict[Resource, str]) -> set[tuple[str, str]]:
+    """What the stack grants a function beside its code's calls: its logs, its event source, the data key."""
+    _, resource = tagged(template, "AWS::Lambda::Function", "function")[function.id]
+    log_group = logical_id_of(resource["Properties"]["LoggingConfig"]["LogGroup"])
+    grants = {("logs:CreateLogStream", log_group), ("logs:PutLogEvents", log_group)}
+    if function.queue_source:
+        queue = targets[Resource("queue", function.queue_source.queue)]
+        grants |= {(action, queue) for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage",
+                                                  "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes")}
+    if function.stream_source:
+        stream = targets[Resource("stream", function.stream_source.table)]
+        failures = targets[Resource("queue", function.stream_source.on_failure_queue)]
+        grants |= {(action, stream) for action in ("dynamodb:DescribeStream", "dynamodb:GetRecords",
+                                                   "dynamodb:GetShardIterator")}
+        grants |= {("dynamodb:ListStreams", "*"), ("sqs:SendMessage", failures),
+                   ("sqs:GetQueueAttributes", failures)}
+    data_key = targets[Resource("key", "data")]
+    return grants | {(action, data_key) for action in ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey")}
+
+
 @pytest.mark.parametrize("spec_and_fixture", [(SPEC, "dev"), (SPEC, "prod"), (VARIANT_SPEC, "variant")])
-def test_every_grant_is_derived_from_the_spec(spec_and_fixture, request):
+def test_every_grant_is_the_code_permissions_of_the_spec_and_the_platforms_own(spec_and_fixture, request):
     # Given a synthesized spec
     spec, fixture = spec_and_fixture
     template = request.getfixturevalue(fixture).template
-    tables = {lid: tid for tid, (lid, _) in tagged(template, "AWS::DynamoDB::Table", "table").items()}
-    queues = {lid: qid for qid, (lid, _) in tagged(template, "AWS::SQS::Queue", "queue").items()}
+    targets = _targets(template, spec)
     for function in spec.functions:
-        grants = _grants(template, function.id)
-        # Then no action is a wildcard, and '*' as a resource is only dynamodb:ListStreams
-        assert not [action for action in grants if "*" in action], function.id
-        assert {action for action, targets in grants.items() if "*" in targets} <= {"dynamodb:ListStreams"}
+        granted = {(action, target) for action, resources_ in _grants(template, function.id).items()
+                   for target in resources_}
+        code = {(permission.action, targets[permission.resource])
+                for permission in code_permissions(function)}
+        # Then the role may do everything its code calls (infrastructure/permissions.py, held to a recorded
+        # run by tests/integration/test_least_privilege.py) on exactly those resources
+        assert code <= granted, function.id
+        # And beyond that only what Lambda, its logs and the data key's services need (the data key
+        # through its services alone: tests/infrastructure/test_keys.py)
+        assert granted - code <= _platform_grants(template, function, targets), function.id
+        # And no action is a wildcard; '*' as a resource is only dynamodb:ListStreams; nothing deletes but
+        # the functions whose code deletes, and nothing batch-writes or scans
+        assert not [action for action, _ in granted if "*" in action], function.id
+        assert {action for action, target in granted if target == "*"} <= {"dynamodb:ListStreams"}
+        deletes = {a.table for a in function.tables if "DeleteItem" in a.actions}
+        assert {t for a, t in granted if a == "dynamodb:DeleteItem"} == {targets[Resource("table", t)]
+                                                                          for t in deletes}, function.id
+        assert not {"dynamodb:BatchWriteItem", "dynamodb:Scan"} & {action for action, _ in granted}
 
-        # And tables written and read (or their indexes) are exactly those the spec names
-        def table_ids(actions, grants=grants):
-            return {
-                tables[target.split("/index/")[0]] for action in actions for target in grants.get(action, ())
-            }
 
-        assert table_ids(TABLE_WRITES) == {*function.writes_tables, *function.appends_to_tables}, function.id
-        assert table_ids({"dynamodb:GetItem", "dynamodb:Query"}) == set(function.reads_tables), function.id
-        # And messages go only to the queues the spec names (plus a stream's failure destination)
-        sent = {queues[q] for q in grants.get("sqs:SendMessage", set())}
-        failure = {function.stream_source.on_failure_queue} if function.stream_source else set()
-        assert sent == set(function.sends_to_queues) | failure, function.id
+def test_only_the_functions_that_release_claims_or_replace_items_may_delete():
+    # Given the spec, Then DeleteItem belongs to the devices function (a revoked device's serial claim) and
+    # referral intake (an ended episode's open-episode guard, its devices' claims): no other function
+    deleters = {f.id: sorted(a.table for a in f.tables if "DeleteItem" in a.actions) for f in SPEC.functions}
+    assert {f: tables for f, tables in deleters.items() if tables} == {
+        "devices": ["citizens"], "referral-intake": ["citizens", "episodes"]}
 
 
 def test_the_outbox_reads_its_stream_and_hands_failures_to_its_failure_queue(dev):
@@ -167,8 +211,9 @@ def test_the_outbox_recovery_reads_the_uploads_stream_and_table_and_sends_only_t
     # Then it reads the uploads stream by position, on that stream's ARN alone, without listing streams
     assert grants["dynamodb:GetShardIterator"] == grants["dynamodb:GetRecords"] == {uploads}
     assert not {"dynamodb:ListStreams", "dynamodb:DescribeStream"} & set(grants)
-    # And reads the uploads table and its arrival index, writing nothing
-    assert grants["dynamodb:Query"] == {uploads, f"{uploads}/index/*"}
+    # And reads the uploads by key and their arrival index (by name), writing nothing
+    assert grants["dynamodb:BatchGetItem"] == {uploads}
+    assert grants["dynamodb:Query"] == {f"{uploads}/index/by-received-hour"}
     assert not TABLE_WRITES & set(grants)
     # And consumes the outbox's failure queue and sends to the measurements queue only
     assert grants["sqs:ReceiveMessage"] == {queues["upload-outbox-failures"]}
@@ -225,7 +270,7 @@ def test_the_alarm_outbox_and_its_recovery_publish_to_the_clinical_alarms_topic_
         grants = _grants(dev.template, function_id)
         # Then each may publish to the clinical-alarms topic alone, and use the data key it is encrypted with
         assert grants["sns:Publish"] == {topics["clinical-alarms"]}, function_id
-        assert grants["kms:GenerateDataKey"] == grants["kms:Decrypt"] == {data_key}, function_id
+        assert data_key in grants["kms:GenerateDataKey"] and data_key in grants["kms:Decrypt"], function_id
         # And sends to no queue but, for the outbox, its failure queue, and writes no table
         assert grants.get("sqs:SendMessage", set()) <= {queues["alarm-outbox-failures"]}, function_id
         assert not TABLE_WRITES & set(grants), function_id
@@ -240,7 +285,7 @@ def test_the_evaluation_outbox_and_its_recovery_send_to_the_evaluated_uploads_qu
     assert outbox["sqs:SendMessage"] == {queues["evaluated-uploads"], queues["evaluation-outbox-failures"]}
     assert recovery["sqs:SendMessage"] == {queues["evaluated-uploads"]}
     assert "sns:Publish" not in outbox and "sns:Publish" not in recovery
-    # And the recovery reads the evaluations stream by position and the table and its indexes, writing nothing
+    # And the recovery reads the evaluations stream by position and the events by their index, writing nothing
     assert recovery["dynamodb:GetShardIterator"] == recovery["dynamodb:GetRecords"] == {evaluations}
-    assert recovery["dynamodb:Query"] == {evaluations, f"{evaluations}/index/*"}
+    assert recovery["dynamodb:Query"] == {f"{evaluations}/index/by-evaluated-hour"}
     assert not TABLE_WRITES & set(recovery)

@@ -34,8 +34,15 @@ def test_the_profile_key_is_symmetric_rotates_and_has_the_stacks_key_policy(stag
     assert properties.get("KeySpec", "SYMMETRIC_DEFAULT") == "SYMMETRIC_DEFAULT"
     assert properties.get("KeyUsage", "ENCRYPT_DECRYPT") == "ENCRYPT_DECRYPT"
     assert properties["EnableKeyRotation"] is True
-    # And its key policy is the other code-used keys' (the account administers it; IAM grants each use)
-    assert properties["KeyPolicy"] == pseudonym_key["Properties"]["KeyPolicy"]
+    # And its key policy administers it as every other key (the account, no use) and lets IAM grant only
+    # encryption and decryption under a profile's context (tests/infrastructure/test_keys.py)
+    statements = properties["KeyPolicy"]["Statement"]
+    administration = [s for s in statements if s["Sid"] == "TheAccountAdministersTheKey"]
+    assert administration == [s for s in pseudonym_key["Properties"]["KeyPolicy"]["Statement"]
+                              if s["Sid"] == "TheAccountAdministersTheKey"]
+    [use] = [s for s in statements if s["Sid"] != "TheAccountAdministersTheKey"]
+    assert use["Condition"] == {"StringEquals": {
+        f"kms:EncryptionContext:{name}": value for name, value in PROFILE_CONTEXT.items()}}
 
 
 def test_only_referral_intake_seals_profiles_and_only_it_and_the_sharing_publisher_open_them(dev):

@@ -11,8 +11,9 @@ import pytest
 from pydantic import ValidationError
 
 from infrastructure.config import COPD_SHARED_MEASUREMENT_TYPES, load_stage_config
+from infrastructure.data import KEY_ADMINISTRATION_ACTIONS
 from infrastructure.resource_spec import ALARM_TOPIC, SHARED_TYPES_ENV, SHARING_TOPIC, SPEC
-from infrastructure.sharing import KEY_ADMINISTRATION_ACTIONS, SUBSCRIBER_QUEUE_ACTIONS
+from infrastructure.sharing import SUBSCRIBER_QUEUE_ACTIONS
 from tests.support.cdk_templates import (
     Synthesized,
     as_list,
@@ -122,7 +123,7 @@ def test_the_key_lets_sns_deliver_from_the_sharing_topic_and_only_the_subscriber
     for organisation, account_id in _subscribers(dev).items():
         statements = {s["Sid"]: s for s in _allows(keys[organisation][1]["Properties"]["KeyPolicy"])}
         # Then the stage's account administers it without being able to use it
-        administration = statements.pop("TheStageAccountAdministersTheKey")
+        administration = statements.pop("TheAccountAdministersTheKey")
         assert _account(administration["Principal"]) == STAGE_ACCOUNT
         assert sorted(as_list(administration["Action"])) == sorted(KEY_ADMINISTRATION_ACTIONS)
         # And SNS may use it to deliver, from the sharing topic only

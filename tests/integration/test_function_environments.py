@@ -29,8 +29,7 @@ def test_a_function_the_spec_forgot_to_grant_a_table_fails_although_another_func
     devices = SPEC.function("devices")
     forgetful = dataclasses.replace(
         devices,
-        reads_tables=tuple(table for table in devices.reads_tables if table != "episodes"),
-        writes_tables=tuple(table for table in devices.writes_tables if table != "episodes"),
+        tables=tuple(access for access in devices.tables if access.table != "episodes"),
     )
     # When the variant registers a device for a referred citizen, Then it fails on the missing setting and
     # stores nothing

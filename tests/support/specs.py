@@ -13,6 +13,7 @@ from infrastructure.resource_spec import (
     QueueSpec,
     ResourceSpec,
     SubscriptionSpec,
+    TableAccess,
     TopicSpec,
 )
 
@@ -40,7 +41,7 @@ VARIANT_SPEC: ResourceSpec = replace(
             handler="functions.cross_sector_sharing.handler.handler",
             description="Shares measurements with region DK-81",
             timeout_seconds=20,
-            reads_tables=("devices",),
+            tables=(TableAccess("devices", ("GetItem",)),),
             queue_source=QueueSource(queue="region-dk81", batch_size=5, max_batching_window_seconds=2),
         ),
     ),

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from infrastructure.resource_spec import SPEC, FunctionSpec, QueueSource, QueueSpec
+from infrastructure.resource_spec import SPEC, FunctionSpec, QueueSource, QueueSpec, TableAccess
 from scripts import architecture_tables
 
 PROSE_BEFORE = "# Architecture\n\nWritten by hand.\n\n"
@@ -66,7 +66,7 @@ def test_a_function_added_to_the_spec_appears_with_its_queue_as_consumer():
         id="alarm-evaluation",
         handler="functions.alarms.handler.handler",
         description="Evaluates measurements against the episode's thresholds",
-        reads_tables=("episodes",),
+        tables=(TableAccess("episodes", ("Query",)),),
         queue_source=QueueSource(queue="measurements", batch_size=5),
         timeout_seconds=20,
     )

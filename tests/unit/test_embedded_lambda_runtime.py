@@ -182,8 +182,7 @@ def test_a_table_the_spec_forgot_to_grant_fails_the_isolated_function():
     devices = as_spec_function("devices", "devices_settings_handler")
     forgetful = dataclasses.replace(
         devices,
-        reads_tables=tuple(t for t in devices.reads_tables if t != "episodes"),
-        writes_tables=tuple(t for t in devices.writes_tables if t != "episodes"),
+        tables=tuple(access for access in devices.tables if access.table != "episodes"),
     )
     runtime = isolated_runtime()
     # When each is invoked, Then the spec's reads its settings and the variant fails on the missing one
