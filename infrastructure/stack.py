@@ -14,6 +14,7 @@ from infrastructure.data import Data
 from infrastructure.function import PlatformResources, TelehubFunction
 from infrastructure.messaging import Messaging
 from infrastructure.naming import pascal
+from infrastructure.operations import Operations
 from infrastructure.packaging import LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, LambdaPackage
 from infrastructure.resource_spec import (
     SHARING_TOPIC,
@@ -84,6 +85,17 @@ class TelehubStack(Stack):
             functions={function_id: construct.function for function_id, construct in self.functions.items()},
             config=config,
             key=self.data.data_key,
+        )
+        self.operations = Operations(
+            self, "Operations",
+            spec=spec, config=config, functions=self.functions, api=self.api,
+            alarm_topic=self.messaging.alarm_topic,
+            queues={**resources.queues, **{
+                queue_id: queue
+                for delivery in self.sharing.deliveries.values()
+                for queue_id, queue in ((delivery.subscriber.queue.id, delivery.queue),
+                                        (delivery.subscriber.queue.dlq_id, delivery.dead_letter_queue))
+            }},
         )
         CfnOutput(self, "ApiUrl", value=self.api.rest_api.url, description="The Telehub API stage")
         for organisation, delivery in self.sharing.deliveries.items():

@@ -60,7 +60,7 @@ def test_every_dead_letter_and_failure_queue_raises_an_alarm_to_operations(stage
         matching = [
             alarm["Properties"]
             for alarm in alarms
-            if alarm["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+            if alarm["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
             and logical_id_of(alarm["Properties"]["Dimensions"][0]["Value"]) == logical_id
         ]
         assert len(matching) == 1, f"{queue_id} has {len(matching)} depth alarms"
