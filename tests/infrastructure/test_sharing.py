@@ -99,11 +99,13 @@ def test_each_subscriber_has_its_own_queue_dead_letter_queue_key_subscription_an
         assert subscription["FilterPolicy"] == {"recipients": [organisation]}
         assert subscription["RawMessageDelivery"] is True
         assert logical_id_of(subscription["RedrivePolicy"]["deadLetterTargetArn"]) == dead_letters[0]
-        # And operations hear of a dead letter at once, and of a message a day old (the reader stopped)
+        # And operations hear of a dead letter at once, and of a message a day old (the reader stopped); the
+        # age of its dead letters is one of the Operations construct's alarms (test_operations.py)
         alarms = {
             alarm["Properties"]["MetricName"]: alarm["Properties"]
-            for alarm in resources(dev.template, "AWS::CloudWatch::Alarm").values()
-            if logical_id_of(alarm["Properties"]["Dimensions"][0]["Value"]) in {queue[0], dead_letters[0]}
+            for logical_id, alarm in resources(dev.template, "AWS::CloudWatch::Alarm").items()
+            if logical_id.startswith("Sharing")
+            and logical_id_of(alarm["Properties"]["Dimensions"][0]["Value"]) in {queue[0], dead_letters[0]}
         }
         assert set(alarms) == {"ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage"}
         not_empty = alarms["ApproximateNumberOfMessagesVisible"]
@@ -196,16 +198,20 @@ def test_adding_a_subscriber_adds_exactly_its_set_and_changes_nothing_else(dev, 
     # When the second is added
     added = {logical_id: two[logical_id]["Type"] for logical_id in set(two) - set(one)}
     # Then nothing is removed, and exactly the second's queue, DLQ, their policies, key, alias, subscription
-    # and two alarms are added
+    # and three alarms (the third, on its DLQ's oldest message, is the Operations construct's) are added
     assert set(one) <= set(two)
     assert sorted(added.values()) == sorted([
         "AWS::KMS::Key", "AWS::KMS::Alias", "AWS::SQS::Queue", "AWS::SQS::Queue", "AWS::SQS::QueuePolicy",
         "AWS::SQS::QueuePolicy", "AWS::SNS::Subscription", "AWS::CloudWatch::Alarm", "AWS::CloudWatch::Alarm",
+        "AWS::CloudWatch::Alarm",
     ])
     second = dev.config.sharing.subscribers[1].organisation
-    assert all(logical_id.startswith(f"SharingSubscriber{second}") for logical_id in added)
-    # And every resource the two share is the same, and there is one output more
-    assert [logical_id for logical_id in one if one[logical_id] != two[logical_id]] == []
+    assert all(logical_id.startswith((f"SharingSubscriber{second}", f"OperationsSharing{second}Dlq"))
+               for logical_id in added)
+    # And every resource the two share is the same but the dashboard, which shows the new queues and alarms;
+    # and there is one output more
+    changed = [logical_id for logical_id in one if one[logical_id] != two[logical_id]]
+    assert [one[logical_id]["Type"] for logical_id in changed] == ["AWS::CloudWatch::Dashboard"]
     outputs_added = set(dev.template["Outputs"]) - set(one_subscriber.template["Outputs"])
     assert outputs_added == {f"SharingSubscriber{second}"}
 
