@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -52,6 +52,9 @@ class IdentityProvider(_Settings):
     issuer: str = Field(pattern=_HTTPS_URL)
     audience: str = Field(min_length=1)
     jwks_uri: str = Field(pattern=_HTTPS_URL)
+    # The provider's clients (the clinicians' and citizens' apps, the logistics centres' and regions'
+    # systems) whose tokens Telehub takes: a token whose azp names another client is refused.
+    client_ids: tuple[Annotated[str, Field(pattern=r"^[A-Za-z0-9._:/-]{1,255}$")], ...] = Field(min_length=1)
 
 
 class DeviceCredentials(_Settings):
@@ -151,6 +154,7 @@ class StageConfig(_Settings):
             log_level=self.log_level,
             shared_measurement_types=self.sharing.measurement_types,
             access_log_retention_days=self.access_log_retention_days,
+            token_client_ids=self.identity_provider.client_ids,
         )
 
     def sharing_subscribers(self) -> tuple[SharingSubscriber, ...]:

@@ -628,6 +628,7 @@ SPEC = ResourceSpec(
     routes=(
         _route("POST", "/v1/devices", "devices"),
         _route("DELETE", "/v1/devices/{device_id}", "devices"),
+        _route("POST", "/v1/devices/me/credential", "devices"),
         _route("POST", "/v1/measurements", "device-uploads"),
         _route("POST", "/v1/referrals", "referral-intake"),
         _route("GET", "/v1/episodes/{episode_id}", "referral-intake"),
@@ -673,6 +674,9 @@ class PlatformSettings:
     shared_measurement_types: tuple[str, ...] = ()
     # How long each access-log entry is kept (its TTL); the embedded mode keeps the dev stage's two years.
     access_log_retention_days: int = MINIMUM_RETENTION_DAYS
+    # The identity provider's clients (a token's azp) whose tokens the authorizer takes; none: a token
+    # naming a client is refused (the embedded mode's issuer names none).
+    token_client_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -713,6 +717,7 @@ def function_environment(
         environment[SPEC.key(key_id).env_name] = names.key_ids[key_id]
     if function.id == SPEC.authorizer:
         environment[ROUTE_ROLES_ENV] = route_roles(SPEC.routes)
+        environment[TOKEN_CLIENT_IDS_ENV] = ",".join(platform.token_client_ids)
     if function.shares_data:
         environment[SHARED_TYPES_ENV] = ",".join(platform.shared_measurement_types)
     environment.update(function.environment)
@@ -720,6 +725,7 @@ def function_environment(
 
 
 ROUTE_ROLES_ENV = "ROUTE_ROLES"
+TOKEN_CLIENT_IDS_ENV = "TOKEN_CLIENT_IDS"
 SHARED_TYPES_ENV = "SHARED_MEASUREMENT_TYPES"
 ACCESS_LOG_TABLE = "access-log"
 ACCESS_LOG_RETENTION_ENV = "ACCESS_LOG_RETENTION_DAYS"

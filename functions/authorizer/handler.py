@@ -1,8 +1,8 @@
 """API Gateway TOKEN authorizer: a verified bearer token becomes a policy allowing its role's routes.
 
 Any refusal raises ``Exception("Unauthorized")``, which API Gateway answers with 401. Failures of
-a dependency (JWKS endpoint, KMS, DynamoDB) propagate instead: API Gateway answers 500, so a
-client retries rather than concluding that its credential is bad.
+a dependency (the identity provider's keys while none were ever fetched, KMS, DynamoDB) propagate
+instead: API Gateway answers 500, so a client retries rather than concluding that its credential is bad.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from functions.authorizer.keys import JwksIdentityProviderKeys, KmsDeviceCredentialKey
+from functions.authorizer.keys import CachedIdentityProviderKeys, HttpJwks, KmsDeviceCredentialKey
 from functions.authorizer.logic import Authenticator
 from functions.authorizer.models import (
     AuthorizerSettings,
@@ -20,6 +20,7 @@ from functions.authorizer.models import (
     policy_for,
 )
 from functions.authorizer.repository import DynamoCitizenDirectory, DynamoDeviceDirectory
+from functions.shared.clock import utc_now
 from functions.shared.observability import COUNT, logger, metrics
 
 
@@ -31,13 +32,16 @@ def _authenticator() -> Authenticator:
         token_audience=settings.token_audience,
         device_credential_issuer=settings.device_credential_issuer,
         device_credentials_key_id=settings.device_credentials_key_id,
+        client_ids=settings.token_client_ids,
     )
     return Authenticator(
         trust,
-        JwksIdentityProviderKeys(settings.jwks_uri),
+        CachedIdentityProviderKeys(HttpJwks(settings.jwks_uri), settings.jwks_refetch_interval_seconds,
+                                   settings.jwks_max_age_seconds),
         KmsDeviceCredentialKey(settings.device_credentials_key_id),
         DynamoDeviceDirectory(settings.devices_table_name),
         DynamoCitizenDirectory(settings.citizens_table_name, settings.citizen_pseudonym_key_id),
+        utc_now,
     )
 
 

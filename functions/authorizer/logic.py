@@ -1,10 +1,13 @@
 """Who is calling: verify a bearer JWT from one of the two issuers Telehub trusts.
 
 People and organisations' systems carry JWTs from the identity provider (keys from its JWKS);
-devices carry the credentials Telehub signed with its KMS key when they were registered. The
+devices carry the credentials Telehub signed with its KMS key when they were registered or rotated. The
 unverified ``iss`` only chooses which key to verify with; everything is then verified in full:
-signature with a pinned algorithm list (never ``none``, never HMAC), issuer, audience, expiry and
-the required claims. A device must also still be registered and active.
+the header's ``typ`` (an access token's, or a device credential's own: neither passes as the other),
+signature with a pinned algorithm list (never ``none``, never HMAC), issuer, audience, expiry, the
+required claims and, where the provider names it, the client (``azp``) the token was issued to. A device
+must also still be registered and active, and the credential one of the two it may use: its current one,
+or the one before it during the grace a rotation gives (functions.shared.device_records.DeviceCredentials).
 
 A citizen's token (the national login, MitID) carries the CPR number in ``CPR_CLAIM``. The authorizer is
 where it becomes the internal patient id (the citizens table, by the KMS MAC of the CPR number), so the
@@ -20,7 +23,8 @@ from typing import Any, Protocol
 import jwt
 
 from functions.authorizer.models import NotAuthenticated, TrustSettings
-from functions.shared.device_records import DeviceStanding
+from functions.shared.clock import Clock, utc_now
+from functions.shared.device_records import DEVICE_CREDENTIAL_TYPE, DeviceStanding
 from functions.shared.identifiers import InvalidIdentifier, normalise_cpr, normalise_organisation
 from functions.shared.principal import Principal, Role
 
@@ -31,6 +35,11 @@ LEEWAY_SECONDS = 30  # clock skew tolerated on exp, iat and nbf
 IDENTITY_ALGORITHMS = ("RS256", "ES256")
 DEVICE_ALGORITHMS = ("RS256",)  # KMS RSASSA_PKCS1_V1_5_SHA_256
 REQUIRED_CLAIMS = ("iss", "aud", "exp", "iat", "sub", "telehub_role")
+DEVICE_CLAIMS = (*REQUIRED_CLAIMS, "telehub_device", "jti")
+# The header ``typ`` of the identity provider's tokens: a JWT, or an access token as RFC 9068 types it
+# (compared case-insensitively, as RFC 7515 has it). Anything else, a device credential's own type included,
+# is no token of the provider's.
+IDENTITY_TOKEN_TYPES = frozenset({"jwt", "at+jwt", "application/at+jwt"})
 IDENTITY_PROVIDER_ROLES = frozenset({Role.CLINICIAN, Role.LOGISTICS, Role.SYSTEM, Role.CITIZEN})
 ROLES_WITH_ORGANISATION = frozenset({Role.CLINICIAN, Role.LOGISTICS})
 # The CPR number's claim in a citizen's token: the attribute name of the Danish public sector's login
@@ -52,7 +61,8 @@ _REFUSAL_REASONS: tuple[tuple[type[Exception], str], ...] = (
 
 class IdentityProviderKeys(Protocol):
     def signing_key(self, token: str) -> Any | None:
-        """The identity provider's public key named by the token's ``kid``, or None if it has none."""
+        """The identity provider's public key named by the token's ``kid``, or None if it has none;
+        raises if the provider's keys cannot be had at all (an outage, not the caller's fault)."""
 
 
 class DeviceCredentialKey(Protocol):
@@ -62,7 +72,8 @@ class DeviceCredentialKey(Protocol):
 
 class DeviceDirectory(Protocol):
     def standing(self, device_id: str) -> DeviceStanding | None:
-        """The device's status and patient, read consistently, or None if it was never registered."""
+        """The device's status, credentials and patient, read consistently, or None if it was never
+        registered."""
 
 
 class CitizenDirectory(Protocol):
@@ -73,12 +84,13 @@ class CitizenDirectory(Protocol):
 class Authenticator:
     def __init__(self, trust: TrustSettings, identity_keys: IdentityProviderKeys,
                  device_key: DeviceCredentialKey, devices: DeviceDirectory,
-                 citizens: CitizenDirectory) -> None:
+                 citizens: CitizenDirectory, clock: Clock = utc_now) -> None:
         self._trust = trust
         self._identity_keys = identity_keys
         self._device_key = device_key
         self._devices = devices
         self._citizens = citizens
+        self._clock = clock
 
     def authenticate(self, authorization: Any) -> Principal:
         token = _bearer_token(authorization)
@@ -90,12 +102,17 @@ class Authenticator:
         raise NotAuthenticated("unknown_issuer")
 
     def _person_or_system(self, token: str) -> Principal:
+        if _unverified_type(token) not in IDENTITY_TOKEN_TYPES:
+            raise NotAuthenticated("wrong_type")
         key = self._identity_keys.signing_key(token)
         if key is None:
             raise NotAuthenticated("unknown_key")
         claims = self._verified_claims(
             token, key, IDENTITY_ALGORITHMS, self._trust.token_issuer, REQUIRED_CLAIMS
         )
+        # The client the token was issued to, where the provider names it (OpenID Connect's azp).
+        if "azp" in claims and claims["azp"] not in self._trust.client_ids:
+            raise NotAuthenticated("unknown_client")
         role = _role(claims["telehub_role"])
         if role not in IDENTITY_PROVIDER_ROLES:
             raise NotAuthenticated("role_not_issued_by_identity_provider")
@@ -117,23 +134,29 @@ class Authenticator:
         return Principal(role=Role.CITIZEN, subject=claims["sub"], patient_id=self._citizens.patient_id(cpr))
 
     def _device(self, token: str) -> Principal:
+        if _unverified_type(token) != DEVICE_CREDENTIAL_TYPE:
+            raise NotAuthenticated("wrong_type")
         if jwt.get_unverified_header(token).get("kid") != self._trust.device_credentials_key_id:
             raise NotAuthenticated("unknown_key")
         claims = self._verified_claims(
             token, self._device_key.public_key(), DEVICE_ALGORITHMS, self._trust.device_credential_issuer,
-            (*REQUIRED_CLAIMS, "telehub_device"),
+            DEVICE_CLAIMS,
         )
-        device_id = claims["sub"]
-        if claims["telehub_role"] != Role.DEVICE.value or claims["telehub_device"] != device_id:
+        device_id, credential_id = claims["sub"], claims["jti"]
+        if (claims["telehub_role"] != Role.DEVICE.value or claims["telehub_device"] != device_id
+                or not isinstance(credential_id, str)):
             raise NotAuthenticated("not_a_device_credential")
         standing = self._devices.standing(device_id)
         if standing is None:
             raise NotAuthenticated("unknown_device")
         if not standing.active:
             raise NotAuthenticated("revoked_device")
+        if not standing.credentials.accepts(credential_id, self._clock()):
+            raise NotAuthenticated("superseded_credential")  # rotated, and its grace is over
         return Principal(
             role=Role.DEVICE, subject=device_id, device_id=device_id, patient_id=standing.patient_id,
             measurement_types=standing.measurement_types,  # read with the standing: no request more
+            credential_id=credential_id,
         )
 
     def _verified_claims(self, token: str, key: Any, algorithms: tuple[str, ...], issuer: str,
@@ -176,6 +199,15 @@ def _unverified_issuer(token: str) -> str:
     if not isinstance(issuer, str):
         raise NotAuthenticated("unknown_issuer")
     return issuer
+
+
+def _unverified_type(token: str) -> str | None:
+    """The header's ``typ``, case-folded (the token is three base64url parts, but its header may be junk)."""
+    try:
+        kind = jwt.get_unverified_header(token).get("typ")
+    except jwt.PyJWTError:
+        raise NotAuthenticated("malformed") from None
+    return kind.casefold() if isinstance(kind, str) else None
 
 
 def _role(value: Any) -> Role:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Json
+from pydantic import BeforeValidator, Field, Json
 
 from functions.shared.principal import Principal, Role
 from functions.shared.settings import EnvironmentSettings
@@ -20,10 +20,22 @@ _PATH_PARAMETER = re.compile(r"\{[^}]+\}")
 RouteRoles = tuple[str, str, frozenset[Role]]
 
 
+def _comma_separated(text: object) -> object:
+    if not isinstance(text, str):
+        return text
+    return frozenset(item.strip() for item in text.split(",") if item.strip())
+
+
 class AuthorizerSettings(EnvironmentSettings):
     token_issuer: str
     token_audience: str
+    # TOKEN_CLIENT_IDS, comma-separated: the identity provider's clients (``azp``) whose tokens Telehub takes
+    token_client_ids: Annotated[frozenset[str], BeforeValidator(_comma_separated)] = frozenset()
     jwks_uri: str
+    # A token naming a kid the key set lacks fetches the set again, but at most once per interval.
+    jwks_refetch_interval_seconds: int = Field(default=60, ge=1)
+    # The set is fetched again once this old, so a key the provider withdrew stops verifying.
+    jwks_max_age_seconds: int = Field(default=300, ge=1)
     device_credential_issuer: str
     device_credentials_key_id: str
     devices_table_name: str
@@ -40,6 +52,8 @@ class TrustSettings:
     token_audience: str
     device_credential_issuer: str
     device_credentials_key_id: str
+    # The identity provider's clients (``azp``) whose tokens are taken; a token naming another is refused.
+    client_ids: frozenset[str] = frozenset()
 
 
 class NotAuthenticated(Exception):

@@ -1,4 +1,5 @@
-"""The devices API: a logistics centre registers a citizen's devices and revokes them."""
+"""The devices API: a logistics centre registers a citizen's devices and revokes them; a device rotates its
+credential."""
 
 from __future__ import annotations
 
@@ -11,8 +12,14 @@ from aws_lambda_powertools.logging import correlation_paths
 from pydantic import StringConstraints
 
 from functions.devices.keys import KmsCredentialSigner
-from functions.devices.logic import CredentialIssuer, DeviceService
-from functions.devices.models import DEVICE_ID_PATTERN, DeviceRegistration, DevicesSettings, RegisteredDevice
+from functions.devices.logic import CREDENTIAL_GRACE, CredentialIssuer, DeviceService
+from functions.devices.models import (
+    DEVICE_ID_PATTERN,
+    DeviceRegistration,
+    DevicesSettings,
+    RegisteredDevice,
+    RotatedCredential,
+)
 from functions.devices.repository import DynamoDeviceRegistry
 from functions.shared.access_log_store import DynamoAccessLog, current_request
 from functions.shared.api import build_resolver, resolve
@@ -26,6 +33,7 @@ if TYPE_CHECKING:
 
 app = build_resolver()
 _REGISTERED: OpenAPIResponse = {"content": {"application/json": {"model": RegisteredDevice}}}
+_GRACE_MINUTES = int(CREDENTIAL_GRACE.total_seconds() // 60)
 
 
 @cache
@@ -55,13 +63,15 @@ def _service() -> DeviceService:
         "episode of the citizen may: the device joins the citizen's open episodes. Any other caller gets "
         "the same 403, whether or not the citizen is known or has an episode. The device uploads only the "
         "measurement types registered here. Sending the same vendor and serial for the same citizen again "
-        "(a retry) registers nothing new: the reply is 200 with the same device and a fresh credential. "
-        "A serial that is active on another device is a 409 until it is revoked."
+        "(a retry) registers nothing new: the reply is 200 with the same device and a fresh credential, "
+        f"which replaces the device's: the one before works {_GRACE_MINUTES} minutes more, any older one no "
+        "more. A serial that is active on another device is a 409 until it is revoked."
     ),
     tags=["devices"],
     responses={
         201: {**_REGISTERED, "description": "Registered: the new device and its credential"},
-        200: {**_REGISTERED, "description": "Registered before (a retry): the device and a fresh credential"},
+        200: {**_REGISTERED, "description": "Registered before (a retry): the device and a fresh credential "
+                                            "(the one before works for the grace)"},
         403: {"description": "The caller is not the logistics centre of an open episode of the citizen"},
         409: {"description": "The serial is active on another device (another citizen's or organisation's)"},
     },
@@ -82,6 +92,34 @@ def register_device(registration: DeviceRegistration, principal: Caller) -> Resp
         credential_expires_at=outcome.credential.expires_at,
     )
     return Response(status_code=201 if outcome.created else 200, content_type="application/json", body=reply)
+
+
+@app.post(
+    "/v1/devices/me/credential",
+    summary="Rotate the device's credential",
+    description=(
+        "The calling device gets a new credential and uses it from now on. The credential it called with "
+        f"still works for {_GRACE_MINUTES} minutes (the grace to switch; the reply says until when); any "
+        "older one is refused. A retry with the same credential after a lost reply is safe: it gets another "
+        "new credential, and the grace it had is kept, not extended. The new credential lives as long as a "
+        "registered one (the stage's device_credentials.ttl_days). Revoking the device stops all of them."
+    ),
+    tags=["devices"],
+    responses={
+        200: {"description": "The new credential, and the end of the old one's grace"},
+        401: {"description": "The credential was replaced again, or the device revoked, meanwhile"},
+    },
+)
+def rotate_credential(principal: Caller) -> RotatedCredential:
+    rotation = _service().rotate_credential(principal)
+    metrics.add_metric(name="DeviceCredentialsRotated", unit=COUNT, value=1)
+    logger.info("device credential rotated", extra={"device_id": rotation.device_id})
+    return RotatedCredential(
+        device_id=rotation.device_id,
+        credential=rotation.credential.token,
+        credential_expires_at=rotation.credential.expires_at,
+        previous_credential_valid_until=rotation.previous_valid_until,
+    )
 
 
 @app.delete(

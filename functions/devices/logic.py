@@ -9,6 +9,12 @@ serial is a race between concurrent requests: the repository's writes are condit
 is resolved by reading what the winner wrote. A registration's reply names the citizen's patient id, so it
 is access-logged (one entry per episode the device serves) before the device is written, as a revocation
 is; a refusal of a known citizen or an existing device is logged as denied.
+
+A credential is valid only once the device item records its id (jti): the current one, and the one it
+replaced until ``CREDENTIAL_GRACE`` after the replacement (functions.shared.device_records.DeviceCredentials).
+Each credential is issued (signed) first and recorded by a conditional write; one that loses a race is
+never recorded, so never valid. A registration retry rotates, as the device's own rotation does: a
+retry gets a fresh credential and never multiplies them, since a device has at most two valid at a time.
 """
 
 from __future__ import annotations
@@ -18,15 +24,15 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, cast
 
 from functions.devices.models import Credential, Device, DeviceRegistration
 from functions.shared.access_log import Access, AccessLog
 from functions.shared.access_rules import AccessGuard, Relation, nothing_found
 from functions.shared.citizens import ATTEMPTS, CitizenPseudonyms
 from functions.shared.clock import Clock
-from functions.shared.device_records import DeviceStatus
-from functions.shared.errors import Conflict, ServiceUnavailable
+from functions.shared.device_records import DEVICE_CREDENTIAL_TYPE, DeviceCredentials, DeviceStatus
+from functions.shared.errors import Conflict, ServiceUnavailable, Unauthorized
 from functions.shared.identifiers import new_id
 from functions.shared.principal import Principal, organisation_of
 
@@ -45,6 +51,10 @@ SERIAL_TAKEN = ("a device with this vendor and serial is active; the organisatio
 # The routes of the use cases below: their rules in functions.shared.access_rules decide who may call them.
 REGISTER_DEVICE = "POST /v1/devices"
 REVOKE_DEVICE = "DELETE /v1/devices/{device_id}"
+# How long a replaced credential still works: time for a device (or the logistics centre that re-registered
+# it) to switch to the new one, short enough that a leaked credential replaced on suspicion soon stops.
+CREDENTIAL_GRACE = timedelta(minutes=10)
+SUPERSEDED = "the credential is no longer valid; use the device's current credential"
 
 
 class DeviceRegistry(Protocol):
@@ -70,12 +80,23 @@ class DeviceRegistry(Protocol):
         """Mark the active device revoked and release its serial claim, if it still has one; False,
         writing nothing, if it was not active or its serial is claimed by another device."""
 
+    def rotate_credential(self, device: Device, credentials: DeviceCredentials) -> bool:
+        """Record ``credentials`` as the active device's; False, writing nothing, if it was revoked or its
+        current credential is no longer ``device.credentials.current`` (another rotation came first)."""
+
 
 @dataclass(frozen=True)
 class Registration:
     device: Device
     credential: Credential
     created: bool  # False when an earlier request registered it (a retry): the reply is 200, not 201
+
+
+@dataclass(frozen=True)
+class Rotation:
+    device_id: str
+    credential: Credential
+    previous_valid_until: datetime  # the end of the grace of the credential the device called with
 
 
 class CredentialIssuer:
@@ -90,21 +111,25 @@ class CredentialIssuer:
         self._clock = clock
 
     def issue(self, device_id: str) -> Credential:
+        """A new credential of the device, with an id (jti) of its own; valid once the device records it."""
         issued_at = int(self._clock().timestamp())
         expires_at = issued_at + int(self._lifetime.total_seconds())
-        header = {"alg": "RS256", "typ": "JWT", "kid": self._signer.key_id}
+        credential_id = new_id("crd")
+        header = {"alg": "RS256", "typ": DEVICE_CREDENTIAL_TYPE, "kid": self._signer.key_id}
         claims = {
             "iss": self._issuer,
             "aud": self._audience,
             "sub": device_id,
             "iat": issued_at,
             "exp": expires_at,
+            "jti": credential_id,
             "telehub_role": "device",
             "telehub_device": device_id,
         }
         signing_input = f"{_segment(header)}.{_segment(claims)}"
         signature = _base64url(self._signer.sign(signing_input.encode("ascii")))
-        return Credential(f"{signing_input}.{signature}", datetime.fromtimestamp(expires_at, UTC))
+        return Credential(f"{signing_input}.{signature}", datetime.fromtimestamp(expires_at, UTC),
+                          credential_id)
 
 
 class DeviceService:
@@ -123,7 +148,8 @@ class DeviceService:
         Only the logistics centre of an open episode of the citizen may register (NoRelation otherwise,
         the same for every reason); the device is linked to the citizen's open episodes. A retry is the same
         vendor and serial for the same citizen from the same organisation while the device is active;
-        it gets a fresh credential, and the device is linked to the open episodes it does not serve yet.
+        the device is linked to the open episodes it does not serve yet, and its credential rotated: the
+        retry's is current, the one before works for ``CREDENTIAL_GRACE``, any older one no more.
         The serial held by any other device is a 409 that says only that.
         """
         organisation = organisation_of(principal)
@@ -146,9 +172,15 @@ class DeviceService:
                 if missing and not self._registry.link_device(existing, missing):
                     continue  # revoked or an episode ended meanwhile: decide again on what is stored now
                 linked = replace(existing, episode_ids=tuple(sorted({*existing.episode_ids, *missing})))
-                return Registration(linked, self._credentials.issue(existing.device_id), created=False)
+                rotated = self._rotated(linked, caller=None)
+                if rotated is None:
+                    continue  # revoked or rotated meanwhile: decide again on what is stored now
+                credential, credentials = rotated
+                return Registration(replace(linked, credentials=credentials), credential, created=False)
+            device_id = new_id("dev")
+            credential = self._credentials.issue(device_id)
             device = Device(
-                device_id=new_id("dev"),
+                device_id=device_id,
                 patient_id=patient_id,
                 status=DeviceStatus.ACTIVE,
                 vendor=registration.vendor,
@@ -159,11 +191,41 @@ class DeviceService:
                 registered_by=organisation,
                 registered_at=self._clock(),
                 episode_ids=episode_ids,
+                credentials=DeviceCredentials(current=credential.credential_id),
             )
             self._logged(patient_id, "register_device", episode_ids, principal, logged)
             if self._registry.add_device(device):
-                return Registration(device, self._credentials.issue(device.device_id), created=True)
+                return Registration(device, credential, created=True)
         raise ServiceUnavailable("the device could not be registered now; retry the same request")
+
+    def rotate_credential(self, principal: Principal) -> Rotation:
+        """A new credential for the calling device: current from now on; the one it called with works until
+        ``CREDENTIAL_GRACE`` from now, or, if it is already the previous one (the reply to the device's last
+        rotation was lost), until its grace ends. Unauthorized if the calling credential stopped working
+        since the authorizer let it in (the device revoked, or the credential replaced again)."""
+        device_id, caller = principal.device_id, principal.credential_id
+        for _ in range(ATTEMPTS):
+            device = self._registry.find_device(device_id) if device_id else None
+            if (device is None or device.status != DeviceStatus.ACTIVE or caller is None
+                    or not device.credentials.accepts(caller, self._clock())):
+                raise Unauthorized(SUPERSEDED)
+            rotated = self._rotated(device, caller)
+            if rotated is not None:
+                credential, credentials = rotated
+                # The previous credential is now the caller's (it was the current or the previous one): its
+                # grace is set.
+                return Rotation(device.device_id, credential, cast(datetime, credentials.previous_until))
+        raise ServiceUnavailable("the credential could not be rotated now; retry the same request")
+
+    def _rotated(self, device: Device, caller: str | None) -> tuple[Credential, DeviceCredentials] | None:
+        """A new credential recorded as the device's current one, with the credentials now recorded; None,
+        with nothing recorded, if the device was revoked or rotated since it was read."""
+        credential = self._credentials.issue(device.device_id)
+        credentials = device.credentials.rotated(credential.credential_id, caller,
+                                                 self._clock() + CREDENTIAL_GRACE)
+        if not self._registry.rotate_credential(device, credentials):
+            return None
+        return credential, credentials
 
     def _episodes_to_link(self, patient_id: str, principal: Principal) -> tuple[str, ...]:
         """The citizen's open episodes, which the device joins: the caller's reason to register. The

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from functions.shared.catalogue import BLOOD_PRESSURE, BLOOD_PRESSURE_TYPES, catalogue
-from functions.shared.device_records import DeviceStatus
+from functions.shared.device_records import DeviceCredentials, DeviceStatus
 from functions.shared.identifiers import CprNumber
 from functions.shared.settings import EnvironmentSettings
 
@@ -96,6 +96,17 @@ class RegisteredDevice(BaseModel):
     credential_expires_at: datetime
 
 
+class RotatedCredential(BaseModel):
+    """The device's new credential, and until when the one it called with still works."""
+
+    device_id: Annotated[str, Field(examples=["dev_3f9c0a1b2c3d4e5f60718293"])]
+    credential: Annotated[str, Field(description="The new device credential: use it from now on.")]
+    credential_expires_at: datetime
+    previous_credential_valid_until: Annotated[datetime, Field(description=(
+        "Until when the credential this request was sent with is still accepted (the grace to switch); "
+        "a retry after a lost reply keeps the grace it had."))]
+
+
 @dataclass(frozen=True)
 class Device:
     """A device as stored in the devices table."""
@@ -112,12 +123,14 @@ class Device:
     medcom_instrument_code: str | None = None
     revoked_at: datetime | None = None
     episode_ids: tuple[str, ...] = ()  # the citizen's open episodes the device serves
+    credentials: DeviceCredentials = DeviceCredentials()  # the ids of the credentials it may use
 
 
 @dataclass(frozen=True)
 class Credential:
     token: str
     expires_at: datetime
+    credential_id: str  # its jti, which the device item records
 
 
 class DevicesSettings(EnvironmentSettings):

@@ -18,7 +18,11 @@ from functions.devices.models import Device
 from functions.shared import aws
 from functions.shared.citizen_store import DynamoCitizenLookup
 from functions.shared.device_records import (
+    DeviceCredentials,
     DeviceStatus,
+    credential_attributes,
+    credential_rotation_item,
+    device_credentials,
     device_key,
     device_link_item,
     device_revocation_items,
@@ -82,6 +86,11 @@ class DynamoDeviceRegistry(DynamoCitizenLookup):
         return transact(device_revocation_items(self._devices, self._citizens, device.device_id,
                                                 device.vendor, device.serial, revoked_at))
 
+    @unavailable_when_throttled
+    def rotate_credential(self, device: Device, credentials: DeviceCredentials) -> bool:
+        return transact([credential_rotation_item(self._devices, device.device_id, device.credentials.current,
+                                                  credentials)])
+
 
 def device_item(device: Device) -> dict[str, Any]:
     item: dict[str, Any] = {
@@ -94,6 +103,7 @@ def device_item(device: Device) -> dict[str, Any]:
         "measurement_types": {"L": [{"S": kind} for kind in device.measurement_types]},
         "registered_by": {"S": device.registered_by},
         "registered_at": {"S": device.registered_at.isoformat()},
+        **credential_attributes(device.credentials),
     }
     if device.medcom_instrument_code:
         item["medcom_instrument_code"] = {"S": device.medcom_instrument_code}
@@ -122,4 +132,5 @@ def device_from_item(item: dict[str, Any]) -> Device:
         registered_at=datetime.fromisoformat(item["registered_at"]["S"]),
         revoked_at=datetime.fromisoformat(revoked_at) if revoked_at else None,
         episode_ids=tuple(sorted(item.get("episode_ids", {}).get("SS", []))),
+        credentials=device_credentials(item),
     )

@@ -71,6 +71,7 @@ _MONITORING_ONLY = "only the organisation holding monitoring responsibility may 
 ACCESS_RULES: Mapping[str, Rule] = MappingProxyType({
     "POST /v1/devices": _rule(Role.LOGISTICS, Relation.LOGISTICS),
     "DELETE /v1/devices/{device_id}": _rule(Role.LOGISTICS, Relation.REGISTRAR),
+    "POST /v1/devices/me/credential": _rule(Role.DEVICE, Relation.OWN),
     "POST /v1/measurements": _rule(Role.DEVICE, Relation.OWN),
     "POST /v1/referrals": _rule(
         _CLINICIAN, _T, unrelated_why="only a clinician of the treating organisation may refer"),

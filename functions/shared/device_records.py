@@ -4,8 +4,10 @@ device, and what the authorizer reads of one: the one place device registration,
 feature's repository sends them.
 
 Devices table (device_id): one item per device (its other attributes: functions.devices.repository),
-``status`` active until revoked (the authorizer then refuses its credential), and ``episode_ids``:
-the open episodes of care it serves (their side of the link: functions.shared.episode_records).
+``status`` active until revoked (the authorizer then refuses every credential of it), ``episode_ids``:
+the open episodes of care it serves (their side of the link: functions.shared.episode_records), and the ids
+(``jti``) of the credentials it may use: ``credential_id``, the current one, and ``previous_credential_id``,
+the one it replaced, until ``previous_credential_until`` (the grace a rotation gives the device to switch).
 
 Citizens table (pk, sk), beside the citizen items of functions.shared.citizen_store:
 - ``DEVICE_SERIAL#<vendor>#<serial>`` / ``CLAIM``: device_id of the active device with that serial
@@ -28,6 +30,8 @@ class DeviceStatus(StrEnum):
 
 
 CLAIM = "CLAIM"
+# The JWT header ``typ`` of a device credential: its own, so no other token passes as one, nor it as another.
+DEVICE_CREDENTIAL_TYPE = "telehub-device+jwt"
 # The condition "the device is active" in a write, with its value ("#status" names the status attribute).
 _IS_ACTIVE = "#status = :active"
 _IS_ACTIVE_VALUES = {":active": {"S": DeviceStatus.ACTIVE}}
@@ -43,13 +47,41 @@ def serial_claim_key(vendor: str, serial: str) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class DeviceCredentials:
+    """The ids (``jti``) of the credentials a device may use: the current one, and the one it replaced until
+    ``previous_until``. Only these two: a credential that is neither is refused, however well signed."""
+
+    current: str | None = None
+    previous: str | None = None
+    previous_until: datetime | None = None
+
+    def accepts(self, credential_id: str, now: datetime) -> bool:
+        if credential_id == self.current:
+            return True
+        return (credential_id == self.previous and self.previous_until is not None
+                and now < self.previous_until)
+
+    def rotated(self, issued: str, caller: str | None, grace_until: datetime) -> DeviceCredentials:
+        """The credentials once ``issued`` replaces the current one, for a caller holding ``caller`` (the
+        device's own credential, which the caller checked ``accepts``; None for its logistics centre): the
+        issued one is current, the one that was current is the previous until ``grace_until``. A device
+        calling with its previous credential (the reply to its last rotation was lost) keeps that one as the
+        previous, with the grace it had: the current one, which it never received, stops at once, and no
+        grace is ever extended."""
+        if caller is not None and caller == self.previous:
+            return DeviceCredentials(issued, self.previous, self.previous_until)
+        return DeviceCredentials(issued, self.current, grace_until if self.current else None)
+
+
+@dataclass(frozen=True)
 class DeviceStanding:
-    """What the authorizer reads about a device: whether it may upload, for which patient, and which
-    measurement types (the catalogue's, as registered)."""
+    """What the authorizer reads about a device: whether it may upload, with which credentials, for which
+    patient, and which measurement types (the catalogue's, as registered)."""
 
     status: DeviceStatus
     patient_id: str
     measurement_types: tuple[str, ...]
+    credentials: DeviceCredentials = DeviceCredentials()
 
     @property
     def active(self) -> bool:
@@ -58,7 +90,8 @@ class DeviceStanding:
 
 # A GetItem's projection of a device item to its standing ("status" is a reserved word, hence "#status").
 STANDING_PROJECTION: dict[str, Any] = {
-    "ProjectionExpression": "#status, patient_id, measurement_types",
+    "ProjectionExpression": ("#status, patient_id, measurement_types, credential_id, previous_credential_id, "
+                             "previous_credential_until"),
     "ExpressionAttributeNames": {"#status": "status"},
 }
 
@@ -69,7 +102,29 @@ def device_standing(item: dict[str, Any] | None) -> DeviceStanding | None:
     if item is None:
         return None
     return DeviceStanding(status=DeviceStatus(item["status"]["S"]), patient_id=item["patient_id"]["S"],
-                          measurement_types=tuple(kind["S"] for kind in item["measurement_types"]["L"]))
+                          measurement_types=tuple(kind["S"] for kind in item["measurement_types"]["L"]),
+                          credentials=device_credentials(item))
+
+
+def device_credentials(item: dict[str, Any]) -> DeviceCredentials:
+    """The credential ids of a device item (serialised form)."""
+    until = item.get("previous_credential_until")
+    return DeviceCredentials(
+        current=item["credential_id"]["S"] if "credential_id" in item else None,
+        previous=item["previous_credential_id"]["S"] if "previous_credential_id" in item else None,
+        previous_until=datetime.fromisoformat(until["S"]) if until else None,
+    )
+
+
+def credential_attributes(credentials: DeviceCredentials) -> dict[str, Any]:
+    """The credential ids as a device item's attributes (serialised form; absent ones left out)."""
+    attributes: dict[str, Any] = {}
+    if credentials.current:
+        attributes["credential_id"] = {"S": credentials.current}
+    if credentials.previous and credentials.previous_until:
+        attributes["previous_credential_id"] = {"S": credentials.previous}
+        attributes["previous_credential_until"] = {"S": credentials.previous_until.isoformat()}
+    return attributes
 
 
 @dataclass(frozen=True)
@@ -116,6 +171,28 @@ def device_link_item(devices_table: str, device_id: str, episode_ids: tuple[str,
     }}
 
 
+def credential_rotation_item(devices_table: str, device_id: str, replaced: str | None,
+                             credentials: DeviceCredentials) -> dict[str, Any]:
+    """The active device's credentials become ``credentials``; cancelled if it was revoked meanwhile or its
+    current credential is no longer ``replaced`` (a concurrent rotation came first: decide again)."""
+    current = "credential_id = :replaced" if replaced else "attribute_not_exists(credential_id)"
+    attributes = credential_attributes(credentials)
+    values = {f":{name}": value for name, value in attributes.items()}
+    update = "SET " + ", ".join(f"{name} = :{name}" for name in attributes)
+    if "previous_credential_id" not in attributes:
+        update += " REMOVE previous_credential_id, previous_credential_until"
+    if replaced:
+        values[":replaced"] = {"S": replaced}
+    return {"Update": {
+        "TableName": devices_table,
+        "Key": device_key(device_id),
+        "UpdateExpression": update,
+        "ConditionExpression": f"{_IS_ACTIVE} AND {current}",
+        "ExpressionAttributeNames": {"#status": "status"},
+        "ExpressionAttributeValues": {**values, **_IS_ACTIVE_VALUES},
+    }}
+
+
 def device_unlink_item(devices_table: str, device_id: str, episode_id: str) -> dict[str, Any]:
     """The active device no longer serves the episode; it keeps uploading for the others."""
     return {"Update": {
@@ -130,7 +207,8 @@ def device_unlink_item(devices_table: str, device_id: str, episode_id: str) -> d
 
 def device_revocation_items(devices_table: str, citizens_table: str, device_id: str, vendor: str, serial: str,
                             revoked_at: datetime) -> list[dict[str, Any]]:
-    """The active device revoked (its credential refused from now on) and its serial claim released."""
+    """The active device revoked (every credential of it refused from now on) and its serial claim
+    released."""
     return [
         {"Update": {
             "TableName": devices_table,

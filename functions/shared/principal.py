@@ -44,6 +44,7 @@ class Principal(BaseModel):
     patient_id: str | None = None
     organisation: str | None = None
     measurement_types: MeasurementTypes | None = None  # a device's: what it was registered to measure
+    credential_id: str | None = None  # a device's: the id (jti) of the credential it called with
 
     def context(self) -> dict[str, str]:
         """The authorizer context API Gateway passes on: strings only, absent values left out."""

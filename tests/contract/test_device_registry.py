@@ -14,7 +14,7 @@ from functions.devices.logic import DeviceRegistry
 from functions.devices.models import Device
 from functions.devices.repository import DynamoDeviceRegistry
 from functions.referral_intake.repository import DynamoEpisodeStore
-from functions.shared.device_records import DeviceStatus, serial_claim_key
+from functions.shared.device_records import DeviceCredentials, DeviceStatus, serial_claim_key
 from tests.support.contract import FAKE, REAL
 from tests.support.episodes import new_episode, order
 from tests.support.fakes import FakeDeviceRegistry
@@ -82,12 +82,15 @@ def registry(request) -> Registry:
     )
 
 
+FIRST = DeviceCredentials("crd_1")
+
+
 def device(device_id: str = "dev_1", serial: str = SERIAL, vendor: str = "Nonin",
-           episode_ids: tuple[str, ...] = ()) -> Device:
+           episode_ids: tuple[str, ...] = (), credentials: DeviceCredentials = FIRST) -> Device:
     return Device(
         device_id=device_id, patient_id=PATIENT, status=DeviceStatus.ACTIVE, vendor=vendor, model="3230",
         serial=serial, measurement_types=("pulse", "spo2"), registered_by=CENTRE, registered_at=REGISTERED,
-        medcom_instrument_code="MCI00001", episode_ids=episode_ids,
+        medcom_instrument_code="MCI00001", episode_ids=episode_ids, credentials=credentials,
     )
 
 
@@ -179,3 +182,30 @@ def test_an_unknown_device_is_linked_to_nothing(registry):
     registry.open_episode("epi_1", "copd")
     assert not registry.devices.link_device(device(), ("epi_1",))
     assert registry.devices.find_device("dev_1") is None
+
+
+GRACE_END = datetime(2026, 11, 25, 9, 40, 0, 123456, tzinfo=UTC)
+
+
+def test_a_rotation_records_the_credentials_while_the_current_one_is_the_one_read(registry):
+    # Given a device registered with its first credential
+    registry.devices.add_device(device())
+    # When its credentials are rotated, from what was read
+    second = DeviceCredentials("crd_2", "crd_1", GRACE_END)
+    assert registry.devices.rotate_credential(device(), second)
+    # Then the device holds them, the grace's end to the microsecond
+    assert registry.devices.find_device("dev_1").credentials == second
+    # And a rotation from the stale read (the current credential is no longer crd_1) writes nothing
+    assert not registry.devices.rotate_credential(device(), DeviceCredentials("crd_3", "crd_1", GRACE_END))
+    # While one from the fresh read does, and one without a previous credential clears it
+    assert registry.devices.rotate_credential(device(credentials=second), DeviceCredentials("crd_4"))
+    assert registry.devices.find_device("dev_1").credentials == DeviceCredentials("crd_4")
+
+
+def test_a_revoked_or_unknown_device_is_not_rotated(registry):
+    registry.devices.add_device(device())
+    registry.devices.revoke_device(device(), REVOKED_AT)
+    assert not registry.devices.rotate_credential(device(), DeviceCredentials("crd_2", "crd_1", GRACE_END))
+    assert registry.devices.find_device("dev_1").credentials == FIRST
+    assert not registry.devices.rotate_credential(device("dev_unknown"), DeviceCredentials("crd_2"))
+    assert registry.devices.find_device("dev_unknown") is None

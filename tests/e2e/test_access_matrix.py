@@ -66,6 +66,7 @@ NO_STORE = "no-store"
 SERVED: dict[str, int] = {
     "POST /v1/devices": 201,
     "DELETE /v1/devices/{device_id}": 204,
+    "POST /v1/devices/me/credential": 200,
     "POST /v1/measurements": 202,
     "POST /v1/referrals": 409,  # the citizen has an open episode of the area
     "GET /v1/episodes/{episode_id}": 200,
@@ -100,6 +101,9 @@ def _fresh_episode(calls: Calls, world: World) -> dict[str, str]:
 FRESH: dict[str, Callable[[Calls, World], dict[str, str]]] = {
     "DELETE /v1/devices/{device_id}": lambda calls, world: {
         "device_id": calls.fresh_device(world.cpr)["device_id"]},
+    # A rotation retires the caller's credential after a grace: a fresh device's, not the world's.
+    "POST /v1/devices/me/credential": lambda calls, world: {
+        "credential": calls.fresh_device(world.cpr)["credential"]},
     "POST /v1/episodes/{episode_id}/handover": _fresh_episode,  # in the accepted world, a new offer
     "DELETE /v1/episodes/{episode_id}/handover": _fresh_episode,
     "POST /v1/episodes/{episode_id}/handover/accept": _fresh_episode,
@@ -149,10 +153,11 @@ def references(calls: Calls) -> Callable[[str], Reply]:
 
 
 def walk(cell: Cell, calls: Calls, world: World, ids: dict[str, str] | None = None) -> Reply:
-    """The cell's request, naming the world's things (or ``ids`` instead), sent as its caller."""
+    """The cell's request, naming the world's things (or ``ids`` instead; a device's ``credential`` too),
+    sent as its caller."""
     sent = request(cell.route, world.path_ids() | (ids or {}), world.cpr)
     role, who = cell.caller
-    token = world.credential if role is Role.DEVICE else calls.token(role, who)
+    token = (ids or {}).get("credential", world.credential) if role is Role.DEVICE else calls.token(role, who)
     return calls.send(sent.method, sent.path, token, sent.body, sent.form)
 
 

@@ -1,6 +1,6 @@
 """The authorizer handler under moto, with an identity provider publishing its JWKS on 127.0.0.1.
 
-The provider is real HTTP on the loopback interface, so PyJWKClient runs unmodified; device
+The provider is real HTTP on the loopback interface, so the key set's HTTP fetch runs unmodified; device
 credentials are signed by moto's KMS through the devices handler.
 """
 
@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from functions.authorizer import handler as authorizer
+from functions.authorizer.keys import IdentityProviderUnavailable
 from functions.shared import aws
 from tests.support.devices_api import authorize, refer_citizen, register, revoke
 from tests.support.events import load_event
@@ -107,6 +108,28 @@ def test_the_jwks_is_fetched_once_for_many_invocations(identity_provider):
     assert identity_provider.jwks_requests == ["/.well-known/jwks.json"]
 
 
+def test_a_flood_of_tokens_naming_unknown_keys_fetches_the_key_set_once(identity_provider):
+    # Given a warm authorizer that has fetched the provider's key set
+    authorize(identity_provider.token())
+    # When forty tokens arrive, signed by a stranger, each naming a key id of its own
+    stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    for number in range(40):
+        assert_refused(identity_provider.token(key=stranger, kid=f"made-up-{number}"))
+    # Then the provider was not asked again (within the refetch interval), and its own tokens still pass
+    assert authorize(identity_provider.token())["principalId"] == "nurse-42"
+    assert identity_provider.jwks_requests == ["/.well-known/jwks.json"]
+
+
+def test_a_token_is_taken_only_from_the_configured_clients(identity_provider):
+    # Given the stage's configured clients, handed to the authorizer from the platform settings
+    current().use_platform(token_client_ids=("telehub-clinician-web", "telehub-logistics"))
+    # When tokens issued to a configured client, to another client, and to none are checked
+    # Then the configured client's and the one naming no client pass; the other client's is refused
+    assert authorize(identity_provider.token(azp="telehub-clinician-web"))["principalId"] == "nurse-42"
+    assert authorize(identity_provider.token())["principalId"] == "nurse-42"
+    assert_refused(identity_provider.token(azp="someone-elses-app"))
+
+
 @pytest.mark.parametrize(
     "claims",
     [
@@ -137,7 +160,7 @@ def test_an_unreachable_identity_provider_is_an_error_not_a_refusal(identity_pro
     current().use_platform(jwks_uri="http://127.0.0.1:9/.well-known/jwks.json")
     # When a token is checked
     # Then the authorizer fails (API Gateway answers 500, the client retries) instead of saying 401
-    with pytest.raises(jwt.PyJWKClientConnectionError):
+    with pytest.raises(IdentityProviderUnavailable):
         authorize(identity_provider.token())
 
 
@@ -174,6 +197,7 @@ def test_a_credential_works_until_the_device_is_revoked_and_kms_is_read_once(ide
     assert first["context"] == second["context"] == {
         "role": "device", "subject": device["device_id"], "device_id": device["device_id"],
         "patient_id": device["patient_id"], "measurement_types": "pulse spo2",
+        "credential_id": jwt.decode(device["credential"], options={"verify_signature": False})["jti"],
     }
     assert public_key_reads == ["GetPublicKey"]
     # When the device is revoked, Then its credential is refused on the very next request

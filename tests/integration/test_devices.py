@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import jwt
 import pytest
 
-from functions.devices.logic import SERIAL_TAKEN
+from functions.authorizer import handler as authorizer
+from functions.devices.logic import CREDENTIAL_GRACE, SERIAL_TAKEN
 from functions.devices.models import DeviceRegistration
+from functions.shared.device_records import DEVICE_CREDENTIAL_TYPE
 from functions.shared.errors import NO_RELATION
 from tests.support.devices_api import (
     CPR,
@@ -23,6 +26,8 @@ from tests.support.devices_api import (
     register,
     register_reply,
     revoke,
+    rotate_credential,
+    rotate_with,
 )
 from tests.support.events import load_event
 from tests.support.moto_state import table_items
@@ -65,7 +70,8 @@ def test_a_registered_device_is_let_in_by_the_authorizer_until_it_is_revoked(ref
     device_id = reply["device_id"]
     assert policy["context"] == {
         "role": "device", "subject": device_id, "device_id": device_id, "patient_id": reply["patient_id"],
-        "measurement_types": "pulse spo2",
+        "measurement_types": "pulse spo2", "credential_id": jwt.decode(
+            reply["credential"], options={"verify_signature": False})["jti"],
     }
     # When the centre revokes the device
     status, _ = revoke(reply["device_id"])
@@ -101,11 +107,15 @@ def test_the_credential_has_the_contracts_claims_and_key_id(resources, referred)
     _, reply = register()
     header = jwt.get_unverified_header(reply["credential"])
     claims = jwt.decode(reply["credential"], options={"verify_signature": False})
-    assert header == {"alg": "RS256", "typ": "JWT", "kid": resources.key_ids["device-credentials"]}
+    assert header == {"alg": "RS256", "typ": DEVICE_CREDENTIAL_TYPE,
+                      "kid": resources.key_ids["device-credentials"]}
     assert claims["iss"] == PLATFORM.device_credential_issuer and claims["aud"] == PLATFORM.token_audience
     assert claims["telehub_role"] == "device"
     assert claims["telehub_device"] == claims["sub"] == reply["device_id"]
     assert claims["exp"] - claims["iat"] == PLATFORM.device_credential_ttl_days * 86400
+    # And its id is the one the device item records as current, with no previous one
+    [device] = table_items(resources, "devices")
+    assert device["credential_id"]["S"] == claims["jti"] and "previous_credential_id" not in device
 
 
 def test_a_retried_registration_returns_the_same_device_with_a_working_credential(resources, referred):
@@ -117,8 +127,13 @@ def test_a_retried_registration_returns_the_same_device_with_a_working_credentia
     assert status == 200
     assert (retry["device_id"], retry["patient_id"]) == (first["device_id"], first["patient_id"])
     assert len(table_items(resources, "devices")) == 1
-    # And the fresh credential works
+    # And the fresh credential works, and the first one still does, for the grace
     assert authorize(retry["credential"])["context"]["device_id"] == first["device_id"]
+    assert authorize(first["credential"])["context"]["device_id"] == first["device_id"]
+    # And a second retry retires the first credential: never more than two work
+    assert register()[0] == 200
+    with pytest.raises(Exception, match="^Unauthorized$"):
+        authorize(first["credential"])
 
 
 def test_a_second_device_of_the_citizen_shares_the_patient_id(resources, referred):
@@ -309,6 +324,65 @@ def test_another_organisation_cannot_tell_its_device_from_none_and_the_credentia
 def test_a_clinician_may_not_revoke(resources, referred):
     _, reply = register()
     assert revoke(reply["device_id"], principal_context(role="clinician"))[0] == 403
+
+
+# --- rotating a device's credential ------------------------------------------------------------
+
+
+def authorizer_clock_at(monkeypatch: pytest.MonkeyPatch, moment: datetime) -> None:
+    """The authorizer's clock set to ``moment`` (its next invocation builds its service anew with it)."""
+    monkeypatch.setattr(authorizer, "utc_now", lambda: moment)
+    authorizer._authenticator.cache_clear()
+
+
+def test_a_device_rotates_its_credential_and_the_old_one_stops_after_the_grace(resources, referred,
+                                                                               monkeypatch):
+    # Given a registered device
+    _, device = register()
+    # When it rotates its credential, presenting it through the authorizer
+    status, rotated = rotate_with(device["credential"])
+    # Then it gets a new credential of the same device, with the end of the old one's grace
+    assert status == 200, rotated
+    assert rotated["device_id"] == device["device_id"]
+    grace_end = datetime.fromisoformat(rotated["previous_credential_valid_until"])
+    assert timedelta(0) < grace_end - datetime.now(UTC) <= CREDENTIAL_GRACE
+    new_id = jwt.decode(rotated["credential"], options={"verify_signature": False})["jti"]
+    [stored] = table_items(resources, "devices")
+    assert stored["credential_id"]["S"] == new_id
+    # And both credentials get in during the grace
+    assert authorize(rotated["credential"])["context"]["credential_id"] == new_id
+    assert authorize(device["credential"])["context"]["device_id"] == device["device_id"]
+    # When the grace has ended, Then the old credential is refused and the new one gets in
+    authorizer_clock_at(monkeypatch, grace_end)
+    with pytest.raises(Exception, match="^Unauthorized$"):
+        authorize(device["credential"])
+    assert authorize(rotated["credential"])["context"]["credential_id"] == new_id
+
+
+def test_revoking_a_device_stops_its_current_and_previous_credential_at_once(resources, referred):
+    # Given a device that rotated its credential (both work now)
+    _, device = register()
+    _, rotated = rotate_with(device["credential"])
+    # When the centre revokes the device
+    assert revoke(device["device_id"])[0] == 204
+    # Then neither credential gets in, and a rotation begun before the revocation is refused
+    for credential in (device["credential"], rotated["credential"]):
+        with pytest.raises(Exception, match="^Unauthorized$"):
+            authorize(credential)
+    context = principal_context(role="device", organisation=None) | {
+        "device_id": device["device_id"], "patient_id": device["patient_id"],
+        "measurement_types": "pulse spo2",
+        "credential_id": jwt.decode(rotated["credential"], options={"verify_signature": False})["jti"]}
+    status, reply = rotate_credential(context)
+    assert status == 401 and reply["code"] == "unauthorized"
+
+
+def test_a_rotation_by_another_role_is_forbidden_and_changes_nothing(resources, referred):
+    _, device = register()
+    before = table_items(resources, "devices")
+    status, reply = rotate_credential(principal_context())
+    assert status == 403 and reply["code"] == "forbidden"
+    assert table_items(resources, "devices") == before
 
 
 # --- the sample event ---------------------------------------------------------------------------

@@ -68,6 +68,18 @@ def revoke(device_id: str, authorizer_context: dict | None = None) -> tuple[int,
     return _call(event, authorizer_context)
 
 
+def rotate_credential(authorizer_context: dict[str, Any]) -> tuple[int, Any]:
+    """POST /v1/devices/me/credential as the device the authorizer's context names."""
+    return _call(load_event("devices/rotate_credential.json"), authorizer_context)
+
+
+def rotate_with(credential: str) -> tuple[int, Any]:
+    """POST /v1/devices/me/credential as API Gateway makes it for this credential: the real authorizer's
+    context (its 401 raised as API Gateway's), then the devices function."""
+    policy = authorize(credential)
+    return rotate_credential({"principalId": policy["principalId"], **policy["context"]})
+
+
 def _call(event: dict[str, Any], authorizer_context: dict | None) -> tuple[int, Any]:
     event["requestContext"]["authorizer"] = principal_context() if authorizer_context is None else (
         authorizer_context

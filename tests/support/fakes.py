@@ -35,7 +35,7 @@ from functions.referral_intake.models import Episode, Handover, NewEpisode, Orde
 from functions.shared.access_log import Access, Outcome
 from functions.shared.citizen_records import SharingConsent
 from functions.shared.clock import iso_utc
-from functions.shared.device_records import DeviceStanding, DeviceStatus
+from functions.shared.device_records import DeviceCredentials, DeviceStanding, DeviceStatus
 from functions.shared.episode_records import EpisodeRelations, EpisodeStatus
 from functions.shared.evaluation_records import (
     HEAD,
@@ -127,6 +127,7 @@ class FakeDeviceRegistry(FakeCitizenStore):
         self.episodes: dict[str, list[tuple[str, str]]] = {}
         self.before_add_device = _nothing
         self.before_link_device = _nothing
+        self.before_rotate_credential = _nothing
 
     def open_episodes(self, patient_id: str) -> list[tuple[str, str]]:
         return list(self.episodes.get(patient_id, []))
@@ -170,6 +171,15 @@ class FakeDeviceRegistry(FakeCitizenStore):
             return False
         self.devices[device.device_id] = replace(current, status=DeviceStatus.REVOKED, revoked_at=revoked_at)
         self.claims.pop(claim, None)
+        return True
+
+    def rotate_credential(self, device: Device, credentials: DeviceCredentials) -> bool:
+        self.before_rotate_credential()
+        current = self.devices.get(device.device_id)
+        if (self.refuse_writes or current is None or current.status != DeviceStatus.ACTIVE
+                or current.credentials.current != device.credentials.current):
+            return False
+        self.devices[device.device_id] = replace(current, credentials=credentials)
         return True
 
 

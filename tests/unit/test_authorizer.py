@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
@@ -16,7 +17,12 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from functions.authorizer.logic import LEEWAY_SECONDS, MAX_TOKEN_CHARS, Authenticator
 from functions.authorizer.models import NotAuthenticated, TrustSettings, policy_for
-from functions.shared.device_records import DeviceStanding, DeviceStatus
+from functions.shared.device_records import (
+    DEVICE_CREDENTIAL_TYPE,
+    DeviceCredentials,
+    DeviceStanding,
+    DeviceStatus,
+)
 from functions.shared.principal import Principal, Role
 from tests.support.citizen_view import FakeCitizenDirectory
 from tests.support.fakes import FakeDeviceDirectory, FakeDeviceKey, FakeIdentityProviderKeys
@@ -29,7 +35,11 @@ SOR = "123456789012345"
 DEVICE_ID = "dev_0123456789abcdef01234567"
 PATIENT_ID = "pat_76543210fedcba9876543210"
 MEASURES = ("pulse", "spo2")  # what the device was registered for
-TRUST = TrustSettings(IDP, AUDIENCE, DEVICE_ISSUER, DEVICE_KEY_ID)
+CLIENT = "telehub-clinician-web"
+TRUST = TrustSettings(IDP, AUDIENCE, DEVICE_ISSUER, DEVICE_KEY_ID, frozenset({CLIENT, "telehub-logistics"}))
+NOW = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)  # the authorizer's clock, for a credential's grace
+CREDENTIAL_ID, PREVIOUS_ID, OLDER_ID = "crd_current", "crd_previous", "crd_older"
+GRACE_END = NOW + timedelta(minutes=4)
 METHOD_ARN = "arn:aws:execute-api:eu-west-1:123456789012:a1b2c3d4e5/prod/DELETE/v1/devices/dev_1"
 
 
@@ -43,34 +53,55 @@ def keys() -> dict[str, Any]:
     }
 
 
+# The device's credentials: the current one, and the one it replaced, whose grace ends in four minutes.
+CREDENTIALS = DeviceCredentials(CREDENTIAL_ID, PREVIOUS_ID, GRACE_END)
+
+
 @pytest.fixture
 def devices() -> FakeDeviceDirectory:
-    return FakeDeviceDirectory({DEVICE_ID: DeviceStanding(DeviceStatus.ACTIVE, PATIENT_ID, MEASURES)})
+    return FakeDeviceDirectory({
+        DEVICE_ID: DeviceStanding(DeviceStatus.ACTIVE, PATIENT_ID, MEASURES, CREDENTIALS)})
+
+
+class Clock:
+    """The authorizer's clock, which a test moves on."""
+
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
 
 
 @pytest.fixture
-def authenticator(keys, devices) -> Authenticator:
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def authenticator(keys, devices, clock) -> Authenticator:
     published = {"rsa-1": keys["idp-rsa"].public_key(), "ec-1": keys["idp-ec"].public_key()}
     device_key = FakeDeviceKey(keys["device"].public_key())
     return Authenticator(TRUST, FakeIdentityProviderKeys(published), device_key, devices,
-                         FakeCitizenDirectory())
+                         FakeCitizenDirectory(), clock)
 
 
-def person_token(keys, kid: str = "rsa-1", key: str = "idp-rsa", algorithm: str = "RS256",
+def person_token(keys, kid: str = "rsa-1", key: str = "idp-rsa", algorithm: str = "RS256", typ: str = "JWT",
                  **overrides: Any) -> str:
     now = int(time.time())
     claims = {"iss": IDP, "aud": AUDIENCE, "iat": now, "exp": now + 600, "sub": "user-17",
               "telehub_role": "logistics", "telehub_org": SOR, **overrides}
     claims = {name: value for name, value in claims.items() if value is not None}
-    return jwt.encode(claims, keys[key], algorithm=algorithm, headers={"kid": kid})
+    return jwt.encode(claims, keys[key], algorithm=algorithm, headers={"kid": kid, "typ": typ})
 
 
-def device_token(keys, kid: str = DEVICE_KEY_ID, key: str = "device", **overrides: Any) -> str:
+def device_token(keys, kid: str = DEVICE_KEY_ID, key: str = "device", typ: str = DEVICE_CREDENTIAL_TYPE,
+                 **overrides: Any) -> str:
     now = int(time.time())
     claims = {"iss": DEVICE_ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + 86400, "sub": DEVICE_ID,
-              "telehub_role": "device", "telehub_device": DEVICE_ID, **overrides}
+              "jti": CREDENTIAL_ID, "telehub_role": "device", "telehub_device": DEVICE_ID, **overrides}
     claims = {name: value for name, value in claims.items() if value is not None}
-    return jwt.encode(claims, keys[key], algorithm="RS256", headers={"kid": kid})
+    return jwt.encode(claims, keys[key], algorithm="RS256", headers={"kid": kid, "typ": typ})
 
 
 def refusal(authenticator: Authenticator, authorization: str | None) -> str:
@@ -126,7 +157,7 @@ def test_an_active_device_is_let_in_with_its_patient_from_the_device_item(authen
     # item (not the token)
     assert principal == Principal(
         role=Role.DEVICE, subject=DEVICE_ID, device_id=DEVICE_ID, patient_id=PATIENT_ID,
-        measurement_types=MEASURES,
+        measurement_types=MEASURES, credential_id=CREDENTIAL_ID,
     )
     assert devices.reads == [DEVICE_ID]
 
@@ -309,11 +340,85 @@ def test_the_credential_of_an_unknown_device_is_refused(authenticator, keys, dev
     assert refusal(authenticator, f"Bearer {device_token(keys)}") == "unknown_device"
 
 
-def test_the_credential_of_a_revoked_device_is_refused(authenticator, keys, devices):
-    # Given a well-signed, unexpired credential of a device that has since been revoked
-    devices.devices[DEVICE_ID] = DeviceStanding(DeviceStatus.REVOKED, PATIENT_ID, MEASURES)
+@pytest.mark.parametrize("credential_id", [CREDENTIAL_ID, PREVIOUS_ID])
+def test_every_credential_of_a_revoked_device_is_refused(authenticator, keys, devices, credential_id):
+    # Given a well-signed, unexpired credential (the current or the previous) of a device since revoked
+    devices.devices[DEVICE_ID] = DeviceStanding(DeviceStatus.REVOKED, PATIENT_ID, MEASURES, CREDENTIALS)
     # When it is authenticated, Then it is refused
-    assert refusal(authenticator, f"Bearer {device_token(keys)}") == "revoked_device"
+    assert refusal(authenticator, f"Bearer {device_token(keys, jti=credential_id)}") == "revoked_device"
+
+
+def test_the_previous_credential_works_until_its_grace_ends(authenticator, keys, clock):
+    # Given the credential a rotation replaced, its grace ending in four minutes
+    token = device_token(keys, jti=PREVIOUS_ID)
+    # When it is authenticated within the grace, Then it is let in, as the credential it is
+    assert authenticator.authenticate(f"Bearer {token}").credential_id == PREVIOUS_ID
+    # When the grace has ended, Then it is refused, and the current credential still works
+    clock.now = GRACE_END
+    assert refusal(authenticator, f"Bearer {token}") == "superseded_credential"
+    assert authenticator.authenticate(f"Bearer {device_token(keys)}").credential_id == CREDENTIAL_ID
+
+
+@pytest.mark.parametrize("credential_id", [OLDER_ID, "crd_never_recorded"])
+def test_a_credential_the_device_does_not_record_is_refused(authenticator, keys, credential_id):
+    # Given a well-signed credential of the device that is neither its current nor its previous one (one
+    # from before the last two rotations, or one a lost race issued and never recorded)
+    token = device_token(keys, jti=credential_id)
+    # When it is authenticated, Then it is refused
+    assert refusal(authenticator, f"Bearer {token}") == "superseded_credential"
+
+
+def test_a_device_credential_without_an_id_is_refused(authenticator, keys, devices):
+    # Given a credential without jti (as they were before credentials had ids)
+    token = device_token(keys, jti=None)
+    # When it is authenticated, Then it is refused before the device is read
+    assert refusal(authenticator, f"Bearer {token}") == "missing_claim"
+    assert devices.reads == []
+
+
+# --- refused: the token's type and client --------------------------------------------------------
+
+
+@pytest.mark.parametrize("typ", ["JWT", "jwt", "at+jwt", "application/at+JWT"])
+def test_the_identity_providers_token_types_are_accepted(authenticator, keys, typ):
+    assert authenticator.authenticate(f"Bearer {person_token(keys, typ=typ)}").organisation == SOR
+
+
+@pytest.mark.parametrize("typ", [DEVICE_CREDENTIAL_TYPE, "id+jwt", "logout+jwt", "JOSE"])
+def test_a_token_of_another_type_from_the_identity_provider_is_refused(authenticator, keys, typ):
+    # Given a token the provider signed, of a type that is no access token (a device credential's own, say)
+    token = person_token(keys, typ=typ)
+    # When it is authenticated, Then it is refused for its type
+    assert refusal(authenticator, f"Bearer {token}") == "wrong_type"
+
+
+def test_a_token_without_a_type_is_refused(authenticator, keys):
+    now = int(time.time())
+    claims = {"iss": IDP, "aud": AUDIENCE, "iat": now, "exp": now + 600, "sub": "x", "telehub_role": "system"}
+    token = jwt.encode(claims, keys["idp-rsa"], algorithm="RS256", headers={"kid": "rsa-1", "typ": None})
+    assert "typ" not in jwt.get_unverified_header(token)
+    assert refusal(authenticator, f"Bearer {token}") == "wrong_type"
+
+
+@pytest.mark.parametrize("typ", ["JWT", "at+jwt"])
+def test_a_device_credential_needs_the_device_credential_type(authenticator, keys, devices, typ):
+    # Given a credential signed by Telehub's key for the device, but typed as another kind of token
+    token = device_token(keys, typ=typ)
+    # When it is authenticated, Then it is refused before the device is read
+    assert refusal(authenticator, f"Bearer {token}") == "wrong_type"
+    assert devices.reads == []
+
+
+def test_a_token_issued_to_a_configured_client_is_accepted(authenticator, keys):
+    assert authenticator.authenticate(f"Bearer {person_token(keys, azp=CLIENT)}").organisation == SOR
+
+
+@pytest.mark.parametrize("client", ["another-app", "", 42])
+def test_a_token_issued_to_another_client_is_refused(authenticator, keys, client):
+    # Given a token of the provider issued to a client Telehub does not take tokens from
+    token = person_token(keys, azp=client)
+    # When it is authenticated, Then it is refused
+    assert refusal(authenticator, f"Bearer {token}") == "unknown_client"
 
 
 # --- the policy ---------------------------------------------------------------------------------
@@ -332,7 +437,7 @@ ROUTES = (
 def test_a_device_is_allowed_only_the_upload_and_carries_the_principal_as_strings():
     # Given a device principal and the ARN of the method being called
     principal = Principal(role=Role.DEVICE, subject=DEVICE_ID, device_id=DEVICE_ID, patient_id=PATIENT_ID,
-                          measurement_types=MEASURES)
+                          measurement_types=MEASURES, credential_id=CREDENTIAL_ID)
     # When the policy is built
     policy = policy_for(principal, METHOD_ARN, ROUTES)
     # Then it allows only the device's one route, on the called stage, whatever method was called
@@ -342,7 +447,8 @@ def test_a_device_is_allowed_only_the_upload_and_carries_the_principal_as_string
     }]
     # And the context holds the principal's present fields, all strings (the types space-separated)
     assert policy["context"] == {"role": "device", "subject": DEVICE_ID, "device_id": DEVICE_ID,
-                                 "patient_id": PATIENT_ID, "measurement_types": "pulse spo2"}
+                                 "patient_id": PATIENT_ID, "measurement_types": "pulse spo2",
+                                 "credential_id": CREDENTIAL_ID}
 
 
 @pytest.mark.parametrize(

@@ -8,10 +8,17 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from functions.devices.logic import SERIAL_TAKEN, CredentialIssuer, DeviceService
+from functions.devices.logic import CREDENTIAL_GRACE, SERIAL_TAKEN, CredentialIssuer, DeviceService
 from functions.devices.models import Device, DeviceRegistration
-from functions.shared.device_records import DeviceStatus
-from functions.shared.errors import NO_RELATION, Conflict, Forbidden, NoRelation, ServiceUnavailable
+from functions.shared.device_records import DEVICE_CREDENTIAL_TYPE, DeviceCredentials, DeviceStatus
+from functions.shared.errors import (
+    NO_RELATION,
+    Conflict,
+    Forbidden,
+    NoRelation,
+    ServiceUnavailable,
+    Unauthorized,
+)
 from functions.shared.principal import Principal, Role
 from tests.support.fakes import FakeAccessLog, FakeDeviceRegistry, FakePseudonyms, FakeSigner
 from tests.support.organisations import CENTRE
@@ -41,10 +48,25 @@ def access_log() -> FakeAccessLog:
     return FakeAccessLog()
 
 
+class Clock:
+    """The devices feature's clock, which a test moves on."""
+
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
 @pytest.fixture
-def service(registry, signing_key, access_log) -> DeviceService:
-    credentials = CredentialIssuer(FakeSigner(signing_key), ISSUER, AUDIENCE, TTL, clock=lambda: NOW)
-    return DeviceService(registry, FakePseudonyms(), credentials, access_log, clock=lambda: NOW)
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def service(registry, signing_key, access_log, clock) -> DeviceService:
+    credentials = CredentialIssuer(FakeSigner(signing_key), ISSUER, AUDIENCE, TTL, clock=clock)
+    return DeviceService(registry, FakePseudonyms(), credentials, access_log, clock=clock)
 
 
 def registration(**overrides) -> DeviceRegistration:
@@ -98,8 +120,13 @@ def test_the_credential_is_an_rs256_jwt_for_the_device(service, registry, signin
     claims = verified_claims(token, signing_key)
     # Then it names the device as subject and role, with the key id and the configured lifetime
     device_id = outcome.device.device_id
-    assert jwt.get_unverified_header(token) == {"alg": "RS256", "typ": "JWT", "kid": FakeSigner.key_id}
+    assert jwt.get_unverified_header(token) == {"alg": "RS256", "typ": DEVICE_CREDENTIAL_TYPE,
+                                                "kid": FakeSigner.key_id}
     assert claims["sub"] == claims["telehub_device"] == device_id
+    # And its id is the device's current credential, as stored
+    assert claims["jti"] == outcome.credential.credential_id
+    assert outcome.device.credentials == registry.devices[device_id].credentials == DeviceCredentials(
+        claims["jti"])
     assert claims["telehub_role"] == "device"
     assert claims["iat"] == int(NOW.timestamp())
     assert claims["exp"] == int((NOW + TTL).timestamp())
@@ -127,17 +154,34 @@ def test_another_citizen_gets_another_patient_id(service, registry):
     assert other.patient_id != first.patient_id
 
 
-def test_a_retried_registration_returns_the_same_device_with_a_fresh_credential(service, registry):
+def test_a_retried_registration_returns_the_same_device_with_a_fresh_credential(service, registry, clock):
     # Given a device registered once
     referred(registry)
     first = service.register(registration(), LOGISTICS)
     # When the same registration arrives again (the reply was lost; a client retries)
+    clock.now = NOW + timedelta(seconds=5)
     retry = service.register(registration(), LOGISTICS)
     # Then nothing new is created: the same device comes back, marked as not created, with a credential
     assert not retry.created
-    assert retry.device == first.device
-    assert retry.credential.token
+    assert retry.device.device_id == first.device.device_id
     assert len(registry.devices) == 1
+    # And the retry's credential replaced the first: current now, the first one the previous for the grace
+    assert retry.credential.credential_id != first.credential.credential_id
+    assert retry.device.credentials == registry.devices[first.device.device_id].credentials == (
+        DeviceCredentials(retry.credential.credential_id, first.credential.credential_id,
+                          clock.now + CREDENTIAL_GRACE))
+
+
+def test_retries_never_multiply_the_valid_credentials(service, registry, clock):
+    # Given a registration sent five times (a client that retried on every timeout)
+    referred(registry)
+    replies = [service.register(registration(), LOGISTICS) for _ in range(5)]
+    sent = [reply.credential.credential_id for reply in replies]
+    # When the credentials are checked within the grace of the last retry
+    credentials = registry.devices[replies[0].device.device_id].credentials
+    clock.now = NOW + CREDENTIAL_GRACE / 2
+    # Then only the last two are valid (the last reply's, and the one before for the grace), not the others
+    assert [credential for credential in sent if credentials.accepts(credential, clock.now)] == sent[-2:]
 
 
 def test_a_retry_links_the_device_to_an_episode_opened_since(service, registry):
@@ -265,8 +309,11 @@ def test_a_concurrent_registration_of_the_same_device_yields_one_device(service,
     outcome = service.register(registration(), LOGISTICS)
     # Then it returns the winner's device as a retry: there is one device
     assert not outcome.created
-    assert outcome.device == winner["outcome"].device
+    assert outcome.device.device_id == winner["outcome"].device.device_id
     assert len(registry.devices) == 1
+    # And the device uses this request's credential, with the winner's for the grace
+    assert outcome.device.credentials.current == outcome.credential.credential_id
+    assert outcome.device.credentials.previous == winner["outcome"].credential.credential_id
 
 
 def test_a_registration_that_loses_a_race_is_logged_once(service, registry, access_log):
@@ -422,3 +469,124 @@ def test_a_revocation_that_cannot_be_logged_leaves_the_device_active(service, re
     with pytest.raises(ServiceUnavailable):
         service.revoke(device.device_id, LOGISTICS)
     assert registry.devices[device.device_id].status == DeviceStatus.ACTIVE
+
+
+# --- rotating the credential --------------------------------------------------------------------
+
+
+def as_device(device: Device, credential_id: str | None) -> Principal:
+    """The device's principal, as the authorizer hands it on for a credential it let in."""
+    return Principal(role=Role.DEVICE, subject=device.device_id, device_id=device.device_id,
+                     patient_id=device.patient_id, measurement_types=device.measurement_types,
+                     credential_id=credential_id)
+
+
+def test_a_rotation_makes_a_new_credential_current_and_gives_the_old_one_a_grace(
+        service, registry, device, clock, signing_key, access_log):
+    # Given a registered device calling with its credential, a day later
+    old = device.credentials.current
+    clock.now = NOW + timedelta(days=1)
+    logged = list(access_log.entries)
+    # When it rotates
+    rotation = service.rotate_credential(as_device(device, old))
+    # Then it gets a new credential of its own, as long-lived as a registered one
+    claims = verified_claims(rotation.credential.token, signing_key)
+    assert (claims["sub"], claims["jti"]) == (device.device_id, rotation.credential.credential_id)
+    assert rotation.credential.expires_at == clock.now + TTL
+    # And the device records the new one as current and the old one until the grace ends, which the reply says
+    assert registry.devices[device.device_id].credentials == DeviceCredentials(
+        rotation.credential.credential_id, old, clock.now + CREDENTIAL_GRACE)
+    assert rotation.previous_valid_until == clock.now + CREDENTIAL_GRACE
+    # And a rotation names no citizen's data: nothing is access-logged for it
+    assert access_log.entries == logged and access_log.denials == []
+
+
+def test_the_old_credential_stops_once_the_grace_ends(service, registry, device, clock):
+    # Given a rotated credential
+    old = device.credentials.current
+    rotation = service.rotate_credential(as_device(device, old))
+    credentials = registry.devices[device.device_id].credentials
+    # Then the old one works until the grace ends, and not from then on; the new one on
+    assert credentials.accepts(old, NOW + CREDENTIAL_GRACE - timedelta(seconds=1))
+    assert not credentials.accepts(old, NOW + CREDENTIAL_GRACE)
+    assert credentials.accepts(rotation.credential.credential_id, NOW + CREDENTIAL_GRACE)
+
+
+def test_a_retry_with_the_old_credential_keeps_its_grace_and_drops_the_unreceived_one(
+        service, registry, device, clock):
+    # Given a rotation whose reply the device never received
+    old = device.credentials.current
+    lost = service.rotate_credential(as_device(device, old))
+    # When the device retries with its old credential, three minutes on
+    clock.now = NOW + timedelta(minutes=3)
+    retry = service.rotate_credential(as_device(device, old))
+    # Then the retry's credential is current, the old one keeps the grace it had (not extended), and the
+    # credential of the lost reply is valid no more
+    credentials = registry.devices[device.device_id].credentials
+    assert credentials == DeviceCredentials(retry.credential.credential_id, old, NOW + CREDENTIAL_GRACE)
+    assert retry.previous_valid_until == NOW + CREDENTIAL_GRACE
+    assert not credentials.accepts(lost.credential.credential_id, clock.now)
+
+
+def test_a_rotation_with_the_new_credential_retires_the_old_one_at_once(service, registry, device):
+    # Given a rotation the device received
+    old = device.credentials.current
+    first = service.rotate_credential(as_device(device, old))
+    # When it rotates again, with the new credential
+    second = service.rotate_credential(as_device(device, first.credential.credential_id))
+    # Then the first rotation's credential has the grace, and the original one is valid no more
+    credentials = registry.devices[device.device_id].credentials
+    assert (credentials.current, credentials.previous) == (second.credential.credential_id,
+                                                          first.credential.credential_id)
+    assert not credentials.accepts(old, NOW)
+
+
+@pytest.mark.parametrize("caller", ["crd_never_recorded", None])
+def test_a_credential_the_device_does_not_accept_cannot_rotate(service, registry, device, caller):
+    # Given a caller whose credential is not the device's (replaced since the authorizer let it in), or none
+    before = registry.devices[device.device_id]
+    # When it rotates, Then it is refused as unauthenticated and nothing changes
+    with pytest.raises(Unauthorized):
+        service.rotate_credential(as_device(device, caller))
+    assert registry.devices[device.device_id] == before
+
+
+def test_a_previous_credential_after_its_grace_cannot_rotate(service, registry, device, clock):
+    old = device.credentials.current
+    service.rotate_credential(as_device(device, old))
+    clock.now = NOW + CREDENTIAL_GRACE
+    with pytest.raises(Unauthorized):
+        service.rotate_credential(as_device(device, old))
+
+
+def test_a_revoked_device_cannot_rotate(service, registry, device):
+    # Given a device revoked after the authorizer let its request in
+    service.revoke(device.device_id, LOGISTICS)
+    # When it rotates, Then it is refused and the device keeps no new credential
+    with pytest.raises(Unauthorized):
+        service.rotate_credential(as_device(device, device.credentials.current))
+    assert registry.devices[device.device_id].credentials == device.credentials
+
+
+def test_a_rotation_that_loses_a_race_decides_again_on_what_is_stored(service, registry, device):
+    # Given another rotation with the same credential that wins between this one's read and its write
+    old = device.credentials.current
+    winner = {}
+
+    def competitor_rotates() -> None:
+        registry.before_rotate_credential = lambda: None
+        winner["rotation"] = service.rotate_credential(as_device(device, old))
+
+    registry.before_rotate_credential = competitor_rotates
+    # When this rotation completes
+    rotation = service.rotate_credential(as_device(device, old))
+    # Then it is current, the old credential (now the previous) keeps its grace, the winner's is valid no more
+    credentials = registry.devices[device.device_id].credentials
+    assert (credentials.current, credentials.previous) == (rotation.credential.credential_id, old)
+    assert not credentials.accepts(winner["rotation"].credential.credential_id, NOW)
+
+
+def test_a_rotation_the_store_keeps_refusing_is_a_503(service, registry, device):
+    registry.refuse_writes = True
+    with pytest.raises(ServiceUnavailable):
+        service.rotate_credential(as_device(device, device.credentials.current))
