@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from tests.support.botocore_models import share_parsed_models
+from tests.support.moto_kms import skip_unused_key_pairs
 
 os.environ.update(
     AWS_ACCESS_KEY_ID="testing",
@@ -22,3 +23,4 @@ os.environ.update(
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
 share_parsed_models()
+skip_unused_key_pairs()
