@@ -8,18 +8,17 @@ its subscription's filter policy is ``{"recipients": ["<its code>"]}`` (infrastr
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from functions.cross_sector_sharing.models import BUNDLE_MESSAGE_TYPE, BUNDLE_SCHEMA_VERSION, BundleMessage
-from functions.shared.outbox import SQS_BATCH_LIMIT
-from functions.shared.sns import publish_batch
+from functions.shared.batch_requests import message_bytes, requests_of
+from functions.shared.sns import PUBLISH_BATCH_BYTES, publish_batch
 
-# SNS's limit on a message and on a PublishBatch request: bodies and attributes (names, types, values).
-REQUEST_LIMIT = 256 * 1024
 # What a Bundle may take of a message, leaving room for its attributes (at most two recipients and a few
-# ids, well under 1 KiB): fhir.bundles_of splits a larger one into parts.
-MAX_BUNDLE_BYTES = REQUEST_LIMIT - 2048
+# ids, well under 1 KiB): fhir.bundles_of splits a larger one into parts. SNS's limit on a PublishBatch
+# request is also its limit on one message.
+MAX_BUNDLE_BYTES = PUBLISH_BATCH_BYTES - 2048
 
 
 class SnsBundleTopic:
@@ -28,11 +27,13 @@ class SnsBundleTopic:
 
     def publish(self, messages: Sequence[BundleMessage]) -> set[int]:
         """Publish the messages in order, in requests of ten or 256 KiB; return the positions SNS did not
-        take (a refused request: all of its messages)."""
+        take (a refused request: all of its messages). A refusal does not stop the rest: each queue
+        message is redelivered alone, so a message refused for good must not hold back those after it."""
+        entries = [message_entry(message) for message in messages]
         not_taken: set[int] = set()
-        for request in requests_of([message_entry(message) for message in messages]):
-            entries = [{**entry, "Id": str(index)} for index, (_, entry) in enumerate(request)]
-            not_taken |= {request[index][0] for index in publish_batch(self._topic_arn, entries, "bundle")}
+        for request in requests_of([size_of(entry) for entry in entries], PUBLISH_BATCH_BYTES):
+            sent = [{**entries[position], "Id": str(index)} for index, position in enumerate(request)]
+            not_taken |= {request[index] for index in publish_batch(self._topic_arn, sent, "bundle")}
         return not_taken
 
 
@@ -55,23 +56,5 @@ def message_entry(message: BundleMessage) -> dict[str, Any]:
 
 
 def size_of(entry: dict[str, Any]) -> int:
-    """The bytes SNS counts of a message: its body, and each attribute's name, data type and value."""
-    attributes = entry["MessageAttributes"].items()
-    return len(entry["Message"].encode()) + sum(
-        len(name.encode()) + len(value["DataType"].encode()) + len(value["StringValue"].encode())
-        for name, value in attributes)
-
-
-def requests_of(entries: Sequence[dict[str, Any]]) -> Iterator[list[tuple[int, dict[str, Any]]]]:
-    """The entries with their positions, in order, in requests of at most ten and REQUEST_LIMIT bytes."""
-    batch: list[tuple[int, dict[str, Any]]] = []
-    size = 0
-    for position, entry in enumerate(entries):
-        entry_size = size_of(entry)
-        if batch and (len(batch) == SQS_BATCH_LIMIT or size + entry_size > REQUEST_LIMIT):
-            yield batch
-            batch, size = [], 0
-        batch.append((position, entry))
-        size += entry_size
-    if batch:
-        yield batch
+    """The bytes SNS counts of a message against a request's limit."""
+    return message_bytes(entry["Message"], entry["MessageAttributes"])

@@ -2,8 +2,9 @@
 
 A feature's relay is a ``StreamRelay``: it says how one of its items becomes a message (or, for a
 relay that fans an item out, none or several) and names its metrics; the relay turns the INSERTed
-items of a stream batch into messages, sends them ten per request (SQS's SendMessageBatch and SNS's
-PublishBatch take ten alike) and returns the ids of the records it did not relay.
+items of a stream batch into messages, sends them in requests the service takes (at most ten messages,
+and at most the bytes its publisher names: SQS's SendMessageBatch 1 MiB, SNS's PublishBatch 256 KiB)
+and returns the ids of the records it did not relay.
 ``relay_stream_inserts`` is the outbox function's glue to Lambda's partial batch response.
 """
 
@@ -12,13 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
+from functions.shared.batch_requests import requests_of
 from functions.shared.observability import COUNT, MetricsRecorder, logger
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
     from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
-
-SQS_BATCH_LIMIT = 10  # messages per request, SNS's PublishBatch too
 
 Message = TypeVar("Message")
 Sent = TypeVar("Sent", contravariant=True)
@@ -32,12 +32,21 @@ class RecordNotRelayed(Exception):
 
 
 class Publisher(Protocol[Sent]):
+    @property
+    def request_bytes(self) -> int:
+        """The most bytes one request takes, its messages' bodies and attributes together."""
+
+    def size_of(self, message: Sent) -> int:
+        """The bytes the service counts of the message against ``request_bytes``."""
+
     def publish(self, messages: Sequence[Sent]) -> set[int]:
-        """Send up to ten messages in one request; return the positions not sent."""
+        """Send up to ten messages of at most ``request_bytes`` in one request; return the positions not
+        sent."""
 
 
 class StreamRelay(Generic[Message]):
-    """Turns a stream's new items into messages, sent ten per request, and counts what it relayed.
+    """Turns a stream's new items into messages, sent in as few requests as the service takes, and
+    counts what it relayed.
 
     A relay says what an item becomes with ``message_of`` (one message) or, if an item may become
     none or several, ``messages_of``; a record is relayed once all its messages are sent (at once, if
@@ -75,7 +84,7 @@ class StreamRelay(Generic[Message]):
                 not_relayed.add(record_id)
                 continue
             pending.extend((record_id, message) for message in messages)
-        not_relayed |= _publish_in_batches(pending, self._publisher.publish)
+        not_relayed |= _publish_in_requests(pending, self._publisher)
         relayed = len(inserted) - len(not_relayed)
         self._metrics.add_metric(self.relayed_metric, COUNT, relayed)
         self._metrics.add_metric(self.not_relayed_metric, COUNT, len(not_relayed))
@@ -83,18 +92,17 @@ class StreamRelay(Generic[Message]):
         return not_relayed
 
 
-def _publish_in_batches(pending: Sequence[tuple[str, Message]],
-                        publish: Callable[[list[Message]], set[int]]) -> set[str]:
-    """Send the messages ten per request; return the ids of the records with a message not sent.
-    ``publish`` sends one request and returns the positions refused; a refusal stops the run (see
-    ``StreamRelay``)."""
+def _publish_in_requests(pending: Sequence[tuple[str, Message]], publisher: Publisher[Message]) -> set[str]:
+    """Send the messages in order, in requests of at most ten and the publisher's ``request_bytes``;
+    return the ids of the records with a message not sent. A refusal stops the run (see ``StreamRelay``)."""
     not_sent: set[str] = set()
-    for start in range(0, len(pending), SQS_BATCH_LIMIT):
-        chunk = pending[start:start + SQS_BATCH_LIMIT]
-        failed = publish([message for _, message in chunk])
+    sizes = [publisher.size_of(message) for _, message in pending]
+    for request in requests_of(sizes, publisher.request_bytes):
+        chunk = pending[request.start:request.stop]
+        failed = publisher.publish([message for _, message in chunk])
         not_sent.update(record_id for position, (record_id, _) in enumerate(chunk) if position in failed)
         if failed:
-            not_sent.update(record_id for record_id, _ in pending[start + SQS_BATCH_LIMIT:])
+            not_sent.update(record_id for record_id, _ in pending[request.stop:])
             break
     return not_sent
 

@@ -10,12 +10,17 @@ from botocore.exceptions import BotoCoreError, ClientError
 from functions.shared import aws
 from functions.shared.observability import logger
 
+# PublishBatch takes at most a topic's MaximumMessageSize in one request, its messages' bodies and
+# attributes together: 256 KiB unless the topic raises it (up to 1 MiB), and Telehub's topics do not.
+PUBLISH_BATCH_BYTES = 262_144
+
 
 def publish_batch(topic_arn: str, entries: list[dict[str, Any]], what: str) -> set[int]:
-    """Publish up to ten entries (``Id`` = their position) in one request; return the positions SNS
-    did not take. A refused request (throttled, the topic's key unusable, unreachable) publishes none
-    of them; the caller leaves those records to the stream's retry. ``what`` names the messages in
-    logs (ids and counts only, never a body)."""
+    """Publish one request of entries (``Id`` = their position): at most ten and ``PUBLISH_BATCH_BYTES``,
+    as ``functions.shared.batch_requests.requests_of`` groups them. Return the positions SNS did not take.
+    A refused request (throttled, the topic's key unusable, unreachable) publishes none of them; the
+    caller leaves those records to its source's retry. ``what`` names the messages in logs (ids and
+    counts only, never a body)."""
     try:
         response = aws.client("sns").publish_batch(TopicArn=topic_arn, PublishBatchRequestEntries=entries)
     except (ClientError, BotoCoreError) as error:

@@ -9,11 +9,16 @@ from botocore.exceptions import BotoCoreError, ClientError
 from functions.shared import aws
 from functions.shared.observability import logger
 
+# SendMessageBatch takes at most this many bytes in one request, its messages' bodies and attributes
+# together: 1 MiB, as the API reference says since SQS raised it from 256 KiB (moto enforces it too).
+SEND_MESSAGE_BATCH_BYTES = 1_048_576
+
 
 def send_batch(queue_url: str, entries: list[dict[str, Any]], what: str) -> set[int]:
-    """Send up to ten entries (``Id`` = their position) in one request; return the positions SQS
-    did not take. A refused request (throttled, unreachable) sends none of them; the caller leaves
-    those records to the stream's retry, so nothing here decides whether an error is transient.
+    """Send one request of entries (``Id`` = their position): at most ten and ``SEND_MESSAGE_BATCH_BYTES``,
+    as ``functions.shared.batch_requests.requests_of`` groups them. Return the positions SQS did not take.
+    A refused request (throttled, unreachable) sends none of them; the caller leaves those records to
+    the stream's retry, so nothing here decides whether an error is transient.
     ``what`` names the messages in logs (ids and counts only, never a body)."""
     try:
         response = aws.client("sqs").send_message_batch(QueueUrl=queue_url, Entries=entries)

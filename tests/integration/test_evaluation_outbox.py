@@ -15,7 +15,9 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
+from functions.device_uploads.models import MAX_MEASUREMENTS
 from functions.shared import aws
+from functions.shared.sqs import SEND_MESSAGE_BATCH_BYTES
 from tests.support.episodes import CREATED, new_episode
 from tests.support.evaluation_events import (
     PATIENT,
@@ -27,7 +29,7 @@ from tests.support.evaluation_events import (
 )
 from tests.support.evaluator_inputs import measured, message, store_episode, upload, version
 from tests.support.events import load_event
-from tests.support.moto_state import Throttle, queued_messages, subscribed_queue
+from tests.support.moto_state import SentBatches, Throttle, queued_messages, subscribed_queue
 from tests.support.organisations import HOSPITAL, MONITORING
 from tests.support.runtime import invoke
 from tests.support.uploads_api import retry_from
@@ -106,6 +108,38 @@ def test_a_throttled_send_is_reported_and_the_retry_completes_the_hand_off(resou
     assert invoke("evaluation-outbox", retry_from(event, response)) == {"batchItemFailures": []}
     keys = Counter(m["attributes"]["dedupe_key"]["StringValue"] for m in _evaluated(resources))
     assert len(keys) == 12 and set(keys.values()) == {1}
+
+
+def _pressures_event(number: int) -> dict[str, Any]:
+    """The stream record of an event of 200 RED blood pressures, each raising its alarm (about 114 KB):
+    built on the sample record, not read from moto's stream, which takes seconds to serve items this
+    large."""
+    body = upload_event(EPISODE, f"upload-{number:04d}", ["RED"] * MAX_MEASUREMENTS)
+    for pressure in body["measurements"]:
+        del pressure["value"], pressure["unit"]
+        pressure.update(type="blood_pressure", components=[
+            {"type": "systolic", "value": 182, "unit": "mmHg"},
+            {"type": "diastolic", "value": 104, "unit": "mmHg"},
+            {"type": "pulse", "value": 121, "unit": "/min"}])
+    record = copy.deepcopy(load_event("alarm_evaluation/evaluation_event_stream.json")["Records"][0])
+    record["dynamodb"]["NewImage"] = serialised(event_item(body))
+    record["dynamodb"]["SequenceNumber"] = str(int(record["dynamodb"]["SequenceNumber"]) + number)
+    return record
+
+
+def test_ten_events_over_sqss_request_limit_go_in_two_requests_each_once(resources, monkeypatch):
+    # Given a stream batch of ten events of 200 RED blood pressures: over 1 MiB together
+    event = {"Records": [_pressures_event(number) for number in range(10)]}
+    sent = SentBatches(monkeypatch)
+    # When the evaluation outbox handles it
+    assert invoke("evaluation-outbox", event) == {"batchItemFailures": []}
+    # Then it took two requests, none refused: as many as fit in SQS's 1 MiB, then the rest
+    assert sum(map(sum, sent.requests)) > SEND_MESSAGE_BATCH_BYTES
+    assert [len(request) for request in sent.requests] == [9, 1]
+    assert all(sum(request) <= SEND_MESSAGE_BATCH_BYTES for request in sent.requests)
+    # And each event is on the queue once
+    keys = Counter(m["attributes"]["dedupe_key"]["StringValue"] for m in _evaluated(resources))
+    assert len(keys) == 10 and set(keys.values()) == {1}
 
 
 def test_a_damaged_event_fails_alone(resources):

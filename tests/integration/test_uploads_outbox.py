@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import copy
 from collections import Counter
+from datetime import timedelta
 
 import pytest
 
+from functions.device_uploads.models import MAX_MEASUREMENTS
 from functions.device_uploads.repository import DynamoDbUploadRepository
 from functions.shared import aws
-from tests.support.moto_state import Throttle, queued_messages
+from functions.shared.batch_requests import BATCH_ENTRIES
+from functions.shared.clock import iso_utc
+from functions.shared.sqs import SEND_MESSAGE_BATCH_BYTES
+from tests.support.moto_state import SentBatches, Throttle, queued_messages
 from tests.support.runtime import invoke
 from tests.support.uploads_api import (
+    NOW,
     answers,
     open_episode,
     post,
@@ -101,6 +108,37 @@ def test_each_stored_upload_reaches_the_queue_once(names):
     stored = {item["upload_id"]: item for item in stored_uploads(names)}
     for message in messages:
         assert message["body"]["patient_id"] == stored[message["body"]["upload_id"]]["patient_id"]
+
+
+def _stored_pressures(number: int) -> dict:
+    """The stream record of the sample's upload stored as ``upload-<number>`` with the most measurements an
+    upload takes, each a blood pressure with its pulse (the largest measurement: about 50 KB a message).
+    Built here, not read from moto's stream, which takes seconds to serve items this large."""
+    record = copy.deepcopy(sample_event("upload_stored_stream.json")["Records"][0])
+    image = record["dynamodb"]["NewImage"]
+    [pressure] = [m for m in image["measurements"]["L"] if m["M"]["type"]["S"] == "blood_pressure"]
+    image["upload_id"] = {"S": f"upload-{number:04d}"}
+    image["measurements"] = {"L": [
+        {"M": {**pressure["M"], "measured_at": {"S": iso_utc(NOW - timedelta(minutes=minute + 1))}}}
+        for minute in range(MAX_MEASUREMENTS)]}
+    record["dynamodb"]["SequenceNumber"] = str(int(record["dynamodb"]["SequenceNumber"]) + number)
+    return record
+
+
+def test_ten_uploads_of_200_blood_pressures_go_in_requests_sqs_takes_each_once(names, monkeypatch):
+    # Given a stream batch of ten stored uploads of 200 blood pressures each
+    event = {"Records": [_stored_pressures(number) for number in range(10)]}
+    sent = SentBatches(monkeypatch)
+    # When the outbox function handles it
+    assert _relay(event) == {"batchItemFailures": []}
+    # Then every request was within SQS's ten messages and 1 MiB (about 500 KB in all: one request)
+    assert all(len(request) <= BATCH_ENTRIES and sum(request) <= SEND_MESSAGE_BATCH_BYTES
+               for request in sent.requests)
+    assert [len(request) for request in sent.requests] == [10]
+    # And each upload is on the queue once, with all its measurements
+    messages = queued_messages(_queue(names))
+    assert sorted(m["body"]["upload_id"] for m in messages) == [f"upload-{n:04d}" for n in range(10)]
+    assert all(len(m["body"]["measurements"]) == MAX_MEASUREMENTS for m in messages)
 
 
 def test_a_throttled_send_is_reported_and_the_retry_completes_the_hand_off(names, monkeypatch):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -33,6 +33,7 @@ from functions.devices.models import Device
 from functions.missed_measurements.models import MonitoredEpisode, Pause, ScheduleChange, ScheduleHead
 from functions.referral_intake.models import Episode, Handover, NewEpisode, Order, StoredReferral
 from functions.shared.access_log import Access, Outcome
+from functions.shared.batch_requests import BATCH_ENTRIES
 from functions.shared.citizen_records import SharingConsent
 from functions.shared.clock import iso_utc
 from functions.shared.device_records import DeviceCredentials, DeviceStanding, DeviceStatus
@@ -45,7 +46,6 @@ from functions.shared.evaluation_records import (
     version_of,
     worklist_rank,
 )
-from functions.shared.outbox import SQS_BATCH_LIMIT
 from functions.shared.principal import Principal
 from functions.shared.thresholds import ThresholdVersion
 from functions.worklist.models import (
@@ -526,20 +526,26 @@ class FakeOpenDiseaseAreas:
 
 
 class FakePublisher:
-    """An outbox's publisher (SQS's SendMessageBatch, SNS's PublishBatch): up to ten messages a call.
+    """An outbox's publisher (SQS's SendMessageBatch, SNS's PublishBatch): up to ten messages a call, and
+    up to ``request_bytes`` of them by ``sizes`` (a message's size: one byte unless told).
     On the call numbered ``on_call`` (every call if None) the positions in ``refuse`` are not sent."""
 
-    def __init__(self, refuse: Iterable[int] = (), on_call: int | None = None) -> None:
+    def __init__(self, refuse: Iterable[int] = (), on_call: int | None = None, request_bytes: int = 1_048_576,
+                 sizes: Callable[[Any], int] = lambda _: 1) -> None:
         self.refuse, self.on_call = set(refuse), on_call
+        self.request_bytes, self._sizes = request_bytes, sizes
         self.sent: list[Any] = []
         self.batches: list[list[Any]] = []
         self.calls = 0
 
+    def size_of(self, message: Any) -> int:
+        return self._sizes(message)
+
     def publish(self, messages: Sequence[Any]) -> set[int]:
         self.calls += 1
         self.batches.append(list(messages))
-        if len(messages) > SQS_BATCH_LIMIT:
-            return set(range(len(messages)))  # SQS refuses the whole request
+        if len(messages) > BATCH_ENTRIES or sum(map(self.size_of, messages)) > self.request_bytes:
+            return set(range(len(messages)))  # the service refuses the whole request
         refusing = self.on_call is None or self.calls == self.on_call
         failed = {position for position in self.refuse if position < len(messages)} if refusing else set()
         self.sent += [message for position, message in enumerate(messages) if position not in failed]

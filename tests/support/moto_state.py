@@ -1,6 +1,6 @@
 """A moto account with the spec's resources, and what the functions left in it: a table's items and
 stream, a queue's messages (a topic's, through a queue subscribed to it), read as a test reads them; and
-SQS throttling the functions' sends."""
+SQS throttling the functions' sends, or recording them."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from moto import mock_aws
 
 from embedded.resources import create_resources
 from functions.shared import aws
+from functions.shared.batch_requests import message_bytes
 from infrastructure.resource_spec import SPEC, ResourceNames, ResourceSpec
 
 
@@ -103,4 +104,20 @@ class Throttle:
         if not self.lifted and (self.failing_calls is None or len(self.calls) in self.failing_calls):
             raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}},
                               "SendMessageBatch")
+        return self._send(**request)
+
+
+class SentBatches:
+    """Every SendMessageBatch request the functions make, as the bytes of each of its messages (bodies and
+    attributes, as SQS counts them); each request goes on to moto, which refuses one over SQS's limits."""
+
+    def __init__(self, monkeypatch: Any):
+        self.requests: list[list[int]] = []
+        sqs = aws.client("sqs")
+        self._send = sqs.send_message_batch
+        monkeypatch.setattr(sqs, "send_message_batch", self._recorded)
+
+    def _recorded(self, **request: Any) -> Any:
+        self.requests.append([message_bytes(entry["MessageBody"], entry.get("MessageAttributes", {}))
+                              for entry in request["Entries"]])
         return self._send(**request)

@@ -4,13 +4,9 @@ subscriber filters and deduplicates by, and PublishBatch requests within SNS's t
 from __future__ import annotations
 
 from functions.cross_sector_sharing.models import BundleMessage
-from functions.cross_sector_sharing.publisher import (
-    MAX_BUNDLE_BYTES,
-    REQUEST_LIMIT,
-    message_entry,
-    requests_of,
-    size_of,
-)
+from functions.cross_sector_sharing.publisher import MAX_BUNDLE_BYTES, message_entry, size_of
+from functions.shared.batch_requests import requests_of
+from functions.shared.sns import PUBLISH_BATCH_BYTES
 from tests.support.organisations import MONITORING, TREATING
 
 
@@ -39,25 +35,30 @@ def test_a_messages_size_counts_its_body_and_every_attribute_as_sns_does():
                      for name, value in entry["MessageAttributes"].items())
     assert size_of(entry) == 1000 + attributes
     # And the room left beside the largest Bundle holds the attributes
-    assert size_of(message_entry(message(1, body_bytes=MAX_BUNDLE_BYTES))) <= REQUEST_LIMIT
+    assert size_of(message_entry(message(1, body_bytes=MAX_BUNDLE_BYTES))) <= PUBLISH_BATCH_BYTES
+
+
+def _requests(entries: list[dict]) -> list[range]:
+    return list(requests_of([size_of(entry) for entry in entries], PUBLISH_BATCH_BYTES))
 
 
 def test_small_messages_go_ten_per_request_in_order():
     entries = [message_entry(message(n)) for n in range(23)]
-    requests = list(requests_of(entries))
+    requests = _requests(entries)
     assert [len(request) for request in requests] == [10, 10, 3]
-    assert [position for request in requests for position, _ in request] == list(range(23))
+    assert [position for request in requests for position in request] == list(range(23))
 
 
 def test_large_messages_go_as_many_per_request_as_fit_in_256_kib():
     # Given messages of 100 KiB each (a Bundle of about 25 blood pressures)
     entries = [message_entry(message(n, body_bytes=100 * 1024)) for n in range(5)]
     # Then two fit in a request, never three
-    requests = list(requests_of(entries))
+    requests = _requests(entries)
     assert [len(request) for request in requests] == [2, 2, 1]
-    assert all(sum(size_of(entry) for _, entry in request) <= REQUEST_LIMIT for request in requests)
+    assert all(sum(size_of(entries[position]) for position in request) <= PUBLISH_BATCH_BYTES
+               for request in requests)
 
 
 def test_a_message_of_the_largest_bundle_goes_alone():
     entries = [message_entry(message(n, body_bytes=MAX_BUNDLE_BYTES)) for n in range(2)]
-    assert [len(request) for request in requests_of(entries)] == [1, 1]
+    assert [len(request) for request in _requests(entries)] == [1, 1]

@@ -1,5 +1,6 @@
-"""The uploads' relay (outbox.py): each stored upload becomes one message, sent ten per request, and the
-relay counts what it did and did not relay; with in-memory fakes."""
+"""The uploads' relay (outbox.py): each stored upload becomes one message, sent ten per request or as
+many as a request's bytes allow, and the relay counts what it did and did not relay; with in-memory
+fakes."""
 
 from __future__ import annotations
 
@@ -83,6 +84,37 @@ def test_a_refused_request_stops_the_run_and_everything_unsent_fails(metrics):
     assert queue.calls == 2 and len(queue.sent) == 10
     assert not_relayed == {str(100 + n) for n in range(10, 23)}
     assert metrics.values == {"UploadsRelayed": 10, "UploadsNotRelayed": 13}
+
+
+def _upload_bytes() -> int:
+    return len(upload_message(_stored("upload-0000")).body.encode())
+
+
+def _queue_of_bytes(request_bytes: int, **refusals) -> FakePublisher:
+    """A queue taking at most ``request_bytes`` of message bodies in one request."""
+    return FakePublisher(request_bytes=request_bytes, sizes=lambda message: len(message.body.encode()),
+                         **refusals)
+
+
+def test_large_uploads_go_as_many_to_a_request_as_its_bytes_allow(metrics):
+    # Given ten uploads and a queue taking at most two and a half uploads' bytes in one request
+    queue = _queue_of_bytes(_upload_bytes() * 5 // 2)
+    # When relayed
+    not_relayed = UploadRelay(queue, metrics).relay(_inserted(10))
+    # Then five requests of two went, none refused, each upload sent once and in order
+    assert [len(batch) for batch in queue.batches] == [2, 2, 2, 2, 2]
+    assert [m.dedupe_key for m in queue.sent] == [f"{DEVICE}/upload-{n:04d}" for n in range(10)]
+    assert not_relayed == set()
+
+
+def test_a_refused_request_of_a_byte_split_run_stops_it(metrics):
+    # Given ten uploads going two to a request by their bytes, and a queue refusing the second request
+    queue = _queue_of_bytes(_upload_bytes() * 5 // 2, refuse=range(2), on_call=2)
+    # When relayed
+    not_relayed = UploadRelay(queue, metrics).relay(_inserted(10))
+    # Then the first two went, and the other eight are reported, no later request made
+    assert queue.calls == 2 and len(queue.sent) == 2
+    assert not_relayed == {str(100 + n) for n in range(2, 10)}
 
 
 def test_an_entry_the_queue_refuses_fails_but_its_sent_neighbours_do_not(metrics):
