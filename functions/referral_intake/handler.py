@@ -8,12 +8,14 @@ from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.logging import correlation_paths
 from pydantic import StringConstraints
 
 from functions.referral_intake.logic import EpisodeService
 from functions.referral_intake.models import (
+    HISTORY_PAGE_SIZE,
+    MAX_HISTORY_PAGE_SIZE,
     EpisodeOutboxRecoverySettings,
     EpisodeOutboxSettings,
     EpisodeView,
@@ -34,6 +36,7 @@ from functions.shared.api import build_resolver, resolve
 from functions.shared.auth import Caller
 from functions.shared.citizen_store import DynamoCitizenStore, KmsCitizenPseudonyms
 from functions.shared.clock import utc_now
+from functions.shared.cursors import CURSOR_PATTERN
 from functions.shared.episode_records import EPISODE_ID_PATTERN, ORDER_ID_PATTERN
 from functions.shared.observability import COUNT, logger, metrics
 from functions.shared.outbox import relay_stream_inserts
@@ -48,6 +51,12 @@ if TYPE_CHECKING:
 app = build_resolver()
 EpisodeId = Annotated[str, StringConstraints(pattern=EPISODE_ID_PATTERN)]
 OrderId = Annotated[str, StringConstraints(pattern=ORDER_ID_PATTERN)]
+HistoryLimit = Annotated[int, Query(ge=1, le=MAX_HISTORY_PAGE_SIZE, description=(
+    f"Threshold versions per page of `threshold_history` (default {HISTORY_PAGE_SIZE})."))]
+HistoryCursor = Annotated[str | None, Query(
+    pattern=CURSOR_PATTERN, description="The previous page's `threshold_history_next_cursor`; left out for "
+    "the first page. Beyond the schema: only a cursor of this episode's history.")]
+
 _EPISODE: OpenAPIResponse = {"content": {"application/json": {"model": EpisodeView}}}
 _FORBIDDEN: dict[int, OpenAPIResponse] = {
     403: {"description": "No relation to the episode, or no such episode (one reply); or the caller's part "
@@ -120,14 +129,15 @@ def post_referral(referral: Annotated[Referral, Body()], principal: Caller) -> R
 @app.get(
     "/v1/episodes/<episode_id>",
     summary="Read an episode of care",
-    description="The episode, the threshold version valid now and every version. For the treating and the "
-    "monitoring organisation, and the organisation offered a handover. Every read is written to the access "
-    "log before the reply.",
+    description="The episode, the threshold version valid now and a page of the versions, oldest first "
+    "(the next page with `history_cursor`). For the treating and the monitoring organisation, and the "
+    "organisation offered a handover. Every read is written to the access log before the reply.",
     tags=["episodes"],
     responses={200: {**_EPISODE, "description": "The episode"}, **_FORBIDDEN},
 )
-def get_episode(episode_id: EpisodeId, principal: Caller) -> Response[EpisodeView]:
-    view = _service().read(episode_id, principal)
+def get_episode(episode_id: EpisodeId, principal: Caller, history_limit: HistoryLimit = HISTORY_PAGE_SIZE,
+                history_cursor: HistoryCursor = None) -> Response[EpisodeView]:
+    view = _service().read(episode_id, principal, history_limit, history_cursor)
     metrics.add_metric(name="EpisodesRead", unit=COUNT, value=1)
     logger.info("episode read", extra={"episode_id": episode_id})
     return _json(200, view)

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from functions.referral_intake.models import (
     COLLECT,
     DELIVER,
+    HISTORY_PAGE_SIZE,
     ORDER_MESSAGE_TYPE,
     ORDER_SCHEMA_VERSION,
     Episode,
@@ -36,6 +37,7 @@ from functions.shared.access_rules import AccessGuard, Relation, episode_relatio
 from functions.shared.citizen_records import ConsentSource, SharingConsent
 from functions.shared.citizens import ATTEMPTS, CitizenPseudonyms, CitizenStore, get_or_create_patient
 from functions.shared.clock import Clock, iso_utc
+from functions.shared.cursors import Position, decode_cursor, encode_cursor, invalid_cursor
 from functions.shared.disease_areas import DiseaseArea, disease_area
 from functions.shared.episode_records import EpisodeStatus
 from functions.shared.errors import (
@@ -52,7 +54,6 @@ from functions.shared.thresholds import (
     ThresholdVersion,
     merge,
     problems,
-    thresholds_at,
 )
 
 # How far in the past a threshold change may say it starts: the clinician's clock may run behind ours.
@@ -92,7 +93,15 @@ class EpisodeStore(Protocol):
 
     def episode(self, episode_id: str) -> Episode | None: ...
 
-    def threshold_versions(self, episode_id: str) -> list[ThresholdVersion]: ...
+    def threshold_versions(self, episode_id: str, after: int,
+                           limit: int) -> tuple[list[ThresholdVersion], bool]:
+        """Up to ``limit`` versions numbered above ``after`` (0: from the first), oldest first, and whether
+        more follow."""
+
+    def latest_threshold_version(self, episode_id: str) -> ThresholdVersion: ...
+
+    def threshold_version_at(self, episode_id: str, instant: datetime) -> ThresholdVersion:
+        """The version valid at ``instant``: the newest not starting after it (the first, if all do)."""
 
     def add_threshold_version(self, episode: Episode, version: ThresholdVersion) -> bool:
         """Store the version if the episode's current version is still ``episode.threshold_version``."""
@@ -232,19 +241,24 @@ class EpisodeService:
 
     # --- reading ---------------------------------------------------------------------------------
 
-    def read(self, episode_id: str, principal: Principal) -> EpisodeView:
-        """The episode for its treating or monitoring organisation or the offered receiver; the read is
-        logged before anything is returned."""
+    def read(self, episode_id: str, principal: Principal, history_limit: int = HISTORY_PAGE_SIZE,
+             history_cursor: str | None = None) -> EpisodeView:
+        """The episode for its treating or monitoring organisation or the offered receiver, with a page of
+        its threshold history; the read is logged before anything is returned."""
         # The receiver reads what it is offered before it decides; it was told the episode id by the offer.
         episode = self._allowed(READ_EPISODE, episode_id, principal, "read_episode")
+        after = _history_position(decode_cursor(history_cursor, _history_scope(episode_id), HISTORY_CURSOR))
         self._logged(episode, principal, "read_episode")
-        return self._view(episode)
+        return self._view(episode, history_limit, after)
 
-    def _view(self, episode: Episode) -> EpisodeView:
-        """The episode as the API shows it; only for a reply whose access is logged already."""
-        versions = self._store.threshold_versions(episode.episode_id)
-        current = thresholds_at(versions, self._clock()) or versions[0]
-        return EpisodeView.of(episode, current, versions)
+    def _view(self, episode: Episode, history_limit: int = HISTORY_PAGE_SIZE, after: int = 0) -> EpisodeView:
+        """The episode as the API shows it, with the page of its threshold history after version ``after``;
+        only for a reply whose access is logged already."""
+        current = self._store.threshold_version_at(episode.episode_id, self._clock())
+        history, more = self._store.threshold_versions(episode.episode_id, after, history_limit)
+        following = {"version": str(history[-1].version)} if more and history else None
+        return EpisodeView.of(episode, current, history,
+                              encode_cursor(_history_scope(episode.episode_id), following))
 
     # --- thresholds ------------------------------------------------------------------------------
 
@@ -260,8 +274,7 @@ class EpisodeService:
         # a refusal naming the latest version, hold the episode's thresholds: a read too.
         self._logged(episode, principal, "change_thresholds")
         for _ in range(ATTEMPTS):
-            versions = self._store.threshold_versions(episode_id)
-            latest = max(versions, key=lambda v: v.version)
+            latest = self._store.latest_threshold_version(episode_id)
             thresholds = _checked(merge(latest.thresholds, change.thresholds), area, "thresholds")
             if thresholds == latest.thresholds and change.valid_from in (None, latest.valid_from):
                 return latest  # a retry of the same change: nothing new
@@ -436,6 +449,23 @@ def _declined_by(episode: Episode, organisation: str) -> bool:
     """The last offer was declined by ``organisation``, and no offer to it is pending."""
     pending_to_it = episode.handover is not None and episode.handover.to_organisation == organisation
     return episode.declined_by == organisation and not pending_to_it
+
+
+HISTORY_CURSOR = "history_cursor"
+
+
+def _history_scope(episode_id: str) -> str:
+    return f"threshold-history#{episode_id}"
+
+
+def _history_position(position: Position | None) -> int:
+    """The version a history page continues after (0: the first page); a 422 for a forged position."""
+    if position is None:
+        return 0
+    version = position.get("version", "")
+    if not version.isdigit() or int(version) < 1:
+        raise invalid_cursor(HISTORY_CURSOR)
+    return int(version)
 
 
 def _require_open(episode: Episode) -> None:

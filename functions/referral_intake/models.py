@@ -19,6 +19,9 @@ DELIVER, COLLECT = "deliver", "collect"
 ORDER_MESSAGE_TYPE = "telehub.logistics.order"
 # 2: the order names the citizen by patient id only; the contact details are read through the API.
 ORDER_SCHEMA_VERSION = 2
+# An episode's threshold history is read a page at a time, as every list (limit and cursor).
+HISTORY_PAGE_SIZE = 50
+MAX_HISTORY_PAGE_SIZE = 100
 
 Organisation = Annotated[
     str,
@@ -168,12 +171,16 @@ class EpisodeView(BaseModel):
     device_ids: list[str]
     handover: HandoverView | None
     thresholds: Annotated[ThresholdVersionView, Field(description="The version valid now.")]
-    threshold_history: Annotated[list[ThresholdVersionView],
-                                 Field(description="Every version, oldest first.")]
+    threshold_history: Annotated[list[ThresholdVersionView], Field(
+        description=f"A page of the versions, oldest first: the first `history_limit` (default "
+        f"{HISTORY_PAGE_SIZE}), or those after the page `history_cursor` continues.")]
+    threshold_history_next_cursor: Annotated[str | None, Field(
+        description="The next page's `history_cursor`; null on the last page.")]
 
     @classmethod
-    def of(cls, episode: Episode, current: ThresholdVersion, versions: list[ThresholdVersion]) -> EpisodeView:
-        """The episode as the API shows it, with the thresholds valid now and every version."""
+    def of(cls, episode: Episode, current: ThresholdVersion, history: list[ThresholdVersion],
+           next_cursor: str | None) -> EpisodeView:
+        """The episode as the API shows it, with the thresholds valid now and a page of the versions."""
         return cls(
             episode_id=episode.episode_id,
             patient_id=episode.patient_id,
@@ -189,7 +196,8 @@ class EpisodeView(BaseModel):
             device_ids=list(episode.device_ids),
             handover=HandoverView(**vars(episode.handover)) if episode.handover else None,
             thresholds=ThresholdVersionView.of(current),
-            threshold_history=[ThresholdVersionView.of(v) for v in sorted(versions, key=lambda v: v.version)],
+            threshold_history=[ThresholdVersionView.of(version) for version in history],
+            threshold_history_next_cursor=next_cursor,
         )
 
 

@@ -33,6 +33,7 @@ from functions.shared.device_records import (
 from functions.shared.dynamo import (
     IndexByHour,
     get_item,
+    query_page,
     transact,
     unavailable_when_throttled,
     written_in_hour,
@@ -50,6 +51,7 @@ from functions.shared.episode_records import (
     referral_key,
     thresholds_from_item,
     thresholds_item,
+    thresholds_key,
 )
 from functions.shared.evaluation_records import worklist_organisation_item
 from functions.shared.thresholds import ThresholdVersion
@@ -129,15 +131,39 @@ class DynamoEpisodeStore:
         return order_from_item(item) if item else None
 
     @unavailable_when_throttled
-    def threshold_versions(self, episode_id: str) -> list[ThresholdVersion]:
-        response = aws.client("dynamodb").query(
-            TableName=self._table,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues={":pk": episode_partition(episode_id),
-                                       ":prefix": _s(THRESHOLDS_PREFIX)},
-            ConsistentRead=True,
-        )
-        return [thresholds_from_item(item) for item in response["Items"]]
+    def threshold_versions(self, episode_id: str, after: int,
+                           limit: int) -> tuple[list[ThresholdVersion], bool]:
+        request = self._versions_query(episode_id, ScanIndexForward=True, Limit=limit + 1)
+        if after:
+            request["ExclusiveStartKey"] = thresholds_key(episode_id, after)
+        items, more = query_page(request, limit)
+        return [thresholds_from_item(item) for item in items], more
+
+    @unavailable_when_throttled
+    def latest_threshold_version(self, episode_id: str) -> ThresholdVersion:
+        items, _ = query_page(self._versions_query(episode_id, ScanIndexForward=False, Limit=1), 1)
+        return thresholds_from_item(items[0])
+
+    @unavailable_when_throttled
+    def threshold_version_at(self, episode_id: str, instant: datetime) -> ThresholdVersion:
+        # Newest first: a version never starts before the one below it, so the first valid one is it, after
+        # only the versions scheduled later than ``instant``.
+        pages = aws.client("dynamodb").get_paginator("query").paginate(
+            **self._versions_query(episode_id, ScanIndexForward=False))
+        version = None
+        for item in (item for page in pages for item in page["Items"]):
+            version = thresholds_from_item(item)
+            if version.valid_from <= instant:
+                return version
+        if version is None:
+            raise LookupError(f"episode {episode_id} has no thresholds")
+        return version  # the first version, scheduled later than ``instant``
+
+    def _versions_query(self, episode_id: str, **options: Any) -> dict[str, Any]:
+        return {"TableName": self._table, "ConsistentRead": True,
+                "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+                "ExpressionAttributeValues": {":pk": episode_partition(episode_id),
+                                              ":prefix": _s(THRESHOLDS_PREFIX)}, **options}
 
     @unavailable_when_throttled
     def add_threshold_version(self, episode: Episode, version: ThresholdVersion) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -113,7 +113,7 @@ def test_a_created_episode_is_read_back_with_its_referral_guard_centre_and_thres
     assert stores.episodes.open_episode_id(PATIENT, "copd") == "epi_1"
     assert stores.episodes.open_episode_id(PATIENT, "heart_failure") is None
     assert stores.episodes.logistics_centre(PATIENT) == CENTRE
-    assert stores.episodes.threshold_versions("epi_1") == [new.thresholds]
+    assert versions(stores) == [new.thresholds]
     assert stores.episodes.episode("epi_unknown") is None
 
 
@@ -150,20 +150,36 @@ def test_an_episode_for_a_citizen_the_store_does_not_know_is_refused(stores):
 # --- thresholds ---------------------------------------------------------------------------------------
 
 
-def version(number: int) -> ThresholdVersion:
+def version(number: int, valid_from: datetime = LATER) -> ThresholdVersion:
     thresholds = Thresholds.model_validate({"absolute": {"spo2": {"red_low": 86}}})
-    return ThresholdVersion(number, LATER, thresholds, MONITORING, LATER)
+    return ThresholdVersion(number, valid_from, thresholds, MONITORING, LATER)
+
+
+def versions(stores: Stores, episode_id: str = "epi_1") -> list[ThresholdVersion]:
+    """Every version of the episode (a history far shorter than a page)."""
+    page, more = stores.episodes.threshold_versions(episode_id, 0, 100)
+    assert not more
+    return page
+
+
+def with_versions(stores: Stores, count: int) -> Episode:
+    """The opened episode with versions 2 to ``count`` added, each valid a day after the one before."""
+    episode = opened(stores)
+    for number in range(2, count + 1):
+        assert stores.episodes.add_threshold_version(episode, version(number, LATER + timedelta(days=number)))
+        episode = replace(episode, threshold_version=number)
+    return episode
 
 
 def test_a_threshold_version_is_added_only_on_top_of_the_version_read(stores):
     episode = opened(stores)
     # When version 2 is added on version 1, Then it is stored and the episode is at version 2
     assert stores.episodes.add_threshold_version(episode, version(2))
-    assert [v.version for v in stores.episodes.threshold_versions("epi_1")] == [1, 2]
+    assert [v.version for v in versions(stores)] == [1, 2]
     assert stores.episodes.episode("epi_1").threshold_version == 2
     # When another writer still believes version 1 is current, Then its version 2 is refused
     assert not stores.episodes.add_threshold_version(episode, replace(version(2), set_by=OTHER))
-    assert stores.episodes.threshold_versions("epi_1")[1].set_by == MONITORING
+    assert versions(stores)[1].set_by == MONITORING
 
 
 def test_a_threshold_change_keeps_a_pending_offer(stores):
@@ -180,7 +196,29 @@ def test_a_threshold_change_keeps_a_pending_offer(stores):
 def test_an_ended_episode_gets_no_threshold_version(stores):
     episode = ended(stores, opened(stores))
     assert not stores.episodes.add_threshold_version(episode, version(2))
-    assert len(stores.episodes.threshold_versions("epi_1")) == 1
+    assert len(versions(stores)) == 1
+
+
+def test_the_threshold_history_is_read_a_page_at_a_time_oldest_first(stores):
+    # Given an episode of five versions
+    with_versions(stores, 5)
+    # When read two at a time, each page continuing after the last version of the one before
+    pages = [stores.episodes.threshold_versions("epi_1", after, 2) for after in (0, 2, 4)]
+    # Then the pages hold the versions in order, and say whether more follow
+    assert [([v.version for v in page], more) for page, more in pages] == [([1, 2], True), ([3, 4], True),
+                                                                          ([5], False)]
+
+
+def test_the_latest_version_and_the_version_valid_at_an_instant_are_read_without_the_history(stores):
+    # Given versions 1 (valid from the referral) to 3, each valid a day after the one before
+    with_versions(stores, 3)
+    # Then the latest is version 3, whatever the instant
+    assert stores.episodes.latest_threshold_version("epi_1").version == 3
+    # And at an instant, the newest version not starting after it is valid; before them all, the first
+    at = [(LATER + timedelta(days=2), 2), (LATER + timedelta(days=2, seconds=-1), 1),
+          (LATER + timedelta(days=30), 3), (CREATED - timedelta(days=1), 1)]
+    for instant, valid in at:
+        assert stores.episodes.threshold_version_at("epi_1", instant).version == valid, instant
 
 
 # --- handover -----------------------------------------------------------------------------------------

@@ -247,6 +247,27 @@ def test_the_treating_organisation_makes_a_new_threshold_version(resources):
     assert [v["version"] for v in episode["threshold_history"]] == [1, 2]
 
 
+def test_the_threshold_history_is_read_a_page_at_a_time(resources):
+    # Given an episode of three threshold versions
+    _, accepted = refer()
+    path = f"/v1/episodes/{accepted['episode_id']}"
+    for red_low in (85, 84):
+        change = {"thresholds": {"absolute": {"spo2": {"red_low": red_low}}}}
+        assert call("PUT", f"{path}/thresholds", change)[0] == 200
+    # When it is read two versions at a time, following the cursor
+    _, first = call("GET", path, query={"history_limit": "2"})
+    cursor = first["threshold_history_next_cursor"]
+    _, second = call("GET", path, query={"history_limit": "2", "history_cursor": cursor})
+    # Then the pages hold the versions oldest first, the last page ending the list
+    assert [[v["version"] for v in page["threshold_history"]] for page in (first, second)] == [[1, 2], [3]]
+    assert second["threshold_history_next_cursor"] is None
+    # And a limit beyond the most a page holds, or a cursor no list gave, is a 422 naming it
+    for query, field in (({"history_limit": "101"}, "history_limit"),
+                         ({"history_cursor": "x!"}, "history_cursor")):
+        status, problem = call("GET", path, query=query)
+        assert status == 422 and [e["field"] for e in problem["errors"]] == [field]
+
+
 @pytest.mark.parametrize("organisation", [MONITORING, OTHER])
 def test_only_the_treating_organisation_changes_thresholds(resources, organisation):
     _, accepted = refer()

@@ -46,7 +46,7 @@ def make_query_right(operation: str, query: dict[str, Any] | None) -> None:
     before it starts."""
     if query is None or operation not in _LISTS:
         return
-    query.pop("cursor", None)
+    query.pop(_LISTS[operation], None)
     since, until = _instant(query.get("from")), _instant(query.get("to"))
     if since is not None and until is not None and since > until:
         query["from"], query["to"] = query["to"], query["from"]
@@ -164,10 +164,12 @@ _BODIES: dict[str, Callable[[Any], None]] = {
 }
 
 
-# The paged lists: a cursor is given by the list itself, beyond what the schema can say.
-_LISTS = frozenset({"GET /v1/worklist", "GET /v1/episodes/{episode_id}/measurements",
-                    "GET /v1/episodes/{episode_id}/alarms", "GET /v1/episodes/{episode_id}/access-log",
-                    "GET /v1/me/access-log", "GET /v1/me/measurements"})
+# The paged lists, by their cursor parameter: a cursor is given by the list itself, beyond what the schema
+# can say. An episode's read pages its threshold history.
+_LISTS = {**dict.fromkeys(["GET /v1/worklist", "GET /v1/episodes/{episode_id}/measurements",
+                           "GET /v1/episodes/{episode_id}/alarms", "GET /v1/episodes/{episode_id}/access-log",
+                           "GET /v1/me/access-log", "GET /v1/me/measurements"], "cursor"),
+          "GET /v1/episodes/{episode_id}": "history_cursor"}
 
 
 def _unique(kind: str) -> str:

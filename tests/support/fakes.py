@@ -47,7 +47,7 @@ from functions.shared.evaluation_records import (
     worklist_rank,
 )
 from functions.shared.principal import Principal
-from functions.shared.thresholds import ThresholdVersion
+from functions.shared.thresholds import ThresholdVersion, thresholds_at
 from functions.worklist.models import (
     Acknowledgement,
     Alarm,
@@ -289,8 +289,17 @@ class FakeEpisodeStore:
         return next((order for order in self.orders
                      if (order.episode_id, order.order_id) == (episode_id, order_id)), None)
 
-    def threshold_versions(self, episode_id: str) -> list[ThresholdVersion]:
-        return list(self.versions.get(episode_id, []))
+    def threshold_versions(self, episode_id: str, after: int,
+                           limit: int) -> tuple[list[ThresholdVersion], bool]:
+        following = [v for v in self.versions.get(episode_id, []) if v.version > after]
+        return following[:limit], len(following) > limit
+
+    def latest_threshold_version(self, episode_id: str) -> ThresholdVersion:
+        return self.versions[episode_id][-1]
+
+    def threshold_version_at(self, episode_id: str, instant: datetime) -> ThresholdVersion:
+        versions = self.versions[episode_id]
+        return thresholds_at(versions, instant) or versions[0]
 
     def add_threshold_version(self, episode: Episode, version: ThresholdVersion) -> bool:
         self.before_write()

@@ -18,8 +18,9 @@ def clinician(organisation: str = TREATING, role: str = "clinician") -> dict[str
     return {"principalId": "doc-1", "role": role, "subject": "doc-1", "organisation": organisation}
 
 
-def call(method: str, path: str, body: Any = None, who: dict | None = None) -> tuple[int, Any]:
-    """Any route of the function; the status and the parsed reply."""
+def call(method: str, path: str, body: Any = None, who: dict | None = None,
+         query: dict[str, str] | None = None) -> tuple[int, Any]:
+    """Any route of the function, with the query string's parameters; the status and the parsed reply."""
     sample = "post_referral" if body is not None else "get_episode"
     event = load_event(f"referral_intake/{sample}.json")
     event["httpMethod"] = event["requestContext"]["httpMethod"] = method
@@ -27,6 +28,9 @@ def call(method: str, path: str, body: Any = None, who: dict | None = None) -> t
     parts = path.split("/")
     event["pathParameters"] = {"episode_id": parts[3]} if len(parts) > 3 else None
     event["body"] = json.dumps(body) if body is not None else None
+    event["queryStringParameters"] = query
+    event["multiValueQueryStringParameters"] = (
+        {name: [value] for name, value in query.items()} if query else None)
     event["requestContext"]["authorizer"] = who or clinician()
     reply = invoke("referral-intake", event)
     return reply["statusCode"], json.loads(reply["body"]) if reply.get("body") else None

@@ -10,6 +10,7 @@ import pytest
 
 from functions.referral_intake.logic import EpisodeService
 from functions.referral_intake.models import ThresholdChange
+from functions.shared.cursors import encode_cursor
 from functions.shared.device_records import DeviceStatus
 from functions.shared.episode_records import EpisodeStatus
 from functions.shared.errors import Conflict, Forbidden, InvalidInput, NoRelation, ServiceUnavailable
@@ -187,6 +188,49 @@ def test_a_threshold_change_is_a_new_version_and_a_retry_adds_none(service, stor
     assert version.version == 2
     assert service.change_thresholds(reply.episode_id, change(spo2={"red_low": 85}), doctor()).version == 2
     assert len(store.versions[reply.episode_id]) == 2
+
+
+def _with_versions(service, count: int) -> str:
+    """A referred episode with versions 2 to ``count``, each changing the RED saturation limit; its id."""
+    episode_id = service.accept_referral(referral(), doctor())[0].episode_id
+    for number in range(2, count + 1):
+        service.change_thresholds(episode_id, change(spo2={"red_low": 80 + number}), doctor())
+    return episode_id
+
+
+def test_the_threshold_history_is_read_a_page_at_a_time_each_read_logged(service, access_log):
+    # Given an episode of five threshold versions
+    episode_id = _with_versions(service, 5)
+    access_log.entries.clear()
+    # When the treating organisation reads it two versions at a time, following each page's cursor
+    pages, cursor = [], None
+    while True:
+        view = service.read(episode_id, doctor(), history_limit=2, history_cursor=cursor)
+        pages.append([version.version for version in view.threshold_history])
+        if (cursor := view.threshold_history_next_cursor) is None:
+            break
+    # Then the pages hold every version once, oldest first, and each shows the version valid now
+    assert pages == [[1, 2], [3, 4], [5]]
+    assert view.thresholds.version == 5
+    # And each read was logged
+    assert [entry[2] for entry in access_log.entries] == ["read_episode"] * 3
+
+
+def test_a_history_cursor_continues_only_its_own_episodes_history(service, access_log):
+    # Given two episodes, and a cursor of the first one's history
+    first = _with_versions(service, 3)
+    cursor = service.read(first, doctor(), history_limit=1).threshold_history_next_cursor
+    second = service.accept_referral(referral(referral_id="ref-2", disease_area="heart_failure"),
+                                     doctor())[0].episode_id
+    access_log.entries.clear()
+    # When the second one is read with it, with no cursor at all, or with one of its history naming no version
+    forged = encode_cursor(f"threshold-history#{second}", {"version": "0"})
+    for wrong in (cursor, "not-a-cursor", forged):
+        with pytest.raises(InvalidInput) as refused:
+            service.read(second, doctor(), history_cursor=wrong)
+        # Then the read is a 422 naming the cursor, and nothing was returned, so nothing logged as read
+        assert refused.value.problems[0].field == "history_cursor"
+    assert access_log.entries == []
 
 
 def test_a_threshold_change_may_not_start_before_the_current_version(service):
