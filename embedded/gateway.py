@@ -1,10 +1,11 @@
 """A local stand-in for API Gateway (REST API, Lambda proxy integration, TOKEN authorizer).
 
 Turns HTTP requests into the proxy events API Gateway would send, runs the authorizer first for
-authorized routes and answers the way API Gateway does when it refuses a request itself:
-unknown route 403 "Missing Authentication Token", no or bad token 401, a method ARN that no Allow
-of the authorizer's policy matches (or that a Deny matches) 403, a failing integration 502. It
-also serves the dev issuer's JWKS, which the authorizer fetches.
+authorized routes and answers the way the stack's API Gateway does when it refuses a request itself,
+with the stack's gateway responses (infrastructure/edge.py, problem+json): no route for the method and
+path (any method, TRACE and made-up ones too) 403 ``no_such_route``, no or a bad token 401, a method ARN
+that no Allow of the authorizer's policy matches (or that a Deny matches) 403, a failing authorizer 500,
+a failing integration 502. It also serves the dev issuer's JWKS, which the authorizer fetches.
 """
 
 from __future__ import annotations
@@ -24,9 +25,15 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from embedded.lambda_runtime import ACCOUNT_ID, describe_failure
+from infrastructure.edge import (
+    API_GATEWAY_MAX_BODY_BYTES,
+    GATEWAY_HEADERS,
+    GATEWAY_RESPONSES,
+    EdgeAnswer,
+)
 from infrastructure.resource_spec import RouteSpec
 
-MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+MAX_BODY_BYTES = API_GATEWAY_MAX_BODY_BYTES
 JWKS_PATH = "/.well-known/jwks.json"
 API_ID = "telehublocal"
 # The TOKEN authorizer's identity validation expression, as the stack configures it
@@ -39,21 +46,30 @@ InvokeFunction = Callable[[str, dict[str, Any]], Any]
 
 
 class GatewayRefusal(Exception):
-    """API Gateway answers the request itself, with its own status, message and error type."""
+    """API Gateway answers the request itself: the stack's gateway response of one type, with the error
+    type API Gateway names in its x-amzn-ErrorType header."""
 
-    def __init__(self, status: int, message: str | None, error_type: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+    def __init__(self, response_type: str, error_type: str) -> None:
+        super().__init__(response_type)
+        self.response_type = response_type
+        self.answer: EdgeAnswer = GATEWAY_RESPONSES[response_type]
         self.error_type = error_type
 
+    @property
+    def status(self) -> int:
+        return self.answer.status
 
-MISSING_TOKEN = GatewayRefusal(403, "Missing Authentication Token", "MissingAuthenticationTokenException")
-UNAUTHORIZED = GatewayRefusal(401, "Unauthorized", "UnauthorizedException")
-ACCESS_DENIED = GatewayRefusal(403, "User is not authorized to access this resource", "AccessDeniedException")
-AUTHORIZER_FAILED = GatewayRefusal(500, None, "AuthorizerConfigurationException")
-INTEGRATION_FAILED = GatewayRefusal(502, "Internal server error", "InternalServerErrorException")
-TOO_LARGE = GatewayRefusal(413, "Request Too Long", "RequestTooLongException")
+    @property
+    def code(self) -> str:
+        return self.answer.code
+
+
+MISSING_TOKEN = GatewayRefusal("MISSING_AUTHENTICATION_TOKEN", "MissingAuthenticationTokenException")
+UNAUTHORIZED = GatewayRefusal("UNAUTHORIZED", "UnauthorizedException")
+ACCESS_DENIED = GatewayRefusal("ACCESS_DENIED", "AccessDeniedException")
+AUTHORIZER_FAILED = GatewayRefusal("AUTHORIZER_FAILURE", "AuthorizerConfigurationException")
+INTEGRATION_FAILED = GatewayRefusal("DEFAULT_5XX", "InternalServerErrorException")
+TOO_LARGE = GatewayRefusal("REQUEST_TOO_LARGE", "RequestTooLongException")
 
 
 @dataclass(frozen=True)
@@ -251,8 +267,8 @@ def integration_reply(result: Any) -> Reply:
 def refusal_reply(refusal: GatewayRefusal) -> Reply:
     return Reply(
         refusal.status,
-        [("Content-Type", "application/json"), ("x-amzn-ErrorType", refusal.error_type)],
-        json.dumps({"message": refusal.message}).encode(),
+        [*GATEWAY_HEADERS.items(), ("x-amzn-ErrorType", refusal.error_type)],
+        refusal.answer.body().encode(),
     )
 
 
@@ -366,10 +382,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
     server_version = "TelehubGateway"
     timeout = 30  # an idle keep-alive connection does not hold a thread for ever
 
-    def do_GET(self) -> None:
-        self._serve()
-
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_GET
+    def __getattr__(self, name: str) -> Any:
+        # Every method is served, TRACE and made-up ones too: API Gateway answers a method no route has
+        # like any path no route has (403), where http.server would answer 501.
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
 
     def _serve(self) -> None:
         started = time.monotonic()

@@ -17,6 +17,7 @@ from constructs import Construct
 
 from infrastructure.compliance import acknowledge
 from infrastructure.config import LOG_RETENTION_DAYS, StageConfig
+from infrastructure.edge import GATEWAY_HEADERS, GATEWAY_RESPONSES
 from infrastructure.resource_spec import ResourceSpec
 
 # What an access log line holds: who called what, the outcome and timings. Never a body, never
@@ -126,6 +127,7 @@ class Api(Construct):
             )
             if route.authorized:
                 acknowledge(method, "AwsSolutions-COG4", _NOT_COGNITO)
+        self._gateway_responses()
         self._web_acl()
         self._acknowledge_design_choices()
 
@@ -146,6 +148,19 @@ class Api(Construct):
             "ExecutionLogs",
             f"API-Gateway-Execution-Logs_{self.rest_api.rest_api_id}/{self._config.stage}",
         )
+
+    def _gateway_responses(self) -> None:
+        """Every answer API Gateway writes itself is problem+json (infrastructure/edge.py), each with its
+        own status: a gateway response template is plain text, so the status in the body is fixed here too."""
+        for response_type, answer in GATEWAY_RESPONSES.items():
+            self.rest_api.add_gateway_response(
+                response_type.title().replace("_", ""),
+                type=apigateway.ResponseType.of(response_type),
+                status_code=str(answer.status),
+                response_headers={name: f"'{value}'" for name, value in GATEWAY_HEADERS.items()},
+                # Keyed by the media type API Gateway picks a template by; the header names the one sent.
+                templates={"application/json": answer.body()},
+            )
 
     def _web_acl(self) -> None:
         """AWS managed rules and a per-address rate limit in front of the stage, logged (without the

@@ -21,6 +21,7 @@ from embedded.api_client import ApiReply, call
 from embedded.cli import main
 from embedded.local import LocalSystem
 from embedded.simulator import COPD_KIT_TYPES, HomeTablet
+from infrastructure.edge import GATEWAY_RESPONSES
 from tests.support.evaluator_inputs import evaluated_items
 
 pytestmark = pytest.mark.e2e
@@ -151,7 +152,8 @@ def test_the_gateway_refuses_missing_tokens_wrong_roles_and_unknown_routes(local
     }
     assert call("POST", f"{url}/v1/devices", tablet.credential, registration).status == 403
     unknown = call("GET", f"{url}/v1/nothing", logistics_token(local_system))
-    assert (unknown.status, unknown.body) == (403, {"message": "Missing Authentication Token"})
+    no_such_route = GATEWAY_RESPONSES["MISSING_AUTHENTICATION_TOKEN"].problem()
+    assert (unknown.status, unknown.body) == (403, no_such_route)
 
 
 def test_a_wrong_role_with_an_invalid_body_is_refused_by_the_authorizers_policy_not_validated(local_system):
@@ -160,8 +162,8 @@ def test_a_wrong_role_with_an_invalid_body_is_refused_by_the_authorizers_policy_
     # When it posts a body that fails the upload's schema
     invalid = {"measurements": "nonsense"}
     reply = call("POST", f"{url}/v1/measurements", logistics_token(local_system), invalid)
-    # Then API Gateway refuses it by the policy (403, its own body), before the function could answer 422
-    assert (reply.status, reply.body) == (403, {"message": "User is not authorized to access this resource"})
+    # Then API Gateway refuses it by the policy (403, its own problem), before the function could answer 422
+    assert (reply.status, reply.body) == (403, GATEWAY_RESPONSES["ACCESS_DENIED"].problem())
 
 
 def test_the_demo_runs_every_step_and_exits_0(tmp_path):

@@ -5,8 +5,23 @@ from __future__ import annotations
 
 import json
 
+from aws_cdk import aws_apigateway as apigateway
+
+from functions.shared.api import PROBLEM_TITLES
+from infrastructure.edge import GATEWAY_RESPONSES
 from infrastructure.resource_spec import SPEC
 from tests.support.cdk_templates import logical_id_of, references, resources, tagged
+
+EXPECTED_STATUSES = {
+    "UNAUTHORIZED": "401",
+    "ACCESS_DENIED": "403",
+    "MISSING_AUTHENTICATION_TOKEN": "403",
+    "REQUEST_TOO_LARGE": "413",
+    "THROTTLED": "429",
+    "AUTHORIZER_FAILURE": "500",
+    "DEFAULT_5XX": "502",
+    "INTEGRATION_TIMEOUT": "504",
+}
 
 
 def _stage(template) -> dict:
@@ -106,3 +121,36 @@ def test_a_web_acl_guards_the_stage_and_logs_without_the_authorization_header(st
     assert {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"} <= set(rules)
     # And its logs leave out the bearer token
     assert logging["Properties"]["RedactedFields"] == [{"SingleHeader": {"Name": "authorization"}}]
+
+
+def test_every_answer_api_gateway_writes_itself_is_the_edges_problem_json(dev):
+    # Given the API's gateway responses
+    responses = {
+        r["Properties"]["ResponseType"]: r["Properties"]
+        for r in resources(dev.template, "AWS::ApiGateway::GatewayResponse").values()
+    }
+    # Then every response type API Gateway has is customised (none is left with its {"message": ...})
+    known = {getattr(apigateway.ResponseType, name).response_type
+             for name in dir(apigateway.ResponseType) if name.isupper()}
+    assert set(responses) == known == set(GATEWAY_RESPONSES)
+    for response_type, properties in responses.items():
+        answer = GATEWAY_RESPONSES[response_type]
+        # And each is sent with its status, as application/problem+json that no cache may keep
+        assert properties["StatusCode"] == str(answer.status), response_type
+        assert properties["ResponseParameters"] == {
+            "gatewayresponse.header.Content-Type": "'application/problem+json'",
+            "gatewayresponse.header.Cache-Control": "'no-store'",
+        }
+        # And its body is the problem a function would write: type, title, status, code and detail
+        body = json.loads(properties["ResponseTemplates"]["application/json"])
+        assert body == answer.problem() == {
+            "type": f"https://telehub.dk/problems/{answer.code}",
+            "title": PROBLEM_TITLES[answer.status],
+            "status": answer.status,
+            "code": answer.code,
+            "detail": answer.detail,
+        }
+    # And a refused token, a refused role, no such route, API Gateway's size limit and throttle, a failing
+    # authorizer and a failing function keep API Gateway's statuses
+    assert {response_type: responses[response_type]["StatusCode"] for response_type in EXPECTED_STATUSES} == (
+        EXPECTED_STATUSES)

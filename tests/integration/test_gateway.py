@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from embedded.gateway import BEARER_TOKEN, Gateway
+from infrastructure.edge import GATEWAY_RESPONSES
 from infrastructure.resource_spec import RouteSpec
 
 ROUTES = (
@@ -20,6 +21,7 @@ ROUTES = (
     RouteSpec("GET", "/v1/open", "open", authorized=False),
 )
 JWKS = {"keys": [{"kty": "RSA", "kid": "k1", "n": "AQAB", "e": "AQAB"}]}
+UNAUTHORIZED = GATEWAY_RESPONSES["UNAUTHORIZED"].problem()
 
 
 @dataclass
@@ -116,6 +118,19 @@ def send(
         connection.close()
 
 
+def assert_gateway_answer(reply: Reply, response_type: str, error_type: str) -> None:
+    """API Gateway's own answer: the stack's gateway response, as problem+json, naming its error type."""
+    assert (reply.status, reply.body) == (
+        GATEWAY_RESPONSES[response_type].status,
+        GATEWAY_RESPONSES[response_type].problem(),
+    )
+    assert reply.headers["Content-Type"] == "application/problem+json"
+    assert reply.headers["Cache-Control"] == "no-store"
+    assert reply.headers["x-amzn-ErrorType"] == error_type
+
+
+
+
 def test_an_authorized_request_reaches_its_function_as_a_proxy_event(gateway, functions):
     # Given an authorizer that allows the token
     # When a request with a path parameter, a query and a body arrives
@@ -150,46 +165,51 @@ def test_an_authorized_request_reaches_its_function_as_a_proxy_event(gateway, fu
 
 def test_without_a_token_the_answer_is_401_and_the_authorizer_is_not_called(gateway, functions):
     reply = send(gateway, "POST", "/v1/things/t1", b"{}")
-    assert (reply.status, reply.body) == (401, {"message": "Unauthorized"})
+    assert_gateway_answer(reply, "UNAUTHORIZED", "UnauthorizedException")
     assert "authorizer" not in functions.events and "things" not in functions.events
 
 
 def test_a_token_the_authorizer_refuses_is_401(gateway, functions):
     reply = send(gateway, "POST", "/v1/things/t1", b"{}", token="expired")
-    assert (reply.status, reply.body) == (401, {"message": "Unauthorized"})
-    assert reply.headers["x-amzn-ErrorType"] == "UnauthorizedException"
+    assert_gateway_answer(reply, "UNAUTHORIZED", "UnauthorizedException")
     assert "things" not in functions.events
 
 
 def test_an_explicit_deny_is_403(gateway, functions):
     reply = send(gateway, "POST", "/v1/things/t1", b"{}", token="deny")
-    assert (reply.status, reply.body) == (403, {"message": "User is not authorized to access this resource"})
+    assert_gateway_answer(reply, "ACCESS_DENIED", "AccessDeniedException")
     assert "things" not in functions.events
 
 
 def test_a_failing_authorizer_is_500_so_the_client_retries(gateway):
     reply = send(gateway, "POST", "/v1/things/t1", b"{}", token="broken")
-    assert (reply.status, reply.body) == (500, {"message": None})
+    assert_gateway_answer(reply, "AUTHORIZER_FAILURE", "AuthorizerConfigurationException")
 
 
-def test_an_unknown_route_or_method_is_403_missing_authentication_token(gateway, functions):
+def test_an_unknown_route_or_method_is_403_no_such_route(gateway, functions):
     for method, path in [("GET", "/v1/nothing"), ("GET", "/v1/things/t1"), ("POST", "/v1/things")]:
         reply = send(gateway, method, path, token="allow")
-        assert (reply.status, reply.body) == (403, {"message": "Missing Authentication Token"}), (
-            method,
-            path,
-        )
+        assert_gateway_answer(reply, "MISSING_AUTHENTICATION_TOKEN", "MissingAuthenticationTokenException")
+    assert functions.events == {}
+
+
+@pytest.mark.parametrize("method", ["TRACE", "CONNECT", "PROPFIND", "BREW"])
+def test_a_method_no_route_has_is_api_gateways_403_never_501(gateway, functions, method):
+    # When a request comes with a method http.server has no handler of its own for
+    reply = send(gateway, method, "/v1/things/t1", token="allow")
+    # Then the answer is API Gateway's: no route has it, 403 as problem+json
+    assert_gateway_answer(reply, "MISSING_AUTHENTICATION_TOKEN", "MissingAuthenticationTokenException")
     assert functions.events == {}
 
 
 def test_a_failing_function_is_502(gateway):
     reply = send(gateway, "POST", "/v1/explode", b"{}", token="allow")
-    assert (reply.status, reply.body) == (502, {"message": "Internal server error"})
+    assert_gateway_answer(reply, "DEFAULT_5XX", "InternalServerErrorException")
 
 
 def test_a_body_over_the_limit_is_413_before_any_function_runs(gateway, functions):
     reply = send(gateway, "POST", "/v1/things/t1", b"x" * 2048, token="allow")
-    assert (reply.status, reply.body) == (413, {"message": "Request Too Long"})
+    assert_gateway_answer(reply, "REQUEST_TOO_LARGE", "RequestTooLongException")
     assert functions.events == {}
 
 
@@ -220,7 +240,7 @@ def test_a_token_not_shaped_like_the_stacks_validation_expression_never_reaches_
     finally:
         gateway.stop()
     # Then API Gateway's 401 comes back and the authorizer was not invoked
-    assert (reply.status, reply.body) == (401, {"message": "Unauthorized"})
+    assert (reply.status, reply.body) == (401, UNAUTHORIZED)
     assert functions.events == {}
 
 

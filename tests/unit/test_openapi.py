@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from infrastructure import edge
 from infrastructure.resource_spec import SPEC
 from scripts import openapi
 
@@ -72,29 +73,44 @@ def test_authorized_routes_require_the_bearer_token_and_document_401_and_403(com
             assert "security" not in operation, route
 
 
-def test_every_error_a_function_returns_is_problem_json(committed):
+def test_every_error_a_function_or_the_edge_returns_is_problem_json(committed):
     # Given every 4xx/5xx response of every operation
     responses = committed["components"]["responses"]
     for (method, path), operation in _operations(committed).items():
         errors = {status: reply for status, reply in operation["responses"].items() if int(status) >= 400}
-        # Then 422 and 503 are always documented, 413/415 wherever a body is sent
-        assert {"422", "503"} <= set(errors), (method, path)
+        # Then the edge's limits and failures and a dependency's refusal are documented everywhere, and
+        # 413/415 wherever a body is sent
+        assert {"422", "429", "500", "502", "503", "504"} <= set(errors), (method, path)
         if method in ("POST", "PUT", "PATCH"):
             assert {"413", "415"} <= set(errors), (method, path)
-        # And 401 is API Gateway's own body (the authorizer refused), not a function's
-        if "401" in errors:
-            assert errors.pop("401") == {"$ref": "#/components/responses/Unauthorized"}
         for status, reply in errors.items():
             resolved = responses[reply["$ref"].rsplit("/", 1)[1]] if "$ref" in reply else reply
             content = dict(resolved["content"])
-            # And a 403 may also be API Gateway's own body (a role the route does not allow, or no such route)
-            if status == "403":
-                gateway = content.pop("application/json")
-                assert gateway["schema"] == {"$ref": "#/components/schemas/GatewayMessage"}
-            # And each is the Problem schema as application/problem+json
-            assert list(content) == ["application/problem+json"], (method, path, status)
-            schema = content["application/problem+json"]["schema"]
-            assert schema == {"$ref": "#/components/schemas/Problem"}, (method, path, status)
+            # And each is the Problem schema as application/problem+json; the web ACL's 413 and 429 are
+            # the same body as application/json (the only JSON media type WAF sends)
+            waf = {"application/json"} if status in ("413", "429") else set()
+            assert set(content) == {"application/problem+json", *waf}, (method, path, status)
+            for media in content.values():
+                assert media["schema"] == {"$ref": "#/components/schemas/Problem"}, (method, path, status)
+
+
+def test_the_edges_answers_are_the_documented_examples(committed):
+    # Given the answers API Gateway and the web ACL write themselves (infrastructure/edge.py)
+    responses = committed["components"]["responses"]
+    # Then the document shows them as they are sent
+    assert responses["Unauthorized"]["content"]["application/problem+json"]["example"] == (
+        edge.GATEWAY_RESPONSES["UNAUTHORIZED"].problem())
+    assert responses["TooManyRequests"]["content"]["application/json"]["example"] == (
+        edge.CREDENTIAL_RATE_EXCEEDED.problem())
+    assert responses["PayloadTooLarge"]["content"]["application/json"]["example"] == (
+        edge.BODY_TOO_LARGE.problem())
+    # And every status an edge answer has is documented, with the title the body carries
+    for answer in [*edge.GATEWAY_RESPONSES.values(), *edge.WAF_RESPONSES.values()]:
+        if answer.status == 400:  # only a request validator's model or a type API Gateway adds later
+            continue
+        name = openapi.PROBLEMS[answer.status][0]
+        example = responses[name]["content"]["application/problem+json"]["example"]
+        assert example["title"] == answer.problem()["title"], answer
 
 
 def test_the_document_names_the_project_version_and_the_embedded_server(committed):
