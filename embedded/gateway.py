@@ -5,7 +5,11 @@ authorized routes and answers the way the stack's API Gateway does when it refus
 with the stack's gateway responses (infrastructure/edge.py, problem+json): no route for the method and
 path (any method, TRACE and made-up ones too) 403 ``no_such_route``, no or a bad token 401, a method ARN
 that no Allow of the authorizer's policy matches (or that a Deny matches) 403, a failing authorizer 500,
-a failing integration 502. It also serves the dev issuer's JWKS, which the authorizer fetches.
+a failing integration 502. In front of that it does what the stack's web ACL does first
+(infrastructure/edge.py): a declared body over the edge's limit is 413 and a credential over its rate
+limit 429, before any route, authorizer or function runs; and API Gateway's stage throttle is a token
+bucket too. The limits are off unless given (``EdgeLimits``), with a clock tests control. It also serves
+the dev issuer's JWKS, which the authorizer fetches.
 """
 
 from __future__ import annotations
@@ -27,9 +31,13 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from embedded.lambda_runtime import ACCOUNT_ID, describe_failure
 from infrastructure.edge import (
     API_GATEWAY_MAX_BODY_BYTES,
+    BODY_TOO_LARGE,
+    CREDENTIAL_RATE_EXCEEDED,
     GATEWAY_HEADERS,
     GATEWAY_RESPONSES,
+    WAF_MEDIA_TYPE,
     EdgeAnswer,
+    EdgeLimits,
 )
 from infrastructure.resource_spec import RouteSpec
 
@@ -64,12 +72,42 @@ class GatewayRefusal(Exception):
         return self.answer.code
 
 
+class WebAclRefusal(Exception):
+    """The web ACL in front of API Gateway answers the request: the edge's problem, as application/json."""
+
+    def __init__(self, answer: EdgeAnswer) -> None:
+        super().__init__(answer.code)
+        self.answer = answer
+
+
 MISSING_TOKEN = GatewayRefusal("MISSING_AUTHENTICATION_TOKEN", "MissingAuthenticationTokenException")
 UNAUTHORIZED = GatewayRefusal("UNAUTHORIZED", "UnauthorizedException")
 ACCESS_DENIED = GatewayRefusal("ACCESS_DENIED", "AccessDeniedException")
 AUTHORIZER_FAILED = GatewayRefusal("AUTHORIZER_FAILURE", "AuthorizerConfigurationException")
 INTEGRATION_FAILED = GatewayRefusal("DEFAULT_5XX", "InternalServerErrorException")
 TOO_LARGE = GatewayRefusal("REQUEST_TOO_LARGE", "RequestTooLongException")
+THROTTLED = GatewayRefusal("THROTTLED", "TooManyRequestsException")
+
+
+class TokenBuckets:
+    """A token bucket per key: ``capacity`` requests at once, refilled at ``refill_per_second``; a key whose
+    bucket is empty is refused until it has refilled. The clock is injected, so tests need no sleeps."""
+
+    def __init__(self, capacity: float, refill_per_second: float, clock: Callable[[], float]) -> None:
+        self._capacity = capacity
+        self._refill_per_second = refill_per_second
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, when counted)
+        self._lock = threading.Lock()
+
+    def take(self, key: str) -> bool:
+        with self._lock:
+            now = self._clock()
+            tokens, counted = self._buckets.get(key, (self._capacity, now))
+            tokens = min(self._capacity, tokens + (now - counted) * self._refill_per_second)
+            taken = tokens >= 1
+            self._buckets[key] = (tokens - 1 if taken else tokens, now)
+            return taken
 
 
 @dataclass(frozen=True)
@@ -264,6 +302,11 @@ def integration_reply(result: Any) -> Reply:
     return Reply(result["statusCode"], merged, payload)
 
 
+def web_acl_reply(refusal: WebAclRefusal) -> Reply:
+    """The web ACL's custom response: its status and body, under the one JSON media type WAF can send."""
+    return Reply(refusal.answer.status, [("Content-Type", WAF_MEDIA_TYPE)], refusal.answer.body().encode())
+
+
 def refusal_reply(refusal: GatewayRefusal) -> Reply:
     return Reply(
         refusal.status,
@@ -288,6 +331,8 @@ class Gateway:
         region: str = "eu-west-1",
         max_body_bytes: int = MAX_BODY_BYTES,
         token_pattern: str | None = None,
+        limits: EdgeLimits | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.routes = [Route.of(route) for route in routes]
         self.token_pattern = re.compile(token_pattern) if token_pattern else None
@@ -297,6 +342,12 @@ class Gateway:
         self.stage = stage
         self.region = region
         self.max_body_bytes = max_body_bytes
+        self.limits = limits = limits or EdgeLimits()
+        credential, stage_throttle = limits.per_credential, limits.stage
+        self._per_credential = None if credential is None else TokenBuckets(
+            credential.requests, credential.requests / credential.window_seconds, clock)
+        self._stage_throttle = None if stage_throttle is None else TokenBuckets(
+            stage_throttle.burst, stage_throttle.rate, clock)
         self._server = _GatewayServer((host, port), self)
         self._thread: threading.Thread | None = None
 
@@ -324,9 +375,12 @@ class Gateway:
             return Reply(200, [("Content-Type", "application/json")], json.dumps(self.jwks()).encode())
         request_id = str(uuid.uuid4())
         try:
+            self._web_acl(request)
             route, parameters = find_route(self.routes, request.method, request.path)
             if len(request.body) > self.max_body_bytes:
                 raise TOO_LARGE
+            if self._stage_throttle and not self._stage_throttle.take("stage"):
+                raise THROTTLED
             authorizer = self.authorizer if route.spec.authorized else None
             context = self._authorize(authorizer, request) if authorizer else None
             event = proxy_event(
@@ -339,12 +393,24 @@ class Gateway:
                 now=datetime.now(UTC),
             )
             reply = integration_reply(self._invoke(route.spec.function, event))
+        except WebAclRefusal as refusal:
+            reply = web_acl_reply(refusal)
         except GatewayRefusal as refusal:
             reply = refusal_reply(refusal)
         return Reply(reply.status, [*reply.headers, ("x-amzn-RequestId", request_id)], reply.body)
 
+    def _web_acl(self, request: Request) -> None:
+        """The web ACL's limits, in its rules' order: the declared body size, then the credential's rate
+        (a request with no Authorization header is not counted, as WAF leaves out a request without the
+        key's header)."""
+        if _declared_length(request.headers) > self.limits.max_body_bytes:
+            raise WebAclRefusal(BODY_TOO_LARGE)
+        token = _authorization(request.headers)
+        if token and self._per_credential and not self._per_credential.take(token):
+            raise WebAclRefusal(CREDENTIAL_RATE_EXCEEDED)
+
     def _authorize(self, authorizer: str, request: Request) -> dict[str, Any]:
-        token = next((value for name, value in request.headers if name.lower() == "authorization"), "")
+        token = _authorization(request.headers)
         if not token or (self.token_pattern and not self.token_pattern.fullmatch(token)):
             raise UNAUTHORIZED
         arn = method_arn(self.region, self.stage, request.method, request.path)
@@ -363,6 +429,15 @@ class Gateway:
         except Exception as error:
             log.error("function %s failed: %s", function, describe_failure(error))
             raise INTEGRATION_FAILED from None
+
+
+def _authorization(headers: Sequence[tuple[str, str]]) -> str:
+    return next((value for name, value in headers if name.lower() == "authorization"), "")
+
+
+def _declared_length(headers: Sequence[tuple[str, str]]) -> int:
+    declared = next((value for name, value in headers if name.lower() == "content-length"), "0").strip()
+    return int(declared) if declared.isdigit() else 0
 
 
 class _GatewayServer(ThreadingHTTPServer):
@@ -393,7 +468,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
         started = time.monotonic()
         gateway = self.server.gateway
         target = urlsplit(self.path)
-        body = self._read_body(gateway.max_body_bytes)
+        if _declared_length(list(self.headers.items())) > gateway.limits.max_body_bytes:
+            body: bytes | None = b""  # refused by its declared length, unread, as the web ACL does
+            self.close_connection = True  # the unread body cannot be skipped
+        else:
+            body = self._read_body(gateway.max_body_bytes)
         if body is None:
             reply = refusal_reply(TOO_LARGE)
             self.close_connection = True  # the unread body cannot be skipped

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +28,7 @@ from embedded.pollers import Poller, schedule_rule_arn, scheduled_event, spec_po
 from embedded.resources import create_resources
 from functions.shared import aws
 from infrastructure.config import COPD_SHARED_MEASUREMENT_TYPES
+from infrastructure.edge import EdgeLimits
 from infrastructure.resource_spec import SPEC, PlatformSettings, ResourceNames, function_environment
 
 STAGE = "local"
@@ -54,6 +57,9 @@ class LocalOptions:
     # a table, queue, topic or key the spec forgot to give a function fails here (a wrong kind of
     # grant does not: moto enforces no IAM); a little slower, since a function switch starts it cold.
     isolated_environments: bool = False
+    # The gateway's edge limits (infrastructure/edge.py). The body limit is always on; rates only if given:
+    # everything local comes from one address, and the e2e tier sends thousands of requests with few tokens.
+    edge_limits: EdgeLimits = field(default_factory=EdgeLimits)
 
 
 @dataclass(frozen=True)
@@ -202,20 +208,38 @@ class LocalSystem:
         assert self.issuer is not None, "the issuer is created during start()"
         return self.issuer
 
+    @contextmanager
+    def entrance(self, limits: EdgeLimits, clock: Callable[[], float] = time.monotonic) -> Iterator[str]:
+        """Another gateway in front of the same running system, on a free port, with other edge limits
+        (a stage's rates, or small ones and a clock a test moves): its URL, while the block runs."""
+        assert self._runtime is not None, "start() first"
+        gateway = self._new_gateway(self._runtime, 0, limits, clock)
+        gateway.start()
+        try:
+            yield gateway.url
+        finally:
+            gateway.stop()
+
+    def _new_gateway(self, runtime: FunctionRuntime, port: int, limits: EdgeLimits,
+                     clock: Callable[[], float] = time.monotonic) -> Gateway:
+        return Gateway(
+            SPEC.routes,
+            lambda function_id, event: runtime.invoke(SPEC.function(function_id), event),
+            SPEC.authorizer,
+            jwks=lambda: self._issuer().jwks(),
+            port=port,
+            host=HOST,
+            stage=STAGE,
+            region=REGION,
+            token_pattern=BEARER_TOKEN,
+            limits=limits,
+            clock=clock,
+        )
+
     def _bind_gateway(self, runtime: FunctionRuntime) -> Gateway:
         """Bound now, serving once everything else runs: the issuer's URL is the gateway's."""
         try:
-            self._gateway = Gateway(
-                SPEC.routes,
-                lambda function_id, event: runtime.invoke(SPEC.function(function_id), event),
-                SPEC.authorizer,
-                jwks=lambda: self._issuer().jwks(),
-                port=self.options.port,
-                host=HOST,
-                stage=STAGE,
-                region=REGION,
-                token_pattern=BEARER_TOKEN,
-            )
+            self._gateway = self._new_gateway(runtime, self.options.port, self.options.edge_limits)
         except OSError as error:
             raise _port_in_use(
                 "API gateway", "--port", self.options.port, error.strerror or str(error)

@@ -17,7 +17,17 @@ from constructs import Construct
 
 from infrastructure.compliance import acknowledge
 from infrastructure.config import LOG_RETENTION_DAYS, StageConfig
-from infrastructure.edge import GATEWAY_HEADERS, GATEWAY_RESPONSES
+from infrastructure.edge import (
+    ADDRESS_RATE_EXCEEDED,
+    BODY_TOO_LARGE,
+    CREDENTIAL_RATE_EXCEEDED,
+    GATEWAY_HEADERS,
+    GATEWAY_RESPONSES,
+    MAX_BODY_BYTES,
+    WAF_RESPONSES,
+    EdgeAnswer,
+    decimal_above,
+)
 from infrastructure.resource_spec import ResourceSpec
 
 # What an access log line holds: who called what, the outcome and timings. Never a body, never
@@ -163,8 +173,9 @@ class Api(Construct):
             )
 
     def _web_acl(self) -> None:
-        """AWS managed rules and a per-address rate limit in front of the stage, logged (without the
-        Authorization header) to an encrypted log group."""
+        """The edge's limits (infrastructure/edge.py) and AWS managed rules in front of the stage, logged
+        (without the Authorization header) to an encrypted log group. The limits come first: a request they
+        refuse costs no managed rule, no authorizer and no function. Each refusal is the edge's problem."""
 
         def managed(
             priority: int, name: str, overrides: Sequence[str] = ()
@@ -190,10 +201,51 @@ class Api(Construct):
                 visibility_config=_visibility(name),
             )
 
-        rate_limit = wafv2.CfnWebACL.RuleProperty(
-            name="RequestsPerAddress",
+        per_credential = self._config.waf_requests_per_credential
+        body_over_limit = wafv2.CfnWebACL.RuleProperty(
+            name="BodyOverLimit",
             priority=0,
-            action=wafv2.CfnWebACL.RuleActionProperty(block={}),
+            action=_refuse(BODY_TOO_LARGE),
+            # WAF inspects at most 64 KB of a body and cannot compare numbers: the declared length is
+            # compared as text with a pattern of every number above the limit.
+            statement=wafv2.CfnWebACL.StatementProperty(
+                regex_match_statement=wafv2.CfnWebACL.RegexMatchStatementProperty(
+                    regex_string=decimal_above(MAX_BODY_BYTES),
+                    field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(
+                        single_header={"Name": "content-length"}
+                    ),
+                    text_transformations=[_AS_SENT],
+                ),
+            ),
+            visibility_config=_visibility("BodyOverLimit"),
+        )
+        requests_per_credential = wafv2.CfnWebACL.RuleProperty(
+            name="RequestsPerCredential",
+            priority=1,
+            action=_refuse(CREDENTIAL_RATE_EXCEEDED),
+            # Keyed on the bearer token as sent: a device's credential, a person's or a system's token.
+            # A request without one is left to the per-address limit (and is a 401 anyway).
+            statement=wafv2.CfnWebACL.StatementProperty(
+                rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
+                    limit=per_credential.requests,
+                    evaluation_window_sec=per_credential.window_seconds,
+                    aggregate_key_type="CUSTOM_KEYS",
+                    custom_keys=[
+                        wafv2.CfnWebACL.RateBasedStatementCustomKeyProperty(
+                            header=wafv2.CfnWebACL.RateLimitHeaderProperty(
+                                name="authorization",
+                                text_transformations=[_AS_SENT],
+                            )
+                        )
+                    ],
+                ),
+            ),
+            visibility_config=_visibility("RequestsPerCredential"),
+        )
+        requests_per_address = wafv2.CfnWebACL.RuleProperty(
+            name="RequestsPerAddress",
+            priority=2,
+            action=_refuse(ADDRESS_RATE_EXCEEDED),
             statement=wafv2.CfnWebACL.StatementProperty(
                 rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
                     limit=self._config.waf_requests_per_5_minutes,
@@ -208,13 +260,20 @@ class Api(Construct):
             scope="REGIONAL",
             default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
             visibility_config=_visibility(f"telehub-{self._config.stage}"),
+            custom_response_bodies={
+                key: wafv2.CfnWebACL.CustomResponseBodyProperty(content_type="APPLICATION_JSON",
+                                                                content=answer.body())
+                for key, answer in WAF_RESPONSES.items()
+            },
             rules=[
-                rate_limit,
-                managed(1, "AWSManagedRulesAmazonIpReputationList"),
-                managed(2, "AWSManagedRulesKnownBadInputsRuleSet"),
-                # An upload of 200 measurements is larger than this rule set's 8 KB body limit; the
-                # functions enforce Telehub's own limit with a 413.
-                managed(3, "AWSManagedRulesCommonRuleSet", overrides=["SizeRestrictions_BODY"]),
+                body_over_limit,
+                requests_per_credential,
+                requests_per_address,
+                managed(3, "AWSManagedRulesAmazonIpReputationList"),
+                managed(4, "AWSManagedRulesKnownBadInputsRuleSet"),
+                # An upload of 200 measurements is larger than this rule set's 8 KB body limit; BodyOverLimit
+                # holds bodies to Telehub's own limit, and each function to its route's with a 413.
+                managed(5, "AWSManagedRulesCommonRuleSet", overrides=["SizeRestrictions_BODY"]),
             ],
         )
         wafv2.CfnWebACLAssociation(
@@ -267,6 +326,21 @@ class Api(Construct):
             "Lambda proxy integration, invoked by API Gateway with its IAM service principal under a "
             "resource policy scoped to this API, so there is no HTTP backend to present it to.",
         )
+
+
+_AS_SENT = wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")
+
+
+def _refuse(answer: EdgeAnswer) -> wafv2.CfnWebACL.RuleActionProperty:
+    """Block with the edge's problem for it (its body is one of the web ACL's custom response bodies)."""
+    (key,) = [key for key, known in WAF_RESPONSES.items() if known is answer]
+    return wafv2.CfnWebACL.RuleActionProperty(
+        block=wafv2.CfnWebACL.BlockActionProperty(
+            custom_response=wafv2.CfnWebACL.CustomResponseProperty(
+                response_code=answer.status, custom_response_body_key=key
+            )
+        )
+    )
 
 
 def _visibility(metric_name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:

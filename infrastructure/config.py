@@ -46,6 +46,14 @@ class ApiThrottling(_Settings):
     burst_limit: int = Field(gt=0, description="requests allowed in a burst above the rate")
 
 
+class CredentialRateLimit(_Settings):
+    """The web ACL's limit per credential (the bearer token as sent: one device, one person's or system's
+    token): at most ``requests`` in any ``window_seconds`` (the evaluation windows WAF offers)."""
+
+    requests: int = Field(ge=10, le=2_000_000_000)
+    window_seconds: Literal[60, 120, 300, 600]
+
+
 class IdentityProvider(_Settings):
     """The OpenID provider that issues people's and systems' JWTs."""
 
@@ -117,6 +125,7 @@ class StageConfig(_Settings):
     api_throttling: ApiThrottling
     # Per client address and 5-minute window, enforced by the web ACL in front of the API.
     waf_requests_per_5_minutes: int = Field(ge=10, le=2_000_000_000)
+    waf_requests_per_credential: CredentialRateLimit
     identity_provider: IdentityProvider
     device_credentials: DeviceCredentials
     # AWS Backup copies of the tables (daily, kept 35 days) on top of point-in-time recovery.

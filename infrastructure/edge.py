@@ -97,3 +97,44 @@ WAF_RESPONSES: dict[str, EdgeAnswer] = {
     "credential_rate_exceeded": CREDENTIAL_RATE_EXCEEDED,
     "address_rate_exceeded": ADDRESS_RATE_EXCEEDED,
 }
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most ``requests`` per ``window_seconds`` for one key (a credential)."""
+
+    requests: int
+    window_seconds: int
+
+
+@dataclass(frozen=True)
+class StageThrottle:
+    """API Gateway's stage throttle: a token bucket of ``burst`` refilled at ``rate`` per second, shared by
+    every caller."""
+
+    rate: float
+    burst: int
+
+
+@dataclass(frozen=True)
+class EdgeLimits:
+    """The edge's limits as the embedded gateway applies them: the web ACL's body limit (on in every stage)
+    and, where given, its limit per credential and API Gateway's stage throttle."""
+
+    max_body_bytes: int = MAX_BODY_BYTES
+    per_credential: RateLimit | None = None
+    stage: StageThrottle | None = None
+
+
+def decimal_above(limit: int) -> str:
+    """A regular expression matching exactly the decimal numbers greater than ``limit`` (leading zeros
+    allowed): how the web ACL compares a Content-Length header with a number, which WAF cannot do."""
+    digits = str(limit)
+    longer = f"[1-9][0-9]{{{len(digits)},}}"
+    same_length = [
+        f"{digits[:position]}[{int(digit) + 1}-9]" + (f"[0-9]{{{len(digits) - position - 1}}}"
+                                                       if position < len(digits) - 1 else "")
+        for position, digit in enumerate(digits)
+        if digit != "9"
+    ]
+    return f"^0*({'|'.join([longer, *same_length])})$"

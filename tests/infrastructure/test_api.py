@@ -4,11 +4,12 @@ throttling from the stage config, X-Ray, and the web ACL."""
 from __future__ import annotations
 
 import json
+import re
 
 from aws_cdk import aws_apigateway as apigateway
 
 from functions.shared.api import PROBLEM_TITLES
-from infrastructure.edge import GATEWAY_RESPONSES
+from infrastructure.edge import GATEWAY_RESPONSES, MAX_BODY_BYTES, WAF_RESPONSES
 from infrastructure.resource_spec import SPEC
 from tests.support.cdk_templates import logical_id_of, references, resources, tagged
 
@@ -154,3 +155,40 @@ def test_every_answer_api_gateway_writes_itself_is_the_edges_problem_json(dev):
     # authorizer and a failing function keep API Gateway's statuses
     assert {response_type: responses[response_type]["StatusCode"] for response_type in EXPECTED_STATUSES} == (
         EXPECTED_STATUSES)
+
+
+def test_the_web_acl_refuses_oversized_bodies_and_hammering_credentials_first_with_the_edges_problems(stage):
+    # Given the web ACL's rules and custom response bodies
+    ((_, acl),) = resources(stage.template, "AWS::WAFv2::WebACL").items()
+    properties = acl["Properties"]
+    rules = {rule["Name"]: rule for rule in properties["Rules"]}
+    bodies = properties["CustomResponseBodies"]
+    # Then every body the web ACL answers with is the edge's problem (as JSON: all WAF can say)
+    assert bodies == {key: {"ContentType": "APPLICATION_JSON", "Content": answer.body()}
+                      for key, answer in WAF_RESPONSES.items()}
+    # And the limits run before AWS's managed rules: the body size, then per credential, then per address
+    order = sorted(rules, key=lambda name: rules[name]["Priority"])
+    assert order[:3] == ["BodyOverLimit", "RequestsPerCredential", "RequestsPerAddress"]
+    # And a declared body over the most any route accepts is refused with 413
+    body = rules["BodyOverLimit"]
+    regex = body["Statement"]["RegexMatchStatement"]
+    assert regex["FieldToMatch"] == {"SingleHeader": {"Name": "content-length"}}
+    assert re.fullmatch(regex["RegexString"], str(MAX_BODY_BYTES + 1))
+    assert not re.fullmatch(regex["RegexString"], str(MAX_BODY_BYTES))
+    assert _refusal(body) == (413, "body_too_large")
+    # And each credential (the Authorization header as sent) is limited to the stage's rate, with 429
+    per_credential = rules["RequestsPerCredential"]
+    statement = per_credential["Statement"]["RateBasedStatement"]
+    assert statement["AggregateKeyType"] == "CUSTOM_KEYS"
+    assert statement["CustomKeys"] == [
+        {"Header": {"Name": "authorization", "TextTransformations": [{"Priority": 0, "Type": "NONE"}]}}]
+    limit = stage.config.waf_requests_per_credential
+    assert (statement["Limit"], statement["EvaluationWindowSec"]) == (limit.requests, limit.window_seconds)
+    assert _refusal(per_credential) == (429, "credential_rate_exceeded")
+    # And so is each address, as before
+    assert _refusal(rules["RequestsPerAddress"]) == (429, "address_rate_exceeded")
+
+
+def _refusal(rule: dict) -> tuple[int, str]:
+    response = rule["Action"]["Block"]["CustomResponse"]
+    return response["ResponseCode"], response["CustomResponseBodyKey"]

@@ -12,7 +12,15 @@ from urllib.parse import urlsplit
 import pytest
 
 from embedded.gateway import BEARER_TOKEN, Gateway
-from infrastructure.edge import GATEWAY_RESPONSES
+from infrastructure.edge import (
+    BODY_TOO_LARGE,
+    CREDENTIAL_RATE_EXCEEDED,
+    GATEWAY_RESPONSES,
+    EdgeAnswer,
+    EdgeLimits,
+    RateLimit,
+    StageThrottle,
+)
 from infrastructure.resource_spec import RouteSpec
 
 ROUTES = (
@@ -248,3 +256,82 @@ def test_the_validation_expression_is_the_one_the_stack_gives_the_authorizer():
     from infrastructure.api import BEARER_TOKEN as STACK_BEARER_TOKEN  # imports the CDK: only here
 
     assert BEARER_TOKEN == STACK_BEARER_TOKEN
+
+
+@dataclass
+class Clock:
+    now: float = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def limited(functions: FakeFunctions, clock: Clock) -> Iterator[Gateway]:
+    """A gateway with small edge limits: 2 requests a minute per credential, bodies of 512 bytes."""
+    limits = EdgeLimits(max_body_bytes=512, per_credential=RateLimit(requests=2, window_seconds=60))
+    gateway = Gateway(ROUTES, functions, "authorizer", jwks=lambda: JWKS, port=0, limits=limits, clock=clock)
+    gateway.start()
+    yield gateway
+    gateway.stop()
+
+
+def assert_web_acl_answer(reply: Reply, answer: EdgeAnswer) -> None:
+    """The web ACL's custom response: the edge's problem as application/json, no API Gateway error type."""
+    assert (reply.status, reply.body) == (answer.status, answer.problem())
+    assert reply.headers["Content-Type"] == "application/json"
+    assert "x-amzn-ErrorType" not in reply.headers
+
+
+def test_a_declared_body_over_the_edges_limit_is_the_web_acls_413_before_anything_runs(limited, functions):
+    # When a body longer than the edge's limit is sent, to a route and to no route
+    for path in ("/v1/things/t1", "/v1/nothing"):
+        reply = send(limited, "POST", path, b"x" * 513, token="allow")
+        # Then the web ACL refuses it by its Content-Length, and nothing behind it ran
+        assert_web_acl_answer(reply, BODY_TOO_LARGE)
+    assert functions.events == {}
+    # And a body at the limit passes
+    assert send(limited, "POST", "/v1/things/t1", b"x" * 512, token="allow").status == 201
+
+
+def test_a_hammering_credential_gets_429_while_another_is_served_and_it_recovers_as_time_passes(
+    limited, functions, clock
+):
+    # Given a credential that used its 2 requests of the minute
+    for _ in range(2):
+        assert send(limited, "POST", "/v1/things/t1", b"{}", token="allow").status == 201
+    # When it sends a third
+    hammering = send(limited, "POST", "/v1/things/t1", b"{}", token="allow")
+    # Then the web ACL refuses it before the authorizer runs
+    assert_web_acl_answer(hammering, CREDENTIAL_RATE_EXCEEDED)
+    assert len(functions.events["authorizer"]) == 2
+    # And another credential is not affected (its refusal is the authorizer's 403, not a 429)
+    assert send(limited, "POST", "/v1/things/t1", b"{}", token="deny").status == 403
+    # And after half the window the first has one request again
+    clock.now += 30
+    assert send(limited, "POST", "/v1/things/t1", b"{}", token="allow").status == 201
+    assert send(limited, "POST", "/v1/things/t1", b"{}", token="allow").status == 429
+
+
+def test_the_stage_throttle_is_api_gateways_429_for_everyone(functions, clock):
+    # Given a stage throttle of a burst of 2, refilled at 1 a second
+    limits = EdgeLimits(stage=StageThrottle(rate=1, burst=2))
+    gateway = Gateway(ROUTES, functions, "authorizer", jwks=lambda: JWKS, port=0, limits=limits, clock=clock)
+    gateway.start()
+    try:
+        # When three callers send at once
+        statuses = [send(gateway, "GET", "/v1/open").status for _ in range(2)]
+        throttled = send(gateway, "POST", "/v1/things/t1", b"{}", token="allow")
+        # Then the third is API Gateway's THROTTLED answer, whoever sent it
+        assert statuses == [200, 200]
+        assert_gateway_answer(throttled, "THROTTLED", "TooManyRequestsException")
+        # And a second later there is room for one more
+        clock.now += 1
+        assert send(gateway, "GET", "/v1/open").status == 200
+    finally:
+        gateway.stop()
