@@ -303,8 +303,10 @@ def integration_reply(result: Any) -> Reply:
 
 
 def web_acl_reply(refusal: WebAclRefusal) -> Reply:
-    """The web ACL's custom response: its status and body, under the one JSON media type WAF can send."""
-    return Reply(refusal.answer.status, [("Content-Type", WAF_MEDIA_TYPE)], refusal.answer.body().encode())
+    """The web ACL's custom response: its status and body, under the one JSON media type WAF can send, not
+    to be stored."""
+    headers = [("Content-Type", WAF_MEDIA_TYPE), ("Cache-Control", GATEWAY_HEADERS["Cache-Control"])]
+    return Reply(refusal.answer.status, headers, refusal.answer.body().encode())
 
 
 def refusal_reply(refusal: GatewayRefusal) -> Reply:

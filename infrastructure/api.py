@@ -337,7 +337,10 @@ def _refuse(answer: EdgeAnswer) -> wafv2.CfnWebACL.RuleActionProperty:
     return wafv2.CfnWebACL.RuleActionProperty(
         block=wafv2.CfnWebACL.BlockActionProperty(
             custom_response=wafv2.CfnWebACL.CustomResponseProperty(
-                response_code=answer.status, custom_response_body_key=key
+                response_code=answer.status, custom_response_body_key=key,
+                # Not to be stored, as every reply (WAF sets any header but the media type).
+                response_headers=[wafv2.CfnWebACL.CustomHTTPHeaderProperty(
+                    name="Cache-Control", value=GATEWAY_HEADERS["Cache-Control"])],
             )
         )
     )

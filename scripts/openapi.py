@@ -177,6 +177,14 @@ GATEWAY_EXAMPLES: dict[int, EdgeAnswer] = {
 WAF_EXAMPLES: dict[int, EdgeAnswer] = {413: BODY_TOO_LARGE, 429: CREDENTIAL_RATE_EXCEEDED}
 # Every operation can get these: the edge's limits and failures, and a dependency's refusal.
 EVERY_OPERATION = (422, 429, 500, 502, 503, 504)
+# Every reply, a function's (functions.shared.api.resolve) or the edge's (edge.GATEWAY_HEADERS), says it.
+NO_STORE_HEADER = {
+    "description": "Every reply says no cache may keep it: most carry health data, a CPR number or a device "
+                   "credential, and one rule for all cannot miss one.",
+    "required": True,
+    "schema": {"type": "string", "const": "no-store"},
+}
+NO_STORE = {"Cache-Control": {"$ref": "#/components/headers/NoStore"}}
 
 
 class OpenAPIError(Exception):
@@ -236,6 +244,7 @@ def build_document(spec: ResourceSpec = SPEC) -> dict[str, Any]:
                 "FieldProblem": FIELD_PROBLEM_SCHEMA,
             },
             "responses": _error_responses(),
+            "headers": {"NoStore": NO_STORE_HEADER},
             "securitySchemes": SECURITY_SCHEMES,
         },
     }
@@ -283,12 +292,15 @@ def _document_errors(operation: dict[str, Any], method: str, authorized: bool) -
     responses = operation.setdefault("responses", {})
     if "204" in responses:
         responses["204"].pop("content", None)  # Powertools gives it the route's `None` return type
+    for status in [code for code in responses if int(code) < 400]:
+        responses[status]["headers"] = NO_STORE
     for status in [code for code in responses if int(code) >= 400]:
         if int(status) in PROBLEMS:  # the route declared a standard error
             responses[status] = _error_ref(int(status))
         else:
             responses[status] = {
                 "description": responses[status].get("description", ""),
+                "headers": NO_STORE,
                 "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
             }
     standard = list(EVERY_OPERATION)
@@ -311,6 +323,7 @@ def _error_responses() -> dict[str, Any]:
     return {
         name: {
             "description": description,
+            "headers": NO_STORE,
             "content": {
                 "application/problem+json": {
                     "schema": {"$ref": "#/components/schemas/Problem"},

@@ -190,5 +190,7 @@ def test_the_web_acl_refuses_oversized_bodies_and_hammering_credentials_first_wi
 
 
 def _refusal(rule: dict) -> tuple[int, str]:
+    """The status and body of a rule's refusal, which, as every reply, no cache may store."""
     response = rule["Action"]["Block"]["CustomResponse"]
+    assert response["ResponseHeaders"] == [{"Name": "Cache-Control", "Value": "no-store"}]
     return response["ResponseCode"], response["CustomResponseBodyKey"]

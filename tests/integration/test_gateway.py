@@ -282,9 +282,11 @@ def limited(functions: FakeFunctions, clock: Clock) -> Iterator[Gateway]:
 
 
 def assert_web_acl_answer(reply: Reply, answer: EdgeAnswer) -> None:
-    """The web ACL's custom response: the edge's problem as application/json, no API Gateway error type."""
+    """The web ACL's custom response: the edge's problem as application/json, not to be stored, no API
+    Gateway error type."""
     assert (reply.status, reply.body) == (answer.status, answer.problem())
     assert reply.headers["Content-Type"] == "application/json"
+    assert reply.headers["Cache-Control"] == "no-store"
     assert "x-amzn-ErrorType" not in reply.headers
 
 
