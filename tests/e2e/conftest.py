@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
+from moto.core.base_backend import BackendDict
 
 from embedded.local import LocalOptions, LocalSystem
 
@@ -17,7 +18,9 @@ def local_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSyst
     process, so a second system would find the first's resources; and stopped when the tier ends, so its
     environment never reaches the other tiers.) The modules a process runs share it, so each uses test
     citizens of its own. Each function runs with exactly its own environment, so a grant the spec forgot
-    fails here."""
+    fails here. A process may come back to the tier after running others (pytest-xdist's worksteal hands
+    a process tests in any order), and the first system's resources are still in moto's backends then:
+    each system starts from an empty moto, as in a fresh process."""
     options = LocalOptions(
         port=0,
         moto_port=0,
@@ -25,6 +28,7 @@ def local_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSyst
         function_log_level="INFO",
         isolated_environments=True,
     )
+    BackendDict.reset()
     with LocalSystem(options) as system:
         yield system
 
