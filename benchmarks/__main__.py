@@ -1,4 +1,4 @@
-"""Run the benchmarks: ``python -m benchmarks [cold_start|requests|cpu|worklist_latency ...]`` (all by
+"""Run the benchmarks: ``python -m benchmarks [cold_start|requests|cpu|worklist_latency|load ...]`` (all by
 default)."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ BENCHMARKS = {
     "requests": "benchmarks.requests_per_measurement",
     "cpu": "benchmarks.cpu_per_measurement",
     "worklist_latency": "benchmarks.worklist_latency",
+    "load": "benchmarks.load",
 }
 
 

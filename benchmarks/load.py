@@ -31,6 +31,7 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -61,19 +62,19 @@ CITIZEN_BIRTH, FIRST_SERIAL, CITIZENS = "170448", 9000, 1000
 
 @dataclass(frozen=True)
 class LoadPlan:
-    tablets: int = 16  # online from the start
-    seconds: float = 30.0
-    pause_seconds: float = 0.5  # an online tablet's pause between two uploads
-    storm_tablets: int = 16  # offline until half-way, then all back at once
-    backlog: int = 5  # uploads each of them kept while offline, measured BACKLOG_EVERY apart
+    tablets: int = 6  # online from the start
+    seconds: float = 20.0
+    pause_seconds: float = 1.0  # an online tablet's pause between two uploads
+    storm_tablets: int = 8  # offline until half-way, then all back at once
+    backlog: int = 4  # uploads each of them kept while offline, measured BACKLOG_EVERY apart
     backlog_every: timedelta = timedelta(hours=9)
-    client_timeout: float = 10.0  # seconds a tablet waits for a reply
+    client_timeout: float = 30.0  # seconds a tablet waits for a reply (API Gateway gives up after 29)
     impatient_fraction: float = 0.05  # of first attempts, which wait impatient_timeout only
     impatient_timeout: float = 0.02
-    give_up_seconds: float = 90.0  # a tablet stops retrying an upload after this long (kept for later)
-    drain_seconds: float = 240.0  # the system must have drained within this long after the last upload
+    give_up_seconds: float = 120.0  # a tablet stops retrying an upload after this long (kept for later)
+    drain_seconds: float = 300.0  # the system must have drained within this long after the last upload
     faults: FaultPlan = FaultPlan()
-    first_citizen: int = 0  # the first test citizen's number: each run on one system takes its own
+    first_citizen: int = 0  # the first test citizen's number: runs on one system take their own
     seed: int = 2512
 
     @property
@@ -368,14 +369,25 @@ def run(plan: LoadPlan | None = None) -> list[Figure]:
     heading(f"(e) load and faults, embedded mode: {plan.tablets} tablets online for {plan.seconds:g} s, "
             f"{plan.storm_tablets} reconnecting half-way with {plan.backlog} uploads each")
     figures: list[Figure] = []
-    runs = (("without faults", FaultPlan(), 0), ("with faults", FAULTS, plan.citizens))
-    with _quiet(), tempfile.TemporaryDirectory(prefix="telehub-bench-") as state_dir, LocalSystem(
+    with _quiet():
+        for label, faults in (("without faults", FaultPlan()), ("with faults", FAULTS)):
+            with _fresh_system() as system:
+                figures += report(label, run_load(system, replace(plan, faults=faults)))
+    return figures
+
+
+@contextmanager
+def _fresh_system() -> Iterator[LocalSystem]:
+    """An embedded system of its own for each run, so that neither meets the other's data: moto's state is
+    the process's, so it is reset before the system stops."""
+    with tempfile.TemporaryDirectory(prefix="telehub-bench-") as state_dir, LocalSystem(
             LocalOptions(port=0, moto_port=0, state_dir=Path(state_dir))) as system:
         print(f"  the embedded system started in {system.started_in_seconds or 0:.1f} s")
-        for label, faults, first in runs:
-            result = run_load(system, replace(plan, faults=faults, first_citizen=first))
-            figures += report(label, result)
-    return figures
+        try:
+            yield system
+        finally:
+            reset = urllib.request.Request(f"{system.moto_url}/moto-api/reset", method="POST")
+            urllib.request.urlopen(reset).close()
 
 
 if __name__ == "__main__":
