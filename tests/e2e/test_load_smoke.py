@@ -21,7 +21,9 @@ TINY = LoadPlan(
 )
 
 
-def test_a_tiny_load_with_a_throttle_and_a_crash_loses_and_duplicates_nothing(local_system: LocalSystem) -> None:
+def test_a_tiny_load_with_a_throttle_and_a_crash_loses_and_duplicates_nothing(
+    local_system: LocalSystem,
+) -> None:
     # Given tablets online, tablets reconnecting with a backlog, a tenth of the functions' DynamoDB and SQS
     # calls throttled and the evaluator crashing half-way through every other batch
     # When they upload for a few seconds and the system drains
