@@ -22,6 +22,7 @@ from infrastructure.edge import (
     StageThrottle,
 )
 from infrastructure.resource_spec import RouteSpec
+from tests.support.fakes import MovableClock
 
 ROUTES = (
     RouteSpec("POST", "/v1/things/{thing_id}", "things"),
@@ -258,21 +259,13 @@ def test_the_validation_expression_is_the_one_the_stack_gives_the_authorizer():
     assert BEARER_TOKEN == STACK_BEARER_TOKEN
 
 
-@dataclass
-class Clock:
-    now: float = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def clock() -> MovableClock[float]:
+    return MovableClock(0.0)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def limited(functions: FakeFunctions, clock: Clock) -> Iterator[Gateway]:
+def limited(functions: FakeFunctions, clock: MovableClock[float]) -> Iterator[Gateway]:
     """A gateway with small edge limits: 2 requests a minute per credential, bodies of 512 bytes."""
     limits = EdgeLimits(max_body_bytes=512, per_credential=RateLimit(requests=2, window_seconds=60))
     gateway = Gateway(ROUTES, functions, "authorizer", jwks=lambda: JWKS, port=0, limits=limits, clock=clock)

@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import jwt
 from botocore.exceptions import ClientError
@@ -839,3 +839,17 @@ class RefusingClient:
             raise ClientError({"Error": {"Code": self.code, "Message": "refused"}}, operation)
 
         return refuse
+
+
+Instant = TypeVar("Instant")
+
+
+class MovableClock(Generic[Instant]):
+    """A clock a test sets and moves on (``clock.now = ...``); calling it tells the time, a datetime or the
+    seconds of a monotonic clock, as the code under test takes it."""
+
+    def __init__(self, now: Instant) -> None:
+        self.now = now
+
+    def __call__(self) -> Instant:
+        return self.now

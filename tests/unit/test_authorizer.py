@@ -25,7 +25,7 @@ from functions.shared.device_records import (
 )
 from functions.shared.principal import Principal, Role
 from tests.support.citizen_view import FakeCitizenDirectory
-from tests.support.fakes import FakeDeviceDirectory, FakeDeviceKey, FakeIdentityProviderKeys
+from tests.support.fakes import FakeDeviceDirectory, FakeDeviceKey, FakeIdentityProviderKeys, MovableClock
 
 IDP = "https://idp.example.dk/"
 DEVICE_ISSUER = "https://telehub.example.dk/device-credentials"
@@ -63,19 +63,11 @@ def devices() -> FakeDeviceDirectory:
         DEVICE_ID: DeviceStanding(DeviceStatus.ACTIVE, PATIENT_ID, MEASURES, CREDENTIALS)})
 
 
-class Clock:
-    """The authorizer's clock, which a test moves on."""
-
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> MovableClock[datetime]:
+    return MovableClock(NOW)
 
 
 @pytest.fixture

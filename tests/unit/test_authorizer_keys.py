@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from functions.authorizer.keys import CachedIdentityProviderKeys, IdentityProviderUnavailable
+from tests.support.fakes import MovableClock
 
 INTERVAL = 60.0  # seconds between fetches at most
 MAX_AGE = 300.0  # a key set this old is fetched again
@@ -32,7 +33,7 @@ def jwk(key: rsa.RSAPrivateKey, kid: str, use: str = "sig") -> dict[str, Any]:
 class Provider:
     """The provider's JWKS endpoint: what it publishes now, whether it answers, and each fetch's time."""
 
-    def __init__(self, clock: Clock, published: list[dict[str, Any]]) -> None:
+    def __init__(self, clock: MovableClock[float], published: list[dict[str, Any]]) -> None:
         self.clock = clock
         self.published = published
         self.down = False
@@ -45,17 +46,11 @@ class Provider:
         return {"keys": list(self.published)}
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> MovableClock[float]:
+    return MovableClock(1000.0)
 
 
 @pytest.fixture

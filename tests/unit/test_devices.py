@@ -20,7 +20,7 @@ from functions.shared.errors import (
     Unauthorized,
 )
 from functions.shared.principal import Principal, Role
-from tests.support.fakes import FakeAccessLog, FakeDeviceRegistry, FakePseudonyms, FakeSigner
+from tests.support.fakes import FakeAccessLog, FakeDeviceRegistry, FakePseudonyms, FakeSigner, MovableClock
 from tests.support.organisations import CENTRE
 
 NOW = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
@@ -48,19 +48,11 @@ def access_log() -> FakeAccessLog:
     return FakeAccessLog()
 
 
-class Clock:
-    """The devices feature's clock, which a test moves on."""
-
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> MovableClock[datetime]:
+    return MovableClock(NOW)
 
 
 @pytest.fixture
