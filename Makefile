@@ -49,7 +49,7 @@ openapi: setup  ## regenerate docs/openapi.json from the resolvers
 synth: setup  ## synthesize the CloudFormation template (no AWS account, no docker needed)
 	npx cdk synth --quiet
 
-bench: setup  ## benchmarks: cold-start imports, AWS requests and CPU per measurement, latency to the worklist
+bench: setup  ## benchmarks: cold-start imports, AWS requests and CPU per measurement, latency to the worklist, load with faults
 	$(BIN)/python -m benchmarks
 
 clean:
