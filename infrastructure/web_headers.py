@@ -28,7 +28,34 @@ COMMON_HEADERS: dict[str, str] = {
 NO_STORE = "no-store"
 IMMUTABLE = "public, max-age=31536000, immutable"
 
+# The media type of each kind of file the build emits, by its name's ending; with nosniff the browser
+# goes by these alone. Anything else is bytes.
+CONTENT_TYPES: dict[str, str] = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+    ".map": "application/json",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+    ".woff2": "font/woff2",
+    ".txt": "text/plain; charset=utf-8",
+}
+OCTET_STREAM = "application/octet-stream"
+
 _SELF = "'self'"
+
+
+def content_type(name: str) -> str:
+    """The media type a file of the build is served with."""
+    suffix = name[name.rfind("."):].lower() if "." in name else ""
+    return CONTENT_TYPES.get(suffix, OCTET_STREAM)
+
+
+def cache_control(path: str) -> str:
+    """How long a browser may keep a file: the content-hashed assets a year, everything else not at all."""
+    return IMMUTABLE if path.lstrip("/").startswith("assets/") else NO_STORE
 
 
 def origin_of(url: str) -> str:

@@ -6,7 +6,9 @@ import pytest
 
 from infrastructure.web_headers import (
     STRICT_TRANSPORT_SECURITY,
+    cache_control,
     content_security_policy,
+    content_type,
     origin_of,
     security_headers,
 )
@@ -63,3 +65,20 @@ def test_strict_transport_security_is_sent_over_https_only():
         assert headers["Referrer-Policy"] == "no-referrer"
         assert headers["Permissions-Policy"] == "camera=(), microphone=(), geolocation=()"
         assert headers["Content-Security-Policy"] == content_security_policy()
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("index.html", "text/html; charset=utf-8"), ("app-3F2A.js", "text/javascript; charset=utf-8"),
+    ("app-3F2A.CSS", "text/css; charset=utf-8"), ("config.json", "application/json"),
+    ("logo.svg", "image/svg+xml"), ("font.woff2", "font/woff2"), ("README", "application/octet-stream"),
+    ("archive.tar.gz", "application/octet-stream"),
+])
+def test_each_file_is_served_with_the_media_type_of_its_ending(name, expected):
+    assert content_type(name) == expected
+
+
+def test_only_the_content_hashed_assets_may_be_kept():
+    # Given the page, its configuration and a hashed asset
+    # Then the browser keeps the asset for a year and fetches the others every time
+    assert cache_control("/assets/app-3F2A.js") == "public, max-age=31536000, immutable"
+    assert cache_control("/index.html") == cache_control("/") == cache_control("/config.json") == "no-store"
