@@ -27,6 +27,8 @@ LOG_RETENTION_DAYS = {
     3653: "TEN_YEARS",
 }
 _HTTPS_URL = r"^https://[^\s/]+(/\S*)?$"
+_CLIENT_ID = r"^[A-Za-z0-9._:/-]{1,255}$"
+_HOST_NAME = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
 # The COPD programme's measurement types and its questionnaire: the default of a stage's shared types (and
 # the embedded mode's). The nationally agreed list is the stage owner's to set in its config file.
 COPD_SHARED_MEASUREMENT_TYPES = (
@@ -62,7 +64,29 @@ class IdentityProvider(_Settings):
     jwks_uri: str = Field(pattern=_HTTPS_URL)
     # The provider's clients (the clinicians' and citizens' apps, the logistics centres' and regions'
     # systems) whose tokens Telehub takes: a token whose azp names another client is refused.
-    client_ids: tuple[Annotated[str, Field(pattern=r"^[A-Za-z0-9._:/-]{1,255}$")], ...] = Field(min_length=1)
+    client_ids: tuple[Annotated[str, Field(pattern=_CLIENT_ID)], ...] = Field(min_length=1)
+
+
+class ClinicianWeb(_Settings):
+    """The clinician web app (docs/web.md): a public client of the identity provider (authorization code with
+    PKCE) and where it is served. The endpoints reach config.json and the Content-Security-Policy."""
+
+    client_id: str = Field(default="telehub-clinician-web", pattern=_CLIENT_ID)
+    authorization_endpoint: str = Field(pattern=_HTTPS_URL)
+    token_endpoint: str = Field(pattern=_HTTPS_URL)
+    end_session_endpoint: str | None = Field(default=None, pattern=_HTTPS_URL)
+    # The app's own host name, with an ACM certificate for it in us-east-1 (where CloudFront takes them from);
+    # without both the app is at the distribution's cloudfront.net name.
+    domain_name: str | None = Field(default=None, pattern=_HOST_NAME)
+    certificate_arn: str | None = Field(
+        default=None, pattern=r"^arn:aws:acm:us-east-1:\d{12}:certificate/[0-9a-f-]{36}$"
+    )
+
+    @model_validator(mode="after")
+    def _domain_with_its_certificate(self) -> ClinicianWeb:
+        if (self.domain_name is None) != (self.certificate_arn is None):
+            raise ValueError("domain_name and certificate_arn go together: set both or neither")
+        return self
 
 
 class DeviceCredentials(_Settings):
@@ -127,6 +151,7 @@ class StageConfig(_Settings):
     waf_requests_per_5_minutes: int = Field(ge=10, le=2_000_000_000)
     waf_requests_per_credential: CredentialRateLimit
     identity_provider: IdentityProvider
+    web: ClinicianWeb
     device_credentials: DeviceCredentials
     # AWS Backup copies of the tables (daily, kept 35 days) on top of point-in-time recovery.
     backup_plan: bool
@@ -146,6 +171,11 @@ class StageConfig(_Settings):
             raise ValueError(f"log_retention_days must be one of {sorted(LOG_RETENTION_DAYS)}")
         if self.stage == "prod" and (self.removal_policy != "RETAIN" or not self.backup_plan):
             raise ValueError("prod keeps its data: removal_policy RETAIN and backup_plan true")
+        if self.web.client_id not in self.identity_provider.client_ids:
+            raise ValueError(
+                f"web.client_id {self.web.client_id} must be one of identity_provider.client_ids: "
+                "the authorizer refuses tokens of any other client"
+            )
         return self
 
     @property
