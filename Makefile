@@ -14,7 +14,7 @@ BIN := $(VENV)/bin
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 
-.PHONY: setup demo local test lint openapi synth bench clean
+.PHONY: setup demo local test lint openapi synth bench clean chromium
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -37,7 +37,21 @@ demo: setup  ## the main job: the embedded mode with the demo scenario (Ctrl-C s
 local: setup  ## the embedded mode without the demo
 	$(BIN)/telehub local
 
-test: setup  ## lint, types, OpenAPI freshness, every test tier
+# The web app's browser tests drive this Chromium through Playwright, which downloads no browser of its own.
+DEBIAN_CHROMIUM := /usr/bin/chromium
+export TELEHUB_CHROMIUM ?= $(DEBIAN_CHROMIUM)
+
+chromium:  ## the distribution's Chromium for the browser tests, installed with apt-get when missing (as root)
+	@test -x "$(TELEHUB_CHROMIUM)" || { \
+	  if [ "$(TELEHUB_CHROMIUM)" = "$(DEBIAN_CHROMIUM)" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Chromium for the browser tests: apt-get install chromium"; \
+	    { apt-cache show chromium >/dev/null 2>&1 || apt-get update -qq; } \
+	    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  fi; \
+	  test -x "$(TELEHUB_CHROMIUM)" || { echo "The browser tests need Chromium at $(TELEHUB_CHROMIUM):" \
+	    "run 'sudo apt-get install -y chromium', or set TELEHUB_CHROMIUM to a Chromium executable"; exit 1; }; }
+
+test: setup chromium  ## lint, types, OpenAPI freshness, every test tier (the browser tests in Chromium too)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m scripts.openapi --check
