@@ -42,6 +42,7 @@ from functions.shared.catalogue import (
 )
 from functions.shared.clock import iso_utc
 from functions.shared.disease_areas import disease_areas
+from functions.shared.hour_shards import sharded_hour
 
 # Systolic and diastolic only ever arrive together, as one blood-pressure reading; the pulse a
 # cuff measures travels with them.
@@ -346,10 +347,10 @@ class UploadReceipt(BaseModel):
         return iso_utc(received_at)
 
 
-def received_hour(received_at: str) -> str:
-    """2024-05-01T08: the hour an upload was received (from its ``iso_utc`` text), the partition key
-    of the uploads index that finds uploads by when they arrived."""
-    return received_at[:13]
+def received_hour(received_at: str, device_id: str, upload_id: str) -> str:
+    """2024-05-01T08#11: the partition key of the uploads index that finds uploads by when they arrived:
+    the hour an upload was received (from its ``iso_utc`` text) and the shard of its key."""
+    return sharded_hour(received_at[:13], f"{device_id}/{upload_id}")
 
 
 @dataclass(frozen=True)
@@ -395,7 +396,7 @@ class StoredUpload:
             "measurements": self.measurements,
             "answers": self.answers,
             # Only for the uploads table's index by arrival (see OutboxRecovery); never relayed.
-            "received_hour": received_hour(self.received_at),
+            "received_hour": received_hour(self.received_at, self.device_id, self.upload_id),
         }
 
     @classmethod

@@ -54,6 +54,7 @@ from functions.shared.episode_records import (
     thresholds_key,
 )
 from functions.shared.evaluation_records import worklist_organisation_item
+from functions.shared.hour_shards import sharded_hour
 from functions.shared.thresholds import ThresholdVersion
 
 # The ORDER items by when they were ordered (resource spec); only ORDER items carry these
@@ -359,7 +360,7 @@ def order_item(order: Order) -> dict[str, Any]:
         "message": _s(json.dumps(order.body, separators=(",", ":"))),
         # Only for the episodes table's sparse index by ordered hour (the outbox recovery's fallback).
         "ordered_at": _s(iso_utc(ordered_at)),
-        "ordered_hour": _s(hour_of(ordered_at)),
+        "ordered_hour": _s(sharded_hour(hour_of(ordered_at), order.order_id)),
     }
 
 

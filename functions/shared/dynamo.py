@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 
 from functions.shared import aws
 from functions.shared.errors import ServiceUnavailable
+from functions.shared.hour_shards import hour_partitions
 
 # The answers of DynamoDB and KMS that mean "try again later", not "this request is wrong".
 _THROTTLED = frozenset({
@@ -101,8 +102,9 @@ def query_page(request: dict[str, Any], limit: int) -> tuple[list[dict[str, Any]
 @dataclass(frozen=True)
 class IndexByHour:
     """A keys-only index of a table's items by when they were written: partition the hour
-    (``hour_of`` form), sort the instant (``iso_utc`` form). Keys only, so a write costs the index
-    one small item; the items themselves are then read from the table."""
+    (``hour_of`` form) and the item's shard (``hour_shards.sharded_hour``), sort the instant
+    (``iso_utc`` form). Keys only, so a write costs the index one small item; the items themselves
+    are then read from the table."""
 
     name: str
     hour_attribute: str
@@ -115,16 +117,19 @@ _deserializer = TypeDeserializer()
 
 def written_in_hour(table: str, index: IndexByHour, hour: str, since: str,
                     until: str) -> list[dict[str, Any]]:
-    """The items of ``hour`` written between two ``iso_utc`` instants: their keys from the index, then
-    the items, deserialised as a stream's NEW_IMAGE is (the outbox recovery's fallback)."""
+    """The items of ``hour`` written between two ``iso_utc`` instants: their keys from the index, a paged
+    Query of each of the hour's shards (HOUR_SHARDS Queries at least), then the items, deserialised as a
+    stream's NEW_IMAGE is (the outbox recovery's fallback)."""
     window = f"{index.hour_attribute} = :hour AND {index.time_attribute} BETWEEN :since AND :until"
     keys = [
         {name: entry[name] for name in index.table_key}
+        for partition in hour_partitions(hour)
         for page in aws.client("dynamodb").get_paginator("query").paginate(
             TableName=table,
             IndexName=index.name,
             KeyConditionExpression=window,
-            ExpressionAttributeValues={":hour": {"S": hour}, ":since": {"S": since}, ":until": {"S": until}},
+            ExpressionAttributeValues={":hour": {"S": partition}, ":since": {"S": since},
+                                       ":until": {"S": until}},
         )
         for entry in page["Items"]
     ]

@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from functions.shared.clock import hour_of, iso_utc
+from functions.shared.hour_shards import sharded_hour
 
 HEAD = "EVAL"
 READING_PREFIX = "EVAL#READING#"
@@ -40,7 +41,7 @@ PAUSE_PREFIX = "PAUSE#"
 WORKLIST_INDEX = "worklist"  # heads with something to acknowledge: worklist_organisation, worklist_rank
 ALARM_ID_INDEX = "by-alarm-id"  # alarms by alarm_id (keys only)
 READINGS_BY_TIME_INDEX = "readings-by-time"  # readings by reading_episode, measured_key (measured_at#id)
-EVALUATED_HOUR_INDEX = "by-evaluated-hour"  # events by evaluated_hour, evaluated_at (keys only)
+EVALUATED_HOUR_INDEX = "by-evaluated-hour"  # events by evaluated_hour (sharded), evaluated_at (keys only)
 
 # The worklist's order of severity: a missed measurement (BLUE) comes after a YELLOW value and before
 # uploads that need no more than a look (GREEN).
@@ -128,13 +129,14 @@ EVENT_RETENTION = timedelta(days=35)
 
 def event_item(episode_id: str, event_id: str, evaluated_at: datetime, body: str) -> dict[str, Any]:
     """An event's item: ``body`` is the message exactly as the evaluated-uploads queue gets it (compact
-    JSON, docs/messages.md), indexed by the hour it was written and expiring after EVENT_RETENTION."""
+    JSON, docs/messages.md), indexed by the hour it was written (sharded by event id) and expiring after
+    EVENT_RETENTION."""
     return {
         "pk": episode_partition(episode_id),
         "sk": {"S": event_sort_key(event_id)},
         "event_id": {"S": event_id},
         "evaluated_at": {"S": iso_utc(evaluated_at)},
-        "evaluated_hour": {"S": hour_of(evaluated_at)},
+        "evaluated_hour": {"S": sharded_hour(hour_of(evaluated_at), event_id)},
         "expires_at": {"N": str(int((evaluated_at + EVENT_RETENTION).timestamp()))},
         "event": {"S": body},
     }

@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 
 from functions.device_uploads import handler
 from functions.shared import aws
+from functions.shared.hour_shards import shard_of
 from functions.shared.observability import logger
 from infrastructure.resource_spec import ResourceNames
 from tests.support.moto_state import table_items
@@ -201,7 +202,9 @@ def test_the_table_holds_no_cpr_and_no_body(names):
     [item] = table_items(names, "uploads")
     assert set(item) == {"device_id", "upload_id", "patient_id", "received_at", "body_hash", "accepted",
                          "measurements", "answers", "received_hour"}
-    assert item["received_hour"] == {"S": "2024-05-01T08"}
+    # The index partition: the hour received and the upload's shard
+    upload_key = f"{item['device_id']['S']}/{item['upload_id']['S']}"
+    assert item["received_hour"] == {"S": f"2024-05-01T08#{shard_of(upload_key)}"}
 
 
 def test_logs_and_metrics_carry_ids_and_counts_but_no_measured_value(names, capsys):

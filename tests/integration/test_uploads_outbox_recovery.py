@@ -17,8 +17,9 @@ from botocore.exceptions import ClientError
 from embedded.pollers import SqsPoller, StreamPoller, spec_pollers
 from embedded.redrive import redrive
 from functions.shared import aws
+from functions.shared.hour_shards import shard_of
 from infrastructure.resource_spec import SPEC
-from tests.support.moto_state import Throttle, queued_messages, table_stream
+from tests.support.moto_state import Throttle, queued_messages, table_items, table_stream
 from tests.support.runtime import invoke
 from tests.support.uploads_api import (
     post,
@@ -189,6 +190,28 @@ def test_a_batch_the_stream_no_longer_holds_is_found_in_the_uploads_table_by_arr
     # Then the two uploads of the batch's time are relayed from the table, once each, and not the later one
     assert response == {"batchItemFailures": []}
     assert _relayed(names) == Counter({"upload-0000": 1, "upload-0001": 1})
+
+
+def test_a_trimmed_batch_whose_uploads_fall_in_several_index_shards_is_recovered_whole(names, monkeypatch):
+    # Given eight uploads of one device received in one hour, whose arrival index entries fall in several
+    # of the hour's shards, and the stream's record of all of them
+    uploads = {_upload(n) for n in range(8)}
+    [device_id] = {item["device_id"]["S"] for item in table_items(names, "uploads")}
+    assert len({shard_of(f"{device_id}/{upload_id}") for upload_id in uploads}) > 1
+    record = _failure_record(names.tables["uploads"], 0, 7)
+    # And the stream trimmed
+    streams = aws.client("dynamodbstreams")
+
+    def trimmed(**request):
+        raise ClientError({"Error": {"Code": "TrimmedDataAccessException", "Message": "trimmed"}},
+                          "GetShardIterator")
+
+    monkeypatch.setattr(streams, "get_shard_iterator", trimmed)
+    # When the recovery function handles the on-failure record
+    response = _recover(_sqs_event(record))
+    # Then every upload of the batch is relayed from the table, once each
+    assert response == {"batchItemFailures": []}
+    assert _relayed(names) == Counter(uploads)
 
 
 def test_a_record_for_another_tables_stream_is_reported_failed_and_nothing_is_sent(names):

@@ -21,6 +21,7 @@ from functions.shared.evaluation_records import (
     reading_sort_key,
     upload_event_id,
 )
+from functions.shared.hour_shards import sharded_hour
 from infrastructure.resource_spec import SPEC
 from tests.support.moto_state import table_stream
 from tests.support.organisations import MONITORING, TREATING
@@ -100,7 +101,7 @@ def event_item(body: dict[str, Any]) -> dict[str, Any]:
         "sk": event_sort_key(body["event_id"]),
         "event_id": body["event_id"],
         "evaluated_at": body["evaluated_at"],
-        "evaluated_hour": hour_of(evaluated_at),
+        "evaluated_hour": sharded_hour(hour_of(evaluated_at), body["event_id"]),
         "expires_at": int((evaluated_at + EVENT_RETENTION).timestamp()),
         "event": json.dumps(body, separators=(",", ":")),
     }

@@ -561,8 +561,14 @@ class FakePublisher:
         return failed
 
 
+def _hour_of(partition: str | None) -> str | None:
+    """The hour of an index-by-hour partition key value (``<hour>#<shard>``, functions.shared.hour_shards)."""
+    return partition.split("#", 1)[0] if partition else None
+
+
 class FakeArrivals:
-    """The uploads table's index by arrival: items by received_hour, filtered by received_at."""
+    """The uploads table's index by arrival: items by the hour of their received_hour (every shard of it,
+    as the repository reads an hour), filtered by received_at."""
 
     def __init__(self, items: Sequence[dict[str, Any]]) -> None:
         self.items = list(items)
@@ -570,12 +576,13 @@ class FakeArrivals:
 
     def received_in_hour(self, hour: str, since: str, until: str) -> list[dict[str, Any]]:
         self.asked.append((hour, since, until))
-        return [i for i in self.items if i["received_hour"] == hour and since <= i["received_at"] <= until]
+        return [i for i in self.items
+                if _hour_of(i["received_hour"]) == hour and since <= i["received_at"] <= until]
 
 
 class FakeOrdersByHour:
-    """The episodes table's index by ordered hour: ORDER items by ordered_hour, filtered by ordered_at;
-    the table's other items have no ordered_hour, so the (sparse) index does not hold them."""
+    """The episodes table's index by ordered hour: ORDER items by the hour of ordered_hour, filtered by
+    ordered_at; the table's other items have no ordered_hour, so the (sparse) index does not hold them."""
 
     def __init__(self, items: Sequence[dict[str, Any]]) -> None:
         self.items = list(items)
@@ -583,12 +590,14 @@ class FakeOrdersByHour:
 
     def ordered_in_hour(self, hour: str, since: str, until: str) -> list[dict[str, Any]]:
         self.asked.append((hour, since, until))
-        return [i for i in self.items if i.get("ordered_hour") == hour and since <= i["ordered_at"] <= until]
+        return [i for i in self.items
+                if _hour_of(i.get("ordered_hour")) == hour and since <= i["ordered_at"] <= until]
 
 
 class FakeEventsByHour:
-    """The evaluations table's index by evaluated hour: EVENT items by evaluated_hour, filtered by
-    evaluated_at; the table's other items have no evaluated_hour, so the (sparse) index does not hold them."""
+    """The evaluations table's index by evaluated hour: EVENT items by the hour of evaluated_hour, filtered
+    by evaluated_at; the table's other items have no evaluated_hour, so the (sparse) index does not hold
+    them."""
 
     def __init__(self, items: Sequence[dict[str, Any]]) -> None:
         self.items = list(items)
@@ -597,7 +606,7 @@ class FakeEventsByHour:
     def evaluated_in_hour(self, hour: str, since: str, until: str) -> list[dict[str, Any]]:
         self.asked.append((hour, since, until))
         return [i for i in self.items
-                if i.get("evaluated_hour") == hour and since <= i["evaluated_at"] <= until]
+                if _hour_of(i.get("evaluated_hour")) == hour and since <= i["evaluated_at"] <= until]
 
 
 class FakeEpisodeSource:

@@ -19,6 +19,7 @@ from functions.alarm_evaluation.outbox import (
     evaluated_upload_message,
     evaluation_outbox,
 )
+from functions.shared.hour_shards import sharded_hour
 from functions.shared.stream_recovery import (
     BatchNotRecovered,
     StreamBatchFailure,
@@ -41,7 +42,8 @@ def failure(**batch_changes: Any) -> StreamBatchFailure:
 
 def event(upload_id: str, evaluated_at: str = "2024-05-01T08:05:02.250Z") -> dict[str, Any]:
     item = event_item(upload_event(EPISODE, upload_id, ["RED"]))
-    return {**item, "evaluated_at": evaluated_at, "evaluated_hour": evaluated_at[:13]}
+    return {**item, "evaluated_at": evaluated_at,
+            "evaluated_hour": sharded_hour(evaluated_at[:13], item["event_id"])}
 
 
 @dataclass

@@ -10,6 +10,7 @@ from typing import Any
 from functions.referral_intake.models import Order
 from functions.referral_intake.outbox import OrderRelay, order_outbox
 from functions.referral_intake.repository import order_item
+from functions.shared.hour_shards import shard_of
 from functions.shared.stream_recovery import StreamBatchFailure, StreamBatchRecovery, StreamRecord
 from tests.support.fakes import FakeOrdersByHour, FakePublisher, RecordedMetrics
 from tests.support.streams import FIRST, FakeShards, sample_record
@@ -27,8 +28,10 @@ def stored(order_id: str, ordered_at: datetime) -> dict[str, Any]:
 def test_an_order_item_carries_its_ordered_hour_and_instant_for_the_index():
     # When an order made at 09:12:07.5 UTC becomes its item
     item = stored("ord_1", datetime(2024, 5, 1, 9, 12, 7, 500000, tzinfo=UTC))
-    # Then the index attributes are its UTC hour and instant in the text form the recovery queries by
-    assert (item["ordered_hour"], item["ordered_at"]) == ("2024-05-01T09", "2024-05-01T09:12:07.500Z")
+    # Then the index attributes are its UTC hour (with the order's shard) and instant in the text form the
+    # recovery queries by
+    assert (item["ordered_hour"], item["ordered_at"]) == (f"2024-05-01T09#{shard_of('ord_1')}",
+                                                          "2024-05-01T09:12:07.500Z")
     assert json.loads(item["message"])["order_id"] == "ord_1"
 
 

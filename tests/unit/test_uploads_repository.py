@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 
 from functions.device_uploads import repository as repository_module
+from functions.device_uploads.models import received_hour
 from functions.device_uploads.repository import ARRIVAL_INDEX, DynamoDbUploadRepository
 from functions.shared.errors import ServiceUnavailable
+from functions.shared.hour_shards import HOUR_SHARDS, hour_partitions, shard_of
 from infrastructure.resource_spec import SPEC, Key
 
 STREAM_ARN = "arn:aws:dynamodb:eu-central-1:123456789012:table/telehub-dev-uploads/stream/2024-04-02T09:14:05"
@@ -17,10 +19,11 @@ TABLE = "telehub-dev-uploads"
 
 
 class FakeDynamoDb:
-    """Serves the arrival index's keys, and BatchGetItem leaving keys unprocessed ``unprocessed`` times."""
+    """Serves the arrival index's entries of the partition queried, one per page, and BatchGetItem leaving
+    keys unprocessed ``unprocessed`` times."""
 
-    def __init__(self, keys: list[dict[str, Any]], unprocessed: int = 0):
-        self.keys, self.unprocessed = keys, unprocessed
+    def __init__(self, entries: list[dict[str, Any]], unprocessed: int = 0):
+        self.entries, self.unprocessed = entries, unprocessed
         self.queries: list[dict[str, Any]] = []
         self.batch_gets: list[list[dict[str, Any]]] = []
 
@@ -31,7 +34,8 @@ class FakeDynamoDb:
         class Pages:
             def paginate(self, **request):
                 fake.queries.append(request)
-                return [{"Items": fake.keys[:1]}, {"Items": fake.keys[1:]}]
+                partition = request["ExpressionAttributeValues"][":hour"]
+                return [{"Items": [entry]} for entry in fake.entries if entry["received_hour"] == partition]
 
         return Pages()
 
@@ -52,30 +56,41 @@ def clients(monkeypatch):
     return installed
 
 
+def _entry(upload_id: str, hour: str = "2024-05-01T08") -> dict[str, Any]:
+    """The arrival index's entry of an upload of dev_1 received in ``hour``, as the upload's item keys it."""
+    received_at = f"{hour}:05:00.000Z"
+    return {"device_id": {"S": "dev_1"}, "upload_id": {"S": upload_id}, "received_at": {"S": received_at},
+            "received_hour": {"S": received_hour(received_at, "dev_1", upload_id)}}
+
+
 def test_uploads_of_an_hour_are_found_by_the_arrival_index_and_read_whole(clients):
-    # Given the index holding two uploads' keys, and BatchGetItem leaving them unprocessed once
-    keys = [{"device_id": {"S": "dev_1"}, "upload_id": {"S": f"u{n}"}} for n in range(2)]
-    arrival = {"received_hour": {"S": "2024-05-01T08"}, "received_at": {"S": "2024-05-01T08:05:00.000Z"}}
-    index_entries = [{**key, **arrival} for key in keys]
-    clients["dynamodb"] = dynamodb = FakeDynamoDb(index_entries, unprocessed=1)
+    # Given the index holding the keys of uploads in several of the hour's shards, one of another hour,
+    # and BatchGetItem leaving them unprocessed once
+    upload_ids = [f"u{n}" for n in range(8)]
+    assert len({shard_of(f"dev_1/{upload_id}") for upload_id in upload_ids}) > 1
+    entries = [*map(_entry, upload_ids), _entry("later", "2024-05-01T09")]
+    clients["dynamodb"] = dynamodb = FakeDynamoDb(entries, unprocessed=1)
     # When the uploads received in an hour's window are asked for
     items = DynamoDbUploadRepository(TABLE).received_in_hour(
         "2024-05-01T08", "2024-05-01T08:04:01.000Z", "2024-05-01T08:06:03.000Z"
     )
-    # Then the index was queried for that hour and window, and the items read (retrying what was left)
-    query = dynamodb.queries[0]
-    assert query["IndexName"] == "by-received-hour"
-    assert query["ExpressionAttributeValues"] == {
-        ":hour": {"S": "2024-05-01T08"}, ":since": {"S": "2024-05-01T08:04:01.000Z"},
-        ":until": {"S": "2024-05-01T08:06:03.000Z"},
-    }
+    # Then the index was queried for that window in every shard of the hour, once each
+    assert [query["IndexName"] for query in dynamodb.queries] == ["by-received-hour"] * HOUR_SHARDS
+    assert [query["ExpressionAttributeValues"] for query in dynamodb.queries] == [
+        {":hour": {"S": partition}, ":since": {"S": "2024-05-01T08:04:01.000Z"},
+         ":until": {"S": "2024-05-01T08:06:03.000Z"}}
+        for partition in hour_partitions("2024-05-01T08")
+    ]
+    # And the items of every shard were read (retrying what was left), and none of the other hour
+    keys = [{"device_id": entry["device_id"], "upload_id": entry["upload_id"]}
+            for partition in hour_partitions("2024-05-01T08")
+            for entry in map(_entry, upload_ids) if entry["received_hour"] == {"S": partition}]
     assert dynamodb.batch_gets == [keys, keys]
-    assert items == [{"device_id": "dev_1", "upload_id": f"u{n}", "patient_id": "pat_1"} for n in range(2)]
+    assert sorted(item["upload_id"] for item in items) == upload_ids
 
 
 def test_keys_left_unread_again_and_again_are_a_retryable_failure(clients):
-    keys = [{"device_id": {"S": "dev_1"}, "upload_id": {"S": "u1"}}]
-    clients["dynamodb"] = FakeDynamoDb(keys, unprocessed=99)
+    clients["dynamodb"] = FakeDynamoDb([_entry("u1")], unprocessed=99)
     with pytest.raises(ServiceUnavailable):
         DynamoDbUploadRepository(TABLE).received_in_hour("2024-05-01T08", "a", "b")
 
