@@ -453,7 +453,7 @@ SPEC = ResourceSpec(
             appends_to_tables=("access-log",),
             macs_with_keys=("citizen-pseudonym",),
             # It registers citizens (their CPR number sealed) and stores each referral's contact details;
-            # the logistics centre's contact endpoint opens them.
+            # the logistics centre's contact endpoint and the clinicians' citizen endpoint open them.
             encrypts_with_keys=("citizen-profile",),
             decrypts_with_keys=("citizen-profile",),
         ),
@@ -632,6 +632,7 @@ SPEC = ResourceSpec(
         _route("POST", "/v1/measurements", "device-uploads"),
         _route("POST", "/v1/referrals", "referral-intake"),
         _route("GET", "/v1/episodes/{episode_id}", "referral-intake"),
+        _route("GET", "/v1/episodes/{episode_id}/citizen", "referral-intake"),
         _route("PUT", "/v1/episodes/{episode_id}/thresholds", "referral-intake"),
         _route("POST", "/v1/episodes/{episode_id}/handover", "referral-intake"),
         _route("DELETE", "/v1/episodes/{episode_id}/handover", "referral-intake"),

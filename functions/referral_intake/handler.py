@@ -1,6 +1,6 @@
-"""Entry points: the referral and episode API, with the logistics centre's read of an order's contact
-details (``handler``), the order outbox (``outbox_handler``) and the recovery of the stream batches the
-outbox gave up on (``outbox_recovery_handler``)."""
+"""Entry points: the referral and episode API, with the clinicians' read of whom an episode is for and the
+logistics centre's read of an order's contact details (``handler``), the order outbox (``outbox_handler``)
+and the recovery of the stream batches the outbox gave up on (``outbox_recovery_handler``)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.logging import correlation_paths
 from pydantic import StringConstraints
 
+from functions.referral_intake.citizen_contact import CitizenContacts
 from functions.referral_intake.logic import EpisodeService
 from functions.referral_intake.models import (
     HISTORY_PAGE_SIZE,
     MAX_HISTORY_PAGE_SIZE,
+    CitizenContact,
     EpisodeOutboxRecoverySettings,
     EpisodeOutboxSettings,
     EpisodeView,
@@ -69,6 +71,11 @@ def _service() -> EpisodeService:
     settings = ReferralIntakeSettings.from_environment()
     return EpisodeService(_store(), _citizens(), KmsCitizenPseudonyms(settings.citizen_pseudonym_key_id),
                           _access_log(), utc_now)
+
+
+@cache
+def _citizen_contacts() -> CitizenContacts:
+    return CitizenContacts(_store(), _citizens(), _access_log(), utc_now)
 
 
 @cache
@@ -141,6 +148,27 @@ def get_episode(episode_id: EpisodeId, principal: Caller, history_limit: History
     metrics.add_metric(name="EpisodesRead", unit=COUNT, value=1)
     logger.info("episode read", extra={"episode_id": episode_id})
     return _json(200, view)
+
+
+@app.get(
+    "/v1/episodes/<episode_id>/citizen",
+    summary="Read whom an episode is for",
+    description="The citizen's CPR number, name and phone, as the citizen's profile holds them now (null "
+    "where it holds none): the episode, the worklist and the alarms name the citizen by patient id only. "
+    "For the treating and the monitoring organisation, and the organisation offered a handover (to decide "
+    "whether to take the citizen on). Every read is written to the access log before the reply, which is "
+    "not to be cached (`Cache-Control: no-store`); an entry that cannot be written, or a profile that "
+    "cannot be opened now, is a 503 with nothing of the citizen.",
+    tags=["episodes"],
+    responses={200: {"description": "The citizen",
+                     "content": {"application/json": {"model": CitizenContact}}},
+               403: {"description": "No relation to the episode, or no such episode: one reply for both"}},
+)
+def get_citizen(episode_id: EpisodeId, principal: Caller) -> Response[CitizenContact]:
+    contact = _citizen_contacts().contact(episode_id, principal)
+    metrics.add_metric(name="CitizenContactsRead", unit=COUNT, value=1)
+    logger.info("citizen contact read", extra={"episode_id": episode_id})
+    return _json(200, contact)
 
 
 @app.put(

@@ -138,6 +138,16 @@ class OrderContact(BaseModel):
         examples=["+45 20 30 40 50"])]
 
 
+class CitizenContact(BaseModel):
+    """Whom an episode is for, for its clinicians: the citizen's profile as it is now (null where the profile
+    holds nothing). Small on purpose: a worklist reads it once per episode it shows."""
+
+    cpr: Annotated[str | None, Field(repr=False, description="The citizen's CPR number (10 digits).",
+                                     examples=["2512489996"])]
+    name: Annotated[str | None, Field(repr=False, examples=["Karen Jensen"])]
+    phone: Annotated[str | None, Field(repr=False, examples=["+45 20 30 40 50"])]
+
+
 class ThresholdVersionView(BaseModel):
     version: int
     valid_from: datetime

@@ -76,6 +76,8 @@ ACCESS_RULES: Mapping[str, Rule] = MappingProxyType({
     "POST /v1/referrals": _rule(
         _CLINICIAN, _T, unrelated_why="only a clinician of the treating organisation may refer"),
     "GET /v1/episodes/{episode_id}": _rule(_CLINICIAN, _T, _M, _O),
+    # The receiver of an offer reads whom it is offered, as it reads the episode, to decide.
+    "GET /v1/episodes/{episode_id}/citizen": _rule(_CLINICIAN, _T, _M, _O),
     "PUT /v1/episodes/{episode_id}/thresholds": _rule(
         _CLINICIAN, _T, told=(_M,), told_why="only the treating organisation may change the thresholds"),
     "POST /v1/episodes/{episode_id}/handover": _rule(

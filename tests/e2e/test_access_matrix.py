@@ -70,6 +70,7 @@ SERVED: dict[str, int] = {
     "POST /v1/measurements": 202,
     "POST /v1/referrals": 409,  # the citizen has an open episode of the area
     "GET /v1/episodes/{episode_id}": 200,
+    "GET /v1/episodes/{episode_id}/citizen": 200,
     "PUT /v1/episodes/{episode_id}/thresholds": 200,
     "POST /v1/episodes/{episode_id}/handover": 200,  # the pending offer again, or a first one
     "DELETE /v1/episodes/{episode_id}/handover": 204,

@@ -191,6 +191,7 @@ def stored(local_system: LocalSystem) -> Stored:
         path_parameters={
             "DELETE /v1/devices/{device_id}": {"device_id": revoked["device_id"]},
             "GET /v1/episodes/{episode_id}": {"episode_id": main},
+            "GET /v1/episodes/{episode_id}/citizen": {"episode_id": main},
             "PUT /v1/episodes/{episode_id}/thresholds": {"episode_id": main},
             "POST /v1/episodes/{episode_id}/handover": {"episode_id": main},
             "DELETE /v1/episodes/{episode_id}/handover": {"episode_id": main},

@@ -55,6 +55,7 @@ class Route:
 EPISODE = "/v1/episodes/{episode_id}"
 ROUTES = {
     "read episode": Route("referral-intake", "GET", EPISODE),
+    "read citizen": Route("referral-intake", "GET", f"{EPISODE}/citizen"),
     "change thresholds": Route("referral-intake", "PUT", f"{EPISODE}/thresholds",
                                {"thresholds": {"absolute": {"spo2": {"red_low": 85}}}}),
     "offer handover": Route("referral-intake", "POST", f"{EPISODE}/handover", {"to_organisation": OTHER}),
@@ -73,8 +74,9 @@ ROUTES = {
                                     f"{EPISODE}/measurements/{{measurement_id}}/invalidate",
                                     {"reason": "probe slipped"}),
 }
-# An organisation offered the monitoring reads the episode it is offered and answers the offer; nothing else.
-RECEIVER_ROUTES = frozenset({"read episode", "accept handover", "decline handover"})
+# An organisation offered the monitoring reads the episode it is offered and whom it is for, and answers the
+# offer; nothing else.
+RECEIVER_ROUTES = frozenset({"read episode", "read citizen", "accept handover", "decline handover"})
 
 
 def monitored_episode(resources) -> dict[str, str]:

@@ -161,6 +161,7 @@ def test_a_monitored_episode_from_referral_to_its_end_calls_exactly_what_each_fu
     episode = devices_api.refer_citizen(CPR)
     path = f"/v1/episodes/{episode['episode_id']}"
     assert episode_call("GET", path)[0] == 200
+    assert episode_call("GET", f"{path}/citizen")[0] == 200  # the profile opened for its clinicians
     # And a second referral of the citizen in another area (the citizen known, its contact details updated)
     other_path = f"/v1/episodes/{devices_api.refer_citizen(CPR, disease_area='heart_failure')['episode_id']}"
     # And the outbox hands the delivery orders on, and the logistics centre reads whom one is for
