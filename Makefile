@@ -14,7 +14,7 @@ BIN := $(VENV)/bin
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 
-.PHONY: setup demo local test lint openapi synth bench clean chromium
+.PHONY: setup web demo local test lint openapi synth bench clean chromium
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -31,10 +31,20 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-demo: setup  ## the main job: the embedded mode with the demo scenario (Ctrl-C stops it)
+# The clinician web app (web/): its own packages, installed again only when its lock changes; then the build
+# into web/dist, which prints each file's gzipped size and fails over the 150 KB budget.
+web/node_modules/.installed: web/package.json web/package-lock.json
+	@command -v npm >/dev/null || { echo "Telehub needs Node.js 20+ and npm for the web app"; exit 1; }
+	npm --prefix web ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+web: web/node_modules/.installed  ## build the clinician web app into web/dist
+	npm --prefix web run --silent build
+
+demo: setup web  ## the main job: the embedded mode with the demo scenario (Ctrl-C stops it)
 	$(BIN)/telehub local --demo
 
-local: setup  ## the embedded mode without the demo
+local: setup web  ## the embedded mode without the demo
 	$(BIN)/telehub local
 
 # The web app's browser tests drive this Chromium through Playwright, which downloads no browser of its own.
@@ -51,7 +61,8 @@ chromium:  ## the distribution's Chromium for the browser tests, installed with 
 	  test -x "$(TELEHUB_CHROMIUM)" || { echo "The browser tests need Chromium at $(TELEHUB_CHROMIUM):" \
 	    "run 'sudo apt-get install -y chromium', or set TELEHUB_CHROMIUM to a Chromium executable"; exit 1; }; }
 
-test: setup chromium  ## lint, types, OpenAPI freshness, every test tier (the browser tests in Chromium too)
+test: setup web chromium  ## lint, types, OpenAPI freshness, the web app's unit tests, every test tier (the browser tests in Chromium too)
+	npm --prefix web test
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m scripts.openapi --check
@@ -67,4 +78,4 @@ bench: setup  ## benchmarks: cold-start imports, AWS requests and CPU per measur
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out .build
+	rm -rf $(VENV) node_modules cdk.out .build web/dist web/node_modules

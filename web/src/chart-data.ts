@@ -1,0 +1,54 @@
+// An episode's measurements as one series of points per charted type. A blood pressure is charted as its
+// systolic and diastolic components, each against its own limits; a cuff's pulse stays with its panel.
+import type { Measurement } from "./api";
+import type { Colour } from "./colours";
+
+export interface Point {
+  measurementId: string;
+  time: number;
+  value: number;
+  unit: string;
+  colour: Colour | null;
+  late: boolean;
+  invalidated: boolean;
+}
+
+/** The catalogue's order (docs/api.md), so charts keep their places whatever was measured first. */
+export const CHART_ORDER = [
+  "spo2", "pulse", "systolic", "diastolic", "weight", "temperature", "respiration_rate",
+  "fev1", "fev6", "fev1_fev6_ratio", "cat_score", "mrc_score", "sit_to_stand", "blood_glucose",
+] as const;
+
+const BLOOD_PRESSURE_CHARTS = new Set(["systolic", "diastolic"]);
+
+export function chartSeries(measurements: readonly Measurement[]): Map<string, Point[]> {
+  const series = new Map<string, Point[]>();
+  const add = (type: string, measurement: Measurement, value: number, unit: string) => {
+    const points = series.get(type) ?? [];
+    points.push({
+      measurementId: measurement.measurement_id,
+      time: Date.parse(measurement.measured_at),
+      value,
+      unit,
+      colour: measurement.colour,
+      late: measurement.late,
+      invalidated: measurement.invalidated !== null,
+    });
+    series.set(type, points);
+  };
+  for (const measurement of measurements) {
+    if (measurement.components) {
+      for (const component of measurement.components) {
+        if (BLOOD_PRESSURE_CHARTS.has(component.type)) add(component.type, measurement, component.value, component.unit);
+      }
+    } else if (measurement.value !== null) {
+      add(measurement.type, measurement, measurement.value, measurement.unit ?? "");
+    }
+  }
+  for (const points of series.values()) points.sort((a, b) => a.time - b.time);
+  const rank = (type: string) => {
+    const index = (CHART_ORDER as readonly string[]).indexOf(type);
+    return index < 0 ? CHART_ORDER.length : index;
+  };
+  return new Map([...series.entries()].sort(([a], [b]) => rank(a) - rank(b) || a.localeCompare(b)));
+}

@@ -1,0 +1,24 @@
+// Triage colours, most severe first, as the API orders the worklist (docs/alarms.md).
+export const COLOURS = ["RED", "YELLOW", "BLUE", "GREEN"] as const;
+export type Colour = (typeof COLOURS)[number];
+export type ColourCounts = Record<Colour, number>;
+
+export function isColour(value: unknown): value is Colour {
+  return typeof value === "string" && (COLOURS as readonly string[]).includes(value);
+}
+
+/** Lower is more severe: RED 0, YELLOW 1, BLUE 2, GREEN 3. */
+export function severity(colour: Colour): number {
+  return COLOURS.indexOf(colour);
+}
+
+/** The most severe colour with anything counted, or null when nothing is. */
+export function mostSevere(counts: Partial<ColourCounts>): Colour | null {
+  return COLOURS.find((colour) => (counts[colour] ?? 0) > 0) ?? null;
+}
+
+export function sumCounts(all: Partial<ColourCounts>[]): ColourCounts {
+  const total: ColourCounts = { RED: 0, YELLOW: 0, BLUE: 0, GREEN: 0 };
+  for (const counts of all) for (const colour of COLOURS) total[colour] += counts[colour] ?? 0;
+  return total;
+}

@@ -1,0 +1,398 @@
+// A citizen's episode: who, the charts against the thresholds valid at each time, alarms to acknowledge,
+// the questionnaire answers that alarmed, the threshold versions, and handover.
+import { useEffect, useMemo, useState } from "preact/hooks";
+import type { Alarm, Citizen, Episode } from "../api";
+import type { ThresholdVersion } from "../bands";
+import { Chart } from "../chart";
+import { chartSeries } from "../chart-data";
+import { formatDateTime, formatNumber } from "../format";
+import { translateKnown } from "../i18n";
+import { accessLogHref } from "../routes";
+import { LIMIT_NAMES, thresholdChange } from "../threshold-form";
+import type { LimitName } from "../threshold-form";
+import { ColourBadge, ErrorMessage, Loading, useApp, useAsync } from "../ui";
+
+const PERIODS = [7, 30, 90] as const;
+const DAY_MILLISECONDS = 24 * 60 * 60 * 1000;
+
+function CitizenHeader({ episode }: { episode: Episode }) {
+  const { citizens, t, session } = useApp();
+  const [citizen, setCitizen] = useState<Citizen | null | undefined>(undefined);
+  useEffect(() => {
+    let current = true;
+    void citizens.get(episode.episode_id).then((found) => current && setCitizen(found));
+    return () => {
+      current = false;
+    };
+  }, [episode.episode_id, citizens]);
+  const mine = (organisation: string) => (organisation === session.organisation ? ` ${t("episode.you")}` : "");
+  return (
+    <header class="citizen">
+      <h1 data-testid="citizen-name">{citizen === undefined ? "…" : citizen?.name ?? t("episode.unknownCitizen")}</h1>
+      <dl class="facts">
+        <div><dt>{t("episode.cpr")}</dt><dd>{citizen?.cpr ?? t("common.none")}</dd></div>
+        <div><dt>{t("episode.phone")}</dt><dd>{citizen?.phone ?? t("common.none")}</dd></div>
+        <div><dt>{t("worklist.diseaseArea")}</dt><dd>{translateKnown(t, "diseaseArea", episode.disease_area)}</dd></div>
+        <div><dt>{t("episode.status")}</dt><dd>{translateKnown(t, "episode.status", episode.status)}</dd></div>
+        <div><dt>{t("episode.treating")}</dt><dd>{episode.treating_organisation}{mine(episode.treating_organisation)}</dd></div>
+        <div><dt>{t("episode.monitoring")}</dt><dd>{episode.monitoring_organisation}{mine(episode.monitoring_organisation)}</dd></div>
+        <div><dt>{t("episode.created")}</dt><dd>{formatDateTime(episode.created_at)}</dd></div>
+        {episode.note ? <div><dt>{t("episode.note")}</dt><dd>{episode.note}</dd></div> : null}
+      </dl>
+    </header>
+  );
+}
+
+function Charts({ episode, versions }: { episode: Episode; versions: ThresholdVersion[] }) {
+  const { api, t } = useApp();
+  const [days, setDays] = useState<number>(30);
+  const [to] = useState(() => Date.now());
+  const from = to - days * DAY_MILLISECONDS;
+  const measurements = useAsync(() => api.measurements(episode.episode_id, new Date(from)), [episode.episode_id, from]);
+  const series = useMemo(() => chartSeries(measurements.value ?? []), [measurements.value]);
+  return (
+    <section aria-labelledby="charts-title">
+      <h2 id="charts-title">{t("charts.title")}</h2>
+      <label class="inline">
+        {t("period.label")}{" "}
+        <select value={String(days)} onChange={(event) => setDays(Number((event.target as HTMLSelectElement).value))}>
+          {PERIODS.map((period) => (
+            <option key={period} value={String(period)}>{t("period.days", { days: period })}</option>
+          ))}
+        </select>
+      </label>
+      <ErrorMessage error={measurements.error} />
+      {measurements.loading && !measurements.value ? <Loading /> : null}
+      {measurements.value && series.size === 0 ? <p>{t("charts.none")}</p> : null}
+      <div class="charts">
+        {[...series.entries()].map(([type, points]) => (
+          <Chart key={type} type={type} points={points} versions={versions} from={from} to={to} />
+        ))}
+      </div>
+    </section>
+  );
+}
+
+function AlarmItem({ alarm, canAcknowledge, onChanged }: { alarm: Alarm; canAcknowledge: boolean; onChanged: () => Promise<void> }) {
+  const { api, t } = useApp();
+  const [note, setNote] = useState("");
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const noteId = `note-${alarm.alarm_id}`;
+  const what =
+    alarm.kind === "measurement"
+      ? t("alarm.kind.measurement", { type: translateKnown(t, "type", alarm.type ?? "") })
+      : alarm.kind === "missed_measurement"
+        ? t("alarm.kind.missed_measurement", { due: alarm.due_at ? formatDateTime(alarm.due_at) : t("common.none") })
+        : t("alarm.kind.answer", { question: translateKnown(t, "question", alarm.question_id ?? "") });
+  const acknowledge = async (event: Event) => {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      await api.acknowledge(alarm.alarm_id, note);
+      await onChanged();
+    } catch (failure) {
+      setError(failure);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <li class={`alarm alarm-${alarm.colour}`} data-testid="alarm" data-alarm-id={alarm.alarm_id} data-colour={alarm.colour} data-state={alarm.status}>
+      <p>
+        <ColourBadge colour={alarm.colour} /> <strong>{what}</strong> · {t("alarm.raised", { time: formatDateTime(alarm.raised_at) })} ·{" "}
+        {translateKnown(t, "alarm.state", alarm.status)}
+        {alarm.late ? <span class="flag late"> {t("alarm.late")}</span> : null}
+      </p>
+      {alarm.acknowledged ? (
+        <p class="acknowledged">
+          {t("alarm.acknowledgedBy", {
+            by: alarm.acknowledged.by,
+            organisation: alarm.acknowledged.organisation,
+            time: formatDateTime(alarm.acknowledged.at),
+            note: alarm.acknowledged.note,
+          })}
+        </p>
+      ) : null}
+      {alarm.status === "open" && canAcknowledge ? (
+        <form class="acknowledge" onSubmit={acknowledge}>
+          <label for={noteId}>{t("alarm.note")}</label>
+          <textarea id={noteId} data-testid="acknowledge-note" rows={2} maxLength={1000} value={note}
+            onInput={(event) => setNote((event.target as HTMLTextAreaElement).value)} />
+          <button type="submit" data-testid="acknowledge" disabled={busy}>{t("alarm.acknowledge")}</button>
+          <ErrorMessage error={error} />
+        </form>
+      ) : null}
+    </li>
+  );
+}
+
+function Alarms({ alarms, canAcknowledge, onChanged }: { alarms: Alarm[]; canAcknowledge: boolean; onChanged: () => Promise<void> }) {
+  const { t } = useApp();
+  return (
+    <section aria-labelledby="alarms-title">
+      <h2 id="alarms-title">{t("alarms.title")}</h2>
+      {alarms.length === 0 ? <p>{t("alarms.none")}</p> : null}
+      <ul class="alarms">
+        {alarms.map((alarm) => (
+          <AlarmItem key={alarm.alarm_id} alarm={alarm} canAcknowledge={canAcknowledge} onChanged={onChanged} />
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+function Answers({ alarms }: { alarms: Alarm[] }) {
+  const { t } = useApp();
+  const answers = alarms.filter((alarm) => alarm.kind === "answer");
+  return (
+    <section aria-labelledby="answers-title">
+      <h2 id="answers-title">{t("answers.title")}</h2>
+      {answers.length === 0 ? (
+        <p>{t("answers.none")}</p>
+      ) : (
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">{t("answers.answeredAt")}</th>
+              <th scope="col">{t("answers.question")}</th>
+              <th scope="col">{t("answers.answer")}</th>
+              <th scope="col">{t("chart.colour")}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {answers.map((alarm) => (
+              <tr key={alarm.alarm_id}>
+                <td>{alarm.answered_at ? formatDateTime(alarm.answered_at) : t("common.none")}</td>
+                <td>{translateKnown(t, "question", alarm.question_id ?? "")}</td>
+                <td>{translateKnown(t, "answer", alarm.answer ?? "")}</td>
+                <td><ColourBadge colour={alarm.raised_colour} /></td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
+
+function limitsText(version: ThresholdVersion, format: (value: number) => string, typeName: (type: string) => string): string {
+  return Object.entries(version.thresholds.absolute ?? {})
+    .map(([type, limits]) => {
+      const given = LIMIT_NAMES.map((name) => (typeof limits[name] === "number" ? `${name} ${format(limits[name] as number)}` : null)).filter(Boolean);
+      return `${typeName(type)}: ${given.join(", ")}`;
+    })
+    .join("; ");
+}
+
+function NewThresholdVersion({ episode, onSaved }: { episode: Episode; onSaved: (message: string) => Promise<void> }) {
+  const { api, t } = useApp();
+  const types = Object.keys(episode.thresholds.thresholds.absolute ?? {});
+  const [type, setType] = useState(types[0] ?? "");
+  const [limits, setLimits] = useState<Record<LimitName, string>>({ red_low: "", yellow_low: "", yellow_high: "", red_high: "" });
+  const [validFrom, setValidFrom] = useState("");
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const labels: Record<LimitName, string> = {
+    red_low: t("chart.redLow"),
+    yellow_low: t("chart.yellowLow"),
+    yellow_high: t("chart.yellowHigh"),
+    red_high: t("chart.redHigh"),
+  };
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      const saved = await api.newThresholdVersion(episode.episode_id, thresholdChange(type, limits, validFrom));
+      setLimits({ red_low: "", yellow_low: "", yellow_high: "", red_high: "" });
+      await onSaved(t("thresholds.saved", { version: saved.version }));
+    } catch (failure) {
+      setError(failure);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form class="threshold-form" data-testid="new-threshold-version" onSubmit={submit}>
+      <fieldset>
+        <legend>{t("thresholds.new")}</legend>
+        <p class="hint">{t("thresholds.keep")}</p>
+        <label>
+          {t("thresholds.type")}
+          <select value={type} onChange={(event) => setType((event.target as HTMLSelectElement).value)}>
+            {types.map((name) => (
+              <option key={name} value={name}>{translateKnown(t, "type", name)}</option>
+            ))}
+          </select>
+        </label>
+        {LIMIT_NAMES.map((name) => (
+          <label key={name}>
+            {labels[name]}
+            <input type="text" inputMode="decimal" name={name} value={limits[name]}
+              onInput={(event) => setLimits({ ...limits, [name]: (event.target as HTMLInputElement).value })} />
+          </label>
+        ))}
+        <label>
+          {t("thresholds.validFrom")} <span class="hint">{t("thresholds.validFromHint")}</span>
+          <input type="datetime-local" name="valid_from" value={validFrom} onInput={(event) => setValidFrom((event.target as HTMLInputElement).value)} />
+        </label>
+        <button type="submit" disabled={busy || !type}>{t("thresholds.save")}</button>
+      </fieldset>
+      <ErrorMessage error={error} />
+    </form>
+  );
+}
+
+function Thresholds({ episode, versions, onSaved }: { episode: Episode; versions: ThresholdVersion[]; onSaved: (message: string) => Promise<void> }) {
+  const { t, language, session } = useApp();
+  const treating = session.organisation === episode.treating_organisation && episode.status !== "ended";
+  return (
+    <section aria-labelledby="thresholds-title" data-testid="thresholds">
+      <h2 id="thresholds-title">{t("thresholds.title")}</h2>
+      <p>{t("thresholds.current", { version: episode.thresholds.version, from: formatDateTime(episode.thresholds.valid_from) })}</p>
+      <table>
+        <caption>{t("thresholds.history")}</caption>
+        <thead>
+          <tr>
+            <th scope="col">{t("thresholds.version")}</th>
+            <th scope="col">{t("thresholds.validFrom")}</th>
+            <th scope="col">{t("thresholds.setBy")}</th>
+            <th scope="col">{t("thresholds.limits")}</th>
+          </tr>
+        </thead>
+        <tbody>
+          {versions.map((version) => (
+            <tr key={version.version}>
+              <th scope="row">{version.version}</th>
+              <td>{formatDateTime(version.valid_from)}</td>
+              <td>{version.set_by ?? t("common.none")}</td>
+              <td>{limitsText(version, (value) => formatNumber(value, language), (type) => translateKnown(t, "type", type))}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {treating ? <NewThresholdVersion episode={episode} onSaved={onSaved} /> : <p class="hint">{t("thresholds.onlyTreating")}</p>}
+    </section>
+  );
+}
+
+function Handover({ episode, onChanged }: { episode: Episode; onChanged: (message: string) => Promise<void> }) {
+  const { api, t, session } = useApp();
+  const [to, setTo] = useState("");
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const monitoring = session.organisation === episode.monitoring_organisation;
+  const offeredToUs = episode.handover?.to_organisation === session.organisation;
+  const act = async (action: () => Promise<unknown>, message: string) => {
+    setBusy(true);
+    setError(null);
+    try {
+      await action();
+      await onChanged(message);
+    } catch (failure) {
+      setError(failure);
+    } finally {
+      setBusy(false);
+    }
+  };
+  if (episode.status === "ended") return null;
+  return (
+    <section aria-labelledby="handover-title">
+      <h2 id="handover-title">{t("handover.title")}</h2>
+      <p>
+        {episode.handover
+          ? t("handover.pending", { organisation: episode.handover.to_organisation, time: formatDateTime(episode.handover.offered_at) })
+          : t("handover.none")}
+      </p>
+      {monitoring && !episode.handover ? (
+        <form onSubmit={(event) => { event.preventDefault(); void act(() => api.offerHandover(episode.episode_id, to.trim()), t("handover.offered")); }}>
+          <label for="handover-to">{t("handover.to")}</label>
+          <input id="handover-to" name="to_organisation" type="text" inputMode="numeric" autoComplete="off" value={to}
+            onInput={(event) => setTo((event.target as HTMLInputElement).value)} />
+          <button type="submit" data-testid="handover-offer" disabled={busy}>{t("handover.offer")}</button>
+        </form>
+      ) : null}
+      {monitoring && episode.handover ? (
+        <button type="button" data-testid="handover-withdraw" disabled={busy}
+          onClick={() => void act(() => api.withdrawHandover(episode.episode_id), t("handover.withdrawn"))}>
+          {t("handover.withdraw")}
+        </button>
+      ) : null}
+      {offeredToUs ? (
+        <div class="toolbar">
+          <p>{t("handover.offeredToYou")}</p>
+          <button type="button" class="primary" data-testid="handover-accept" disabled={busy}
+            onClick={() => void act(() => api.acceptHandover(episode.episode_id), t("handover.accepted"))}>
+            {t("handover.accept")}
+          </button>
+          <button type="button" data-testid="handover-decline" disabled={busy}
+            onClick={() => void act(() => api.declineHandover(episode.episode_id), t("handover.declined"))}>
+            {t("handover.decline")}
+          </button>
+        </div>
+      ) : null}
+      <ErrorMessage error={error} />
+    </section>
+  );
+}
+
+export function EpisodePage({ episodeId }: { episodeId: string }) {
+  const { api, t, session } = useApp();
+  const episode = useAsync(() => api.episode(episodeId), [episodeId]);
+  const [alarms, setAlarms] = useState<Alarm[] | null>(null);
+  const [alarmsError, setAlarmsError] = useState<unknown>(null);
+  const [message, setMessage] = useState("");
+  const monitoring = episode.value?.monitoring_organisation === session.organisation;
+  const treatingOrMonitoring = monitoring || episode.value?.treating_organisation === session.organisation;
+
+  const loadAlarms = async () => {
+    try {
+      setAlarms(await api.alarms(episodeId));
+      setAlarmsError(null);
+    } catch (failure) {
+      setAlarmsError(failure);
+    }
+  };
+  useEffect(() => {
+    // An organisation only offered the episode reads the episode, not its alarms or measurements.
+    if (treatingOrMonitoring) void loadAlarms();
+  }, [episodeId, treatingOrMonitoring]);
+
+  const changed = async (announcement: string) => {
+    setMessage(announcement);
+    await Promise.all([episode.reload(), treatingOrMonitoring ? loadAlarms() : Promise.resolve()]);
+  };
+  const versions = useMemo(() => episode.value?.threshold_history ?? [], [episode.value]);
+
+  if (episode.error && !episode.value) {
+    return (
+      <section>
+        <h1>{t("episode.title")}</h1>
+        <ErrorMessage error={episode.error} />
+        <p><a href="#/">{t("episode.back")}</a></p>
+      </section>
+    );
+  }
+  if (!episode.value) return <Loading />;
+  return (
+    <article class="episode">
+      <p><a href="#/">{t("episode.back")}</a></p>
+      <CitizenHeader episode={episode.value} />
+      <p class="announcement" role="status" aria-live="polite">{message}</p>
+      {monitoring ? <p><a href={accessLogHref(episodeId)}>{t("episode.accessLog")}</a></p> : null}
+      {treatingOrMonitoring ? (
+        <>
+          <Alarms alarms={alarms ?? []} canAcknowledge={monitoring}
+            onChanged={() => changed(t("alarm.acknowledged"))} />
+          <ErrorMessage error={alarmsError} />
+          <Charts episode={episode.value} versions={versions} />
+          <Answers alarms={alarms ?? []} />
+        </>
+      ) : null}
+      <Thresholds episode={episode.value} versions={versions} onSaved={changed} />
+      <Handover episode={episode.value} onChanged={changed} />
+    </article>
+  );
+}

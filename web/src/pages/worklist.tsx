@@ -1,0 +1,150 @@
+// The organisation's worklist: most severe first as the API orders it, refreshed every 30 s without a reload.
+import { useEffect, useRef, useState } from "preact/hooks";
+import type { WorklistRow } from "../api";
+import { COLOURS, mostSevere, sumCounts } from "../colours";
+import { formatDateTime, formatTime } from "../format";
+import { translateKnown } from "../i18n";
+import { episodeHref } from "../routes";
+import { ColourBadge, ErrorMessage, Loading, useApp } from "../ui";
+
+const REFRESH_MILLISECONDS = 30_000;
+
+function CitizenName({ episodeId }: { episodeId: string }) {
+  const { citizens, t } = useApp();
+  const [name, setName] = useState<string | null | undefined>(undefined);
+  useEffect(() => {
+    let current = true;
+    void citizens.get(episodeId).then((citizen) => current && setName(citizen?.name ?? null));
+    return () => {
+      current = false;
+    };
+  }, [episodeId, citizens]);
+  return <>{name === undefined ? "…" : name ?? t("episode.unknownCitizen")}</>;
+}
+
+function Row({ row }: { row: WorklistRow }) {
+  const { t } = useApp();
+  const colour = mostSevere(row.counts) ?? row.alarm?.colour ?? null;
+  return (
+    <tr data-testid="worklist-row" data-episode-id={row.episode_id} data-colour={colour ?? ""} class={`row-${colour ?? "NONE"}`}>
+      <td><ColourBadge colour={colour} /></td>
+      <th scope="row"><CitizenName episodeId={row.episode_id} /></th>
+      <td>{translateKnown(t, "diseaseArea", row.disease_area)}</td>
+      <td>
+        {row.alarm ? formatDateTime(row.alarm.raised_at) : t("common.none")}
+        {row.late ? <span class="flag late"> {t("worklist.late")}</span> : null}
+      </td>
+      <td>
+        {t("worklist.countsOf", { red: row.counts.RED, yellow: row.counts.YELLOW, blue: row.counts.BLUE, green: row.counts.GREEN })}
+      </td>
+      <td>{row.last_measured_at ? formatDateTime(row.last_measured_at) : t("common.none")}</td>
+      <td>
+        <a data-testid="open-episode" href={episodeHref(row.episode_id)}>
+          {t("worklist.open")}
+        </a>
+      </td>
+    </tr>
+  );
+}
+
+export function WorklistPage() {
+  const { api, t } = useApp();
+  const [rows, setRows] = useState<WorklistRow[] | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [announcement, setAnnouncement] = useState("");
+  const [greenResult, setGreenResult] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const lastSummary = useRef("");
+
+  const refresh = async (announceAlways: boolean) => {
+    try {
+      const fresh = await api.worklist();
+      setRows(fresh);
+      setError(null);
+      const totals = sumCounts(fresh.map((row) => row.counts));
+      const summary = `${fresh.length}:${fresh.map((r) => `${r.episode_id}/${COLOURS.map((c) => r.counts[c]).join(",")}`).join(";")}`;
+      if (announceAlways || summary !== lastSummary.current) {
+        setAnnouncement(
+          t("worklist.refreshed", { time: formatTime(Date.now()), rows: fresh.length, red: totals.RED, yellow: totals.YELLOW, blue: totals.BLUE, green: totals.GREEN }),
+        );
+      }
+      lastSummary.current = summary;
+    } catch (failure) {
+      setError(failure);
+    }
+  };
+
+  useEffect(() => {
+    void refresh(false);
+    const timer = setInterval(() => void refresh(false), REFRESH_MILLISECONDS);
+    return () => clearInterval(timer);
+    // The translator changes with the language; the timer keeps the first one's announcements until the next.
+  }, [t]);
+
+  const acknowledgeGreen = async () => {
+    setBusy(true);
+    setGreenResult(null);
+    try {
+      const result = await api.acknowledgeGreen();
+      setGreenResult(t("worklist.acknowledgedGreen", result));
+      await refresh(true);
+    } catch (failure) {
+      setError(failure);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const totals = sumCounts((rows ?? []).map((row) => row.counts));
+  return (
+    <section aria-labelledby="worklist-title">
+      <h1 id="worklist-title">{t("worklist.title")}</h1>
+      <div class="toolbar">
+        <button type="button" data-testid="refresh" onClick={() => void refresh(true)}>
+          {t("worklist.refresh")}
+        </button>
+        <button type="button" data-testid="acknowledge-green" disabled={busy || totals.GREEN === 0} onClick={() => void acknowledgeGreen()}>
+          {t("worklist.acknowledgeGreen")}
+        </button>
+        <span class="hint">{t("worklist.autoRefresh")}</span>
+      </div>
+      <p class="announcement" aria-live="polite" role="status">
+        {announcement} {greenResult}
+      </p>
+      <ErrorMessage error={error} />
+      <dl class="colour-counts" data-testid="colour-counts" aria-label={t("worklist.counts")}>
+        {COLOURS.map((colour) => (
+          <div key={colour} class={`count count-${colour}`} data-colour={colour}>
+            <dt><ColourBadge colour={colour} /></dt>
+            <dd>{totals[colour]}</dd>
+          </div>
+        ))}
+      </dl>
+      {rows === null ? (
+        error ? null : <Loading />
+      ) : (
+        <table class="worklist" data-testid="worklist">
+          <caption class="visually-hidden">{t("worklist.title")}</caption>
+          <thead>
+            <tr>
+              <th scope="col">{t("worklist.colour")}</th>
+              <th scope="col">{t("worklist.citizen")}</th>
+              <th scope="col">{t("worklist.diseaseArea")}</th>
+              <th scope="col">{t("worklist.alarm")}</th>
+              <th scope="col">{t("worklist.waiting")}</th>
+              <th scope="col">{t("worklist.lastMeasured")}</th>
+              <th scope="col"><span class="visually-hidden">{t("worklist.open")}</span></th>
+            </tr>
+          </thead>
+          <tbody>
+            {rows.length === 0 ? (
+              <tr><td colSpan={7}>{t("worklist.empty")}</td></tr>
+            ) : (
+              rows.map((row) => <Row key={row.episode_id} row={row} />)
+            )}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
