@@ -3,7 +3,8 @@
 In AWS the token issuer is configuration (a real identity provider). Locally Telehub is its own:
 an RSA key generated once and kept in the state directory (readable by its owner only), published
 as a JWKS by the local gateway, and used by ``telehub token`` to mint tokens with the claims of the
-token contract (iss, aud, exp, iat, sub, telehub_role, telehub_org: a SOR code or a GP ydernummer). A
+token contract (iss, aud, exp, iat, sub, telehub_role, telehub_org: a SOR code or a GP ydernummer; azp, the
+client, for the tokens its sign-in page issues to the web app: embedded/oidc.py). A
 citizen's token stands in for the national login's (MitID): no organisation, the CPR number in the claim
 the authorizer reads it from (functions.authorizer.logic.CPR_CLAIM), and a subject that is not the CPR.
 """
@@ -81,6 +82,7 @@ class DevIssuer:
         subject: str | None = None,
         ttl_minutes: int = 60,
         cpr: str | None = None,
+        authorized_party: str | None = None,
     ) -> str:
         role = Role(role)
         if role not in MINTABLE_ROLES:
@@ -104,6 +106,8 @@ class DevIssuer:
         }
         if organisation:
             claims["telehub_org"] = normalise_organisation(organisation)
+        if authorized_party is not None:
+            claims["azp"] = authorized_party  # the client it was issued to, which the authorizer checks
         if cpr is not None:
             # A test CPR number only (DESIGN §5); the subject stays the default, never the CPR number.
             claims[CPR_CLAIM] = normalise_cpr(cpr)

@@ -1,7 +1,8 @@
 """The embedded mode: the whole of Telehub in one process on a laptop.
 
 A moto server stands in for AWS; the resources come from the resource spec; a local gateway turns
-HTTP requests into API Gateway events; pollers feed queues and streams to their functions. The
+HTTP requests into API Gateway events and, on the same origin, serves the clinician web app and the dev
+issuer's sign-in (embedded/web.py); pollers feed queues and streams to their functions. The
 ``telehub local`` command and the end-to-end tests start and stop it through ``LocalSystem``.
 """
 
@@ -23,9 +24,11 @@ from moto.server import ThreadedMotoServer
 from embedded.dev_issuer import AUDIENCE, DevIssuer, issuer_url, jwks_url
 from embedded.gateway import BEARER_TOKEN, Gateway
 from embedded.lambda_runtime import FunctionEnvironments, FunctionRuntime, forget_warm_state
-from embedded.organisations import SUBSCRIBERS
+from embedded.oidc import WEB_CLIENT_ID, minted_by
+from embedded.organisations import HOSPITAL_SOR, MUNICIPALITY_SOR, SUBSCRIBERS
 from embedded.pollers import Poller, schedule_rule_arn, scheduled_event, spec_pollers
 from embedded.resources import create_resources
+from embedded.web import DEFAULT_DIST, WebFront
 from functions.shared import aws
 from infrastructure.config import COPD_SHARED_MEASUREMENT_TYPES
 from infrastructure.edge import EdgeLimits
@@ -60,6 +63,7 @@ class LocalOptions:
     # The gateway's edge limits (infrastructure/edge.py). The body limit is always on; rates only if given:
     # everything local comes from one address, and the e2e tier sends thousands of requests with few tokens.
     edge_limits: EdgeLimits = field(default_factory=EdgeLimits)
+    web_dist: Path = DEFAULT_DIST  # the built web app (`make web`), served at the gateway's /
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,11 @@ class LocalSystem:
         return self._gateway.url
 
     @property
+    def web_url(self) -> str:
+        """Where a browser opens the clinician web app: the gateway's origin, the sign-in's redirect URI."""
+        return f"{self.gateway_url}/"
+
+    @property
     def moto_url(self) -> str:
         assert self._moto is not None, "start() first"
         host, port = self._moto.get_host_and_port()
@@ -152,6 +161,7 @@ class LocalSystem:
             self._set_environment("POWERTOOLS_METRICS_DISABLED", "true")  # no EMF documents on the console
             self.issuer = DevIssuer(self.state_dir, platform.token_issuer, platform.token_audience)
             self.issuer.jwks()  # creates the signing key on first use, before anyone asks for a token
+            self._serve_web(gateway)
             self.pollers = spec_pollers(
                 SPEC,
                 self.names,
@@ -202,6 +212,10 @@ class LocalSystem:
             device_credential_issuer=f"{self.gateway_url}/device-credentials",
             log_level=self.options.function_log_level,
             shared_measurement_types=COPD_SHARED_MEASUREMENT_TYPES,  # the default of a stage's config
+            # Usage-plan buckets of their own, as dev's config gives them; the gateway throttles by them only
+            # when its limits say so (EdgeLimits.per_usage_key).
+            usage_plan_organisations=(MUNICIPALITY_SOR, HOSPITAL_SOR),
+            token_client_ids=(WEB_CLIENT_ID,),  # the web app's tokens from the sign-in page name it (azp)
         )
 
     def _issuer(self) -> DevIssuer:
@@ -211,9 +225,11 @@ class LocalSystem:
     @contextmanager
     def entrance(self, limits: EdgeLimits, clock: Callable[[], float] = time.monotonic) -> Iterator[str]:
         """Another gateway in front of the same running system, on a free port, with other edge limits
-        (a stage's rates, or small ones and a clock a test moves): its URL, while the block runs."""
+        (a stage's rates, or small ones and a clock a test moves, which the sign-in's codes live by too):
+        its URL, while the block runs."""
         assert self._runtime is not None, "start() first"
         gateway = self._new_gateway(self._runtime, 0, limits, clock)
+        self._serve_web(gateway, clock)
         gateway.start()
         try:
             yield gateway.url
@@ -235,6 +251,13 @@ class LocalSystem:
             limits=limits,
             clock=clock,
         )
+
+    def _serve_web(self, gateway: Gateway, clock: Callable[[], float] = time.monotonic) -> None:
+        """The web app and the dev issuer's sign-in on the gateway's origin, for the system's issuer."""
+        platform = self.platform_settings()
+        gateway.pages = WebFront(gateway.url, platform.token_issuer, platform.jwks_uri,
+                                 minted_by(self._issuer().mint), stage=STAGE, dist=self.options.web_dist,
+                                 clock=clock).reply
 
     def _bind_gateway(self, runtime: FunctionRuntime) -> Gateway:
         """Bound now, serving once everything else runs: the issuer's URL is the gateway's."""
