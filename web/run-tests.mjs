@@ -23,7 +23,7 @@ try {
     logLevel: "warning",
   });
   const compiled = readdirSync(out).filter((name) => name.endsWith(".mjs")).map((name) => join(out, name));
-  const run = spawnSync(process.execPath, ["--test", ...compiled], { stdio: "inherit", env: { ...process.env, TZ: "UTC" } });
+  const run = spawnSync(process.execPath, ["--test", "--test-reporter=spec", ...compiled], { stdio: "inherit", env: { ...process.env, TZ: "UTC" } });
   process.exitCode = run.status ?? 1;
 } finally {
   rmSync(out, { recursive: true, force: true });
