@@ -33,6 +33,7 @@ from embedded.local import DUMMY_CREDENTIALS, HOST, STAGE, LocalOptions, LocalSy
 from embedded.pollers import schedule_rule_arn, scheduled_event
 from embedded.redrive import redrive
 from embedded.subscriber import drain
+from embedded.web import index_page
 from functions.shared import aws
 from infrastructure.resource_spec import (
     SPEC,
@@ -185,9 +186,12 @@ def run_local(arguments: argparse.Namespace) -> int:
             return 1
         print(banner(system), flush=True)
         if arguments.demo:
-            succeeded = demo_for(system).run()
+            demo = demo_for(system)
+            succeeded = demo.run()
             if arguments.exit_after_demo:
                 return 0 if succeeded else 1
+            if succeeded:
+                print(demo.browser_guide(), flush=True)
         print("\nRunning. Press Ctrl-C to stop.", flush=True)
         stop = threading.Event()
         while not stop.wait(1):
@@ -228,12 +232,17 @@ def banner(system: LocalSystem) -> str:
         f"    {queue_id:28} {queue_url}" for queue_id, queue_url in system.names.queue_urls.items()
     )
     state_option = "" if system.state_dir == DEFAULT_STATE_DIR else f" --state-dir {system.state_dir}"
+    built = index_page(system.options.web_dist).is_file()
+    web = ("the clinician web app: open it in a browser and sign in on the dev issuer's page" if built
+           else "the clinician web app, not built: run make web")
     return f"""
 Telehub embedded mode is running (stage local, started in {system.started_in_seconds:.1f} s)
 
+  Web app       {system.web_url}   ({web})
   API gateway   {url}   (API Gateway REST proxy events; the authorizer runs first)
 {routes}
-  Dev issuer    {url}  (JWKS at {url}/.well-known/jwks.json)
+  Dev issuer    {url}  (JWKS at {url}/.well-known/jwks.json; OpenID configuration at
+                {url}/.well-known/openid-configuration; sign-in page at {url}/oauth2/authorize)
   moto server   {system.moto_url}  (AWS_ENDPOINT_URL for the aws CLI and boto3)
   Pollers
 {pollers}

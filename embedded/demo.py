@@ -13,7 +13,9 @@ the contact again) and the tablet is locked out. Along the way the citizen's dat
 (the referral records the consent): each evaluated upload reaches the GP's and the monitoring
 organisation's own queues and no other region's, follows the handover to the hospital's queue, and the
 GP pulls the observations by FHIR search. The citizen, with a token as the national login gives, reads
-who looked at their data and their own measurements. Each step says what it expected and whether that
+who looked at their data and their own measurements. Last, a second citizen, monitored by the municipal
+nurses the web app signs in as by default, sends a RED SpO2 that is left open: for you to see on their
+worklist in the browser, open the chart and acknowledge. Each step says what it expected and whether that
 is what happened.
 """
 
@@ -33,6 +35,7 @@ from embedded.organisations import (
     HOSPITAL_SOR,
     LOGISTICS_CENTRE_SOR,
     MUNICIPALITY_SOR,
+    NURSES_SOR,
     OTHER_REGION_SOR,
 )
 from embedded.simulator import COPD_KIT_TYPES, HomeTablet
@@ -43,6 +46,10 @@ from infrastructure.resource_spec import SharingSubscriber
 TEST_CITIZEN_CPR = "2512489996"  # a test CPR number (DESIGN §5): no real person
 TEST_CITIZEN_NAME = "Karen Jensen"
 TEST_CITIZEN_PHONE = "+45 20 30 40 50"
+# The citizen left with an open RED alarm for the web app (a test CPR number too).
+BROWSER_CITIZEN_CPR = "1507459995"
+BROWSER_CITIZEN_NAME = "Jens Hansen"
+BROWSER_CITIZEN_PHONE = "+45 31 41 59 26"
 QUEUE_WAIT_SECONDS = 15
 SETTLE_SECONDS = 0.5  # two polls of a stream: long enough for a duplicate message to show
 WORKLIST_WAIT_SECONDS = 15  # an upload's 202 to its row: the stream, the queue and the evaluator
@@ -116,6 +123,7 @@ class Demo:
     first_reply: Any = None
     backlog_upload_id: str = ""
     red_alarm_id: str = ""
+    browser_episode_id: str = ""
 
     def run(self) -> bool:
         """Run every step in order, stopping at the first that does not behave as expected."""
@@ -152,6 +160,8 @@ class Demo:
             ("A collect-devices order reaches the logistics queue; the centre reads whom it is for",
              self.read_collect_order),
             ("The tablet of the ended episode tries to upload", self.upload_after_end),
+            (f"A second citizen, monitored by the municipal nurses ({NURSES_SOR}), sends a RED SpO2: left "
+             "open for the web app", self.red_for_the_browser),
         ]
         started = time.monotonic()
         self.say(f"\nDemo: {len(steps)} steps against {self.api_url}")
@@ -521,6 +531,57 @@ class Demo:
         expect(self._tablet().send(upload), 401, "upload after the episode ended")
         return ["-> 401: the credential stopped working at once"]
 
+    def red_for_the_browser(self) -> list[str]:
+        self.tokens["nurses"] = self.issuer.mint("clinician", organisation=NURSES_SOR, subject="demo-nurses")
+        referral = {
+            "referral_id": f"demo-browser-{int(self.now().timestamp())}",
+            "citizen": {"cpr": BROWSER_CITIZEN_CPR, "name": BROWSER_CITIZEN_NAME,
+                        "phone": BROWSER_CITIZEN_PHONE},
+            "disease_area": "copd",
+            "treating_organisation": GP_YDERNUMMER,
+            "monitoring_organisation": NURSES_SOR,
+            "logistics_centre": LOGISTICS_CENTRE_SOR,
+            "schedule": {"per_week": 3},
+        }
+        episode = expect(self._call("POST", "/v1/referrals", "gp", referral), 201, "referral").body
+        self.browser_episode_id = episode["episode_id"]
+        registration = {"cpr": BROWSER_CITIZEN_CPR, "vendor": "Telehub Demo",
+                        "model": "COPD home kit tablet", "serial": f"DEMO-B-{int(self.now().timestamp())}",
+                        "measurement_types": list(COPD_KIT_TYPES)}
+        device = expect(self._call("POST", "/v1/devices", "logistics", registration), 201,
+                        "registration").body
+        tablet, now = HomeTablet(self.api_url, device["credential"], seed=1507), self.now()
+        # Measured just now, after the referral, so that each is judged against its thresholds.
+        readings = [{**reading, "measured_at": now.isoformat()} for reading in tablet.morning_readings(now)]
+        expect(tablet.send(tablet.new_upload(readings)), 202, "the morning's upload")
+        spo2 = {"type": "spo2", "value": RED_SPO2, "unit": "%", "measured_at": self.now().isoformat(),
+                "method": "automatic"}
+        expect(tablet.send(tablet.new_upload([spo2])), 202, "RED upload")
+        row = self._row("nurses", lambda row: (row["alarm"] or {}).get("colour") == "RED",
+                        self.browser_episode_id)
+        rows = expect(self._call("GET", "/v1/worklist", "nurses"), 200, "worklist").body["rows"]
+        if rows[0]["episode_id"] != self.browser_episode_id:
+            raise StepFailed("the RED row is not at the top of the nurses' worklist")
+        return [
+            f"citizen {masked_cpr(BROWSER_CITIZEN_CPR)} ({initials(BROWSER_CITIZEN_NAME)}): episode "
+            f"{self.browser_episode_id}, monitored by {NURSES_SOR}, device {device['device_id']}",
+            f"the morning's readings and SpO2 {RED_SPO2} % (below the default red limit of 88) -> 202",
+            f"{NURSES_SOR}'s worklist: first row, alarm {row['alarm']['alarm_id']} RED, not acknowledged, "
+            f"counts {_counts(row['counts'])}",
+        ]
+
+    def browser_guide(self) -> str:
+        """What to do in the browser with the RED alarm the last step left open."""
+        return f"""
+In the browser: the clinician web app
+    1. Open {self.api_url}/
+    2. Sign in on the dev issuer's page as: Kliniker (clinician), Kommunens sygeplejersker, {NURSES_SOR}
+       (the default choices; there is no password)
+    3. The worklist shows the RED row of {initials(BROWSER_CITIZEN_NAME)} at the top: open it
+    4. The SpO2 chart shows {RED_SPO2} % below the RED band; acknowledge the alarm with a note
+    5. Back on the worklist the row is no longer RED
+       (signed in as another organisation, the row is not there at all)"""
+
     def _call(self, method: str, path: str, who: str, body: Any = None) -> ApiReply:
         return call(method, f"{self.api_url}{path}", self.tokens[who], body)
 
@@ -557,14 +618,17 @@ class Demo:
             raise StepFailed("no device was registered")
         return self.tablet
 
-    def _row(self, who: str, ready: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
-        """The episode's row on ``who``'s worklist once ``ready``: uploads reach it asynchronously (the
-        uploads table's stream, the measurements queue, the evaluator)."""
+    def _row(self, who: str, ready: Callable[[dict[str, Any]], bool],
+             episode_id: str | None = None) -> dict[str, Any]:
+        """The episode's row (the demo citizen's, unless another is named) on ``who``'s worklist once
+        ``ready``: uploads reach it asynchronously (the uploads table's stream, the measurements queue, the
+        evaluator)."""
+        episode_id = episode_id or self.episode_id
         deadline = time.monotonic() + WORKLIST_WAIT_SECONDS
         while True:
             rows: list[dict[str, Any]] = expect(self._call("GET", "/v1/worklist", who), 200,
                                                 "worklist").body["rows"]
-            row = next((row for row in rows if row["episode_id"] == self.episode_id), None)
+            row = next((row for row in rows if row["episode_id"] == episode_id), None)
             if row is not None and ready(row):
                 return row
             if time.monotonic() > deadline:

@@ -55,6 +55,11 @@ answers under <code>/v1</code> meanwhile.</p></main></body>
 """
 
 
+def index_page(dist: Path) -> Path:
+    """The built app's page; the build writes it last, so with it the app is there."""
+    return Path(dist) / "index.html"
+
+
 class WebFront:
     """The web app's files and the sign-in, for one origin (the gateway's URL, http://127.0.0.1:<port>)."""
 
@@ -94,7 +99,7 @@ class WebFront:
     def _read(self, request: Request) -> Reply | None:
         path = request.path
         if path in ("/", "/index.html"):
-            page = self.dist / "index.html"
+            page = index_page(self.dist)
             if not page.is_file():
                 return self._reply(503, _HTML, NOT_BUILT_PAGE.encode(), NO_STORE)
             return self._reply(200, _HTML, page.read_bytes(), cache_control(path))

@@ -189,11 +189,12 @@ def test_the_demo_runs_every_step_and_exits_0(tmp_path):
     )
     # Then it exits 0 and the output shows each step behaving as expected
     assert finished.returncode == 0, finished.stdout + finished.stderr
+    assert "  Web app       http://127.0.0.1:" in finished.stdout  # the banner names the web app's address
     output = finished.stdout.split("\nDemo:", 1)[-1]
-    for number in range(1, 26):
-        assert f"[{number:2}/25]" in output
-    assert output.count("        ok") == 25
-    assert "Demo finished: all 25 steps behaved as expected" in output
+    for number in range(1, 27):
+        assert f"[{number:2}/26]" in output
+    assert output.count("        ok") == 26
+    assert "Demo finished: all 26 steps behaved as expected" in output
     assert "POST /v1/referrals -> 201" in output and "status planned" in output
     assert "deliver to citizen 251248-****" in output and "1 x pulse oximeter" in output
     # the orders name the citizen by patient id only; the centre reads the contact through the API, logged
@@ -222,7 +223,10 @@ def test_the_demo_runs_every_step_and_exits_0(tmp_path):
     assert "GET /v1/me/access-log (a citizen's token, the CPR number in it, none in the URL) -> 200" in output
     assert "the GP: " in output and "the municipality: " in output and "the hospital: " in output
     # And the demo printed no credential or token in full, nor the CPR number or the phone number
+    # And last a second citizen's RED alarm is left open on the municipal nurses' worklist, for the browser
+    assert "328081000016008's worklist: first row, alarm alm_" in output and "RED, not acknowledged" in output
     assert "not shown" in output and TEST_CPR not in output and "251248-9996" not in output
+    assert "1507459995" not in output and "31 41 59" not in output
     assert "20 30 40" not in output
     assert not (tmp_path / "state" / "local.json").exists()  # the running state was cleaned up
 
