@@ -48,10 +48,10 @@ class SignInOrganisation:
 # The organisations the sign-in page offers, the default first: the municipality's nurses, whom the demo
 # leaves a RED alarm; the others see other worklists (or none), to try that a 403 tells nothing.
 SIGN_IN_ORGANISATIONS = (
-    SignInOrganisation(NURSES_SOR, "Kommunens sygeplejersker (telemedicinsk overvågning)",
-                       "the municipality's nurses (telemonitoring)"),
+    SignInOrganisation(NURSES_SOR, "Kommunens sygeplejersker, telemedicinsk overvågning",
+                       "the municipality's nurses, telemonitoring"),
     SignInOrganisation(HOSPITAL_SOR, "Hospitalets lungeklinik", "the hospital's lung clinic"),
-    SignInOrganisation(GP_YDERNUMMER, "Den praktiserende læge (ydernummer)", "the GP practice (ydernummer)"),
+    SignInOrganisation(GP_YDERNUMMER, "Den praktiserende læge", "the GP practice"),
     SignInOrganisation(MUNICIPALITY_SOR, "En anden kommunes hjemmepleje", "another municipality's home care"),
     SignInOrganisation(OTHER_REGION_SOR, "En anden regions hospital", "another region's hospital"),
 )

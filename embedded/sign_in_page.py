@@ -19,7 +19,7 @@ main { max-width: 40rem; margin: 2rem auto; padding: 0 1rem; }
 fieldset { border: 1px solid #595959; border-radius: 4px; margin: 0 0 1.5rem; padding: 0.5rem 1rem 1rem; }
 legend { font-weight: 600; padding: 0 0.25rem; }
 .choice { display: flex; gap: 0.5rem; align-items: baseline; padding: 0.25rem 0; }
-input[type=radio] { width: 1.1rem; height: 1.1rem; }
+input[type=radio] { flex: none; width: 1.1rem; height: 1.1rem; }
 button { font: inherit; font-weight: 600; color: #fff; background: #0b4f8a; border: 0; border-radius: 4px;
   padding: 0.6rem 1.4rem; cursor: pointer; }
 :focus-visible { outline: 3px solid #b35900; outline-offset: 2px; }
@@ -89,6 +89,6 @@ def refusal_page(field: str, detail: str) -> str:
     """Why a sign-in request cannot be used, naming the parameter: nothing was redirected."""
     return _page("Login-anmodningen kan ikke bruges – Telehub", f"""<h1>Login-anmodningen kan ikke bruges
 <span class="en" lang="en">(The sign-in request cannot be used)</span></h1>
-<p><code>{escape(field)}</code> {escape(detail)}.</p>
+<p lang="en"><code>{escape(field)}</code> {escape(detail)}.</p>
 <p>Åbn webappen igen fra dens adresse.
 <span class="en" lang="en">Open the web app again from its address.</span></p>""")
