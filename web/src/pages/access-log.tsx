@@ -3,6 +3,7 @@ import { useEffect, useState } from "preact/hooks";
 import type { AccessLogEntry } from "../api";
 import { formatDateTime } from "../format";
 import { episodeHref } from "../routes";
+import { translateKnown } from "../i18n";
 import { ErrorMessage, Loading, useApp } from "../ui";
 
 export function AccessLogPage({ episodeId }: { episodeId: string }) {
@@ -53,8 +54,8 @@ export function AccessLogPage({ episodeId }: { episodeId: string }) {
                 <td>{entry.organisation ?? t("common.none")}</td>
                 <td>{entry.role}</td>
                 <td>{entry.subject}</td>
-                <td>{entry.action}</td>
-                <td>{entry.outcome ?? t("common.none")}</td>
+                <td>{translateKnown(t, "action", entry.action)}</td>
+                <td>{entry.outcome ? translateKnown(t, "outcome", entry.outcome) : t("common.none")}</td>
               </tr>
             ))}
           </tbody>

@@ -177,13 +177,19 @@ function Answers({ alarms }: { alarms: Alarm[] }) {
   );
 }
 
-function limitsText(version: ThresholdVersion, format: (value: number) => string, typeName: (type: string) => string): string {
+function limitsText(version: ThresholdVersion, labels: Record<LimitName, string>, format: (value: number) => string,
+  typeName: (type: string) => string): string {
   return Object.entries(version.thresholds.absolute ?? {})
     .map(([type, limits]) => {
-      const given = LIMIT_NAMES.map((name) => (typeof limits[name] === "number" ? `${name} ${format(limits[name] as number)}` : null)).filter(Boolean);
+      const given = LIMIT_NAMES.filter((name) => typeof limits[name] === "number").map((name) => `${labels[name]} ${format(limits[name] as number)}`);
       return `${typeName(type)}: ${given.join(", ")}`;
     })
     .join("; ");
+}
+
+function useLimitLabels(): Record<LimitName, string> {
+  const { t } = useApp();
+  return { red_low: t("chart.redLow"), yellow_low: t("chart.yellowLow"), yellow_high: t("chart.yellowHigh"), red_high: t("chart.redHigh") };
 }
 
 function NewThresholdVersion({ episode, onSaved }: { episode: Episode; onSaved: (message: string) => Promise<void> }) {
@@ -194,12 +200,7 @@ function NewThresholdVersion({ episode, onSaved }: { episode: Episode; onSaved: 
   const [validFrom, setValidFrom] = useState("");
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
-  const labels: Record<LimitName, string> = {
-    red_low: t("chart.redLow"),
-    yellow_low: t("chart.yellowLow"),
-    yellow_high: t("chart.yellowHigh"),
-    red_high: t("chart.redHigh"),
-  };
+  const labels = useLimitLabels();
   const submit = async (event: Event) => {
     event.preventDefault();
     setBusy(true);
@@ -248,6 +249,7 @@ function NewThresholdVersion({ episode, onSaved }: { episode: Episode; onSaved: 
 function Thresholds({ episode, versions, onSaved }: { episode: Episode; versions: ThresholdVersion[]; onSaved: (message: string) => Promise<void> }) {
   const { t, language, session } = useApp();
   const treating = session.organisation === episode.treating_organisation && episode.status !== "ended";
+  const labels = useLimitLabels();
   return (
     <section aria-labelledby="thresholds-title" data-testid="thresholds">
       <h2 id="thresholds-title">{t("thresholds.title")}</h2>
@@ -268,7 +270,7 @@ function Thresholds({ episode, versions, onSaved }: { episode: Episode; versions
               <th scope="row">{version.version}</th>
               <td>{formatDateTime(version.valid_from)}</td>
               <td>{version.set_by ?? t("common.none")}</td>
-              <td>{limitsText(version, (value) => formatNumber(value, language), (type) => translateKnown(t, "type", type))}</td>
+              <td>{limitsText(version, labels, (value) => formatNumber(value, language), (type) => translateKnown(t, "type", type))}</td>
             </tr>
           ))}
         </tbody>
@@ -307,7 +309,7 @@ function Handover({ episode, onChanged }: { episode: Episode; onChanged: (messag
           : t("handover.none")}
       </p>
       {monitoring && !episode.handover ? (
-        <form onSubmit={(event) => { event.preventDefault(); void act(() => api.offerHandover(episode.episode_id, to.trim()), t("handover.offered")); }}>
+        <form class="handover-offer" onSubmit={(event) => { event.preventDefault(); void act(() => api.offerHandover(episode.episode_id, to.trim()), t("handover.offered")); }}>
           <label for="handover-to">{t("handover.to")}</label>
           <input id="handover-to" name="to_organisation" type="text" inputMode="numeric" autoComplete="off" value={to}
             onInput={(event) => setTo((event.target as HTMLInputElement).value)} />
