@@ -41,6 +41,20 @@ def chromium_executable() -> str:
     return path
 
 
+def missing_for_browser_tests(web_dist: Path) -> list[str]:
+    """What `make test` prepares and a browser test run directly would lack, each with how to get it."""
+    missing = []
+    if not (web_dist / "index.html").exists():
+        missing.append(f"the built web app in {web_dist}: make web")
+    if not AXE_SCRIPT.exists():
+        missing.append(f"axe-core at {AXE_SCRIPT}: make web (it installs web/node_modules)")
+    try:
+        chromium_executable()
+    except BrowserMissing as error:
+        missing.append(str(error))
+    return missing
+
+
 @contextmanager
 def chromium() -> Iterator[Browser]:
     """One headless Chromium, closed after the block."""
@@ -115,3 +129,13 @@ def screenshot(page: Page, name: str, directory: Path = ARTEFACTS, full_page: bo
     path = directory / f"{name}.png"
     page.screenshot(path=str(path), full_page=full_page)
     return path
+
+
+def sign_in(page: Page, web_url: str, organisation: str) -> None:
+    """Open the app, which sends the browser to the dev issuer's sign-in page; sign in there as a clinician
+    of the organisation, and wait until the app, back with its token, names who is signed in."""
+    page.goto(web_url)
+    page.locator('input[name="role"][value="clinician"]').check()
+    page.locator(f'input[name="organisation"][value="{organisation}"]').check()
+    page.locator('form[action="/oauth2/authorize"] button[type="submit"]').click()
+    page.get_by_test_id("signed-in-as").wait_for()

@@ -1,0 +1,255 @@
+"""The clinician web app in a real browser (headless Chromium) against the embedded mode, which serves it:
+the municipality's nurse signs in through the dev issuer's sign-in page, finds a citizen's RED row at the
+top of her worklist, reads the chart against the thresholds and acknowledges the alarm; a nurse of another
+organisation never sees the row; the UI switches to English; every page passes axe-core without a serious
+or critical violation, and no page logs an error or has anything refused by its Content-Security-Policy.
+Screenshots of each page are written to .artifacts/web/."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Locator, Page, expect
+
+from embedded.api_client import ApiReply, call
+from embedded.local import LocalSystem
+from embedded.organisations import GP_YDERNUMMER, HOSPITAL_SOR, LOGISTICS_CENTRE_SOR, NURSES_SOR
+from tests.support.browser import (
+    BLOCKING_IMPACTS,
+    WatchedPage,
+    accessibility_violations,
+    chromium,
+    missing_for_browser_tests,
+    screenshot,
+    sign_in,
+    watched_page,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
+# Test citizens of this module only.
+RED_CITIZEN, RED_CITIZEN_NAME = "1212121218", "Inger Sørensen"
+RED_SPO2, GREEN_SPO2S = 80, (96, 95, 97)
+SPO2_LIMITS = ("88", "92")  # the COPD default: RED below 88 %, YELLOW below 92 %
+WAIT_SECONDS = 30  # how long the evaluator behind the queue may take (a bound, not a measurement)
+NOTE = "Ringet til borgeren: målt igen, 94 %."
+
+
+@dataclass(frozen=True)
+class RedEpisode:
+    episode_id: str
+    alarm_id: str
+
+
+def as_org(system: LocalSystem, method: str, path: str, organisation: str, body: Any = None,
+           role: str = "clinician") -> ApiReply:
+    assert system.issuer is not None
+    token = system.issuer.mint(role, organisation=organisation)
+    return call(method, f"{system.gateway_url}{path}", token, body)
+
+
+def worklist_rows(system: LocalSystem, organisation: str, holds: Callable[[list[dict[str, Any]]], bool]
+                  ) -> list[dict[str, Any]]:
+    """The organisation's worklist rows once ``holds`` is true of them (the evaluator works behind a queue),
+    or as they are when the wait runs out."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        reply = as_org(system, "GET", "/v1/worklist?limit=100", organisation)
+        assert reply.status == 200, reply.body
+        if holds(reply.body["rows"]) or time.monotonic() > deadline:
+            rows: list[dict[str, Any]] = reply.body["rows"]
+            return rows
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def red_episode(local_system: LocalSystem) -> RedEpisode:
+    """A COPD citizen monitored by the nurses, whose oximeter uploaded three GREEN SpO2 values and then a RED
+    one, all evaluated: the RED alarm is on the nurses' worklist. (Measured since the referral: before its
+    first threshold version a measurement has no colour, and the chart no band.)"""
+    referral = {"referral_id": f"e2e-web-{uuid.uuid4().hex[:12]}",
+                "citizen": {"cpr": RED_CITIZEN, "name": RED_CITIZEN_NAME, "phone": "+45 20 30 40 51"},
+                "disease_area": "copd", "treating_organisation": GP_YDERNUMMER,
+                "monitoring_organisation": NURSES_SOR, "logistics_centre": LOGISTICS_CENTRE_SOR}
+    referred = as_org(local_system, "POST", "/v1/referrals", GP_YDERNUMMER, referral)
+    assert referred.status == 201, referred.body
+    episode_id = referred.body["episode_id"]
+    episode = as_org(local_system, "GET", f"/v1/episodes/{episode_id}", GP_YDERNUMMER)
+    assert episode.status == 200, episode.body
+    device = as_org(local_system, "POST", "/v1/devices", LOGISTICS_CENTRE_SOR, {
+        "cpr": RED_CITIZEN, "vendor": "Nonin", "model": "3230", "serial": f"e2e-web-{uuid.uuid4().hex[:12]}",
+        "measurement_types": ["spo2"]}, role="logistics")
+    assert device.status == 201, device.body
+    values = [*GREEN_SPO2S, RED_SPO2]
+    since = datetime.fromisoformat(episode.body["thresholds"]["valid_from"])
+    step = (datetime.now(UTC) - since) / len(values)
+    measurements = [{"type": "spo2", "value": value, "unit": "%", "measured_at": (since + step * (index + 1)
+                     ).isoformat(), "method": "automatic"} for index, value in enumerate(values)]
+    sent = call("POST", f"{local_system.gateway_url}/v1/measurements", device.body["credential"],
+                {"upload_id": f"e2e-web-{uuid.uuid4().hex[:12]}", "measurements": measurements})
+    assert sent.status == 202, sent.body
+    rows = worklist_rows(local_system, NURSES_SOR, lambda rows: any(
+        row["episode_id"] == episode_id and (row["alarm"] or {}).get("colour") == "RED" for row in rows))
+    [row] = [row for row in rows if row["episode_id"] == episode_id]
+    return RedEpisode(episode_id, row["alarm"]["alarm_id"])
+
+
+@pytest.fixture(scope="module")
+def browser(local_system: LocalSystem) -> Iterator[Browser]:
+    missing = missing_for_browser_tests(local_system.options.web_dist)
+    if missing:
+        pytest.fail("The browser tests need " + "; ".join(missing), pytrace=False)
+    with chromium() as browser:
+        yield browser
+
+
+@pytest.fixture(scope="module")
+def nurse(browser: Browser, local_system: LocalSystem) -> WatchedPage:
+    """The municipality's nurse, signed in through the sign-in page, on her worklist (one page for the
+    module: the tokens live in the page's memory only)."""
+    watched = watched_page(browser)
+    sign_in(watched.page, local_system.web_url, NURSES_SOR)
+    return watched
+
+
+def go(page: Page, route: str) -> None:
+    """Another page of the app without reloading it (a reload would forget the tokens)."""
+    page.evaluate("route => { location.hash = route; }", route)
+
+
+def worklist_row(page: Page, episode_id: str) -> Locator:
+    return page.locator(f'[data-testid="worklist-row"][data-episode-id="{episode_id}"]')
+
+
+def refreshed_until(page: Page, holds: Callable[[], bool]) -> None:
+    """Press refresh until ``holds`` (the server's worklist follows an acknowledgement behind a queue)."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not holds() and time.monotonic() < deadline:
+        page.get_by_test_id("refresh").click()
+        page.wait_for_timeout(300)
+
+
+def canvas_is_drawn(chart: Locator) -> bool:
+    return bool(chart.locator("canvas").first.evaluate(
+        """canvas => {
+             const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+             for (let alpha = 3; alpha < pixels.length; alpha += 4) if (pixels[alpha] > 0) return true;
+             return false;
+           }"""))
+
+
+def test_the_nurse_finds_the_red_row_on_top_reads_the_chart_and_acknowledges_the_alarm(
+        local_system: LocalSystem, browser: Browser, nurse: WatchedPage, red_episode: RedEpisode):
+    page = nurse.page
+    # Given the nurse signed in as her organisation, on her worklist
+    go(page, "#/")
+    expect(page.get_by_test_id("signed-in-as")).to_contain_text(NURSES_SOR)
+    # When she refreshes it
+    page.get_by_test_id("refresh").click()
+    # Then the citizen's RED row is at the top, and the summary counts RED
+    first_row = page.get_by_test_id("worklist-row").first
+    expect(first_row).to_have_attribute("data-episode-id", red_episode.episode_id)
+    expect(first_row).to_have_attribute("data-colour", "RED")
+    expect(page.get_by_test_id("colour-counts")).to_contain_text("RØD")
+
+    # And a nurse of another organisation, signed in as the hospital, does not see the row
+    other = watched_page(browser)
+    sign_in(other.page, local_system.web_url, HOSPITAL_SOR)
+    expect(other.page.get_by_test_id("worklist")).to_be_visible()
+    expect(worklist_row(other.page, red_episode.episode_id)).to_have_count(0)
+    assert other.take_problems() == []
+    other.page.context.close()
+
+    # When the nurse opens the citizen
+    first_row.get_by_test_id("open-episode").click()
+    # Then the episode names the citizen, and the SpO2 chart is drawn with the RED value outside the band,
+    # beside the limits of the thresholds valid then
+    expect(page.get_by_test_id("citizen-name")).to_have_text(RED_CITIZEN_NAME)
+    chart = page.locator('[data-testid="chart"][data-type="spo2"]')
+    expect(chart.locator("canvas").first).to_be_visible()
+    outside = chart.locator('[data-testid="chart-point"][data-outside-band="true"]')
+    expect(outside).to_have_count(1)
+    expect(outside).to_have_attribute("data-value", str(RED_SPO2))
+    expect(outside).to_have_attribute("data-colour", "RED")
+    for limit in SPO2_LIMITS:
+        expect(outside).to_contain_text(limit)
+    inside = chart.locator('[data-testid="chart-point"][data-outside-band="false"]')
+    expect(inside).to_have_count(len(GREEN_SPO2S))
+    for index in range(len(GREEN_SPO2S)):
+        expect(inside.nth(index)).to_have_attribute("data-colour", "GREEN")
+    assert canvas_is_drawn(chart)
+
+    # When she acknowledges the RED alarm with a note
+    alarm = page.locator(f'[data-testid="alarm"][data-alarm-id="{red_episode.alarm_id}"]')
+    expect(alarm).to_have_attribute("data-state", "open")
+    alarm.get_by_test_id("acknowledge-note").fill(NOTE)
+    alarm.get_by_test_id("acknowledge").click()
+    # Then the alarm shows acknowledged
+    expect(alarm).to_have_attribute("data-state", "acknowledged")
+    # And on her worklist the row is no longer RED (gone, or showing what else waits)
+    go(page, "#/")
+    row = worklist_row(page, red_episode.episode_id)
+    refreshed_until(page, lambda: row.count() == 0 or row.get_attribute("data-colour") != "RED")
+    assert row.count() == 0 or row.get_attribute("data-colour") != "RED"
+    # And nothing was logged as an error or refused by the CSP on the way
+    assert nurse.take_problems() == []
+
+
+def test_the_language_switch_turns_the_app_english_and_back(nurse: WatchedPage):
+    page = nurse.page
+    worklist, language = page.get_by_test_id("worklist"), page.locator("html")
+    # Given the nurse's worklist in Danish, the default
+    go(page, "#/")
+    expect(language).to_have_attribute("lang", "da")
+    expect(worklist.locator("caption")).to_have_text("Arbejdsliste")
+    # When she switches the language
+    page.get_by_test_id("language-switch").click()
+    # Then the page is in English, and says so to assistive technology
+    expect(language).to_have_attribute("lang", "en")
+    expect(worklist.locator("caption")).to_have_text("Worklist")
+    # And switching again brings Danish back
+    page.get_by_test_id("language-switch").click()
+    expect(language).to_have_attribute("lang", "da")
+    expect(worklist.locator("caption")).to_have_text("Arbejdsliste")
+    assert nurse.take_problems() == []
+
+
+def test_every_page_has_no_serious_or_critical_accessibility_violation(
+        local_system: LocalSystem, browser: Browser, nurse: WatchedPage, red_episode: RedEpisode,
+        capsys: pytest.CaptureFixture[str]):
+    # Given the sign-in page, and the nurse's worklist, the citizen's episode and its access log
+    visitor = watched_page(browser)
+    visitor.page.goto(local_system.web_url)
+    expect(visitor.page.locator("form")).to_be_visible()
+    pages: list[tuple[str, Page, Callable[[], None]]] = [
+        ("sign-in", visitor.page, lambda: None),
+        ("worklist", nurse.page, lambda: expect(nurse.page.get_by_test_id("worklist")).to_be_visible()),
+        ("episode", nurse.page, lambda: expect(nurse.page.get_by_test_id("chart").first).to_be_visible()),
+        ("access-log", nurse.page, lambda: expect(nurse.page.get_by_test_id("access-log")).to_be_visible()),
+    ]
+    routes = {"worklist": "#/", "episode": f"#/episodes/{red_episode.episode_id}",
+              "access-log": f"#/episodes/{red_episode.episode_id}/access-log"}
+    blocking: dict[str, list[str]] = {}
+    for name, page, shown in pages:
+        if name in routes:
+            go(page, routes[name])
+        shown()
+        # When axe-core checks the page
+        violations = accessibility_violations(page)
+        screenshot(page, name)
+        blocking[name] = [str(found) for found in violations if found.impact in BLOCKING_IMPACTS]
+        with capsys.disabled():  # the lesser ones are shown in every run, to be fixed when seen
+            for found in violations:
+                if found.impact not in BLOCKING_IMPACTS:
+                    print(f"\naxe-core on the {name} page: {found}")  # noqa: T201
+    # Then none is serious or critical
+    assert blocking == {name: [] for name, _, _ in pages}
+    # And nothing was logged as an error or refused by the CSP
+    assert visitor.take_problems() + nurse.take_problems() == []
+    visitor.page.context.close()
