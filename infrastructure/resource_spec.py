@@ -676,7 +676,7 @@ class PlatformSettings:
     # How long each access-log entry is kept (its TTL); the embedded mode keeps the dev stage's two years.
     access_log_retention_days: int = MINIMUM_RETENTION_DAYS
     # The identity provider's clients (a token's azp) whose tokens the authorizer takes; none: a token
-    # naming a client is refused (the embedded mode's issuer names none).
+    # naming a client is refused (the embedded mode takes its web app's, telehub-clinician-web).
     token_client_ids: tuple[str, ...] = ()
 
 
