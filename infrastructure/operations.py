@@ -22,6 +22,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from functions.shared.observability import STAGE_DIMENSION
 from infrastructure.api import Api
 from infrastructure.config import StageConfig
 from infrastructure.function import TelehubFunction
@@ -47,7 +48,8 @@ DEAD_LETTERS_UNREDRIVEN_AFTER = Duration.days(7)
 # provider key does).
 REFUSAL_SPIKE_TOKENS = 20
 REFUSAL_SPIKE_PERCENT = 10
-# Powertools' EMF metrics: the functions' namespace and their service dimension (function_environment).
+# Powertools' EMF metrics: the functions' namespace; their dimensions are the service (function_environment)
+# and the stage (functions.shared.observability).
 METRICS_NAMESPACE = "Telehub"
 
 
@@ -128,9 +130,11 @@ def service_of(function_id: str) -> str:
     return f"telehub-{function_id}"
 
 
-def business_metric(function_id: str, name: str) -> cloudwatch.Metric:
+def business_metric(stage: str, function_id: str, name: str) -> cloudwatch.Metric:
+    """A metric the function emits in ``stage``: CloudWatch matches every dimension, so the stage's own."""
     return cloudwatch.Metric(
-        namespace=METRICS_NAMESPACE, metric_name=name, dimensions_map={"service": service_of(function_id)},
+        namespace=METRICS_NAMESPACE, metric_name=name,
+        dimensions_map={"service": service_of(function_id), STAGE_DIMENSION: stage},
         statistic=cloudwatch.Stats.SUM, period=PERIOD, label=f"{name} ({function_id})",
     )
 
@@ -250,7 +254,7 @@ class Operations(Construct):
         # a 5xx of the API.
         failures = cloudwatch.MathExpression(
             expression="errors - FILL(refused, 0)",
-            using_metrics={"errors": errors, "refused": _tokens("TokensRefused", function_id)},
+            using_metrics={"errors": errors, "refused": self._tokens("TokensRefused", function_id)},
             label="authorizer failures (errors that are not refused tokens)",
             period=PERIOD,
         )
@@ -283,8 +287,8 @@ class Operations(Construct):
                 f"IF(refused >= {REFUSAL_SPIKE_TOKENS}, 100 * refused / (refused + FILL(accepted, 0)), 0)"
             ),
             using_metrics={
-                "refused": _tokens("TokensRefused", authorizer_id),
-                "accepted": _tokens("TokensAccepted", authorizer_id),
+                "refused": self._tokens("TokensRefused", authorizer_id),
+                "accepted": self._tokens("TokensAccepted", authorizer_id),
             },
             label="refused tokens, % of all",
             period=PERIOD,
@@ -297,6 +301,9 @@ class Operations(Construct):
             "reason of each refusal",
             refused_percent, REFUSAL_SPIKE_PERCENT,
         )
+
+    def _tokens(self, name: str, authorizer_id: str) -> cloudwatch.Metric:
+        return business_metric(self._stage, authorizer_id, name)
 
     def _dashboard(
         self, spec: ResourceSpec, functions: Mapping[str, TelehubFunction], queues: Mapping[str, sqs.IQueue],
@@ -316,7 +323,8 @@ class Operations(Construct):
             widgets=[
                 [cloudwatch.TextWidget(
                     markdown=f"# Telehub {self._stage}\nWhat each alarm means and what to do: {RUNBOOK}. "
-                             "Business metrics are the functions' own (namespace Telehub), summed per "
+                             "Business metrics are the functions' own (namespace Telehub, this stage's), "
+                             "summed per "
                              f"{PERIOD.to_minutes():.0f} minutes.",
                     width=24, height=2,
                 )],
@@ -337,7 +345,8 @@ class Operations(Construct):
                         api.stage.metric_integration_latency(statistic=cloudwatch.Stats.p(99), period=PERIOD),
                     ]),
                     _graph("Tokens accepted and refused", [
-                        _tokens("TokensAccepted", spec.authorizer), _tokens("TokensRefused", spec.authorizer),
+                        self._tokens("TokensAccepted", spec.authorizer),
+                        self._tokens("TokensRefused", spec.authorizer),
                     ]),
                 ],
                 [
@@ -365,15 +374,11 @@ class Operations(Construct):
                            _per_function(lambdas, "Duration", cloudwatch.Stats.p(99))),
                 ],
                 *_rows([
-                    _graph(graph.title, [business_metric(f, name) for f, name in graph.metrics])
+                    _graph(graph.title, [business_metric(self._stage, f, name) for f, name in graph.metrics])
                     for graph in BUSINESS_GRAPHS
                 ]),
             ],
         )
-
-
-def _tokens(name: str, authorizer_id: str) -> cloudwatch.Metric:
-    return business_metric(authorizer_id, name)
 
 
 def _age(queue_id: str, queue: sqs.IQueue) -> cloudwatch.IMetric:

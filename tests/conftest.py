@@ -17,6 +17,7 @@ os.environ.update(
     AWS_ACCOUNT_ID_ENDPOINT_MODE="disabled",
     POWERTOOLS_METRICS_NAMESPACE="Telehub",
     POWERTOOLS_SERVICE_NAME="telehub-tests",
+    TELEHUB_STAGE="test",  # the stage dimension of every metric (functions.shared.observability)
     POWERTOOLS_DEV="false",
     JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20",
 )

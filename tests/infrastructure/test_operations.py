@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from functions.shared.observability import STAGE_DIMENSION
 from infrastructure.messaging import DEAD_LETTER_RETENTION
 from infrastructure.operations import BUSINESS_GRAPHS, RUNBOOK, AlarmKind
 from infrastructure.resource_spec import ALARM_TOPIC, SPEC
@@ -122,11 +123,28 @@ def test_the_authorizers_errors_alarm_leaves_out_the_tokens_it_refused(dev):
     [expression] = [metric["Expression"] for metric in metrics.values() if "Expression" in metric]
     assert expression == "errors - FILL(refused, 0)"
     assert metrics["errors"]["MetricName"] == "Errors"
-    # And the refusals are the ones the authorizer's Powertools metrics emit (namespace and service)
+    # And the refusals are the ones the authorizer's Powertools metrics emit in this stage (namespace, service
+    # and stage: CloudWatch matches every dimension, so another stage's refusals in the account are not these)
     refused = metrics["refused"]
     assert refused["MetricName"] == "TokensRefused"
     assert refused["Namespace"] == environment["POWERTOOLS_METRICS_NAMESPACE"]
-    assert refused["Dimensions"] == [{"Name": "service", "Value": environment["POWERTOOLS_SERVICE_NAME"]}]
+    assert sorted(refused["Dimensions"], key=lambda d: d["Name"]) == [
+        {"Name": "service", "Value": environment["POWERTOOLS_SERVICE_NAME"]},
+        {"Name": STAGE_DIMENSION, "Value": environment["TELEHUB_STAGE"]},
+    ]
+
+
+def test_the_dashboards_business_metrics_are_this_stages(stage):
+    # Given the dashboard's body, as the text CloudWatch receives (the joined literal parts)
+    [dashboard] = resources(stage.template, "AWS::CloudWatch::Dashboard").values()
+    body = "".join(part for part in dashboard["Properties"]["DashboardBody"]["Fn::Join"][1]
+                   if isinstance(part, str))
+    graphed = re.findall(r'"Telehub","([A-Za-z0-9]+)",([^\[\]{}]*?),\{', body)
+    assert len(graphed) == sum(len(graph.metrics) for graph in BUSINESS_GRAPHS) + 2  # and the tokens
+    for name, dimensions in graphed:
+        # Then each business metric is selected by its service and by this stage
+        assert re.fullmatch(rf'"service","telehub-[a-z-]+","{STAGE_DIMENSION}","{stage.config.stage}"',
+                            dimensions), (name, dimensions)
 
 
 def test_the_api_alarms_on_any_5xx_and_on_a_spike_of_refused_tokens(stage):
