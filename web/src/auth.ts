@@ -1,13 +1,14 @@
 // Sign-in by authorization code with PKCE. The tokens live in this module's memory only: a reload signs in
 // again. Only the verifier, the state and the route to return to cross the redirect, in sessionStorage, and
 // are removed as soon as the app is back.
-import { authorizeUrl, challengeS256, jwtClaims, parseCallback, randomToken, tokenRequestBody } from "./pkce";
+import { authorizeUrl, challengeS256, endSessionUrl, jwtClaims, parseCallback, randomToken, tokenRequestBody } from "./pkce";
 import type { OidcConfig } from "./pkce";
 
 const PENDING_KEY = "telehub.signin";
 
 export interface Session {
   accessToken: string;
+  idToken: string | null;
   subject: string;
   organisation: string | null;
   role: string | null;
@@ -23,8 +24,11 @@ export function accessToken(): string | null {
   return session?.accessToken ?? null;
 }
 
-export function signOut(): void {
+/** Forgets the tokens; returns where to end the provider's session too, if it has an end-session endpoint. */
+export function signOut(oidc?: OidcConfig): string | null {
+  const idToken = session?.idToken ?? null;
   session = null;
+  return oidc ? endSessionUrl(oidc, redirectUri(), idToken) : null;
 }
 
 function redirectUri(): string {
@@ -67,6 +71,7 @@ export async function completeSignIn(oidc: OidcConfig): Promise<boolean> {
   const claims = jwtClaims(tokens.access_token);
   session = {
     accessToken: tokens.access_token,
+    idToken: typeof tokens.id_token === "string" ? tokens.id_token : null,
     subject: String(claims.sub ?? ""),
     organisation: typeof claims.telehub_org === "string" ? claims.telehub_org : null,
     role: typeof claims.telehub_role === "string" ? claims.telehub_role : null,

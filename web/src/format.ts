@@ -72,3 +72,9 @@ export function copenhagenLocalToIso(local: string): string {
   }
   return new Date(instant).toISOString();
 }
+
+/** A CPR number as Danes write it, "070761-4285"; anything not ten digits is shown as it came. */
+export function formatCpr(cpr: string): string {
+  const digits = cpr.replace("-", "");
+  return /^\d{10}$/.test(digits) ? `${digits.slice(0, 6)}-${digits.slice(6)}` : cpr;
+}

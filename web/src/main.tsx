@@ -90,7 +90,11 @@ function App({ config, initialError }: { config: AppConfig; initialError: string
             {t("session.signedInAs", { subject: session.subject, organisation: session.organisation ?? "—" })}
           </span>
           {switchLanguage}
-          <button type="button" class="link-button" onClick={() => { signOut(); setSession(null); }}>
+          <button type="button" class="link-button" onClick={() => {
+            const endSession = signOut(config.oidc);
+            if (endSession) location.assign(endSession);
+            else setSession(null);
+          }}>
             {t("session.signOut")}
           </button>
         </div>

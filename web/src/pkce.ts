@@ -83,3 +83,16 @@ export function jwtClaims(token: string): Record<string, unknown> {
     return {};
   }
 }
+
+/**
+ * Where to send the browser to end the provider's session too (OpenID Connect RP-initiated logout), or null
+ * when the provider names no end-session endpoint.
+ */
+export function endSessionUrl(oidc: OidcConfig, postLogoutRedirectUri: string, idToken: string | null): string | null {
+  if (!oidc.end_session_endpoint) return null;
+  const url = new URL(oidc.end_session_endpoint);
+  url.searchParams.set("client_id", oidc.client_id);
+  url.searchParams.set("post_logout_redirect_uri", postLogoutRedirectUri);
+  if (idToken) url.searchParams.set("id_token_hint", idToken);
+  return url.toString();
+}

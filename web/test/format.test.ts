@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { copenhagenLocalToIso, formatDate, formatDateTime, formatNumber } from "../src/format";
+import { copenhagenLocalToIso, formatCpr, formatDate, formatDateTime, formatNumber } from "../src/format";
 
 test("Given a winter instant, then it is shown in Danish time (UTC+1) as dd.mm.yyyy HH:MM", () => {
   assert.equal(formatDateTime("2026-11-25T08:01:00Z"), "25.11.2026 09:01");
@@ -20,4 +20,10 @@ test("Given a local Danish time from a form, then it becomes the instant with th
   assert.equal(copenhagenLocalToIso("2026-12-01T08:00"), "2026-12-01T07:00:00.000Z");
   assert.equal(copenhagenLocalToIso("2026-07-01T08:00"), "2026-07-01T06:00:00.000Z");
   assert.throws(() => copenhagenLocalToIso("tomorrow"), RangeError);
+});
+
+test("Given a CPR number, then it is shown with the hyphen after the birth date", () => {
+  assert.equal(formatCpr("0707614285"), "070761-4285");
+  assert.equal(formatCpr("070761-4285"), "070761-4285");
+  assert.equal(formatCpr("unknown"), "unknown");
 });

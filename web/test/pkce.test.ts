@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { authorizeUrl, base64url, challengeS256, jwtClaims, parseCallback, randomToken, tokenRequestBody } from "../src/pkce";
+import { authorizeUrl, base64url, endSessionUrl, challengeS256, jwtClaims, parseCallback, randomToken, tokenRequestBody } from "../src/pkce";
 
 const oidc = {
   authorization_endpoint: "http://127.0.0.1:8080/oauth2/authorize",
@@ -47,4 +47,12 @@ test("Given a JWT, then its claims are read; given garbage, then none", () => {
   assert.deepEqual(jwtClaims(`h.${payload}.s`), { sub: "nurse-1", telehub_org: "328081000016008" });
   assert.deepEqual(jwtClaims("not-a-jwt"), {});
   assert.deepEqual(jwtClaims("a.!!!.c"), {});
+});
+
+test("Given an end-session endpoint, then signing out goes there with the client and the way back; without one, nowhere", () => {
+  const url = new URL(endSessionUrl({ ...oidc, end_session_endpoint: "https://idp.example/logout" }, "https://app.example/", "id.tok.en")!);
+  assert.deepEqual(Object.fromEntries(url.searchParams), {
+    client_id: "telehub-clinician-web", post_logout_redirect_uri: "https://app.example/", id_token_hint: "id.tok.en",
+  });
+  assert.equal(endSessionUrl(oidc, "https://app.example/", null), null);
 });

@@ -5,7 +5,7 @@ import type { Alarm, Citizen, Episode } from "../api";
 import type { ThresholdVersion } from "../bands";
 import { Chart } from "../chart";
 import { chartSeries } from "../chart-data";
-import { formatDateTime, formatNumber } from "../format";
+import { formatCpr, formatDateTime, formatNumber } from "../format";
 import { translateKnown } from "../i18n";
 import { accessLogHref } from "../routes";
 import { LIMIT_NAMES, thresholdChange } from "../threshold-form";
@@ -30,9 +30,9 @@ function CitizenHeader({ episode }: { episode: Episode }) {
     <header class="citizen">
       <h1 data-testid="citizen-name">{citizen === undefined ? "…" : citizen?.name ?? t("episode.unknownCitizen")}</h1>
       <dl class="facts">
-        <div><dt>{t("episode.cpr")}</dt><dd>{citizen?.cpr ?? t("common.none")}</dd></div>
+        <div><dt>{t("episode.cpr")}</dt><dd>{citizen ? formatCpr(citizen.cpr) : t("common.none")}</dd></div>
         <div><dt>{t("episode.phone")}</dt><dd>{citizen?.phone ?? t("common.none")}</dd></div>
-        <div><dt>{t("worklist.diseaseArea")}</dt><dd>{translateKnown(t, "diseaseArea", episode.disease_area)}</dd></div>
+        <div><dt>{t("episode.diseaseArea")}</dt><dd>{translateKnown(t, "diseaseArea", episode.disease_area)}</dd></div>
         <div><dt>{t("episode.status")}</dt><dd>{translateKnown(t, "episode.status", episode.status)}</dd></div>
         <div><dt>{t("episode.treating")}</dt><dd>{episode.treating_organisation}{mine(episode.treating_organisation)}</dd></div>
         <div><dt>{t("episode.monitoring")}</dt><dd>{episode.monitoring_organisation}{mine(episode.monitoring_organisation)}</dd></div>
