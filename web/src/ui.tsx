@@ -1,7 +1,7 @@
 // What every page shares: the app's context, the colour badge, error messages and loading.
 import { createContext } from "preact";
 import { useCallback, useContext, useEffect, useState } from "preact/hooks";
-import type { Api } from "./api";
+import type { Api, Citizen } from "./api";
 import type { CitizenCache } from "./citizens";
 import type { Colour } from "./colours";
 import type { Language, Translate } from "./i18n";
@@ -82,4 +82,18 @@ export function useAsync<T>(load: () => Promise<T>, dependencies: unknown[]): As
     void run();
   }, [run]);
   return { ...state, reload: run };
+}
+
+/** The episode's citizen from the session's cache: undefined while asked, null when the API refused. */
+export function useCitizen(episodeId: string): Citizen | null | undefined {
+  const { citizens } = useApp();
+  const [citizen, setCitizen] = useState<Citizen | null | undefined>(undefined);
+  useEffect(() => {
+    let current = true;
+    void citizens.get(episodeId).then((found) => current && setCitizen(found));
+    return () => {
+      current = false;
+    };
+  }, [episodeId, citizens]);
+  return citizen;
 }

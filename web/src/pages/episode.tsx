@@ -1,7 +1,7 @@
 // A citizen's episode: who, the charts against the thresholds valid at each time, alarms to acknowledge,
 // the questionnaire answers that alarmed, the threshold versions, and handover.
 import { useEffect, useMemo, useState } from "preact/hooks";
-import type { Alarm, Citizen, Episode } from "../api";
+import type { Alarm, Episode } from "../api";
 import type { ThresholdVersion } from "../bands";
 import { Chart } from "../chart";
 import { chartSeries } from "../chart-data";
@@ -10,21 +10,14 @@ import { translateKnown } from "../i18n";
 import { accessLogHref } from "../routes";
 import { LIMIT_NAMES, thresholdChange } from "../threshold-form";
 import type { LimitName } from "../threshold-form";
-import { ColourBadge, ErrorMessage, Loading, useApp, useAsync } from "../ui";
+import { ColourBadge, ErrorMessage, Loading, useApp, useAsync, useCitizen } from "../ui";
 
 const PERIODS = [7, 30, 90] as const;
 const DAY_MILLISECONDS = 24 * 60 * 60 * 1000;
 
 function CitizenHeader({ episode }: { episode: Episode }) {
-  const { citizens, t, session } = useApp();
-  const [citizen, setCitizen] = useState<Citizen | null | undefined>(undefined);
-  useEffect(() => {
-    let current = true;
-    void citizens.get(episode.episode_id).then((found) => current && setCitizen(found));
-    return () => {
-      current = false;
-    };
-  }, [episode.episode_id, citizens]);
+  const { t, session } = useApp();
+  const citizen = useCitizen(episode.episode_id);
   const mine = (organisation: string) => (organisation === session.organisation ? ` ${t("episode.you")}` : "");
   return (
     <header class="citizen">
@@ -45,8 +38,9 @@ function CitizenHeader({ episode }: { episode: Episode }) {
 
 function Charts({ episode, versions }: { episode: Episode; versions: ThresholdVersion[] }) {
   const { api, t } = useApp();
-  const [days, setDays] = useState<number>(30);
-  const [to] = useState(() => Date.now());
+  // The period ends when it was chosen, so a page left open and switched to another period shows what came since.
+  const [period, setPeriod] = useState(() => ({ days: 30, to: Date.now() }));
+  const { days, to } = period;
   const from = to - days * DAY_MILLISECONDS;
   const measurements = useAsync(() => api.measurements(episode.episode_id, new Date(from)), [episode.episode_id, from]);
   const series = useMemo(() => chartSeries(measurements.value ?? []), [measurements.value]);
@@ -55,7 +49,7 @@ function Charts({ episode, versions }: { episode: Episode; versions: ThresholdVe
       <h2 id="charts-title">{t("charts.title")}</h2>
       <label class="inline">
         {t("period.label")}{" "}
-        <select value={String(days)} onChange={(event) => setDays(Number((event.target as HTMLSelectElement).value))}>
+        <select value={String(days)} onChange={(event) => setPeriod({ days: Number((event.target as HTMLSelectElement).value), to: Date.now() })}>
           {PERIODS.map((period) => (
             <option key={period} value={String(period)}>{t("period.days", { days: period })}</option>
           ))}

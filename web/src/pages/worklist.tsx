@@ -5,30 +5,19 @@ import { COLOURS, mostSevere, sumCounts } from "../colours";
 import { formatDateTime, formatTime } from "../format";
 import { translateKnown } from "../i18n";
 import { episodeHref } from "../routes";
-import { ColourBadge, ErrorMessage, Loading, useApp } from "../ui";
+import { ColourBadge, ErrorMessage, Loading, useApp, useCitizen } from "../ui";
 
 const REFRESH_MILLISECONDS = 30_000;
 
-function CitizenName({ episodeId }: { episodeId: string }) {
-  const { citizens, t } = useApp();
-  const [name, setName] = useState<string | null | undefined>(undefined);
-  useEffect(() => {
-    let current = true;
-    void citizens.get(episodeId).then((citizen) => current && setName(citizen?.name ?? null));
-    return () => {
-      current = false;
-    };
-  }, [episodeId, citizens]);
-  return <>{name === undefined ? "…" : name ?? t("episode.unknownCitizen")}</>;
-}
-
 function Row({ row }: { row: WorklistRow }) {
   const { t } = useApp();
+  const citizen = useCitizen(row.episode_id);
+  const name = citizen === undefined ? "…" : citizen?.name ?? t("episode.unknownCitizen");
   const colour = mostSevere(row.counts) ?? row.alarm?.colour ?? null;
   return (
     <tr data-testid="worklist-row" data-episode-id={row.episode_id} data-colour={colour ?? ""} class={`row-${colour ?? "NONE"}`}>
       <td><ColourBadge colour={colour} /></td>
-      <th scope="row"><CitizenName episodeId={row.episode_id} /></th>
+      <th scope="row">{name}</th>
       <td>{translateKnown(t, "diseaseArea", row.disease_area)}</td>
       <td>
         {row.alarm ? formatDateTime(row.alarm.raised_at) : t("common.none")}
@@ -41,6 +30,7 @@ function Row({ row }: { row: WorklistRow }) {
       <td>
         <a data-testid="open-episode" href={episodeHref(row.episode_id)}>
           {t("worklist.open")}
+          <span class="visually-hidden"> {t("worklist.openCitizen", { name })}</span>
         </a>
       </td>
     </tr>
