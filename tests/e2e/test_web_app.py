@@ -38,6 +38,9 @@ RED_CITIZEN, RED_CITIZEN_NAME = "1212121218", "Inger Sørensen"
 RED_SPO2, GREEN_SPO2S = 80, (96, 95, 97)
 SPO2_LIMITS = ("88", "92")  # the COPD default: RED below 88 %, YELLOW below 92 %
 WAIT_SECONDS = 30  # how long the evaluator behind the queue may take (a bound, not a measurement)
+# How long an expectation about a page waits for it to hold: Playwright's 5 s default is tight on a 2-core
+# machine running the other tiers at the same time (a bound, not a measurement).
+EXPECT_MILLISECONDS = 15_000
 NOTE = "Ringet til borgeren: målt igen, 94 %."
 
 
@@ -105,6 +108,7 @@ def browser(local_system: LocalSystem) -> Iterator[Browser]:
     missing = missing_for_browser_tests(local_system.options.web_dist)
     if missing:
         pytest.fail("The browser tests need " + "; ".join(missing), pytrace=False)
+    expect.set_options(timeout=EXPECT_MILLISECONDS)
     with chromium() as browser:
         yield browser
 
@@ -199,6 +203,35 @@ def test_the_nurse_finds_the_red_row_on_top_reads_the_chart_and_acknowledges_the
     assert row.count() == 0 or row.get_attribute("data-colour") != "RED"
     # And nothing was logged as an error or refused by the CSP on the way
     assert nurse.take_problems() == []
+
+
+def test_signing_in_leaves_no_code_in_the_address_and_no_token_in_storage(nurse: WatchedPage):
+    # Given the nurse signed in through the sign-in page (the nurse fixture)
+    page = nurse.page
+    # Then the code and state of the redirect are gone from the address
+    assert "code=" not in page.url and "state=" not in page.url
+    # And nothing is kept in the browser's storage or cookies: the token lives in the page's memory, and the
+    # PKCE verifier and state only for the redirect's round trip
+    assert page.evaluate("() => [localStorage.length, sessionStorage.length]") == [0, 0]
+    assert page.context.cookies() == []
+    assert nurse.take_problems() == []
+
+
+def test_a_401_from_the_api_sends_the_nurse_to_sign_in_again(local_system: LocalSystem, browser: Browser):
+    # Given a nurse signed in, whose token the API stops taking (expired, say)
+    watched = watched_page(browser)
+    page = watched.page
+    sign_in(page, local_system.web_url, NURSES_SOR)
+    page.route("**/v1/worklist*", lambda route: route.fulfill(
+        status=401, content_type="application/problem+json",
+        body='{"type": "about:blank", "title": "Unauthorized", "status": 401}'))
+    # When the worklist is refreshed
+    page.get_by_test_id("refresh").click()
+    # Then the browser is at the sign-in page
+    expect(page.locator('form[action="/oauth2/authorize"]')).to_be_visible()
+    # And only the refused request was logged as an error
+    assert [problem for problem in watched.take_problems() if "status of 401" not in problem] == []
+    page.context.close()
 
 
 def test_the_language_switch_turns_the_app_english_and_back(nurse: WatchedPage):
