@@ -1,6 +1,7 @@
 // A citizen's episode: who, the charts against the thresholds valid at each time, alarms to acknowledge,
 // the questionnaire answers that alarmed, the threshold versions, and handover.
 import { useEffect, useMemo, useState } from "preact/hooks";
+import { alarmsForDisplay } from "../alarms";
 import type { Alarm, Episode } from "../api";
 import type { ThresholdVersion } from "../bands";
 import { Chart } from "../chart";
@@ -129,7 +130,7 @@ function Alarms({ alarms, canAcknowledge, onChanged }: { alarms: Alarm[]; canAck
       <h2 id="alarms-title">{t("alarms.title")}</h2>
       {alarms.length === 0 ? <p>{t("alarms.none")}</p> : null}
       <ul class="alarms">
-        {alarms.map((alarm) => (
+        {alarmsForDisplay(alarms).map((alarm) => (
           <AlarmItem key={alarm.alarm_id} alarm={alarm} canAcknowledge={canAcknowledge} onChanged={onChanged} />
         ))}
       </ul>
