@@ -6,9 +6,10 @@ with the stack's gateway responses (infrastructure/edge.py, problem+json): no ro
 path (any method, TRACE and made-up ones too) 403 ``no_such_route``, no or a bad token 401, a method ARN
 that no Allow of the authorizer's policy matches (or that a Deny matches) 403, a failing authorizer 500,
 a failing integration 502. In front of that it does what the stack's web ACL does first
-(infrastructure/edge.py): a declared body over the edge's limit is 413 and a credential over its rate
-limit 429, before any route, authorizer or function runs; and API Gateway's stage throttle is a token
-bucket too. The limits are off unless given (``EdgeLimits``), with a clock tests control. It also serves
+(infrastructure/edge.py): a declared body over the edge's limit is 413, a POST, PUT or PATCH that declares
+no length (chunked) 411 and a credential over its rate limit 429, before any route, authorizer or function
+runs; and API Gateway's stage throttle and its usage plans' (by the API key the authorizer names) are token
+buckets too. The limits are off unless given (``EdgeLimits``), with a clock tests control. It also serves
 the dev issuer's JWKS, which the authorizer fetches, and, when given ``pages`` (embedded/web.py), what the
 embedded mode serves besides the API on the same origin: the web app, its config.json and the sign-in.
 """
@@ -19,6 +20,7 @@ import base64
 import json
 import logging
 import re
+import sys
 import threading
 import time
 import uuid
@@ -32,10 +34,12 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from embedded.lambda_runtime import ACCOUNT_ID, describe_failure
 from infrastructure.edge import (
     API_GATEWAY_MAX_BODY_BYTES,
+    BODY_METHODS,
     BODY_TOO_LARGE,
     CREDENTIAL_RATE_EXCEEDED,
     GATEWAY_HEADERS,
     GATEWAY_RESPONSES,
+    LENGTH_REQUIRED,
     WAF_MEDIA_TYPE,
     EdgeAnswer,
     EdgeLimits,
@@ -90,6 +94,7 @@ AUTHORIZER_FAILED = GatewayRefusal("AUTHORIZER_FAILURE", "AuthorizerConfiguratio
 INTEGRATION_FAILED = GatewayRefusal("DEFAULT_5XX", "InternalServerErrorException")
 TOO_LARGE = GatewayRefusal("REQUEST_TOO_LARGE", "RequestTooLongException")
 THROTTLED = GatewayRefusal("THROTTLED", "TooManyRequestsException")
+INVALID_API_KEY = GatewayRefusal("INVALID_API_KEY", "ForbiddenException")
 
 
 class TokenBuckets:
@@ -355,6 +360,9 @@ class Gateway:
             credential.requests, credential.requests / credential.window_seconds, clock)
         self._stage_throttle = None if stage_throttle is None else TokenBuckets(
             stage_throttle.burst, stage_throttle.rate, clock)
+        plans = limits.per_usage_key
+        self._usage_plans = None if plans is None else {
+            key: TokenBuckets(throttle.burst, throttle.rate, clock) for key, throttle in plans.items()}
         self._server = _GatewayServer((host, port), self)
         self._thread: threading.Thread | None = None
 
@@ -410,11 +418,13 @@ class Gateway:
         return Reply(reply.status, [*reply.headers, ("x-amzn-RequestId", request_id)], reply.body)
 
     def _web_acl(self, request: Request) -> None:
-        """The web ACL's limits, in its rules' order: the declared body size, then the credential's rate
-        (a request with no Authorization header is not counted, as WAF leaves out a request without the
-        key's header)."""
+        """The web ACL's limits, in its rules' order: the declared body size, a declared length at all,
+        then the credential's rate (a request with no Authorization header is not counted, as WAF leaves out
+        a request without the key's header)."""
         if _declared_length(request.headers) > self.limits.max_body_bytes:
             raise WebAclRefusal(BODY_TOO_LARGE)
+        if _length_missing(request.method, request.headers):
+            raise WebAclRefusal(LENGTH_REQUIRED)
         token = _authorization(request.headers)
         if token and self._per_credential and not self._per_credential.take(token):
             raise WebAclRefusal(CREDENTIAL_RATE_EXCEEDED)
@@ -431,7 +441,19 @@ class Gateway:
                 raise UNAUTHORIZED from None
             log.error("authorizer failed: %s", describe_failure(error))
             raise AUTHORIZER_FAILED from None
-        return authorizer_context(result, arn)
+        context = authorizer_context(result, arn)
+        self._usage_plan(result.get("usageIdentifierKey"))
+        return context
+
+    def _usage_plan(self, key: Any) -> None:
+        """API Gateway's usage plans, after the policy: the API key the authorizer named must be one of a
+        plan's (403 otherwise), and its bucket must not be empty (429)."""
+        if self._usage_plans is None:
+            return
+        if key not in self._usage_plans:
+            raise INVALID_API_KEY
+        if not self._usage_plans[key].take(key):
+            raise THROTTLED
 
     def _invoke(self, function: str, event: dict[str, Any]) -> Any:
         try:
@@ -450,6 +472,15 @@ def _declared_length(headers: Sequence[tuple[str, str]]) -> int:
     return int(declared) if declared.isdigit() else 0
 
 
+def _length_missing(method: str, headers: Sequence[tuple[str, str]]) -> bool:
+    return method in BODY_METHODS and not any(name.lower() == "content-length" for name, _ in headers)
+
+
+def _refused_unread(method: str, headers: Sequence[tuple[str, str]], limits: EdgeLimits) -> bool:
+    """The web ACL refuses the request by its headers alone, so its body is never read."""
+    return _declared_length(headers) > limits.max_body_bytes or _length_missing(method, headers)
+
+
 class _GatewayServer(ThreadingHTTPServer):
     """The HTTP server of one gateway, which its request handlers reach through ``server``."""
 
@@ -459,6 +490,14 @@ class _GatewayServer(ThreadingHTTPServer):
         super().__init__(address, _RequestHandler)
         self.host = address[0]
         self.gateway = gateway
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up (a timed-out tablet, the load benchmark stopping) is no error of the
+        gateway's: one quiet line instead of a traceback."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            log.debug("%s hung up", client_address[0])
+            return
+        super().handle_error(request, client_address)
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
@@ -481,8 +520,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
         started = time.monotonic()
         gateway = self.server.gateway
         target = urlsplit(self.path)
-        if _declared_length(list(self.headers.items())) > gateway.limits.max_body_bytes:
-            body: bytes | None = b""  # refused by its declared length, unread, as the web ACL does
+        if _refused_unread(self.command, list(self.headers.items()), gateway.limits):
+            body: bytes | None = b""  # refused by its headers, unread, as the web ACL does
             self.close_connection = True  # the unread body cannot be skipped
         else:
             body = self._read_body(gateway.max_body_bytes)

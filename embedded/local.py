@@ -25,7 +25,7 @@ from embedded.dev_issuer import AUDIENCE, DevIssuer, issuer_url, jwks_url
 from embedded.gateway import BEARER_TOKEN, Gateway
 from embedded.lambda_runtime import FunctionEnvironments, FunctionRuntime, forget_warm_state
 from embedded.oidc import WEB_CLIENT_ID, minted_by
-from embedded.organisations import SUBSCRIBERS
+from embedded.organisations import HOSPITAL_SOR, MUNICIPALITY_SOR, SUBSCRIBERS
 from embedded.pollers import Poller, schedule_rule_arn, scheduled_event, spec_pollers
 from embedded.resources import create_resources
 from embedded.web import DEFAULT_DIST, WebFront
@@ -212,6 +212,9 @@ class LocalSystem:
             device_credential_issuer=f"{self.gateway_url}/device-credentials",
             log_level=self.options.function_log_level,
             shared_measurement_types=COPD_SHARED_MEASUREMENT_TYPES,  # the default of a stage's config
+            # Usage-plan buckets of their own, as dev's config gives them; the gateway throttles by them only
+            # when its limits say so (EdgeLimits.per_usage_key).
+            usage_plan_organisations=(MUNICIPALITY_SOR, HOSPITAL_SOR),
             token_client_ids=(WEB_CLIENT_ID,),  # the web app's tokens from the sign-in page name it (azp)
         )
 

@@ -1,5 +1,5 @@
 """The REST API: the spec's routes behind a TOKEN authorizer, request validation, access and
-execution logs, stage throttling, X-Ray, and a web ACL in front."""
+execution logs, stage throttling, usage plans per organisation, X-Ray, and a web ACL in front."""
 
 from __future__ import annotations
 
@@ -15,17 +15,21 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
+from functions.authorizer.usage import CITIZENS, DEVICES, OTHER_ORGANISATIONS, organisation_bucket, usage_key
 from infrastructure.compliance import acknowledge
 from infrastructure.config import LOG_RETENTION_DAYS, StageConfig
 from infrastructure.edge import (
     ADDRESS_RATE_EXCEEDED,
+    BODY_METHODS,
     BODY_TOO_LARGE,
     CREDENTIAL_RATE_EXCEEDED,
     GATEWAY_HEADERS,
     GATEWAY_RESPONSES,
+    LENGTH_REQUIRED,
     MAX_BODY_BYTES,
     WAF_RESPONSES,
     EdgeAnswer,
+    Throttle,
     decimal_above,
 )
 from infrastructure.resource_spec import ResourceSpec
@@ -86,6 +90,9 @@ class Api(Construct):
             rest_api_name=f"telehub-{config.stage}",
             description=f"Telehub {config.stage}: device registration and measurement uploads",
             endpoint_types=[apigateway.EndpointType.REGIONAL],
+            # The usage plans' API key is the one the authorizer names for the verified caller; an x-api-key
+            # header a client sends is ignored.
+            api_key_source_type=apigateway.ApiKeySourceType.AUTHORIZER,
             cloud_watch_role=True,
             # The role is the account's API Gateway setting, shared by every stage in the region:
             # deleting a dev stack must not take prod's execution logging with it.
@@ -129,6 +136,8 @@ class Api(Construct):
                 integrations[route.function],
                 authorizer=self.authorizer if route.authorized else None,
                 authorization_type=apigateway.AuthorizationType.CUSTOM if route.authorized else None,
+                # Required so that the usage plan of the key the authorizer names throttles the call.
+                api_key_required=route.authorized,
                 request_validator=validator,
                 request_parameters={
                     f"method.request.path.{name}": True for name in _PATH_PARAMETER.findall(route.path)
@@ -138,6 +147,7 @@ class Api(Construct):
             if route.authorized:
                 acknowledge(method, "AwsSolutions-COG4", _NOT_COGNITO)
         self._gateway_responses()
+        self._usage_plans()
         self._web_acl()
         self._acknowledge_design_choices()
 
@@ -171,6 +181,50 @@ class Api(Construct):
                 # Keyed by the media type API Gateway picks a template by; the header names the one sent.
                 templates={"application/json": answer.body()},
             )
+
+    def _usage_plans(self) -> None:
+        """A usage plan per throttle, an API key per bucket (functions/authorizer/usage.py): the listed
+        organisations without limits of their own share one plan (each key its own bucket of the plan's
+        size), every other bucket has a plan of its own. Two resources per listed organisation, three with
+        limits of its own (docs/deployment.md#how-many-organisations-fit)."""
+        limits = self._config.organisation_limits
+        plans: dict[str, tuple[Throttle, list[str]]] = {
+            "Devices": (limits.devices.throttle(), [DEVICES]),
+            "Citizens": (limits.citizens.throttle(), [CITIZENS]),
+            "OtherOrganisations": (limits.other_organisations.throttle(), [OTHER_ORGANISATIONS]),
+        }
+        shared = [organisation_bucket(limit.organisation) for limit in limits.organisations
+                  if not limit.has_own_limits]
+        if shared:
+            plans["Organisations"] = (limits.default.throttle(), shared)
+        for limit in limits.organisations:
+            if limit.has_own_limits:
+                plans[f"Organisation{limit.organisation}"] = (limits.throttle_of(limit),
+                                                              [organisation_bucket(limit.organisation)])
+        previous: apigateway.CfnUsagePlanKey | None = None
+        for plan_id, (throttle, buckets) in plans.items():
+            plan = self.rest_api.add_usage_plan(
+                f"UsagePlan{plan_id}",
+                name=f"telehub-{self._config.stage}-{plan_id}",
+                throttle=apigateway.ThrottleSettings(rate_limit=throttle.rate, burst_limit=throttle.burst),
+                api_stages=[apigateway.UsagePlanPerApiStage(api=self.rest_api, stage=self.stage)],
+            )
+            for bucket in buckets:
+                key = apigateway.ApiKey(
+                    self, f"UsageKey-{bucket}",
+                    api_key_name=f"telehub-{self._config.stage}-{bucket}",
+                    value=usage_key(self._config.stage, bucket),
+                    description="Not a secret: the authorizer names it for a verified caller "
+                                "(functions/authorizer/usage.py); a client's x-api-key is ignored.",
+                )
+                plan_key = apigateway.CfnUsagePlanKey(
+                    self, f"UsagePlanKey-{bucket}", key_id=key.key_id, key_type="API_KEY",
+                    usage_plan_id=plan.usage_plan_id,
+                )
+                # API Gateway adds one key to a plan at a time in a region: concurrent additions fail.
+                if previous is not None:
+                    plan_key.add_resource_dependency(previous)
+                previous = plan_key
 
     def _web_acl(self) -> None:
         """The edge's limits (infrastructure/edge.py) and AWS managed rules in front of the stage, logged
@@ -219,9 +273,42 @@ class Api(Construct):
             ),
             visibility_config=_visibility("BodyOverLimit"),
         )
+        # A body without a declared length (chunked) cannot be held to the limit above, so none is taken. WAF
+        # matches no statement on a header the request lacks: NOT (its size > 0) is "no Content-Length".
+        length_missing = wafv2.CfnWebACL.RuleProperty(
+            name="LengthMissing",
+            priority=1,
+            action=_refuse(LENGTH_REQUIRED),
+            statement=wafv2.CfnWebACL.StatementProperty(
+                and_statement=wafv2.CfnWebACL.AndStatementProperty(statements=[
+                    wafv2.CfnWebACL.StatementProperty(
+                        regex_match_statement=wafv2.CfnWebACL.RegexMatchStatementProperty(
+                            regex_string=f"^({'|'.join(BODY_METHODS)})$",
+                            field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(method={}),
+                            text_transformations=[_AS_SENT],
+                        ),
+                    ),
+                    wafv2.CfnWebACL.StatementProperty(
+                        not_statement=wafv2.CfnWebACL.NotStatementProperty(
+                            statement=wafv2.CfnWebACL.StatementProperty(
+                                size_constraint_statement=wafv2.CfnWebACL.SizeConstraintStatementProperty(
+                                    comparison_operator="GT",
+                                    size=0,
+                                    field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(
+                                        single_header={"Name": "content-length"}
+                                    ),
+                                    text_transformations=[_AS_SENT],
+                                ),
+                            ),
+                        ),
+                    ),
+                ]),
+            ),
+            visibility_config=_visibility("LengthMissing"),
+        )
         requests_per_credential = wafv2.CfnWebACL.RuleProperty(
             name="RequestsPerCredential",
-            priority=1,
+            priority=2,
             action=_refuse(CREDENTIAL_RATE_EXCEEDED),
             # Keyed on the bearer token as sent: a device's credential, a person's or a system's token.
             # A request without one is left to the per-address limit (and is a 401 anyway).
@@ -244,7 +331,7 @@ class Api(Construct):
         )
         requests_per_address = wafv2.CfnWebACL.RuleProperty(
             name="RequestsPerAddress",
-            priority=2,
+            priority=3,
             action=_refuse(ADDRESS_RATE_EXCEEDED),
             statement=wafv2.CfnWebACL.StatementProperty(
                 rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
@@ -267,13 +354,14 @@ class Api(Construct):
             },
             rules=[
                 body_over_limit,
+                length_missing,
                 requests_per_credential,
                 requests_per_address,
-                managed(3, "AWSManagedRulesAmazonIpReputationList"),
-                managed(4, "AWSManagedRulesKnownBadInputsRuleSet"),
+                managed(4, "AWSManagedRulesAmazonIpReputationList"),
+                managed(5, "AWSManagedRulesKnownBadInputsRuleSet"),
                 # An upload of 200 measurements is larger than this rule set's 8 KB body limit; BodyOverLimit
                 # holds bodies to Telehub's own limit, and each function to its route's with a 413.
-                managed(5, "AWSManagedRulesCommonRuleSet", overrides=["SizeRestrictions_BODY"]),
+                managed(6, "AWSManagedRulesCommonRuleSet", overrides=["SizeRestrictions_BODY"]),
             ],
         )
         wafv2.CfnWebACLAssociation(

@@ -11,9 +11,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from functions.authorizer.usage import CITIZENS, DEVICES, OTHER_ORGANISATIONS, organisation_bucket
 from functions.shared.access_log import MINIMUM_RETENTION_DAYS
 from functions.shared.catalogue import BLOOD_PRESSURE, QUESTIONNAIRE, shareable_types
 from functions.shared.identifiers import ORGANISATION_PATTERN
+from infrastructure.edge import Throttle
 from infrastructure.resource_spec import PlatformSettings, SharingSubscriber
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
@@ -56,6 +58,61 @@ class CredentialRateLimit(_Settings):
     window_seconds: Literal[60, 120, 300, 600]
 
 
+class BucketLimit(_Settings):
+    """A usage plan's token bucket: ``burst`` requests at once, refilled at ``rate`` a second."""
+
+    rate: float = Field(gt=0)
+    burst: int = Field(ge=1)
+
+    def throttle(self) -> Throttle:
+        return Throttle(rate=self.rate, burst=self.burst)
+
+
+class OrganisationLimit(_Settings):
+    """An organisation with a bucket of its own; a rate or burst it leaves out is the default's."""
+
+    organisation: str = Field(pattern=ORGANISATION_PATTERN)  # its SOR code or ydernummer, as tokens name it
+    rate: float | None = Field(default=None, gt=0)
+    burst: int | None = Field(default=None, ge=1)
+
+    @property
+    def has_own_limits(self) -> bool:
+        return self.rate is not None or self.burst is not None
+
+
+class OrganisationLimits(_Settings):
+    """API Gateway usage plans, one API key per bucket (functions/authorizer/usage.py): each listed
+    organisation's own, one for every other organisation, one for all citizens and one for all devices."""
+
+    default: BucketLimit  # each listed organisation's, unless it names its own
+    organisations: tuple[OrganisationLimit, ...] = ()
+    other_organisations: BucketLimit  # every organisation not listed, and a system of none, together
+    citizens: BucketLimit  # all citizens together
+    devices: BucketLimit  # all devices together: a tablet flood empties this, never an organisation's
+
+    @field_validator("organisations")
+    @classmethod
+    def _each_once(cls, organisations: tuple[OrganisationLimit, ...]) -> tuple[OrganisationLimit, ...]:
+        codes = [limit.organisation for limit in organisations]
+        repeated = sorted({code for code in codes if codes.count(code) > 1})
+        if repeated:
+            raise ValueError(f"organisation {', '.join(repeated)} is listed more than once")
+        return organisations
+
+    def throttle_of(self, limit: OrganisationLimit) -> Throttle:
+        return Throttle(rate=limit.rate or self.default.rate, burst=limit.burst or self.default.burst)
+
+    def buckets(self) -> dict[str, Throttle]:
+        """Every bucket's throttle, by its name (functions.authorizer.usage)."""
+        return {
+            DEVICES: self.devices.throttle(),
+            CITIZENS: self.citizens.throttle(),
+            OTHER_ORGANISATIONS: self.other_organisations.throttle(),
+            **{organisation_bucket(limit.organisation): self.throttle_of(limit)
+               for limit in self.organisations},
+        }
+
+
 class IdentityProvider(_Settings):
     """The OpenID provider that issues people's and systems' JWTs."""
 
@@ -94,6 +151,28 @@ class DeviceCredentials(_Settings):
 
     issuer: str = Field(min_length=1)
     ttl_days: int = Field(ge=1, le=730)
+
+
+class ConsumerConcurrency(_Settings):
+    """How far the functions behind the queues and the streams scale (docs/scaling.md, "Lambda")."""
+
+    # Concurrent batches of each SQS event source mapping (its ScalingConfig, Lambda's bounds 2 to 1,000): a
+    # queue's backlog is worked off at most this fast, so it cannot flood DynamoDB, KMS or SNS behind.
+    queue_maximum_concurrency: int = Field(ge=2, le=1000)
+    # Concurrent batches per stream shard (each DynamoDB mapping's ParallelizationFactor, 1 to 10); the
+    # records of one item still go in order.
+    stream_parallelization_factor: int = Field(ge=1, le=10)
+    # Concurrency reserved for each stream outbox, its floor and its ceiling, or none: a reservation fails
+    # the deployment in an account with a low concurrency quota, as new accounts have.
+    stream_reserved_concurrency: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _one_shard_at_least(self) -> ConsumerConcurrency:
+        reserved = self.stream_reserved_concurrency
+        if reserved is not None and reserved < self.stream_parallelization_factor:
+            raise ValueError("stream_reserved_concurrency must take at least one shard's concurrent batches "
+                             "(stream_parallelization_factor)")
+        return self
 
 
 class Subscriber(_Settings):
@@ -150,11 +229,13 @@ class StageConfig(_Settings):
     # Per client address and 5-minute window, enforced by the web ACL in front of the API.
     waf_requests_per_5_minutes: int = Field(ge=10, le=2_000_000_000)
     waf_requests_per_credential: CredentialRateLimit
+    organisation_limits: OrganisationLimits
     identity_provider: IdentityProvider
     web: ClinicianWeb
     device_credentials: DeviceCredentials
     # AWS Backup copies of the tables (daily, kept 35 days) on top of point-in-time recovery.
     backup_plan: bool
+    consumer_concurrency: ConsumerConcurrency
     alarm_email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     sharing: Sharing = Sharing()
 
@@ -171,12 +252,26 @@ class StageConfig(_Settings):
             raise ValueError(f"log_retention_days must be one of {sorted(LOG_RETENTION_DAYS)}")
         if self.stage == "prod" and (self.removal_policy != "RETAIN" or not self.backup_plan):
             raise ValueError("prod keeps its data: removal_policy RETAIN and backup_plan true")
+        self._buckets_under_the_stage_throttle()
         if self.web.client_id not in self.identity_provider.client_ids:
             raise ValueError(
                 f"web.client_id {self.web.client_id} must be one of identity_provider.client_ids: "
                 "the authorizer refuses tokens of any other client"
             )
         return self
+
+    def _buckets_under_the_stage_throttle(self) -> None:
+        """A bucket above the stage throttle never bites; the devices' at it would let a tablet flood take the
+        whole stage from everyone else."""
+        stage = self.api_throttling
+        limits = self.organisation_limits
+        for bucket, throttle in {**limits.buckets(), "default": limits.default.throttle()}.items():
+            if throttle.rate > stage.rate_limit or throttle.burst > stage.burst_limit:
+                raise ValueError(
+                    f"organisation_limits: {bucket}'s rate and burst may not exceed api_throttling's")
+        if limits.devices.rate >= stage.rate_limit:
+            raise ValueError("organisation_limits: devices' rate must stay below api_throttling's "
+                             "rate_limit, or a tablet flood takes the whole stage")
 
     @property
     def retains_data(self) -> bool:
@@ -194,6 +289,8 @@ class StageConfig(_Settings):
             shared_measurement_types=self.sharing.measurement_types,
             access_log_retention_days=self.access_log_retention_days,
             token_client_ids=self.identity_provider.client_ids,
+            usage_plan_organisations=tuple(
+                limit.organisation for limit in self.organisation_limits.organisations),
         )
 
     def sharing_subscribers(self) -> tuple[SharingSubscriber, ...]:

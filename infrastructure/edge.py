@@ -1,11 +1,12 @@
 """What Telehub's edge answers itself, before any function runs, and the edge's limits.
 
 Two parts answer there: API Gateway (its gateway responses: no or a bad token, a role the route does not
-allow, no such route, its throttle, a failing authorizer or function) and the web ACL in front of it (a
-body over the limit, too many requests with one credential or from one address). Every answer is the
-problem+json body a Telehub function would send (functions.shared.api.problem). API Gateway sends it as
-application/problem+json; WAF can only say application/json (its custom responses know three media types),
-so the web ACL's answers carry the same body under that media type.
+allow, no such route, its throttles (the stage's, and the usage plans' per organisation, for all citizens
+and for all devices), a failing authorizer or function) and the web ACL in front of it (a body over the
+limit or without a declared length, too many requests with one credential or from one address). Every
+answer is the problem+json body a Telehub function would send (functions.shared.api.problem). API Gateway
+sends it as application/problem+json; WAF can only say application/json (its custom responses know three
+media types), so the web ACL's answers carry the same body under that media type.
 
 Pure data: the stack (infrastructure/api.py), the embedded gateway and the OpenAPI generator all read it,
 so what AWS answers, what the embedded mode answers and what the document promises cannot drift apart.
@@ -14,6 +15,7 @@ so what AWS answers, what the embedded mode answers and what the document promis
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,8 +26,11 @@ WAF_MEDIA_TYPE = "application/json"
 # The largest body any route accepts (uploads take at most 128 KiB, every other route 256 KiB; an upload of
 # 200 measurements is about 50 KiB): anything larger is refused by the web ACL and never reaches Lambda.
 MAX_BODY_BYTES = DEFAULT_MAX_BODY_BYTES
-# API Gateway's own payload limit: what a body sent without Content-Length (chunked) is held to at the edge.
+# API Gateway's own payload limit.
 API_GATEWAY_MAX_BODY_BYTES = 10 * 1024 * 1024
+# The methods whose requests must declare their body's length: the web ACL cannot hold a body it cannot
+# measure (chunked) to the limit, so it refuses one without Content-Length.
+BODY_METHODS = ("POST", "PUT", "PATCH")
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,8 @@ GATEWAY_RESPONSES: dict[str, EdgeAnswer] = {
         f"the body is larger than API Gateway accepts ({API_GATEWAY_MAX_BODY_BYTES} bytes)"),
     "UNSUPPORTED_MEDIA_TYPE": EdgeAnswer(415, "unsupported_media_type", "the body's content encoding is not "
                                          "supported"),
-    "THROTTLED": EdgeAnswer(429, "too_many_requests", "the API is busy" + _RETRY),
+    "THROTTLED": EdgeAnswer(429, "too_many_requests", "too many requests to the API, or from the caller's "
+                            "organisation, from all citizens or from all devices" + _RETRY),
     "QUOTA_EXCEEDED": EdgeAnswer(429, "too_many_requests", "the caller's quota is used up" + _RETRY),
     "AUTHORIZER_FAILURE": EdgeAnswer(500, "authorizer_failed", "the caller could not be authorised just now"
                                      + _RETRY),
@@ -88,12 +94,16 @@ GATEWAY_HEADERS = {"Content-Type": PROBLEM_JSON, "Cache-Control": "no-store"}
 # The web ACL's refusals, by the name of their custom response body.
 BODY_TOO_LARGE = EdgeAnswer(
     413, "payload_too_large", f"the body is larger than {MAX_BODY_BYTES} bytes, the most any route accepts")
+LENGTH_REQUIRED = EdgeAnswer(
+    411, "length_required", "a POST, PUT or PATCH must declare its body's length in Content-Length (0 for "
+    "no body); a chunked body is refused")
 CREDENTIAL_RATE_EXCEEDED = EdgeAnswer(
     429, "too_many_requests", "too many requests with this credential; wait a minute, then retry")
 ADDRESS_RATE_EXCEEDED = EdgeAnswer(
     429, "too_many_requests", "too many requests from this address; wait a few minutes, then retry")
 WAF_RESPONSES: dict[str, EdgeAnswer] = {
     "body_too_large": BODY_TOO_LARGE,
+    "length_required": LENGTH_REQUIRED,
     "credential_rate_exceeded": CREDENTIAL_RATE_EXCEEDED,
     "address_rate_exceeded": ADDRESS_RATE_EXCEEDED,
 }
@@ -108,9 +118,8 @@ class RateLimit:
 
 
 @dataclass(frozen=True)
-class StageThrottle:
-    """API Gateway's stage throttle: a token bucket of ``burst`` refilled at ``rate`` per second, shared by
-    every caller."""
+class Throttle:
+    """One of API Gateway's throttles: a token bucket of ``burst`` refilled at ``rate`` per second."""
 
     rate: float
     burst: int
@@ -118,12 +127,15 @@ class StageThrottle:
 
 @dataclass(frozen=True)
 class EdgeLimits:
-    """The edge's limits as the embedded gateway applies them: the web ACL's body limit (on in every stage)
-    and, where given, its limit per credential and API Gateway's stage throttle."""
+    """The edge's limits as the embedded gateway applies them: the web ACL's body rules (on in every stage)
+    and, where given, its limit per credential, API Gateway's stage throttle (shared by every caller) and
+    its usage plans' throttles by API key (functions.authorizer.usage.usage_key; a key the authorizer
+    names that none has is API Gateway's 403)."""
 
     max_body_bytes: int = MAX_BODY_BYTES
     per_credential: RateLimit | None = None
-    stage: StageThrottle | None = None
+    stage: Throttle | None = None
+    per_usage_key: Mapping[str, Throttle] | None = None
 
 
 def decimal_above(limit: int) -> str:

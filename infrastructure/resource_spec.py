@@ -678,6 +678,8 @@ class PlatformSettings:
     # The identity provider's clients (a token's azp) whose tokens the authorizer takes; none: a token
     # naming a client is refused (the embedded mode takes its web app's, telehub-clinician-web).
     token_client_ids: tuple[str, ...] = ()
+    # The organisations with a usage-plan bucket of their own (functions/authorizer/usage.py).
+    usage_plan_organisations: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -719,6 +721,7 @@ def function_environment(
     if function.id == SPEC.authorizer:
         environment[ROUTE_ROLES_ENV] = route_roles(SPEC.routes)
         environment[TOKEN_CLIENT_IDS_ENV] = ",".join(platform.token_client_ids)
+        environment[USAGE_PLAN_ORGANISATIONS_ENV] = ",".join(platform.usage_plan_organisations)
     if function.shares_data:
         environment[SHARED_TYPES_ENV] = ",".join(platform.shared_measurement_types)
     environment.update(function.environment)
@@ -727,6 +730,7 @@ def function_environment(
 
 ROUTE_ROLES_ENV = "ROUTE_ROLES"
 TOKEN_CLIENT_IDS_ENV = "TOKEN_CLIENT_IDS"
+USAGE_PLAN_ORGANISATIONS_ENV = "USAGE_PLAN_ORGANISATIONS"
 SHARED_TYPES_ENV = "SHARED_MEASUREMENT_TYPES"
 ACCESS_LOG_TABLE = "access-log"
 ACCESS_LOG_RETENTION_ENV = "ACCESS_LOG_RETENTION_DAYS"

@@ -20,6 +20,7 @@ from functions.authorizer.models import (
     policy_for,
 )
 from functions.authorizer.repository import DynamoCitizenDirectory, DynamoDeviceDirectory
+from functions.authorizer.usage import UsageKeys
 from functions.shared.clock import utc_now
 from functions.shared.observability import COUNT, logger, metrics
 
@@ -50,12 +51,17 @@ def _route_roles() -> tuple[RouteRoles, ...]:
     return AuthorizerSettings.from_environment().route_roles
 
 
+@cache
+def _usage_keys() -> UsageKeys:
+    return AuthorizerSettings.from_environment().usage_keys()
+
+
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         principal = _authenticator().authenticate(event.get("authorizationToken"))
-        policy = policy_for(principal, event.get("methodArn", ""), _route_roles())
+        policy = policy_for(principal, event.get("methodArn", ""), _route_roles(), _usage_keys())
     except NotAuthenticated as refusal:
         logger.info("token refused", extra={"reason": refusal.reason})
         metrics.add_metric(name="TokensRefused", unit=COUNT, value=1)

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, Json
 
+from functions.authorizer.usage import UsageKeys
 from functions.shared.principal import Principal, Role
 from functions.shared.settings import EnvironmentSettings
 
@@ -42,6 +43,12 @@ class AuthorizerSettings(EnvironmentSettings):
     citizens_table_name: str  # a citizen's patient id, by the pseudonym of their CPR number
     citizen_pseudonym_key_id: str
     route_roles: Json[tuple[RouteRoles, ...]]  # ROUTE_ROLES, from the resource spec
+    telehub_stage: str
+    # USAGE_PLAN_ORGANISATIONS, comma-separated: the organisations with a usage-plan bucket of their own
+    usage_plan_organisations: Annotated[frozenset[str], BeforeValidator(_comma_separated)] = frozenset()
+
+    def usage_keys(self) -> UsageKeys:
+        return UsageKeys(self.telehub_stage, self.usage_plan_organisations)
 
 
 @dataclass(frozen=True)
@@ -65,8 +72,10 @@ class NotAuthenticated(Exception):
         self.reason = reason
 
 
-def policy_for(principal: Principal, method_arn: str, routes: tuple[RouteRoles, ...]) -> dict[str, Any]:
-    """An IAM policy allowing exactly the routes the principal's role may call, on the API's stage.
+def policy_for(principal: Principal, method_arn: str, routes: tuple[RouteRoles, ...],
+               usage: UsageKeys) -> dict[str, Any]:
+    """An IAM policy allowing exactly the routes the principal's role may call, on the API's stage, and
+    the API key of the usage-plan bucket the principal's requests count against.
 
     API Gateway then answers 403 for any other route before a function runs (and before its body
     is validated). The policy does not depend on the route called, so one result serves all routes.
@@ -98,4 +107,5 @@ def policy_for(principal: Principal, method_arn: str, routes: tuple[RouteRoles, 
         "principalId": principal.subject,
         "policyDocument": {"Version": "2012-10-17", "Statement": statements},
         "context": principal.context(),
+        "usageIdentifierKey": usage.key_for(principal),
     }

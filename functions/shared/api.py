@@ -36,6 +36,7 @@ PROBLEM_TITLES: dict[int, str] = {
     403: "Forbidden",
     404: "Not Found",
     409: "Conflict",
+    411: "Length Required",  # only the edge's (infrastructure/edge.py): a body without Content-Length
     413: "Request Entity Too Large",
     415: "Unsupported Media Type",
     422: "Unprocessable Entity",

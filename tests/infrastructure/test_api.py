@@ -8,6 +8,7 @@ import re
 
 from aws_cdk import aws_apigateway as apigateway
 
+from functions.authorizer.usage import usage_key
 from functions.shared.api import PROBLEM_TITLES
 from infrastructure.edge import GATEWAY_RESPONSES, MAX_BODY_BYTES, WAF_RESPONSES
 from infrastructure.resource_spec import SPEC
@@ -166,9 +167,10 @@ def test_the_web_acl_refuses_oversized_bodies_and_hammering_credentials_first_wi
     # Then every body the web ACL answers with is the edge's problem (as JSON: all WAF can say)
     assert bodies == {key: {"ContentType": "APPLICATION_JSON", "Content": answer.body()}
                       for key, answer in WAF_RESPONSES.items()}
-    # And the limits run before AWS's managed rules: the body size, then per credential, then per address
+    # And the limits run before AWS's managed rules: the body size, a declared length, then per credential,
+    # then per address
     order = sorted(rules, key=lambda name: rules[name]["Priority"])
-    assert order[:3] == ["BodyOverLimit", "RequestsPerCredential", "RequestsPerAddress"]
+    assert order[:4] == ["BodyOverLimit", "LengthMissing", "RequestsPerCredential", "RequestsPerAddress"]
     # And a declared body over the most any route accepts is refused with 413
     body = rules["BodyOverLimit"]
     regex = body["Statement"]["RegexMatchStatement"]
@@ -176,6 +178,18 @@ def test_the_web_acl_refuses_oversized_bodies_and_hammering_credentials_first_wi
     assert re.fullmatch(regex["RegexString"], str(MAX_BODY_BYTES + 1))
     assert not re.fullmatch(regex["RegexString"], str(MAX_BODY_BYTES))
     assert _refusal(body) == (413, "body_too_large")
+    # And a POST, PUT or PATCH without Content-Length (a chunked body, which the limit cannot measure) is
+    # refused with 411: WAF matches no statement on a header the request lacks, so "not (its size > 0)"
+    missing = rules["LengthMissing"]
+    method, no_length = missing["Statement"]["AndStatement"]["Statements"]
+    method = method["RegexMatchStatement"]
+    assert method["FieldToMatch"] == {"Method": {}}
+    assert [verb for verb in ("POST", "PUT", "PATCH", "GET", "DELETE", "HEAD")
+            if re.fullmatch(method["RegexString"], verb)] == ["POST", "PUT", "PATCH"]
+    assert no_length["NotStatement"]["Statement"]["SizeConstraintStatement"] == {
+        "FieldToMatch": {"SingleHeader": {"Name": "content-length"}}, "ComparisonOperator": "GT", "Size": 0,
+        "TextTransformations": [{"Priority": 0, "Type": "NONE"}]}
+    assert _refusal(missing) == (411, "length_required")
     # And each credential (the Authorization header as sent) is limited to the stage's rate, with 429
     per_credential = rules["RequestsPerCredential"]
     statement = per_credential["Statement"]["RateBasedStatement"]
@@ -187,6 +201,39 @@ def test_the_web_acl_refuses_oversized_bodies_and_hammering_credentials_first_wi
     assert _refusal(per_credential) == (429, "credential_rate_exceeded")
     # And so is each address, as before
     assert _refusal(rules["RequestsPerAddress"]) == (429, "address_rate_exceeded")
+
+
+def test_each_bucket_of_the_stage_config_is_an_api_key_in_a_usage_plan_with_its_throttle(stage):
+    # Given the API, its methods, and its usage plans, API keys and the links between them
+    (rest_api,) = resources(stage.template, "AWS::ApiGateway::RestApi").values()
+    methods = resources(stage.template, "AWS::ApiGateway::Method").values()
+    plans = resources(stage.template, "AWS::ApiGateway::UsagePlan")
+    keys = resources(stage.template, "AWS::ApiGateway::ApiKey")
+    links = resources(stage.template, "AWS::ApiGateway::UsagePlanKey")
+    (stage_id, _), (api_id, _) = (next(iter(resources(stage.template, kind).items()))
+                                  for kind in ("AWS::ApiGateway::Stage", "AWS::ApiGateway::RestApi"))
+    # Then the key that picks a caller's plan is the one the authorizer names (a client's x-api-key is
+    # ignored), and every authorized method requires one, so that the plan throttles it
+    assert rest_api["Properties"]["ApiKeySourceType"] == "AUTHORIZER"
+    assert all(method["Properties"].get("ApiKeyRequired", False) == (
+        method["Properties"]["AuthorizationType"] == "CUSTOM") for method in methods)
+    # And each bucket (every listed organisation, the other organisations, the citizens, the devices) has a
+    # key whose value is the authorizer's for it, in a plan on the stage with the bucket's throttle
+    throttles = {}
+    for link in links.values():
+        assert link["Properties"]["KeyType"] == "API_KEY"
+        key = keys[logical_id_of(link["Properties"]["KeyId"])]["Properties"]
+        plan = plans[logical_id_of(link["Properties"]["UsagePlanId"])]["Properties"]
+        assert [(on["ApiId"], on["Stage"]) for on in plan["ApiStages"]] == [
+            ({"Ref": api_id}, {"Ref": stage_id})]
+        assert key["Enabled"] is True
+        throttles[key["Value"]] = (plan["Throttle"]["RateLimit"], plan["Throttle"]["BurstLimit"])
+    assert throttles == {usage_key(stage.config.stage, bucket): (throttle.rate, throttle.burst)
+                         for bucket, throttle in stage.config.organisation_limits.buckets().items()}
+    # And keys join their plans one at a time, as API Gateway requires: each link but one waits for another
+    waits = [link.get("DependsOn", []) for link in links.values()]
+    assert sorted(map(len, waits)) == [0] + [1] * (len(links) - 1)
+    assert len({awaited for wait in waits for awaited in wait}) == len(links) - 1
 
 
 def _refusal(rule: dict) -> tuple[int, str]:

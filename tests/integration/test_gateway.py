@@ -16,10 +16,11 @@ from infrastructure.edge import (
     BODY_TOO_LARGE,
     CREDENTIAL_RATE_EXCEEDED,
     GATEWAY_RESPONSES,
+    LENGTH_REQUIRED,
     EdgeAnswer,
     EdgeLimits,
     RateLimit,
-    StageThrottle,
+    Throttle,
 )
 from infrastructure.resource_spec import RouteSpec
 from tests.support.fakes import MovableClock
@@ -222,9 +223,20 @@ def test_a_body_over_the_limit_is_413_before_any_function_runs(gateway, function
     assert functions.events == {}
 
 
-def test_a_chunked_body_is_read_whole(gateway, functions):
+def test_a_post_without_content_length_is_the_web_acls_411_and_its_body_is_never_read(gateway, functions):
+    # When a body is sent chunked, with no Content-Length
     reply = send(gateway, "POST", "/v1/things/t1", b'{"chunked": true}', token="allow", chunked=True)
-    assert reply.status == 201 and reply.body == {"received": '{"chunked": true}'}
+    # Then the web ACL refuses it, and nothing behind it ran
+    assert_web_acl_answer(reply, LENGTH_REQUIRED)
+    assert functions.events == {}
+    # And a POST that declares an empty body (Content-Length: 0) passes
+    assert send(gateway, "POST", "/v1/things/t1", token="allow").status == 201
+
+
+def test_a_chunked_body_of_another_method_is_read_whole(gateway, functions):
+    reply = send(gateway, "GET", "/v1/open", b'{"chunked": true}', chunked=True)
+    assert reply.status == 200
+    assert functions.events["open"][0]["body"] == '{"chunked": true}'
 
 
 def test_an_open_route_skips_the_authorizer(gateway, functions):
@@ -315,7 +327,7 @@ def test_a_hammering_credential_gets_429_while_another_is_served_and_it_recovers
 
 def test_the_stage_throttle_is_api_gateways_429_for_everyone(functions, clock):
     # Given a stage throttle of a burst of 2, refilled at 1 a second
-    limits = EdgeLimits(stage=StageThrottle(rate=1, burst=2))
+    limits = EdgeLimits(stage=Throttle(rate=1, burst=2))
     gateway = Gateway(ROUTES, functions, "authorizer", jwks=lambda: JWKS, port=0, limits=limits, clock=clock)
     gateway.start()
     try:

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from functions.authorizer.logic import LEEWAY_SECONDS, MAX_TOKEN_CHARS, Authenticator
 from functions.authorizer.models import NotAuthenticated, TrustSettings, policy_for
+from functions.authorizer.usage import UsageKeys
 from functions.shared.device_records import (
     DEVICE_CREDENTIAL_TYPE,
     DeviceCredentials,
@@ -417,6 +418,7 @@ def test_a_token_issued_to_another_client_is_refused(authenticator, keys, client
 
 
 API = "arn:aws:execute-api:eu-west-1:123456789012:a1b2c3d4e5"
+USAGE = UsageKeys("prod", frozenset({SOR}))  # SOR has a usage-plan bucket of its own
 ROUTES = (
     ("POST", "/v1/devices", frozenset({Role.LOGISTICS})),
     ("DELETE", "/v1/devices/{device_id}", frozenset({Role.LOGISTICS})),
@@ -431,7 +433,7 @@ def test_a_device_is_allowed_only_the_upload_and_carries_the_principal_as_string
     principal = Principal(role=Role.DEVICE, subject=DEVICE_ID, device_id=DEVICE_ID, patient_id=PATIENT_ID,
                           measurement_types=MEASURES, credential_id=CREDENTIAL_ID)
     # When the policy is built
-    policy = policy_for(principal, METHOD_ARN, ROUTES)
+    policy = policy_for(principal, METHOD_ARN, ROUTES, USAGE)
     # Then it allows only the device's one route, on the called stage, whatever method was called
     assert policy["principalId"] == DEVICE_ID
     assert policy["policyDocument"]["Statement"] == [{
@@ -441,6 +443,32 @@ def test_a_device_is_allowed_only_the_upload_and_carries_the_principal_as_string
     assert policy["context"] == {"role": "device", "subject": DEVICE_ID, "device_id": DEVICE_ID,
                                  "patient_id": PATIENT_ID, "measurement_types": "pulse spo2",
                                  "credential_id": CREDENTIAL_ID}
+
+
+@pytest.mark.parametrize(
+    ("principal", "key"),
+    [
+        (Principal(role=Role.CLINICIAN, subject="nurse", organisation=SOR),
+         f"telehub-prod-usage-organisation-{SOR}"),
+        (Principal(role=Role.LOGISTICS, subject="centre", organisation="265161000016009"),
+         "telehub-prod-usage-other-organisations"),
+        (Principal(role=Role.SYSTEM, subject="svc"), "telehub-prod-usage-other-organisations"),
+        (Principal(role=Role.CITIZEN, subject="someone", patient_id=PATIENT_ID),
+         "telehub-prod-usage-citizens"),
+        (Principal(role=Role.DEVICE, subject=DEVICE_ID, device_id=DEVICE_ID, patient_id=PATIENT_ID),
+         "telehub-prod-usage-devices"),
+    ],
+)
+def test_the_policy_names_the_usage_plan_key_of_the_callers_bucket(principal, key):
+    # Given a principal, and a stage in which one organisation (SOR) has a usage-plan bucket of its own
+    # When the policy is built
+    policy = policy_for(principal, METHOD_ARN, ROUTES, USAGE)
+    # Then API Gateway is told the key of the caller's bucket: its listed organisation's, the one every other
+    # organisation shares, the citizens' or the devices' (a device never counts against an organisation)
+    assert policy["usageIdentifierKey"] == key
+    # And the key is one API Gateway accepts (20 characters at least) and says nothing about the caller's data
+    assert len(key) >= 20
+    assert PATIENT_ID not in key and DEVICE_ID not in key
 
 
 @pytest.mark.parametrize(
@@ -454,7 +482,7 @@ def test_each_role_is_allowed_its_routes_with_path_parameters_as_wildcards(role,
     # Given a person's principal
     principal = Principal(role=role, subject="someone", organisation=SOR)
     # When the policy is built, Then it allows that role's routes, each {param} a '*'
-    [statement] = policy_for(principal, METHOD_ARN, ROUTES)["policyDocument"]["Statement"]
+    [statement] = policy_for(principal, METHOD_ARN, ROUTES, USAGE)["policyDocument"]["Statement"]
     assert statement["Effect"] == "Allow"
     assert statement["Resource"] == [f"{API}/prod/{resource}" for resource in resources]
 
@@ -465,13 +493,13 @@ def test_another_roles_route_under_an_allowed_wildcard_is_denied_explicitly():
     routes = (*ROUTES, contact)
     # When a clinician's policy is built
     statements = policy_for(Principal(role=Role.CLINICIAN, subject="someone", organisation=SOR), METHOD_ARN,
-                            routes)["policyDocument"]["Statement"]
+                            routes, USAGE)["policyDocument"]["Statement"]
     # Then it allows the clinician's routes and denies the logistics route they cover (a Deny wins)
     assert [statement["Effect"] for statement in statements] == ["Allow", "Deny"]
     assert statements[1]["Resource"] == [f"{API}/prod/GET/v1/episodes/*/orders/*/contact"]
     # And the logistics centre's own policy allows it, with nothing to deny
     [statement] = policy_for(Principal(role=Role.LOGISTICS, subject="centre", organisation=SOR), METHOD_ARN,
-                             routes)["policyDocument"]["Statement"]
+                             routes, USAGE)["policyDocument"]["Statement"]
     assert f"{API}/prod/GET/v1/episodes/*/orders/*/contact" in statement["Resource"]
 
 
@@ -479,7 +507,7 @@ def test_a_role_without_routes_is_denied_the_whole_api():
     # Given a system principal, and no route a system may call
     principal = Principal(role=Role.SYSTEM, subject="svc")
     # When the policy is built, Then it denies every stage, method and path of the API explicitly
-    policy = policy_for(principal, METHOD_ARN, ROUTES)
+    policy = policy_for(principal, METHOD_ARN, ROUTES, USAGE)
     assert policy["policyDocument"]["Statement"] == [
         {"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": f"{API}/*"}
     ]
@@ -491,4 +519,4 @@ def test_a_role_without_routes_is_denied_the_whole_api():
 def test_a_method_arn_that_is_no_execute_api_arn_is_refused(method_arn):
     principal = Principal(role=Role.SYSTEM, subject="svc")
     with pytest.raises(NotAuthenticated):
-        policy_for(principal, method_arn, ROUTES)
+        policy_for(principal, method_arn, ROUTES, USAGE)

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from functions.authorizer.logic import CPR_CLAIM, Authenticator
 from functions.authorizer.models import NotAuthenticated, TrustSettings, policy_for
+from functions.authorizer.usage import UsageKeys
 from functions.shared.principal import Principal, Role
 from tests.support.citizen_view import FakeCitizenDirectory
 from tests.support.fakes import FakeDeviceDirectory, FakeDeviceKey, FakeIdentityProviderKeys
@@ -64,7 +65,7 @@ def test_a_known_citizen_is_let_in_as_their_patient_id_and_the_cpr_goes_no_furth
     # Given a citizen's token whose CPR number Telehub knows
     # When it is authenticated and its policy made
     principal = authenticator.authenticate(citizen_token(signing_key))
-    policy = policy_for(principal, f"{API}/prod/GET/v1/me/access-log", ROUTES)
+    policy = policy_for(principal, f"{API}/prod/GET/v1/me/access-log", ROUTES, UsageKeys("prod"))
     # Then the principal is the citizen's patient id, without organisation, found by the CPR number
     assert principal == Principal(role=Role.CITIZEN, subject=SUBJECT, patient_id=PATIENT_ID)
     assert citizens.lookups == [CPR]

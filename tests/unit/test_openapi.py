@@ -79,16 +79,16 @@ def test_every_error_a_function_or_the_edge_returns_is_problem_json(committed):
     for (method, path), operation in _operations(committed).items():
         errors = {status: reply for status, reply in operation["responses"].items() if int(status) >= 400}
         # Then the edge's limits and failures and a dependency's refusal are documented everywhere, and
-        # 413/415 wherever a body is sent
+        # 411/413/415 wherever a body is sent
         assert {"422", "429", "500", "502", "503", "504"} <= set(errors), (method, path)
         if method in ("POST", "PUT", "PATCH"):
-            assert {"413", "415"} <= set(errors), (method, path)
+            assert {"411", "413", "415"} <= set(errors), (method, path)
         for status, reply in errors.items():
             resolved = responses[reply["$ref"].rsplit("/", 1)[1]] if "$ref" in reply else reply
             content = dict(resolved["content"])
-            # And each is the Problem schema as application/problem+json; the web ACL's 413 and 429 are
-            # the same body as application/json (the only JSON media type WAF sends)
-            waf = {"application/json"} if status in ("413", "429") else set()
+            # And each is the Problem schema as application/problem+json; the web ACL's 411, 413 and 429
+            # are the same body as application/json (the only JSON media type WAF sends)
+            waf = {"application/json"} if status in ("411", "413", "429") else set()
             assert set(content) == {"application/problem+json", *waf}, (method, path, status)
             for media in content.values():
                 assert media["schema"] == {"$ref": "#/components/schemas/Problem"}, (method, path, status)
