@@ -57,7 +57,7 @@ export async function completeSignIn(oidc: OidcConfig): Promise<boolean> {
   const stored = pending ? (JSON.parse(pending) as { verifier: string; state: string; returnTo: string }) : null;
   history.replaceState(null, "", `/${stored?.returnTo ?? "#/"}`);
   if (callback.kind === "error") throw new SignInError(callback.description ?? callback.error);
-  if (!stored || stored.state !== callback.state) throw new SignInError("state");
+  if (!stored || stored.state !== callback.state) throw new SignInError("the answer does not belong to this sign-in (state)");
   const response = await fetch(oidc.token_endpoint, {
     method: "POST",
     headers: { "Content-Type": "application/x-www-form-urlencoded", Accept: "application/json" },

@@ -48,8 +48,10 @@ function App({ config, initialError }: { config: AppConfig; initialError: string
 
   useEffect(() => {
     document.documentElement.lang = language;
-    document.title = t("app.title");
-  }, [language, t]);
+    // The page's kind only: a citizen's name would reach the browser's history.
+    const page = { worklist: "worklist.title", episode: "episode.title", "access-log": "accessLog.title", "not-found": "notFound.title" } as const;
+    document.title = `${t(page[route.page])} – ${t("app.title")}`;
+  }, [language, t, route.page]);
   useEffect(() => {
     // A new page starts at its heading, so a keyboard or screen reader user lands where the content is.
     document.getElementById("main")?.focus();
