@@ -7,6 +7,9 @@ order, invoke with the records the mapping's filter lets through, retry from the
 up to the retry limit, then send a failure record to the on-failure queue and move on.
 Both honour partial batch responses (``batchItemFailures``), as Telehub's mappings enable them.
 Schedules: a scheduled event every period, the first one period after the start.
+
+A poll that raises is logged (the error's type and stack, never its message) and counted, and the poller
+goes on; a stream poller then reads again from its checkpoint. Its thread ends only when stopped.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 
 import boto3
 
+from embedded import moto_transactions
 from embedded.lambda_runtime import ACCOUNT_ID, FunctionRuntime, Invoke, describe_failure
 from infrastructure.resource_spec import ResourceNames, ResourceSpec
 
@@ -40,6 +44,7 @@ class Poller:
         self.idle_seconds = idle_seconds
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.failed_polls = 0  # polls that raised (logged); the poller went on
 
     def start(self) -> None:
         self._thread.start()
@@ -48,14 +53,19 @@ class Poller:
         return self._thread.is_alive()
 
     def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                worked = self.poll_once()
-            except Exception as error:  # a poller outlives a failing poll, as the event source mapping does
-                log.error("%s: poll failed: %s", self.name, describe_failure(error))
-                worked = False
-            if not worked:
-                self._stopping.wait(self.idle_seconds)
+        try:
+            while not self._stopping.is_set():
+                try:
+                    worked = self.poll_once()
+                except Exception as error:  # a poller outlives a failing poll, as a source mapping does
+                    self.failed_polls += 1
+                    log.error("%s: poll failed: %s", self.name, describe_failure(error))
+                    worked = False
+                if not worked:
+                    self._stopping.wait(self.idle_seconds)
+        finally:
+            if not self._stopping.is_set():  # only a BaseException gets here: say so, or it goes quiet
+                log.critical("%s: the poller thread ended without being stopped", self.name)
 
     def poll_once(self) -> bool:
         """Do one round of work; return whether there was any."""
@@ -251,7 +261,11 @@ def _json_ready(value: Any) -> Any:
 
 @dataclass
 class _ShardPosition:
-    iterator: str
+    """Where the mapping is in a shard. The checkpoint says where the next read starts (an iterator type and
+    a sequence number); the iterator (None: ask for one at the checkpoint) is only the way there."""
+
+    checkpoint: tuple[str, str | None] = ("TRIM_HORIZON", None)
+    iterator: str | None = None
     retrying_from: str | None = None  # the sequence number the current retries start at
     retries: int = 0
 
@@ -292,6 +306,8 @@ class StreamPoller(Poller):
         self.retry_delay_seconds = retry_delay_seconds
         self.region = region
         self.stream_arn = dynamodb.describe_table(TableName=table_name)["Table"]["LatestStreamArn"]
+        # moto's own transactions would cut a stream off from its readers whenever one is cancelled.
+        moto_transactions.install()
         self._shards: dict[str, _ShardPosition] = {}
         self._finished_shards: set[str] = set()
         self._shards_changed = True  # at start, and whenever a shard ends (its children may be new)
@@ -306,16 +322,24 @@ class StreamPoller(Poller):
     def _discover_shards(self) -> None:
         if not self._shards_changed:
             return
-        self._shards_changed = False
         for shard in self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]:
             if shard["ShardId"] not in self._shards and shard["ShardId"] not in self._finished_shards:
-                iterator = self.streams.get_shard_iterator(
-                    StreamArn=self.stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-                )["ShardIterator"]
-                self._shards[shard["ShardId"]] = _ShardPosition(iterator)
+                self._shards[shard["ShardId"]] = _ShardPosition()
+        self._shards_changed = False  # only once read: a failed read is tried again next poll
 
     def _poll_shard(self, shard_id: str) -> bool:
         position = self._shards[shard_id]
+        try:
+            return self._read_shard(shard_id, position)
+        except Exception:
+            # As Lambda resumes a shard after an error: from the checkpoint, with a new iterator (the old one
+            # may have expired); records past the checkpoint come again, as they would in AWS.
+            position.iterator = None
+            raise
+
+    def _read_shard(self, shard_id: str, position: _ShardPosition) -> bool:
+        if position.iterator is None:
+            position.iterator = self._iterator_at(shard_id, position.checkpoint)
         response = self.streams.get_records(ShardIterator=position.iterator, Limit=self.batch_size)
         records, next_iterator = response["Records"], response.get("NextShardIterator")
         batch = [record for record in records if self._matches(record)]
@@ -331,6 +355,8 @@ class StreamPoller(Poller):
                 if self._retry(shard_id, position, batch[retry_from:]):
                     return True
         position.retrying_from, position.retries = None, 0
+        if records:
+            position.checkpoint = ("AFTER_SEQUENCE_NUMBER", records[-1]["dynamodb"]["SequenceNumber"])
         if next_iterator is None:
             del self._shards[shard_id]
             self._finished_shards.add(shard_id)
@@ -338,6 +364,14 @@ class StreamPoller(Poller):
         else:
             position.iterator = next_iterator
         return bool(records)
+
+    def _iterator_at(self, shard_id: str, checkpoint: tuple[str, str | None]) -> str:
+        iterator_type, sequence_number = checkpoint
+        at = {} if sequence_number is None else {"SequenceNumber": sequence_number}
+        iterator: str = self.streams.get_shard_iterator(
+            StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType=iterator_type, **at
+        )["ShardIterator"]
+        return iterator
 
     def _matches(self, record: dict[str, Any]) -> bool:
         """The mapping's filter: the event name, and the key prefix if the spec gives one."""
@@ -356,12 +390,7 @@ class StreamPoller(Poller):
             position.retrying_from, position.retries = first, 0
         if position.retries < self.retry_attempts:
             position.retries += 1
-            position.iterator = self.streams.get_shard_iterator(
-                StreamArn=self.stream_arn,
-                ShardId=shard_id,
-                ShardIteratorType="AT_SEQUENCE_NUMBER",
-                SequenceNumber=first,
-            )["ShardIterator"]
+            position.checkpoint, position.iterator = ("AT_SEQUENCE_NUMBER", first), None
             self._stopping.wait(self.retry_delay_seconds)
             return True
         self._report_failure(shard_id, failed_batch, invoke_count=position.retries + 1)

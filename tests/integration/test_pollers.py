@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from embedded.pollers import SqsPoller, StreamPoller, spec_pollers
 from embedded.redrive import redrive
@@ -272,6 +273,90 @@ def test_the_stream_poller_passes_only_keys_with_the_prefix_of_its_filter(resour
     # When the poller reads the stream, Then only the keys with the prefix were delivered
     drain(poller)
     assert consumer.batches == [["order-1", "order-2"]]
+
+
+def cancelled_transaction(table: str, *upload_ids: str, existing: str) -> None:
+    """A transaction putting new uploads and ``existing`` again on the condition that it does not exist:
+    DynamoDB cancels it (as it cancels a retry of a transaction whose reply was lost) and writes none."""
+    dynamodb = boto3.Session().client("dynamodb")
+    puts = [{"Put": {"TableName": table, "Item": {"device_id": {"S": "dev_1"}, "upload_id": {"S": upload_id}},
+                     "ConditionExpression": "attribute_not_exists(upload_id)"}}
+            for upload_id in (*upload_ids, existing)]
+    with pytest.raises(ClientError) as cancelled:
+        dynamodb.transact_write_items(TransactItems=puts)
+    assert cancelled.value.response["Error"]["Code"] == "TransactionCanceledException"
+
+
+def test_a_cancelled_transaction_does_not_cut_the_stream_poller_off(resources):
+    # Given a poller that has read the stream
+    table = resources.tables["uploads"]
+    put_uploads(table, "u1")
+    consumer = StreamConsumer()
+    poller = stream_poller(resources, consumer)
+    drain(poller)
+    # When a transaction on the table is cancelled, and then an upload is stored
+    cancelled_transaction(table, "never-written", existing="u1")
+    put_uploads(table, "u2")
+    drain(poller)
+    # Then the poller delivered the stored upload, and nothing of the cancelled transaction
+    # (moto's own rollback put a copy of the table, and of its stream, in its place: the poller read on in
+    # the old stream, which never got u2, and delivered never-written; embedded/moto_transactions.py)
+    assert consumer.batches == [["u1"], ["u2"]]
+
+
+class FailingOnce:
+    """A streams client whose next ``operation`` fails once (a lost connection, an expired iterator)."""
+
+    def __init__(self, streams: Any, operation: str) -> None:
+        self._streams = streams
+        self.failing = operation
+        self.iterator_types: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        call = getattr(self._streams, name)
+        if name == self.failing:
+            self.failing = ""
+            raise ConnectionError(f"{name} failed")
+        if name != "get_shard_iterator":
+            return call
+
+        def iterator(**request: Any) -> Any:
+            self.iterator_types.append(request["ShardIteratorType"])
+            return call(**request)
+
+        return iterator
+
+
+def test_a_stream_poller_whose_read_failed_resumes_after_its_checkpoint_with_a_new_iterator(resources):
+    # Given a poller that has delivered u1
+    table = resources.tables["uploads"]
+    put_uploads(table, "u1")
+    consumer = StreamConsumer()
+    poller = stream_poller(resources, consumer)
+    drain(poller)
+    streams = poller.streams = FailingOnce(poller.streams, "get_records")
+    put_uploads(table, "u2")
+    # When its next read fails
+    with pytest.raises(ConnectionError):
+        poller.poll_once()
+    drain(poller)
+    # Then it read again after the last record it had done, with a new iterator: u2 once, u1 not again
+    assert consumer.batches == [["u1"], ["u2"]]
+    assert streams.iterator_types == ["AFTER_SEQUENCE_NUMBER"]
+
+
+def test_a_stream_poller_whose_first_look_at_the_stream_failed_looks_again(resources):
+    # Given a stored upload and a poller whose first DescribeStream fails
+    put_uploads(resources.tables["uploads"], "u1")
+    consumer = StreamConsumer()
+    poller = stream_poller(resources, consumer)
+    poller.streams = FailingOnce(poller.streams, "describe_stream")
+    # When it polls, fails, and polls again
+    with pytest.raises(ConnectionError):
+        poller.poll_once()
+    drain(poller)
+    # Then it found the shard and delivered the upload
+    assert consumer.batches == [["u1"]]
 
 
 # --- from the spec -----------------------------------------------------------------------------

@@ -1,15 +1,23 @@
-"""The pollers' pure parts: reading a partial batch response, the records Lambda would build, and the
-schedule poller's timing with a clock the test moves."""
+"""The pollers' pure parts: reading a partial batch response, the records Lambda would build, the
+schedule poller's timing with a clock the test moves, and a poller outliving a poll that raised."""
 
 from __future__ import annotations
 
 import base64
+import threading
 from datetime import UTC, datetime
 
 import pytest
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 
-from embedded.pollers import SchedulePoller, failed_identifiers, scheduled_event, sqs_record, stream_record
+from embedded.pollers import (
+    Poller,
+    SchedulePoller,
+    failed_identifiers,
+    scheduled_event,
+    sqs_record,
+    stream_record,
+)
 
 BATCH = ["m1", "m2", "m3"]
 
@@ -147,3 +155,37 @@ def test_a_scheduled_event_carries_the_time_to_the_second():
     event = scheduled_event(datetime(2026, 11, 25, 9, 30, 12, 345, tzinfo=UTC), "arn:rule", "eu-west-1")
     assert event["time"] == "2026-11-25T09:30:12Z"
     assert EventBridgeModel.model_validate(event).time == datetime(2026, 11, 25, 9, 30, 12, tzinfo=UTC)
+
+
+class FailingFirst(Poller):
+    """A poller whose first poll raises (with a message that must not be logged), then finds nothing."""
+
+    def __init__(self) -> None:
+        super().__init__("failing-first", idle_seconds=0.01)
+        self.polls = threading.Semaphore(0)
+        self.polled = 0
+        self.message = "cpr 1704489000"
+
+    def poll_once(self) -> bool:
+        self.polled += 1
+        self.polls.release()
+        if self.polled == 1:
+            raise RuntimeError(self.message)
+        return False
+
+
+def test_a_poll_that_raises_is_logged_by_its_type_and_counted_and_the_poller_goes_on(caplog):
+    # Given a running poller whose first poll raises
+    poller = FailingFirst()
+    poller.start()
+    try:
+        # When it has polled twice
+        assert poller.polls.acquire(timeout=10) and poller.polls.acquire(timeout=10)
+        alive = poller.is_alive()
+    finally:
+        poller.stop()
+    # Then it went on polling, counted the failure and logged its type, never its message
+    assert alive and poller.failed_polls == 1
+    logged = [record.getMessage() for record in caplog.records if record.name == "telehub.pollers"]
+    assert len(logged) == 1 and "poll failed: RuntimeError" in logged[0]
+    assert "1704489000" not in logged[0]
