@@ -2,6 +2,7 @@
 // the questionnaire answers that alarmed, the threshold versions, and handover.
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { alarmsForDisplay } from "../alarms";
+import { ApiError } from "../api";
 import type { Alarm, Episode } from "../api";
 import type { ThresholdVersion } from "../bands";
 import { Chart } from "../chart";
@@ -363,11 +364,14 @@ export function EpisodePage({ episodeId }: { episodeId: string }) {
   };
   const versions = useMemo(() => episode.value?.threshold_history ?? [], [episode.value]);
 
-  if (episode.error && !episode.value) {
+  // A 403 after the page was shown means the organisation's relation ended (it declined the offer): what
+  // it did is said, and nothing of the episode stays on the screen.
+  const refused = episode.error instanceof ApiError && episode.error.status === 403;
+  if ((episode.error && !episode.value) || refused) {
     return (
       <section>
         <h1>{t("episode.title")}</h1>
-        <ErrorMessage error={episode.error} />
+        {message ? <p role="status">{message}</p> : <ErrorMessage error={episode.error} />}
         <p><a href="#/">{t("episode.back")}</a></p>
       </section>
     );
@@ -378,6 +382,7 @@ export function EpisodePage({ episodeId }: { episodeId: string }) {
       <p><a href="#/">{t("episode.back")}</a></p>
       <CitizenHeader episode={episode.value} />
       <p class="announcement" role="status" aria-live="polite">{message}</p>
+      {episode.error ? <ErrorMessage error={episode.error} /> : null}
       {monitoring ? <p><a href={accessLogHref(episodeId)}>{t("episode.accessLog")}</a></p> : null}
       {treatingOrMonitoring ? (
         <>
