@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from pydantic import ValidationError
 
-from infrastructure.config import available_stages, load_stage_config
+from infrastructure.config import OrganisationLimit, available_stages, load_stage_config
+from infrastructure.edge import Throttle
 from tests.support.cdk_templates import tagged
 
 
@@ -71,6 +73,51 @@ def test_invalid_settings_are_refused(tmp_path, changes):
     _write(tmp_path, "staging", **changes)
     with pytest.raises(ValidationError):
         load_stage_config("staging", tmp_path)
+
+
+def _limits(**changes) -> dict:
+    limits = load_stage_config("prod").organisation_limits.model_dump(exclude_none=True)
+    return {**limits, **changes}
+
+
+@pytest.mark.parametrize(
+    ("limits", "named"),
+    [
+        (_limits(organisations=[{"organisation": "380431000016007"}, {"organisation": "380431000016007"}]),
+         "organisation 380431000016007 is listed more than once"),
+        (_limits(organisations=[{"organisation": "3804"}]), "organisations.0.organisation"),
+        (_limits(organisations=[{"organisation": "380431000016007", "rate": 500}]),
+         "organisation-380431000016007's rate and burst may not exceed api_throttling's"),
+        (_limits(citizens={"rate": 10, "burst": 401}), "citizens's rate and burst may not exceed"),
+        (_limits(devices={"rate": 200, "burst": 300}), "devices' rate must stay below api_throttling's"),
+        (_limits(devices={"rate": 0, "burst": 300}), "devices.rate"),
+        ({key: value for key, value in _limits().items() if key != "devices"}, "organisation_limits.devices"),
+    ],
+)
+def test_organisation_limits_that_cannot_work_are_refused_naming_the_setting(tmp_path, limits, named):
+    # Given prod's config (stage throttle 200/s, burst 400) with organisation limits that cannot work
+    _write(tmp_path, "staging", organisation_limits=limits)
+    # When it is loaded, Then validation refuses it and names the setting
+    with pytest.raises(ValidationError, match=re.escape(named)):
+        load_stage_config("staging", tmp_path)
+
+
+def test_an_organisation_without_limits_of_its_own_has_the_default_and_one_may_override_either():
+    # Given dev's organisation limits
+    limits = load_stage_config("dev").organisation_limits
+    municipality, hospital = limits.organisations
+    # Then the one listed alone has the default bucket, the one naming a rate and burst its own, and every
+    # bucket, the shared ones too, is known by the name the authorizer gives it
+    buckets = limits.buckets()
+    assert buckets[f"organisation-{municipality.organisation}"] == limits.default.throttle()
+    assert buckets[f"organisation-{hospital.organisation}"] == Throttle(rate=8, burst=16)
+    assert {"devices", "citizens", "other-organisations"} < set(buckets)
+    # And an organisation naming only its rate keeps the default burst
+    only_rate = OrganisationLimit(organisation="664141000016003", rate=1)
+    assert limits.throttle_of(only_rate) == Throttle(rate=1, burst=limits.default.burst)
+    # And the authorizer is told which organisations have a bucket of their own
+    assert load_stage_config("dev").platform_settings().usage_plan_organisations == (
+        municipality.organisation, hospital.organisation)
 
 
 def test_an_unknown_stage_lists_the_known_ones():

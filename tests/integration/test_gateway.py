@@ -36,7 +36,8 @@ UNAUTHORIZED = GATEWAY_RESPONSES["UNAUTHORIZED"].problem()
 
 @dataclass
 class FakeFunctions:
-    """An authorizer that decides by the token's text, and functions that record their events."""
+    """An authorizer that decides by the token's text (naming a usage-plan key of the token's own), and
+    functions that record their events."""
 
     events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
@@ -48,7 +49,7 @@ class FakeFunctions:
         token = event["authorizationToken"].removeprefix("Bearer ")
         if token == "broken":
             raise RuntimeError("the JWKS endpoint is down")
-        if token not in ("allow", "deny"):
+        if token not in ("allow", "allow-other", "deny"):
             raise Exception("Unauthorized")
         arn_prefix = event["methodArn"].split("/")[0]
         return {
@@ -58,12 +59,13 @@ class FakeFunctions:
                 "Statement": [
                     {
                         "Action": "execute-api:Invoke",
-                        "Effect": "Allow" if token == "allow" else "Deny",
+                        "Effect": "Allow" if token.startswith("allow") else "Deny",
                         "Resource": f"{arn_prefix}/local/*/*",
                     }
                 ],
             },
             "context": {"role": "logistics", "subject": "user-1", "organisation": "265161000016009"},
+            "usageIdentifierKey": f"usage-key-{token}",
         }
 
     def things(self, event: dict[str, Any]) -> dict[str, Any]:
@@ -342,3 +344,46 @@ def test_the_stage_throttle_is_api_gateways_429_for_everyone(functions, clock):
         assert send(gateway, "GET", "/v1/open").status == 200
     finally:
         gateway.stop()
+
+
+def test_a_usage_plan_throttles_its_keys_callers_only_and_a_key_no_plan_has_is_403(functions, clock):
+    # Given usage plans of a burst of 2, refilled at 1 a second, for the keys the authorizer names for
+    # "allow" and "deny" (not for "allow-other")
+    plan = Throttle(rate=1, burst=2)
+    limits = EdgeLimits(per_usage_key={"usage-key-allow": plan, "usage-key-deny": plan})
+    gateway = Gateway(ROUTES, functions, "authorizer", jwks=lambda: JWKS, port=0, limits=limits, clock=clock)
+    gateway.start()
+    try:
+        # When the caller whose key is "usage-key-allow" calls three times at once
+        statuses = [send(gateway, "POST", "/v1/things/t1", b"{}", token="allow").status for _ in range(2)]
+        throttled = send(gateway, "POST", "/v1/things/t1", b"{}", token="allow")
+        # Then the third is API Gateway's THROTTLED answer, and its function did not run
+        assert statuses == [201, 201]
+        assert_gateway_answer(throttled, "THROTTLED", "TooManyRequestsException")
+        assert len(functions.events["things"]) == 2
+        # And a caller the policy denies gets its 403 first, its plan untouched
+        assert send(gateway, "POST", "/v1/things/t1", b"{}", token="deny").status == 403
+        # And a caller whose key is in no plan is refused with API Gateway's 403 for it
+        unplanned = send(gateway, "POST", "/v1/things/t1", b"{}", token="allow-other")
+        assert_gateway_answer(unplanned, "INVALID_API_KEY", "ForbiddenException")
+        # And a route without the authorizer is no plan's
+        assert send(gateway, "GET", "/v1/open").status == 200
+        # And a second later the throttled key has room for one more
+        clock.now += 1
+        assert send(gateway, "POST", "/v1/things/t1", b"{}", token="allow").status == 201
+    finally:
+        gateway.stop()
+
+
+def test_a_client_that_hung_up_is_one_quiet_line_and_any_other_failure_a_traceback(gateway, capsys):
+    # Given the gateway's server, as its handler thread reports a failure while serving a request
+    server = gateway._server
+    for failure, printed in ((BrokenPipeError(32, "Broken pipe"), False),
+                             (ConnectionResetError(104, "Connection reset by peer"), False),
+                             (ValueError("a bug in the gateway"), True)):
+        try:
+            raise failure
+        except Exception:
+            server.handle_error(None, ("127.0.0.1", 50000))
+        # Then a client hanging up prints nothing, and a bug of the gateway's prints its traceback
+        assert bool(capsys.readouterr().err) is printed, failure
