@@ -98,6 +98,7 @@ class TelehubFunction(Construct):
             layers=[layer],
             memory_size=spec.memory_mb,
             timeout=Duration.seconds(spec.timeout_seconds),
+            reserved_concurrent_executions=self._reserved_concurrency(config),
             environment=environment,
             role=self.role.without_policy_updates(),
             log_group=self.log_group,
@@ -109,10 +110,10 @@ class TelehubFunction(Construct):
         tag_from_spec(self.function, "function", spec.id)
         self._allow(("logs:CreateLogStream", "logs:PutLogEvents"), [self.log_group.log_group_arn])
         self._grant_spec_access()
-        self._add_event_sources()
+        self._add_event_sources(config)
         self._add_schedule()
         self._allow_data_key()
-        self._acknowledge_platform_choices()
+        self._acknowledge_platform_choices(config)
 
     def _grant_spec_access(self) -> None:
         """One statement per resource the code calls, with exactly the actions it calls there
@@ -184,8 +185,14 @@ class TelehubFunction(Construct):
             self.policy.add_statements(iam.PolicyStatement(actions=list(actions), resources=resources,
                                                            conditions=conditions))
 
-    def _add_event_sources(self) -> None:
+    def _reserved_concurrency(self, config: StageConfig) -> int | None:
+        """A stream outbox's reservation, where the stage makes one: its records expire after 24 hours, so
+        an API storm must not take the concurrency it needs to hand them on. Nothing else reserves."""
+        return config.consumer_concurrency.stream_reserved_concurrency if self.spec.stream_source else None
+
+    def _add_event_sources(self, config: StageConfig) -> None:
         resources = self._resources
+        concurrency = config.consumer_concurrency
         if self.spec.queue_source:
             source = self.spec.queue_source
             queue = resources.queues[source.queue]
@@ -197,6 +204,7 @@ class TelehubFunction(Construct):
                     else None
                 ),
                 report_batch_item_failures=True,
+                max_concurrency=concurrency.queue_maximum_concurrency,
             ))
             self._allow(QUEUE_CONSUME_ACTIONS, [queue.queue_arn])
             self._use_data_key("sqs", DATA_KEY_RECEIVE_ACTIONS)
@@ -209,6 +217,7 @@ class TelehubFunction(Construct):
                 batch_size=stream.batch_size,
                 bisect_batch_on_error=True,
                 retry_attempts=stream.retry_attempts,
+                parallelization_factor=concurrency.stream_parallelization_factor,
                 report_batch_item_failures=True,
                 on_failure=event_sources.SqsDlq(failures),
                 filters=[lambda_.FilterCriteria.filter(stream_filter_pattern(stream))],
@@ -242,7 +251,7 @@ class TelehubFunction(Construct):
         ))
         tag_from_spec(rule, "schedule", self.spec.id)
 
-    def _acknowledge_platform_choices(self) -> None:
+    def _acknowledge_platform_choices(self, config: StageConfig) -> None:
         skip_checkov(
             self.function, CHECKOV_LAMBDA_ENVIRONMENT_KEY,
             "The environment holds no secret and no personal data: resource names, queue URLs, topic ARNs "
@@ -272,12 +281,29 @@ class TelehubFunction(Construct):
             "event carries nothing but the time, a run works from the stored state, and the next run does "
             "what a failed one did not, so a failed event is not worth keeping.",
         )
-        acknowledge(
-            self.function, "HIPAA.Security-LambdaConcurrency",
-            "Concurrency is bounded upstream: the API stage throttles all clients (rate and burst from the "
-            "stage config) and the WAF limits each address; stream consumers run one batch per shard. "
-            "Reserving concurrency would cap legitimate load and fails on accounts at the default quota.",
-        )
+        if self._reserved_concurrency(config) is None:
+            acknowledge(self.function, "HIPAA.Security-LambdaConcurrency", self._unreserved_because())
+
+    def _unreserved_because(self) -> str:
+        """Why this function reserves no concurrency (cdk-nag's HIPAA.Security-LambdaConcurrency)."""
+        if self.spec.stream_source:
+            return ("A stream outbox runs at most stream_parallelization_factor batches per shard, so the "
+                    "stream bounds its concurrency; this stage reserves none (no "
+                    "stream_reserved_concurrency) because a reservation fails the deployment in an account "
+                    "whose concurrency quota is low, as a new account's is: Lambda keeps 100 of an "
+                    "account's concurrency unreserved.")
+        if self.spec.queue_source:
+            return ("A queue consumer's event source mapping caps its concurrent batches (ScalingConfig "
+                    "MaximumConcurrency, queue_maximum_concurrency in the stage config), so a backlog cannot "
+                    "take more; its messages wait in the queue for 14 days, so it needs no floor either.")
+        if self.spec.schedule:
+            return ("A scheduled function is invoked once per rate of its EventBridge rule, and its timeout "
+                    "is shorter than the rate, so runs do not overlap and it never needs more than one or two "
+                    "concurrent executions; a reservation would only take them from the account's pool.")
+        return ("An API function (or the authorizer) is bounded upstream: the API stage throttles all "
+                "clients (rate and burst from the stage config) and the web ACL limits each credential and "
+                "address; a reservation would cap legitimate load and answer 502 where the stage throttle "
+                "answers 429.")
 
 
 def stream_filter_pattern(source: StreamSource) -> dict[str, Any]:
