@@ -9,12 +9,19 @@ import { Chart } from "../chart";
 import { chartSeries } from "../chart-data";
 import { formatCpr, formatDateTime, formatNumber } from "../format";
 import { translateKnown } from "../i18n";
+import type { MessageKey } from "../i18n";
 import { accessLogHref } from "../routes";
 import { LIMIT_NAMES, thresholdChange } from "../threshold-form";
 import type { LimitName } from "../threshold-form";
 import { ColourBadge, ErrorMessage, Loading, useApp, useAsync, useCitizen } from "../ui";
 
 const PERIODS = [7, 30, 90] as const;
+
+interface Announcement {
+  key: MessageKey;
+  values?: Record<string, string | number>;
+}
+type Announce = (announcement: Announcement) => Promise<void>;
 const DAY_MILLISECONDS = 24 * 60 * 60 * 1000;
 
 function CitizenHeader({ episode }: { episode: Episode }) {
@@ -188,7 +195,7 @@ function useLimitLabels(): Record<LimitName, string> {
   return { red_low: t("chart.redLow"), yellow_low: t("chart.yellowLow"), yellow_high: t("chart.yellowHigh"), red_high: t("chart.redHigh") };
 }
 
-function NewThresholdVersion({ episode, onSaved }: { episode: Episode; onSaved: (message: string) => Promise<void> }) {
+function NewThresholdVersion({ episode, onSaved }: { episode: Episode; onSaved: Announce }) {
   const { api, t } = useApp();
   const types = Object.keys(episode.thresholds.thresholds.absolute ?? {});
   const [type, setType] = useState(types[0] ?? "");
@@ -204,7 +211,7 @@ function NewThresholdVersion({ episode, onSaved }: { episode: Episode; onSaved: 
     try {
       const saved = await api.newThresholdVersion(episode.episode_id, thresholdChange(type, limits, validFrom));
       setLimits({ red_low: "", yellow_low: "", yellow_high: "", red_high: "" });
-      await onSaved(t("thresholds.saved", { version: saved.version }));
+      await onSaved({ key: "thresholds.saved", values: { version: saved.version } });
     } catch (failure) {
       setError(failure);
     } finally {
@@ -242,7 +249,7 @@ function NewThresholdVersion({ episode, onSaved }: { episode: Episode; onSaved: 
   );
 }
 
-function Thresholds({ episode, versions, onSaved }: { episode: Episode; versions: ThresholdVersion[]; onSaved: (message: string) => Promise<void> }) {
+function Thresholds({ episode, versions, onSaved }: { episode: Episode; versions: ThresholdVersion[]; onSaved: Announce }) {
   const { t, language, session } = useApp();
   const treating = session.organisation === episode.treating_organisation && episode.status !== "ended";
   const labels = useLimitLabels();
@@ -276,19 +283,19 @@ function Thresholds({ episode, versions, onSaved }: { episode: Episode; versions
   );
 }
 
-function Handover({ episode, onChanged }: { episode: Episode; onChanged: (message: string) => Promise<void> }) {
+function Handover({ episode, onChanged }: { episode: Episode; onChanged: Announce }) {
   const { api, t, session } = useApp();
   const [to, setTo] = useState("");
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   const monitoring = session.organisation === episode.monitoring_organisation;
   const offeredToUs = episode.handover?.to_organisation === session.organisation;
-  const act = async (action: () => Promise<unknown>, message: string) => {
+  const act = async (action: () => Promise<unknown>, key: MessageKey) => {
     setBusy(true);
     setError(null);
     try {
       await action();
-      await onChanged(message);
+      await onChanged({ key });
     } catch (failure) {
       setError(failure);
     } finally {
@@ -305,7 +312,7 @@ function Handover({ episode, onChanged }: { episode: Episode; onChanged: (messag
           : t("handover.none")}
       </p>
       {monitoring && !episode.handover ? (
-        <form class="handover-offer" onSubmit={(event) => { event.preventDefault(); void act(() => api.offerHandover(episode.episode_id, to.trim()), t("handover.offered")); }}>
+        <form class="handover-offer" onSubmit={(event) => { event.preventDefault(); void act(() => api.offerHandover(episode.episode_id, to.trim()), "handover.offered"); }}>
           <label for="handover-to">{t("handover.to")}</label>
           <input id="handover-to" name="to_organisation" type="text" inputMode="numeric" autoComplete="off" value={to}
             onInput={(event) => setTo((event.target as HTMLInputElement).value)} />
@@ -314,7 +321,7 @@ function Handover({ episode, onChanged }: { episode: Episode; onChanged: (messag
       ) : null}
       {monitoring && episode.handover ? (
         <button type="button" data-testid="handover-withdraw" disabled={busy}
-          onClick={() => void act(() => api.withdrawHandover(episode.episode_id), t("handover.withdrawn"))}>
+          onClick={() => void act(() => api.withdrawHandover(episode.episode_id), "handover.withdrawn")}>
           {t("handover.withdraw")}
         </button>
       ) : null}
@@ -322,11 +329,11 @@ function Handover({ episode, onChanged }: { episode: Episode; onChanged: (messag
         <div class="toolbar">
           <p>{t("handover.offeredToYou")}</p>
           <button type="button" class="primary" data-testid="handover-accept" disabled={busy}
-            onClick={() => void act(() => api.acceptHandover(episode.episode_id), t("handover.accepted"))}>
+            onClick={() => void act(() => api.acceptHandover(episode.episode_id), "handover.accepted")}>
             {t("handover.accept")}
           </button>
           <button type="button" data-testid="handover-decline" disabled={busy}
-            onClick={() => void act(() => api.declineHandover(episode.episode_id), t("handover.declined"))}>
+            onClick={() => void act(() => api.declineHandover(episode.episode_id), "handover.declined")}>
             {t("handover.decline")}
           </button>
         </div>
@@ -341,7 +348,9 @@ export function EpisodePage({ episodeId }: { episodeId: string }) {
   const episode = useAsync(() => api.episode(episodeId), [episodeId]);
   const [alarms, setAlarms] = useState<Alarm[] | null>(null);
   const [alarmsError, setAlarmsError] = useState<unknown>(null);
-  const [message, setMessage] = useState("");
+  // Kept as a key and worded when shown, so it follows a switch of language.
+  const [announced, setAnnounced] = useState<Announcement | null>(null);
+  const message = announced ? t(announced.key, announced.values) : "";
   const monitoring = episode.value?.monitoring_organisation === session.organisation;
   const treatingOrMonitoring = monitoring || episode.value?.treating_organisation === session.organisation;
 
@@ -358,8 +367,8 @@ export function EpisodePage({ episodeId }: { episodeId: string }) {
     if (treatingOrMonitoring) void loadAlarms();
   }, [episodeId, treatingOrMonitoring]);
 
-  const changed = async (announcement: string) => {
-    setMessage(announcement);
+  const changed: Announce = async (announcement) => {
+    setAnnounced(announcement);
     await Promise.all([episode.reload(), treatingOrMonitoring ? loadAlarms() : Promise.resolve()]);
   };
   const versions = useMemo(() => episode.value?.threshold_history ?? [], [episode.value]);
@@ -387,7 +396,7 @@ export function EpisodePage({ episodeId }: { episodeId: string }) {
       {treatingOrMonitoring ? (
         <>
           <Alarms alarms={alarms ?? []} canAcknowledge={monitoring}
-            onChanged={() => changed(t("alarm.acknowledged"))} />
+            onChanged={() => changed({ key: "alarm.acknowledged" })} />
           <ErrorMessage error={alarmsError} />
           <Charts episode={episode.value} versions={versions} />
           <Answers alarms={alarms ?? []} />

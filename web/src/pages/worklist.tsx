@@ -2,6 +2,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import type { WorklistRow } from "../api";
 import { COLOURS, mostSevere, sumCounts } from "../colours";
+import type { ColourCounts } from "../colours";
 import { formatDateTime, formatTime } from "../format";
 import { translateKnown } from "../i18n";
 import { episodeHref } from "../routes";
@@ -37,12 +38,19 @@ function Row({ row }: { row: WorklistRow }) {
   );
 }
 
+interface Refreshed {
+  at: number;
+  rows: number;
+  totals: ColourCounts;
+}
+
 export function WorklistPage() {
   const { api, t } = useApp();
   const [rows, setRows] = useState<WorklistRow[] | null>(null);
   const [error, setError] = useState<unknown>(null);
-  const [announcement, setAnnouncement] = useState("");
-  const [greenResult, setGreenResult] = useState<string | null>(null);
+  // What is announced is kept as data and worded when shown, so it follows a switch of language.
+  const [refreshed, setRefreshed] = useState<Refreshed | null>(null);
+  const [greenResult, setGreenResult] = useState<{ uploads: number; episodes: number } | null>(null);
   const [busy, setBusy] = useState(false);
   const lastSummary = useRef("");
 
@@ -51,12 +59,9 @@ export function WorklistPage() {
       const fresh = await api.worklist();
       setRows(fresh);
       setError(null);
-      const totals = sumCounts(fresh.map((row) => row.counts));
-      const summary = `${fresh.length}:${fresh.map((r) => `${r.episode_id}/${COLOURS.map((c) => r.counts[c]).join(",")}`).join(";")}`;
+      const summary = fresh.map((r) => `${r.episode_id}/${COLOURS.map((c) => r.counts[c]).join(",")}`).join(";");
       if (announceAlways || summary !== lastSummary.current) {
-        setAnnouncement(
-          t("worklist.refreshed", { time: formatTime(Date.now()), rows: fresh.length, red: totals.RED, yellow: totals.YELLOW, blue: totals.BLUE, green: totals.GREEN }),
-        );
+        setRefreshed({ at: Date.now(), rows: fresh.length, totals: sumCounts(fresh.map((row) => row.counts)) });
       }
       lastSummary.current = summary;
     } catch (failure) {
@@ -68,15 +73,13 @@ export function WorklistPage() {
     void refresh(false);
     const timer = setInterval(() => void refresh(false), REFRESH_MILLISECONDS);
     return () => clearInterval(timer);
-    // The translator changes with the language; the timer keeps the first one's announcements until the next.
-  }, [t]);
+  }, [api]);
 
   const acknowledgeGreen = async () => {
     setBusy(true);
     setGreenResult(null);
     try {
-      const result = await api.acknowledgeGreen();
-      setGreenResult(t("worklist.acknowledgedGreen", result));
+      setGreenResult(await api.acknowledgeGreen());
       await refresh(true);
     } catch (failure) {
       setError(failure);
@@ -99,7 +102,13 @@ export function WorklistPage() {
         <span class="hint">{t("worklist.autoRefresh")}</span>
       </div>
       <p class="announcement" aria-live="polite" role="status">
-        {announcement} {greenResult}
+        {refreshed
+          ? t("worklist.refreshed", {
+              time: formatTime(refreshed.at), rows: refreshed.rows, red: refreshed.totals.RED,
+              yellow: refreshed.totals.YELLOW, blue: refreshed.totals.BLUE, green: refreshed.totals.GREEN,
+            })
+          : null}{" "}
+        {greenResult ? t("worklist.acknowledgedGreen", greenResult) : null}
       </p>
       <ErrorMessage error={error} />
       <dl class="colour-counts" data-testid="colour-counts" aria-label={t("worklist.counts")}>
@@ -119,7 +128,7 @@ export function WorklistPage() {
             <tr>
               <th scope="col">{t("worklist.colour")}</th>
               <th scope="col">{t("worklist.citizen")}</th>
-              <th scope="col">{t("worklist.diseaseArea")}</th>
+              <th scope="col">{t("episode.diseaseArea")}</th>
               <th scope="col">{t("worklist.alarm")}</th>
               <th scope="col">{t("worklist.waiting")}</th>
               <th scope="col">{t("worklist.lastMeasured")}</th>
