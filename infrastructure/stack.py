@@ -24,6 +24,7 @@ from infrastructure.resource_spec import (
     function_environment,
 )
 from infrastructure.sharing import Sharing
+from infrastructure.web import WebApp
 
 
 class TelehubStack(Stack):
@@ -97,7 +98,9 @@ class TelehubStack(Stack):
                                         (delivery.subscriber.queue.dlq_id, delivery.dead_letter_queue))
             }},
         )
+        self.web = WebApp(self, "Web", config=config, rest_api=self.api.rest_api, key=self.data.data_key)
         CfnOutput(self, "ApiUrl", value=self.api.rest_api.url, description="The Telehub API stage")
+        CfnOutput(self, "WebUrl", value=self.web.url, description="The clinician web app (docs/web.md)")
         for organisation, delivery in self.sharing.deliveries.items():
             # One output per subscriber (CloudFormation allows 200): what its account needs to read.
             CfnOutput(
