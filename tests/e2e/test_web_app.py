@@ -233,6 +233,26 @@ def test_a_401_from_the_api_sends_the_nurse_to_sign_in_again(local_system: Local
     page.context.close()
 
 
+def test_the_worklist_refreshes_itself_every_30_seconds_without_a_reload(local_system: LocalSystem,
+                                                                          browser: Browser):
+    # Given a nurse on her worklist, in a browser whose clock the test moves
+    watched = watched_page(browser)
+    page = watched.page
+    page.clock.install()
+    sign_in(page, local_system.web_url, NURSES_SOR)
+    expect(page.get_by_test_id("worklist")).to_be_visible()
+    page.clock.pause_at(page.evaluate("() => Date.now()") + 1)  # from now on only the test moves it
+    page.evaluate("() => { window.sameDocument = true; }")
+    # When 30 seconds pass
+    with page.expect_request(lambda request: "/v1/worklist" in request.url) as refreshed:
+        page.clock.run_for(30_000)
+    # Then the page asked for its worklist again, in the same document
+    assert refreshed.value.method == "GET"
+    assert page.evaluate("() => window.sameDocument") is True
+    assert watched.take_problems() == []
+    page.context.close()
+
+
 def test_the_language_switch_turns_the_app_english_and_back(nurse: WatchedPage):
     page = nurse.page
     worklist, language = page.get_by_test_id("worklist"), page.locator("html")
