@@ -253,6 +253,22 @@ def test_the_worklist_refreshes_itself_every_30_seconds_without_a_reload(local_s
     page.context.close()
 
 
+def test_only_the_treating_organisation_is_offered_a_new_threshold_version(
+        local_system: LocalSystem, browser: Browser, nurse: WatchedPage, red_episode: RedEpisode):
+    episode = f"#/episodes/{red_episode.episode_id}"
+    # Given the citizen's episode, seen by the monitoring nurse and by the treating GP
+    gp = watched_page(browser)
+    sign_in(gp.page, local_system.web_url, GP_YDERNUMMER)
+    for page in (nurse.page, gp.page):
+        go(page, episode)
+        expect(page.get_by_test_id("thresholds")).to_be_visible()
+    # Then only the GP has the form for a new version
+    expect(gp.page.get_by_test_id("new-threshold-version")).to_be_visible()
+    expect(nurse.page.get_by_test_id("new-threshold-version")).to_have_count(0)
+    assert gp.take_problems() + nurse.take_problems() == []
+    gp.page.context.close()
+
+
 def test_the_language_switch_turns_the_app_english_and_back(nurse: WatchedPage):
     page = nurse.page
     worklist, language = page.get_by_test_id("worklist"), page.locator("html")
