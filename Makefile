@@ -71,7 +71,7 @@ test: setup web chromium  ## lint, types, OpenAPI freshness, the web app's unit 
 openapi: setup  ## regenerate docs/openapi.json from the resolvers
 	$(BIN)/python -m scripts.openapi
 
-synth: setup  ## synthesize the CloudFormation template (no AWS account, no docker needed)
+synth: setup web  ## synthesize the CloudFormation template (no AWS account, no docker needed; the web app is built first)
 	npx cdk synth --quiet
 
 bench: setup  ## benchmarks: cold-start imports, AWS requests and CPU per measurement, latency to the worklist, load with faults
