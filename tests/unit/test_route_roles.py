@@ -58,9 +58,11 @@ def test_the_authorizers_environment_holds_every_authorized_route_and_stays_with
         tables={t.id: f"telehub-prod-{t.id}-0123456789ab" for t in SPEC.tables}, queue_urls={}, topic_arns={},
         key_ids={k.id: "arn:aws:kms:eu-west-1:123456789012:key/" + "0" * 36 for k in SPEC.keys},
     )
+    # (with 45 organisations of usage-plan buckets of their own: more than a stack has resources for)
     platform = PlatformSettings("prod", "https://idp.example.dk/realms/telehub", "telehub-api",
                                 "https://idp.example.dk/realms/telehub/protocol/openid-connect/certs",
-                                "https://telehub.example.dk/device-credentials")
+                                "https://telehub.example.dk/device-credentials",
+                                usage_plan_organisations=tuple(str(380431000016007 + n) for n in range(45)))
     environment = function_environment(SPEC.function(SPEC.authorizer), names, platform)
     # Then ROUTE_ROLES lists each authorized route with its roles, as the authorizer's settings read it
     routes = AuthorizerSettings.model_validate({
