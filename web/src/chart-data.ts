@@ -52,3 +52,16 @@ export function chartSeries(measurements: readonly Measurement[]): Map<string, P
   };
   return new Map([...series.entries()].sort(([a], [b]) => rank(a) - rank(b) || a.localeCompare(b)));
 }
+
+const MINUTE_MILLISECONDS = 60_000;
+
+/**
+ * The time a chart spans: the chosen period, but not before the first thing it has to show (the first
+ * reading, or the first threshold version), so a new episode's few hours fill the chart and its bands are
+ * seen; with a little room at both ends so no point sits on the edge.
+ */
+export function chartTimeRange(pointTimes: readonly number[], versionStarts: readonly number[], from: number, to: number): [number, number] {
+  const start = Math.max(from, Math.min(to, ...pointTimes, ...versionStarts));
+  const pad = Math.max(to - start, 10 * MINUTE_MILLISECONDS) * 0.03;
+  return [start - pad, to + pad];
+}

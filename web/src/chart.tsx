@@ -4,9 +4,10 @@ import { useEffect, useRef } from "preact/hooks";
 import uPlot from "uplot";
 import type { ThresholdVersion } from "./bands";
 import { bandRegions, bandSteps, isOutsideBand, limitValues, limitsAt, versionAt } from "./bands";
+import { chartTimeRange } from "./chart-data";
 import type { Point } from "./chart-data";
 import type { Colour } from "./colours";
-import { formatDateTime, formatDayMonth, formatNumber } from "./format";
+import { displayUnit, formatDateTime, formatDayMonth, formatNumber, formatTime } from "./format";
 import { translateKnown } from "./i18n";
 import { ColourBadge, useApp } from "./ui";
 
@@ -14,6 +15,11 @@ import { ColourBadge, useApp } from "./ui";
 const POINT_COLOURS: Record<Colour, string> = { RED: "#b00020", YELLOW: "#8a6d00", BLUE: "#0d47a1", GREEN: "#1b5e20" };
 const BAND_COLOURS = { RED: "rgba(211, 47, 47, 0.18)", YELLOW: "rgba(255, 193, 7, 0.28)" };
 const POINT_GROUPS: (Colour | null)[] = ["GREEN", "YELLOW", "RED", "BLUE", null];
+
+/** A label the tick before already shows is left blank (minutes repeat on an episode a few minutes old). */
+function distinctLabels(labels: string[]): string[] {
+  return labels.map((label, index) => (index > 0 && labels[index - 1] === label ? "" : label));
+}
 
 function valueRange(points: readonly Point[], limits: number[]): [number, number] {
   const values = [...points.map((p) => p.value), ...limits];
@@ -31,7 +37,10 @@ function Plot({ type, points, versions, from, to }: { type: string; points: Poin
   useEffect(() => {
     const element = holder.current;
     if (!element) return;
-    const steps = bandSteps(versions, type, from, to);
+    const [start, end] = chartTimeRange(points.map((p) => p.time), versions.map((v) => Date.parse(v.valid_from)), from, to);
+    // Within a day and a half the hours tell the readings apart; beyond it the days do.
+    const tick = end - start < 36 * 60 * 60 * 1000 ? formatTime : formatDayMonth;
+    const steps = bandSteps(versions, type, start, end);
     const [floor, ceiling] = valueRange(points, limitValues(steps));
     const regions = bandRegions(steps, floor, ceiling);
     const times = points.map((p) => p.time / 1000);
@@ -46,9 +55,9 @@ function Plot({ type, points, versions, from, to }: { type: string; points: Poin
         height: 220,
         legend: { show: false },
         cursor: { show: false },
-        scales: { x: { time: true, range: () => [from / 1000, to / 1000] }, y: { range: () => [floor, ceiling] } },
+        scales: { x: { time: true, range: () => [start / 1000, end / 1000] }, y: { range: () => [floor, ceiling] } },
         axes: [
-          { values: (_u, splits) => splits.map((s) => formatDayMonth(s * 1000)) },
+          { values: (_u, splits) => distinctLabels(splits.map((s) => tick(s * 1000))) },
           { values: (_u, splits) => splits.map((s) => formatNumber(s, language)), size: 56 },
         ],
         series: [
@@ -98,7 +107,7 @@ function Plot({ type, points, versions, from, to }: { type: string; points: Poin
 export function Chart({ type, points, versions, from, to }: { type: string; points: Point[]; versions: ThresholdVersion[]; from: number; to: number }) {
   const { t, language } = useApp();
   const title = translateKnown(t, "type", type);
-  const unit = points[0]?.unit ?? "";
+  const unit = displayUnit(points[0]?.unit ?? "");
   const limit = (value: number | null | undefined) => (typeof value === "number" ? formatNumber(value, language) : t("common.none"));
   return (
     <figure class="chart" data-testid="chart" data-type={type}>
@@ -109,6 +118,7 @@ export function Chart({ type, points, versions, from, to }: { type: string; poin
       <Plot type={type} points={points} versions={versions} from={from} to={to} />
       <details>
         <summary>{t("chart.showTable")}</summary>
+        <div class="table-scroll" role="region" tabIndex={0} aria-label={t("chart.caption", { type: title })}>
         <table data-testid="chart-table">
           <caption>{t("chart.caption", { type: title })}</caption>
           <thead>
@@ -149,6 +159,7 @@ export function Chart({ type, points, versions, from, to }: { type: string; poin
             })}
           </tbody>
         </table>
+        </div>
       </details>
     </figure>
   );

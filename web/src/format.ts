@@ -78,3 +78,10 @@ export function formatCpr(cpr: string): string {
   const digits = cpr.replace("-", "");
   return /^\d{10}$/.test(digits) ? `${digits.slice(0, 6)}-${digits.slice(6)}` : cpr;
 }
+
+// Catalogue units as a reader writes them; a score or a count has none.
+const UNIT_DISPLAY: Record<string, string> = { Cel: "°C", score: "", count: "", ratio: "" };
+
+export function displayUnit(unit: string): string {
+  return UNIT_DISPLAY[unit] ?? unit;
+}

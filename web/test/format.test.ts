@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { copenhagenLocalToIso, formatCpr, formatDate, formatDateTime, formatNumber } from "../src/format";
+import { copenhagenLocalToIso, displayUnit, formatCpr, formatDate, formatDateTime, formatNumber } from "../src/format";
 
 test("Given a winter instant, then it is shown in Danish time (UTC+1) as dd.mm.yyyy HH:MM", () => {
   assert.equal(formatDateTime("2026-11-25T08:01:00Z"), "25.11.2026 09:01");
@@ -26,4 +26,8 @@ test("Given a CPR number, then it is shown with the hyphen after the birth date"
   assert.equal(formatCpr("0707614285"), "070761-4285");
   assert.equal(formatCpr("070761-4285"), "070761-4285");
   assert.equal(formatCpr("unknown"), "unknown");
+});
+
+test("Given catalogue units, then Celsius reads °C, a score none, and others as they are", () => {
+  assert.deepEqual(["Cel", "score", "%", "mmHg"].map(displayUnit), ["°C", "", "%", "mmHg"]);
 });

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mostSevere, severity, sumCounts } from "../src/colours";
 import { parseRoute } from "../src/routes";
-import { chartSeries } from "../src/chart-data";
+import { chartSeries, chartTimeRange } from "../src/chart-data";
 import type { Measurement } from "../src/api";
 import { thresholdChange } from "../src/threshold-form";
 
@@ -45,4 +45,19 @@ test("Given the threshold form, then empty limits are left out, a comma is a dec
   });
   assert.equal(thresholdChange("spo2", { red_low: "", yellow_low: "", yellow_high: "", red_high: "" }, "2026-12-01T08:00").valid_from,
     "2026-12-01T07:00:00.000Z");
+});
+
+test("Given a new episode's readings, then the chart spans from its first threshold version or reading to now", () => {
+  const now = Date.parse("2026-11-28T12:00:00Z");
+  const monthAgo = now - 30 * 86_400_000;
+  const [start, end] = chartTimeRange([now - 60_000], [now - 3_600_000], monthAgo, now);
+  assert.ok(start < now - 3_600_000 && start > now - 2 * 3_600_000, "starts a little before the version");
+  assert.ok(end > now && end < now + 3_600_000);
+});
+
+test("Given a version older than the period, then the chart spans the whole period", () => {
+  const now = Date.parse("2026-11-28T12:00:00Z");
+  const weekAgo = now - 7 * 86_400_000;
+  const [start] = chartTimeRange([now - 86_400_000], [now - 60 * 86_400_000], weekAgo, now);
+  assert.ok(start < weekAgo && start > weekAgo - 86_400_000);
 });
