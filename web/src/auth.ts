@@ -12,6 +12,15 @@ export interface Session {
   subject: string;
   organisation: string | null;
   role: string | null;
+  signedInAt: number;
+}
+
+// A token the API refuses within this time of being issued is not an expired one: the identity provider and
+// the stage disagree (another client id, issuer or audience), and signing in again would only loop.
+const FRESH_MILLISECONDS = 60_000;
+
+export function refusedWhileFresh(refused: Session | null, now = Date.now()): boolean {
+  return refused !== null && now - refused.signedInAt < FRESH_MILLISECONDS;
 }
 
 let session: Session | null = null;
@@ -75,6 +84,7 @@ export async function completeSignIn(oidc: OidcConfig): Promise<boolean> {
     subject: String(claims.sub ?? ""),
     organisation: typeof claims.telehub_org === "string" ? claims.telehub_org : null,
     role: typeof claims.telehub_role === "string" ? claims.telehub_role : null,
+    signedInAt: Date.now(),
   };
   return true;
 }

@@ -5,7 +5,7 @@ import "./styles.css";
 import { render } from "preact";
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { Api } from "./api";
-import { accessToken, completeSignIn, currentSession, signIn, signOut } from "./auth";
+import { accessToken, completeSignIn, currentSession, refusedWhileFresh, signIn, signOut } from "./auth";
 import type { Session } from "./auth";
 import { CitizenCache } from "./citizens";
 import { loadConfig } from "./config";
@@ -31,6 +31,7 @@ function useRoute() {
 function App({ config, initialError }: { config: AppConfig; initialError: string | null }) {
   const [language, setLanguage] = useState<Language>("da");
   const [session, setSession] = useState<Session | null>(currentSession());
+  const [refusedByApi, setRefusedByApi] = useState(false);
   const route = useRoute();
   const t = useMemo(() => translator(language), [language]);
   const api = useMemo(
@@ -38,8 +39,14 @@ function App({ config, initialError }: { config: AppConfig; initialError: string
       new Api({
         token: accessToken,
         onUnauthorized: () => {
+          const refused = currentSession();
           signOut();
-          void signIn(config.oidc);
+          if (refusedWhileFresh(refused)) {
+            setRefusedByApi(true);
+            setSession(null);
+          } else {
+            void signIn(config.oidc);
+          }
         },
       }),
     [config],
@@ -68,7 +75,13 @@ function App({ config, initialError }: { config: AppConfig; initialError: string
     return (
       <main id="main" tabIndex={-1} class="signed-out">
         <h1>{t("app.title")}</h1>
-        {initialError ? <p role="alert" class="error">{t("session.failed", { reason: initialError })}</p> : <p>{t("session.signedOut")}</p>}
+        {initialError ? (
+          <p role="alert" class="error">{t("session.failed", { reason: initialError })}</p>
+        ) : refusedByApi ? (
+          <p role="alert" class="error">{t("session.refused")}</p>
+        ) : (
+          <p>{t("session.signedOut")}</p>
+        )}
         <p>
           <button type="button" class="primary" onClick={() => void signIn(config.oidc)}>{t("session.signIn")}</button>
         </p>

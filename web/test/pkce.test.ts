@@ -56,3 +56,11 @@ test("Given an end-session endpoint, then signing out goes there with the client
   });
   assert.equal(endSessionUrl(oidc, "https://app.example/", null), null);
 });
+
+test("Given a token refused a minute after sign-in or later, then it expired; sooner, then it never worked", async () => {
+  const { refusedWhileFresh } = await import("../src/auth");
+  const session = { accessToken: "a", idToken: null, subject: "s", organisation: "o", role: "clinician", signedInAt: 1_000_000 };
+  assert.equal(refusedWhileFresh(session, 1_000_000 + 5_000), true);
+  assert.equal(refusedWhileFresh(session, 1_000_000 + 3_600_000), false);
+  assert.equal(refusedWhileFresh(null), false);
+});
