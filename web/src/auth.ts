@@ -13,14 +13,16 @@ export interface Session {
   organisation: string | null;
   role: string | null;
   signedInAt: number;
+  /** Whether this sign-in was started by the API refusing the token before. */
+  afterRefusal: boolean;
 }
 
-// A token the API refuses within this time of being issued is not an expired one: the identity provider and
-// the stage disagree (another client id, issuer or audience), and signing in again would only loop.
+// A new token refused within this time of a sign-in that a refusal started is not an expired one: the identity
+// provider and the stage disagree (another client id, issuer or audience), and signing in again would loop.
 const FRESH_MILLISECONDS = 60_000;
 
-export function refusedWhileFresh(refused: Session | null, now = Date.now()): boolean {
-  return refused !== null && now - refused.signedInAt < FRESH_MILLISECONDS;
+export function refusedAgain(refused: Session | null, now = Date.now()): boolean {
+  return refused !== null && refused.afterRefusal && now - refused.signedInAt < FRESH_MILLISECONDS;
 }
 
 let session: Session | null = null;
@@ -44,11 +46,11 @@ function redirectUri(): string {
   return `${location.origin}/`;
 }
 
-export async function signIn(oidc: OidcConfig): Promise<void> {
+export async function signIn(oidc: OidcConfig, afterRefusal = false): Promise<void> {
   const verifier = randomToken();
   const state = randomToken();
   const returnTo = location.hash || "#/";
-  sessionStorage.setItem(PENDING_KEY, JSON.stringify({ verifier, state, returnTo }));
+  sessionStorage.setItem(PENDING_KEY, JSON.stringify({ verifier, state, returnTo, afterRefusal }));
   location.assign(authorizeUrl(oidc, { redirectUri: redirectUri(), state, challenge: await challengeS256(verifier) }));
 }
 
@@ -63,7 +65,9 @@ export async function completeSignIn(oidc: OidcConfig): Promise<boolean> {
   if (callback.kind === "none") return false;
   const pending = sessionStorage.getItem(PENDING_KEY);
   sessionStorage.removeItem(PENDING_KEY);
-  const stored = pending ? (JSON.parse(pending) as { verifier: string; state: string; returnTo: string }) : null;
+  const stored = pending
+    ? (JSON.parse(pending) as { verifier: string; state: string; returnTo: string; afterRefusal?: boolean })
+    : null;
   history.replaceState(null, "", `/${stored?.returnTo ?? "#/"}`);
   if (callback.kind === "error") throw new SignInError(callback.description ?? callback.error);
   if (!stored || stored.state !== callback.state) throw new SignInError("the answer does not belong to this sign-in (state)");
@@ -85,6 +89,7 @@ export async function completeSignIn(oidc: OidcConfig): Promise<boolean> {
     organisation: typeof claims.telehub_org === "string" ? claims.telehub_org : null,
     role: typeof claims.telehub_role === "string" ? claims.telehub_role : null,
     signedInAt: Date.now(),
+    afterRefusal: stored.afterRefusal === true,
   };
   return true;
 }

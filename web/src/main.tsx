@@ -5,7 +5,7 @@ import "./styles.css";
 import { render } from "preact";
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { Api } from "./api";
-import { accessToken, completeSignIn, currentSession, refusedWhileFresh, signIn, signOut } from "./auth";
+import { accessToken, completeSignIn, currentSession, refusedAgain, signIn, signOut } from "./auth";
 import type { Session } from "./auth";
 import { CitizenCache } from "./citizens";
 import { loadConfig } from "./config";
@@ -41,11 +41,11 @@ function App({ config, initialError }: { config: AppConfig; initialError: string
         onUnauthorized: () => {
           const refused = currentSession();
           signOut();
-          if (refusedWhileFresh(refused)) {
+          if (refusedAgain(refused)) {
             setRefusedByApi(true);
             setSession(null);
           } else {
-            void signIn(config.oidc);
+            void signIn(config.oidc, true);
           }
         },
       }),

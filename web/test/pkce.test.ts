@@ -57,10 +57,11 @@ test("Given an end-session endpoint, then signing out goes there with the client
   assert.equal(endSessionUrl(oidc, "https://app.example/", null), null);
 });
 
-test("Given a token refused a minute after sign-in or later, then it expired; sooner, then it never worked", async () => {
-  const { refusedWhileFresh } = await import("../src/auth");
-  const session = { accessToken: "a", idToken: null, subject: "s", organisation: "o", role: "clinician", signedInAt: 1_000_000 };
-  assert.equal(refusedWhileFresh(session, 1_000_000 + 5_000), true);
-  assert.equal(refusedWhileFresh(session, 1_000_000 + 3_600_000), false);
-  assert.equal(refusedWhileFresh(null), false);
+test("Given a sign-in started by a refusal, when its new token is refused at once, then that is no expiry", async () => {
+  const { refusedAgain } = await import("../src/auth");
+  const session = { accessToken: "a", idToken: null, subject: "s", organisation: "o", role: "clinician", signedInAt: 1_000_000, afterRefusal: true };
+  assert.equal(refusedAgain(session, 1_000_000 + 5_000), true);
+  assert.equal(refusedAgain(session, 1_000_000 + 3_600_000), false, "an hour later it expired");
+  assert.equal(refusedAgain({ ...session, afterRefusal: false }, 1_000_000 + 5_000), false, "the first refusal signs in again");
+  assert.equal(refusedAgain(null), false);
 });
