@@ -268,11 +268,11 @@ class WebApp(Construct):
         return s3_assets.Asset(self, "Build", path=str(dist))
 
     def _generated(self, construct_id: str, files: dict[str, str]) -> s3_assets.Asset:
-        """An asset of files written at synthesis (CDK stages a copy into the cloud assembly)."""
-        directory = Path(tempfile.mkdtemp(prefix="telehub-web-"))
-        for name, text in files.items():
-            (directory / name).write_text(text, encoding="utf-8")
-        return s3_assets.Asset(self, construct_id, path=str(directory))
+        """An asset of files written at synthesis: CDK stages its copy in the cloud assembly at once."""
+        with tempfile.TemporaryDirectory(prefix="telehub-web-") as directory:
+            for name, text in files.items():
+                (Path(directory) / name).write_text(text, encoding="utf-8")
+            return s3_assets.Asset(self, construct_id, path=directory)
 
     def _acknowledge_design_choices(self) -> None:
         self._acknowledge_buckets()
