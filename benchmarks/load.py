@@ -17,8 +17,9 @@ referred by the GP and registered by the logistics centre over the API before th
 Then the system drains: the run waits until every upload a tablet got a 202 for has its event delivered to
 the sharing publisher, redriving a DLQ that holds messages once the system has gone quiet, and holds each to
 the tables, their streams and the queues (benchmarks/load_ledger.py). With faults (embedded/faults.py), a
-fraction of the functions' DynamoDB and SQS calls is throttled and the evaluator crashes half-way through
-some of its batches, from the first upload until the system has drained.
+fraction of the functions' DynamoDB and SQS calls is throttled, a fraction of their DynamoDB writes is applied
+with the reply lost (botocore sends them again), and the evaluator crashes half-way through some of its
+batches, from the first upload until the system has drained.
 """
 
 from __future__ import annotations
@@ -122,6 +123,8 @@ class LoadResult:
     faults: FaultCounts
     redriven: dict[str, int]  # DLQ -> messages moved back to its queue while draining
     deliveries: dict[str, int]  # queue -> deliveries to its consumer
+    failed_polls: dict[str, int]  # poller -> polls that raised (logged; it went on), where any did
+    stopped_pollers: list[str]  # pollers whose thread ended during the run (none should)
 
     @property
     def uploads_per_second(self) -> float:
@@ -259,7 +262,9 @@ def run_load(system: LocalSystem, plan: LoadPlan) -> LoadResult:
     devices = {tablet.device_id for tablet in tablets}
     return LoadResult(plan, loaded - started, drained - loaded, fleet.stats,
                       verify(system, fleet.ledger, taps, devices), counts, redriven,
-                      {queue: sum(tap.delivered.values()) for queue, tap in taps.items()})
+                      {queue: sum(tap.delivered.values()) for queue, tap in taps.items()},
+                      {poller.name: poller.failed_polls for poller in system.pollers if poller.failed_polls},
+                      [poller.name for poller in system.pollers if not poller.is_alive()])
 
 
 def _drain(system: LocalSystem, ledger: Ledger, evaluated: QueueTap, deadline: float) -> dict[str, int]:
@@ -312,10 +317,14 @@ def report(label: str, result: LoadResult) -> list[Figure]:
     if plan.faults.any:
         faults = result.faults
         throttled = ", ".join(f"{call} {count}" for call, count in faults.throttled.most_common())
+        lost = ", ".join(f"{call} {count}" for call, count in faults.lost_replies.most_common())
         print(f"  injected: {sum(faults.throttled.values())} throttled attempts ({throttled or 'none'}); "
+              f"{sum(faults.lost_replies.values())} writes applied with their reply lost ({lost or 'none'}); "
               f"{faults.crashed_batches} of {faults.batches} evaluator batches crashed after "
               f"{faults.records_before_crash} records in all")
         print(f"  redriven from DLQs: {_counts(result.redriven) or 'none'}")
+    print(f"  pollers stopped: {', '.join(result.stopped_pollers) or 'none'}; failed polls "
+          f"{_counts(result.failed_polls) or 'none'} (each logged, and the poller went on)")
     for where, keys in {**verdict.lost, **verdict.duplicated}.items():
         kind = "LOST" if where in verdict.lost else "DUPLICATED"
         print(f"  {kind} {len(keys)}: {where} (e.g. {keys[0]})")
@@ -361,7 +370,7 @@ def _quiet() -> Iterator[None]:
             logger.setLevel(level)
 
 
-FAULTS = FaultPlan(throttled_fraction=0.03, throttled_again=0.5, crash_every=4)
+FAULTS = FaultPlan(throttled_fraction=0.03, throttled_again=0.5, lost_replies=0.03, crash_every=4)
 
 
 def run(plan: LoadPlan | None = None) -> list[Figure]:

@@ -9,6 +9,12 @@ bad day (benchmarks/load.py) and its smoke test.
   AWS: botocore's retries with their backoff, then the functions' handling of a throttle that outlasted
   them (a 503, a batch item failure, a stream batch retried). The event source mappings' own calls (the
   pollers') are never throttled.
+- **Lost replies.** A fraction of the functions' DynamoDB writes (PutItem, UpdateItem, TransactWriteItems)
+  reach the table and are applied, but their reply never comes back: the client sees a read timeout and
+  botocore sends the same request again, as it does when a loaded service answers later than the client
+  waits. The retry meets the first attempt's writes (DynamoDB would answer a retried transaction as the
+  first by its ``ClientRequestToken``; moto cancels it on its conditions, and the functions' idempotent
+  writes must make either come out the same).
 - **A consumer crashing mid-batch.** The first batch a consumer receives, and every ``crash_every``-th after
   it, is processed for its first half only (rounded down), and the invocation then fails as a Lambda
   function that died there would: the event source mapping sees a function error and every record of the
@@ -31,6 +37,8 @@ from typing import Any
 
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.compat import HTTPHeaders
+from botocore.exceptions import ReadTimeoutError
+from botocore.httpsession import URLLib3Session
 
 from embedded.lambda_runtime import Invoke
 from embedded.pollers import Poller, SqsPoller, StreamPoller
@@ -38,6 +46,7 @@ from functions.shared import aws
 
 # What each throttled service answers: the error's code, as a JSON-protocol error names it.
 THROTTLED_SERVICES: tuple[aws.ServiceName, ...] = ("dynamodb", "sqs")
+LOST_REPLY_OPERATIONS = {"dynamodb": frozenset({"PutItem", "UpdateItem", "TransactWriteItems"})}
 THROTTLE_ERRORS = {
     "dynamodb": ("com.amazonaws.dynamodb.v20120810", "ProvisionedThroughputExceededException"),
     "sqs": ("com.amazonaws.sqs", "RequestThrottled"),
@@ -53,13 +62,14 @@ class InjectedCrash(RuntimeError):
 class FaultPlan:
     throttled_fraction: float = 0.0  # of the functions' DynamoDB and SQS calls (their first attempts)
     throttled_again: float = 0.0  # the chance that a retry of a throttled attempt is throttled too
+    lost_replies: float = 0.0  # of the functions' DynamoDB writes (their first attempts): applied, reply lost
     crash_every: int = 0  # the consumer's 1st batch and every crash_every-th after it crash; 0: none
     crashing_consumer: str = MEASUREMENTS_CONSUMER  # a poller's name
     seed: int = 2512
 
     @property
     def any(self) -> bool:
-        return self.throttled_fraction > 0 or self.crash_every > 0
+        return self.throttled_fraction > 0 or self.lost_replies > 0 or self.crash_every > 0
 
     def describe(self) -> str:
         if not self.any:
@@ -68,6 +78,8 @@ class FaultPlan:
         if self.throttled_fraction:
             parts.append(f"{self.throttled_fraction:.0%} of the functions' DynamoDB and SQS calls throttled, "
                          f"{self.throttled_again:.0%} of their retries again")
+        if self.lost_replies:
+            parts.append(f"{self.lost_replies:.0%} of the functions' DynamoDB writes with their reply lost")
         if self.crash_every:
             every = "every batch" if self.crash_every == 1 else f"every {self.crash_every}th batch"
             parts.append(f"{self.crashing_consumer} crashing half-way through {every}")
@@ -79,6 +91,7 @@ class FaultCounts:
     """What was injected, for the report."""
 
     throttled: Counter[str] = field(default_factory=Counter)  # attempts answered, by "<service>.<operation>"
+    lost_replies: Counter[str] = field(default_factory=Counter)  # writes applied, reply lost; by the same
     batches: int = 0  # the crashing consumer's batches while the fault held
     crashed_batches: int = 0
     records_before_crash: int = 0  # processed, then delivered again
@@ -88,17 +101,20 @@ class FaultCounts:
         with self._lock:
             self.throttled[call] += 1
 
+    def count_lost_reply(self, call: str) -> None:
+        with self._lock:
+            self.lost_replies[call] += 1
+
 
 @contextmanager
 def injected(pollers: Sequence[Poller], plan: FaultPlan) -> Iterator[FaultCounts]:
     """The faults of ``plan`` while the block runs, in the running system whose ``pollers`` are given."""
     counts = FaultCounts()
     with ExitStack() as stack:
-        if plan.throttled_fraction > 0:
-            rng = random.Random(plan.seed)
-            throttle = _Throttle(plan.throttled_fraction, plan.throttled_again, rng, counts)
+        if plan.throttled_fraction > 0 or plan.lost_replies > 0:
+            faults = _ClientFaults(plan, random.Random(plan.seed), counts)
             for service in THROTTLED_SERVICES:
-                stack.enter_context(throttle.on(aws.client(service)))
+                stack.enter_context(faults.on(aws.client(service)))
         if plan.crash_every > 0:
             poller = _consumer(pollers, plan.crashing_consumer)
             stack.enter_context(consumer_wrapped(poller, lambda invoke: _CrashingConsumer(
@@ -125,19 +141,23 @@ def _consumer(pollers: Sequence[Poller], name: str) -> SqsPoller | StreamPoller:
     raise ValueError(f"no queue or stream consumer named {name!r} is running")
 
 
-class _Throttle:
-    def __init__(self, fraction: float, again: float, rng: random.Random, counts: FaultCounts) -> None:
-        self._fraction = fraction
-        self._again = again
+class _ClientFaults:
+    """Throttles and lost replies, answered in one ``before-send`` handler of a functions' client: botocore
+    calls every handler of the event, and sends the request itself only if none answered."""
+
+    def __init__(self, plan: FaultPlan, rng: random.Random, counts: FaultCounts) -> None:
+        self._plan = plan
         self._rng = rng
         self._lock = threading.Lock()
         self._counts = counts
+        self._throttled_calls: set[str] = set()  # invocation ids (botocore's) of calls throttled last attempt
+        self._http = URLLib3Session()
 
     @contextmanager
     def on(self, client: Any) -> Iterator[None]:
-        """Answer a fraction of ``client``'s requests as throttled, until the block ends."""
+        """Answer ``client``'s requests with the plan's faults, until the block ends."""
         service = client.meta.service_model.service_id.hyphenize()
-        event, unique_id = f"before-send.{service}", f"telehub-injected-throttle-{id(self)}"
+        event, unique_id = f"before-send.{service}", f"telehub-injected-faults-{id(self)}"
         client.meta.events.register(event, self._answer, unique_id=unique_id)
         try:
             yield
@@ -145,15 +165,26 @@ class _Throttle:
             client.meta.events.unregister(event, unique_id=unique_id)
 
     def _answer(self, request: AWSPreparedRequest, event_name: str, **kwargs: Any) -> AWSResponse | None:
-        # Against moto only a throttle makes botocore try a call again.
-        retry = _attempt(request) > 1
-        with self._lock:
-            throttled = self._rng.random() < (self._again if retry else self._fraction)
-        if not throttled:
-            return None  # botocore sends the request
         _, service, operation = event_name.split(".")
-        self._counts.count_throttle(f"{service}.{operation}")
-        return throttled_reply(request, service)
+        call, first = _header(request, "amz-sdk-invocation-id"), _attempt(request) == 1
+        plan = self._plan
+        with self._lock:
+            again = call in self._throttled_calls
+            throttled = self._rng.random() < (plan.throttled_again if again else plan.throttled_fraction)
+            if throttled:
+                self._throttled_calls.add(call)
+            else:
+                self._throttled_calls.discard(call)
+            lost = (not throttled and first and operation in LOST_REPLY_OPERATIONS.get(service, ())
+                    and self._rng.random() < plan.lost_replies)
+        if throttled:
+            self._counts.count_throttle(f"{service}.{operation}")
+            return throttled_reply(request, service)
+        if lost:
+            self._http.send(request)  # the service applies the write...
+            self._counts.count_lost_reply(f"{service}.{operation}")
+            raise ReadTimeoutError(endpoint_url=request.url)  # ...and the client stops waiting for its reply
+        return None  # botocore sends the request
 
 
 def throttled_reply(request: AWSPreparedRequest, service: str) -> AWSResponse:
@@ -171,9 +202,12 @@ def throttled_reply(request: AWSPreparedRequest, service: str) -> AWSResponse:
 
 def _attempt(request: AWSPreparedRequest) -> int:
     """Which attempt of its call the request is (botocore's ``amz-sdk-request: attempt=N; max=M``)."""
-    value: str | bytes = request.headers.get("amz-sdk-request", "attempt=1")
-    text = value.decode() if isinstance(value, bytes) else value
-    return int(text.split(";")[0].removeprefix("attempt="))
+    return int(_header(request, "amz-sdk-request", "attempt=1").split(";")[0].removeprefix("attempt="))
+
+
+def _header(request: AWSPreparedRequest, name: str, default: str = "") -> str:
+    value: str | bytes = request.headers.get(name, default)
+    return value.decode() if isinstance(value, bytes) else value
 
 
 class _Body:
