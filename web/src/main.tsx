@@ -10,7 +10,7 @@ import type { Session } from "./auth";
 import { CitizenCache } from "./citizens";
 import { loadConfig } from "./config";
 import type { AppConfig } from "./config";
-import { translator } from "./i18n";
+import { LANGUAGES, translator } from "./i18n";
 import type { Language } from "./i18n";
 import { parseRoute } from "./routes";
 import { AppContext } from "./ui";
@@ -60,16 +60,18 @@ function App({ config, initialError }: { config: AppConfig; initialError: string
     document.title = `${t(page[route.page])} – ${t("app.title")}`;
   }, [language, t, route.page]);
   useEffect(() => {
-    // A new page starts at its heading, so a keyboard or screen reader user lands where the content is.
+    // A new page puts the focus on its content, so a keyboard or screen reader user starts there.
     document.getElementById("main")?.focus();
   }, [route.page]);
 
-  const switchLanguage = (
-    <button type="button" class="link-button" data-testid="language-switch" lang={language === "da" ? "en" : "da"}
-      aria-label={t("language.switch.label")} onClick={() => setLanguage(language === "da" ? "en" : "da")}>
+  // The stage's config.json lists the languages offered; the app has tables for Danish and English.
+  const other = LANGUAGES.find((candidate) => candidate !== language && (config.languages ?? LANGUAGES).includes(candidate));
+  const switchLanguage = other ? (
+    <button type="button" class="link-button" data-testid="language-switch" lang={other}
+      aria-label={t("language.switch.label")} onClick={() => setLanguage(other)}>
       {t("language.switch")}
     </button>
-  );
+  ) : null;
 
   if (!session) {
     return (
@@ -98,7 +100,7 @@ function App({ config, initialError }: { config: AppConfig; initialError: string
       <header class="top">
         <nav aria-label={t("nav.main")}>
           <a class="brand" href="#/">{t("app.title")}</a>
-          <a href="#/">{t("nav.worklist")}</a>
+          <a href="#/" aria-current={route.page === "worklist" ? "page" : undefined}>{t("nav.worklist")}</a>
         </nav>
         <div class="who">
           <span data-testid="signed-in-as">
