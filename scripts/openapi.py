@@ -196,6 +196,12 @@ NO_STORE_HEADER = {
     "schema": {"type": "string", "const": "no-store"},
 }
 NO_STORE = {"Cache-Control": {"$ref": "#/components/headers/NoStore"}}
+# A function's own 429 (functions.shared.errors.TooManyRequests) says when to ask again; the edge's do not.
+RETRY_AFTER_HEADER = {
+    "description": "With a function's own 429: the whole seconds after which the request may be sent again.",
+    "required": False,
+    "schema": {"type": "integer", "minimum": 1},
+}
 
 
 class OpenAPIError(Exception):
@@ -255,7 +261,7 @@ def build_document(spec: ResourceSpec = SPEC) -> dict[str, Any]:
                 "FieldProblem": FIELD_PROBLEM_SCHEMA,
             },
             "responses": _error_responses(),
-            "headers": {"NoStore": NO_STORE_HEADER},
+            "headers": {"NoStore": NO_STORE_HEADER, "RetryAfter": RETRY_AFTER_HEADER},
             "securitySchemes": SECURITY_SCHEMES,
         },
     }
@@ -306,7 +312,9 @@ def _document_errors(operation: dict[str, Any], method: str, authorized: bool) -
     for status in [code for code in responses if int(code) < 400]:
         responses[status]["headers"] = NO_STORE
     for status in [code for code in responses if int(code) >= 400]:
-        if int(status) in PROBLEMS:  # the route declared a standard error
+        if int(status) == 429:  # the route's function answers 429 itself, besides the edge
+            responses[status] = _function_too_many_requests(responses[status].get("description", ""))
+        elif int(status) in PROBLEMS:  # the route declared a standard error
             responses[status] = _error_ref(int(status))
         else:
             responses[status] = {
@@ -323,7 +331,17 @@ def _document_errors(operation: dict[str, Any], method: str, authorized: bool) -
     if method in _BODY_METHODS:
         standard += [411, 413, 415]
     for status in standard:
-        responses[str(status)] = _error_ref(status)
+        responses.setdefault(str(status), _error_ref(status))
+
+
+def _function_too_many_requests(description: str) -> dict[str, Any]:
+    """A route's own 429, with Retry-After, beside the edge's 429 that every operation can get."""
+    edge = _error_responses()[PROBLEMS[429][0]]
+    return {
+        "description": f"{description}; or, as for every operation: {edge['description']}",
+        "headers": {**NO_STORE, "Retry-After": {"$ref": "#/components/headers/RetryAfter"}},
+        "content": edge["content"],
+    }
 
 
 def _error_ref(status: int) -> dict[str, str]:

@@ -12,7 +12,12 @@ from aws_lambda_powertools.logging import correlation_paths
 from pydantic import StringConstraints
 
 from functions.devices.keys import KmsCredentialSigner
-from functions.devices.logic import CREDENTIAL_GRACE, CredentialIssuer, DeviceService
+from functions.devices.logic import (
+    CREDENTIAL_GRACE,
+    MINIMUM_ROTATION_INTERVAL,
+    CredentialIssuer,
+    DeviceService,
+)
 from functions.devices.models import (
     DEVICE_ID_PATTERN,
     DeviceRegistration,
@@ -34,6 +39,7 @@ if TYPE_CHECKING:
 app = build_resolver()
 _REGISTERED: OpenAPIResponse = {"content": {"application/json": {"model": RegisteredDevice}}}
 _GRACE_MINUTES = int(CREDENTIAL_GRACE.total_seconds() // 60)
+_INTERVAL_MINUTES = int(MINIMUM_ROTATION_INTERVAL.total_seconds() // 60)
 
 
 @cache
@@ -100,14 +106,19 @@ def register_device(registration: DeviceRegistration, principal: Caller) -> Resp
     description=(
         "The calling device gets a new credential and uses it from now on. The credential it called with "
         f"still works for {_GRACE_MINUTES} minutes (the grace to switch; the reply says until when); any "
-        "older one is refused. A retry with the same credential after a lost reply is safe: it gets another "
-        "new credential, and the grace it had is kept, not extended. The new credential lives as long as a "
-        "registered one (the stage's device_credentials.ttl_days). Revoking the device stops all of them."
+        f"older one is refused. A device rotates at most once per {_INTERVAL_MINUTES} minutes, counted from "
+        "when its current credential was issued (by registration or rotation): sooner is a 429 whose "
+        "Retry-After says in how many seconds it may. A retry with the previous credential after a lost "
+        "reply is safe and not held to that: it gets the same new credential again, and the grace it had, "
+        "not extended. The new credential lives as long as a registered one (the stage's "
+        "device_credentials.ttl_days). Revoking the device stops all of them."
     ),
     tags=["devices"],
     responses={
         200: {"description": "The new credential, and the end of the old one's grace"},
         401: {"description": "The credential was replaced again, or the device revoked, meanwhile"},
+        429: {"description": f"The device's current credential was issued less than {_INTERVAL_MINUTES} "
+                              "minutes ago (Retry-After: the seconds until it may rotate)"},
     },
 )
 def rotate_credential(principal: Caller) -> RotatedCredential:

@@ -14,13 +14,21 @@ A credential is valid only once the device item records its id (jti): the curren
 replaced until ``CREDENTIAL_GRACE`` after the replacement (functions.shared.device_records.DeviceCredentials).
 Each credential is issued (signed) first and recorded by a conditional write; one that loses a race is
 never recorded, so never valid. A registration retry rotates, as the device's own rotation does: a
-retry gets a fresh credential and never multiplies them, since a device has at most two valid at a time.
+retry gets a fresh credential and never multiplies them, since a device has at most two valid at a time. A
+device's rotation sent with its previous credential (the reply to its last rotation was lost) gets the current
+credential again rather than a new one.
+
+A device rotates its own credential at most once per ``MINIMUM_ROTATION_INTERVAL``: each credential is a
+bucket of its own in the web ACL's per-credential limit, so a device rotating at will would escape that
+limit. A registration retry is not held to it: it is the logistics centre's request, under the centre's own
+limits, and its reply is the centre's only way to a credential for a device whose first reply was lost.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -32,7 +40,7 @@ from functions.shared.access_rules import AccessGuard, Relation, nothing_found
 from functions.shared.citizens import ATTEMPTS, CitizenPseudonyms
 from functions.shared.clock import Clock
 from functions.shared.device_records import DEVICE_CREDENTIAL_TYPE, DeviceCredentials, DeviceStatus
-from functions.shared.errors import Conflict, ServiceUnavailable, Unauthorized
+from functions.shared.errors import Conflict, ServiceUnavailable, TooManyRequests, Unauthorized
 from functions.shared.identifiers import new_id
 from functions.shared.principal import Principal, organisation_of
 
@@ -55,6 +63,12 @@ REVOKE_DEVICE = "DELETE /v1/devices/{device_id}"
 # it) to switch to the new one, short enough that a leaked credential replaced on suspicion soon stops.
 CREDENTIAL_GRACE = timedelta(minutes=10)
 SUPERSEDED = "the credential is no longer valid; use the device's current credential"
+# The least time between the device's own rotations, counted from when its current credential was issued: as
+# long as the grace, so a device never holds more than two valid credentials (two buckets of the web ACL's
+# per-credential limit), and the older one is always at least this old.
+MINIMUM_ROTATION_INTERVAL = CREDENTIAL_GRACE
+ROTATED_TOO_SOON = (f"the device's credential was issued less than {MINIMUM_ROTATION_INTERVAL.seconds // 60} "
+                    "minutes ago; rotate it after the time Retry-After gives")
 
 
 class DeviceRegistry(Protocol):
@@ -112,9 +126,16 @@ class CredentialIssuer:
 
     def issue(self, device_id: str) -> Credential:
         """A new credential of the device, with an id (jti) of its own; valid once the device records it."""
-        issued_at = int(self._clock().timestamp())
+        return self._signed(device_id, new_id("crd"), self._clock())
+
+    def reissue(self, device_id: str, credential_id: str, issued: datetime) -> Credential:
+        """The device's credential ``credential_id``, issued at ``issued``, once more: the same claims, so the
+        same token byte for byte (an RS256 signature of the same input is the same)."""
+        return self._signed(device_id, credential_id, issued)
+
+    def _signed(self, device_id: str, credential_id: str, issued: datetime) -> Credential:
+        issued_at = int(issued.timestamp())
         expires_at = issued_at + int(self._lifetime.total_seconds())
-        credential_id = new_id("crd")
         header = {"alg": "RS256", "typ": DEVICE_CREDENTIAL_TYPE, "kid": self._signer.key_id}
         claims = {
             "iss": self._issuer,
@@ -129,7 +150,7 @@ class CredentialIssuer:
         signing_input = f"{_segment(header)}.{_segment(claims)}"
         signature = _base64url(self._signer.sign(signing_input.encode("ascii")))
         return Credential(f"{signing_input}.{signature}", datetime.fromtimestamp(expires_at, UTC),
-                          credential_id)
+                          credential_id, issued)
 
 
 class DeviceService:
@@ -191,7 +212,8 @@ class DeviceService:
                 registered_by=organisation,
                 registered_at=self._clock(),
                 episode_ids=episode_ids,
-                credentials=DeviceCredentials(current=credential.credential_id),
+                credentials=DeviceCredentials(current=credential.credential_id,
+                                              current_issued_at=credential.issued_at),
             )
             self._logged(patient_id, "register_device", episode_ids, principal, logged)
             if self._registry.add_device(device):
@@ -200,8 +222,11 @@ class DeviceService:
 
     def rotate_credential(self, principal: Principal) -> Rotation:
         """A new credential for the calling device: current from now on; the one it called with works until
-        ``CREDENTIAL_GRACE`` from now, or, if it is already the previous one (the reply to the device's last
-        rotation was lost), until its grace ends. Unauthorized if the calling credential stopped working
+        ``CREDENTIAL_GRACE`` from now. TooManyRequests if the device's current credential, the one it called
+        with, was issued less than ``MINIMUM_ROTATION_INTERVAL`` ago. Called with the previous credential
+        (the reply to the device's last rotation was lost), the current one once more, byte for byte, and
+        the grace unchanged: nothing is written, and however often a device asks, it gets no third credential
+        (nor a fresh bucket of the web ACL's limit). Unauthorized if the calling credential stopped working
         since the authorizer let it in (the device revoked, or the credential replaced again)."""
         device_id, caller = principal.device_id, principal.credential_id
         for _ in range(ATTEMPTS):
@@ -209,20 +234,34 @@ class DeviceService:
             if (device is None or device.status != DeviceStatus.ACTIVE or caller is None
                     or not device.credentials.accepts(caller, self._clock())):
                 raise Unauthorized(SUPERSEDED)
+            credentials = device.credentials
+            if caller == credentials.previous and credentials.current and credentials.current_issued_at:
+                again = self._credentials.reissue(device.device_id, credentials.current,
+                                                  credentials.current_issued_at)
+                return Rotation(device.device_id, again, cast(datetime, credentials.previous_until))
+            self._not_too_soon(credentials)
             rotated = self._rotated(device, caller)
             if rotated is not None:
-                credential, credentials = rotated
-                # The previous credential is now the caller's (it was the current or the previous one): its
-                # grace is set.
-                return Rotation(device.device_id, credential, cast(datetime, credentials.previous_until))
+                credential, recorded = rotated
+                # The previous credential is now the caller's (it was the current one): its grace is set.
+                return Rotation(device.device_id, credential, cast(datetime, recorded.previous_until))
         raise ServiceUnavailable("the credential could not be rotated now; retry the same request")
+
+    def _not_too_soon(self, credentials: DeviceCredentials) -> None:
+        """TooManyRequests, with the whole seconds until it may, if the current credential was issued less
+        than MINIMUM_ROTATION_INTERVAL ago."""
+        issued_at = credentials.current_issued_at
+        wait = (issued_at + MINIMUM_ROTATION_INTERVAL - self._clock()) if issued_at else timedelta(0)
+        if wait > timedelta(0):
+            raise TooManyRequests(ROTATED_TOO_SOON, retry_after_seconds=math.ceil(wait.total_seconds()))
 
     def _rotated(self, device: Device, caller: str | None) -> tuple[Credential, DeviceCredentials] | None:
         """A new credential recorded as the device's current one, with the credentials now recorded; None,
         with nothing recorded, if the device was revoked or rotated since it was read."""
         credential = self._credentials.issue(device.device_id)
+        issued_at = credential.issued_at
         credentials = device.credentials.rotated(credential.credential_id, caller,
-                                                 self._clock() + CREDENTIAL_GRACE)
+                                                 issued_at + CREDENTIAL_GRACE, issued_at)
         if not self._registry.rotate_credential(device, credentials):
             return None
         return credential, credentials

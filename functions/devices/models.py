@@ -131,6 +131,7 @@ class Credential:
     token: str
     expires_at: datetime
     credential_id: str  # its jti, which the device item records
+    issued_at: datetime  # when it was signed (its iat is this, to the second)
 
 
 class DevicesSettings(EnvironmentSettings):

@@ -61,7 +61,9 @@ def build_resolver() -> APIGatewayRestResolver:
 
     def domain_error(error: TelehubError) -> Response[str]:
         _count_refusal(error.status, error_code=error.code)
-        return problem(error.status, error.code, error.message, error.problems)
+        response = problem(error.status, error.code, error.message, error.problems)
+        response.headers.update(error.headers())
+        return response
 
     @app.not_found
     def no_such_route(_: Exception) -> Response[str]:

@@ -6,8 +6,9 @@ feature's repository sends them.
 Devices table (device_id): one item per device (its other attributes: functions.devices.repository),
 ``status`` active until revoked (the authorizer then refuses every credential of it), ``episode_ids``:
 the open episodes of care it serves (their side of the link: functions.shared.episode_records), and the ids
-(``jti``) of the credentials it may use: ``credential_id``, the current one, and ``previous_credential_id``,
-the one it replaced, until ``previous_credential_until`` (the grace a rotation gives the device to switch).
+(``jti``) of the credentials it may use: ``credential_id``, the current one (issued at
+``credential_issued_at``), and ``previous_credential_id``, the one it replaced, until
+``previous_credential_until`` (the grace a rotation gives the device to switch).
 
 Citizens table (pk, sk), beside the citizen items of functions.shared.citizen_store:
 - ``DEVICE_SERIAL#<vendor>#<serial>`` / ``CLAIM``: device_id of the active device with that serial
@@ -49,11 +50,13 @@ def serial_claim_key(vendor: str, serial: str) -> dict[str, Any]:
 @dataclass(frozen=True)
 class DeviceCredentials:
     """The ids (``jti``) of the credentials a device may use: the current one, and the one it replaced until
-    ``previous_until``. Only these two: a credential that is neither is refused, however well signed."""
+    ``previous_until``. Only these two: a credential that is neither is refused, however well signed. When the
+    current one was issued, for the devices' limit on how often a device rotates its own."""
 
     current: str | None = None
     previous: str | None = None
     previous_until: datetime | None = None
+    current_issued_at: datetime | None = None
 
     def accepts(self, credential_id: str, now: datetime) -> bool:
         if credential_id == self.current:
@@ -61,16 +64,17 @@ class DeviceCredentials:
         return (credential_id == self.previous and self.previous_until is not None
                 and now < self.previous_until)
 
-    def rotated(self, issued: str, caller: str | None, grace_until: datetime) -> DeviceCredentials:
-        """The credentials once ``issued`` replaces the current one, for a caller holding ``caller`` (the
-        device's own credential, which the caller checked ``accepts``; None for its logistics centre): the
-        issued one is current, the one that was current is the previous until ``grace_until``. A device
-        calling with its previous credential (the reply to its last rotation was lost) keeps that one as the
-        previous, with the grace it had: the current one, which it never received, stops at once, and no
-        grace is ever extended."""
+    def rotated(self, issued: str, caller: str | None, grace_until: datetime,
+                issued_at: datetime) -> DeviceCredentials:
+        """The credentials once ``issued`` (at ``issued_at``) replaces the current one, for a caller holding
+        ``caller`` (the device's own credential, which the caller checked ``accepts``; None for its logistics
+        centre): the issued one is current, the one that was current is the previous until ``grace_until``.
+        A device calling with its previous credential (the reply to its last rotation was lost) keeps that one
+        as the previous, with the grace it had: the current one, which it never received, stops at once, and
+        no grace is ever extended."""
         if caller is not None and caller == self.previous:
-            return DeviceCredentials(issued, self.previous, self.previous_until)
-        return DeviceCredentials(issued, self.current, grace_until if self.current else None)
+            return DeviceCredentials(issued, self.previous, self.previous_until, issued_at)
+        return DeviceCredentials(issued, self.current, grace_until if self.current else None, issued_at)
 
 
 @dataclass(frozen=True)
@@ -108,11 +112,12 @@ def device_standing(item: dict[str, Any] | None) -> DeviceStanding | None:
 
 def device_credentials(item: dict[str, Any]) -> DeviceCredentials:
     """The credential ids of a device item (serialised form)."""
-    until = item.get("previous_credential_until")
+    until, issued_at = item.get("previous_credential_until"), item.get("credential_issued_at")
     return DeviceCredentials(
         current=item["credential_id"]["S"] if "credential_id" in item else None,
         previous=item["previous_credential_id"]["S"] if "previous_credential_id" in item else None,
         previous_until=datetime.fromisoformat(until["S"]) if until else None,
+        current_issued_at=datetime.fromisoformat(issued_at["S"]) if issued_at else None,
     )
 
 
@@ -121,6 +126,8 @@ def credential_attributes(credentials: DeviceCredentials) -> dict[str, Any]:
     attributes: dict[str, Any] = {}
     if credentials.current:
         attributes["credential_id"] = {"S": credentials.current}
+    if credentials.current_issued_at:
+        attributes["credential_issued_at"] = {"S": credentials.current_issued_at.isoformat()}
     if credentials.previous and credentials.previous_until:
         attributes["previous_credential_id"] = {"S": credentials.previous}
         attributes["previous_credential_until"] = {"S": credentials.previous_until.isoformat()}

@@ -24,6 +24,10 @@ class TelehubError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    def headers(self) -> dict[str, str]:
+        """Headers the error's reply carries besides the problem body."""
+        return {}
+
 
 class InvalidInput(TelehubError):
     status = 422
@@ -74,6 +78,19 @@ class PayloadTooLarge(TelehubError):
 class UnsupportedMediaType(TelehubError):
     status = 415
     code = "unsupported_media_type"
+
+
+@dataclass
+class TooManyRequests(TelehubError):
+    """The caller asked again too soon; it may ask again after ``retry_after_seconds`` (Retry-After)."""
+
+    retry_after_seconds: int = 1
+
+    status = 429
+    code = "too_many_requests"
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_seconds)}
 
 
 class ServiceUnavailable(TelehubError):

@@ -1,9 +1,13 @@
 """A device's credential rotated through the running embedded system: gateway, authorizer and devices handler
 over real HTTP. The old credential uploads during the grace and is refused after it; the authorizer's clock is
-moved past the grace rather than waited for."""
+moved past the grace rather than waited for, and the tablet registered in the devices function's past rather
+than waiting out the interval before its first rotation."""
 
 from __future__ import annotations
 
+import json
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -14,6 +18,9 @@ from embedded.api_client import call
 from embedded.local import LocalSystem
 from embedded.simulator import HomeTablet
 from functions.authorizer import handler as authorizer
+from functions.devices import handler as devices
+from functions.devices.logic import MINIMUM_ROTATION_INTERVAL
+from functions.shared.clock import utc_now
 
 pytestmark = pytest.mark.e2e
 
@@ -34,6 +41,26 @@ def authorizer_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[date
     yield set_to
     monkeypatch.undo()
     authorizer._authenticator.cache_clear()
+
+
+@pytest.fixture
+def registered_earlier(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[LocalSystem], dict[str, str]]]:
+    """Registers a tablet with the devices function's clock as far back as the interval a device waits before
+    it rotates, then hands the function the real clock again (never one ahead: the authorizer takes no
+    credential issued in its future)."""
+
+    def register(system: LocalSystem) -> dict[str, str]:
+        earlier = datetime.now(UTC) - MINIMUM_ROTATION_INTERVAL
+        monkeypatch.setattr(devices, "utc_now", lambda: earlier)
+        devices._service.cache_clear()
+        device = registered_tablet(system)
+        monkeypatch.setattr(devices, "utc_now", utc_now)
+        devices._service.cache_clear()
+        return device
+
+    yield register
+    monkeypatch.undo()
+    devices._service.cache_clear()
 
 
 def registered_tablet(system: LocalSystem) -> dict[str, str]:
@@ -62,9 +89,10 @@ def upload(system: LocalSystem, credential: str) -> int:
     return tablet.send(tablet.new_upload([reading])).status
 
 
-def test_a_rotated_credential_works_through_its_grace_and_not_after(local_system, authorizer_clock):
-    # Given a registered tablet
-    device = registered_tablet(local_system)
+def test_a_rotated_credential_works_through_its_grace_and_not_after(local_system, authorizer_clock,
+                                                                   registered_earlier):
+    # Given a tablet registered long enough ago to rotate
+    device = registered_earlier(local_system)
     old = device["credential"]
     # When it rotates its credential
     rotated = call("POST", f"{local_system.gateway_url}/v1/devices/me/credential", old)
@@ -83,3 +111,35 @@ def test_a_rotated_credential_works_through_its_grace_and_not_after(local_system
     assert upload(local_system, new) == 202
     # And the old one cannot rotate any more either
     assert call("POST", f"{local_system.gateway_url}/v1/devices/me/credential", old).status == 401
+
+
+def test_a_tablet_rotating_again_at_once_is_told_when_it_may_and_a_lost_reply_is_sent_again(
+        local_system, registered_earlier):
+    # Given a tablet that rotated its credential
+    device = registered_earlier(local_system)
+    rotate = f"{local_system.gateway_url}/v1/devices/me/credential"
+    rotated = call("POST", rotate, device["credential"])
+    assert rotated.status == 200, rotated.body
+    # When it rotates again at once, with the new credential
+    status, headers, body = _post_with_headers(rotate, rotated.body["credential"])
+    # Then the reply is 429 problem+json saying in how many seconds it may
+    assert status == 429, body
+    assert headers["Content-Type"] == "application/problem+json" and body["code"] == "too_many_requests"
+    assert 0 < int(headers["Retry-After"]) <= MINIMUM_ROTATION_INTERVAL.total_seconds()
+    # When it sends the rotation with its old credential instead (the reply was lost, as far as it knows)
+    again = call("POST", rotate, device["credential"])
+    # Then it gets the credential it already got, the same token, and it uploads
+    assert again.status == 200 and again.body == rotated.body
+    assert upload(local_system, again.body["credential"]) == 202
+
+
+def _post_with_headers(url: str, credential: str) -> tuple[int, dict[str, str], dict]:
+    """A POST without a body, with the reply's headers (the API client keeps only status and body)."""
+    request = urllib.request.Request(url, data=b"", method="POST",
+                                     headers={"Authorization": f"Bearer {credential}"})
+    try:
+        with urllib.request.urlopen(request, timeout=15) as response:
+            return response.status, dict(response.headers), json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, dict(error.headers), json.loads(error.read())

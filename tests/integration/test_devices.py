@@ -13,8 +13,10 @@ import jwt
 import pytest
 
 from functions.authorizer import handler as authorizer
-from functions.devices.logic import CREDENTIAL_GRACE, SERIAL_TAKEN
+from functions.devices import handler as devices
+from functions.devices.logic import CREDENTIAL_GRACE, MINIMUM_ROTATION_INTERVAL, SERIAL_TAKEN
 from functions.devices.models import DeviceRegistration
+from functions.shared.clock import utc_now
 from functions.shared.device_records import DEVICE_CREDENTIAL_TYPE
 from functions.shared.errors import NO_RELATION
 from tests.support.devices_api import (
@@ -33,7 +35,7 @@ from tests.support.events import load_event
 from tests.support.moto_state import table_items
 from tests.support.organisations import CENTRE, OTHER
 from tests.support.referrals_api import call
-from tests.support.runtime import PLATFORM
+from tests.support.runtime import PLATFORM, invoke
 
 OTHER_CPR = "0101011235"
 
@@ -335,10 +337,44 @@ def authorizer_clock_at(monkeypatch: pytest.MonkeyPatch, moment: datetime) -> No
     authorizer._authenticator.cache_clear()
 
 
-def test_a_device_rotates_its_credential_and_the_old_one_stops_after_the_grace(resources, referred,
-                                                                               monkeypatch):
-    # Given a registered device
+def invoke_rotation(credential: str) -> dict[str, Any]:
+    """The devices function's whole reply, headers too, to a rotation sent with this credential."""
+    policy = authorize(credential)
+    event = load_event("devices/rotate_credential.json")
+    event["requestContext"]["authorizer"] = {"principalId": policy["principalId"], **policy["context"]}
+    return invoke("devices", event)
+
+
+@pytest.fixture
+def devices_clock_at(monkeypatch: pytest.MonkeyPatch):
+    """Sets the devices function's clock (its next invocation builds its service anew with it; None: the real
+    clock again). Only ever into the past, or where the function signs nothing: the authorizer takes no
+    credential issued in its future."""
+
+    def set_to(moment: datetime | None) -> None:
+        if moment is None:
+            monkeypatch.setattr(devices, "utc_now", utc_now)
+        else:
+            monkeypatch.setattr(devices, "utc_now", lambda: moment)
+        devices._service.cache_clear()
+
+    yield set_to
+    monkeypatch.undo()
+    devices._service.cache_clear()
+
+
+def registered_long_enough_ago(devices_clock_at) -> dict[str, Any]:
+    """A device registered as long ago as it must have been to rotate its credential now."""
+    devices_clock_at(datetime.now(UTC) - MINIMUM_ROTATION_INTERVAL)
     _, device = register()
+    devices_clock_at(None)
+    return device
+
+
+def test_a_device_rotates_its_credential_and_the_old_one_stops_after_the_grace(resources, referred,
+                                                                               devices_clock_at, monkeypatch):
+    # Given a device registered long enough ago
+    device = registered_long_enough_ago(devices_clock_at)
     # When it rotates its credential, presenting it through the authorizer
     status, rotated = rotate_with(device["credential"])
     # Then it gets a new credential of the same device, with the end of the old one's grace
@@ -359,9 +395,34 @@ def test_a_device_rotates_its_credential_and_the_old_one_stops_after_the_grace(r
     assert authorize(rotated["credential"])["context"]["credential_id"] == new_id
 
 
-def test_revoking_a_device_stops_its_current_and_previous_credential_at_once(resources, referred):
+def test_a_rotation_too_soon_is_a_429_saying_when_and_a_retry_with_the_old_credential_gets_the_same_one(
+        resources, referred, devices_clock_at):
+    # Given a device that rotated its credential, and the devices function's clock a minute after that
+    device = registered_long_enough_ago(devices_clock_at)
+    _, rotated = rotate_with(device["credential"])
+    [stored] = table_items(resources, "devices")
+    devices_clock_at(datetime.fromisoformat(stored["credential_issued_at"]["S"]) + timedelta(minutes=1))
+    # When it rotates again with the new credential
+    reply = invoke_rotation(rotated["credential"])
+    # Then it is refused with 429 problem+json, Retry-After the seconds left, and nothing is written
+    assert reply["statusCode"] == 429
+    assert json.loads(reply["body"])["code"] == "too_many_requests"
+    headers = {name: values[0] for name, values in reply["multiValueHeaders"].items()}
+    assert headers["Content-Type"] == "application/problem+json"
+    assert int(headers["Retry-After"]) == (MINIMUM_ROTATION_INTERVAL - timedelta(minutes=1)).seconds
+    assert table_items(resources, "devices") == [stored]
+    # When it sends the rotation with its old credential instead (as after a lost reply)
+    status, again = rotate_with(device["credential"])
+    # Then it gets the credential it already has, the very token, with the old one's grace unchanged
+    assert status == 200
+    assert again == rotated
+    assert table_items(resources, "devices") == [stored]
+
+
+def test_revoking_a_device_stops_its_current_and_previous_credential_at_once(resources, referred,
+                                                                             devices_clock_at):
     # Given a device that rotated its credential (both work now)
-    _, device = register()
+    device = registered_long_enough_ago(devices_clock_at)
     _, rotated = rotate_with(device["credential"])
     # When the centre revokes the device
     assert revoke(device["device_id"])[0] == 204

@@ -8,7 +8,13 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from functions.devices.logic import CREDENTIAL_GRACE, SERIAL_TAKEN, CredentialIssuer, DeviceService
+from functions.devices.logic import (
+    CREDENTIAL_GRACE,
+    MINIMUM_ROTATION_INTERVAL,
+    SERIAL_TAKEN,
+    CredentialIssuer,
+    DeviceService,
+)
 from functions.devices.models import Device, DeviceRegistration
 from functions.shared.device_records import DEVICE_CREDENTIAL_TYPE, DeviceCredentials, DeviceStatus
 from functions.shared.errors import (
@@ -17,6 +23,7 @@ from functions.shared.errors import (
     Forbidden,
     NoRelation,
     ServiceUnavailable,
+    TooManyRequests,
     Unauthorized,
 )
 from functions.shared.principal import Principal, Role
@@ -118,7 +125,7 @@ def test_the_credential_is_an_rs256_jwt_for_the_device(service, registry, signin
     # And its id is the device's current credential, as stored
     assert claims["jti"] == outcome.credential.credential_id
     assert outcome.device.credentials == registry.devices[device_id].credentials == DeviceCredentials(
-        claims["jti"])
+        claims["jti"], current_issued_at=NOW)
     assert claims["telehub_role"] == "device"
     assert claims["iat"] == int(NOW.timestamp())
     assert claims["exp"] == int((NOW + TTL).timestamp())
@@ -161,7 +168,7 @@ def test_a_retried_registration_returns_the_same_device_with_a_fresh_credential(
     assert retry.credential.credential_id != first.credential.credential_id
     assert retry.device.credentials == registry.devices[first.device.device_id].credentials == (
         DeviceCredentials(retry.credential.credential_id, first.credential.credential_id,
-                          clock.now + CREDENTIAL_GRACE))
+                          clock.now + CREDENTIAL_GRACE, clock.now))
 
 
 def test_retries_never_multiply_the_valid_credentials(service, registry, clock):
@@ -377,10 +384,13 @@ def test_a_logistics_principal_without_organisation_may_not_register(service, re
 
 
 @pytest.fixture
-def device(service, registry) -> Device:
-    """A device the centre registered for a referred citizen."""
+def device(service, registry, clock) -> Device:
+    """A device the centre registered for a referred citizen, long enough ago that it may rotate now."""
     referred(registry)
-    return service.register(registration(), LOGISTICS).device
+    clock.now = NOW - MINIMUM_ROTATION_INTERVAL
+    registered = service.register(registration(), LOGISTICS).device
+    clock.now = NOW
+    return registered
 
 
 def test_revoking_marks_the_device_revoked_and_releases_its_serial(service, registry, device):
@@ -487,7 +497,7 @@ def test_a_rotation_makes_a_new_credential_current_and_gives_the_old_one_a_grace
     assert rotation.credential.expires_at == clock.now + TTL
     # And the device records the new one as current and the old one until the grace ends, which the reply says
     assert registry.devices[device.device_id].credentials == DeviceCredentials(
-        rotation.credential.credential_id, old, clock.now + CREDENTIAL_GRACE)
+        rotation.credential.credential_id, old, clock.now + CREDENTIAL_GRACE, clock.now)
     assert rotation.previous_valid_until == clock.now + CREDENTIAL_GRACE
     # And a rotation names no citizen's data: nothing is access-logged for it
     assert access_log.entries == logged and access_log.denials == []
@@ -504,33 +514,100 @@ def test_the_old_credential_stops_once_the_grace_ends(service, registry, device,
     assert credentials.accepts(rotation.credential.credential_id, NOW + CREDENTIAL_GRACE)
 
 
-def test_a_retry_with_the_old_credential_keeps_its_grace_and_drops_the_unreceived_one(
+def test_a_retry_with_the_old_credential_gets_the_lost_reply_again_and_keeps_its_grace(
         service, registry, device, clock):
     # Given a rotation whose reply the device never received
     old = device.credentials.current
     lost = service.rotate_credential(as_device(device, old))
-    # When the device retries with its old credential, three minutes on
+    recorded = registry.devices[device.device_id]
+    # When the device retries with its old credential, three minutes on (within the interval: not refused)
     clock.now = NOW + timedelta(minutes=3)
     retry = service.rotate_credential(as_device(device, old))
-    # Then the retry's credential is current, the old one keeps the grace it had (not extended), and the
-    # credential of the lost reply is valid no more
-    credentials = registry.devices[device.device_id].credentials
-    assert credentials == DeviceCredentials(retry.credential.credential_id, old, NOW + CREDENTIAL_GRACE)
-    assert retry.previous_valid_until == NOW + CREDENTIAL_GRACE
-    assert not credentials.accepts(lost.credential.credential_id, clock.now)
+    # Then it gets the lost reply's credential again, the very token, with the grace the old one had (not
+    # extended), and nothing is written: a retry never makes a third credential
+    assert retry.credential == lost.credential
+    assert retry.previous_valid_until == lost.previous_valid_until == NOW + CREDENTIAL_GRACE
+    assert registry.devices[device.device_id] == recorded
 
 
-def test_a_rotation_with_the_new_credential_retires_the_old_one_at_once(service, registry, device):
+def test_a_rotation_with_the_new_credential_retires_the_old_one_at_once(service, registry, device, clock):
     # Given a rotation the device received
     old = device.credentials.current
     first = service.rotate_credential(as_device(device, old))
-    # When it rotates again, with the new credential
+    # When it rotates again, with the new credential, once it may
+    clock.now = NOW + MINIMUM_ROTATION_INTERVAL
     second = service.rotate_credential(as_device(device, first.credential.credential_id))
     # Then the first rotation's credential has the grace, and the original one is valid no more
     credentials = registry.devices[device.device_id].credentials
     assert (credentials.current, credentials.previous) == (second.credential.credential_id,
                                                           first.credential.credential_id)
-    assert not credentials.accepts(old, NOW)
+    assert not credentials.accepts(old, clock.now)
+
+
+def test_a_device_rotating_its_current_credential_too_soon_is_told_when_it_may(service, registry, device,
+                                                                                clock):
+    # Given a device whose current credential it got by a rotation 4 minutes and 0.5 seconds ago
+    rotated = service.rotate_credential(as_device(device, device.credentials.current))
+    clock.now = NOW + timedelta(minutes=4, milliseconds=500)
+    before = registry.devices[device.device_id]
+    # When it rotates again with that credential
+    with pytest.raises(TooManyRequests) as refused:
+        service.rotate_credential(as_device(device, rotated.credential.credential_id))
+    # Then it is refused with the whole seconds left of the interval, and nothing changes
+    assert refused.value.retry_after_seconds == (MINIMUM_ROTATION_INTERVAL - timedelta(minutes=4)).seconds
+    assert refused.value.headers() == {"Retry-After": str(refused.value.retry_after_seconds)}
+    assert registry.devices[device.device_id] == before
+    # And once the interval has passed since that credential was issued, it may
+    clock.now = NOW + MINIMUM_ROTATION_INTERVAL
+    again = service.rotate_credential(as_device(device, rotated.credential.credential_id))
+    assert registry.devices[device.device_id].credentials.current == again.credential.credential_id
+
+
+def test_a_just_registered_device_waits_the_interval_before_its_first_rotation(service, registry, clock):
+    # Given a device registered a minute ago
+    referred(registry)
+    device = service.register(registration(), LOGISTICS).device
+    clock.now = NOW + timedelta(minutes=1)
+    # When it rotates, Then the registration's credential counts as issued then
+    with pytest.raises(TooManyRequests) as refused:
+        service.rotate_credential(as_device(device, device.credentials.current))
+    assert refused.value.retry_after_seconds == (MINIMUM_ROTATION_INTERVAL - timedelta(minutes=1)).seconds
+
+
+def test_rotating_again_and_again_gets_a_device_one_new_credential_per_interval_and_never_three(
+        service, registry, device, clock):
+    # Given a device that asks to rotate every 10 seconds for an hour, with its newest credential and, when
+    # refused, with the one before (a firmware escaping the per-credential limit would try both)
+    held = [device.credentials.current]  # the credentials it got, the newest last
+    for step in range(360):
+        clock.now = NOW + timedelta(seconds=10 * step)
+        for caller in reversed(held[-2:]):
+            if not registry.devices[device.device_id].credentials.accepts(caller, clock.now):
+                continue
+            try:
+                rotation = service.rotate_credential(as_device(device, caller))
+            except TooManyRequests:
+                continue
+            if rotation.credential.credential_id not in held:
+                held.append(rotation.credential.credential_id)
+            break
+        # Then at no time are more than two of its credentials valid
+        credentials = registry.devices[device.device_id].credentials
+        assert sum(credentials.accepts(credential, clock.now) for credential in held) <= 2
+    # And it got a new credential once per interval, no more
+    assert len(held) == 1 + timedelta(hours=1) // MINIMUM_ROTATION_INTERVAL
+
+
+def test_a_registration_retry_is_not_held_to_the_devices_rotation_interval(service, registry, clock):
+    # Given a device registered a minute ago, whose centre retries the registration (its reply was lost)
+    referred(registry)
+    first = service.register(registration(), LOGISTICS)
+    clock.now = NOW + timedelta(minutes=1)
+    # When the retry arrives, Then it rotates at once: the centre gets a working credential
+    retry = service.register(registration(), LOGISTICS)
+    credentials = registry.devices[first.device.device_id].credentials
+    assert (credentials.current, credentials.previous) == (retry.credential.credential_id,
+                                                          first.credential.credential_id)
 
 
 @pytest.mark.parametrize("caller", ["crd_never_recorded", None])
@@ -572,10 +649,11 @@ def test_a_rotation_that_loses_a_race_decides_again_on_what_is_stored(service, r
     registry.before_rotate_credential = competitor_rotates
     # When this rotation completes
     rotation = service.rotate_credential(as_device(device, old))
-    # Then it is current, the old credential (now the previous) keeps its grace, the winner's is valid no more
+    # Then it sees its credential replaced, as a retry would, and gets the winner's credential too: one
+    # current credential, the old one the previous with its grace
+    assert rotation.credential == winner["rotation"].credential
     credentials = registry.devices[device.device_id].credentials
     assert (credentials.current, credentials.previous) == (rotation.credential.credential_id, old)
-    assert not credentials.accepts(winner["rotation"].credential.credential_id, NOW)
 
 
 def test_a_rotation_the_store_keeps_refusing_is_a_503(service, registry, device):
