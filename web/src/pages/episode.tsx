@@ -395,8 +395,9 @@ export function EpisodePage({ episodeId }: { episodeId: string }) {
       {monitoring ? <p><a href={accessLogHref(episodeId)}>{t("episode.accessLog")}</a></p> : null}
       {treatingOrMonitoring ? (
         <>
-          <Alarms alarms={alarms ?? []} canAcknowledge={monitoring}
-            onChanged={() => changed({ key: "alarm.acknowledged" })} />
+          {alarms === null && !alarmsError ? <Loading /> : (
+            <Alarms alarms={alarms ?? []} canAcknowledge={monitoring} onChanged={() => changed({ key: "alarm.acknowledged" })} />
+          )}
           <ErrorMessage error={alarmsError} />
           <Charts episode={episode.value} versions={versions} />
           <Answers alarms={alarms ?? []} />
