@@ -10,9 +10,10 @@ import pytest
 
 from benchmarks import requests_per_measurement as bench
 from functions.shared.disease_areas import disease_area
+from functions.shared.hour_shards import HOUR_SHARDS
 from infrastructure.config import load_stage_config
 from infrastructure.resource_spec import SPEC
-from tests.support.docs import table_after
+from tests.support.docs import ROOT, table_after
 
 PAGE = "docs/scaling.md"
 
@@ -72,3 +73,27 @@ def test_the_assumed_invocation_and_the_load_are_the_codes():
     # Then the assumed Lambda duration is the benchmark's, and the sessions a week are the COPD template's
     assert prices["Lambda duration per invocation"].startswith(f"{bench.ASSUMED_INVOCATION_MS} ms")
     assert load["sessions per week"] == str(disease_area("copd").schedule.per_week)
+
+
+def test_the_hot_key_ceiling_is_the_shards_of_the_indexes_by_hour():
+    # Given the page's section on the indexes by hour
+    text = " ".join((ROOT / PAGE).read_text(encoding="utf-8").split())
+    start, end = text.index("#### Hot keys: the indexes by hour"), text.index("#### The evaluator at a storm")
+    section = text[start:end]
+    # Then it names the shard count the code writes, the ceiling it gives at 1,000 writes per partition, and
+    # what a recovery reads
+    assert f"`HOUR_SHARDS` = {HOUR_SHARDS}" in section
+    assert f"{HOUR_SHARDS} × 1,000 = {HOUR_SHARDS * 1000:,} uploads a second" in section
+    assert f"{HOUR_SHARDS} Queries per hour of its window" in section
+
+
+def test_the_consumer_concurrency_table_is_the_stages_config():
+    # Given the page's table of how far the consumers scale, and both stages' configs
+    rows = {row[0].split(":", 1)[0].strip("`"): row[1:3]
+            for row in table_after(PAGE, "**How far the consumers scale is stage config**")}
+    stages = [load_stage_config(stage).consumer_concurrency for stage in ("dev", "prod")]
+    # Then each setting's dev and prod columns are the configured values ("none" for no reservation)
+    assert set(rows) == set(type(stages[0]).model_fields)
+    for setting, documented in rows.items():
+        configured = [getattr(concurrency, setting) for concurrency in stages]
+        assert documented == ["none" if value is None else str(value) for value in configured], setting
