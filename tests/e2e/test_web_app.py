@@ -41,6 +41,7 @@ WAIT_SECONDS = 30  # how long the evaluator behind the queue may take (a bound, 
 # How long an expectation about a page waits for it to hold: Playwright's 5 s default is tight on a 2-core
 # machine running the other tiers at the same time (a bound, not a measurement).
 EXPECT_MILLISECONDS = 15_000
+BAND_PIXELS = 1000  # fewer reddish or yellowish pixels on the chart's canvas than this, and a band is missing
 NOTE = "Ringet til borgeren: målt igen, 94 %."
 
 
@@ -139,13 +140,22 @@ def refreshed_until(page: Page, holds: Callable[[], bool]) -> None:
         page.wait_for_timeout(300)
 
 
-def canvas_is_drawn(chart: Locator) -> bool:
-    return bool(chart.locator("canvas").first.evaluate(
+def band_pixels(chart: Locator) -> dict[str, int]:
+    """How many pixels of the chart's canvas are reddish and how many yellowish: the shaded RED and YELLOW
+    bands, whatever their exact shade or opacity (the grid, axes and text are grey or black)."""
+    counts: dict[str, int] = chart.locator("canvas").first.evaluate(
         """canvas => {
              const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
-             for (let alpha = 3; alpha < pixels.length; alpha += 4) if (pixels[alpha] > 0) return true;
-             return false;
-           }"""))
+             const counts = {red: 0, yellow: 0};
+             for (let i = 0; i < pixels.length; i += 4) {
+               const [r, g, b, alpha] = [pixels[i], pixels[i + 1], pixels[i + 2], pixels[i + 3]];
+               if (alpha === 0) continue;
+               if (r > g + 20 && r > b + 20 && !(g > 180 && b < g - 30)) counts.red += 1;
+               else if (r > 200 && g > 180 && b < g - 30) counts.yellow += 1;
+             }
+             return counts;
+           }""")
+    return counts
 
 
 def test_the_nurse_finds_the_red_row_on_top_reads_the_chart_and_acknowledges_the_alarm(
@@ -186,7 +196,9 @@ def test_the_nurse_finds_the_red_row_on_top_reads_the_chart_and_acknowledges_the
     expect(inside).to_have_count(len(GREEN_SPO2S))
     for index in range(len(GREEN_SPO2S)):
         expect(inside.nth(index)).to_have_attribute("data-colour", "GREEN")
-    assert canvas_is_drawn(chart)
+    # (the bands are drawn: thousands of pixels each, where a point is a few dozen)
+    drawn = band_pixels(chart)
+    assert drawn["red"] > BAND_PIXELS and drawn["yellow"] > BAND_PIXELS, drawn
 
     # When she acknowledges the RED alarm with a note
     alarm = page.locator(f'[data-testid="alarm"][data-alarm-id="{red_episode.alarm_id}"]')
