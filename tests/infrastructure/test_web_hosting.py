@@ -12,7 +12,7 @@ import pytest
 from aws_cdk import App, Environment, Stack
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_kms as kms
-from aws_cdk.assertions import Template
+from aws_cdk import aws_s3_assets as s3_assets
 from pydantic import ValidationError
 
 from infrastructure.compliance import acknowledgements
@@ -221,9 +221,11 @@ def test_each_deployment_copies_the_app_and_invalidates_the_pages_with_a_policy_
     assert not [s for s in policy["PolicyDocument"]["Statement"] if s["Resource"] == "*"]
 
 
-def test_the_stack_outputs_the_web_apps_address(stage):
-    output = stage.template["Outputs"]["WebUrl"]["Value"]
-    assert output["Fn::Join"][1][0] == "https://" and output["Fn::Join"][1][-1] == "/"
+def test_the_stack_outputs_the_web_apps_address(dev):
+    # Given a stage without a domain, Then its web app is at the distribution's own name
+    (distribution_id, _) = _only(dev.template, "AWS::CloudFront::Distribution")
+    assert dev.template["Outputs"]["WebUrl"]["Value"] == {
+        "Fn::Join": ["", ["https://", {"Fn::GetAtt": [distribution_id, "DomainName"]}, "/"]]}
 
 
 def test_the_stage_stays_under_cloudformations_resource_limit(stage):
@@ -245,27 +247,41 @@ def test_a_deployment_needs_the_apps_build_and_says_how_to_make_it(tmp_path):
     # Then synthesis stops and says to run make web
     with pytest.raises(WebAppNotBuilt, match="make web"):
         _standalone(load_stage_config("dev"), tmp_path)
-
-
-def test_a_stage_with_its_own_domain_serves_it_with_tls_1_2_or_later(tmp_path):
-    # Given a build and a stage with a domain and its us-east-1 certificate
+    # And with a build, the build is what the deployment copies
     (tmp_path / "index.html").write_text("<!doctype html>")
-    dev = load_stage_config("dev")
-    config = dev.model_copy(update={"web": dev.web.model_copy(update={
-        "domain_name": "telehub.example.org", "certificate_arn": CERTIFICATE})})
-    # When the web app is synthesized
-    web = _standalone(config, tmp_path)
-    template = Template.from_stack(Stack.of(web)).to_json()
+    web = _standalone(load_stage_config("dev"), tmp_path)
+    build = web.node.find_child("Build")
+    assert isinstance(build, s3_assets.Asset) and not build.is_file
+
+
+def test_a_stage_with_its_own_domain_serves_it_with_tls_1_2_or_later(prod):
+    # Given prod, configured with a domain and its us-east-1 certificate
+    web = prod.config.web
+    assert web.domain_name and web.certificate_arn
     # Then the distribution answers to that name with the certificate and TLS 1.2_2021 at least
-    distribution = _distribution(template)
-    assert distribution["Aliases"] == ["telehub.example.org"]
+    distribution = _distribution(prod.template)
+    assert distribution["Aliases"] == [web.domain_name]
     assert distribution["ViewerCertificate"] == {
-        "AcmCertificateArn": CERTIFICATE, "MinimumProtocolVersion": "TLSv1.2_2021",
+        "AcmCertificateArn": web.certificate_arn, "MinimumProtocolVersion": "TLSv1.2_2021",
         "SslSupportMethod": "sni-only",
     }
-    # And the default certificate's TLS policy is no longer acknowledged; the app's address is the domain
-    assert "AwsSolutions-CFR4" not in {ack.rule_id for ack in acknowledgements(web)}
-    assert web.url == "https://telehub.example.org/"
+    # And the default certificate's TLS policy is not acknowledged; the app's address is the domain
+    assert "AwsSolutions-CFR4" not in {ack.rule_id for ack in acknowledgements(prod.app)}
+    assert prod.template["Outputs"]["WebUrl"]["Value"] == f"https://{web.domain_name}/"
+
+
+def test_a_stage_without_a_domain_is_served_with_cloudfronts_certificate(dev):
+    # Given dev, without a domain of its own
+    assert dev.config.web.domain_name is None
+    # Then the distribution has no alias and CloudFront's default certificate, whose fixed TLS policy is
+    # acknowledged on the distribution
+    distribution = _distribution(dev.template)
+    assert "Aliases" not in distribution
+    assert distribution.get("ViewerCertificate", {"CloudFrontDefaultCertificate": True}) == {
+        "CloudFrontDefaultCertificate": True}
+    acknowledged = {ack.construct_path for ack in acknowledgements(dev.app)
+                    if ack.rule_id == "AwsSolutions-CFR4"}
+    assert acknowledged == {"Telehub-dev/Web/Distribution"}
 
 
 @pytest.mark.parametrize("web, problem", [
