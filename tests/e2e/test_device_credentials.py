@@ -18,9 +18,8 @@ from embedded.api_client import call
 from embedded.local import LocalSystem
 from embedded.simulator import HomeTablet
 from functions.authorizer import handler as authorizer
-from functions.devices import handler as devices
 from functions.devices.logic import MINIMUM_ROTATION_INTERVAL
-from functions.shared.clock import utc_now
+from tests.support.devices_api import devices_clock_at
 
 pytestmark = pytest.mark.e2e
 
@@ -43,24 +42,10 @@ def authorizer_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[date
     authorizer._authenticator.cache_clear()
 
 
-@pytest.fixture
-def registered_earlier(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[LocalSystem], dict[str, str]]]:
-    """Registers a tablet with the devices function's clock as far back as the interval a device waits before
-    it rotates, then hands the function the real clock again (never one ahead: the authorizer takes no
-    credential issued in its future)."""
-
-    def register(system: LocalSystem) -> dict[str, str]:
-        earlier = datetime.now(UTC) - MINIMUM_ROTATION_INTERVAL
-        monkeypatch.setattr(devices, "utc_now", lambda: earlier)
-        devices._service.cache_clear()
-        device = registered_tablet(system)
-        monkeypatch.setattr(devices, "utc_now", utc_now)
-        devices._service.cache_clear()
-        return device
-
-    yield register
-    monkeypatch.undo()
-    devices._service.cache_clear()
+def registered_earlier(system: LocalSystem) -> dict[str, str]:
+    """A tablet registered as long ago as it must have been to rotate its credential now."""
+    with devices_clock_at(datetime.now(UTC) - MINIMUM_ROTATION_INTERVAL):
+        return registered_tablet(system)
 
 
 def registered_tablet(system: LocalSystem) -> dict[str, str]:
@@ -89,8 +74,7 @@ def upload(system: LocalSystem, credential: str) -> int:
     return tablet.send(tablet.new_upload([reading])).status
 
 
-def test_a_rotated_credential_works_through_its_grace_and_not_after(local_system, authorizer_clock,
-                                                                   registered_earlier):
+def test_a_rotated_credential_works_through_its_grace_and_not_after(local_system, authorizer_clock):
     # Given a tablet registered long enough ago to rotate
     device = registered_earlier(local_system)
     old = device["credential"]
@@ -114,7 +98,7 @@ def test_a_rotated_credential_works_through_its_grace_and_not_after(local_system
 
 
 def test_a_tablet_rotating_again_at_once_is_told_when_it_may_and_a_lost_reply_is_sent_again(
-        local_system, registered_earlier):
+        local_system):
     # Given a tablet that rotated its credential
     device = registered_earlier(local_system)
     rotate = f"{local_system.gateway_url}/v1/devices/me/credential"

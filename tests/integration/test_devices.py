@@ -13,20 +13,20 @@ import jwt
 import pytest
 
 from functions.authorizer import handler as authorizer
-from functions.devices import handler as devices
 from functions.devices.logic import CREDENTIAL_GRACE, MINIMUM_ROTATION_INTERVAL, SERIAL_TAKEN
 from functions.devices.models import DeviceRegistration
-from functions.shared.clock import utc_now
 from functions.shared.device_records import DEVICE_CREDENTIAL_TYPE
 from functions.shared.errors import NO_RELATION
 from tests.support.devices_api import (
     CPR,
     SAMPLE_BODY,
     authorize,
+    devices_clock_at,
     principal_context,
     refer_citizen,
     register,
     register_reply,
+    registered_long_enough_ago,
     revoke,
     rotate_credential,
     rotate_with,
@@ -345,36 +345,10 @@ def invoke_rotation(credential: str) -> dict[str, Any]:
     return invoke("devices", event)
 
 
-@pytest.fixture
-def devices_clock_at(monkeypatch: pytest.MonkeyPatch):
-    """Sets the devices function's clock (its next invocation builds its service anew with it; None: the real
-    clock again). Only ever into the past, or where the function signs nothing: the authorizer takes no
-    credential issued in its future."""
-
-    def set_to(moment: datetime | None) -> None:
-        if moment is None:
-            monkeypatch.setattr(devices, "utc_now", utc_now)
-        else:
-            monkeypatch.setattr(devices, "utc_now", lambda: moment)
-        devices._service.cache_clear()
-
-    yield set_to
-    monkeypatch.undo()
-    devices._service.cache_clear()
-
-
-def registered_long_enough_ago(devices_clock_at) -> dict[str, Any]:
-    """A device registered as long ago as it must have been to rotate its credential now."""
-    devices_clock_at(datetime.now(UTC) - MINIMUM_ROTATION_INTERVAL)
-    _, device = register()
-    devices_clock_at(None)
-    return device
-
-
 def test_a_device_rotates_its_credential_and_the_old_one_stops_after_the_grace(resources, referred,
-                                                                               devices_clock_at, monkeypatch):
+                                                                               monkeypatch):
     # Given a device registered long enough ago
-    device = registered_long_enough_ago(devices_clock_at)
+    device = registered_long_enough_ago()
     # When it rotates its credential, presenting it through the authorizer
     status, rotated = rotate_with(device["credential"])
     # Then it gets a new credential of the same device, with the end of the old one's grace
@@ -396,14 +370,14 @@ def test_a_device_rotates_its_credential_and_the_old_one_stops_after_the_grace(r
 
 
 def test_a_rotation_too_soon_is_a_429_saying_when_and_a_retry_with_the_old_credential_gets_the_same_one(
-        resources, referred, devices_clock_at):
-    # Given a device that rotated its credential, and the devices function's clock a minute after that
-    device = registered_long_enough_ago(devices_clock_at)
+        resources, referred):
+    # Given a device that rotated its credential
+    device = registered_long_enough_ago()
     _, rotated = rotate_with(device["credential"])
     [stored] = table_items(resources, "devices")
-    devices_clock_at(datetime.fromisoformat(stored["credential_issued_at"]["S"]) + timedelta(minutes=1))
-    # When it rotates again with the new credential
-    reply = invoke_rotation(rotated["credential"])
+    # When it rotates again with the new credential, a minute later by the devices function's clock
+    with devices_clock_at(datetime.fromisoformat(stored["credential_issued_at"]["S"]) + timedelta(minutes=1)):
+        reply = invoke_rotation(rotated["credential"])
     # Then it is refused with 429 problem+json, Retry-After the seconds left, and nothing is written
     assert reply["statusCode"] == 429
     assert json.loads(reply["body"])["code"] == "too_many_requests"
@@ -419,10 +393,9 @@ def test_a_rotation_too_soon_is_a_429_saying_when_and_a_retry_with_the_old_crede
     assert table_items(resources, "devices") == [stored]
 
 
-def test_revoking_a_device_stops_its_current_and_previous_credential_at_once(resources, referred,
-                                                                             devices_clock_at):
+def test_revoking_a_device_stops_its_current_and_previous_credential_at_once(resources, referred):
     # Given a device that rotated its credential (both work now)
-    device = registered_long_enough_ago(devices_clock_at)
+    device = registered_long_enough_ago()
     _, rotated = rotate_with(device["credential"])
     # When the centre revokes the device
     assert revoke(device["device_id"])[0] == 204

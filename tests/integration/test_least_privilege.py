@@ -170,9 +170,9 @@ def test_a_monitored_episode_from_referral_to_its_end_calls_exactly_what_each_fu
     )]
     contact = f"/v1/episodes/{orders[0]['episode_id']}/orders/{orders[0]['order_id']}/contact"
     assert _succeeded(episode_call("GET", contact, who=clinician(CENTRE, role="logistics")))
-    # And devices registered (serial claims, the episode activated) and one revoked (its claim released)
-    status, device = devices_api.register()
-    assert status == 201, device
+    # And devices registered (serial claims, the episode activated) and one revoked (its claim released), the
+    # first long enough ago to rotate its credential below
+    device = devices_api.registered_long_enough_ago()
     second = devices_api.SAMPLE_BODY | {"serial": "502099999"}
     status, spare = devices_api.register(second)
     assert status == 201, spare

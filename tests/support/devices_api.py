@@ -6,8 +6,14 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
+from functions.devices import handler as devices_handler
+from functions.devices.logic import MINIMUM_ROTATION_INTERVAL
+from functions.shared.clock import utc_now
 from tests.support.events import load_event
 from tests.support.organisations import CENTRE
 from tests.support.referrals_api import SAMPLE as SAMPLE_REFERRAL
@@ -96,3 +102,25 @@ def authorize(token: str | None) -> dict[str, Any]:
     else:
         event["authorizationToken"] = f"Bearer {token}"
     return invoke("authorizer", event)
+
+
+@contextmanager
+def devices_clock_at(moment: datetime) -> Iterator[None]:
+    """The devices function's clock at ``moment`` while the block runs (its service built anew with it), the
+    real clock after. Only ever into the past, or where the function signs nothing: the authorizer takes no
+    credential issued in its future."""
+    devices_handler._service.cache_clear()
+    devices_handler.utc_now = lambda: moment
+    try:
+        yield
+    finally:
+        devices_handler.utc_now = utc_now
+        devices_handler._service.cache_clear()
+
+
+def registered_long_enough_ago(body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A device registered (201) as long ago as it must have been to rotate its credential now."""
+    with devices_clock_at(datetime.now(UTC) - MINIMUM_ROTATION_INTERVAL):
+        status, device = register(body)
+    assert status == 201, device
+    return device
