@@ -37,16 +37,19 @@ PASSED: Reason = (None, None, None)
 CONDITION_FAILED = "ConditionalCheckFailed"
 
 _one_at_a_time = threading.Lock()
-_installed = threading.Lock()
-_METHOD, _INSTALLED_MARK = "transact_write_items", "_telehub_all_or_nothing"
+_installing = threading.Lock()
+_installed = False  # once a process, by a flag: a wrapper around ours (a probe's) is not wrapped again
+_METHOD = "transact_write_items"
 
 
 def install() -> None:
     """Replace moto's TransactWriteItems with the all-or-nothing one; installing again changes nothing."""
-    with _installed:
-        moto_transaction: TransactWriteItems = getattr(DynamoDBBackend, _METHOD)
-        if getattr(moto_transaction, _INSTALLED_MARK, False):
+    global _installed
+    with _installing:
+        if _installed:
             return
+        _installed = True
+        moto_transaction: TransactWriteItems = getattr(DynamoDBBackend, _METHOD)
 
         def transact_write_items(backend: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
             with _one_at_a_time:
@@ -59,7 +62,6 @@ def install() -> None:
                 finally:
                     _keep_streams(backend, streams)
 
-        setattr(transact_write_items, _INSTALLED_MARK, True)
         setattr(DynamoDBBackend, _METHOD, transact_write_items)
 
 
