@@ -32,10 +32,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from embedded.local import LocalSystem
+from functions.devices.logic import MINIMUM_ROTATION_INTERVAL
 from functions.shared.access_rules import ACCESS_RULES, Relation
 from functions.shared.principal import Role
 from infrastructure.resource_spec import SPEC
@@ -53,6 +56,7 @@ from tests.support.access_matrix import (
     request,
     unknown_request,
 )
+from tests.support.devices_api import devices_clock_at
 
 pytestmark = pytest.mark.e2e
 
@@ -98,13 +102,19 @@ def _fresh_episode(calls: Calls, world: World) -> dict[str, str]:
     return {"episode_id": calls.fresh_episode(world.accepted)}
 
 
+def _registered_long_enough_ago(calls: Calls, world: World) -> dict[str, Any]:
+    with devices_clock_at(datetime.now(UTC) - MINIMUM_ROTATION_INTERVAL):
+        return calls.fresh_device(world.cpr)
+
+
 # For an allowed call that changes what other cells meet: the path ids of a fresh thing of its own.
 FRESH: dict[str, Callable[[Calls, World], dict[str, str]]] = {
     "DELETE /v1/devices/{device_id}": lambda calls, world: {
         "device_id": calls.fresh_device(world.cpr)["device_id"]},
-    # A rotation retires the caller's credential after a grace: a fresh device's, not the world's.
+    # A rotation retires the caller's credential after a grace: a fresh device's, not the world's, registered
+    # as long ago as a device must have been to rotate.
     "POST /v1/devices/me/credential": lambda calls, world: {
-        "credential": calls.fresh_device(world.cpr)["credential"]},
+        "credential": _registered_long_enough_ago(calls, world)["credential"]},
     "POST /v1/episodes/{episode_id}/handover": _fresh_episode,  # in the accepted world, a new offer
     "DELETE /v1/episodes/{episode_id}/handover": _fresh_episode,
     "POST /v1/episodes/{episode_id}/handover/accept": _fresh_episode,

@@ -50,6 +50,7 @@ from schemathesis.specs.openapi.checks import (
 
 from embedded.api_client import call
 from embedded.local import LocalSystem
+from functions.devices.logic import MINIMUM_ROTATION_INTERVAL
 from functions.shared.catalogue import catalogue
 from functions.shared.evaluation_records import measurement_id
 from infrastructure.resource_spec import SPEC, RouteSpec
@@ -62,6 +63,7 @@ from tests.support.beyond_the_schema import (
     make_query_right,
     make_right,
 )
+from tests.support.devices_api import devices_clock_at
 from tests.support.evaluator_inputs import evaluated_items
 from tests.support.organisations import CENTRE, HOSPITAL, MONITORING, TREATING
 
@@ -181,7 +183,10 @@ def stored(local_system: LocalSystem) -> Stored:
     _offer(url, clinician, main, HOSPITAL)  # the first withdrawal then takes an offer back
     _offer(url, monitoring, to_accept, TREATING)
     _offer(url, monitoring, to_decline, TREATING)
-    uploading, revoked = (_register(url, logistics) for _ in range(2))
+    # The uploading tablet registered as long ago as a device must have been to rotate (its one valid request)
+    with devices_clock_at(datetime.now(UTC) - MINIMUM_ROTATION_INTERVAL):
+        uploading = _register(url, logistics)
+    revoked = _register(url, logistics)
     alarm = _red_alarm(url, logistics, clinician, main)
     wrong = _evaluated_measurement(local_system, main, _register(url, logistics, EPISODE_CITIZEN))
     return Stored(
