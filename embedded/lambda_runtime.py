@@ -188,6 +188,29 @@ class FunctionRuntime:
             os.environ.update(hidden)
 
 
+def set_function_logger(level: str, service: str) -> Callable[[], None]:
+    """Give Powertools' logger, which every in-process function shares, the functions' log level and
+    service name; returns what sets the previous ones again.
+
+    The logger reads them from the environment once, when functions.shared.observability is first
+    imported, and in this process that may be before the embedded mode sets the environment (the gateway
+    imports infrastructure.edge, which imports functions.shared.api): the functions then logged at INFO
+    as "service_undefined" whatever level the embedded mode asked for. Lambda sets the environment before
+    anything is imported.
+    """
+    from functions.shared.observability import logger
+
+    previous_level, previous_service = logger.log_level, logger.get_current_keys().get("service")
+    logger.setLevel(level)
+    logger.append_keys(service=service)
+
+    def restore() -> None:
+        logger.setLevel(previous_level)
+        logger.append_keys(service=previous_service)
+
+    return restore
+
+
 def describe_failure(error: BaseException) -> str:
     """The error's type and stack, not its message: a message may quote a request's data."""
     frames = "".join(traceback.format_tb(error.__traceback__)).rstrip()

@@ -23,7 +23,12 @@ from moto.server import ThreadedMotoServer
 
 from embedded.dev_issuer import AUDIENCE, DevIssuer, issuer_url, jwks_url
 from embedded.gateway import BEARER_TOKEN, Gateway
-from embedded.lambda_runtime import FunctionEnvironments, FunctionRuntime, forget_warm_state
+from embedded.lambda_runtime import (
+    FunctionEnvironments,
+    FunctionRuntime,
+    forget_warm_state,
+    set_function_logger,
+)
 from embedded.oidc import WEB_CLIENT_ID, minted_by
 from embedded.organisations import HOSPITAL_SOR, MUNICIPALITY_SOR, SUBSCRIBERS
 from embedded.pollers import Poller, schedule_rule_arn, scheduled_event, spec_pollers
@@ -35,6 +40,7 @@ from infrastructure.edge import EdgeLimits
 from infrastructure.resource_spec import SPEC, PlatformSettings, ResourceNames, function_environment
 
 STAGE = "local"
+FUNCTIONS_SERVICE = f"telehub-{STAGE}"  # the in-process functions share one logger, so one name
 REGION = "eu-west-1"
 HOST = "127.0.0.1"
 STATE_FILE = "local.json"
@@ -114,6 +120,7 @@ class LocalSystem:
         self._gateway: Gateway | None = None
         self._runtime: FunctionRuntime | None = None
         self._saved_environment: dict[str, str | None] = {}
+        self._restore_function_logger: Callable[[], None] | None = None
         self._wrote_state = False
 
     def __enter__(self) -> LocalSystem:
@@ -159,6 +166,7 @@ class LocalSystem:
             else:
                 self._set_function_environment(platform)
             self._set_environment("POWERTOOLS_METRICS_DISABLED", "true")  # no EMF documents on the console
+            self._restore_function_logger = set_function_logger(platform.log_level, FUNCTIONS_SERVICE)
             self.issuer = DevIssuer(self.state_dir, platform.token_issuer, platform.token_audience)
             self.issuer.jwks()  # creates the signing key on first use, before anyone asks for a token
             self._serve_web(gateway)
@@ -194,6 +202,9 @@ class LocalSystem:
         if self._wrote_state:  # never another running system's
             (self.state_dir / STATE_FILE).unlink(missing_ok=True)
             self._wrote_state = False
+        if self._restore_function_logger is not None:
+            self._restore_function_logger()
+            self._restore_function_logger = None
         self._restore_environment()
 
     def run_scheduled(self, function_id: str, at: datetime) -> Any:
@@ -293,7 +304,7 @@ class LocalSystem:
         for function in SPEC.functions:
             for name, value in function_environment(function, self.names, platform).items():
                 self._set_environment(name, value)
-        self._set_environment("POWERTOOLS_SERVICE_NAME", f"telehub-{STAGE}")  # one name for all of them
+        self._set_environment("POWERTOOLS_SERVICE_NAME", FUNCTIONS_SERVICE)
 
     def _set_environment(self, name: str, value: str | None) -> None:
         self._saved_environment.setdefault(name, os.environ.get(name))

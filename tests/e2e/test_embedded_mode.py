@@ -229,6 +229,8 @@ def test_the_demo_runs_every_step_and_exits_0(tmp_path):
     assert "1507459995" not in output and "31 41 59" not in output
     assert "20 30 40" not in output
     assert not (tmp_path / "state" / "local.json").exists()  # the running state was cleaned up
+    # And the functions logged nothing below the embedded mode's level (WARNING), and as its service
+    assert '"level":"INFO"' not in finished.stdout and "service_undefined" not in finished.stdout
 
 
 @pytest.mark.parametrize("option", ["--port", "--moto-port"])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import logging
 import os
 import sys
 import threading
@@ -13,8 +15,15 @@ from functools import cache
 import pytest
 from pydantic import ValidationError
 
-from embedded.lambda_runtime import FunctionEnvironments, FunctionRuntime, LambdaContext, forget_warm_state
+from embedded.lambda_runtime import (
+    FunctionEnvironments,
+    FunctionRuntime,
+    LambdaContext,
+    forget_warm_state,
+    set_function_logger,
+)
 from functions.devices.models import DevicesSettings
+from functions.shared import observability
 from infrastructure.resource_spec import SPEC, FunctionSpec, PlatformSettings, ResourceNames
 
 HERE = __name__
@@ -231,3 +240,45 @@ def test_a_function_invoked_inside_another_runs_with_its_own_environment_and_the
     # Then the inner function saw its own environment, and the outer one has its own again afterwards
     assert "EPISODES_TABLE_NAME" in inner and "UPLOADS_TABLE_NAME" not in inner
     assert before == after == "telehub-local-uploads"
+
+
+
+class RecordingHandler(logging.Handler):
+    """The functions' log lines as Powertools formats them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[dict[str, object]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(json.loads(observability.logger.registered_formatter.format(record)))
+
+
+def logging_handler(event, context):
+    observability.logger.info("routine")
+    observability.logger.warning("worth a look")
+
+
+def test_the_functions_log_at_the_level_and_as_the_service_set_whatever_the_logger_was_created_with():
+    # Given the functions' logger as it is when imported before the embedded mode set the environment
+    logger = observability.logger
+    level, service = logger.log_level, logger.get_current_keys()["service"]
+    logger.setLevel("INFO")
+    logger.append_keys(service="service_undefined")
+    recorder = RecordingHandler()
+    logging.getLogger(logger.name).addHandler(recorder)
+    try:
+        # When the embedded mode sets it to WARNING and a function logs at INFO and at WARNING
+        restore = set_function_logger("WARNING", "telehub-local")
+        FunctionRuntime("local", "eu-west-1").invoke(function("logging_handler"), {})
+        restore()
+        # Then only the warning is logged, named by the service
+        assert [(line["level"], line["message"], line["service"]) for line in recorder.lines] == [
+            ("WARNING", "worth a look", "telehub-local")]
+        # And once restored the logger is as it was
+        assert logger.log_level == logging.INFO
+        assert logger.get_current_keys()["service"] == "service_undefined"
+    finally:
+        logging.getLogger(logger.name).removeHandler(recorder)
+        logger.setLevel(level)
+        logger.append_keys(service=service)
