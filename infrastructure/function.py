@@ -298,8 +298,8 @@ class TelehubFunction(Construct):
                     "take more; its messages wait in the queue for 14 days, so it needs no floor either.")
         if self.spec.schedule:
             return ("A scheduled function is invoked once per rate of its EventBridge rule, and its timeout "
-                    "is shorter than the rate, so runs do not overlap and it never needs more than one or two "
-                    "concurrent executions; a reservation would only take them from the account's pool.")
+                    "is shorter than the rate, so runs do not overlap and it never needs more than one or "
+                    "two concurrent executions; a reservation would only take them from the account's pool.")
         return ("An API function (or the authorizer) is bounded upstream: the API stage throttles all "
                 "clients (rate and burst from the stage config) and the web ACL limits each credential and "
                 "address; a reservation would cap legitimate load and answer 502 where the stage throttle "
