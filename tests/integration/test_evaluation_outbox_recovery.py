@@ -17,6 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from functions.shared import aws
+from functions.shared.hour_shards import shard_of
 from infrastructure.resource_spec import ResourceNames
 from tests.support.evaluation_events import event_item, other_items, serialised, upload_event
 from tests.support.moto_state import queued_messages, subscribed_queue
@@ -92,8 +93,10 @@ def test_of_a_range_still_in_the_stream_only_the_events_are_handed_on_once(resou
 
 def test_a_range_the_stream_no_longer_holds_is_found_by_the_evaluated_hour_index(resources, recovery,
                                                                                   monkeypatch):
-    # Given two stored evaluations, their on-failure record, and the stream trimmed (moto never trims)
+    # Given two stored evaluations, in two shards of their hour's index, their on-failure record, and the
+    # stream trimmed (moto never trims)
     event_ids = _store_events(resources)
+    assert len({shard_of(event_id) for event_id in event_ids}) == 2
     record = _batch_so_far(resources)
 
     def trimmed(**request: Any) -> Any:
