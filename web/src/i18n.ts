@@ -1,5 +1,6 @@
 // Every string the app shows, in Danish (the default) and English. Both tables have the same keys (a unit
-// test holds them to it); {name} marks a value filled in.
+// test holds them to it); {name} marks a value filled in, and {name|one|other} the word for a count of it:
+// "one" when the count is 1, "other" for any other (0 and 2 alike, in Danish as in English).
 export type Language = "da" | "en";
 export const LANGUAGES: readonly Language[] = ["da", "en"];
 
@@ -35,7 +36,7 @@ const da = {
   "worklist.title": "Arbejdsliste",
   "worklist.counts": "Antal pr. farve",
   "worklist.refresh": "Opdater",
-  "worklist.refreshed": "Opdateret {time}: {rows} borgere, {red} røde, {yellow} gule, {blue} blå, {green} grønne.",
+  "worklist.refreshed": "Opdateret {time}: {rows} {rows|borger|borgere}, {red} {red|rød|røde}, {yellow} {yellow|gul|gule}, {blue} blå, {green} {green|grøn|grønne}.",
   "worklist.autoRefresh": "Listen opdateres af sig selv hvert 30. sekund.",
   "worklist.empty": "Intet venter på arbejdslisten.",
   "worklist.colour": "Farve",
@@ -47,7 +48,7 @@ const da = {
   "worklist.openCitizen": "Åbn forløbet for {name}",
   "worklist.late": "Sen måling",
   "worklist.acknowledgeGreen": "Kvittér for alle grønne",
-  "worklist.acknowledgedGreen": "Kvitteret for {uploads} grønne indsendelser i {episodes} forløb.",
+  "worklist.acknowledgedGreen": "Kvitteret for {uploads} {uploads|grøn indsendelse|grønne indsendelser} i {episodes} forløb.",
   "worklist.countsOf": "{red} RØD, {yellow} GUL, {blue} BLÅ, {green} GRØN",
   "diseaseArea.copd": "KOL",
   "diseaseArea.heart_failure": "Hjertesvigt",
@@ -232,7 +233,7 @@ const en: Record<MessageKey, string> = {
   "worklist.title": "Worklist",
   "worklist.counts": "Count per colour",
   "worklist.refresh": "Refresh",
-  "worklist.refreshed": "Refreshed {time}: {rows} citizens, {red} red, {yellow} yellow, {blue} blue, {green} green.",
+  "worklist.refreshed": "Refreshed {time}: {rows} {rows|citizen|citizens}, {red} red, {yellow} yellow, {blue} blue, {green} green.",
   "worklist.autoRefresh": "The list refreshes by itself every 30 seconds.",
   "worklist.empty": "Nothing waits on the worklist.",
   "worklist.colour": "Colour",
@@ -244,7 +245,7 @@ const en: Record<MessageKey, string> = {
   "worklist.openCitizen": "Open the episode of {name}",
   "worklist.late": "Late measurement",
   "worklist.acknowledgeGreen": "Acknowledge all GREEN",
-  "worklist.acknowledgedGreen": "Acknowledged {uploads} GREEN uploads in {episodes} episodes.",
+  "worklist.acknowledgedGreen": "Acknowledged {uploads} GREEN {uploads|upload|uploads} in {episodes} {episodes|episode|episodes}.",
   "worklist.countsOf": "{red} RED, {yellow} YELLOW, {blue} BLUE, {green} GREEN",
   "diseaseArea.copd": "COPD",
   "diseaseArea.heart_failure": "Heart failure",
@@ -402,7 +403,12 @@ export type Translate = (key: MessageKey, values?: Record<string, string | numbe
 export function translator(language: Language): Translate {
   const table = MESSAGES[language];
   return (key, values = {}) =>
-    table[key].replace(/\{(\w+)\}/g, (whole, name: string) => (name in values ? String(values[name]) : whole));
+    table[key].replace(/\{(\w+)(?:\|([^|}]*)\|([^}]*))?\}/g, (whole, name: string, one: string | undefined, other: string | undefined) => {
+      if (!(name in values)) return whole;
+      const value = values[name];
+      if (one === undefined || other === undefined) return String(value);
+      return value === 1 ? one : other;
+    });
 }
 
 /** A key built from data (a measurement type, a question), falling back to the raw value when unknown. */
