@@ -120,6 +120,7 @@ def test_problem_titles_are_telehubs_own_whatever_the_python_version():
         403: "Forbidden",
         404: "Not Found",
         409: "Conflict",
+        411: "Length Required",
         413: "Request Entity Too Large",
         415: "Unsupported Media Type",
         422: "Unprocessable Entity",
