@@ -20,7 +20,8 @@ KEY_USE_ACTIONS = {
 # The kinds of variable a function's environment may hold: none is a secret or personal data.
 RESOURCE_NAME_SUFFIXES = ("_TABLE_NAME", "_QUEUE_URL", "_TOPIC_ARN", "_KEY_ID")
 SETTING_PREFIXES = ("POWERTOOLS_", "TOKEN_", "DEVICE_CREDENTIAL_", "ACCESS_LOG_RETENTION_")
-SETTINGS = {"TELEHUB_STAGE", "JWKS_URI", "ROUTE_ROLES", "SHARED_MEASUREMENT_TYPES", "USAGE_PLAN_ORGANISATIONS"}
+SETTINGS = {"TELEHUB_STAGE", "JWKS_URI", "ROUTE_ROLES", "SHARED_MEASUREMENT_TYPES",
+            "USAGE_PLAN_ORGANISATIONS"}
 
 
 def _key_policies(template: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
