@@ -11,7 +11,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -43,6 +43,7 @@ WAIT_SECONDS = 30  # how long the evaluator behind the queue may take (a bound, 
 EXPECT_MILLISECONDS = 15_000
 BAND_PIXELS = 1000  # fewer reddish or yellowish pixels on the chart's canvas than this, and a band is missing
 NOTE = "Ringet til borgeren: målt igen, 94 %."
+READINGS_APART = timedelta(minutes=1)  # the last of the four 4 minutes after the referral: the API takes 10
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,9 @@ def worklist_rows(system: LocalSystem, organisation: str, holds: Callable[[list[
 def red_episode(local_system: LocalSystem) -> RedEpisode:
     """A COPD citizen monitored by the nurses, whose oximeter uploaded three GREEN SpO2 values and then a RED
     one, all evaluated: the RED alarm is on the nurses' worklist. (Measured since the referral: before its
-    first threshold version a measurement has no colour, and the chart no band.)"""
+    first threshold version a measurement has no colour, and the chart no band. A minute apart, by an
+    oximeter whose clock runs a few minutes ahead, as the API allows: the chart still shows them, though the
+    browser's clock says they are yet to come.)"""
     referral = {"referral_id": f"e2e-web-{uuid.uuid4().hex[:12]}",
                 "citizen": {"cpr": RED_CITIZEN, "name": RED_CITIZEN_NAME, "phone": "+45 20 30 40 51"},
                 "disease_area": "copd", "treating_organisation": GP_YDERNUMMER,
@@ -92,9 +95,8 @@ def red_episode(local_system: LocalSystem) -> RedEpisode:
     assert device.status == 201, device.body
     values = [*GREEN_SPO2S, RED_SPO2]
     since = datetime.fromisoformat(episode.body["thresholds"]["valid_from"])
-    step = (datetime.now(UTC) - since) / len(values)
-    measurements = [{"type": "spo2", "value": value, "unit": "%", "measured_at": (since + step * (index + 1)
-                     ).isoformat(), "method": "automatic"} for index, value in enumerate(values)]
+    measurements = [{"type": "spo2", "value": value, "unit": "%", "measured_at": (since + READINGS_APART * (
+                     index + 1)).isoformat(), "method": "automatic"} for index, value in enumerate(values)]
     sent = call("POST", f"{local_system.gateway_url}/v1/measurements", device.body["credential"],
                 {"upload_id": f"e2e-web-{uuid.uuid4().hex[:12]}", "measurements": measurements})
     assert sent.status == 202, sent.body
@@ -158,6 +160,30 @@ def band_pixels(chart: Locator) -> dict[str, int]:
     return counts
 
 
+def red_band_around_red_point(chart: Locator) -> dict[str, int]:
+    """How many pixels of the shaded RED band lie left and right of the RED point on the chart's canvas (more
+    than a point's width away from its centre): red pixels, the band's translucent and the point's opaque."""
+    counts: dict[str, int] = chart.locator("canvas").first.evaluate(
+        """canvas => {
+             const {width, height} = canvas;
+             const pixels = canvas.getContext('2d').getImageData(0, 0, width, height).data;
+             const band = [], point = [];
+             for (let i = 0; i < pixels.length; i += 4) {
+               const [r, g, b, alpha] = [pixels[i], pixels[i + 1], pixels[i + 2], pixels[i + 3]];
+               if (alpha === 0) continue;
+               const x = (i / 4) % width;
+               if (r < g + 60 || g > 110) continue;  // not red: the grid, the axes, the YELLOW band
+               (alpha < 128 ? band : point).push(x);  // the band is translucent, a point opaque
+             }
+             if (point.length === 0) return {left: 0, right: 0, point: 0};
+             const centre = point.reduce((sum, x) => sum + x, 0) / point.length;
+             const margin = 12 * devicePixelRatio;
+             return {left: band.filter(x => x < centre - margin).length,
+                     right: band.filter(x => x > centre + margin).length, point: point.length};
+           }""")
+    return counts
+
+
 def test_the_nurse_finds_the_red_row_on_top_reads_the_chart_and_acknowledges_the_alarm(
         local_system: LocalSystem, browser: Browser, nurse: WatchedPage, red_episode: RedEpisode):
     page = nurse.page
@@ -199,6 +225,10 @@ def test_the_nurse_finds_the_red_row_on_top_reads_the_chart_and_acknowledges_the
     # (the bands are drawn: thousands of pixels each, where a point is a few dozen)
     drawn = band_pixels(chart)
     assert drawn["red"] > BAND_PIXELS and drawn["yellow"] > BAND_PIXELS, drawn
+    # (and the RED point, measured after version 1's valid_from, is drawn inside the RED band: shaded on both
+    # sides of it, as the version valid then judged it)
+    around = red_band_around_red_point(chart)
+    assert around["point"] > 0 and around["left"] > BAND_PIXELS and around["right"] > 0, around
 
     # When she acknowledges the RED alarm with a note
     alarm = page.locator(f'[data-testid="alarm"][data-alarm-id="{red_episode.alarm_id}"]')

@@ -1,6 +1,8 @@
 // An episode's measurements as one series of points per charted type. A blood pressure is charted as its
 // systolic and diastolic components, each against its own limits; a cuff's pulse stays with its panel.
 import type { Measurement } from "./api";
+import { bandSteps } from "./bands";
+import type { BandStep, ThresholdVersion } from "./bands";
 import type { Colour } from "./colours";
 
 export interface Point {
@@ -58,10 +60,29 @@ const MINUTE_MILLISECONDS = 60_000;
 /**
  * The time a chart spans: the chosen period, but not before the first thing it has to show (the first
  * reading, or the first threshold version), so a new episode's few hours fill the chart and its bands are
- * seen; with a little room at both ends so no point sits on the edge.
+ * seen, nor ending before its last reading (measured by the server's clock, which the browser's may be
+ * behind); with a little room at both ends so no point sits on the edge.
  */
 export function chartTimeRange(pointTimes: readonly number[], versionStarts: readonly number[], from: number, to: number): [number, number] {
-  const start = Math.max(from, Math.min(to, ...pointTimes, ...versionStarts));
-  const pad = Math.max(to - start, 10 * MINUTE_MILLISECONDS) * 0.03;
-  return [start - pad, to + pad];
+  const end = Math.max(to, ...pointTimes);
+  const start = Math.max(from, Math.min(end, ...pointTimes, ...versionStarts));
+  const pad = Math.max(end - start, 10 * MINUTE_MILLISECONDS) * 0.03;
+  return [start - pad, end + pad];
+}
+
+export interface ChartLayout {
+  start: number;
+  end: number;
+  /** The bands to shade: the limits of the version valid over each stretch of [start, end). */
+  steps: BandStep[];
+}
+
+/**
+ * Where a chart's readings and bands go on its time axis, in epoch milliseconds (uPlot's time scale is in
+ * seconds: the chart divides both by 1000). Each reading measured while a version with limits for the type
+ * was valid lies within that version's step, as the evaluator judged it.
+ */
+export function chartLayout(type: string, points: readonly Point[], versions: readonly ThresholdVersion[], from: number, to: number): ChartLayout {
+  const [start, end] = chartTimeRange(points.map((p) => p.time), versions.map((v) => Date.parse(v.valid_from)), from, to);
+  return { start, end, steps: bandSteps(versions, type, start, end) };
 }

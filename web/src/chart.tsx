@@ -3,8 +3,8 @@
 import { useEffect, useRef } from "preact/hooks";
 import uPlot from "uplot";
 import type { ThresholdVersion } from "./bands";
-import { bandRegions, bandSteps, isOutsideBand, limitValues, limitsAt, versionAt } from "./bands";
-import { chartTimeRange } from "./chart-data";
+import { bandRegions, isOutsideBand, limitValues, limitsAt, versionAt } from "./bands";
+import { chartLayout } from "./chart-data";
 import type { Point } from "./chart-data";
 import type { Colour } from "./colours";
 import { displayUnit, formatDateTime, formatDayMonth, formatNumber, formatTime } from "./format";
@@ -37,10 +37,9 @@ function Plot({ type, points, versions, from, to }: { type: string; points: Poin
   useEffect(() => {
     const element = holder.current;
     if (!element) return;
-    const [start, end] = chartTimeRange(points.map((p) => p.time), versions.map((v) => Date.parse(v.valid_from)), from, to);
+    const { start, end, steps } = chartLayout(type, points, versions, from, to);
     // Within a day and a half the hours tell the readings apart; beyond it the days do.
     const tick = end - start < 36 * 60 * 60 * 1000 ? formatTime : formatDayMonth;
-    const steps = bandSteps(versions, type, start, end);
     const [floor, ceiling] = valueRange(points, limitValues(steps));
     const regions = bandRegions(steps, floor, ceiling);
     const times = points.map((p) => p.time / 1000);
