@@ -17,6 +17,11 @@ export function mostSevere(counts: Partial<ColourCounts>): Colour | null {
   return COLOURS.find((colour) => (counts[colour] ?? 0) > 0) ?? null;
 }
 
+/** The colours with anything counted, most severe first: what waits, without the colours where nothing does. */
+export function countedColours(counts: Partial<ColourCounts>): [Colour, number][] {
+  return COLOURS.filter((colour) => (counts[colour] ?? 0) > 0).map((colour) => [colour, counts[colour] ?? 0]);
+}
+
 export function sumCounts(all: Partial<ColourCounts>[]): ColourCounts {
   const total: ColourCounts = { RED: 0, YELLOW: 0, BLUE: 0, GREEN: 0 };
   for (const counts of all) for (const colour of COLOURS) total[colour] += counts[colour] ?? 0;

@@ -10,6 +10,7 @@ const dateTimeParts = new Intl.DateTimeFormat("en-GB", {
   day: "2-digit",
   hour: "2-digit",
   minute: "2-digit",
+  second: "2-digit",
   hourCycle: "h23",
 });
 
@@ -27,6 +28,12 @@ function toDate(instant: string | number | Date): Date {
 export function formatDateTime(instant: string | number | Date): string {
   const p = partsOf(toDate(instant));
   return `${p.day}.${p.month}.${p.year} ${p.hour}:${p.minute}`;
+}
+
+/** "25.11.2026 09:01:05": where reads a moment apart must be told apart (the access log). */
+export function formatDateTimeSeconds(instant: string | number | Date): string {
+  const p = partsOf(toDate(instant));
+  return `${formatDateTime(instant)}:${p.second}`;
 }
 
 /** "25.11.2026". */

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { copenhagenLocalToIso, displayUnit, formatCpr, formatDate, formatDateTime, formatNumber } from "../src/format";
+import { copenhagenLocalToIso, displayUnit, formatCpr, formatDate, formatDateTime, formatDateTimeSeconds, formatNumber } from "../src/format";
 
 test("Given a winter instant, then it is shown in Danish time (UTC+1) as dd.mm.yyyy HH:MM", () => {
   assert.equal(formatDateTime("2026-11-25T08:01:00Z"), "25.11.2026 09:01");
@@ -30,4 +30,9 @@ test("Given a CPR number, then it is shown with the hyphen after the birth date"
 
 test("Given catalogue units, then Celsius reads °C, a score none, and others as they are", () => {
   assert.deepEqual(["Cel", "score", "%", "mmHg"].map(displayUnit), ["°C", "", "%", "mmHg"]);
+});
+
+test("Given two reads a few seconds apart in one minute, then the access log's times tell them apart", () => {
+  assert.equal(formatDateTimeSeconds("2026-11-25T08:01:05.250Z"), "25.11.2026 09:01:05");
+  assert.equal(formatDateTimeSeconds("2026-11-25T08:01:41Z"), "25.11.2026 09:01:41");
 });

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mostSevere, severity, sumCounts } from "../src/colours";
+import { countedColours, mostSevere, severity, sumCounts } from "../src/colours";
 import { parseRoute } from "../src/routes";
 import { chartSeries, chartTimeRange } from "../src/chart-data";
 import type { Measurement } from "../src/api";
@@ -60,4 +60,9 @@ test("Given a version older than the period, then the chart spans the whole peri
   const weekAgo = now - 7 * 86_400_000;
   const [start] = chartTimeRange([now - 86_400_000], [now - 60 * 86_400_000], weekAgo, now);
   assert.ok(start < weekAgo && start > weekAgo - 86_400_000);
+});
+
+test("Given a row's counts, then what waits is each colour with anything counted, most severe first", () => {
+  assert.deepEqual(countedColours({ RED: 1, YELLOW: 0, BLUE: 0, GREEN: 3 }), [["RED", 1], ["GREEN", 3]]);
+  assert.deepEqual(countedColours({ RED: 0, YELLOW: 0, BLUE: 0, GREEN: 0 }), []);
 });

@@ -1,7 +1,7 @@
 // The episode's access log: who read or changed the citizen's data, newest first, a page at a time.
 import { useEffect, useState } from "preact/hooks";
 import type { AccessLogEntry } from "../api";
-import { formatDateTime } from "../format";
+import { formatDateTimeSeconds } from "../format";
 import { episodeHref } from "../routes";
 import { translateKnown } from "../i18n";
 import { ErrorMessage, Loading, useApp } from "../ui";
@@ -50,9 +50,9 @@ export function AccessLogPage({ episodeId }: { episodeId: string }) {
             {entries.length === 0 ? <tr><td colSpan={6}>{t("accessLog.empty")}</td></tr> : null}
             {entries.map((entry, index) => (
               <tr key={`${entry.accessed_at}-${index}`}>
-                <td>{formatDateTime(entry.accessed_at)}</td>
+                <td>{formatDateTimeSeconds(entry.accessed_at)}</td>
                 <td>{entry.organisation ?? t("common.none")}</td>
-                <td>{entry.role}</td>
+                <td>{translateKnown(t, "role", entry.role)}</td>
                 <td>{entry.subject}</td>
                 <td>{translateKnown(t, "action", entry.action)}</td>
                 <td>{entry.outcome ? translateKnown(t, "outcome", entry.outcome) : t("common.none")}</td>

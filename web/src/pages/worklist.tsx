@@ -1,7 +1,7 @@
 // The organisation's worklist: most severe first as the API orders it, refreshed every 30 s without a reload.
 import { useEffect, useRef, useState } from "preact/hooks";
 import type { WorklistRow } from "../api";
-import { COLOURS, mostSevere, sumCounts } from "../colours";
+import { COLOURS, countedColours, mostSevere, sumCounts } from "../colours";
 import type { ColourCounts } from "../colours";
 import { formatDateTime, formatTime } from "../format";
 import { translateKnown } from "../i18n";
@@ -25,7 +25,7 @@ function Row({ row }: { row: WorklistRow }) {
         {row.late ? <span class="flag late"> {t("worklist.late")}</span> : null}
       </td>
       <td>
-        {t("worklist.countsOf", { red: row.counts.RED, yellow: row.counts.YELLOW, blue: row.counts.BLUE, green: row.counts.GREEN })}
+        {countedColours(row.counts).map(([counted, count]) => `${count} ${t(`colour.${counted}`)}`).join(", ") || t("common.none")}
       </td>
       <td>{row.last_measured_at ? formatDateTime(row.last_measured_at) : t("common.none")}</td>
       <td>
