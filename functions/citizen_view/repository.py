@@ -36,8 +36,10 @@ class DynamoAccessEntries:
         """Newest first (an access id starts with its instant). One more than ``limit`` is read, so the last
         page says so; a query is continued while the episode filter leaves fewer."""
         values: dict[str, Any] = {":patient": {"S": patient_id}}
+        # Strongly consistent: the log shown a moment after a read lists that read, which an eventually
+        # consistent Query (DynamoDB's default) may leave out for a while.
         request: dict[str, Any] = {"TableName": self._table, "ScanIndexForward": False, "Limit": limit + 1,
-                                   "KeyConditionExpression": "patient_id = :patient"}
+                                   "KeyConditionExpression": "patient_id = :patient", "ConsistentRead": True}
         if episode_id is not None:
             request["FilterExpression"] = "episode_id = :episode"
             values[":episode"] = {"S": episode_id}
