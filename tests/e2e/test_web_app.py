@@ -311,6 +311,35 @@ def test_only_the_treating_organisation_is_offered_a_new_threshold_version(
     gp.page.context.close()
 
 
+def actions_since_last_access_log_read(page: Page, episode_id: str) -> list[str]:
+    """The actions of the episode's access log page, newest first, down to the previous read of the log."""
+    go(page, f"#/episodes/{episode_id}/access-log")
+    entries = page.get_by_test_id("access-log-entry")
+    expect(entries.first).to_be_visible()
+    actions = [entries.nth(index).get_attribute("data-action") or "" for index in range(entries.count())]
+    return actions[:actions.index("read_access_log")] if "read_access_log" in actions else actions
+
+
+def test_the_access_log_lists_each_time_the_nurse_opened_the_episode(nurse: WatchedPage,
+                                                                     red_episode: RedEpisode):
+    page = nurse.page
+    # Given the nurse has read the episode's access log
+    actions_since_last_access_log_read(page, red_episode.episode_id)
+    # When she opens the episode twice, going back to her worklist in between
+    for _ in range(2):
+        go(page, f"#/episodes/{red_episode.episode_id}")
+        expect(page.get_by_test_id("chart").first).to_be_visible()
+        expect(page.get_by_test_id("alarm").first).to_be_visible()
+        go(page, "#/")
+        expect(page.get_by_test_id("worklist")).to_be_visible()
+    # Then the access log lists both openings: each read of the episode, its alarms and its measurements
+    # (the citizen's name and CPR number were read once for the session, and shown from memory after)
+    actions = actions_since_last_access_log_read(page, red_episode.episode_id)
+    for action in ("read_episode", "read_alarms", "read_measurements"):
+        assert actions.count(action) == 2, actions
+    assert nurse.take_problems() == []
+
+
 def test_the_language_switch_turns_the_app_english_and_back(nurse: WatchedPage):
     page = nurse.page
     worklist, language = page.get_by_test_id("worklist"), page.locator("html")

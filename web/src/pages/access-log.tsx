@@ -49,7 +49,7 @@ export function AccessLogPage({ episodeId }: { episodeId: string }) {
           <tbody>
             {entries.length === 0 ? <tr><td colSpan={6}>{t("accessLog.empty")}</td></tr> : null}
             {entries.map((entry, index) => (
-              <tr key={`${entry.accessed_at}-${index}`}>
+              <tr key={`${entry.accessed_at}-${index}`} data-testid="access-log-entry" data-action={entry.action}>
                 <td>{formatDateTimeSeconds(entry.accessed_at)}</td>
                 <td>{entry.organisation ?? t("common.none")}</td>
                 <td>{translateKnown(t, "role", entry.role)}</td>
