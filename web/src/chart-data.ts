@@ -61,13 +61,16 @@ const MINUTE_MILLISECONDS = 60_000;
  * The time a chart spans: the chosen period, but not before the first thing it has to show (the first
  * reading, or the first threshold version), so a new episode's few hours fill the chart and its bands are
  * seen, nor ending before its last reading (measured by the server's clock, which the browser's may be
- * behind); with a little room at both ends so no point sits on the edge.
+ * behind); with a little room at the end, and at the start unless the chart starts at a version's
+ * valid_from: before it there is nothing to show, and from it the band fills the chart from its left edge,
+ * so that readings a moment later are seen inside it.
  */
 export function chartTimeRange(pointTimes: readonly number[], versionStarts: readonly number[], from: number, to: number): [number, number] {
   const end = Math.max(to, ...pointTimes);
-  const start = Math.max(from, Math.min(end, ...pointTimes, ...versionStarts));
+  const firstVersion = Math.min(...versionStarts);
+  const start = Math.max(from, Math.min(end, ...pointTimes, firstVersion));
   const pad = Math.max(end - start, 10 * MINUTE_MILLISECONDS) * 0.03;
-  return [start - pad, end + pad];
+  return [start === firstVersion ? start : start - pad, end + pad];
 }
 
 export interface ChartLayout {

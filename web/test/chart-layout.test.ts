@@ -38,6 +38,7 @@ test("Given readings a moment after the referral, then each is drawn inside vers
   const layout = chartLayout("spo2", points, versions, opened - 30 * DAY, opened);
   assertEachPointInItsBand(layout, points, versions);
   assert.equal(layout.steps[0]?.from, at("2026-11-28T03:13:37.055Z"));
+  assert.equal(layout.start, layout.steps[0]?.from, "the band starts at the chart's left edge, before both readings");
   assert.equal(layout.steps[0]?.to, layout.end, "the band reaches the chart's end");
   // and it is seen: the chart starts near the referral, not 30 days before it
   assert.ok((layout.end - layout.steps[0]!.from) / (layout.end - layout.start) > 0.5, "the band fills most of the chart");
@@ -68,5 +69,7 @@ test("Given a reading before the first version, then it is on the chart with no 
   const versions = [version(1, "2026-11-28T11:00:00Z", 88, 92)];
   const points = [point("2026-11-28T10:59:59.999Z", 93, null), point("2026-11-28T11:00:00Z", 84, "RED")];
   const opened = at("2026-11-28T12:00:00Z");
-  assertEachPointInItsBand(chartLayout("spo2", points, versions, opened - 30 * DAY, opened), points, versions);
+  const layout = chartLayout("spo2", points, versions, opened - 30 * DAY, opened);
+  assertEachPointInItsBand(layout, points, versions);
+  assert.ok(layout.start < points[0]!.time, "with room before the first reading, which is not on the edge");
 });
