@@ -233,6 +233,7 @@ def test_the_nurse_finds_the_red_row_on_top_reads_the_chart_and_acknowledges_the
     # When she acknowledges the RED alarm with a note
     alarm = page.locator(f'[data-testid="alarm"][data-alarm-id="{red_episode.alarm_id}"]')
     expect(alarm).to_have_attribute("data-state", "open")
+    expect(alarm).to_contain_text(f"{RED_SPO2} %")  # the value that raised it
     alarm.get_by_test_id("acknowledge-note").fill(NOTE)
     alarm.get_by_test_id("acknowledge").click()
     # Then the alarm shows acknowledged

@@ -4,6 +4,8 @@ import type { Measurement } from "./api";
 import { bandSteps } from "./bands";
 import type { BandStep, ThresholdVersion } from "./bands";
 import type { Colour } from "./colours";
+import { displayUnit, formatNumber } from "./format";
+import type { Language } from "./i18n";
 
 export interface Point {
   measurementId: string;
@@ -53,6 +55,17 @@ export function chartSeries(measurements: readonly Measurement[]): Map<string, P
     return index < 0 ? CHART_ORDER.length : index;
   };
   return new Map([...series.entries()].sort(([a], [b]) => rank(a) - rank(b) || a.localeCompare(b)));
+}
+
+/** A measurement's value as a reader writes it: "84 %", "37,8 °C", a blood pressure "125/73 mmHg". */
+export function measuredValue(measurement: Measurement, language: Language): string | null {
+  const unit = (raw: string | null | undefined) => (displayUnit(raw ?? "") ? ` ${displayUnit(raw ?? "")}` : "");
+  const systolic = measurement.components?.find((component) => component.type === "systolic");
+  const diastolic = measurement.components?.find((component) => component.type === "diastolic");
+  if (systolic && diastolic) {
+    return `${formatNumber(systolic.value, language)}/${formatNumber(diastolic.value, language)}${unit(systolic.unit)}`;
+  }
+  return measurement.value === null ? null : `${formatNumber(measurement.value, language)}${unit(measurement.unit)}`;
 }
 
 const MINUTE_MILLISECONDS = 60_000;

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { countedColours, mostSevere, severity, sumCounts } from "../src/colours";
 import { parseRoute } from "../src/routes";
-import { chartSeries, chartTimeRange } from "../src/chart-data";
+import { chartSeries, chartTimeRange, measuredValue } from "../src/chart-data";
 import type { Measurement } from "../src/api";
 import { thresholdChange } from "../src/threshold-form";
 
@@ -65,4 +65,13 @@ test("Given a version older than the period, then the chart spans the whole peri
 test("Given a row's counts, then what waits is each colour with anything counted, most severe first", () => {
   assert.deepEqual(countedColours({ RED: 1, YELLOW: 0, BLUE: 0, GREEN: 3 }), [["RED", 1], ["GREEN", 3]]);
   assert.deepEqual(countedColours({ RED: 0, YELLOW: 0, BLUE: 0, GREEN: 0 }), []);
+});
+
+test("Given the measurement that raised an alarm, then its value is written as a reader writes it", () => {
+  assert.equal(measuredValue(measurement({ value: 84, unit: "%" }), "da"), "84 %");
+  assert.equal(measuredValue(measurement({ type: "temperature", value: 37.8, unit: "Cel" }), "da"), "37,8 °C");
+  assert.equal(measuredValue(measurement({ type: "cat_score", value: 24, unit: "score" }), "en"), "24");
+  assert.equal(measuredValue(measurement({ type: "blood_pressure", value: null, unit: null, components: [
+    { type: "systolic", value: 125, unit: "mmHg" }, { type: "diastolic", value: 73, unit: "mmHg" },
+    { type: "pulse", value: 72, unit: "/min" }] }), "da"), "125/73 mmHg");
 });

@@ -3,10 +3,10 @@
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { alarmsForDisplay } from "../alarms";
 import { ApiError } from "../api";
-import type { Alarm, Episode } from "../api";
+import type { Alarm, Episode, Measurement } from "../api";
 import type { ThresholdVersion } from "../bands";
 import { Chart } from "../chart";
-import { chartSeries } from "../chart-data";
+import { chartSeries, measuredValue } from "../chart-data";
 import { formatCpr, formatDateTime, formatNumber } from "../format";
 import { translateKnown } from "../i18n";
 import type { MessageKey } from "../i18n";
@@ -45,7 +45,9 @@ function CitizenHeader({ episode }: { episode: Episode }) {
   );
 }
 
-function Charts({ episode, versions }: { episode: Episode; versions: ThresholdVersion[] }) {
+type Measured = Map<string, Measurement>;
+
+function Charts({ episode, versions, onLoaded }: { episode: Episode; versions: ThresholdVersion[]; onLoaded: (measured: Measured) => void }) {
   const { api, t } = useApp();
   // The period ends when it was chosen, so a page left open and switched to another period shows what came since.
   const [period, setPeriod] = useState(() => ({ days: 30, to: Date.now() }));
@@ -53,6 +55,9 @@ function Charts({ episode, versions }: { episode: Episode; versions: ThresholdVe
   const from = to - days * DAY_MILLISECONDS;
   const measurements = useAsync(() => api.measurements(episode.episode_id, new Date(from)), [episode.episode_id, from]);
   const series = useMemo(() => chartSeries(measurements.value ?? []), [measurements.value]);
+  useEffect(() => {
+    onLoaded(new Map((measurements.value ?? []).map((measurement) => [measurement.measurement_id, measurement])));
+  }, [measurements.value]);
   return (
     <section aria-labelledby="charts-title">
       <h2 id="charts-title">{t("charts.title")}</h2>
@@ -76,8 +81,8 @@ function Charts({ episode, versions }: { episode: Episode; versions: ThresholdVe
   );
 }
 
-function AlarmItem({ alarm, canAcknowledge, onChanged }: { alarm: Alarm; canAcknowledge: boolean; onChanged: () => Promise<void> }) {
-  const { api, t } = useApp();
+function AlarmItem({ alarm, measured, canAcknowledge, onChanged }: { alarm: Alarm; measured: Measured; canAcknowledge: boolean; onChanged: () => Promise<void> }) {
+  const { api, t, language } = useApp();
   const [note, setNote] = useState("");
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
@@ -88,6 +93,11 @@ function AlarmItem({ alarm, canAcknowledge, onChanged }: { alarm: Alarm; canAckn
       : alarm.kind === "missed_measurement"
         ? t("alarm.kind.missed_measurement", { due: alarm.due_at ? formatDateTime(alarm.due_at) : t("common.none") })
         : t("alarm.kind.answer", { question: translateKnown(t, "question", alarm.question_id ?? "") });
+  // The value that raised it, when the charts' period holds its measurement; when it was measured, if that
+  // is not when the alarm was raised (a late reading).
+  const measurement = alarm.measurement_id ? measured.get(alarm.measurement_id) : undefined;
+  const value = measurement ? measuredValue(measurement, language) : null;
+  const measuredAt = alarm.measured_at ? formatDateTime(alarm.measured_at) : null;
   const acknowledge = async (event: Event) => {
     event.preventDefault();
     setBusy(true);
@@ -104,7 +114,9 @@ function AlarmItem({ alarm, canAcknowledge, onChanged }: { alarm: Alarm; canAckn
   return (
     <li class={`alarm alarm-${alarm.colour}`} data-testid="alarm" data-alarm-id={alarm.alarm_id} data-colour={alarm.colour} data-state={alarm.status}>
       <p>
-        <ColourBadge colour={alarm.colour} /> <strong>{what}</strong> · {t("alarm.raised", { time: formatDateTime(alarm.raised_at) })} ·{" "}
+        <ColourBadge colour={alarm.colour} /> <strong>{what}{value ? `: ${value}` : ""}</strong> ·{" "}
+        {measuredAt && measuredAt !== formatDateTime(alarm.raised_at) ? `${t("alarm.measured", { time: measuredAt })} · ` : ""}
+        {t("alarm.raised", { time: formatDateTime(alarm.raised_at) })} ·{" "}
         {translateKnown(t, "alarm.state", alarm.status)}
         {alarm.late ? <span class="flag late"> {t("alarm.late")}</span> : null}
       </p>
@@ -131,7 +143,7 @@ function AlarmItem({ alarm, canAcknowledge, onChanged }: { alarm: Alarm; canAckn
   );
 }
 
-function Alarms({ alarms, canAcknowledge, onChanged }: { alarms: Alarm[]; canAcknowledge: boolean; onChanged: () => Promise<void> }) {
+function Alarms({ alarms, measured, canAcknowledge, onChanged }: { alarms: Alarm[]; measured: Measured; canAcknowledge: boolean; onChanged: () => Promise<void> }) {
   const { t } = useApp();
   return (
     <section aria-labelledby="alarms-title">
@@ -139,7 +151,7 @@ function Alarms({ alarms, canAcknowledge, onChanged }: { alarms: Alarm[]; canAck
       {alarms.length === 0 ? <p>{t("alarms.none")}</p> : null}
       <ul class="alarms">
         {alarmsForDisplay(alarms).map((alarm) => (
-          <AlarmItem key={alarm.alarm_id} alarm={alarm} canAcknowledge={canAcknowledge} onChanged={onChanged} />
+          <AlarmItem key={alarm.alarm_id} alarm={alarm} measured={measured} canAcknowledge={canAcknowledge} onChanged={onChanged} />
         ))}
       </ul>
     </section>
@@ -348,6 +360,7 @@ export function EpisodePage({ episodeId }: { episodeId: string }) {
   const episode = useAsync(() => api.episode(episodeId), [episodeId]);
   const [alarms, setAlarms] = useState<Alarm[] | null>(null);
   const [alarmsError, setAlarmsError] = useState<unknown>(null);
+  const [measured, setMeasured] = useState<Measured>(() => new Map());
   // Kept as a key and worded when shown, so it follows a switch of language.
   const [announced, setAnnounced] = useState<Announcement | null>(null);
   const message = announced ? t(announced.key, announced.values) : "";
@@ -396,10 +409,10 @@ export function EpisodePage({ episodeId }: { episodeId: string }) {
       {treatingOrMonitoring ? (
         <>
           {alarms === null && !alarmsError ? <Loading /> : (
-            <Alarms alarms={alarms ?? []} canAcknowledge={monitoring} onChanged={() => changed({ key: "alarm.acknowledged" })} />
+            <Alarms alarms={alarms ?? []} measured={measured} canAcknowledge={monitoring} onChanged={() => changed({ key: "alarm.acknowledged" })} />
           )}
           <ErrorMessage error={alarmsError} />
-          <Charts episode={episode.value} versions={versions} />
+          <Charts episode={episode.value} versions={versions} onLoaded={setMeasured} />
           <Answers alarms={alarms ?? []} />
         </>
       ) : null}
