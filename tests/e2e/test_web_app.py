@@ -276,8 +276,8 @@ def test_a_401_from_the_api_sends_the_nurse_to_sign_in_again(local_system: Local
     page.context.close()
 
 
-def test_the_worklist_refreshes_itself_every_30_seconds_without_a_reload(local_system: LocalSystem,
-                                                                          browser: Browser):
+def test_the_worklist_refreshes_itself_every_30_seconds_without_a_reload_while_shown(
+        local_system: LocalSystem, browser: Browser):
     # Given a nurse on her worklist, in a browser whose clock the test moves
     watched = watched_page(browser)
     page = watched.page
@@ -292,6 +292,18 @@ def test_the_worklist_refreshes_itself_every_30_seconds_without_a_reload(local_s
     # Then the page asked for its worklist again, in the same document
     assert refreshed.value.method == "GET"
     assert page.evaluate("() => window.sameDocument") is True
+    # And once the tab is hidden, 30 seconds more ask for nothing (each read is an access-log entry per row)
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url) if "/v1/worklist" in request.url else None)
+    set_hidden = "hidden => { Object.defineProperty(document, 'hidden', {value: hidden, configurable: true});" \
+                 " document.dispatchEvent(new Event('visibilitychange')); }"
+    page.evaluate(set_hidden, True)
+    page.clock.run_for(30_000)
+    page.wait_for_timeout(300)
+    assert asked == []
+    # And showing it again asks at once
+    with page.expect_request(lambda request: "/v1/worklist" in request.url):
+        page.evaluate(set_hidden, False)
     assert watched.take_problems() == []
     page.context.close()
 

@@ -1,4 +1,5 @@
-// The organisation's worklist: most severe first as the API orders it, refreshed every 30 s without a reload.
+// The organisation's worklist: most severe first as the API orders it, refreshed every 30 s without a reload
+// while the tab is shown.
 import { useEffect, useRef, useState } from "preact/hooks";
 import type { WorklistRow } from "../api";
 import { COLOURS, countedColours, mostSevere, sumCounts } from "../colours";
@@ -71,8 +72,17 @@ export function WorklistPage() {
 
   useEffect(() => {
     void refresh(false);
-    const timer = setInterval(() => void refresh(false), REFRESH_MILLISECONDS);
-    return () => clearInterval(timer);
+    // A tab nobody looks at asks nothing: each worklist read is an access-log entry per row, and a list left
+    // open in a hidden tab all day would bury the reads a citizen looks for. It catches up when shown again.
+    const whenShown = () => {
+      if (!document.hidden) void refresh(false);
+    };
+    const timer = setInterval(whenShown, REFRESH_MILLISECONDS);
+    document.addEventListener("visibilitychange", whenShown);
+    return () => {
+      clearInterval(timer);
+      document.removeEventListener("visibilitychange", whenShown);
+    };
   }, [api]);
 
   const acknowledgeGreen = async () => {
