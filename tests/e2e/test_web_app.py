@@ -295,8 +295,9 @@ def test_the_worklist_refreshes_itself_every_30_seconds_without_a_reload_while_s
     # And once the tab is hidden, 30 seconds more ask for nothing (each read is an access-log entry per row)
     asked: list[str] = []
     page.on("request", lambda request: asked.append(request.url) if "/v1/worklist" in request.url else None)
-    set_hidden = "hidden => { Object.defineProperty(document, 'hidden', {value: hidden, configurable: true});" \
-                 " document.dispatchEvent(new Event('visibilitychange')); }"
+    set_hidden = ("hidden => { Object.defineProperty(document, 'hidden', {value: hidden,"
+                  " configurable: true});"
+                  " document.dispatchEvent(new Event('visibilitychange')); }")
     page.evaluate(set_hidden, True)
     page.clock.run_for(30_000)
     page.wait_for_timeout(300)
