@@ -25,7 +25,7 @@ TINY = LoadPlan(
 )
 
 
-def test_a_tiny_load_with_a_throttle_and_a_crash_loses_and_duplicates_nothing(
+def test_a_tiny_load_with_throttles_lost_replies_and_a_crash_loses_and_duplicates_nothing(
     local_system: LocalSystem,
 ) -> None:
     # Given tablets online, tablets reconnecting with a backlog, a tenth of the functions' DynamoDB and SQS
