@@ -105,6 +105,7 @@ class Token(StrEnum):
 # and 1 with none.
 TOKEN_SCHEDULE = (Token.ROLE,) * 16 + (Token.OTHER_ROLE, Token.ALTERED, Token.NONE, Token.OTHER_ROLE)
 GATEWAY_REFUSALS = {Token.OTHER_ROLE: 403, Token.ALTERED: 401, Token.NONE: 401}
+LENGTH_REQUIRED = "length_required"
 
 
 @dataclass(frozen=True)
@@ -390,6 +391,12 @@ def _check_reply(case: Any, response: Response, valid: bool, token: Token, findi
     except (Failure, FailureGroup) as failure:
         findings.fail(f"{name}: reply not as documented ({type(failure).__name__}: "
                       f"{str(failure).splitlines()[0][:120]})", example)
+    if _declares_no_length(response):
+        # The web ACL answers before the authorizer, whatever the token: a body's length must be declared.
+        if status != 411 or (_problem(response) or {}).get("code") != LENGTH_REQUIRED:
+            findings.fail(f"{name}: a {response.request.method} without Content-Length got {status}, not the "
+                          f"edge's 411", example)
+        return
     by_gateway = _gateway_problem(response)
     unknown_route = status == 403 and by_gateway is not None and by_gateway["code"] == UNKNOWN_ROUTE
     if token is not Token.ROLE:
@@ -422,6 +429,12 @@ def _problem(response: Response) -> dict[str, Any] | None:
     content_type = next((values[0] for name, values in response.headers.items()
                          if name.lower() == "content-type"), "")
     return json.loads(response.content) if content_type.startswith("application/problem+json") else None
+
+
+def _declares_no_length(response: Response) -> bool:
+    """A POST, PUT or PATCH sent without Content-Length (requests sends none for an empty body)."""
+    request = response.request
+    return request.method in ("POST", "PUT", "PATCH") and "Content-Length" not in request.headers
 
 
 def _gateway_problem(response: Response) -> dict[str, Any] | None:
