@@ -4,8 +4,6 @@ issuer's page, the code flow with PKCE, and the token it gives being taken by th
 from __future__ import annotations
 
 import base64
-import http.client
-import json
 import secrets
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -19,33 +17,10 @@ from embedded.oidc import CODE_LIFETIME_SECONDS, WEB_CLIENT_ID, s256
 from embedded.organisations import NURSES_SOR
 from infrastructure.edge import EdgeLimits
 from tests.support.fakes import MovableClock
+from tests.support.raw_http import Answer, post_form, send
 
 pytestmark = pytest.mark.e2e
 
-
-@dataclass
-class Answer:
-    status: int
-    headers: http.client.HTTPMessage
-    body: bytes
-
-    def json(self) -> dict[str, object]:
-        parsed: dict[str, object] = json.loads(self.body)
-        return parsed
-
-
-def send(url: str, method: str, path: str, form: list[tuple[str, str]] | None = None) -> Answer:
-    """One request, redirects not followed: the browser's view of each step."""
-    address = urlsplit(url)
-    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=15)
-    body = None if form is None else urlencode(form).encode()
-    headers = {} if form is None else {"Content-Type": "application/x-www-form-urlencoded"}
-    try:
-        connection.request(method, path, body=body, headers=headers)
-        response = connection.getresponse()
-        return Answer(response.status, response.headers, response.read())
-    finally:
-        connection.close()
 
 
 @dataclass
@@ -74,7 +49,7 @@ class App:
         """The person picks the role and organisation on the page; the app gets a code on its root."""
         page = send(self.url, "GET", f"/oauth2/authorize?{urlencode(self.authorization_request())}")
         assert page.status == 200 and b'name="organisation"' in page.body
-        redirect = send(self.url, "POST", "/oauth2/authorize", [
+        redirect = post_form(self.url, "/oauth2/authorize", [
             *self.authorization_request(), ("role", "clinician"), ("organisation", organisation)])
         assert redirect.status == 302
         location = urlsplit(redirect.headers["Location"])
@@ -86,7 +61,7 @@ class App:
     def exchange(self, code: str, **overrides: str) -> Answer:
         form = {"grant_type": "authorization_code", "code": code, "redirect_uri": self.redirect_uri,
                 "client_id": WEB_CLIENT_ID, "code_verifier": self.verifier, **overrides}
-        return send(self.url, "POST", "/oauth2/token", list(form.items()))
+        return post_form(self.url, "/oauth2/token", list(form.items()))
 
 
 def test_the_nurse_signs_in_and_the_token_opens_her_worklist(local_system: LocalSystem):

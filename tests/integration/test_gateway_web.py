@@ -3,10 +3,8 @@ code flow, the security headers; the API's routes and refusals as before."""
 
 from __future__ import annotations
 
-import http.client
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -19,6 +17,7 @@ from infrastructure.edge import GATEWAY_RESPONSES
 from infrastructure.resource_spec import RouteSpec
 from infrastructure.web_headers import content_security_policy
 from tests.support.fakes import MovableClock
+from tests.support.raw_http import Answer, post_form, send
 
 ROUTES = (RouteSpec("GET", "/v1/open", "open", authorized=False),)
 PAGE = b"<!doctype html><html lang=da><title>app</title><script type=module src=/assets/app-AB12.js></script>"
@@ -26,16 +25,6 @@ SCRIPT = b"console.log('app')"
 VERIFIER = "v" * 50
 NURSES = "328081000016008"
 
-
-@dataclass
-class Answer:
-    status: int
-    headers: http.client.HTTPMessage
-    body: bytes
-
-    def json(self) -> dict[str, object]:
-        parsed: dict[str, object] = json.loads(self.body)
-        return parsed
 
 
 def built_app(root: Path) -> Path:
@@ -77,23 +66,6 @@ def gateway(tmp_path: Path, clock: MovableClock[float]) -> Iterator[Gateway]:
     gateway.stop()
 
 
-def send(gateway: Gateway, method: str, path: str, body: bytes | None = None,
-         headers: dict[str, str] | None = None) -> Answer:
-    address = urlsplit(gateway.url)
-    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=10)
-    try:
-        connection.request(method, path, body=body, headers=headers or {})
-        response = connection.getresponse()
-        return Answer(response.status, response.headers, response.read())
-    finally:
-        connection.close()
-
-
-def post_form(gateway: Gateway, path: str, fields: list[tuple[str, str]]) -> Answer:
-    return send(gateway, "POST", path, urlencode(fields).encode(),
-                {"Content-Type": "application/x-www-form-urlencoded"})
-
-
 def assert_security_headers(answer: Answer) -> None:
     assert answer.headers["Content-Security-Policy"] == content_security_policy()
     assert answer.headers["X-Content-Type-Options"] == "nosniff"
@@ -106,7 +78,7 @@ def assert_security_headers(answer: Answer) -> None:
 def test_the_page_is_served_at_the_root_not_to_be_stored(gateway):
     # When the browser opens the root, with or without the sign-in's code, or index.html
     for path in ("/", "/?code=abc&state=xyz", "/index.html"):
-        answer = send(gateway, "GET", path)
+        answer = send(gateway.url, "GET", path)
         # Then it gets the built page, not to be stored, with the security headers
         assert (answer.status, answer.body) == (200, PAGE), path
         assert answer.headers["Content-Type"] == "text/html; charset=utf-8"
@@ -115,16 +87,17 @@ def test_the_page_is_served_at_the_root_not_to_be_stored(gateway):
 
 
 def test_a_hashed_asset_is_served_with_its_media_type_to_be_kept(gateway):
-    script = send(gateway, "GET", "/assets/app-AB12.js")
+    script = send(gateway.url, "GET", "/assets/app-AB12.js")
     assert (script.status, script.body) == (200, SCRIPT)
     assert script.headers["Content-Type"] == "text/javascript; charset=utf-8"
     assert script.headers["Cache-Control"] == "public, max-age=31536000, immutable"
     assert_security_headers(script)
-    assert send(gateway, "GET", "/assets/app-AB12.css").headers["Content-Type"] == "text/css; charset=utf-8"
+    stylesheet = send(gateway.url, "GET", "/assets/app-AB12.css")
+    assert stylesheet.headers["Content-Type"] == "text/css; charset=utf-8"
 
 
 def test_head_answers_like_get_without_the_body(gateway):
-    answer = send(gateway, "HEAD", "/assets/app-AB12.js")
+    answer = send(gateway.url, "HEAD", "/assets/app-AB12.js")
     assert (answer.status, answer.body) == (200, b"")
     assert answer.headers["Content-Length"] == str(len(SCRIPT))
 
@@ -136,7 +109,7 @@ def test_head_answers_like_get_without_the_body(gateway):
 ])
 def test_only_files_directly_in_assets_are_reachable(gateway, path):
     # When a path tries to leave assets/ (raw or percent-encoded), or names nothing there
-    answer = send(gateway, "GET", path)
+    answer = send(gateway.url, "GET", path)
     # Then nothing from disk is served
     assert answer.status == 404 and answer.body == b"no such file\n", path
     assert b"not for the browser" not in answer.body
@@ -147,7 +120,7 @@ def test_without_a_build_the_root_says_to_run_make_web(tmp_path, clock):
     gateway = web_gateway(tmp_path / "nothing-built", clock)
     gateway.start()
     try:
-        answer = send(gateway, "GET", "/")
+        answer = send(gateway.url, "GET", "/")
     finally:
         gateway.stop()
     # Then the root says how to build the app
@@ -161,18 +134,18 @@ def test_without_a_build_the_root_says_to_run_make_web(tmp_path, clock):
     ("GET", "/v1/index.html"), ("GET", "/fhir/assets/app-AB12.js"),
 ])
 def test_other_methods_and_paths_are_api_gateways_no_such_route_as_before(gateway, method, path):
-    answer = send(gateway, method, path)
+    answer = send(gateway.url, method, path)
     no_such_route = GATEWAY_RESPONSES["MISSING_AUTHENTICATION_TOKEN"].problem()
     assert (answer.status, answer.json()) == (403, no_such_route)
 
 
 def test_the_api_routes_still_answer(gateway):
-    answer = send(gateway, "GET", "/v1/open")
+    answer = send(gateway.url, "GET", "/v1/open")
     assert (answer.status, answer.json()) == (200, {"route": "open"})
 
 
 def test_config_json_names_the_sign_in_of_this_origin(gateway):
-    answer = send(gateway, "GET", "/config.json")
+    answer = send(gateway.url, "GET", "/config.json")
     assert answer.status == 200 and answer.headers["Cache-Control"] == "no-store"
     assert answer.headers["Content-Type"] == "application/json"
     assert answer.json() == {
@@ -186,7 +159,7 @@ def test_config_json_names_the_sign_in_of_this_origin(gateway):
 
 
 def test_the_discovery_document_describes_the_code_flow_with_s256(gateway):
-    metadata = send(gateway, "GET", "/.well-known/openid-configuration").json()
+    metadata = send(gateway.url, "GET", "/.well-known/openid-configuration").json()
     assert metadata["issuer"] == "http://issuer.test"
     assert metadata["authorization_endpoint"] == f"{gateway.url}/oauth2/authorize"
     assert metadata["token_endpoint"] == f"{gateway.url}/oauth2/token"
@@ -205,7 +178,8 @@ def authorization_query(gateway: Gateway, **overrides: str) -> str:
 def sign_in(gateway: Gateway) -> Answer:
     """The sign-in form posted as the browser posts it: its hidden fields, the nurses chosen."""
     fields = [(name, values[0]) for name, values in parse_qs(authorization_query(gateway)).items()]
-    return post_form(gateway, "/oauth2/authorize", [*fields, ("role", "clinician"), ("organisation", NURSES)])
+    return post_form(gateway.url, "/oauth2/authorize",
+                     [*fields, ("role", "clinician"), ("organisation", NURSES)])
 
 
 def token_request(gateway: Gateway, code: str) -> list[tuple[str, str]]:
@@ -215,7 +189,7 @@ def token_request(gateway: Gateway, code: str) -> list[tuple[str, str]]:
 
 def test_the_code_flow_over_http(gateway):
     # Given the app's authorization request, When the browser follows it
-    page = send(gateway, "GET", f"/oauth2/authorize?{authorization_query(gateway)}")
+    page = send(gateway.url, "GET", f"/oauth2/authorize?{authorization_query(gateway)}")
     # Then it gets the sign-in page: a form posting to the same path, the nurses chosen by default
     assert page.status == 200 and page.headers["Cache-Control"] == "no-store"
     assert_security_headers(page)
@@ -232,23 +206,23 @@ def test_the_code_flow_over_http(gateway):
     assert query["state"] == ["st<ate>"]
     # When the app exchanges the code with its verifier
     exchange = token_request(gateway, query["code"][0])
-    tokens = post_form(gateway, "/oauth2/token", exchange)
+    tokens = post_form(gateway.url, "/oauth2/token", exchange)
     # Then it gets the nurse's token, once
     assert tokens.status == 200 and tokens.headers["Cache-Control"] == "no-store"
     assert tokens.json()["access_token"] == f"token.clinician-{NURSES}.{WEB_CLIENT_ID}"
-    again = post_form(gateway, "/oauth2/token", exchange)
+    again = post_form(gateway.url, "/oauth2/token", exchange)
     assert (again.status, again.json()["error"]) == (400, "invalid_grant")
 
 
 def test_an_expired_code_is_an_invalid_grant(gateway, clock):
     code = parse_qs(urlsplit(sign_in(gateway).headers["Location"]).query)["code"][0]
     clock.now += CODE_LIFETIME_SECONDS
-    answer = post_form(gateway, "/oauth2/token", token_request(gateway, code))
+    answer = post_form(gateway.url, "/oauth2/token", token_request(gateway, code))
     assert (answer.status, answer.json()["error"]) == (400, "invalid_grant")
 
 
 def test_a_token_request_that_is_no_form_is_an_invalid_request(gateway):
-    answer = send(gateway, "POST", "/oauth2/token", b'{"grant_type": "authorization_code"}',
+    answer = send(gateway.url, "POST", "/oauth2/token", b'{"grant_type": "authorization_code"}',
                   {"Content-Type": "application/json"})
     assert answer.status == 400
     assert answer.json() == {"error": "invalid_request",
@@ -257,12 +231,12 @@ def test_a_token_request_that_is_no_form_is_an_invalid_request(gateway):
 
 @pytest.mark.parametrize("override", [{"redirect_uri": "https://evil.example/"}, {"client_id": "other"}])
 def test_an_unknown_redirect_or_client_gets_a_400_page_and_no_redirect(gateway, override):
-    answer = send(gateway, "GET", f"/oauth2/authorize?{authorization_query(gateway, **override)}")
+    answer = send(gateway.url, "GET", f"/oauth2/authorize?{authorization_query(gateway, **override)}")
     assert answer.status == 400 and "Location" not in answer.headers
     assert answer.headers["Content-Type"] == "text/html; charset=utf-8"
     assert next(iter(override)).encode() in answer.body and b"evil.example" not in answer.body
 
 
 def test_the_sign_in_pages_stylesheet_is_served_from_the_same_origin(gateway):
-    answer = send(gateway, "GET", "/oauth2/sign-in.css")
+    answer = send(gateway.url, "GET", "/oauth2/sign-in.css")
     assert answer.status == 200 and answer.headers["Content-Type"] == "text/css; charset=utf-8"
