@@ -523,7 +523,8 @@ SPEC = ResourceSpec(
         FunctionSpec(
             id="worklist",
             handler="functions.worklist.handler.handler",
-            description="The clinicians' worklist, an episode's measurements and alarms, acknowledgement",
+            description="The clinicians' worklist, an episode's measurements, answers and alarms, "
+            "acknowledgement",
             # Acknowledging the GREEN uploads of a large organisation writes one head per episode.
             timeout_seconds=30,
             # The episodes table says who treats and monitors an episode; each read is access-logged.
@@ -644,6 +645,7 @@ SPEC = ResourceSpec(
         _route("POST", "/v1/worklist/acknowledge-green", "worklist"),
         _route("GET", "/v1/episodes/{episode_id}/measurements", "worklist"),
         _route("GET", "/v1/episodes/{episode_id}/alarms", "worklist"),
+        _route("GET", "/v1/episodes/{episode_id}/answers", "worklist"),
         _route("POST", "/v1/alarms/{alarm_id}/acknowledge", "worklist"),
         _route("POST", "/v1/episodes/{episode_id}/pauses", "monitoring-pauses"),
         _route("GET", "/v1/episodes/{episode_id}/pauses", "monitoring-pauses"),

@@ -96,6 +96,7 @@ ACCESS_RULES: Mapping[str, Rule] = MappingProxyType({
     "POST /v1/worklist/acknowledge-green": _rule(_CLINICIAN, Relation.OWN),
     "GET /v1/episodes/{episode_id}/measurements": _rule(_CLINICIAN, _T, _M),
     "GET /v1/episodes/{episode_id}/alarms": _rule(_CLINICIAN, _T, _M),
+    "GET /v1/episodes/{episode_id}/answers": _rule(_CLINICIAN, _T, _M),
     "POST /v1/alarms/{alarm_id}/acknowledge": _rule(
         _CLINICIAN, _M, told=(_T,), told_why=_MONITORING_ONLY + "acknowledge an alarm"),
     "POST /v1/episodes/{episode_id}/pauses": _rule(

@@ -1,5 +1,5 @@
-"""Entry point of the clinicians' worklist API: the worklist, an episode's measurements and alarms, and
-acknowledging alarms and GREEN uploads."""
+"""Entry point of the clinicians' worklist API: the worklist, an episode's measurements, questionnaire
+answers and alarms, and acknowledging alarms and GREEN uploads."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from functions.worklist.models import (
     AlarmAcknowledgement,
     AlarmsPage,
     AlarmStatus,
+    AnswersPage,
     GreenAcknowledgement,
     GreenUploadsAcknowledged,
     MeasurementsPage,
@@ -136,6 +137,34 @@ def get_measurements(
     page = _service().measurements(episode_id, principal, since, until, measurement_type, limit, cursor)
     metrics.add_metric(name="MeasurementsRead", unit=COUNT, value=len(page.measurements))
     logger.info("measurements read", extra={"episode_id": episode_id, "measurements": len(page.measurements)})
+    return _json(200, page)
+
+
+@app.get(
+    "/v1/episodes/<episode_id>/answers",
+    summary="Read an episode's questionnaire answers",
+    description="The questionnaire answers of the episode's uploads, newest answered first, each with the "
+    "colour the disease area's template gives it (GREEN answers too), whether it arrived late and the alarm "
+    "it raised. Read from the episode's \"upload evaluated\" events, which are kept 35 days: older answers "
+    "drop off the list. For the treating and the monitoring organisation; every read is written to the access "
+    "log before the reply.",
+    tags=["episodes"],
+    responses={200: {"description": "A page of answers",
+                     "content": {"application/json": {"model": AnswersPage}}}, **_EPISODE_REFUSALS},
+)
+def get_answers(
+    episode_id: EpisodeId, principal: Caller,
+    since: Annotated[AwareDatetime | None, Query(
+        alias="from", description="Answered at or after this instant. Beyond the schema: not after `to`.",
+    )] = None,
+    until: Annotated[AwareDatetime | None, Query(
+        alias="to", description="Answered at or before this instant.")] = None,
+    limit: Limit = DEFAULT_PAGE_SIZE,
+    cursor: Cursor = None,
+) -> Response[AnswersPage]:
+    page = _service().answers(episode_id, principal, since, until, limit, cursor)
+    metrics.add_metric(name="AnswersRead", unit=COUNT, value=len(page.answers))
+    logger.info("answers read", extra={"episode_id": episode_id, "answers": len(page.answers)})
     return _json(200, page)
 
 

@@ -1,4 +1,4 @@
-"""The clinicians' worklist: who may see which rows, measurements and alarms, and acknowledging them.
+"""The clinicians' worklist: who may see which rows, measurements, answers and alarms, and acknowledging them.
 
 No event shapes and no boto3 here: the evaluations store, the episode directory, the access log and the
 clock are injected, so the rules are tested with in-memory fakes. Every change of an episode is one
@@ -6,15 +6,16 @@ transaction against the head's version read first; when another change came firs
 decided again, a few times, then the request is a 503 to retry.
 
 Who may do what (the routes' rules in functions.shared.access_rules): the worklist is the caller's
-organisation's own rows. An episode's measurements and alarms are for its treating and its monitoring
-organisation. An alarm is acknowledged by its episode's monitoring organisation; the treating organisation,
-which may read the alarm, gets a 403 saying so. Any other organisation gets the refusal of an episode or
-alarm that does not exist (NoRelation), so that ids tell nobody else which episodes and alarms exist. Every
-refusal of an existing episode's or alarm's caller is logged as denied first.
+organisation's own rows. An episode's measurements, questionnaire answers and alarms are for its treating
+and its monitoring organisation. An alarm is acknowledged by its episode's monitoring organisation; the
+treating organisation, which may read the alarm, gets a 403 saying so. Any other organisation gets the
+refusal of an episode or alarm that does not exist (NoRelation), so that ids tell nobody else which episodes
+and alarms exist. Every refusal of an existing episode's or alarm's caller is logged as denied first.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import datetime
 from typing import Protocol
@@ -22,12 +23,13 @@ from typing import Protocol
 from functions.shared.access_log import Access, AccessLog
 from functions.shared.access_rules import AccessGuard, Relation, nothing_found
 from functions.shared.clock import Clock, iso_utc
-from functions.shared.cursors import decode_cursor, encode_cursor
+from functions.shared.cursors import Position, decode_cursor, encode_cursor, invalid_cursor
 from functions.shared.episode_records import EpisodeRelations
 from functions.shared.errors import Conflict, InvalidInput, NoRelation, ServiceUnavailable
 from functions.shared.evaluation_records import SEVERITY_ORDER
 from functions.shared.principal import Principal, organisation_of
 from functions.worklist.models import (
+    ANSWER_ID_PATTERN,
     MAX_PAGE_SIZE,
     Acknowledgement,
     Alarm,
@@ -36,13 +38,14 @@ from functions.worklist.models import (
     AlarmsPage,
     AlarmStatus,
     AlarmSummary,
+    AnswersPage,
     ColourCounts,
     GreenUploadsAcknowledged,
     Head,
     Measurement,
     MeasurementsPage,
     Page,
-    Position,
+    QuestionnaireAnswer,
     WorklistPage,
     WorklistRow,
 )
@@ -54,6 +57,7 @@ ATTEMPTS = 5
 # The routes of the use cases below: their rules in functions.shared.access_rules decide who may call them.
 READ_MEASUREMENTS = "GET /v1/episodes/{episode_id}/measurements"
 READ_ALARMS = "GET /v1/episodes/{episode_id}/alarms"
+READ_ANSWERS = "GET /v1/episodes/{episode_id}/answers"
 ACKNOWLEDGE_ALARM = "POST /v1/alarms/{alarm_id}/acknowledge"
 
 
@@ -85,6 +89,9 @@ class WorklistStore(Protocol):
     def alarms(self, episode_id: str, status: AlarmStatus | None, limit: int,
                after: Position | None) -> Page[Alarm]:
         """Newest raised first."""
+
+    def answers(self, episode_id: str) -> list[QuestionnaireAnswer]:
+        """Every answer of the episode's "upload evaluated" events (kept EVENT_RETENTION), in no order."""
 
 
 class EpisodeDirectory(Protocol):
@@ -134,6 +141,30 @@ class WorklistService:
         page = self._store.alarms(episode_id, status, limit, decode_cursor(cursor, scope))
         self._access_log.record(relations.patient_id, principal, "read_alarms", episode_id, self._clock())
         return AlarmsPage(alarms=page.items, next_cursor=encode_cursor(scope, page.after))
+
+    def answers(self, episode_id: str, principal: Principal, since: datetime | None, until: datetime | None,
+                limit: int, cursor: str | None) -> AnswersPage:
+        """The episode's questionnaire answers, newest answered first. Their events' keys follow no time, so
+        every event of the episode is read (the events of EVENT_RETENTION: a few hundred) and the sorted
+        list is paged by the position of a page's last answer."""
+        if since is not None and until is not None and since > until:
+            raise InvalidInput.for_field("from", "must not be after `to`")
+        relations = self._readable(READ_ANSWERS, episode_id, principal, "read_answers")
+        bounds = "#".join(iso_utc(moment) if moment else "" for moment in (since, until))
+        scope = f"answers#{episode_id}#{bounds}"
+        after = _answer_position(decode_cursor(cursor, scope))
+        # One answer per id: an upload evaluated again under the episode rewrites the same event.
+        answers = {answer.answer_id: answer for answer in self._store.answers(episode_id)
+                   if (since is None or answer.answered_at >= since)
+                   and (until is None or answer.answered_at <= until)}
+        ordered = sorted(answers.values(), key=_answer_order, reverse=True)
+        if after is not None:
+            ordered = [answer for answer in ordered if _answer_order(answer) < after]
+        page = ordered[:limit]
+        position = ({"answered_at": page[-1].answered_at.isoformat(), "answer_id": page[-1].answer_id}
+                    if len(ordered) > limit else None)
+        self._access_log.record(relations.patient_id, principal, "read_answers", episode_id, self._clock())
+        return AnswersPage(answers=page, next_cursor=encode_cursor(scope, position))
 
     def _readable(self, route: str, episode_id: str, principal: Principal, action: str) -> EpisodeRelations:
         """The episode's relations, if the caller's open ``route``; else its 403 (logged as denied first;
@@ -247,6 +278,26 @@ def _citizen(head: Head) -> str:
     if head.patient_id is None:
         raise ValueError(f"the head of episode {head.episode_id} names no citizen")
     return head.patient_id
+
+
+def _answer_order(answer: QuestionnaireAnswer) -> tuple[datetime, str]:
+    return answer.answered_at, answer.answer_id
+
+
+def _answer_position(position: Position | None) -> tuple[datetime, str] | None:
+    """Where a page of answers ends (answered_at, answer_id); a 422 for a position no page of answers has."""
+    if position is None:
+        return None
+    if sorted(position) != ["answer_id", "answered_at"] or not re.fullmatch(ANSWER_ID_PATTERN,
+                                                                              position["answer_id"]):
+        raise invalid_cursor()
+    try:
+        answered_at = datetime.fromisoformat(position["answered_at"])
+    except ValueError:
+        raise invalid_cursor() from None
+    if answered_at.tzinfo is None:
+        raise invalid_cursor()
+    return answered_at, position["answer_id"]
 
 
 def _require_open(alarm: Alarm) -> None:

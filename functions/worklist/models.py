@@ -1,4 +1,4 @@
-"""The clinicians' worklist, an episode's measurements and alarms, and acknowledging them: the API's
+"""The clinicians' worklist, an episode's measurements, answers and alarms, and acknowledging them: the API's
 requests and replies, the worklist row as the feature reads it, a page of a list, the settings."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from functions.shared.evaluation_records import OpenAlarm
 from functions.shared.settings import EnvironmentSettings
 
 ALARM_ID_PATTERN = r"^alm_[0-9a-f]{24}$"
+ANSWER_ID_PATTERN = r"^ans_[0-9a-f]{24}$"
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 100
 
@@ -138,6 +139,21 @@ class Measurement(BaseModel):
 
 class MeasurementsPage(BaseModel):
     measurements: Annotated[list[Measurement], Field(description="Newest measured first.")]
+    next_cursor: Annotated[str | None, Field(description="The next page's `cursor`; null on the last page.")]
+
+
+class QuestionnaireAnswer(BaseModel):
+    answer_id: str
+    question_id: Annotated[str, Field(description="The question, as the disease area's template names it.")]
+    answer: Annotated[str, Field(description="The citizen's answer, one of the template's for the question.")]
+    answered_at: datetime
+    colour: Annotated[Colour, Field(description="The severity the template gives the answer.")]
+    late: Annotated[bool, Field(description="Arrived late.")]
+    alarm_id: Annotated[str | None, Field(description="The alarm it raised (a YELLOW or RED answer).")]
+
+
+class AnswersPage(BaseModel):
+    answers: Annotated[list[QuestionnaireAnswer], Field(description="Newest answered first.")]
     next_cursor: Annotated[str | None, Field(description="The next page's `cursor`; null on the last page.")]
 
 

@@ -9,6 +9,7 @@ takes back as the next query's ExclusiveStartKey.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -22,6 +23,7 @@ from functions.shared.dynamo import get_item, transact, unavailable_when_throttl
 from functions.shared.evaluation_records import (
     ALARM_ID_INDEX,
     ALARM_PREFIX,
+    EVENT_PREFIX,
     READINGS_BY_TIME_INDEX,
     WORKLIST_INDEX,
     HeadOwner,
@@ -43,6 +45,7 @@ from functions.worklist.models import (
     Measurement,
     Page,
     Position,
+    QuestionnaireAnswer,
     invalid_cursor,
 )
 
@@ -174,6 +177,26 @@ class DynamoWorklistStore:
         return _page(request, limit, _start(after, ALARMS_POSITION, "pk", partition["S"]), ALARMS_POSITION,
                      alarm_from_item)
 
+    @unavailable_when_throttled
+    def answers(self, episode_id: str) -> list[QuestionnaireAnswer]:
+        """Every answer in the episode's "upload evaluated" events, in no order (a strongly consistent query
+        of its partition's events; their keys are event ids, which follow no time)."""
+        request: dict[str, Any] = {
+            "TableName": self._table, "ConsistentRead": True,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :events)",
+            "ProjectionExpression": "#event", "ExpressionAttributeNames": {"#event": "event"},
+            "ExpressionAttributeValues": {":pk": episode_partition(episode_id),
+                                          ":events": {"S": EVENT_PREFIX}},
+        }
+        answers: list[QuestionnaireAnswer] = []
+        while True:
+            response = aws.client("dynamodb").query(**request)
+            for item in response["Items"]:
+                answers += answers_from_event_item(item)
+            if "LastEvaluatedKey" not in response:
+                return answers
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
 
 def _start(after: Position | None, names: Sequence[str], partition: str, value: str) -> dict[str, Any] | None:
     """The ExclusiveStartKey of a position, which must be one of this list's (else 422: a forged or
@@ -270,3 +293,15 @@ def measurement_from_item(item: dict[str, Any]) -> Measurement:
 
 def alarm_from_item(item: dict[str, Any]) -> Alarm:
     return Alarm.model_validate({"changes": []} | _NULLABLE_ALARM | _plain(item))
+
+
+def answers_from_event_item(item: dict[str, Any]) -> list[QuestionnaireAnswer]:
+    """The judged answers an event carries (docs/messages.md), each with the alarm the event raised for it."""
+    event = json.loads(item["event"]["S"])
+    raised = {alarm["answer_id"]: alarm["alarm_id"] for alarm in event.get("alarms", [])
+              if alarm.get("kind") == "answer"}
+    return [QuestionnaireAnswer(answer_id=answer["answer_id"], question_id=answer["question_id"],
+                                answer=answer["answer"], answered_at=answer["answered_at"],
+                                colour=answer["colour"], late=answer["late"],
+                                alarm_id=raised.get(answer["answer_id"]))
+            for answer in event.get("answers", [])]

@@ -208,6 +208,7 @@ def test_a_monitored_episode_from_referral_to_its_end_calls_exactly_what_each_fu
     status, rows = worklist_call("GET", "/v1/worklist")
     assert status == 200, rows
     assert worklist_call("GET", f"{path}/measurements")[0] == 200
+    assert worklist_call("GET", f"{path}/answers")[0] == 200
     status, alarms = worklist_call("GET", f"{path}/alarms")
     alarm = next(alarm for alarm in alarms["alarms"] if alarm["type"] == "spo2")
     acknowledged = worklist_call("POST", f"/v1/alarms/{alarm['alarm_id']}/acknowledge", body={"note": "Rang"})

@@ -57,6 +57,7 @@ from functions.worklist.models import (
     Measurement,
     Page,
     Position,
+    QuestionnaireAnswer,
     invalid_cursor,
 )
 from functions.worklist.models import Head as WorklistHead
@@ -65,6 +66,7 @@ from functions.worklist.repository import (
     READINGS_POSITION,
     WORKLIST_POSITION,
     alarm_from_item,
+    answers_from_event_item,
     head_from_item,
     measurement_from_item,
 )
@@ -792,6 +794,11 @@ class FakeWorklistStore:
                   if pk == partition and sk.startswith("ALARM#") and status in (None, item["status"]["S"])]
         return _fake_page(alarms, "sk", True, limit, after, ALARMS_POSITION, ("pk", partition),
                           alarm_from_item)
+
+    def answers(self, episode_id: str) -> list[QuestionnaireAnswer]:
+        partition = f"EPISODE#{episode_id}"
+        return [answer for (pk, sk), item in self.items.items() if pk == partition and sk.startswith("EVENT#")
+                for answer in answers_from_event_item(item)]
 
     def _writable(self, head: WorklistHead, organisation: str) -> bool:
         """The stored head is still at the version read, and on the acting organisation's worklist."""

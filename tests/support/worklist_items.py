@@ -4,7 +4,9 @@ directly: in a fake store, or in moto's table with ``put_items``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import boto3
@@ -12,6 +14,7 @@ import boto3
 from functions.shared.evaluation_records import (
     OpenAlarm,
     alarm_sort_key,
+    event_item,
     head_key,
     open_alarms_attribute,
     reading_sort_key,
@@ -100,6 +103,17 @@ def alarm_item(episode_id: str, patient_id: str, alarm_id: str, raised_at: str =
     if acknowledged is not None:
         item["acknowledged"] = _m(acknowledged)
     return item
+
+
+def answers_event_item(episode_id: str, event_id: str, answers: Sequence[Mapping[str, Any]],
+                       alarms: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """An "upload evaluated" event with the upload's judged answers (``answer_id``, ``question_id``,
+    ``answer``, ``answered_at``, ``late``, ``colour``) and the alarms the event raised, by answer id."""
+    raised = [{"alarm_id": alarm_id, "kind": "answer", "change": "raised", "answer_id": answer_id}
+              for answer_id, alarm_id in (alarms or {}).items()]
+    body = {"message_type": "telehub.upload.evaluated", "event_id": event_id, "episode_id": episode_id,
+            "measurements": [], "answers": list(answers), "alarms": raised}
+    return event_item(episode_id, event_id, datetime.fromisoformat(RECEIVED), json.dumps(body))
 
 
 def put_items(table: str, items: Iterable[dict[str, Any]]) -> None:
