@@ -85,6 +85,7 @@ SERVED: dict[str, int] = {
     "POST /v1/worklist/acknowledge-green": 200,
     "GET /v1/episodes/{episode_id}/measurements": 200,
     "GET /v1/episodes/{episode_id}/alarms": 200,
+    "GET /v1/episodes/{episode_id}/answers": 200,
     "POST /v1/alarms/{alarm_id}/acknowledge": 200,
     "POST /v1/episodes/{episode_id}/pauses": 201,
     "GET /v1/episodes/{episode_id}/pauses": 200,
