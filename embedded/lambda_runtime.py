@@ -178,14 +178,18 @@ class FunctionRuntime:
         if own != self._warm_environment:
             forget_warm_state(keep_clients=True)
             self._warm_environment = own
-        hidden = {name: os.environ.pop(name) for name in self._environments.variables if name in os.environ}
-        os.environ.update(own)
+        # The process's mapping is swapped for the function's, never changed in place: another thread (a test
+        # or a poller making an HTTP request or a boto3 client, which list the environment for proxies) that
+        # is walking the old mapping would find a variable gone from under it (a KeyError). The handlers read
+        # the environment in Python only (os.environ, os.getenv), so the C-level one may stay as it is.
+        process = os.environ
+        variables = self._environments.variables
+        isolated = {name: value for name, value in process.items() if name not in variables} | own
+        os.environ = isolated  # type: ignore[assignment]  # noqa: B003
         try:
             yield
         finally:
-            for name in own:
-                os.environ.pop(name, None)
-            os.environ.update(hidden)
+            os.environ = process  # noqa: B003
 
 
 def set_function_logger(level: str, service: str) -> Callable[[], None]:

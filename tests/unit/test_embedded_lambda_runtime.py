@@ -224,6 +224,43 @@ def test_warm_state_is_forgotten_when_another_function_runs_and_kept_for_the_sam
     assert other is not again and back is not other
 
 
+def nothing_handler(event, context):
+    return None
+
+
+def test_a_thread_walking_the_environment_while_isolated_functions_run_never_finds_a_variable_gone():
+    # Given an isolated runtime, and another thread listing the environment over and over (as urllib and
+    # botocore do for proxies on each request or client)
+    runtime = isolated_runtime()
+    functions = [as_spec_function(function_id, "nothing_handler")
+                 for function_id in ("device-uploads", "upload-outbox", "referral-intake", "devices")]
+    failures: list[BaseException] = []
+    running = threading.Event()
+    running.set()
+
+    def walk() -> None:
+        while running.is_set():
+            try:
+                dict(os.environ.items())
+            except (KeyError, RuntimeError) as failure:
+                failures.append(failure)
+
+    walker = threading.Thread(target=walk)
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # the threads take turns as often as the interpreter lets them
+    walker.start()
+    # When the functions take turns many times
+    try:
+        for turn in range(2000):
+            runtime.invoke(functions[turn % len(functions)], {})
+    finally:
+        running.clear()
+        walker.join()
+        sys.setswitchinterval(switch_interval)
+    # Then the walker never saw the environment change under it
+    assert failures == []
+
+
 def nesting_handler(event, context):
     """Invokes another function while it runs, and reports its own environment before and after."""
     before = os.environ.get("UPLOADS_TABLE_NAME")
