@@ -105,8 +105,12 @@ def red_episode(local_system: LocalSystem) -> RedEpisode:
     since = datetime.fromisoformat(episode.body["thresholds"]["valid_from"])
     measurements = [{"type": "spo2", "value": value, "unit": "%", "measured_at": (since + READINGS_APART * (
                      index + 1)).isoformat(), "method": "automatic"} for index, value in enumerate(values)]
+    # With the RED value, the citizen answered one question of the COPD questionnaire (GREEN)
+    answered = {"question_id": "coloured_sputum", "answer": "no",
+                "answered_at": (since + READINGS_APART * len(values)).isoformat()}
     sent = call("POST", f"{local_system.gateway_url}/v1/measurements", device.body["credential"],
-                {"upload_id": f"e2e-web-{uuid.uuid4().hex[:12]}", "measurements": measurements})
+                {"upload_id": f"e2e-web-{uuid.uuid4().hex[:12]}", "measurements": measurements,
+                 "answers": [answered]})
     assert sent.status == 202, sent.body
     rows = worklist_rows(local_system, NURSES_SOR, lambda rows: any(
         row["episode_id"] == episode_id and (row["alarm"] or {}).get("colour") == "RED" for row in rows))
@@ -237,6 +241,11 @@ def test_the_nurse_finds_the_red_row_on_top_reads_the_chart_and_acknowledges_the
     # sides of it, as the version valid then judged it)
     around = red_band_around_red_point(chart)
     assert around["point"] > 0 and around["left"] > BAND_PIXELS and around["right"] > 0, around
+    # And the questionnaire answer is listed, worded in Danish, in its colour
+    answer = page.get_by_test_id("answer")
+    expect(answer).to_have_count(1)
+    expect(answer).to_have_attribute("data-colour", "GREEN")
+    expect(answer).to_contain_text("Farvet opspyt?")
 
     # When she acknowledges the RED alarm with a note
     alarm = page.locator(f'[data-testid="alarm"][data-alarm-id="{red_episode.alarm_id}"]')

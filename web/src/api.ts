@@ -121,6 +121,17 @@ export interface Alarm {
   acknowledged: { by: string; organisation: string; at: string; note: string } | null;
 }
 
+/** A questionnaire answer of one sitting, with the colour the disease area's template gives it. */
+export interface QuestionnaireAnswer {
+  answer_id: string;
+  question_id: string;
+  answer: string;
+  answered_at: string;
+  colour: Colour;
+  late: boolean;
+  alarm_id: string | null;
+}
+
 export interface AccessLogEntry {
   accessed_at: string;
   organisation: string | null;
@@ -220,6 +231,11 @@ export class Api {
 
   alarms(episodeId: string): Promise<Alarm[]> {
     return this.all<Alarm, "alarms">(`/v1/episodes/${encodeURIComponent(episodeId)}/alarms`, "alarms");
+  }
+
+  /** Every questionnaire answer of the episode (of the last 35 days: the API keeps no older), newest first. */
+  answers(episodeId: string): Promise<QuestionnaireAnswer[]> {
+    return this.all<QuestionnaireAnswer, "answers">(`/v1/episodes/${encodeURIComponent(episodeId)}/answers`, "answers");
   }
 
   acknowledge(alarmId: string, note: string): Promise<Alarm> {

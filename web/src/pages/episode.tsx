@@ -1,5 +1,5 @@
 // A citizen's episode: who, the charts against the thresholds valid at each time, alarms to acknowledge,
-// the questionnaire answers that alarmed, the threshold versions, and handover.
+// every questionnaire answer, the threshold versions, and handover.
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { alarmsForDisplay } from "../alarms";
 import { ApiError } from "../api";
@@ -158,15 +158,16 @@ function Alarms({ alarms, measured, canAcknowledge, onChanged }: { alarms: Alarm
   );
 }
 
-function Answers({ alarms }: { alarms: Alarm[] }) {
-  const { t } = useApp();
-  const answers = alarms.filter((alarm) => alarm.kind === "answer");
+function Answers({ episodeId }: { episodeId: string }) {
+  const { api, t } = useApp();
+  const answers = useAsync(() => api.answers(episodeId), [episodeId]);
   return (
     <section aria-labelledby="answers-title">
       <h2 id="answers-title">{t("answers.title")}</h2>
-      {answers.length === 0 ? (
-        <p>{t("answers.none")}</p>
-      ) : (
+      <ErrorMessage error={answers.error} />
+      {answers.loading && !answers.value ? <Loading /> : null}
+      {answers.value?.length === 0 ? <p>{t("answers.none")}</p> : null}
+      {answers.value?.length ? (
         <table>
           <thead>
             <tr>
@@ -177,17 +178,21 @@ function Answers({ alarms }: { alarms: Alarm[] }) {
             </tr>
           </thead>
           <tbody>
-            {answers.map((alarm) => (
-              <tr key={alarm.alarm_id}>
-                <td>{alarm.answered_at ? formatDateTime(alarm.answered_at) : t("common.none")}</td>
-                <td>{translateKnown(t, "question", alarm.question_id ?? "")}</td>
-                <td>{translateKnown(t, "answer", alarm.answer ?? "")}</td>
-                <td><ColourBadge colour={alarm.raised_colour} /></td>
+            {answers.value.map((answer) => (
+              <tr key={answer.answer_id} data-testid="answer" data-colour={answer.colour}>
+                <td>{formatDateTime(answer.answered_at)}</td>
+                <td>{translateKnown(t, "question", answer.question_id)}</td>
+                <td>
+                  {translateKnown(t, "answer", answer.answer)}
+                  {answer.late ? <span class="flag late"> {t("answers.late")}</span> : null}
+                  {answer.alarm_id ? <span class="flag"> {t("answers.alarm")}</span> : null}
+                </td>
+                <td><ColourBadge colour={answer.colour} /></td>
               </tr>
             ))}
           </tbody>
         </table>
-      )}
+      ) : null}
     </section>
   );
 }
@@ -413,7 +418,7 @@ export function EpisodePage({ episodeId }: { episodeId: string }) {
           )}
           <ErrorMessage error={alarmsError} />
           <Charts episode={episode.value} versions={versions} onLoaded={setMeasured} />
-          <Answers alarms={alarms ?? []} />
+          <Answers episodeId={episodeId} />
         </>
       ) : null}
       <Thresholds episode={episode.value} versions={versions} onSaved={changed} />
