@@ -138,7 +138,8 @@ def test_an_episodes_measurements_are_not_returned_when_the_read_cannot_be_logge
 
 
 @pytest.mark.parametrize(("path", "action"), [("/v1/episodes/{}/measurements", "read_measurements"),
-                                              ("/v1/episodes/{}/alarms", "read_alarms")])
+                                              ("/v1/episodes/{}/alarms", "read_alarms"),
+                                              ("/v1/episodes/{}/answers", "read_answers")])
 def test_a_refused_read_of_an_existing_episodes_readings_is_logged_as_denied(resources, path, action):
     # Given a referred episode, and the reply another organisation gets for one that does not exist
     episode = _referred()

@@ -10,7 +10,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
+from functions.shared import aws
 from tests.support.episodes import CREATED, new_episode
 from tests.support.evaluator_inputs import answered, message, store_episode, upload, version
 from tests.support.events import load_event
@@ -96,3 +98,15 @@ def test_another_organisation_is_refused_as_for_an_unknown_episode(answered_twic
     unknown = call("GET", "/v1/episodes/epi_" + "0" * 24 + "/answers", who=nurse(OTHER))
     assert related == unknown and related[0] == 403
     assert call("GET", PATH, who=nurse(MONITORING))[0] == 200
+
+
+def test_no_answer_is_returned_when_the_read_cannot_be_logged(answered_twice, monkeypatch):
+    # Given an access log that cannot be written
+    def refuse(**_: Any) -> Any:
+        raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow"}},
+                          "PutItem")
+
+    monkeypatch.setattr(aws.client("dynamodb"), "put_item", refuse)
+    # When the monitoring nurse reads the answers, Then it fails closed: a retry-later and no answer
+    status, reply = call("GET", PATH)
+    assert status == 503 and "answers" not in reply
