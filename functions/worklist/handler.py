@@ -146,8 +146,8 @@ def get_measurements(
     description="The questionnaire answers of the episode's uploads, newest answered first, each with the "
     "colour the disease area's template gives it (GREEN answers too), whether it arrived late and the alarm "
     "it raised. Read from the episode's \"upload evaluated\" events, which are kept 35 days: older answers "
-    "drop off the list. For the treating and the monitoring organisation; every read is written to the access "
-    "log before the reply.",
+    "drop off the list. For the treating and the monitoring organisation; every read is written to the "
+    "access log before the reply.",
     tags=["episodes"],
     responses={200: {"description": "A page of answers",
                      "content": {"application/json": {"model": AnswersPage}}}, **_EPISODE_REFUSALS},
