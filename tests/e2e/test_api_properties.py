@@ -206,6 +206,7 @@ def stored(local_system: LocalSystem) -> Stored:
             "POST /v1/episodes/{episode_id}/end": {"episode_id": ending},
             "GET /v1/episodes/{episode_id}/measurements": {"episode_id": main},
             "GET /v1/episodes/{episode_id}/alarms": {"episode_id": main},
+            "GET /v1/episodes/{episode_id}/answers": {"episode_id": main},
             "POST /v1/alarms/{alarm_id}/acknowledge": {"alarm_id": alarm},
             "POST /v1/episodes/{episode_id}/measurements/{measurement_id}/invalidate": {
                 "episode_id": main, "measurement_id": wrong},

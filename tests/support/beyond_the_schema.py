@@ -167,7 +167,8 @@ _BODIES: dict[str, Callable[[Any], None]] = {
 # The paged lists, by their cursor parameter: a cursor is given by the list itself, beyond what the schema
 # can say. An episode's read pages its threshold history.
 _LISTS = {**dict.fromkeys(["GET /v1/worklist", "GET /v1/episodes/{episode_id}/measurements",
-                           "GET /v1/episodes/{episode_id}/alarms", "GET /v1/episodes/{episode_id}/access-log",
+                           "GET /v1/episodes/{episode_id}/alarms", "GET /v1/episodes/{episode_id}/answers",
+                           "GET /v1/episodes/{episode_id}/access-log",
                            "GET /v1/me/access-log", "GET /v1/me/measurements"], "cursor"),
           "GET /v1/episodes/{episode_id}": "history_cursor"}
 
