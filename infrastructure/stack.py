@@ -98,7 +98,8 @@ class TelehubStack(Stack):
                                         (delivery.subscriber.queue.dlq_id, delivery.dead_letter_queue))
             }},
         )
-        self.web = WebApp(self, "Web", config=config, rest_api=self.api.rest_api, key=self.data.data_key)
+        self.web = WebApp(self, "Web", config=config, rest_api=self.api.rest_api,
+                          origin_secret=self.api.origin_secret, key=self.data.data_key)
         CfnOutput(self, "ApiUrl", value=self.api.rest_api.url, description="The Telehub API stage")
         CfnOutput(self, "WebUrl", value=self.web.url, description="The clinician web app (docs/web.md)")
         for organisation, delivery in self.sharing.deliveries.items():

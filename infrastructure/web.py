@@ -3,9 +3,10 @@ origin as the API, so the browser needs no CORS and the API keeps its regional e
 
 CloudFront reads the bucket through origin access control (the bucket policy names this distribution only);
 ``/v1/*`` and ``/fhir/*`` go to the API stage uncached, with the viewer's headers (the bearer token included)
-but not its Host; every reply carries the security headers of infrastructure/web_headers.py, the same the
-embedded gateway sends. ``config.json`` (the stage and its identity provider's endpoints) is written from the
-stage config on each deployment.
+but not its Host, and with the stage's origin secret in a header of CloudFront's own (infrastructure/api.py:
+the web ACL limits such requests per credential, not per edge address); every reply carries the security
+headers of infrastructure/web_headers.py, the same the embedded gateway sends. ``config.json`` (the stage and
+its identity provider's endpoints) is written from the stage config on each deployment.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_s3_deployment as s3_deployment
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from infrastructure.api import ORIGIN_VERIFY_HEADER
 from infrastructure.compliance import acknowledge
 from infrastructure.config import LOG_RETENTION_DAYS, StageConfig
 from infrastructure.web_headers import (
@@ -79,7 +82,8 @@ def identity_provider_urls(config: StageConfig) -> tuple[str, ...]:
 class WebApp(Construct):
     def __init__(
         self, scope: Construct, construct_id: str, *,
-        config: StageConfig, rest_api: apigateway.RestApi, key: kms.IKey, dist: Path = WEB_DIST,
+        config: StageConfig, rest_api: apigateway.RestApi, origin_secret: secretsmanager.ISecret,
+        key: kms.IKey, dist: Path = WEB_DIST,
     ):
         super().__init__(scope, construct_id)
         self._config = config
@@ -100,7 +104,7 @@ class WebApp(Construct):
             # Each deployment replaces the build; earlier ones are kept a while to roll back by hand.
             lifecycle_rules=[s3.LifecycleRule(noncurrent_version_expiration=Duration.days(30))],
         )
-        self.distribution = self._distribution(rest_api)
+        self.distribution = self._distribution(rest_api, origin_secret)
         self.url = f"https://{config.web.domain_name or self.distribution.distribution_domain_name}/"
         self._deploy(dist, key)
         self._acknowledge_design_choices()
@@ -117,11 +121,16 @@ class WebApp(Construct):
             **properties,
         )
 
-    def _distribution(self, rest_api: apigateway.RestApi) -> cloudfront.Distribution:
+    def _distribution(
+        self, rest_api: apigateway.RestApi, origin_secret: secretsmanager.ISecret
+    ) -> cloudfront.Distribution:
         web = self._config.web
         pages = self._headers_policy("PageHeaders", cache_control("index.html"))
         api = cloudfront.BehaviorOptions(
-            origin=origins.RestApiOrigin(rest_api),
+            # A dynamic reference CloudFormation resolves: the value is in no template.
+            origin=origins.RestApiOrigin(rest_api, custom_headers={
+                ORIGIN_VERIFY_HEADER: origin_secret.secret_value.unsafe_unwrap(),
+            }),
             # The API is not cached, so the viewer's headers may all go to it, Authorization included
             # (legal with caching disabled); its Host would not match the API's domain.
             cache_policy=cloudfront.CachePolicy.CACHING_DISABLED,
@@ -307,8 +316,8 @@ class WebApp(Construct):
             self.distribution, "AwsSolutions-CFR2",
             "A web ACL for CloudFront must live in us-east-1, this stack in the stage's region. The API "
             "paths go on to the API stage, whose regional web ACL (api.py: body size, requests per "
-            "credential, managed rules) checks every such request; the rest is the public static build "
-            "(docs/web.md).",
+            "credential, managed rules) checks every such request, told by the origin secret that the "
+            "address it sees is CloudFront's; the rest is the public static build (docs/web.md).",
         )
         if self._config.web.certificate_arn is None:
             acknowledge(

@@ -13,8 +13,10 @@ from aws_cdk import App, Environment, Stack
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_secretsmanager as secretsmanager
 from pydantic import ValidationError
 
+from infrastructure.api import ORIGIN_VERIFY_HEADER
 from infrastructure.compliance import acknowledgements
 from infrastructure.config import StageConfig, load_stage_config
 from infrastructure.web import (
@@ -149,6 +151,24 @@ def test_the_api_paths_go_to_the_api_stage_uncached_with_the_callers_headers_but
         assert set(behaviour["AllowedMethods"]) == ALL_METHODS
 
 
+def test_only_requests_to_the_api_carry_the_stages_origin_secret(stage):
+    # Given the distribution's origins and the stage's origin secret
+    template = stage.template
+    (secret_id,) = resources(template, "AWS::SecretsManager::Secret")
+    behaviours = _behaviours(template)
+    # Then the API's origin gets CloudFront's header with the secret, resolved by CloudFormation (the web ACL
+    # compares it, infrastructure/api.py)
+    for path in API_PATHS:
+        assert _origin(template, behaviours[path])["OriginCustomHeaders"] == [{
+            "HeaderName": ORIGIN_VERIFY_HEADER,
+            "HeaderValue": {"Fn::Join": ["", ["{{resolve:secretsmanager:", {"Ref": secret_id},
+                                              ":SecretString:::}}"]]},
+        }]
+    # And the app bucket's origin gets no header of CloudFront's
+    for path in ("default", ASSETS_PATH):
+        assert "OriginCustomHeaders" not in _origin(template, behaviours[path])
+
+
 def test_every_reply_carries_the_security_headers_of_web_headers_py(stage):
     behaviours = _behaviours(stage.template)
     expected_csp = content_security_policy(identity_provider_urls(stage.config))
@@ -239,7 +259,8 @@ def _standalone(config: StageConfig, dist: Path) -> WebApp:
     stack = Stack(app, "Web", env=Environment(region=config.region))
     api = apigateway.RestApi(stack, "Api", deploy_options=apigateway.StageOptions(stage_name=config.stage))
     api.root.add_method("GET")
-    return WebApp(stack, "Web", config=config, rest_api=api, key=kms.Key(stack, "Key"), dist=dist)
+    return WebApp(stack, "Web", config=config, rest_api=api,
+                  origin_secret=secretsmanager.Secret(stack, "Secret"), key=kms.Key(stack, "Key"), dist=dist)
 
 
 def test_a_deployment_needs_the_apps_build_and_says_how_to_make_it(tmp_path):
