@@ -10,7 +10,7 @@ from aws_cdk import aws_apigateway as apigateway
 
 from functions.authorizer.usage import usage_key
 from functions.shared.api import PROBLEM_TITLES
-from infrastructure.api import ORIGIN_VERIFY_HEADER
+from infrastructure.api import CHECKOV_SECRET_KEY, ORIGIN_VERIFY_HEADER
 from infrastructure.edge import GATEWAY_RESPONSES, MAX_BODY_BYTES, WAF_RESPONSES
 from infrastructure.resource_spec import SPEC
 from tests.support.cdk_templates import logical_id_of, references, resources, tagged
@@ -137,6 +137,10 @@ def test_requests_with_the_origin_secret_are_not_limited_or_judged_by_the_cloudf
     generated = secret["Properties"]["GenerateSecretString"]
     assert generated["ExcludePunctuation"] and not generated["IncludeSpace"]
     assert generated["PasswordLength"] >= 32
+    # And the template tells checkov why it is encrypted with Secrets Manager's own key
+    assert "KmsKeyId" not in secret["Properties"]
+    [skip] = [s for s in secret["Metadata"]["checkov"]["skip"] if s["id"] == CHECKOV_SECRET_KEY]
+    assert "no health data and no credential" in skip["comment"]
     # And the per-address limit and the IP reputation list only see requests without it in CloudFront's
     # header, compared exactly with the secret CloudFormation resolves
     direct = {"NotStatement": {"Statement": {"ByteMatchStatement": {
